@@ -1,0 +1,200 @@
+"""The ASGI application: body limits, routing, auth, idempotency, error mapping.
+
+Handlers stay thin because everything every route needs happens here once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from hookline.api.auth import Authenticator, Principal
+from hookline.api.errors import (
+    PayloadTooLarge,
+    hookline_error_response,
+    validation_error_response,
+)
+from hookline.api.http import Request, Response, Route, Router, error_response, parse_query
+from hookline.config import Settings
+from hookline.domain.clock import utcnow
+from hookline.domain.errors import HooklineError
+from hookline.storage.base import Store
+
+log = logging.getLogger("hookline.api")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+@dataclass
+class Services:
+    """What handlers may use; built once per process."""
+
+    store: Store
+    settings: Settings
+    clock: Callable[[], datetime] = utcnow
+    on_publish: Callable[[], None] = lambda: None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class HooklineApp:
+    def __init__(self, services: Services, routes: list[Route]) -> None:
+        self.services = services
+        self.router = Router(routes)
+        self._auth = Authenticator(services.store)
+        self._max_body = services.settings.max_payload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        response = await self._respond(scope, receive)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": response.headers,
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _respond(self, scope: Scope, receive: Receive) -> Response:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        route, params, path_seen = self.router.match(method, path)
+        if route is None:
+            if path_seen:
+                return error_response(
+                    405, "method_not_allowed", f"{method} is not allowed on {path}"
+                )
+            return error_response(404, "not_found", f"No route for {method} {path}")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            body = await _read_body(receive, headers, self._max_body)
+        except PayloadTooLarge as exc:
+            return hookline_error_response(exc)
+        request = Request(
+            method=method,
+            path=path,
+            query=parse_query(scope.get("query_string", b"")),
+            headers=headers,
+            body=body,
+            path_params=params,
+        )
+        try:
+            if not route.public:
+                request.principal = await self._auth.authenticate(
+                    headers.get("authorization"), self.services.clock()
+                )
+            key = headers.get("idempotency-key")
+            if method == "POST" and key and request.principal is not None:
+                return await self._idempotent(route, request, request.principal, key)
+            return await route.handler(self.services, request)
+        except HooklineError as exc:
+            return hookline_error_response(exc)
+        except ValidationError as exc:
+            return validation_error_response(exc)
+        except Exception:
+            log.exception("unhandled error on %s %s", method, path)
+            return error_response(500, "internal_error", "An unexpected error occurred")
+
+    async def _idempotent(
+        self, route: Route, request: Request, principal: Principal, key: str
+    ) -> Response:
+        """Replay the first response for a repeated key; refuse the key with another body.
+
+        Keys are kept in the database so every API replica sees them (DESIGN.md).
+        """
+        store = self.services.store
+        scope = principal.app_id or "admin"
+        digest = hashlib.sha256(
+            request.method.encode() + b" " + request.path.encode() + b"\n" + request.body
+        ).hexdigest()
+        earlier = await store.idempotency_begin(scope, key, digest, self.services.clock())
+        if earlier is not None:
+            if earlier.request_hash != digest:
+                return error_response(
+                    409,
+                    "idempotency_conflict",
+                    "This idempotency-key was already used with a different request; "
+                    "use a new key for a new request",
+                )
+            if not earlier.completed:
+                return error_response(
+                    409,
+                    "idempotency_in_progress",
+                    "A request with this idempotency-key is still being processed; retry shortly",
+                )
+            stored = orjson.loads(earlier.body or b"{}")
+            headers = [(k.encode(), v.encode()) for k, v in stored["headers"]]
+            return Response(
+                int(earlier.status or 200),
+                stored["body"].encode("latin-1"),
+                [*headers, (b"idempotent-replayed", b"true")],
+            )
+        try:
+            response = await self._handle_safely(route, request)
+        except BaseException:
+            await store.idempotency_abandon(scope, key)
+            raise
+        if response.status >= 500:
+            await store.idempotency_abandon(scope, key)
+        else:
+            record = {
+                "headers": [(k.decode(), v.decode()) for k, v in response.headers],
+                "body": response.body.decode("latin-1"),
+            }
+            await store.idempotency_finish(scope, key, response.status, orjson.dumps(record))
+        return response
+
+    async def _handle_safely(self, route: Route, request: Request) -> Response:
+        try:
+            return await route.handler(self.services, request)
+        except HooklineError as exc:
+            return hookline_error_response(exc)
+        except ValidationError as exc:
+            return validation_error_response(exc)
+
+
+async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"Request body of {declared} bytes exceeds the limit of {limit} bytes"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

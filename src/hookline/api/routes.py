@@ -1,0 +1,63 @@
+"""The whole route table: implemented operations first, then Svix's others as 501."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from hookline.api import (
+    applications,
+    attempts,
+    endpoints,
+    event_types,
+    health,
+    messages,
+    openapi,
+    portal,
+)
+from hookline.api.app import HooklineApp, Services
+from hookline.api.errors import NotImplementedRoute
+from hookline.api.http import Request, Response, Route
+
+
+async def not_implemented(svc: Services, request: Request) -> Response:
+    raise NotImplementedRoute(
+        f"{request.method} {request.path} is part of the Svix API but not implemented by "
+        "hookline yet; see docs/api-compatibility.md"
+    )
+
+
+def svix_routes() -> list[tuple[str, str]]:
+    text = resources.files("hookline.api").joinpath("svix_routes.txt").read_text()
+    pairs = [line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#")]
+    return [(method, path) for method, path in pairs]
+
+
+def all_routes() -> list[Route]:
+    implemented = [
+        *health.ROUTES,
+        *portal.ROUTES,
+        *applications.ROUTES,
+        *event_types.ROUTES,
+        *endpoints.ROUTES,
+        *messages.ROUTES,
+        *attempts.ROUTES,
+    ]
+    known = {(r.method, r.path) for r in implemented}
+    missing = [
+        Route(
+            method,
+            path,
+            not_implemented,
+            "Not implemented by hookline",
+            "Not implemented",
+            implemented=False,
+        )
+        for method, path in svix_routes()
+        if (method, path) not in known
+    ]
+    routes = [*implemented, *missing]
+    return [*routes, *openapi.openapi_routes(routes)]
+
+
+def create_app(services: Services) -> HooklineApp:
+    return HooklineApp(services, all_routes())

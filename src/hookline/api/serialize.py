@@ -1,0 +1,152 @@
+"""Domain values to response models: the only place wire names meet domain names."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+
+from hookline.api import schemas as s
+from hookline.domain.models import (
+    Application,
+    Attempt,
+    Delivery,
+    Endpoint,
+    EndpointStats,
+    EventType,
+    Message,
+    Page,
+)
+
+T = TypeVar("T")
+
+
+def page(items: Page[Any], convert: Any) -> dict[str, Any]:
+    return {
+        "data": [convert(item) for item in items.data],
+        "iterator": items.iterator,
+        "prevIterator": items.prev_iterator,
+        "done": items.done,
+    }
+
+
+def application(app: Application) -> s.ApplicationOut:
+    return s.ApplicationOut(
+        id=app.id,
+        uid=app.uid,
+        name=app.name,
+        throttle_rate=app.throttle_rate,
+        metadata=app.metadata,
+        created_at=app.created_at,
+        updated_at=app.updated_at,
+    )
+
+
+def event_type(et: EventType) -> s.EventTypeOut:
+    return s.EventTypeOut(
+        name=et.name,
+        description=et.description,
+        archived=et.archived,
+        deprecated=et.deprecated,
+        schemas=et.schemas,
+        group_name=et.group_name,
+        feature_flags=list(et.feature_flags) if et.feature_flags is not None else None,
+        created_at=et.created_at,
+        updated_at=et.updated_at,
+    )
+
+
+def _list(values: tuple[str, ...] | None) -> list[str] | None:
+    return None if values is None else list(values)
+
+
+def endpoint(ep: Endpoint) -> s.EndpointOut:
+    return s.EndpointOut(
+        id=ep.id,
+        uid=ep.uid,
+        url=ep.url,
+        description=ep.description,
+        throttle_rate=ep.throttle_rate,
+        disabled=ep.disabled,
+        event_types=_list(ep.event_types),
+        channels=_list(ep.channels),
+        metadata=ep.metadata,
+        created_at=ep.created_at,
+        updated_at=ep.updated_at,
+    )
+
+
+def payload_of(msg: Message) -> dict[str, Any]:
+    return {} if msg.payload is None else dict(orjson.loads(msg.payload))
+
+
+def message(msg: Message, with_content: bool = True) -> s.MessageOut:
+    return s.MessageOut(
+        id=msg.id,
+        event_type=msg.event_type,
+        event_id=msg.event_id,
+        payload=payload_of(msg) if with_content else {},
+        channels=_list(msg.channels),
+        tags=_list(msg.tags),
+        timestamp=msg.timestamp,
+    )
+
+
+def attempt(a: Attempt, msg: Message | None = None) -> s.MessageAttemptOut:
+    return s.MessageAttemptOut(
+        id=a.id,
+        msg_id=a.msg_id,
+        endpoint_id=a.endpoint_id,
+        url=a.url,
+        response=a.response,
+        response_status_code=a.response_status_code,
+        response_duration_ms=a.response_duration_ms,
+        status=int(a.status),
+        status_text=a.status.text,
+        trigger_type=int(a.trigger),
+        timestamp=a.timestamp,
+        msg=None if msg is None else message(msg),
+    )
+
+
+def endpoint_message(pair: tuple[Message, Delivery], with_content: bool) -> s.EndpointMessageOut:
+    msg, delivery = pair
+    return s.EndpointMessageOut(
+        **message(msg, with_content).model_dump(),
+        status=int(delivery.status),
+        status_text=delivery.status.text,
+        next_attempt=delivery.next_attempt_at if delivery.status.text == "pending" else None,
+    )
+
+
+def message_endpoint(pair: tuple[Endpoint, Delivery]) -> s.MessageEndpointOut:
+    ep, delivery = pair
+    return s.MessageEndpointOut(
+        id=ep.id,
+        uid=ep.uid,
+        url=ep.url,
+        description=ep.description,
+        throttle_rate=ep.throttle_rate,
+        disabled=ep.disabled,
+        event_types=_list(ep.event_types),
+        channels=_list(ep.channels),
+        created_at=ep.created_at,
+        updated_at=ep.updated_at,
+        status=int(delivery.status),
+        status_text=delivery.status.text,
+        next_attempt=delivery.next_attempt_at if delivery.status.text == "pending" else None,
+    )
+
+
+def stats(value: EndpointStats) -> s.EndpointStatsOut:
+    return s.EndpointStatsOut(
+        success=value.success,
+        pending=value.pending,
+        sending=value.sending,
+        fail=value.fail,
+        canceled=value.canceled,
+    )
+
+
+def dump(model: Any) -> Any:
+    return model.model_dump(mode="json", by_alias=True)

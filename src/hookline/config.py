@@ -1,0 +1,170 @@
+"""Settings from ``HOOKLINE_*`` environment variables, each mirrored by a CLI flag.
+
+This is the one place configuration is read, so every knob is documented and typed once
+(see docs/configuration.md). Secrets never appear in ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from ipaddress import IPv4Network, IPv6Network
+from typing import Any
+
+from hookline.domain.retry import DEFAULT_SCHEDULE, RetrySchedule, parse_schedule
+from hookline.domain.ssrf import parse_networks
+
+ENV_PREFIX = "HOOKLINE_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value hookline cannot use; the message names the variable."""
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be between 0 and 65535")
+    return value
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    return parse_networks(text)
+
+
+def _schedule(text: str) -> RetrySchedule:
+    return parse_schedule(text)
+
+
+def _setting(parse: Callable[[str], Any], help: str, *, secret: bool = False) -> Any:
+    return field(metadata={"parse": parse, "help": help, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything hookline can be told; defaults are the safe production ones."""
+
+    database_url: str = _setting(str, "sqlite:///path or postgresql://…")
+    host: str = _setting(str, "listen address of serve")
+    port: int = _setting(_port, "listen port of serve")
+    admin_token: str | None = _setting(str, "bearer token with full rights", secret=True)
+    allow_networks: tuple[IPv4Network | IPv6Network, ...] = _setting(
+        _networks, "comma-separated CIDRs exempt from the SSRF guard"
+    )
+    retry_schedule: RetrySchedule = _setting(_schedule, "seconds between attempts")
+    request_timeout: float = _setting(_positive_float, "seconds per delivery attempt")
+    max_payload_bytes: int = _setting(_positive_int, "largest accepted request body")
+    lease_seconds: float = _setting(
+        _positive_float, "how long a claimed delivery stays reserved to its worker"
+    )
+    poll_interval: float = _setting(_positive_float, "seconds between polls for due work")
+    max_in_flight: int = _setting(_positive_int, "concurrent delivery attempts per worker")
+    dev: bool = _setting(_bool, "allow loopback/private destinations and log every attempt")
+    public_url: str | None = _setting(str, "external base URL used in portal links")
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret") and value is not None:
+                value = "***"
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    @property
+    def allow_private_networks(self) -> bool:
+        return self.dev
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+DEFAULTS: dict[str, str] = {
+    "database_url": "sqlite:///./hookline.db",
+    "host": "127.0.0.1",
+    "port": "8071",
+    "allow_networks": "",
+    "retry_schedule": DEFAULT_SCHEDULE,
+    "request_timeout": "15",
+    "max_payload_bytes": "1048576",
+    "poll_interval": "0.25",
+    "max_in_flight": "256",
+    "dev": "false",
+}
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in fields(Settings)]
+
+
+def setting_help(name: str) -> str:
+    for f in fields(Settings):
+        if f.name == name:
+            return str(f.metadata["help"])
+    raise KeyError(name)
+
+
+def load_settings(
+    overrides: Mapping[str, str | None] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build settings from defaults < environment < explicit overrides (CLI flags)."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, str | None] = {}
+    for name in setting_names():
+        value: str | None = DEFAULTS.get(name)
+        env_value = env.get(ENV_PREFIX + name.upper())
+        if env_value is not None:
+            value = env_value
+        if overrides and overrides.get(name) is not None:
+            value = overrides[name]
+        raw[name] = value
+    parsed: dict[str, Any] = {}
+    for f in fields(Settings):
+        text = raw[f.name]
+        if text is None:
+            parsed[f.name] = None
+            continue
+        try:
+            parsed[f.name] = f.metadata["parse"](text)
+        except ValueError as exc:
+            raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}={text!r}: {exc}") from exc
+    if parsed["lease_seconds"] is None:
+        parsed["lease_seconds"] = parsed["request_timeout"] + 15.0
+    settings = Settings(**parsed)
+    if settings.lease_seconds <= settings.request_timeout:
+        raise ConfigError(
+            f"{ENV_PREFIX}LEASE_SECONDS ({settings.lease_seconds}) must exceed "
+            f"{ENV_PREFIX}REQUEST_TIMEOUT ({settings.request_timeout}), or a slow attempt "
+            "would be handed to a second worker while still in flight"
+        )
+    return settings
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    return replace(settings, **changes)

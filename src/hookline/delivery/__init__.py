@@ -1,0 +1,1 @@
+"""Delivery: the worker loop, its HTTP transport and periodic maintenance."""

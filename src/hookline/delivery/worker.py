@@ -1,0 +1,232 @@
+"""The delivery worker: lease due deliveries, sign, send, record, repeat.
+
+One loop claims batches while there is free capacity; each claimed delivery becomes a
+task that makes one attempt; finished attempts are written back in batches by a
+recorder task, so the database sees few large transactions instead of many small ones.
+A claimed delivery is leased: if this process dies, the lease runs out and any worker
+takes it again, which is what makes delivery at-least-once across ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hookline.delivery.transport import HttpResult, Transport
+from hookline.domain import ids
+from hookline.domain.clock import utcnow
+from hookline.domain.errors import Unavailable
+from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
+from hookline.domain.outcome import Verdict, decide
+from hookline.domain.retry import RetrySchedule
+from hookline.domain.signing import sign
+from hookline.storage.base import AttemptOutcome, Store
+
+log = logging.getLogger("hookline.worker")
+
+CLAIM_BATCH = 100
+RECORD_BATCH = 500
+STORE_RETRY_SECONDS = 1.0
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    retry_schedule: RetrySchedule
+    request_timeout: float
+    lease_seconds: float
+    poll_interval: float
+    max_in_flight: int
+    log_attempts: bool = False
+
+
+class Worker:
+    """Runs until ``stop()``; then finishes in-flight attempts and records them."""
+
+    def __init__(
+        self,
+        store: Store,
+        transport: Transport,
+        config: WorkerConfig,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._transport = transport
+        self._config = config
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._outcomes: asyncio.Queue[AttemptOutcome | None] = asyncio.Queue()
+
+    def wake(self) -> None:
+        """Tell the worker new work may be due (called after a publish in this process)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self._slot_free.set()
+
+    async def run(self) -> None:
+        recorder = asyncio.create_task(self._record_loop(), name="hookline-recorder")
+        try:
+            await self._claim_loop()
+        finally:
+            await self._drain()
+            self._outcomes.put_nowait(None)
+            await recorder
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping.is_set():
+            free = self._config.max_in_flight - len(self._in_flight)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            wanted = min(free, CLAIM_BATCH)
+            self._wake.clear()
+            now = self._clock()
+            try:
+                claimed = await self._store.claim_due(
+                    wanted, now, now + timedelta(seconds=self._config.lease_seconds)
+                )
+            except Unavailable as exc:
+                log.warning("cannot claim deliveries, retrying: %s", exc)
+                await self._sleep(STORE_RETRY_SECONDS)
+                continue
+            for item in claimed:
+                task = asyncio.create_task(self._deliver(item))
+                self._in_flight.add(task)
+                task.add_done_callback(self._finished)
+            if len(claimed) < wanted:
+                await self._sleep(self._config.poll_interval)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slot_free.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task failed", exc_info=task.exception())
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+    async def _deliver(self, claimed: ClaimedDelivery) -> None:
+        started = self._clock()
+        result = await self._send(claimed, started)
+        self._outcomes.put_nowait(self._outcome(claimed, result, started))
+
+    async def _send(self, claimed: ClaimedDelivery, now: datetime) -> HttpResult:
+        msg, endpoint = claimed.message, claimed.endpoint
+        if msg.payload is None:
+            return HttpResult(0, b"", "message content was expunged", 0, None)
+        timestamp = int(now.timestamp())
+        headers = dict(endpoint.headers)
+        headers["webhook-id"] = msg.id
+        headers["webhook-timestamp"] = str(timestamp)
+        headers["webhook-signature"] = sign(
+            msg.id, timestamp, msg.payload, endpoint.signing_secrets(now)
+        )
+        headers["content-type"] = "application/json"
+        return await self._transport.post(
+            endpoint.url, msg.payload, headers, self._config.request_timeout
+        )
+
+    def _outcome(
+        self, claimed: ClaimedDelivery, result: HttpResult, started: datetime
+    ) -> AttemptOutcome:
+        manual = claimed.trigger is AttemptTrigger.MANUAL
+        scheduled_attempts = claimed.attempt_count + (0 if manual else 1)
+        decision = decide(
+            result.status_code,
+            result.retry_after,
+            max(scheduled_attempts, 1),
+            self._config.retry_schedule,
+            started,
+            self._rng,
+        )
+        succeeded = decision.verdict is Verdict.SUCCEEDED
+        next_at = None
+        if decision.verdict is Verdict.RETRY:
+            status = MessageStatus.PENDING
+            next_at = self._clock() + timedelta(seconds=decision.delay_seconds or 0.0)
+        else:
+            status = MessageStatus.SUCCESS if succeeded else MessageStatus.FAIL
+        response = result.body.decode("utf-8", errors="replace") if result.status_code else ""
+        attempt = Attempt(
+            id=ids.new_id(ids.ATTEMPT),
+            app_id=claimed.endpoint.app_id,
+            msg_id=claimed.message.id,
+            endpoint_id=claimed.endpoint.id,
+            url=claimed.endpoint.url,
+            status=MessageStatus.SUCCESS if succeeded else MessageStatus.FAIL,
+            response_status_code=result.status_code,
+            response=response if result.status_code else (result.error or ""),
+            response_duration_ms=result.duration_ms,
+            trigger=claimed.trigger,
+            timestamp=started,
+        )
+        if self._config.log_attempts:
+            log.info(
+                "attempt %s %s -> %s status=%s %dms %s%s",
+                attempt.id,
+                attempt.msg_id,
+                attempt.endpoint_id,
+                result.status_code,
+                result.duration_ms,
+                status.text,
+                f" ({result.error})" if result.error else "",
+            )
+        return AttemptOutcome(
+            claimed=claimed,
+            attempt=attempt,
+            delivery_status=status,
+            next_attempt_at=next_at,
+            scheduled_attempts=scheduled_attempts,
+            disable_endpoint=decision.verdict is Verdict.ENDPOINT_GONE,
+        )
+
+    async def _record_loop(self) -> None:
+        """Write outcomes in batches until the ``None`` that ``run`` queues after draining."""
+        finished = False
+        while not finished:
+            batch: list[AttemptOutcome] = []
+            item = await self._outcomes.get()
+            while True:
+                if item is None:
+                    finished = True
+                    break
+                batch.append(item)
+                if len(batch) >= RECORD_BATCH or self._outcomes.empty():
+                    break
+                item = self._outcomes.get_nowait()
+            if batch:
+                await self._record(batch)
+
+    async def _record(self, batch: list[AttemptOutcome]) -> None:
+        while True:
+            try:
+                await self._store.complete(batch)
+                break
+            except Unavailable as exc:
+                log.warning("cannot record %d attempts, retrying: %s", len(batch), exc)
+                await asyncio.sleep(STORE_RETRY_SECONDS)
+        if any(o.next_attempt_at is not None for o in batch):
+            self._wake.set()
+
+    async def _drain(self) -> None:
+        if self._in_flight:
+            await asyncio.wait(
+                set(self._in_flight),
+                timeout=self._config.request_timeout + SHUTDOWN_GRACE_SECONDS,
+            )

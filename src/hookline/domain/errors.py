@@ -1,0 +1,54 @@
+"""One exception tree for rules that callers must react to.
+
+    HooklineError
+    ├── NotFound          → 404 not_found
+    ├── Conflict          → 409 (code names the clash, e.g. event_type_exists)
+    ├── InvalidRequest    → 400 / 422 (a rule about the input, not its shape)
+    └── Unavailable       → 503 (the store cannot be reached; nothing was committed)
+
+The class docstring is the default message; the API maps each class to a status.
+"""
+
+from __future__ import annotations
+
+
+class HooklineError(Exception):
+    """hookline could not do what was asked."""
+
+    code = "error"
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None) -> None:
+        self.detail = detail or (self.__doc__ or "").strip()
+        if code is not None:
+            self.code = code
+        super().__init__(self.detail)
+
+
+class NotFound(HooklineError):
+    """Entity not found."""
+
+    code = "not_found"
+
+
+class Conflict(HooklineError):
+    """The request clashes with something that already exists."""
+
+    code = "conflict"
+
+
+class InvalidRequest(HooklineError):
+    """The request breaks a rule about its content."""
+
+    code = "validation"
+
+    def __init__(
+        self, detail: str | None = None, *, loc: tuple[str | int, ...] = ("body",)
+    ) -> None:
+        super().__init__(detail)
+        self.loc = loc
+
+
+class Unavailable(HooklineError):
+    """The database cannot be reached right now; retry shortly."""
+
+    code = "unavailable"

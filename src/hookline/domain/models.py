@@ -1,0 +1,182 @@
+"""The objects hookline stores and serves, as frozen values.
+
+Storage backends build them from rows and the API turns them into Svix-shaped JSON;
+nothing here knows about either, which keeps the rules testable without a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class MessageStatus(IntEnum):
+    """Status of one (message, endpoint) delivery and of each attempt, numbered as Svix does."""
+
+    SUCCESS = 0
+    PENDING = 1
+    FAIL = 2
+    SENDING = 3
+    CANCELED = 4
+
+    @property
+    def text(self) -> str:
+        return self.name.lower()
+
+
+class AttemptTrigger(IntEnum):
+    """Why an attempt happened: the retry schedule or a person asking for a resend."""
+
+    SCHEDULED = 0
+    MANUAL = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    id: str
+    name: str
+    uid: str | None
+    throttle_rate: int | None
+    metadata: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    name: str
+    description: str
+    archived: bool
+    deprecated: bool
+    schemas: dict[str, Any] | None
+    group_name: str | None
+    feature_flags: tuple[str, ...] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """One endpoint secret; ``expires_at`` is set once a rotation has replaced it."""
+
+    secret: str
+    expires_at: datetime | None = None
+
+    def valid_at(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    id: str
+    app_id: str
+    url: str
+    uid: str | None
+    description: str
+    throttle_rate: int | None
+    disabled: bool
+    event_types: tuple[str, ...] | None
+    channels: tuple[str, ...] | None
+    metadata: dict[str, str]
+    headers: dict[str, str]
+    keys: tuple[SigningKey, ...]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def current_key(self) -> SigningKey:
+        """The newest key: the one shown by ``GET …/secret``. Older ones only sign in grace."""
+        return self.keys[0]
+
+    def signing_secrets(self, now: datetime) -> tuple[str, ...]:
+        return tuple(k.secret for k in self.keys if k.valid_at(now))
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    app_id: str
+    event_type: str
+    event_id: str | None
+    payload: bytes | None
+    """The exact JSON bytes that are signed and sent; ``None`` once expunged."""
+    channels: tuple[str, ...] | None
+    tags: tuple[str, ...] | None
+    timestamp: datetime
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The state of one message to one endpoint: the unit the worker claims."""
+
+    id: str
+    app_id: str
+    msg_id: str
+    endpoint_id: str
+    status: MessageStatus
+    attempt_count: int
+    next_attempt_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    id: str
+    app_id: str
+    msg_id: str
+    endpoint_id: str
+    url: str
+    status: MessageStatus
+    response_status_code: int
+    response: str
+    response_duration_ms: int
+    trigger: AttemptTrigger
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """What a worker needs to make one attempt, read in the same step that leases it."""
+
+    delivery_id: str
+    lease_token: str
+    attempt_count: int
+    trigger: AttemptTrigger
+    message: Message
+    endpoint: Endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a cursor-paginated list, in Svix's ``ListResponse`` terms."""
+
+    data: list[T]
+    iterator: str | None
+    prev_iterator: str | None
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointStats:
+    success: int = 0
+    pending: int = 0
+    sending: int = 0
+    fail: int = 0
+    canceled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """A stored bearer token: only its hash is kept; ``app_id`` scopes it to one application."""
+
+    id: str
+    token_hash: str
+    app_id: str | None
+    expires_at: datetime | None
+    created_at: datetime
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,55 @@
+"""What one attempt's result does to its delivery: the delivery state machine."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from hookline.domain.retry import RetrySchedule, parse_retry_after
+
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
+class Verdict(Enum):
+    SUCCEEDED = "succeeded"
+    RETRY = "retry"
+    EXHAUSTED = "exhausted"
+    ENDPOINT_GONE = "endpoint_gone"
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    delay_seconds: float | None = None
+
+
+def decide(
+    status_code: int,
+    retry_after: str | None,
+    attempts_made: int,
+    schedule: RetrySchedule,
+    now: datetime,
+    rng: random.Random,
+    max_retry_after_seconds: float = MAX_RETRY_AFTER_SECONDS,
+) -> Decision:
+    """2xx succeeds; 410 Gone retires the endpoint; anything else is retried while it can be.
+
+    Redirects (3xx) are not followed and count as failures, and so does status 0 (no
+    response). A ``Retry-After`` on 429/503 can lengthen the wait, never shorten it, and is
+    capped so a hostile receiver cannot park a delivery forever.
+    """
+    if 200 <= status_code < 300:
+        return Decision(Verdict.SUCCEEDED)
+    if status_code == 410:
+        return Decision(Verdict.ENDPOINT_GONE)
+    delay = schedule.next_delay(attempts_made, rng)
+    if delay is None:
+        return Decision(Verdict.EXHAUSTED)
+    if status_code in RETRY_AFTER_STATUSES:
+        asked = parse_retry_after(retry_after, now)
+        if asked is not None:
+            delay = max(delay, min(asked, max_retry_after_seconds))
+    return Decision(Verdict.RETRY, delay)

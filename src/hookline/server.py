@@ -1,0 +1,166 @@
+"""Process assembly: open the store, then run the API, the worker and maintenance.
+
+``hookline serve`` runs all three in one event loop; ``--no-worker`` drops the worker and
+``hookline worker`` runs the worker alone. SIGTERM or SIGINT stops claiming, lets
+in-flight attempts finish (bounded by the request timeout), records them and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import uvicorn
+
+from hookline.api.app import Services
+from hookline.api.auth import hash_token, new_token
+from hookline.api.routes import create_app
+from hookline.config import Settings
+from hookline.delivery.maintenance import run_maintenance
+from hookline.delivery.transport import AiohttpTransport, SsrfPolicy
+from hookline.delivery.worker import Worker, WorkerConfig
+from hookline.domain import ids
+from hookline.domain.models import AccessToken
+from hookline.storage.base import Store
+from hookline.storage.sqlite import SqliteStore
+
+log = logging.getLogger("hookline")
+
+
+def open_store(settings: Settings) -> Store:
+    url = settings.database_url
+    if url.startswith("sqlite:"):
+        return SqliteStore.from_url(url)
+    raise SystemExit(
+        f"unsupported HOOKLINE_DATABASE_URL {url!r}: use sqlite:///path "
+        "(PostgreSQL support is planned)"
+    )
+
+
+async def ensure_admin_token(store: Store, settings: Settings) -> None:
+    """Store the configured admin token's hash, or generate one on first start.
+
+    A generated token is printed once to stderr; only its hash is kept, so it cannot
+    be shown again (create another with ``hookline token``).
+    """
+    now = datetime.now(UTC)
+    if settings.admin_token:
+        digest = hash_token(settings.admin_token)
+        if await store.find_token(digest) is None:
+            await store.create_token(
+                AccessToken(
+                    id=ids.new_id(ids.TOKEN),
+                    token_hash=digest,
+                    app_id=None,
+                    expires_at=None,
+                    created_at=now,
+                )
+            )
+        return
+    if await store.count_admin_tokens() > 0:
+        return
+    token, record = new_token(None, now, None)
+    await store.create_token(record)
+    print(
+        "\nhookline generated an admin token (shown only this once; keep it safe):\n\n"
+        f"    {token}\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    return WorkerConfig(
+        retry_schedule=settings.retry_schedule,
+        request_timeout=settings.request_timeout,
+        lease_seconds=settings.lease_seconds,
+        poll_interval=settings.poll_interval,
+        max_in_flight=settings.max_in_flight,
+        log_attempts=settings.dev,
+    )
+
+
+def transport_for(settings: Settings) -> AiohttpTransport:
+    return AiohttpTransport(
+        SsrfPolicy(allow_networks=settings.allow_networks, allow_private=settings.dev)
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: this process decides how to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def run(settings: Settings, *, api: bool, worker: bool) -> None:
+    store = open_store(settings)
+    await store.open()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    transport = transport_for(settings)
+    delivery = Worker(store, transport, worker_config(settings)) if worker else None
+    tasks: list[asyncio.Task[None]] = []
+    server: _Server | None = None
+    try:
+        if api:
+            await ensure_admin_token(store, settings)
+            services = Services(
+                store=store,
+                settings=settings,
+                on_publish=delivery.wake if delivery else (lambda: None),
+            )
+            config = uvicorn.Config(
+                create_app(services),
+                host=settings.host,
+                port=settings.port,
+                http="httptools",
+                lifespan="off",
+                access_log=settings.dev,
+                log_level="info" if settings.dev else "warning",
+            )
+            server = _Server(config)
+            tasks.append(asyncio.create_task(server.serve(), name="hookline-api"))
+        if delivery is not None:
+            tasks.append(asyncio.create_task(delivery.run(), name="hookline-worker"))
+            tasks.append(asyncio.create_task(run_maintenance(store, stop), name="maintenance"))
+        log.info(
+            "hookline running (api=%s, worker=%s, database=%s)",
+            api,
+            worker,
+            settings.database_url.split("@")[-1],
+        )
+        await _until_stopped(stop, tasks)
+    finally:
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+        if delivery is not None:
+            delivery.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await transport.close()
+        await store.close()
+
+
+async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for a stop signal; a component that ends before it is a fault and is raised."""
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    for task in done:
+        if task is waiter:
+            return
+        error = task.exception()
+        if error is not None:
+            raise error
+        raise RuntimeError(f"{task.get_name()} stopped unexpectedly")

@@ -1,0 +1,168 @@
+"""The storage contract every backend honours and the contract suite checks.
+
+The store is also the queue: messages and their delivery rows are written in one
+transaction, and workers lease deliveries from the same tables. Every method is a
+coroutine so an API handler never blocks the event loop on I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from hookline.domain.models import (
+    AccessToken,
+    Application,
+    Attempt,
+    ClaimedDelivery,
+    Delivery,
+    Endpoint,
+    EndpointStats,
+    EventType,
+    Message,
+    MessageStatus,
+    Page,
+)
+
+MAX_LIST_LIMIT = 250
+DEFAULT_LIST_LIMIT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """Cursor pagination: ``iterator`` is an item key; a leading ``-`` pages backwards."""
+
+    limit: int = DEFAULT_LIST_LIMIT
+    iterator: str | None = None
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    event_types: tuple[str, ...] | None = None
+    channel: str | None = None
+    before: datetime | None = None
+    after: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFilter:
+    status: MessageStatus | None = None
+    status_code_class: int | None = None
+    event_types: tuple[str, ...] | None = None
+    channel: str | None = None
+    before: datetime | None = None
+    after: datetime | None = None
+    endpoint_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """The result of one attempt and what it does to its delivery (decided in ``domain``)."""
+
+    claimed: ClaimedDelivery
+    attempt: Attempt
+    delivery_status: MessageStatus
+    next_attempt_at: datetime | None
+    scheduled_attempts: int
+    disable_endpoint: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentResponse:
+    request_hash: str
+    status: int | None
+    body: bytes | None
+
+    @property
+    def completed(self) -> bool:
+        return self.status is not None
+
+
+class Store(Protocol):
+    """What hookline needs from a database; see tests/integration/test_store_contract.py."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+
+    # applications
+    async def create_application(self, app: Application) -> None: ...
+    async def get_application(self, id_or_uid: str) -> Application | None: ...
+    async def list_applications(self, query: ListQuery) -> Page[Application]: ...
+    async def update_application(self, app: Application) -> None: ...
+    async def delete_application(self, app_id: str) -> None: ...
+
+    # event types
+    async def create_event_type(self, event_type: EventType) -> None: ...
+    async def get_event_type(self, name: str) -> EventType | None: ...
+    async def list_event_types(
+        self, query: ListQuery, include_archived: bool
+    ) -> Page[EventType]: ...
+    async def update_event_type(self, event_type: EventType) -> None: ...
+    async def delete_event_type(self, name: str) -> None: ...
+    async def missing_event_types(self, names: Sequence[str]) -> list[str]: ...
+
+    # endpoints
+    async def create_endpoint(self, endpoint: Endpoint) -> None: ...
+    async def get_endpoint(self, app_id: str, id_or_uid: str) -> Endpoint | None: ...
+    async def list_endpoints(self, app_id: str, query: ListQuery) -> Page[Endpoint]: ...
+    async def update_endpoint(self, endpoint: Endpoint) -> None: ...
+    async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None: ...
+    async def endpoint_stats(self, app_id: str, endpoint_id: str) -> EndpointStats: ...
+
+    # messages: publishing writes the message and its deliveries in one transaction
+    async def publish(
+        self, messages: Sequence[Message], now: datetime, only_endpoint: str | None = None
+    ) -> list[list[str]]:
+        """Store messages with one delivery per matching endpoint; return endpoint ids each.
+
+        ``only_endpoint`` restricts fan-out to one endpoint (``send-example``).
+        """
+        ...
+
+    async def get_message(self, app_id: str, id_or_event_id: str) -> Message | None: ...
+    async def list_messages(
+        self, app_id: str, query: ListQuery, filters: MessageFilter
+    ) -> Page[Message]: ...
+    async def expunge_message_content(self, app_id: str, msg_id: str) -> None: ...
+
+    # deliveries: the queue
+    async def claim_due(
+        self, limit: int, now: datetime, lease_until: datetime
+    ) -> list[ClaimedDelivery]: ...
+    async def complete(self, outcomes: Sequence[AttemptOutcome]) -> None: ...
+    async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None: ...
+    async def recover(
+        self, app_id: str, endpoint_id: str, since: datetime, until: datetime, now: datetime
+    ) -> int: ...
+    async def get_delivery(self, msg_id: str, endpoint_id: str) -> Delivery | None: ...
+    async def next_due_at(self) -> datetime | None: ...
+
+    # attempts
+    async def get_attempt(self, app_id: str, attempt_id: str) -> Attempt | None: ...
+    async def list_attempts(
+        self, app_id: str, query: ListQuery, filters: AttemptFilter, msg_id: str | None
+    ) -> Page[Attempt]: ...
+    async def list_attempted_messages(
+        self, app_id: str, endpoint_id: str, query: ListQuery, filters: MessageFilter
+    ) -> Page[tuple[Message, Delivery]]: ...
+    async def list_attempted_destinations(
+        self, app_id: str, msg_id: str, query: ListQuery
+    ) -> Page[tuple[Endpoint, Delivery]]: ...
+
+    # tokens and idempotency
+    async def create_token(self, token: AccessToken) -> None: ...
+    async def find_token(self, token_hash: str) -> AccessToken | None: ...
+    async def count_admin_tokens(self) -> int: ...
+    async def idempotency_begin(
+        self, scope: str, key: str, request_hash: str, now: datetime
+    ) -> IdempotentResponse | None:
+        """Reserve a key; return the earlier request's record if the key was already used."""
+        ...
+
+    async def idempotency_finish(self, scope: str, key: str, status: int, body: bytes) -> None: ...
+    async def idempotency_abandon(self, scope: str, key: str) -> None: ...
+    async def purge_expired(self, now: datetime, idempotency_before: datetime) -> None: ...

@@ -1,0 +1,238 @@
+"""Conversions between domain values and the plain column values both SQL backends use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from hookline.domain.models import (
+    AccessToken,
+    Application,
+    Attempt,
+    AttemptTrigger,
+    Delivery,
+    Endpoint,
+    EventType,
+    Message,
+    MessageStatus,
+    SigningKey,
+)
+
+Row = Mapping[str, Any]
+
+
+def to_ms(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def from_ms(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+def ms_to_dt(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+def dump_json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def load_json(value: str | bytes | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def _tuple(value: str | None) -> tuple[str, ...] | None:
+    loaded = load_json(value)
+    return None if loaded is None else tuple(loaded)
+
+
+def application_params(app: Application) -> dict[str, Any]:
+    return {
+        "id": app.id,
+        "uid": app.uid,
+        "name": app.name,
+        "throttle_rate": app.throttle_rate,
+        "metadata": dump_json(app.metadata),
+        "created_at": to_ms(app.created_at),
+        "updated_at": to_ms(app.updated_at),
+    }
+
+
+def application_from(row: Row) -> Application:
+    return Application(
+        id=row["id"],
+        uid=row["uid"],
+        name=row["name"],
+        throttle_rate=row["throttle_rate"],
+        metadata=load_json(row["metadata"]),
+        created_at=ms_to_dt(row["created_at"]),
+        updated_at=ms_to_dt(row["updated_at"]),
+    )
+
+
+def event_type_params(et: EventType) -> dict[str, Any]:
+    return {
+        "name": et.name,
+        "description": et.description,
+        "archived": int(et.archived),
+        "deprecated": int(et.deprecated),
+        "schemas": dump_json(et.schemas),
+        "group_name": et.group_name,
+        "feature_flags": dump_json(et.feature_flags),
+        "created_at": to_ms(et.created_at),
+        "updated_at": to_ms(et.updated_at),
+    }
+
+
+def event_type_from(row: Row) -> EventType:
+    return EventType(
+        name=row["name"],
+        description=row["description"],
+        archived=bool(row["archived"]),
+        deprecated=bool(row["deprecated"]),
+        schemas=load_json(row["schemas"]),
+        group_name=row["group_name"],
+        feature_flags=_tuple(row["feature_flags"]),
+        created_at=ms_to_dt(row["created_at"]),
+        updated_at=ms_to_dt(row["updated_at"]),
+    )
+
+
+def endpoint_params(ep: Endpoint) -> dict[str, Any]:
+    keys = [{"secret": k.secret, "expires_at": to_ms(k.expires_at)} for k in ep.keys]
+    return {
+        "id": ep.id,
+        "app_id": ep.app_id,
+        "uid": ep.uid,
+        "url": ep.url,
+        "description": ep.description,
+        "throttle_rate": ep.throttle_rate,
+        "disabled": int(ep.disabled),
+        "event_types": dump_json(ep.event_types),
+        "channels": dump_json(ep.channels),
+        "metadata": dump_json(ep.metadata),
+        "headers": dump_json(ep.headers),
+        "keys": dump_json(keys),
+        "created_at": to_ms(ep.created_at),
+        "updated_at": to_ms(ep.updated_at),
+    }
+
+
+def endpoint_from(row: Row) -> Endpoint:
+    keys = tuple(
+        SigningKey(secret=k["secret"], expires_at=from_ms(k["expires_at"]))
+        for k in load_json(row["keys"])
+    )
+    return Endpoint(
+        id=row["id"],
+        app_id=row["app_id"],
+        uid=row["uid"],
+        url=row["url"],
+        description=row["description"],
+        throttle_rate=row["throttle_rate"],
+        disabled=bool(row["disabled"]),
+        event_types=_tuple(row["event_types"]),
+        channels=_tuple(row["channels"]),
+        metadata=load_json(row["metadata"]),
+        headers=load_json(row["headers"]),
+        keys=keys,
+        created_at=ms_to_dt(row["created_at"]),
+        updated_at=ms_to_dt(row["updated_at"]),
+    )
+
+
+def message_params(msg: Message) -> dict[str, Any]:
+    return {
+        "id": msg.id,
+        "app_id": msg.app_id,
+        "event_type": msg.event_type,
+        "event_id": msg.event_id,
+        "payload": msg.payload,
+        "channels": dump_json(msg.channels),
+        "tags": dump_json(msg.tags),
+        "created_at": to_ms(msg.timestamp),
+        "expires_at": to_ms(msg.expires_at),
+    }
+
+
+def message_from(row: Row) -> Message:
+    payload = row["payload"]
+    return Message(
+        id=row["id"],
+        app_id=row["app_id"],
+        event_type=row["event_type"],
+        event_id=row["event_id"],
+        payload=None if payload is None else bytes(payload),
+        channels=_tuple(row["channels"]),
+        tags=_tuple(row["tags"]),
+        timestamp=ms_to_dt(row["created_at"]),
+        expires_at=from_ms(row["expires_at"]),
+    )
+
+
+def delivery_from(row: Row) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        app_id=row["app_id"],
+        msg_id=row["msg_id"],
+        endpoint_id=row["endpoint_id"],
+        status=MessageStatus(row["status"]),
+        attempt_count=row["attempt_count"],
+        next_attempt_at=from_ms(row["next_attempt_at"]),
+        updated_at=ms_to_dt(row["updated_at"]),
+    )
+
+
+def attempt_params(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "app_id": attempt.app_id,
+        "msg_id": attempt.msg_id,
+        "endpoint_id": attempt.endpoint_id,
+        "url": attempt.url,
+        "status": int(attempt.status),
+        "response_status_code": attempt.response_status_code,
+        "response": attempt.response,
+        "duration_ms": attempt.response_duration_ms,
+        "trigger_type": int(attempt.trigger),
+        "created_at": to_ms(attempt.timestamp),
+    }
+
+
+def attempt_from(row: Row) -> Attempt:
+    return Attempt(
+        id=row["id"],
+        app_id=row["app_id"],
+        msg_id=row["msg_id"],
+        endpoint_id=row["endpoint_id"],
+        url=row["url"],
+        status=MessageStatus(row["status"]),
+        response_status_code=row["response_status_code"],
+        response=row["response"],
+        response_duration_ms=row["duration_ms"],
+        trigger=AttemptTrigger(row["trigger_type"]),
+        timestamp=ms_to_dt(row["created_at"]),
+    )
+
+
+def token_params(token: AccessToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "token_hash": token.token_hash,
+        "app_id": token.app_id,
+        "expires_at": to_ms(token.expires_at),
+        "created_at": to_ms(token.created_at),
+    }
+
+
+def token_from(row: Row) -> AccessToken:
+    return AccessToken(
+        id=row["id"],
+        token_hash=row["token_hash"],
+        app_id=row["app_id"],
+        expires_at=from_ms(row["expires_at"]),
+        created_at=ms_to_dt(row["created_at"]),
+    )

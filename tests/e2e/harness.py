@@ -1,0 +1,162 @@
+"""A real ``hookline serve`` process and a real HTTP receiver on loopback, for e2e tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from aiohttp import web
+
+ADMIN_TOKEN = "hl_admin_e2e-token"
+START_TIMEOUT_SECONDS = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll a condition until it holds; fail with ``what`` when the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """Records every request; per-path behaviour is set by the test."""
+
+    port: int = 0
+    requests: list[Received] = field(default_factory=list)
+    status_for: dict[str, Callable[[Received], int]] = field(default_factory=dict)
+    hold: threading.Event = field(default_factory=threading.Event)
+    hold_after: int | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def received(self, path_prefix: str = "/") -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if r.path.startswith(path_prefix)]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        item = Received(request.path, dict(request.headers), await request.read())
+        with self._lock:
+            self.requests.append(item)
+            count = len(self.requests)
+        if self.hold_after is not None and count > self.hold_after and not self.hold.is_set():
+            await asyncio.get_running_loop().run_in_executor(None, self.hold.wait, 30)
+        for prefix, rule in self.status_for.items():
+            if request.path.startswith(prefix):
+                return web.Response(status=rule(item), text="handled")
+        return web.Response(status=200, text="ok")
+
+    def start(self) -> Receiver:
+        ready = threading.Event()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", self._handle)
+            runner = web.AppRunner(app, access_log=None)
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            loop.run_until_complete(site.start())
+            self.port = runner.addresses[0][1]
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        self.hold.set()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+@dataclass
+class HooklineProcess:
+    """``python -m hookline serve`` on a given database file and port."""
+
+    db_path: Path
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *args: str) -> HooklineProcess:
+        env = {
+            **os.environ,
+            "HOOKLINE_DATABASE_URL": f"sqlite:///{self.db_path}",
+            "HOOKLINE_PORT": str(self.port),
+            "HOOKLINE_ADMIN_TOKEN": ADMIN_TOKEN,
+            **self.env,
+        }
+        self.log_path = self.db_path.with_suffix(f".{int(time.time() * 1000)}.log")
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hookline", "serve", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(self._ready, START_TIMEOUT_SECONDS, f"hookline on port {self.port}")
+        return self
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"hookline exited early:\n{self.output()}")
+        try:
+            return httpx.get(f"{self.url}/health/ping", timeout=0.5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(30)

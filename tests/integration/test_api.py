@@ -1,0 +1,231 @@
+"""The HTTP API in process: wire format, errors, auth, tenancy and idempotency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from hookline.storage.base import ListQuery, MessageFilter
+from tests.integration.conftest import Api
+
+
+async def _app(api: Api, uid: str = "acme") -> dict[str, Any]:
+    r = await api.client.post("/api/v1/app", json={"name": "Acme", "uid": uid})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def _event_type(api: Api, name: str) -> None:
+    r = await api.client.post("/api/v1/event-type", json={"name": name, "description": name})
+    assert r.status_code == 201, r.text
+
+
+async def _message_count(api: Api, app_id: str) -> int:
+    page = await api.store.list_messages(app_id, ListQuery(limit=250), MessageFilter())
+    return len(page.data)
+
+
+async def test_missing_or_wrong_token_is_401_with_json(api: Api) -> None:
+    """Requests without a valid bearer token get 401 and a JSON error body."""
+    async with httpx.AsyncClient(transport=api.client._transport, base_url="http://h") as anon:
+        r = await anon.get("/api/v1/app")
+        assert r.status_code == 401
+        assert r.json()["code"] == "authentication_failed"
+    async with api.as_token("hl_admin_wrong") as wrong:
+        r = await wrong.get("/api/v1/app")
+        assert r.status_code == 401 and "detail" in r.json()
+
+
+async def test_health_needs_no_token(api: Api) -> None:
+    """Health endpoints answer without a token and report the database."""
+    async with httpx.AsyncClient(transport=api.client._transport, base_url="http://h") as anon:
+        r = await anon.get("/api/v1/health")
+        assert r.status_code == 200 and r.json()["database"] == "ok"
+        assert (await anon.get("/health/ping")).status_code == 200
+
+
+async def test_unknown_route_is_json_404_and_unimplemented_svix_route_is_501(api: Api) -> None:
+    """Unknown paths get a JSON 404; Svix operations hookline lacks get a JSON 501."""
+    r = await api.client.get("/nope")
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+    r = await api.client.post("/api/v1/app/x/endpoint/y/replay-missing", json={})
+    assert r.status_code == 501 and r.json()["code"] == "not_implemented"
+
+
+async def test_application_crud_by_uid_and_trailing_slash(api: Api) -> None:
+    """Applications are created, read by uid (trailing slash optional), patched, deleted."""
+    created = await _app(api)
+    assert created["id"].startswith("app_") and created["uid"] == "acme"
+    r = await api.client.get("/api/v1/app/acme/")
+    assert r.json()["id"] == created["id"]
+    again = await api.client.post(
+        "/api/v1/app?get_if_exists=true", json={"name": "Other", "uid": "acme"}
+    )
+    assert again.status_code == 200 and again.json()["name"] == "Acme"
+    r = await api.client.patch("/api/v1/app/acme", json={"name": "Renamed"})
+    assert r.json()["name"] == "Renamed" and r.json()["uid"] == "acme"
+    assert (await api.client.delete("/api/v1/app/acme")).status_code == 204
+    assert (await api.client.get("/api/v1/app/acme")).status_code == 404
+
+
+async def test_malformed_json_is_422_and_stores_nothing(api: Api) -> None:
+    """A body that is not JSON gets a FastAPI-style 422 and creates no message."""
+    app = await _app(api)
+    r = await api.client.post(
+        "/api/v1/app/acme/msg",
+        content=b'{"eventType": "a.b", "payload": {',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] == "json_invalid"
+    assert await _message_count(api, app["id"]) == 0
+
+
+async def test_non_object_payload_is_422_and_stores_nothing(api: Api) -> None:
+    """A payload that is not a JSON object is refused with the field's location."""
+    app = await _app(api)
+    r = await api.client.post("/api/v1/app/acme/msg", json={"eventType": "a.b", "payload": [1]})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "payload"]
+    assert await _message_count(api, app["id"]) == 0
+
+
+async def test_payload_over_limit_is_413_and_stores_nothing(api: Api) -> None:
+    """A body larger than HOOKLINE_MAX_PAYLOAD_BYTES gets 413 before anything is stored."""
+    app = await _app(api)
+    r = await api.client.post(
+        "/api/v1/app/acme/msg", json={"eventType": "a.b", "payload": {"x": "y" * 5000}}
+    )
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+    assert await _message_count(api, app["id"]) == 0
+
+
+async def test_endpoint_with_unknown_event_type_or_bad_url_is_refused(api: Api) -> None:
+    """An unknown event type in a filter, or a non-http URL, is a 422 and no endpoint."""
+    await _app(api)
+    r = await api.client.post(
+        "/api/v1/app/acme/endpoint",
+        json={"url": "https://example.com/h", "filterTypes": ["no.such"]},
+    )
+    assert r.status_code == 422 and "no.such" in r.json()["detail"][0]["msg"]
+    r = await api.client.post("/api/v1/app/acme/endpoint", json={"url": "ftp://example.com/"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "url"]
+    listed = await api.client.get("/api/v1/app/acme/endpoint")
+    assert listed.json()["data"] == []
+
+
+async def test_app_scoped_token_sees_only_its_application(api: Api) -> None:
+    """A portal token reads its own app; other apps are 404, admin-only routes 403."""
+    await _app(api, "mine")
+    await _app(api, "theirs")
+    r = await api.client.post("/api/v1/auth/app-portal-access/mine", json={})
+    assert r.status_code == 200
+    token = r.json()["token"]
+    async with api.as_token(token) as portal:
+        assert (await portal.get("/api/v1/app/mine/endpoint")).status_code == 200
+        other = await portal.get("/api/v1/app/theirs/endpoint")
+        assert other.status_code == 404 and other.json()["code"] == "not_found"
+        r = await portal.post("/api/v1/app/theirs/msg", json={"eventType": "a.b", "payload": {}})
+        assert r.status_code == 404
+        assert (await portal.get("/api/v1/app")).status_code == 403
+
+
+async def test_idempotency_key_replays_first_response_and_refuses_other_body(api: Api) -> None:
+    """The same key and body return the first response once stored; another body is a 409."""
+    app = await _app(api)
+    body = {"eventType": "a.b", "payload": {"n": 1}}
+    first = await api.client.post(
+        "/api/v1/app/acme/msg", json=body, headers={"idempotency-key": "k-1"}
+    )
+    second = await api.client.post(
+        "/api/v1/app/acme/msg", json=body, headers={"idempotency-key": "k-1"}
+    )
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+    assert second.headers["idempotent-replayed"] == "true"
+    assert await _message_count(api, app["id"]) == 1
+    other = await api.client.post(
+        "/api/v1/app/acme/msg",
+        json={**body, "payload": {"n": 2}},
+        headers={"idempotency-key": "k-1"},
+    )
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
+
+
+async def test_message_publish_wakes_worker_and_event_id_conflicts(api: Api) -> None:
+    """A publish is 202 with the message, wakes the worker, and a repeated eventId is 409."""
+    await _app(api)
+    body = {"eventType": "a.b", "eventId": "evt-1", "payload": {"n": 1}, "channels": ["eu"]}
+    r = await api.client.post("/api/v1/app/acme/msg", json=body)
+    assert r.status_code == 202
+    out = r.json()
+    assert out["id"].startswith("msg_") and out["payload"] == {"n": 1}
+    assert out["eventId"] == "evt-1" and out["channels"] == ["eu"]
+    assert api.published == [1]
+    assert (await api.client.post("/api/v1/app/acme/msg", json=body)).status_code == 409
+    by_event_id = await api.client.get("/api/v1/app/acme/msg/evt-1")
+    assert by_event_id.json()["id"] == out["id"]
+
+
+async def test_inline_application_is_created_on_publish(api: Api) -> None:
+    """Publishing to a missing app with an inline ``application`` creates it under the path uid."""
+    r = await api.client.post(
+        "/api/v1/app/new-co/msg",
+        json={"eventType": "a.b", "payload": {}, "application": {"name": "New Co"}},
+    )
+    assert r.status_code == 202
+    app = await api.client.get("/api/v1/app/new-co")
+    assert app.json()["name"] == "New Co"
+
+
+async def test_custom_headers_hide_credentials_and_refuse_hop_by_hop(api: Api) -> None:
+    """Authorization-like header values are withheld on read; hop-by-hop names are refused."""
+    await _app(api)
+    r = await api.client.post(
+        "/api/v1/app/acme/endpoint",
+        json={
+            "url": "https://example.com/h",
+            "uid": "ep1",
+            "headers": {"Authorization": "Bearer s3cret", "X-Team": "core"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    headers = (await api.client.get("/api/v1/app/acme/endpoint/ep1/headers")).json()
+    assert headers == {"headers": {"x-team": "core"}, "sensitive": ["authorization"]}
+    bad = await api.client.put(
+        "/api/v1/app/acme/endpoint/ep1/headers", json={"headers": {"Transfer-Encoding": "x"}}
+    )
+    assert bad.status_code == 422
+
+
+async def test_secret_rotation_changes_the_current_key(api: Api) -> None:
+    """Rotating returns the new key and the endpoint's current secret becomes the new key."""
+    await _app(api)
+    await api.client.post(
+        "/api/v1/app/acme/endpoint", json={"url": "https://example.com/h", "uid": "ep1"}
+    )
+    before = (await api.client.get("/api/v1/app/acme/endpoint/ep1/secret")).json()["key"]
+    assert before.startswith("whsec_")
+    r = await api.client.post("/api/v1/app/acme/endpoint/ep1/secret/rotate", json={})
+    assert r.status_code == 200
+    after = (await api.client.get("/api/v1/app/acme/endpoint/ep1/secret")).json()["key"]
+    assert r.json()["key"] == after
+    assert after != before and after.startswith("whsec_")
+
+
+async def test_list_limit_is_validated(api: Api) -> None:
+    """A limit outside 1..250 is a 422 naming the query parameter."""
+    r = await api.client.get("/api/v1/app?limit=1000")
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+async def test_openapi_document_describes_real_routes(api: Api) -> None:
+    """The OpenAPI document lists implemented operations with their schemas."""
+    r = await api.client.get("/api/v1/openapi.json")
+    doc = r.json()
+    assert doc["openapi"].startswith("3.")
+    assert "post" in doc["paths"]["/api/v1/app/{app_id}/msg"]
+    assert "MessageIn" in doc["components"]["schemas"]
+    docs = await api.client.get("/docs")
+    assert docs.status_code == 200 and b"/api/v1/app/{app_id}/msg" in docs.content

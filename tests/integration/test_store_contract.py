@@ -1,0 +1,359 @@
+"""The storage contract: every backend must pass these (see storage/base.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from hookline.domain import ids
+from hookline.domain.errors import Conflict
+from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
+from hookline.storage.base import AttemptFilter, AttemptOutcome, ListQuery, MessageFilter, Store
+from hookline.storage.sqlite import SqliteStore
+from tests.conftest import make_app, make_endpoint, make_event_type, make_message, utcnow
+
+
+async def test_application_is_found_by_id_and_by_uid(store: Store) -> None:
+    """An application can be read back by its generated id and by its uid."""
+    app = make_app(uid="acme")
+    await store.create_application(app)
+    assert await store.get_application(app.id) == app
+    assert await store.get_application("acme") == app
+    assert await store.get_application("nope") is None
+
+
+async def test_duplicate_application_uid_is_a_conflict(store: Store) -> None:
+    """Two applications cannot share a uid, and the second is not stored."""
+    await store.create_application(make_app(uid="same"))
+    with pytest.raises(Conflict):
+        await store.create_application(make_app(uid="same"))
+    page = await store.list_applications(ListQuery())
+    assert len(page.data) == 1
+
+
+async def test_list_pages_forward_and_back_without_gaps(store: Store) -> None:
+    """Cursor pages cover every item once, and prevIterator returns to the previous page."""
+    created = [make_app(name=f"a{i}") for i in range(7)]
+    for app in created:
+        await store.create_application(app)
+    first = await store.list_applications(ListQuery(limit=3))
+    second = await store.list_applications(ListQuery(limit=3, iterator=first.iterator))
+    third = await store.list_applications(ListQuery(limit=3, iterator=second.iterator))
+    assert [a.id for a in first.data + second.data + third.data] == [a.id for a in created]
+    assert (first.done, second.done, third.done) == (False, False, True)
+    back = await store.list_applications(ListQuery(limit=3, iterator=second.prev_iterator))
+    assert [a.id for a in back.data] == [a.id for a in first.data]
+
+
+async def test_descending_list_returns_newest_first(store: Store) -> None:
+    """Descending order lists the most recently created items first."""
+    created = [make_app(name=f"a{i}") for i in range(3)]
+    for app in created:
+        await store.create_application(app)
+    page = await store.list_applications(ListQuery(descending=True))
+    assert [a.id for a in page.data] == [a.id for a in reversed(created)]
+
+
+async def test_deleting_an_application_removes_its_endpoints_and_messages(store: Store) -> None:
+    """Deleting an application leaves nothing of it behind."""
+    app = make_app()
+    await store.create_application(app)
+    ep = make_endpoint(app)
+    await store.create_endpoint(ep)
+    msg = make_message(app)
+    await store.publish([msg], utcnow())
+    await store.delete_application(app.id)
+    assert await store.get_application(app.id) is None
+    assert await store.get_endpoint(app.id, ep.id) is None
+    assert await store.get_message(app.id, msg.id) is None
+    assert await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30)) == []
+
+
+async def test_event_types_conflict_archive_and_missing(store: Store) -> None:
+    """Event type names are unique; archived ones hide unless asked; unknown ones are reported."""
+    await store.create_event_type(make_event_type("user.created"))
+    with pytest.raises(Conflict) as info:
+        await store.create_event_type(make_event_type("user.created"))
+    assert info.value.code == "event_type_exists"
+    archived = replace(make_event_type("user.deleted"), archived=True)
+    await store.create_event_type(archived)
+    visible = await store.list_event_types(ListQuery(), include_archived=False)
+    assert [e.name for e in visible.data] == ["user.created"]
+    everything = await store.list_event_types(ListQuery(), include_archived=True)
+    assert [e.name for e in everything.data] == ["user.created", "user.deleted"]
+    assert await store.missing_event_types(["user.created", "x.y"]) == ["x.y"]
+
+
+async def test_endpoint_round_trips_with_keys_headers_and_filters(store: Store) -> None:
+    """Every endpoint field survives storage, and the endpoint is found by uid within its app."""
+    app = make_app()
+    await store.create_application(app)
+    ep = replace(
+        make_endpoint(app, event_types=("a.b",), channels=("eu",), uid="primary"),
+        headers={"x-custom": "1"},
+    )
+    await store.create_endpoint(ep)
+    assert await store.get_endpoint(app.id, ep.id) == ep
+    assert await store.get_endpoint(app.id, "primary") == ep
+    other = make_app()
+    await store.create_application(other)
+    assert await store.get_endpoint(other.id, ep.id) is None
+
+
+async def test_publish_routes_by_event_type_channel_and_disabled(store: Store) -> None:
+    """Only enabled endpoints whose event-type and channel filters match get a delivery."""
+    app = make_app()
+    await store.create_application(app)
+    everything = make_endpoint(app)
+    typed = make_endpoint(app, event_types=("user.created",))
+    other_type = make_endpoint(app, event_types=("invoice.paid",))
+    eu_only = make_endpoint(app, channels=("eu",))
+    disabled = make_endpoint(app, disabled=True)
+    for ep in (everything, typed, other_type, eu_only, disabled):
+        await store.create_endpoint(ep)
+    routed = await store.publish(
+        [make_message(app, "user.created"), make_message(app, "user.created", channels=("eu",))],
+        utcnow(),
+    )
+    assert set(routed[0]) == {everything.id, typed.id}
+    assert set(routed[1]) == {everything.id, typed.id, eu_only.id}
+
+
+async def test_duplicate_event_id_rolls_back_the_whole_publish(store: Store) -> None:
+    """A repeated eventId is a conflict and leaves no message or delivery behind."""
+    app = make_app()
+    await store.create_application(app)
+    await store.create_endpoint(make_endpoint(app))
+    await store.publish([make_message(app, event_id="evt-1")], utcnow())
+    duplicate = make_message(app, event_id="evt-1")
+    with pytest.raises(Conflict):
+        await store.publish([duplicate], utcnow())
+    assert await store.get_message(app.id, duplicate.id) is None
+    assert (await store.get_message(app.id, "evt-1")) is not None
+    claimed = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30))
+    assert len(claimed) == 1
+
+
+async def _setup_one_delivery(store: Store) -> tuple[str, str]:
+    app = make_app()
+    await store.create_application(app)
+    ep = make_endpoint(app)
+    await store.create_endpoint(ep)
+    msg = make_message(app)
+    await store.publish([msg], utcnow())
+    return msg.id, ep.id
+
+
+def _outcome(
+    claimed: ClaimedDelivery, status: MessageStatus, code: int, next_at_seconds: float | None
+) -> AttemptOutcome:
+    now = utcnow()
+    attempt = Attempt(
+        id=ids.new_id(ids.ATTEMPT),
+        app_id=claimed.endpoint.app_id,
+        msg_id=claimed.message.id,
+        endpoint_id=claimed.endpoint.id,
+        url=claimed.endpoint.url,
+        status=MessageStatus.SUCCESS if code == 200 else MessageStatus.FAIL,
+        response_status_code=code,
+        response="body",
+        response_duration_ms=3,
+        trigger=claimed.trigger,
+        timestamp=now,
+    )
+    next_at = None if next_at_seconds is None else now + timedelta(seconds=next_at_seconds)
+    return AttemptOutcome(
+        claimed=claimed,
+        attempt=attempt,
+        delivery_status=status,
+        next_attempt_at=next_at,
+        scheduled_attempts=claimed.attempt_count + 1,
+        disable_endpoint=False,
+    )
+
+
+async def test_claim_leases_until_the_lease_runs_out(store: Store) -> None:
+    """A claimed delivery is invisible to other claims until its lease expires."""
+    msg_id, ep_id = await _setup_one_delivery(store)
+    now = utcnow()
+    first = await store.claim_due(10, now, now + timedelta(seconds=30))
+    assert [(c.message.id, c.endpoint.id) for c in first] == [(msg_id, ep_id)]
+    assert await store.claim_due(10, now, now + timedelta(seconds=30)) == []
+    later = now + timedelta(seconds=31)
+    again = await store.claim_due(10, later, later + timedelta(seconds=30))
+    assert [c.delivery_id for c in again] == [first[0].delivery_id]
+    assert again[0].lease_token != first[0].lease_token
+
+
+async def test_complete_records_attempt_and_schedules_retry(store: Store) -> None:
+    """A failed attempt is logged and the delivery becomes due again at its retry time."""
+    msg_id, ep_id = await _setup_one_delivery(store)
+    now = utcnow()
+    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30))
+    await store.complete([_outcome(claimed, MessageStatus.PENDING, 500, 60)])
+    delivery = await store.get_delivery(msg_id, ep_id)
+    assert delivery is not None
+    assert (delivery.status, delivery.attempt_count) == (MessageStatus.PENDING, 1)
+    assert await store.claim_due(10, utcnow(), utcnow()) == []
+    due = utcnow() + timedelta(seconds=61)
+    (retry,) = await store.claim_due(10, due, due + timedelta(seconds=30))
+    assert retry.attempt_count == 1
+    page = await store.list_attempts(claimed.endpoint.app_id, ListQuery(), AttemptFilter(), msg_id)
+    assert [a.response_status_code for a in page.data] == [500]
+
+
+async def test_stale_lease_records_attempt_but_not_state(store: Store) -> None:
+    """An attempt finished after its lease was taken over is logged but cannot overwrite state."""
+    msg_id, ep_id = await _setup_one_delivery(store)
+    now = utcnow()
+    (stale,) = await store.claim_due(10, now, now + timedelta(seconds=1))
+    later = now + timedelta(seconds=2)
+    (fresh,) = await store.claim_due(10, later, later + timedelta(seconds=30))
+    await store.complete([_outcome(stale, MessageStatus.SUCCESS, 200, None)])
+    delivery = await store.get_delivery(msg_id, ep_id)
+    assert delivery is not None and delivery.status is MessageStatus.SENDING
+    await store.complete([_outcome(fresh, MessageStatus.SUCCESS, 200, None)])
+    delivery = await store.get_delivery(msg_id, ep_id)
+    assert delivery is not None and delivery.status is MessageStatus.SUCCESS
+    page = await store.list_attempts(fresh.endpoint.app_id, ListQuery(), AttemptFilter(), msg_id)
+    assert len(page.data) == 2
+
+
+async def test_resend_and_recover_requeue_as_manual(store: Store) -> None:
+    """Resend queues a manual attempt; recover re-queues failed deliveries in a time range."""
+    msg_id, ep_id = await _setup_one_delivery(store)
+    now = utcnow()
+    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30))
+    await store.complete([_outcome(claimed, MessageStatus.FAIL, 500, None)])
+    app_id = claimed.endpoint.app_id
+    count = await store.recover(app_id, ep_id, now - timedelta(hours=1), utcnow(), utcnow())
+    assert count == 1
+    (recovered,) = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30))
+    assert recovered.trigger is AttemptTrigger.MANUAL and recovered.attempt_count == 0
+    await store.complete([_outcome(recovered, MessageStatus.SUCCESS, 200, None)])
+    await store.resend(app_id, msg_id, ep_id, utcnow())
+    (resent,) = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30))
+    assert resent.trigger is AttemptTrigger.MANUAL
+    none_in_range = await store.recover(
+        app_id, ep_id, utcnow() - timedelta(hours=2), utcnow() - timedelta(hours=1), utcnow()
+    )
+    assert none_in_range == 0
+
+
+async def test_attempt_filters_and_endpoint_views(store: Store) -> None:
+    """Attempts filter by status and status-code class; endpoint and message views join status."""
+    msg_id, ep_id = await _setup_one_delivery(store)
+    now = utcnow()
+    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30))
+    await store.complete([_outcome(claimed, MessageStatus.PENDING, 503, 0)])
+    (again,) = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30))
+    await store.complete([_outcome(again, MessageStatus.SUCCESS, 200, None)])
+    app_id = claimed.endpoint.app_id
+    ok = await store.list_attempts(
+        app_id, ListQuery(), AttemptFilter(status_code_class=200, endpoint_id=ep_id), None
+    )
+    failed = await store.list_attempts(
+        app_id, ListQuery(), AttemptFilter(status=MessageStatus.FAIL), None
+    )
+    assert [a.response_status_code for a in ok.data] == [200]
+    assert [a.response_status_code for a in failed.data] == [503]
+    msgs = await store.list_attempted_messages(app_id, ep_id, ListQuery(), MessageFilter())
+    assert [(m.id, d.status) for m, d in msgs.data] == [(msg_id, MessageStatus.SUCCESS)]
+    dests = await store.list_attempted_destinations(app_id, msg_id, ListQuery())
+    assert [(e.id, d.status) for e, d in dests.data] == [(ep_id, MessageStatus.SUCCESS)]
+    stats = await store.endpoint_stats(app_id, ep_id)
+    assert (stats.success, stats.pending, stats.fail) == (1, 0, 0)
+
+
+async def test_message_filters_by_type_channel_and_time(store: Store) -> None:
+    """Messages list by event type, by channel and by creation time."""
+    app = make_app()
+    await store.create_application(app)
+    a = make_message(app, "a.x", channels=("eu",))
+    b = make_message(app, "b.x")
+    await store.publish([a, b], utcnow())
+    by_type = await store.list_messages(app.id, ListQuery(), MessageFilter(event_types=("b.x",)))
+    by_channel = await store.list_messages(app.id, ListQuery(), MessageFilter(channel="eu"))
+    future = await store.list_messages(
+        app.id, ListQuery(), MessageFilter(after=utcnow() + timedelta(seconds=5))
+    )
+    assert [m.id for m in by_type.data] == [b.id]
+    assert [m.id for m in by_channel.data] == [a.id]
+    assert future.data == []
+
+
+async def test_expunge_removes_payload_only(store: Store) -> None:
+    """Expunging keeps the message record but drops its payload."""
+    app = make_app()
+    await store.create_application(app)
+    msg = make_message(app)
+    await store.publish([msg], utcnow())
+    await store.expunge_message_content(app.id, msg.id)
+    stored = await store.get_message(app.id, msg.id)
+    assert stored is not None and stored.payload is None and stored.event_type == msg.event_type
+
+
+async def test_idempotency_key_reserve_replay_and_abandon(store: Store) -> None:
+    """A key is reserved once; later uses see the first request's hash and response."""
+    now = utcnow()
+    assert await store.idempotency_begin("admin", "k1", "h1", now) is None
+    pending = await store.idempotency_begin("admin", "k1", "h1", now)
+    assert pending is not None and not pending.completed
+    await store.idempotency_finish("admin", "k1", 202, b"body")
+    done = await store.idempotency_begin("admin", "k1", "h2", now)
+    assert done is not None and (done.request_hash, done.status, done.body) == ("h1", 202, b"body")
+    assert await store.idempotency_begin("app_x", "k1", "h1", now) is None
+    await store.idempotency_abandon("app_x", "k1")
+    assert await store.idempotency_begin("app_x", "k1", "h1", now) is None
+
+
+async def test_tokens_are_found_by_hash(store: Store) -> None:
+    """Tokens are looked up by hash, and admin tokens are counted apart from scoped ones."""
+    from hookline.domain.models import AccessToken
+
+    assert await store.count_admin_tokens() == 0
+    token = AccessToken(
+        id=ids.new_id(ids.TOKEN),
+        token_hash="abc",
+        app_id=None,
+        expires_at=None,
+        created_at=utcnow(),
+    )
+    await store.create_token(token)
+    assert await store.find_token("abc") == token
+    assert await store.count_admin_tokens() == 1
+
+
+async def test_concurrent_claimers_never_share_a_delivery(tmp_path: Path) -> None:
+    """Four connections claiming from one SQLite file at once never receive the same delivery."""
+    path = str(tmp_path / "shared.db")
+    stores = [SqliteStore(path) for _ in range(4)]
+    for s in stores:
+        await s.open()
+    try:
+        app = make_app()
+        await stores[0].create_application(app)
+        for _ in range(4):
+            await stores[0].create_endpoint(make_endpoint(app))
+        await stores[0].publish([make_message(app) for _ in range(250)], utcnow())
+
+        async def drain(s: SqliteStore) -> list[str]:
+            got: list[str] = []
+            while True:
+                now = utcnow()
+                batch = await s.claim_due(7, now, now + timedelta(minutes=5))
+                if not batch:
+                    return got
+                got += [c.delivery_id for c in batch]
+
+        results = await asyncio.gather(*(drain(s) for s in stores))
+        claimed = [d for r in results for d in r]
+        assert len(claimed) == 1000
+        assert len(set(claimed)) == 1000
+    finally:
+        for s in stores:
+            await s.close()

@@ -1,0 +1,211 @@
+"""The delivery worker on a real SQLite store with an in-memory transport."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+import pytest
+from hookline.delivery.transport import HttpResult
+from hookline.domain.retry import RetrySchedule
+from standardwebhooks import Webhook
+
+from hookline.delivery.worker import Worker, WorkerConfig
+from hookline.domain.models import MessageStatus
+from hookline.storage.base import AttemptFilter, ListQuery, Store
+from tests.conftest import make_app, make_endpoint, make_message, utcnow
+
+
+@dataclass
+class Call:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeTransport:
+    """Answers from a script per URL; records every request."""
+
+    script: dict[str, list[HttpResult]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    gate: asyncio.Event | None = None
+    delay: float = 0.0
+    active: int = 0
+    peak: int = 0
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> HttpResult:
+        self.calls.append(Call(url, body, dict(headers)))
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.active -= 1
+        answers = self.script.get(url)
+        if answers:
+            return answers.pop(0) if len(answers) > 1 else answers[0]
+        return HttpResult(200, b"ok", None, 1, None)
+
+    async def close(self) -> None:
+        return None
+
+
+def ok() -> HttpResult:
+    return HttpResult(200, b"ok", None, 1, None)
+
+
+def status(code: int, retry_after: str | None = None) -> HttpResult:
+    return HttpResult(code, b"nope", None, 1, retry_after)
+
+
+async def eventually(check: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait until an async or sync condition holds, failing at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def config(**changes: object) -> WorkerConfig:
+    base = WorkerConfig(
+        retry_schedule=RetrySchedule((0.01, 0.01, 0.01), jitter=0.0),
+        request_timeout=1.0,
+        lease_seconds=5.0,
+        poll_interval=0.01,
+        max_in_flight=16,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def running(store: Store) -> AsyncIterator[Callable[[FakeTransport, WorkerConfig], Worker]]:
+    started: list[tuple[Worker, asyncio.Task[None]]] = []
+
+    def start(transport: FakeTransport, cfg: WorkerConfig) -> Worker:
+        worker = Worker(store, transport, cfg)
+        started.append((worker, asyncio.create_task(worker.run())))
+        return worker
+
+    yield start
+    for worker, task in started:
+        worker.stop()
+        await asyncio.wait_for(task, 10)
+
+
+async def _one_endpoint(store: Store, url: str = "https://rx.example/h") -> tuple[str, str, str]:
+    app = make_app()
+    await store.create_application(app)
+    ep = make_endpoint(app, url)
+    await store.create_endpoint(ep)
+    msg = make_message(app, payload=b'{"hello":"world"}')
+    await store.publish([msg], utcnow())
+    return app.id, ep.id, msg.id
+
+
+async def _status(store: Store, msg_id: str, ep_id: str) -> MessageStatus | None:
+    delivery = await store.get_delivery(msg_id, ep_id)
+    return None if delivery is None else delivery.status
+
+
+async def test_success_is_signed_verifiable_and_recorded(store: Store, running: Callable) -> None:
+    """A delivery carries Standard Webhooks headers that the public verifier accepts."""
+    app_id, ep_id, msg_id = await _one_endpoint(store)
+    transport = FakeTransport()
+    running(transport, config())
+    await eventually(lambda: _is(store, msg_id, ep_id, MessageStatus.SUCCESS))
+    (call,) = transport.calls
+    endpoint = await store.get_endpoint(app_id, ep_id)
+    assert endpoint is not None
+    Webhook(endpoint.current_key.secret).verify(call.body, call.headers)
+    assert call.headers["webhook-id"] == msg_id and call.body == b'{"hello":"world"}'
+    attempts = await store.list_attempts(app_id, ListQuery(), AttemptFilter(), msg_id)
+    assert [(a.response_status_code, a.status) for a in attempts.data] == [
+        (200, MessageStatus.SUCCESS)
+    ]
+
+
+async def _is(store: Store, msg_id: str, ep_id: str, wanted: MessageStatus) -> bool:
+    return await _status(store, msg_id, ep_id) is wanted
+
+
+async def test_failures_retry_then_succeed(store: Store, running: Callable) -> None:
+    """Two 503s then a 200 give three attempts and a successful delivery."""
+    app_id, ep_id, msg_id = await _one_endpoint(store)
+    transport = FakeTransport({"https://rx.example/h": [status(503), status(503), ok()]})
+    running(transport, config())
+    await eventually(lambda: _is(store, msg_id, ep_id, MessageStatus.SUCCESS))
+    attempts = await store.list_attempts(app_id, ListQuery(), AttemptFilter(), msg_id)
+    assert sorted(a.response_status_code for a in attempts.data) == [200, 503, 503]
+    assert len({c.headers["webhook-id"] for c in transport.calls}) == 1
+
+
+async def test_exhausted_schedule_fails_the_delivery(store: Store, running: Callable) -> None:
+    """After the schedule's last retry fails, the delivery is failed and not tried again."""
+    _, ep_id, msg_id = await _one_endpoint(store)
+    transport = FakeTransport({"https://rx.example/h": [status(500)]})
+    running(transport, config())
+    await eventually(lambda: _is(store, msg_id, ep_id, MessageStatus.FAIL))
+    assert len(transport.calls) == 4
+    assert await store.claim_due(10, utcnow(), utcnow()) == []
+
+
+async def test_gone_disables_the_endpoint(store: Store, running: Callable) -> None:
+    """A 410 answer fails the delivery and disables the endpoint."""
+    app_id, ep_id, msg_id = await _one_endpoint(store)
+    running(FakeTransport({"https://rx.example/h": [status(410)]}), config())
+    await eventually(lambda: _is(store, msg_id, ep_id, MessageStatus.FAIL))
+    endpoint = await store.get_endpoint(app_id, ep_id)
+    assert endpoint is not None and endpoint.disabled
+
+
+async def test_network_error_is_recorded_with_status_zero(store: Store, running: Callable) -> None:
+    """An attempt without an HTTP response logs status 0 and the reason as its response."""
+    app_id, ep_id, msg_id = await _one_endpoint(store)
+    refused = HttpResult(0, b"", "connection refused", 2, None)
+    running(FakeTransport({"https://rx.example/h": [refused, ok()]}), config())
+    await eventually(lambda: _is(store, msg_id, ep_id, MessageStatus.SUCCESS))
+    attempts = await store.list_attempts(app_id, ListQuery(), AttemptFilter(), msg_id)
+    first = min(attempts.data, key=lambda a: a.id)
+    assert (first.response_status_code, first.response) == (0, "connection refused")
+
+
+async def test_stop_finishes_in_flight_attempts(store: Store) -> None:
+    """Stopping waits for the attempt in flight and records it before returning."""
+    _, ep_id, msg_id = await _one_endpoint(store)
+    transport = FakeTransport(gate=asyncio.Event())
+    worker = Worker(store, transport, config())
+    task = asyncio.create_task(worker.run())
+    await eventually(lambda: len(transport.calls) == 1)
+    worker.stop()
+    await asyncio.sleep(0)
+    assert not task.done()
+    assert transport.gate is not None
+    transport.gate.set()
+    await asyncio.wait_for(task, 5)
+    assert await _status(store, msg_id, ep_id) is MessageStatus.SUCCESS
+
+
+async def test_in_flight_cap_is_respected(store: Store, running: Callable) -> None:
+    """No more than max_in_flight attempts run at once."""
+    app = make_app()
+    await store.create_application(app)
+    await store.create_endpoint(make_endpoint(app))
+    await store.publish([make_message(app) for _ in range(20)], utcnow())
+    transport = FakeTransport(delay=0.005)
+    running(transport, config(max_in_flight=3))
+    await eventually(lambda: len(transport.calls) == 20)
+    assert transport.peak == 3
