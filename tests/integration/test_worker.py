@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import pytest
-from hookline.delivery.transport import HttpResult
-from hookline.domain.retry import RetrySchedule
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks import Webhook
 
+from hookline.delivery.transport import HttpResult
 from hookline.delivery.worker import Worker, WorkerConfig
-from hookline.domain.models import MessageStatus
+from hookline.domain.models import MessageStatus, SigningKey
+from hookline.domain.retry import RetrySchedule
+from hookline.domain.signing import generate_ed25519_secret, public_key
 from hookline.storage.base import AttemptFilter, ListQuery, Store
 from tests.conftest import make_app, make_endpoint, make_message, utcnow
 
@@ -209,3 +212,23 @@ async def test_in_flight_cap_is_respected(store: Store, running: Callable) -> No
     running(transport, config(max_in_flight=3))
     await eventually(lambda: len(transport.calls) == 20)
     assert transport.peak == 3
+
+
+async def test_ed25519_endpoint_gets_a_v1a_signature(store: Store, running: Callable) -> None:
+    """An endpoint with a whsk_ secret receives a v1a signature its whpk_ key verifies."""
+    app = make_app()
+    await store.create_application(app)
+    secret = generate_ed25519_secret()
+    ep = replace(make_endpoint(app), keys=(SigningKey(secret),))
+    await store.create_endpoint(ep)
+    msg = make_message(app)
+    await store.publish([msg], utcnow())
+    transport = FakeTransport()
+    running(transport, config())
+    await eventually(lambda: _is(store, msg.id, ep.id, MessageStatus.SUCCESS))
+    (call,) = transport.calls
+    scheme, _, signature = call.headers["webhook-signature"].partition(",")
+    assert scheme == "v1a"
+    public = base64.b64decode(public_key(secret).removeprefix("whpk_"))
+    content = f"{msg.id}.{call.headers['webhook-timestamp']}.".encode() + call.body
+    Ed25519PublicKey.from_public_bytes(public).verify(base64.b64decode(signature), content)

@@ -163,8 +163,9 @@ class AiohttpTransport:
             return _failure(f"timeout after {timeout:g}s", started)
         except aiohttp.ClientConnectorError as exc:
             return _failure(_connect_error(exc), started)
-        except aiohttp.InvalidURL:
-            return _failure("invalid URL", started)
+        except aiohttp.InvalidURL as exc:
+            # aiohttp refuses non-canonical IPv4 spellings such as 127.1 outright.
+            return _failure(f"invalid URL: {exc}", started)
         except aiohttp.ServerDisconnectedError:
             return _failure("server disconnected without a response", started)
         except (aiohttp.ClientError, OSError) as exc:
