@@ -18,8 +18,10 @@ from svix.api import (
     EndpointIn,
     EndpointSecretRotateIn,
     EventTypeIn,
+    MessageAttemptListByEndpointOptions,
     MessageAttemptListByMsgOptions,
     MessageIn,
+    MessageListOptions,
     RecoverIn,
     Svix,
     SvixOptions,
@@ -111,6 +113,25 @@ def test_sdk_fan_out_filters_signatures_and_retries(
     assert {r.headers["webhook-id"] for r in got} == set(sent)
     assert receiver.received("/invoices") == []
     assert invoices.event_types == ["invoice.paid"]
+
+    svix.health.get()
+    assert svix.application.get("acme").id == app.id
+    assert len(svix.endpoint.list(app.id).data) == 3
+    messages = svix.message.list(app.id)
+    assert len(messages.data) == 50 and not messages.done
+    more = svix.message.list(app.id, MessageListOptions(iterator=messages.iterator))
+    assert not {m.id for m in more.data} & {m.id for m in messages.data}
+    sent_to_all = svix.message_attempt.list_attempted_messages(app.id, everything.id)
+    assert len(sent_to_all.data) == 50
+    assert {m.status_text for m in sent_to_all.data} == {"success"}
+    destinations = svix.message_attempt.list_attempted_destinations(app.id, first.id)
+    assert {d.id for d in destinations.data} == {everything.id, flaky.id}
+    by_endpoint = svix.message_attempt.list_by_endpoint(
+        app.id, flaky.id, MessageAttemptListByEndpointOptions(status_code_class=500)
+    )
+    assert [a.response_status_code for a in by_endpoint.data] == [503, 503]
+    one = svix.message_attempt.get(app.id, first.id, attempts[0].id)
+    assert one.id == attempts[0].id and one.msg_id == first.id
 
 
 def test_sdk_rotation_resend_and_recover(hookline: HooklineProcess, receiver: Receiver) -> None:

@@ -229,3 +229,107 @@ async def test_openapi_document_describes_real_routes(api: Api) -> None:
     assert "MessageIn" in doc["components"]["schemas"]
     docs = await api.client.get("/docs")
     assert docs.status_code == 200 and b"/api/v1/app/{app_id}/msg" in docs.content
+
+
+async def _endpoint(api: Api, uid: str, **extra: Any) -> dict[str, Any]:
+    r = await api.client.post(
+        "/api/v1/app/acme/endpoint", json={"url": "https://example.com/h", "uid": uid, **extra}
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def test_endpoint_put_upserts_and_patch_keeps_unset_fields(api: Api) -> None:
+    """PUT creates a missing endpoint under the path uid; PATCH changes only what it names."""
+    await _app(api)
+    await _event_type(api, "a.b")
+    created = await api.client.put(
+        "/api/v1/app/acme/endpoint/by-put", json={"url": "https://example.com/put"}
+    )
+    assert created.status_code == 201 and created.json()["uid"] == "by-put"
+    patched = await api.client.patch(
+        "/api/v1/app/acme/endpoint/by-put", json={"filterTypes": ["a.b"], "disabled": True}
+    )
+    body = patched.json()
+    assert body["url"] == "https://example.com/put"
+    assert body["eventTypes"] == body["filterTypes"] == ["a.b"]
+    assert body["disabled"] is True
+    updated = await api.client.put(
+        "/api/v1/app/acme/endpoint/by-put", json={"url": "https://example.com/new"}
+    )
+    assert updated.status_code == 200 and updated.json()["eventTypes"] is None
+
+
+async def test_event_type_delete_archives_unless_expunged(api: Api) -> None:
+    """DELETE archives an event type (hidden from lists by default); expunge removes it."""
+    await _event_type(api, "a.b")
+    assert (await api.client.delete("/api/v1/event-type/a.b")).status_code == 204
+    listed = (await api.client.get("/api/v1/event-type")).json()["data"]
+    assert listed == []
+    archived = (await api.client.get("/api/v1/event-type?include_archived=true")).json()["data"]
+    assert [e["name"] for e in archived] == ["a.b"] and archived[0]["archived"] is True
+    again = await api.client.post("/api/v1/event-type", json={"name": "a.b", "description": "x"})
+    assert again.status_code == 409 and again.json()["code"] == "event_type_exists"
+    assert (await api.client.delete("/api/v1/event-type/a.b?expunge=true")).status_code == 204
+    assert (await api.client.get("/api/v1/event-type/a.b")).status_code == 404
+
+
+async def test_send_example_publishes_schema_example_to_one_endpoint(api: Api) -> None:
+    """send-example sends the event type's schema example only to the chosen endpoint."""
+    await _app(api)
+    r = await api.client.post(
+        "/api/v1/event-type",
+        json={
+            "name": "a.b",
+            "description": "x",
+            "schemas": {"1": {"type": "object", "examples": [{"hello": "world"}]}},
+        },
+    )
+    assert r.status_code == 201
+    target = await _endpoint(api, "target")
+    await _endpoint(api, "bystander")
+    r = await api.client.post(
+        "/api/v1/app/acme/endpoint/target/send-example", json={"eventType": "a.b"}
+    )
+    assert r.status_code == 202 and r.json()["payload"] == {"hello": "world"}
+    destinations = await api.client.get(f"/api/v1/app/acme/msg/{r.json()['id']}/endpoint")
+    assert [d["id"] for d in destinations.json()["data"]] == [target["id"]]
+    assert destinations.json()["data"][0]["statusText"] == "pending"
+
+
+async def test_messages_filter_expunge_and_attempted_views(api: Api) -> None:
+    """Message lists filter by type and channel; expunge empties the payload; views join status."""
+    await _app(api)
+    ep = await _endpoint(api, "ep1")
+    for event_type, channels in (("a.x", ["eu"]), ("b.x", None)):
+        body: dict[str, Any] = {"eventType": event_type, "payload": {"t": event_type}}
+        if channels:
+            body["channels"] = channels
+        assert (await api.client.post("/api/v1/app/acme/msg", json=body)).status_code == 202
+    by_type = (await api.client.get("/api/v1/app/acme/msg?event_types=b.x")).json()["data"]
+    by_channel = (await api.client.get("/api/v1/app/acme/msg?channel=eu")).json()["data"]
+    assert [m["eventType"] for m in by_type] == ["b.x"]
+    assert [m["eventType"] for m in by_channel] == ["a.x"]
+    newest_first = (await api.client.get("/api/v1/app/acme/msg")).json()["data"]
+    assert [m["eventType"] for m in newest_first] == ["b.x", "a.x"]
+    msg_id = by_type[0]["id"]
+    assert (await api.client.delete(f"/api/v1/app/acme/msg/{msg_id}/content")).status_code == 204
+    assert (await api.client.get(f"/api/v1/app/acme/msg/{msg_id}")).json()["payload"] == {}
+    sent = (await api.client.get("/api/v1/app/acme/endpoint/ep1/msg")).json()["data"]
+    assert len(sent) == 2 and {m["statusText"] for m in sent} == {"pending"}
+    stats = (await api.client.get("/api/v1/app/acme/endpoint/ep1/stats")).json()
+    assert stats == {"success": 0, "pending": 2, "sending": 0, "fail": 0, "canceled": 0}
+    bad = await api.client.get(f"/api/v1/app/acme/attempt/endpoint/{ep['id']}?status=9")
+    assert bad.status_code == 422
+
+
+async def test_resend_of_a_pair_that_was_never_sent_is_404(api: Api) -> None:
+    """Resending to an endpoint the message never targeted is a 404, not a new delivery."""
+    await _app(api)
+    await _event_type(api, "a.b")
+    await _endpoint(api, "only-a", filterTypes=["a.b"])
+    msg = (
+        await api.client.post("/api/v1/app/acme/msg", json={"eventType": "c.d", "payload": {}})
+    ).json()
+    r = await api.client.post(f"/api/v1/app/acme/msg/{msg['id']}/endpoint/only-a/resend")
+    assert r.status_code == 404
