@@ -121,6 +121,17 @@ class HooklineProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *args: str) -> HooklineProcess:
+        """Start ``hookline serve`` and wait until it answers."""
+        self._spawn("serve", *args)
+        wait_until(self._ready, START_TIMEOUT_SECONDS, f"hookline on port {self.port}")
+        return self
+
+    def start_worker(self, *args: str) -> HooklineProcess:
+        """Start ``hookline worker`` (it has no HTTP port to wait on)."""
+        self._spawn("worker", *args)
+        return self
+
+    def _spawn(self, command: str, *args: str) -> None:
         env = {
             **os.environ,
             "HOOKLINE_DATABASE_URL": f"sqlite:///{self.db_path}",
@@ -128,16 +139,14 @@ class HooklineProcess:
             "HOOKLINE_ADMIN_TOKEN": ADMIN_TOKEN,
             **self.env,
         }
-        self.log_path = self.db_path.with_suffix(f".{int(time.time() * 1000)}.log")
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "hookline", "serve", *args],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_until(self._ready, START_TIMEOUT_SECONDS, f"hookline on port {self.port}")
-        return self
+        self.log_path = self.db_path.with_suffix(f".{command}.{time.monotonic_ns()}.log")
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hookline", command, *args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def _ready(self) -> bool:
         assert self.process is not None

@@ -201,3 +201,27 @@ def test_kill_9_during_backlog_loses_nothing(tmp_path: Path, receiver: Receiver)
         )
     finally:
         assert restarted.terminate() == 0, restarted.output()
+
+
+def test_api_and_worker_as_separate_processes(tmp_path: Path, receiver: Receiver) -> None:
+    """`serve --no-worker` accepts and `worker` delivers from the same SQLite file; both exit 0."""
+    db = tmp_path / "split.db"
+    api = HooklineProcess(db, free_port(), dict(FAST_RETRIES)).start("--no-worker", "--dev")
+    worker = HooklineProcess(db, 0, dict(FAST_RETRIES))
+    try:
+        svix = sdk(api)
+        app = svix.application.create(ApplicationIn(name="Split"))
+        svix.endpoint.create(app.id, EndpointIn(url=f"{receiver.url}/split"))
+        sent = {
+            svix.message.create(app.id, MessageIn(event_type="e", payload={"i": i})).id
+            for i in range(20)
+        }
+        worker.start_worker("--dev")
+        wait_until(
+            lambda: {r.headers["webhook-id"] for r in receiver.received("/split")} == sent,
+            20,
+            "the worker process to deliver what the API process accepted",
+        )
+    finally:
+        assert worker.terminate() == 0, worker.output()
+        assert api.terminate() == 0, api.output()

@@ -214,13 +214,16 @@ class Worker:
                 await self._record(batch)
 
     async def _record(self, batch: list[AttemptOutcome]) -> None:
+        """Write a batch, retrying until it lands: a lost result would mean a lost attempt log."""
         while True:
             try:
                 await self._store.complete(batch)
                 break
             except Unavailable as exc:
                 log.warning("cannot record %d attempts, retrying: %s", len(batch), exc)
-                await asyncio.sleep(STORE_RETRY_SECONDS)
+            except Exception:
+                log.exception("recording %d attempts failed, retrying", len(batch))
+            await asyncio.sleep(STORE_RETRY_SECONDS)
         if any(o.next_attempt_at is not None for o in batch):
             self._wake.set()
 
