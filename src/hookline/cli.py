@@ -6,12 +6,13 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import hookline
 from hookline.config import ConfigError, Settings, load_settings, setting_help, setting_names
+from hookline.storage.migrations import SchemaAhead, SchemaBehind
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -82,9 +83,12 @@ async def _migrate(settings: Settings) -> None:
     from hookline.server import open_store
 
     store = open_store(settings)
-    await store.open()
-    await store.close()
-    print(f"hookline: schema is up to date in {settings.database_url}")
+    try:
+        applied = await store.migrate()
+    finally:
+        await store.close()
+    done = ", ".join(str(v) for v in applied) if applied else "none needed"
+    print(f"hookline: migrations applied: {done}")
 
 
 async def _token(settings: Settings, app_id: str | None) -> None:
@@ -108,7 +112,11 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
     """Run on uvloop where it is installed (everywhere but Windows): it is markedly faster."""
     try:
         import uvloop
+
+        runner: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is absent on Windows only
-        asyncio.run(coro)
-        return
-    uvloop.run(coro)
+        runner = asyncio.run
+    try:
+        runner(coro)
+    except (SchemaBehind, SchemaAhead) as exc:
+        sys.exit(f"hookline: {exc.detail}")

@@ -1,11 +1,11 @@
 -- hookline schema for SQLite. Times are integer milliseconds since the Unix epoch;
 -- lists and maps are JSON text. Ids are time-sortable, so ORDER BY id is ORDER BY time.
 
-CREATE TABLE IF NOT EXISTS schema_version (
+CREATE TABLE schema_version (
     version INTEGER NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS applications (
+CREATE TABLE applications (
     id TEXT PRIMARY KEY,
     uid TEXT UNIQUE,
     name TEXT NOT NULL,
@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS applications (
     updated_at INTEGER NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS event_types (
+CREATE TABLE event_types (
     name TEXT PRIMARY KEY,
     description TEXT NOT NULL,
     archived INTEGER NOT NULL DEFAULT 0,
@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS event_types (
     updated_at INTEGER NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS endpoints (
+CREATE TABLE endpoints (
     id TEXT PRIMARY KEY,
     app_id TEXT NOT NULL,
     uid TEXT,
@@ -44,9 +44,9 @@ CREATE TABLE IF NOT EXISTS endpoints (
     updated_at INTEGER NOT NULL,
     UNIQUE (app_id, uid)
 );
-CREATE INDEX IF NOT EXISTS endpoints_app ON endpoints (app_id, id);
+CREATE INDEX endpoints_app ON endpoints (app_id, id);
 
-CREATE TABLE IF NOT EXISTS messages (
+CREATE TABLE messages (
     id TEXT PRIMARY KEY,
     app_id TEXT NOT NULL,
     event_type TEXT NOT NULL,
@@ -58,12 +58,12 @@ CREATE TABLE IF NOT EXISTS messages (
     expires_at INTEGER,
     UNIQUE (app_id, event_id)
 );
-CREATE INDEX IF NOT EXISTS messages_app ON messages (app_id, id);
+CREATE INDEX messages_app ON messages (app_id, id);
 
 -- One row per (message, endpoint): the queue. status follows Svix's MessageStatus
 -- (0 success, 1 pending, 2 fail, 3 sending). A claimed row is SENDING with
 -- next_attempt_at = lease expiry, so a dead worker's rows become due again by themselves.
-CREATE TABLE IF NOT EXISTS deliveries (
+CREATE TABLE deliveries (
     id TEXT PRIMARY KEY,
     app_id TEXT NOT NULL,
     msg_id TEXT NOT NULL,
@@ -76,11 +76,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at INTEGER NOT NULL,
     UNIQUE (msg_id, endpoint_id)
 );
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at)
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at)
     WHERE status IN (1, 3);
-CREATE INDEX IF NOT EXISTS deliveries_endpoint ON deliveries (endpoint_id, msg_id);
+CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, msg_id);
 
-CREATE TABLE IF NOT EXISTS attempts (
+CREATE TABLE attempts (
     id TEXT PRIMARY KEY,
     app_id TEXT NOT NULL,
     msg_id TEXT NOT NULL,
@@ -93,10 +93,10 @@ CREATE TABLE IF NOT EXISTS attempts (
     trigger_type INTEGER NOT NULL,
     created_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS attempts_msg ON attempts (msg_id, id);
-CREATE INDEX IF NOT EXISTS attempts_endpoint ON attempts (endpoint_id, id);
+CREATE INDEX attempts_msg ON attempts (msg_id, id);
+CREATE INDEX attempts_endpoint ON attempts (endpoint_id, id);
 
-CREATE TABLE IF NOT EXISTS tokens (
+CREATE TABLE tokens (
     id TEXT PRIMARY KEY,
     token_hash TEXT NOT NULL UNIQUE,
     app_id TEXT,
@@ -104,7 +104,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     created_at INTEGER NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS idempotency_keys (
+CREATE TABLE idempotency_keys (
     scope TEXT NOT NULL,
     key TEXT NOT NULL,
     request_hash TEXT NOT NULL,
@@ -113,4 +113,4 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (scope, key)
 );
-CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency_keys (created_at);
+CREATE INDEX idempotency_created ON idempotency_keys (created_at);

@@ -36,7 +36,7 @@ from hookline.domain.models import (
     Page,
 )
 from hookline.domain.routing import endpoint_accepts
-from hookline.storage import rows
+from hookline.storage import rows, sql
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
@@ -44,16 +44,17 @@ from hookline.storage.base import (
     ListQuery,
     MessageFilter,
 )
-from hookline.storage.queries import load_queries, read_text
+from hookline.storage.migrations import check_version, load_migrations
+from hookline.storage.queries import load_queries
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5000
 IDEMPOTENCY_STALE_SECONDS = 60
 
 Q = load_queries("hookline.storage.sqlite", "queries.sql")
+MIGRATIONS = load_migrations("hookline.storage.sqlite")
 
 
 def path_from_url(url: str) -> str:
@@ -102,22 +103,53 @@ class SqliteStore:
             raise Unavailable("the store is not open")
         return self._conn
 
-    def _open(self) -> None:
-        conn = sqlite3.connect(
-            self._path, isolation_level=None, check_same_thread=False, cached_statements=256
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, cached_statements=256
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a committed 202 survives power loss too, not only a killed process.
+            conn.execute("PRAGMA synchronous = FULL")
+            self._conn = conn
+        return self._conn
+
+    def _initialised(self) -> bool:
+        found = self._connect().execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
         )
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        # FULL: a committed 202 survives power loss too, not only a killed process.
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.executescript(read_text("hookline.storage.sqlite", "schema.sql"))
-        if conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-        self._conn = conn
+        return found.fetchone() is not None
+
+    def _version(self) -> int:
+        if not self._initialised():
+            return 0
+        row = self._connect().execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def _migrate(self) -> list[int]:
+        conn = self._connect()
+        applied: list[int] = []
+        for migration in MIGRATIONS[self._version() :]:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{migration.sql}\n;DELETE FROM schema_version;"
+                f"INSERT INTO schema_version (version) VALUES ({migration.version});COMMIT;"
+            )
+            applied.append(migration.version)
+        return applied
+
+    def _open(self) -> None:
+        """Connect; an empty database is initialised, one that is behind is refused."""
+        if not self._initialised():
+            self._migrate()
+        check_version(self._version(), len(MIGRATIONS), f"sqlite:///{self._path}")
 
     async def open(self) -> None:
         await self._run(self._open)
+
+    async def migrate(self) -> list[int]:
+        return await self._run(self._migrate)
 
     def _close(self) -> None:
         if self._conn is not None:
@@ -154,29 +186,8 @@ class SqliteStore:
         convert: Callable[[Any], T],
         item_key: Callable[[T], str],
     ) -> Page[T]:
-        iterator = query.iterator
-        backwards = iterator is not None and iterator.startswith("-")
-        fetch_desc = query.descending != backwards
-        clauses = list(where)
-        if iterator:
-            clauses.append(f"{key} {'<' if fetch_desc else '>'} :_cursor")
-            params = {**params, "_cursor": iterator.removeprefix("-")}
-        sql = (
-            f"{select} WHERE {' AND '.join(clauses) or '1'} "
-            f"ORDER BY {key} {'DESC' if fetch_desc else 'ASC'} LIMIT :_limit"
-        )
-        fetched = self.conn.execute(sql, {**params, "_limit": query.limit + 1}).fetchall()
-        more = len(fetched) > query.limit
-        found = fetched[: query.limit]
-        if backwards:
-            found.reverse()
-        items = [convert(r) for r in found]
-        return Page(
-            data=items,
-            iterator=item_key(items[-1]) if items else iterator,
-            prev_iterator=f"-{item_key(items[0])}" if items else None,
-            done=not more if not backwards else False,
-        )
+        text, args = sql.page_sql(select, where, params, key, query)
+        return sql.shape_page(self.conn.execute(text, args).fetchall(), query, convert, item_key)
 
     # -- applications ---------------------------------------------------------------
 
@@ -355,7 +366,7 @@ class SqliteStore:
     async def list_messages(
         self, app_id: str, query: ListQuery, filters: MessageFilter
     ) -> Page[Message]:
-        where, params = _message_where("m", filters)
+        where, params = sql.message_where(sql.SQLITE, "m", filters)
         return await self._run(
             self._page,
             "SELECT m.* FROM messages AS m",
@@ -501,35 +512,7 @@ class SqliteStore:
     async def list_attempts(
         self, app_id: str, query: ListQuery, filters: AttemptFilter, msg_id: str | None
     ) -> Page[Attempt]:
-        where = ["a.app_id = :app_id"]
-        params: dict[str, Any] = {"app_id": app_id}
-        if msg_id is not None:
-            where.append("a.msg_id = :msg_id")
-            params["msg_id"] = msg_id
-        if filters.endpoint_id is not None:
-            where.append("a.endpoint_id = :endpoint_id")
-            params["endpoint_id"] = filters.endpoint_id
-        if filters.status is not None:
-            where.append("a.status = :status")
-            params["status"] = int(filters.status)
-        if filters.status_code_class is not None:
-            where.append("a.response_status_code >= :code_lo AND a.response_status_code < :code_hi")
-            lo = filters.status_code_class
-            params.update(code_lo=lo, code_hi=lo + 100 if lo else 1)
-        if filters.before is not None:
-            where.append("a.created_at < :before")
-            params["before"] = rows.to_ms(filters.before)
-        if filters.after is not None:
-            where.append("a.created_at > :after")
-            params["after"] = rows.to_ms(filters.after)
-        select = "SELECT a.* FROM attempts AS a"
-        if filters.event_types or filters.channel:
-            select += " JOIN messages AS m ON m.id = a.msg_id"
-            msg_where, msg_params = _message_where(
-                "m", MessageFilter(event_types=filters.event_types, channel=filters.channel)
-            )
-            where += msg_where
-            params.update(msg_params)
+        select, where, params = sql.attempt_query(sql.SQLITE, app_id, filters, msg_id)
         return await self._run(
             self._page, select, where, params, "a.id", query, rows.attempt_from, _id_of
         )
@@ -537,7 +520,7 @@ class SqliteStore:
     async def list_attempted_messages(
         self, app_id: str, endpoint_id: str, query: ListQuery, filters: MessageFilter
     ) -> Page[tuple[Message, Delivery]]:
-        where, params = _message_where("m", filters)
+        where, params = sql.message_where(sql.SQLITE, "m", filters)
         select = (
             "SELECT m.*, d.id AS d_id, d.status AS d_status, d.attempt_count AS d_attempts,"
             " d.next_attempt_at AS d_next, d.updated_at AS d_updated, d.endpoint_id AS d_ep"
@@ -649,24 +632,6 @@ def _conflict_detail(exc: sqlite3.IntegrityError) -> str:
     if "uid" in str(exc):
         return "An object with this uid already exists"
     return "The object conflicts with an existing one"
-
-
-def _message_where(alias: str, filters: MessageFilter) -> tuple[list[str], dict[str, Any]]:
-    where: list[str] = []
-    params: dict[str, Any] = {}
-    if filters.event_types:
-        where.append(f"{alias}.event_type IN (SELECT value FROM json_each(:event_types))")
-        params["event_types"] = _json(filters.event_types)
-    if filters.channel is not None:
-        where.append(f"EXISTS (SELECT 1 FROM json_each({alias}.channels) WHERE value = :channel)")
-        params["channel"] = filters.channel
-    if filters.before is not None:
-        where.append(f"{alias}.created_at < :before")
-        params["before"] = rows.to_ms(filters.before)
-    if filters.after is not None:
-        where.append(f"{alias}.created_at > :after")
-        params["after"] = rows.to_ms(filters.after)
-    return where, params
 
 
 def _delivery_from_joined(row: Any, msg_id: str, endpoint_id: str, app_id: str) -> Delivery:
