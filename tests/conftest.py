@@ -1,10 +1,18 @@
-"""Shared fixtures: a store per backend, and factories for domain objects."""
+"""Shared fixtures: a store per backend, and factories for domain objects.
+
+PostgreSQL joins every store test when ``HOOKLINE_TEST_POSTGRES_URL`` is set (CI sets it):
+the schema is migrated once into a template database, and each test gets a clone.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from hookline.domain import ids
@@ -12,19 +20,76 @@ from hookline.domain.clock import utcnow
 from hookline.domain.models import Application, Endpoint, EventType, Message, SigningKey
 from hookline.domain.signing import generate_secret
 from hookline.storage.base import Store
+from hookline.storage.postgres import PostgresStore
 from hookline.storage.sqlite import SqliteStore
 
-STORE_BACKENDS = ["sqlite"]
+__all__ = ["utcnow"]
+
+POSTGRES_URL = os.environ.get("HOOKLINE_TEST_POSTGRES_URL")
+STORE_BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+
+
+def database_url(name: str) -> str:
+    assert POSTGRES_URL is not None
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A database migrated once per session, cloned for each test (procrastinate's trick)."""
+    name = f"hookline_template_{os.getpid()}"
+
+    async def create() -> None:
+        admin = await asyncpg.connect(POSTGRES_URL)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.close()
+        template = PostgresStore(database_url(name), pool_size=1)
+        await template.migrate()
+        await template.close()
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(POSTGRES_URL)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+    asyncio.run(create())
+    yield name
+    asyncio.run(drop())
+
+
+@pytest.fixture
+async def postgres_url(postgres_template: str) -> AsyncIterator[str]:
+    """A fresh database cloned from the template, dropped after the test."""
+    name = f"hookline_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+        yield database_url(name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 @pytest.fixture(params=STORE_BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """Which backend, and where its database is: a file path or a PostgreSQL URL."""
+    if request.param == "postgres":
+        return "postgres", str(request.getfixturevalue("postgres_url"))
+    return "sqlite", str(tmp_path / "hookline.db")
+
+
+def make_store(location: tuple[str, str]) -> Store:
+    backend, where = location
+    if backend == "postgres":
+        return PostgresStore(where, pool_size=4)
+    return SqliteStore(where)
+
+
+@pytest.fixture
+async def store(store_location: tuple[str, str]) -> AsyncIterator[Store]:
     """A freshly migrated store of each backend, closed after the test."""
-    backend: Store
-    if request.param == "sqlite":
-        backend = SqliteStore(str(tmp_path / "hookline.db"))
-    else:  # pragma: no cover - new backends register here
-        raise AssertionError(request.param)
+    backend = make_store(store_location)
     await backend.open()
     yield backend
     await backend.close()

@@ -83,6 +83,11 @@ class Settings:
     )
     poll_interval: float = _setting(_positive_float, "seconds between polls for due work")
     max_in_flight: int = _setting(_positive_int, "concurrent delivery attempts per worker")
+    db_pool_size: int = _setting(_positive_int, "PostgreSQL connections per process")
+    heartbeat_interval: float = _setting(_positive_float, "seconds between worker heartbeats")
+    stall_timeout: float = _setting(
+        _positive_float, "seconds without a heartbeat before a worker's deliveries are taken over"
+    )
     dev: bool = _setting(_bool, "allow loopback/private destinations and log every attempt")
     public_url: str | None = _setting(str, "external base URL used in portal links")
 
@@ -114,6 +119,9 @@ DEFAULTS: dict[str, str] = {
     "max_payload_bytes": "1048576",
     "poll_interval": "0.25",
     "max_in_flight": "256",
+    "db_pool_size": "10",
+    "heartbeat_interval": "5",
+    "stall_timeout": "20",
     "dev": "false",
 }
 
@@ -157,6 +165,12 @@ def load_settings(
     if parsed["lease_seconds"] is None:
         parsed["lease_seconds"] = parsed["request_timeout"] + 15.0
     settings = Settings(**parsed)
+    if settings.stall_timeout <= 2 * settings.heartbeat_interval:
+        raise ConfigError(
+            f"{ENV_PREFIX}STALL_TIMEOUT ({settings.stall_timeout}) must exceed twice "
+            f"{ENV_PREFIX}HEARTBEAT_INTERVAL ({settings.heartbeat_interval}), or live workers "
+            "would be taken for dead"
+        )
     if settings.lease_seconds <= settings.request_timeout:
         raise ConfigError(
             f"{ENV_PREFIX}LEASE_SECONDS ({settings.lease_seconds}) must exceed "

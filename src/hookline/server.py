@@ -27,6 +27,7 @@ from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain import ids
 from hookline.domain.models import AccessToken
 from hookline.storage.base import Store
+from hookline.storage.postgres import PostgresStore
 from hookline.storage.sqlite import SqliteStore
 
 log = logging.getLogger("hookline")
@@ -36,9 +37,10 @@ def open_store(settings: Settings) -> Store:
     url = settings.database_url
     if url.startswith("sqlite:"):
         return SqliteStore.from_url(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url, pool_size=settings.db_pool_size)
     raise SystemExit(
-        f"unsupported HOOKLINE_DATABASE_URL {url!r}: use sqlite:///path "
-        "(PostgreSQL support is planned)"
+        "unsupported HOOKLINE_DATABASE_URL: use sqlite:///path or postgresql://user@host/db"
     )
 
 
@@ -82,6 +84,8 @@ def worker_config(settings: Settings) -> WorkerConfig:
         poll_interval=settings.poll_interval,
         max_in_flight=settings.max_in_flight,
         log_attempts=settings.dev,
+        heartbeat_interval=settings.heartbeat_interval,
+        stall_timeout=settings.stall_timeout,
     )
 
 

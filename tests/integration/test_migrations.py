@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import uuid
 from importlib import resources
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from hookline.storage.migrations import SchemaAhead, SchemaBehind, load_migrations
+from hookline.storage.postgres import PostgresStore
 from hookline.storage.sqlite import SqliteStore
+from tests.conftest import POSTGRES_URL, database_url
 
 
 def _sqlite_schema(path: Path) -> list[tuple[str, str, str]]:
@@ -67,3 +71,47 @@ async def test_open_refuses_a_schema_of_another_version(
     await again.close()
     if error is SchemaBehind:
         assert "hookline migrate" in str(info.value)
+
+
+POSTGRES_SCHEMA_QUERY = """
+SELECT 'column', c.table_name || '.' || c.column_name,
+       c.data_type || ' ' || c.is_nullable || ' ' || coalesce(c.column_default, '')
+FROM information_schema.columns AS c WHERE c.table_schema = 'public'
+UNION ALL
+SELECT 'index', i.indexname, i.indexdef FROM pg_indexes AS i WHERE i.schemaname = 'public'
+UNION ALL
+SELECT 'constraint', tc.table_name || '.' || tc.constraint_name, tc.constraint_type
+FROM information_schema.table_constraints AS tc
+WHERE tc.table_schema = 'public' AND tc.constraint_name NOT LIKE '%_not_null'
+ORDER BY 1, 2, 3
+"""
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs HOOKLINE_TEST_POSTGRES_URL (CI sets it)")
+async def test_postgres_migrations_build_the_same_schema_as_schema_sql() -> None:
+    """Applying every PostgreSQL migration in order gives exactly the schema in schema.sql."""
+    names = [f"hookline_schema_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        for name in names:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        reference = await asyncpg.connect(database_url(names[0]))
+        await reference.execute(
+            resources.files("hookline.storage.postgres").joinpath("schema.sql").read_text()
+        )
+        expected = [tuple(r) for r in await reference.fetch(POSTGRES_SCHEMA_QUERY)]
+        await reference.close()
+        store = PostgresStore(database_url(names[1]), pool_size=1)
+        assert await store.migrate() == [
+            m.version for m in load_migrations("hookline.storage.postgres")
+        ]
+        await store.close()
+        migrated = await asyncpg.connect(database_url(names[1]))
+        actual = [tuple(r) for r in await migrated.fetch(POSTGRES_SCHEMA_QUERY)]
+        await migrated.close()
+        assert actual == expected
+        assert len(actual) > 50
+    finally:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,14 @@ from hookline.domain import ids
 from hookline.domain.errors import Conflict
 from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
 from hookline.storage.base import AttemptFilter, AttemptOutcome, ListQuery, MessageFilter, Store
-from hookline.storage.sqlite import SqliteStore
-from tests.conftest import make_app, make_endpoint, make_event_type, make_message, utcnow
+from tests.conftest import (
+    make_app,
+    make_endpoint,
+    make_event_type,
+    make_message,
+    make_store,
+    utcnow,
+)
 
 
 async def test_application_is_found_by_id_and_by_uid(store: Store) -> None:
@@ -70,7 +75,7 @@ async def test_deleting_an_application_removes_its_endpoints_and_messages(store:
     assert await store.get_application(app.id) is None
     assert await store.get_endpoint(app.id, ep.id) is None
     assert await store.get_message(app.id, msg.id) is None
-    assert await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30)) == []
+    assert await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w1") == []
 
 
 async def test_event_types_conflict_archive_and_missing(store: Store) -> None:
@@ -134,7 +139,7 @@ async def test_duplicate_event_id_rolls_back_the_whole_publish(store: Store) -> 
         await store.publish([duplicate], utcnow())
     assert await store.get_message(app.id, duplicate.id) is None
     assert (await store.get_message(app.id, "evt-1")) is not None
-    claimed = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30))
+    claimed = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w1")
     assert len(claimed) == 1
 
 
@@ -180,11 +185,11 @@ async def test_claim_leases_until_the_lease_runs_out(store: Store) -> None:
     """A claimed delivery is invisible to other claims until its lease expires."""
     msg_id, ep_id = await _setup_one_delivery(store)
     now = utcnow()
-    first = await store.claim_due(10, now, now + timedelta(seconds=30))
+    first = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
     assert [(c.message.id, c.endpoint.id) for c in first] == [(msg_id, ep_id)]
-    assert await store.claim_due(10, now, now + timedelta(seconds=30)) == []
+    assert await store.claim_due(10, now, now + timedelta(seconds=30), "w1") == []
     later = now + timedelta(seconds=31)
-    again = await store.claim_due(10, later, later + timedelta(seconds=30))
+    again = await store.claim_due(10, later, later + timedelta(seconds=30), "w1")
     assert [c.delivery_id for c in again] == [first[0].delivery_id]
     assert again[0].lease_token != first[0].lease_token
 
@@ -193,14 +198,14 @@ async def test_complete_records_attempt_and_schedules_retry(store: Store) -> Non
     """A failed attempt is logged and the delivery becomes due again at its retry time."""
     msg_id, ep_id = await _setup_one_delivery(store)
     now = utcnow()
-    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30))
+    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
     await store.complete([_outcome(claimed, MessageStatus.PENDING, 500, 60)])
     delivery = await store.get_delivery(msg_id, ep_id)
     assert delivery is not None
     assert (delivery.status, delivery.attempt_count) == (MessageStatus.PENDING, 1)
-    assert await store.claim_due(10, utcnow(), utcnow()) == []
+    assert await store.claim_due(10, utcnow(), utcnow(), "w1") == []
     due = utcnow() + timedelta(seconds=61)
-    (retry,) = await store.claim_due(10, due, due + timedelta(seconds=30))
+    (retry,) = await store.claim_due(10, due, due + timedelta(seconds=30), "w1")
     assert retry.attempt_count == 1
     page = await store.list_attempts(claimed.endpoint.app_id, ListQuery(), AttemptFilter(), msg_id)
     assert [a.response_status_code for a in page.data] == [500]
@@ -210,9 +215,9 @@ async def test_stale_lease_records_attempt_but_not_state(store: Store) -> None:
     """An attempt finished after its lease was taken over is logged but cannot overwrite state."""
     msg_id, ep_id = await _setup_one_delivery(store)
     now = utcnow()
-    (stale,) = await store.claim_due(10, now, now + timedelta(seconds=1))
+    (stale,) = await store.claim_due(10, now, now + timedelta(seconds=1), "w1")
     later = now + timedelta(seconds=2)
-    (fresh,) = await store.claim_due(10, later, later + timedelta(seconds=30))
+    (fresh,) = await store.claim_due(10, later, later + timedelta(seconds=30), "w1")
     await store.complete([_outcome(stale, MessageStatus.SUCCESS, 200, None)])
     delivery = await store.get_delivery(msg_id, ep_id)
     assert delivery is not None and delivery.status is MessageStatus.SENDING
@@ -227,16 +232,16 @@ async def test_resend_and_recover_requeue_as_manual(store: Store) -> None:
     """Resend queues a manual attempt; recover re-queues failed deliveries in a time range."""
     msg_id, ep_id = await _setup_one_delivery(store)
     now = utcnow()
-    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30))
+    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
     await store.complete([_outcome(claimed, MessageStatus.FAIL, 500, None)])
     app_id = claimed.endpoint.app_id
     count = await store.recover(app_id, ep_id, now - timedelta(hours=1), utcnow(), utcnow())
     assert count == 1
-    (recovered,) = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30))
+    (recovered,) = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w1")
     assert recovered.trigger is AttemptTrigger.MANUAL and recovered.attempt_count == 0
     await store.complete([_outcome(recovered, MessageStatus.SUCCESS, 200, None)])
     await store.resend(app_id, msg_id, ep_id, utcnow())
-    (resent,) = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30))
+    (resent,) = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w1")
     assert resent.trigger is AttemptTrigger.MANUAL
     none_in_range = await store.recover(
         app_id, ep_id, utcnow() - timedelta(hours=2), utcnow() - timedelta(hours=1), utcnow()
@@ -248,9 +253,9 @@ async def test_attempt_filters_and_endpoint_views(store: Store) -> None:
     """Attempts filter by status and status-code class; endpoint and message views join status."""
     msg_id, ep_id = await _setup_one_delivery(store)
     now = utcnow()
-    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30))
+    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
     await store.complete([_outcome(claimed, MessageStatus.PENDING, 503, 0)])
-    (again,) = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30))
+    (again,) = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w1")
     await store.complete([_outcome(again, MessageStatus.SUCCESS, 200, None)])
     app_id = claimed.endpoint.app_id
     ok = await store.list_attempts(
@@ -328,10 +333,11 @@ async def test_tokens_are_found_by_hash(store: Store) -> None:
     assert await store.count_admin_tokens() == 1
 
 
-async def test_concurrent_claimers_never_share_a_delivery(tmp_path: Path) -> None:
-    """Four connections claiming from one SQLite file at once never receive the same delivery."""
-    path = str(tmp_path / "shared.db")
-    stores = [SqliteStore(path) for _ in range(4)]
+async def test_concurrent_claimers_never_share_a_delivery(
+    store_location: tuple[str, str],
+) -> None:
+    """Four stores claiming from one database at once never receive the same delivery."""
+    stores = [make_store(store_location) for _ in range(4)]
     for s in stores:
         await s.open()
     try:
@@ -341,11 +347,11 @@ async def test_concurrent_claimers_never_share_a_delivery(tmp_path: Path) -> Non
             await stores[0].create_endpoint(make_endpoint(app))
         await stores[0].publish([make_message(app) for _ in range(250)], utcnow())
 
-        async def drain(s: SqliteStore) -> list[str]:
+        async def drain(s: Store) -> list[str]:
             got: list[str] = []
             while True:
                 now = utcnow()
-                batch = await s.claim_due(7, now, now + timedelta(minutes=5))
+                batch = await s.claim_due(7, now, now + timedelta(minutes=5), "w1")
                 if not batch:
                     return got
                 got += [c.delivery_id for c in batch]
@@ -357,3 +363,28 @@ async def test_concurrent_claimers_never_share_a_delivery(tmp_path: Path) -> Non
     finally:
         for s in stores:
             await s.close()
+
+
+async def test_dead_workers_deliveries_are_released_before_their_lease_ends(
+    store: Store,
+) -> None:
+    """A worker whose heartbeat stopped loses its leases; a live worker keeps its own."""
+    app = make_app()
+    await store.create_application(app)
+    await store.create_endpoint(make_endpoint(app))
+    await store.publish([make_message(app), make_message(app)], utcnow())
+    start = utcnow()
+    await store.heartbeat("dead", start)
+    await store.heartbeat("alive", start)
+    long_lease = start + timedelta(hours=1)
+    (dead_claim,) = await store.claim_due(1, start, long_lease, "dead")
+    (alive_claim,) = await store.claim_due(1, start, long_lease, "alive")
+    later = start + timedelta(seconds=30)
+    await store.heartbeat("alive", later)
+    await store.release_stalled(later - timedelta(seconds=20), later)
+    retaken = await store.claim_due(10, later, later + timedelta(minutes=1), "rescuer")
+    assert [c.delivery_id for c in retaken] == [dead_claim.delivery_id]
+    await store.unregister_worker("alive")
+    await store.release_stalled(later, later)
+    assert await store.claim_due(10, later, later + timedelta(minutes=1), "rescuer") == []
+    assert alive_claim.delivery_id != dead_claim.delivery_id

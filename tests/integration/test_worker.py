@@ -163,7 +163,7 @@ async def test_exhausted_schedule_fails_the_delivery(store: Store, running: Call
     running(transport, config())
     await eventually(lambda: _is(store, msg_id, ep_id, MessageStatus.FAIL))
     assert len(transport.calls) == 4
-    assert await store.claim_due(10, utcnow(), utcnow()) == []
+    assert await store.claim_due(10, utcnow(), utcnow(), "w1") == []
 
 
 async def test_gone_disables_the_endpoint(store: Store, running: Callable) -> None:

@@ -43,6 +43,8 @@ class WorkerConfig:
     poll_interval: float
     max_in_flight: int
     log_attempts: bool = False
+    heartbeat_interval: float = 5.0
+    stall_timeout: float = 20.0
 
 
 class Worker:
@@ -67,6 +69,7 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._outcomes: asyncio.Queue[AttemptOutcome | None] = asyncio.Queue()
+        self.worker_id = ids.new_id(ids.WORKER)
 
     def wake(self) -> None:
         """Tell the worker new work may be due (called after a publish in this process)."""
@@ -78,13 +81,42 @@ class Worker:
         self._slot_free.set()
 
     async def run(self) -> None:
+        await self._beat()
         recorder = asyncio.create_task(self._record_loop(), name="hookline-recorder")
+        helpers = [
+            asyncio.create_task(self._heartbeat_loop(), name="hookline-heartbeat"),
+            asyncio.create_task(self._store.listen(self.wake), name="hookline-listen"),
+        ]
         try:
             await self._claim_loop()
         finally:
             await self._drain()
             self._outcomes.put_nowait(None)
             await recorder
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            with contextlib.suppress(Unavailable):
+                await self._store.unregister_worker(self.worker_id)
+
+    async def _beat(self) -> None:
+        """Prove this worker alive, and hand dead workers' deliveries back to the queue."""
+        now = self._clock()
+        try:
+            await self._store.heartbeat(self.worker_id, now)
+            stalled_before = now - timedelta(seconds=self._config.stall_timeout)
+            await self._store.release_stalled(stalled_before, now)
+        except Unavailable as exc:
+            log.warning("heartbeat failed: %s", exc)
+
+    async def _heartbeat_loop(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stopping.wait(), timeout=self._config.heartbeat_interval
+                )
+            if not self._stopping.is_set():
+                await self._beat()
 
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
@@ -98,7 +130,10 @@ class Worker:
             now = self._clock()
             try:
                 claimed = await self._store.claim_due(
-                    wanted, now, now + timedelta(seconds=self._config.lease_seconds)
+                    wanted,
+                    now,
+                    now + timedelta(seconds=self._config.lease_seconds),
+                    self.worker_id,
                 )
             except Unavailable as exc:
                 log.warning("cannot claim deliveries, retrying: %s", exc)

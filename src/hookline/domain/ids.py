@@ -20,6 +20,7 @@ ATTEMPT = "atmpt"
 DELIVERY = "dlv"
 TOKEN = "tok"
 TASK = "qtask"
+WORKER = "wrk"
 
 _BODY = re.compile(r"^[0-9A-Za-z]{27}$")
 _ID_BYTES = 20

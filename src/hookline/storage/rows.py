@@ -236,3 +236,26 @@ def token_from(row: Row) -> AccessToken:
         expires_at=from_ms(row["expires_at"]),
         created_at=ms_to_dt(row["created_at"]),
     )
+
+
+def _delivery_from_joined(row: Any, msg_id: str, endpoint_id: str, app_id: str) -> Delivery:
+    return Delivery(
+        id=row["d_id"],
+        app_id=app_id,
+        msg_id=msg_id,
+        endpoint_id=endpoint_id,
+        status=MessageStatus(row["d_status"]),
+        attempt_count=row["d_attempts"],
+        next_attempt_at=from_ms(row["d_next"]),
+        updated_at=ms_to_dt(row["d_updated"]),
+    )
+
+
+def message_with_delivery(row: Any) -> tuple[Message, Delivery]:
+    msg = message_from(row)
+    return msg, _delivery_from_joined(row, msg.id, row["d_ep"], msg.app_id)
+
+
+def endpoint_with_delivery(row: Any) -> tuple[Endpoint, Delivery]:
+    ep = endpoint_from(row)
+    return ep, _delivery_from_joined(row, row["d_msg"], ep.id, ep.app_id)

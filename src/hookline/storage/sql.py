@@ -142,11 +142,25 @@ def shape_page(
     )
 
 
+ATTEMPTED_MESSAGES = (
+    "SELECT m.*, d.id AS d_id, d.status AS d_status, d.attempt_count AS d_attempts,"
+    " d.next_attempt_at AS d_next, d.updated_at AS d_updated, d.endpoint_id AS d_ep"
+    " FROM messages AS m JOIN deliveries AS d"
+    " ON d.msg_id = m.id AND d.endpoint_id = :endpoint_id"
+)
+ATTEMPTED_DESTINATIONS = (
+    "SELECT e.*, d.id AS d_id, d.status AS d_status, d.attempt_count AS d_attempts,"
+    " d.next_attempt_at AS d_next, d.updated_at AS d_updated, d.msg_id AS d_msg"
+    " FROM endpoints AS e JOIN deliveries AS d"
+    " ON d.endpoint_id = e.id AND d.msg_id = :msg_id"
+)
+
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 
 @lru_cache(maxsize=1024)
-def _compile_positional(sql: str) -> tuple[str, tuple[str, ...]]:
+def compile_positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``:name`` to ``$n``; returns the text and the parameter names in ``$n`` order."""
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -160,5 +174,5 @@ def _compile_positional(sql: str) -> tuple[str, tuple[str, ...]]:
 
 def to_positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
     """``:name`` parameters to ``$n`` with the argument list, as asyncpg expects."""
-    text, names = _compile_positional(sql)
+    text, names = compile_positional(sql)
     return text, [params[name] for name in names]

@@ -92,7 +92,8 @@ UPDATE messages SET payload = NULL WHERE app_id = :app_id AND id = :msg_id
 
 -- name: claim_due
 UPDATE deliveries
-SET status = 3, lease_token = :lease_token, next_attempt_at = :lease_until
+SET status = 3, lease_token = :lease_token, next_attempt_at = :lease_until,
+    worker_id = :worker_id
 WHERE id IN (
     SELECT d.id FROM deliveries AS d
     WHERE d.status IN (1, 3) AND d.next_attempt_at <= :now
@@ -117,7 +118,7 @@ VALUES (:id, :app_id, :msg_id, :endpoint_id, :url, :status, :response_status_cod
 -- name: finish_delivery
 UPDATE deliveries
 SET status = :status, attempt_count = :attempt_count, next_attempt_at = :next_attempt_at,
-    lease_token = NULL, manual = 0, updated_at = :now
+    lease_token = NULL, worker_id = NULL, manual = 0, updated_at = :now
 WHERE id = :id AND lease_token = :lease_token
 
 -- name: disable_endpoint
@@ -183,3 +184,15 @@ DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < :now
 -- name: idempotency_takeover
 UPDATE idempotency_keys SET request_hash = :request_hash, created_at = :now
 WHERE scope = :scope AND key = :key AND status IS NULL AND created_at < :stale_before
+
+-- name: register_worker
+INSERT INTO workers (id, started_at, heartbeat_at) VALUES (:worker_id, :now, :now)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = :now
+
+-- name: unregister_worker
+DELETE FROM workers WHERE id = :worker_id
+
+-- name: release_stalled
+UPDATE deliveries SET next_attempt_at = :now, lease_token = NULL, worker_id = NULL
+WHERE status = 3 AND worker_id IN (SELECT id FROM workers WHERE heartbeat_at < :stalled_before);
+DELETE FROM workers WHERE heartbeat_at < :stalled_before

@@ -72,6 +72,7 @@ CREATE TABLE deliveries (
     attempt_count INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER,
     lease_token TEXT,
+    worker_id TEXT,
     manual INTEGER NOT NULL DEFAULT 0,
     updated_at INTEGER NOT NULL,
     UNIQUE (msg_id, endpoint_id)
@@ -114,3 +115,11 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (scope, key)
 );
 CREATE INDEX idempotency_created ON idempotency_keys (created_at);
+
+-- Workers announce themselves here; a worker whose heartbeat is old is presumed dead and
+-- the deliveries it leased are handed to others before their lease would run out.
+CREATE TABLE workers (
+    id TEXT PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+);

@@ -384,22 +384,21 @@ class SqliteStore:
     # -- deliveries -----------------------------------------------------------------
 
     async def claim_due(
-        self, limit: int, now: datetime, lease_until: datetime
+        self, limit: int, now: datetime, lease_until: datetime, worker_id: str
     ) -> list[ClaimedDelivery]:
-        return await self._run(self._claim, limit, rows.to_ms(now), rows.to_ms(lease_until))
+        params = {
+            "lease_token": uuid.uuid4().hex,
+            "lease_until": rows.to_ms(lease_until),
+            "now": rows.to_ms(now),
+            "limit": limit,
+            "worker_id": worker_id,
+        }
+        return await self._run(self._claim, params)
 
-    def _claim(self, limit: int, now_ms: int, lease_until_ms: int) -> list[ClaimedDelivery]:
-        token = uuid.uuid4().hex
+    def _claim(self, params: dict[str, Any]) -> list[ClaimedDelivery]:
+        token = params["lease_token"]
         with _transaction(self.conn) as conn:
-            leased = conn.execute(
-                Q["claim_due"],
-                {
-                    "lease_token": token,
-                    "lease_until": lease_until_ms,
-                    "now": now_ms,
-                    "limit": limit,
-                },
-            ).fetchall()
+            leased = conn.execute(Q["claim_due"], params).fetchall()
             if not leased:
                 return []
             messages = {
@@ -499,6 +498,27 @@ class SqliteStore:
 
         return await self._run(run)
 
+    # -- workers --------------------------------------------------------------------
+
+    async def heartbeat(self, worker_id: str, now: datetime) -> None:
+        await self._run(
+            self._write, "register_worker", {"worker_id": worker_id, "now": rows.to_ms(now)}
+        )
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        await self._run(self._write, "unregister_worker", {"worker_id": worker_id})
+
+    async def release_stalled(self, stalled_before: datetime, now: datetime) -> None:
+        await self._run(
+            self._script,
+            "release_stalled",
+            {"stalled_before": rows.to_ms(stalled_before), "now": rows.to_ms(now)},
+        )
+
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """SQLite has no notifications: workers in other processes poll."""
+        return None
+
     # -- attempts -------------------------------------------------------------------
 
     async def get_attempt(self, app_id: str, attempt_id: str) -> Attempt | None:
@@ -521,40 +541,28 @@ class SqliteStore:
         self, app_id: str, endpoint_id: str, query: ListQuery, filters: MessageFilter
     ) -> Page[tuple[Message, Delivery]]:
         where, params = sql.message_where(sql.SQLITE, "m", filters)
-        select = (
-            "SELECT m.*, d.id AS d_id, d.status AS d_status, d.attempt_count AS d_attempts,"
-            " d.next_attempt_at AS d_next, d.updated_at AS d_updated, d.endpoint_id AS d_ep"
-            " FROM messages AS m JOIN deliveries AS d"
-            " ON d.msg_id = m.id AND d.endpoint_id = :endpoint_id"
-        )
         return await self._run(
             self._page,
-            select,
+            sql.ATTEMPTED_MESSAGES,
             ["m.app_id = :app_id", *where],
             {"app_id": app_id, "endpoint_id": endpoint_id, **params},
             "m.id",
             query,
-            _message_with_delivery,
+            rows.message_with_delivery,
             lambda pair: pair[0].id,
         )
 
     async def list_attempted_destinations(
         self, app_id: str, msg_id: str, query: ListQuery
     ) -> Page[tuple[Endpoint, Delivery]]:
-        select = (
-            "SELECT e.*, d.id AS d_id, d.status AS d_status, d.attempt_count AS d_attempts,"
-            " d.next_attempt_at AS d_next, d.updated_at AS d_updated, d.msg_id AS d_msg"
-            " FROM endpoints AS e JOIN deliveries AS d"
-            " ON d.endpoint_id = e.id AND d.msg_id = :msg_id"
-        )
         return await self._run(
             self._page,
-            select,
+            sql.ATTEMPTED_DESTINATIONS,
             ["e.app_id = :app_id"],
             {"app_id": app_id, "msg_id": msg_id},
             "e.id",
             query,
-            _endpoint_with_delivery,
+            rows.endpoint_with_delivery,
             lambda pair: pair[0].id,
         )
 
@@ -632,26 +640,3 @@ def _conflict_detail(exc: sqlite3.IntegrityError) -> str:
     if "uid" in str(exc):
         return "An object with this uid already exists"
     return "The object conflicts with an existing one"
-
-
-def _delivery_from_joined(row: Any, msg_id: str, endpoint_id: str, app_id: str) -> Delivery:
-    return Delivery(
-        id=row["d_id"],
-        app_id=app_id,
-        msg_id=msg_id,
-        endpoint_id=endpoint_id,
-        status=MessageStatus(row["d_status"]),
-        attempt_count=row["d_attempts"],
-        next_attempt_at=rows.from_ms(row["d_next"]),
-        updated_at=rows.ms_to_dt(row["d_updated"]),
-    )
-
-
-def _message_with_delivery(row: Any) -> tuple[Message, Delivery]:
-    msg = rows.message_from(row)
-    return msg, _delivery_from_joined(row, msg.id, row["d_ep"], msg.app_id)
-
-
-def _endpoint_with_delivery(row: Any) -> tuple[Endpoint, Delivery]:
-    ep = rows.endpoint_from(row)
-    return ep, _delivery_from_joined(row, row["d_msg"], ep.id, ep.app_id)

@@ -1,0 +1,204 @@
+-- PostgreSQL queries; parameters are :name and become $n when loaded.
+
+-- name: insert_application
+INSERT INTO applications (id, uid, name, throttle_rate, metadata, created_at, updated_at)
+VALUES (:id, :uid, :name, :throttle_rate, :metadata, :created_at, :updated_at)
+
+-- name: get_application
+SELECT * FROM applications WHERE id = :key OR uid = :key ORDER BY id = :key DESC LIMIT 1
+
+-- name: update_application
+UPDATE applications
+SET uid = :uid, name = :name, throttle_rate = :throttle_rate, metadata = :metadata,
+    updated_at = :updated_at
+WHERE id = :id
+
+-- name: delete_application
+DELETE FROM applications WHERE id = :app_id;
+DELETE FROM endpoints WHERE app_id = :app_id;
+DELETE FROM messages WHERE app_id = :app_id;
+DELETE FROM deliveries WHERE app_id = :app_id;
+DELETE FROM attempts WHERE app_id = :app_id;
+DELETE FROM tokens WHERE app_id = :app_id
+
+-- name: insert_event_type
+INSERT INTO event_types (name, description, archived, deprecated, schemas, group_name,
+                         feature_flags, created_at, updated_at)
+VALUES (:name, :description, :archived, :deprecated, :schemas, :group_name,
+        :feature_flags, :created_at, :updated_at)
+
+-- name: get_event_type
+SELECT * FROM event_types WHERE name = :name
+
+-- name: update_event_type
+UPDATE event_types
+SET description = :description, archived = :archived, deprecated = :deprecated,
+    schemas = :schemas, group_name = :group_name, feature_flags = :feature_flags,
+    updated_at = :updated_at
+WHERE name = :name
+
+-- name: delete_event_type
+DELETE FROM event_types WHERE name = :name
+
+-- name: existing_event_types
+SELECT name FROM event_types WHERE name = ANY(:names)
+
+-- name: insert_endpoint
+INSERT INTO endpoints (id, app_id, uid, url, description, throttle_rate, disabled,
+                       event_types, channels, metadata, headers, keys, created_at, updated_at)
+VALUES (:id, :app_id, :uid, :url, :description, :throttle_rate, :disabled,
+        :event_types, :channels, :metadata, :headers, :keys, :created_at, :updated_at)
+
+-- name: get_endpoint
+SELECT * FROM endpoints
+WHERE app_id = :app_id AND (id = :key OR uid = :key)
+ORDER BY id = :key DESC LIMIT 1
+
+-- name: update_endpoint
+UPDATE endpoints
+SET uid = :uid, url = :url, description = :description, throttle_rate = :throttle_rate,
+    disabled = :disabled, event_types = :event_types, channels = :channels,
+    metadata = :metadata, headers = :headers, keys = :keys, updated_at = :updated_at
+WHERE id = :id AND app_id = :app_id
+
+-- name: delete_endpoint
+DELETE FROM endpoints WHERE id = :endpoint_id AND app_id = :app_id;
+DELETE FROM deliveries WHERE endpoint_id = :endpoint_id AND app_id = :app_id
+
+-- name: endpoint_stats
+SELECT status, count(*) AS n FROM deliveries
+WHERE endpoint_id = :endpoint_id AND app_id = :app_id
+GROUP BY status
+
+-- name: active_endpoints
+SELECT * FROM endpoints WHERE app_id = :app_id AND disabled = 0
+
+-- name: insert_message
+INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
+                      created_at, expires_at)
+VALUES (:id, :app_id, :event_type, :event_id, :payload, :channels, :tags,
+        :created_at, :expires_at)
+
+-- name: insert_delivery
+INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                        next_attempt_at, updated_at)
+VALUES (:id, :app_id, :msg_id, :endpoint_id, 1, 0, :now, :now)
+
+-- name: get_message
+SELECT * FROM messages
+WHERE app_id = :app_id AND (id = :key OR event_id = :key)
+ORDER BY id = :key DESC LIMIT 1
+
+-- name: expunge_message
+UPDATE messages SET payload = NULL WHERE app_id = :app_id AND id = :msg_id
+
+-- name: claim_due
+UPDATE deliveries
+SET status = 3, lease_token = :lease_token, next_attempt_at = :lease_until,
+    worker_id = :worker_id
+WHERE id IN (
+    SELECT d.id FROM deliveries AS d
+    WHERE d.status IN (1, 3) AND d.next_attempt_at <= :now
+      AND NOT EXISTS (SELECT 1 FROM endpoints AS e WHERE e.id = d.endpoint_id AND e.disabled = 1)
+    ORDER BY d.next_attempt_at
+    LIMIT :limit
+    FOR UPDATE OF d SKIP LOCKED
+)
+RETURNING id, msg_id, endpoint_id, attempt_count, manual
+
+-- name: messages_by_ids
+SELECT * FROM messages WHERE id = ANY(:ids)
+
+-- name: endpoints_by_ids
+SELECT * FROM endpoints WHERE id = ANY(:ids)
+
+-- name: insert_attempt
+INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
+                      response, duration_ms, trigger_type, created_at)
+VALUES (:id, :app_id, :msg_id, :endpoint_id, :url, :status, :response_status_code,
+        :response, :duration_ms, :trigger_type, :created_at)
+
+-- name: finish_delivery
+UPDATE deliveries
+SET status = :status, attempt_count = :attempt_count, next_attempt_at = :next_attempt_at,
+    lease_token = NULL, worker_id = NULL, manual = 0, updated_at = :now
+WHERE id = :id AND lease_token = :lease_token
+
+-- name: disable_endpoint
+UPDATE endpoints SET disabled = 1, updated_at = :now WHERE id = :endpoint_id
+
+-- name: resend
+UPDATE deliveries
+SET status = 1, next_attempt_at = :now, manual = 1, lease_token = NULL, updated_at = :now
+WHERE app_id = :app_id AND msg_id = :msg_id AND endpoint_id = :endpoint_id
+
+-- name: recover
+UPDATE deliveries
+SET status = 1, next_attempt_at = :now, manual = 1, attempt_count = 0, updated_at = :now
+WHERE app_id = :app_id AND endpoint_id = :endpoint_id AND status = 2
+  AND msg_id IN (
+      SELECT id FROM messages
+      WHERE app_id = :app_id AND created_at >= :since AND created_at <= :until
+  )
+
+-- name: get_delivery
+SELECT * FROM deliveries WHERE msg_id = :msg_id AND endpoint_id = :endpoint_id
+
+-- name: next_due_at
+SELECT min(next_attempt_at) FROM deliveries WHERE status IN (1, 3)
+
+-- name: get_attempt
+SELECT * FROM attempts WHERE app_id = :app_id AND id = :attempt_id
+
+-- name: insert_token
+INSERT INTO tokens (id, token_hash, app_id, expires_at, created_at)
+VALUES (:id, :token_hash, :app_id, :expires_at, :created_at)
+
+-- name: find_token
+SELECT * FROM tokens WHERE token_hash = :token_hash
+
+-- name: count_admin_tokens
+SELECT count(*) FROM tokens WHERE app_id IS NULL
+
+-- name: idempotency_insert
+INSERT INTO idempotency_keys (scope, key, request_hash, created_at)
+VALUES (:scope, :key, :request_hash, :now)
+ON CONFLICT (scope, key) DO NOTHING
+
+-- name: idempotency_get
+SELECT request_hash, status, body FROM idempotency_keys WHERE scope = :scope AND key = :key
+
+-- name: idempotency_finish
+UPDATE idempotency_keys SET status = :status, body = :body WHERE scope = :scope AND key = :key
+
+-- name: idempotency_abandon
+DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key AND status IS NULL
+
+-- name: purge_idempotency
+DELETE FROM idempotency_keys WHERE created_at < :before
+
+-- name: purge_expired_payloads
+UPDATE messages SET payload = NULL
+WHERE expires_at IS NOT NULL AND expires_at < :now AND payload IS NOT NULL
+
+-- name: purge_expired_tokens
+DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < :now
+
+-- name: idempotency_takeover
+UPDATE idempotency_keys SET request_hash = :request_hash, created_at = :now
+WHERE scope = :scope AND key = :key AND status IS NULL AND created_at < :stale_before
+
+-- name: register_worker
+INSERT INTO workers (id, started_at, heartbeat_at) VALUES (:worker_id, :now, :now)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = :now
+
+-- name: unregister_worker
+DELETE FROM workers WHERE id = :worker_id
+
+-- name: release_stalled
+UPDATE deliveries SET next_attempt_at = :now, lease_token = NULL, worker_id = NULL
+WHERE status = 3 AND worker_id IN (SELECT id FROM workers WHERE heartbeat_at < :stalled_before);
+DELETE FROM workers WHERE heartbeat_at < :stalled_before
+
+-- name: notify_work
+SELECT pg_notify('hookline_work', '')

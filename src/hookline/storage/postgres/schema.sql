@@ -1,0 +1,125 @@
+-- hookline schema for PostgreSQL. Times are integer milliseconds since the Unix epoch;
+-- lists and maps are JSON text. Ids are time-sortable, so ORDER BY id is ORDER BY time.
+
+CREATE TABLE schema_version (
+    version INTEGER NOT NULL
+);
+
+CREATE TABLE applications (
+    id TEXT PRIMARY KEY,
+    uid TEXT UNIQUE,
+    name TEXT NOT NULL,
+    throttle_rate INTEGER,
+    metadata TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE event_types (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    archived INTEGER NOT NULL DEFAULT 0,
+    deprecated INTEGER NOT NULL DEFAULT 0,
+    schemas TEXT,
+    group_name TEXT,
+    feature_flags TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE endpoints (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    uid TEXT,
+    url TEXT NOT NULL,
+    description TEXT NOT NULL,
+    throttle_rate INTEGER,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    event_types TEXT,
+    channels TEXT,
+    metadata TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    keys TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    UNIQUE (app_id, uid)
+);
+CREATE INDEX endpoints_app ON endpoints (app_id, id);
+
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    event_id TEXT,
+    payload BYTEA,
+    channels TEXT,
+    tags TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    UNIQUE (app_id, event_id)
+);
+CREATE INDEX messages_app ON messages (app_id, id);
+
+-- One row per (message, endpoint): the queue. status follows Svix's MessageStatus
+-- (0 success, 1 pending, 2 fail, 3 sending). A claimed row is SENDING with
+-- next_attempt_at = lease expiry, so a dead worker's rows become due again by themselves.
+CREATE TABLE deliveries (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    attempt_count INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT,
+    lease_token TEXT,
+    worker_id TEXT,
+    manual INTEGER NOT NULL DEFAULT 0,
+    updated_at BIGINT NOT NULL,
+    UNIQUE (msg_id, endpoint_id)
+);
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at)
+    WHERE status IN (1, 3);
+CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, msg_id);
+
+CREATE TABLE attempts (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    response_status_code INTEGER NOT NULL,
+    response TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    trigger_type INTEGER NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX attempts_msg ON attempts (msg_id, id);
+CREATE INDEX attempts_endpoint ON attempts (endpoint_id, id);
+
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    app_id TEXT,
+    expires_at BIGINT,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE idempotency_keys (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status INTEGER,
+    body BYTEA,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX idempotency_created ON idempotency_keys (created_at);
+
+-- Workers announce themselves here; a worker whose heartbeat is old is presumed dead and
+-- the deliveries it leased are handed to others before their lease would run out.
+CREATE TABLE workers (
+    id TEXT PRIMARY KEY,
+    started_at BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL
+);
