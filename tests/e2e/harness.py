@@ -27,6 +27,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def sqlite_url(folder: Path) -> str:
+    return f"sqlite:///{folder / 'hookline.db'}"
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll a condition until it holds; fail with ``what`` when the deadline passes."""
     deadline = time.monotonic() + timeout
@@ -108,11 +112,12 @@ class Receiver:
 
 @dataclass
 class HooklineProcess:
-    """``python -m hookline serve`` on a given database file and port."""
+    """``python -m hookline serve`` (or ``worker``) on a given database and port."""
 
-    db_path: Path
+    database_url: str
     port: int
     env: dict[str, str]
+    log_dir: Path
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -131,15 +136,23 @@ class HooklineProcess:
         self._spawn("worker", *args)
         return self
 
+    def run_command(self, command: str, *args: str) -> str:
+        """Run a one-shot command (``migrate``, ``token``) to completion; return its output."""
+        self._spawn(command, *args)
+        assert self.process is not None
+        code = self.process.wait(60)
+        assert code == 0, self.output()
+        return self.output()
+
     def _spawn(self, command: str, *args: str) -> None:
         env = {
             **os.environ,
-            "HOOKLINE_DATABASE_URL": f"sqlite:///{self.db_path}",
+            "HOOKLINE_DATABASE_URL": self.database_url,
             "HOOKLINE_PORT": str(self.port),
             "HOOKLINE_ADMIN_TOKEN": ADMIN_TOKEN,
             **self.env,
         }
-        self.log_path = self.db_path.with_suffix(f".{command}.{time.monotonic_ns()}.log")
+        self.log_path = self.log_dir / f"hookline.{command}.{time.monotonic_ns()}.log"
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "hookline", command, *args],

@@ -27,7 +27,14 @@ from svix.api import (
     SvixOptions,
 )
 
-from tests.e2e.harness import ADMIN_TOKEN, HooklineProcess, Receiver, free_port, wait_until
+from tests.e2e.harness import (
+    ADMIN_TOKEN,
+    HooklineProcess,
+    Receiver,
+    free_port,
+    sqlite_url,
+    wait_until,
+)
 
 FAST_RETRIES = {
     "HOOKLINE_RETRY_SCHEDULE": "0.05,0.1,0.1",
@@ -46,7 +53,9 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def hookline(tmp_path: Path) -> Iterator[HooklineProcess]:
-    proc = HooklineProcess(tmp_path / "e2e.db", free_port(), dict(FAST_RETRIES)).start("--dev")
+    proc = HooklineProcess(sqlite_url(tmp_path), free_port(), dict(FAST_RETRIES), tmp_path).start(
+        "--dev"
+    )
     yield proc
     if proc.process is not None and proc.process.poll() is None:
         assert proc.terminate() == 0, proc.output()
@@ -176,7 +185,7 @@ def test_sdk_rotation_resend_and_recover(hookline: HooklineProcess, receiver: Re
 def test_kill_9_during_backlog_loses_nothing(tmp_path: Path, receiver: Receiver) -> None:
     """After kill -9 mid-backlog and a restart, every one of 500 accepted messages arrives."""
     env = {**FAST_RETRIES, "HOOKLINE_MAX_IN_FLIGHT": "8"}
-    proc = HooklineProcess(tmp_path / "crash.db", free_port(), env).start("--dev")
+    proc = HooklineProcess(sqlite_url(tmp_path), free_port(), env, tmp_path).start("--dev")
     svix = sdk(proc)
     app = svix.application.create(ApplicationIn(name="Crash"))
     svix.endpoint.create(app.id, EndpointIn(url=f"{receiver.url}/backlog"))
@@ -190,7 +199,7 @@ def test_kill_9_during_backlog_loses_nothing(tmp_path: Path, receiver: Receiver)
     before = {r.headers["webhook-id"] for r in receiver.received("/backlog")}
     assert len(before) < 500, "the kill must happen with a backlog pending"
     receiver.hold.set()
-    restarted = HooklineProcess(proc.db_path, proc.port, env).start("--dev")
+    restarted = HooklineProcess(proc.database_url, proc.port, env, tmp_path).start("--dev")
     try:
         wait_until(
             lambda: (
@@ -205,9 +214,11 @@ def test_kill_9_during_backlog_loses_nothing(tmp_path: Path, receiver: Receiver)
 
 def test_api_and_worker_as_separate_processes(tmp_path: Path, receiver: Receiver) -> None:
     """`serve --no-worker` accepts and `worker` delivers from the same SQLite file; both exit 0."""
-    db = tmp_path / "split.db"
-    api = HooklineProcess(db, free_port(), dict(FAST_RETRIES)).start("--no-worker", "--dev")
-    worker = HooklineProcess(db, 0, dict(FAST_RETRIES))
+    db = sqlite_url(tmp_path)
+    api = HooklineProcess(db, free_port(), dict(FAST_RETRIES), tmp_path).start(
+        "--no-worker", "--dev"
+    )
+    worker = HooklineProcess(db, 0, dict(FAST_RETRIES), tmp_path)
     try:
         svix = sdk(api)
         app = svix.application.create(ApplicationIn(name="Split"))

@@ -9,7 +9,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -24,7 +24,7 @@ from hookline.api.errors import (
 from hookline.api.http import Request, Response, Route, Router, error_response, parse_query
 from hookline.config import Settings
 from hookline.domain.clock import utcnow
-from hookline.domain.errors import HooklineError
+from hookline.domain.errors import HooklineError, Unavailable
 from hookline.storage.base import Store
 
 log = logging.getLogger("hookline.api")
@@ -33,7 +33,8 @@ Scope = dict[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
 
-IDEMPOTENCY_TTL = timedelta(hours=24)
+ABANDON_TRIES = 2
+"""How often releasing or completing an idempotency key is tried before giving up."""
 
 
 @dataclass
@@ -122,7 +123,13 @@ class HooklineApp:
         digest = hashlib.sha256(
             request.method.encode() + b" " + request.path.encode() + b"\n" + request.body
         ).hexdigest()
-        earlier = await store.idempotency_begin(scope, key, digest, self.services.clock())
+        try:
+            earlier = await store.idempotency_begin(scope, key, digest, self.services.clock())
+        except Unavailable:
+            # The reservation may have committed before the connection dropped; the handler
+            # has not run, so releasing the key is safe and lets the client's retry proceed.
+            await self._abandon(scope, key)
+            raise
         if earlier is not None:
             if earlier.request_hash != digest:
                 return error_response(
@@ -147,17 +154,40 @@ class HooklineApp:
         try:
             response = await self._handle_safely(route, request)
         except BaseException:
-            await store.idempotency_abandon(scope, key)
+            await self._abandon(scope, key)
             raise
         if response.status >= 500:
-            await store.idempotency_abandon(scope, key)
+            await self._abandon(scope, key)
         else:
-            record = {
-                "headers": [(k.decode(), v.decode()) for k, v in response.headers],
-                "body": response.body.decode("latin-1"),
-            }
-            await store.idempotency_finish(scope, key, response.status, orjson.dumps(record))
+            await self._finish(scope, key, response)
         return response
+
+    async def _finish(self, scope: str, key: str, response: Response) -> None:
+        """Store the response for replays. If that fails the work is still done, so the
+        client gets the real response; the key then stays reserved until it goes stale."""
+        record = {
+            "headers": [(k.decode(), v.decode()) for k, v in response.headers],
+            "body": response.body.decode("latin-1"),
+        }
+        for _ in range(ABANDON_TRIES):
+            try:
+                await self.services.store.idempotency_finish(
+                    scope, key, response.status, orjson.dumps(record)
+                )
+                return
+            except Unavailable:
+                continue
+        log.warning("could not store the response of an idempotent request")
+
+    async def _abandon(self, scope: str, key: str) -> None:
+        """Release a key whose request failed, so a retry runs; best effort, tried twice."""
+        for _ in range(ABANDON_TRIES):
+            try:
+                await self.services.store.idempotency_abandon(scope, key)
+                return
+            except Unavailable:
+                continue
+        log.warning("could not release idempotency key after a failure; it expires by itself")
 
     async def _handle_safely(self, route: Route, request: Request) -> Response:
         try:

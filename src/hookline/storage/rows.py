@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -216,6 +218,16 @@ def attempt_from(row: Row) -> Attempt:
         trigger=AttemptTrigger(row["trigger_type"]),
         timestamp=ms_to_dt(row["created_at"]),
     )
+
+
+def worker_params(worker_id: str, now: datetime) -> dict[str, Any]:
+    """Where a worker runs, so an operator (or a test) can tell which process holds what."""
+    return {
+        "worker_id": worker_id,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "now": to_ms(now),
+    }
 
 
 def token_params(token: AccessToken) -> dict[str, Any]:

@@ -69,6 +69,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.CannotConnectNowError,
+    # Raised while a pooled connection is reset after the server dropped it mid-operation.
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.InvalidCatalogNameError,
 )
 
 
@@ -114,6 +117,9 @@ class PostgresStore:
         except asyncpg.UniqueViolationError as exc:
             raise Conflict(_conflict_detail(exc)) from exc
         except CONNECTION_ERRORS as exc:
+            # One dropped connection usually means all were (a restart, pg_terminate_backend,
+            # a failover): replace every pooled connection instead of failing on each in turn.
+            await pool.expire_connections()
             raise Unavailable(f"database unavailable: {exc}") from exc
 
     async def _fetch(self, conn: Connection, name_or_sql: str, params: dict[str, Any]) -> list[Any]:
@@ -482,7 +488,7 @@ class PostgresStore:
     # -- workers --------------------------------------------------------------------
 
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
-        await self._write("register_worker", {"worker_id": worker_id, "now": rows.to_ms(now)})
+        await self._write("register_worker", rows.worker_params(worker_id, now))
 
     async def unregister_worker(self, worker_id: str) -> None:
         await self._write("unregister_worker", {"worker_id": worker_id})

@@ -114,6 +114,7 @@ INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_sta
                       response, duration_ms, trigger_type, created_at)
 VALUES (:id, :app_id, :msg_id, :endpoint_id, :url, :status, :response_status_code,
         :response, :duration_ms, :trigger_type, :created_at)
+ON CONFLICT (id) DO NOTHING
 
 -- name: finish_delivery
 UPDATE deliveries
@@ -186,7 +187,8 @@ UPDATE idempotency_keys SET request_hash = :request_hash, created_at = :now
 WHERE scope = :scope AND key = :key AND status IS NULL AND created_at < :stale_before
 
 -- name: register_worker
-INSERT INTO workers (id, started_at, heartbeat_at) VALUES (:worker_id, :now, :now)
+INSERT INTO workers (id, host, pid, started_at, heartbeat_at)
+VALUES (:worker_id, :host, :pid, :now, :now)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = :now
 
 -- name: unregister_worker

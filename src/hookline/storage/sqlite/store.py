@@ -502,7 +502,9 @@ class SqliteStore:
 
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
         await self._run(
-            self._write, "register_worker", {"worker_id": worker_id, "now": rows.to_ms(now)}
+            self._write,
+            "register_worker",
+            rows.worker_params(worker_id, now),
         )
 
     async def unregister_worker(self, worker_id: str) -> None:

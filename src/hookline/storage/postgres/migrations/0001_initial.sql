@@ -120,6 +120,8 @@ CREATE INDEX idempotency_created ON idempotency_keys (created_at);
 -- the deliveries it leased are handed to others before their lease would run out.
 CREATE TABLE workers (
     id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
     started_at BIGINT NOT NULL,
     heartbeat_at BIGINT NOT NULL
 );
