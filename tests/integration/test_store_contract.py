@@ -11,7 +11,14 @@ import pytest
 from hookline.domain import ids
 from hookline.domain.errors import Conflict
 from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
-from hookline.storage.base import AttemptFilter, AttemptOutcome, ListQuery, MessageFilter, Store
+from hookline.storage.base import (
+    AttemptFilter,
+    AttemptOutcome,
+    IdempotencyCompletion,
+    ListQuery,
+    MessageFilter,
+    Store,
+)
 from tests.conftest import (
     make_app,
     make_endpoint,
@@ -388,3 +395,18 @@ async def test_dead_workers_deliveries_are_released_before_their_lease_ends(
     await store.release_stalled(later, later)
     assert await store.claim_due(10, later, later + timedelta(minutes=1), "rescuer") == []
     assert alive_claim.delivery_id != dead_claim.delivery_id
+
+
+async def test_publish_completes_its_idempotency_key_in_the_same_transaction(
+    store: Store,
+) -> None:
+    """A publish carrying a completion stores the replayable response with the message."""
+    app = make_app()
+    await store.create_application(app)
+    assert await store.idempotency_begin("admin", "k", "hash", utcnow()) is None
+    completion = IdempotencyCompletion("admin", "k", 202, b"stored response")
+    await store.publish([make_message(app)], utcnow(), completion=completion)
+    replay = await store.idempotency_begin("admin", "k", "hash", utcnow())
+    assert replay is not None and (replay.status, replay.body) == (202, b"stored response")
+    await store.idempotency_abandon("admin", "k")
+    assert await store.idempotency_begin("admin", "k", "hash", utcnow()) is not None

@@ -21,7 +21,15 @@ from hookline.api.errors import (
     hookline_error_response,
     validation_error_response,
 )
-from hookline.api.http import Request, Response, Route, Router, error_response, parse_query
+from hookline.api.http import (
+    Request,
+    Response,
+    Route,
+    Router,
+    error_response,
+    parse_query,
+    replay_record,
+)
 from hookline.config import Settings
 from hookline.domain.clock import utcnow
 from hookline.domain.errors import HooklineError, Unavailable
@@ -151,6 +159,7 @@ class HooklineApp:
                 stored["body"].encode("latin-1"),
                 [*headers, (b"idempotent-replayed", b"true")],
             )
+        request.idempotency = (scope, key)
         try:
             response = await self._handle_safely(route, request)
         except BaseException:
@@ -158,22 +167,17 @@ class HooklineApp:
             raise
         if response.status >= 500:
             await self._abandon(scope, key)
-        else:
+        elif not request.idempotency_done:
             await self._finish(scope, key, response)
         return response
 
     async def _finish(self, scope: str, key: str, response: Response) -> None:
         """Store the response for replays. If that fails the work is still done, so the
         client gets the real response; the key then stays reserved until it goes stale."""
-        record = {
-            "headers": [(k.decode(), v.decode()) for k, v in response.headers],
-            "body": response.body.decode("latin-1"),
-        }
+        record = replay_record(response)
         for _ in range(ABANDON_TRIES):
             try:
-                await self.services.store.idempotency_finish(
-                    scope, key, response.status, orjson.dumps(record)
-                )
+                await self.services.store.idempotency_finish(scope, key, response.status, record)
                 return
             except Unavailable:
                 continue

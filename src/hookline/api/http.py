@@ -31,6 +31,10 @@ class Request:
     path_params: dict[str, str] = field(default_factory=dict)
     principal: Any = None
     """The authenticated ``Principal``; set by the app before the handler runs."""
+    idempotency: tuple[str, str] | None = None
+    """(scope, key) reserved for this request, for handlers that complete it atomically."""
+    idempotency_done: bool = False
+    """Set by a handler that stored its response with its own writes."""
 
     def query_one(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -62,6 +66,16 @@ def empty_response(status: int = 204) -> Response:
 
 def error_response(status: int, code: str, detail: str) -> Response:
     return json_response(status, {"code": code, "detail": detail})
+
+
+def replay_record(response: Response) -> bytes:
+    """How a response is kept for idempotent replays."""
+    return orjson.dumps(
+        {
+            "headers": [(k.decode(), v.decode()) for k, v in response.headers],
+            "body": response.body.decode("latin-1"),
+        }
+    )
 
 
 Handler = Callable[[Any, Request], Awaitable[Response]]

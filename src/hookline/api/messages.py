@@ -21,10 +21,12 @@ from hookline.api.http import (
     empty_response,
     json_response,
     model_response,
+    replay_record,
 )
 from hookline.domain import ids
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.models import Application, Message
+from hookline.storage.base import IdempotencyCompletion
 
 DEFAULT_RETENTION_DAYS = 90
 
@@ -77,10 +79,16 @@ async def create_message(svc: Services, request: Request) -> Response:
     body = params.body(s.MessageIn, request)
     app = await _application_for_publish(svc, request, body)
     msg = build_message(svc, app, body)
-    await svc.store.publish([msg], svc.clock())
-    svc.on_publish()
     with_content = params.query_bool(request, "with_content", default=True)
-    return model_response(202, serialize.message(msg, with_content))
+    response = model_response(202, serialize.message(msg, with_content))
+    completion = None
+    if request.idempotency is not None:
+        scope, key = request.idempotency
+        completion = IdempotencyCompletion(scope, key, response.status, replay_record(response))
+    await svc.store.publish([msg], svc.clock(), completion=completion)
+    request.idempotency_done = completion is not None
+    svc.on_publish()
+    return response
 
 
 async def list_messages(svc: Services, request: Request) -> Response:

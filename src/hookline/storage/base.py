@@ -71,6 +71,16 @@ class AttemptOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class IdempotencyCompletion:
+    """The response to store under a reserved key, in the same transaction as the work."""
+
+    scope: str
+    key: str
+    status: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class IdempotentResponse:
     request_hash: str
     status: int | None
@@ -122,11 +132,17 @@ class Store(Protocol):
 
     # messages: publishing writes the message and its deliveries in one transaction
     async def publish(
-        self, messages: Sequence[Message], now: datetime, only_endpoint: str | None = None
+        self,
+        messages: Sequence[Message],
+        now: datetime,
+        only_endpoint: str | None = None,
+        completion: IdempotencyCompletion | None = None,
     ) -> list[list[str]]:
         """Store messages with one delivery per matching endpoint; return endpoint ids each.
 
-        ``only_endpoint`` restricts fan-out to one endpoint (``send-example``).
+        ``only_endpoint`` restricts fan-out to one endpoint (``send-example``). A
+        ``completion`` records the idempotent response in the same transaction, so a
+        retry after an unacknowledged commit replays it instead of publishing twice.
         """
         ...
 

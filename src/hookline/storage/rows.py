@@ -22,6 +22,7 @@ from hookline.domain.models import (
     MessageStatus,
     SigningKey,
 )
+from hookline.storage.base import IdempotencyCompletion
 
 Row = Mapping[str, Any]
 
@@ -218,6 +219,15 @@ def attempt_from(row: Row) -> Attempt:
         trigger=AttemptTrigger(row["trigger_type"]),
         timestamp=ms_to_dt(row["created_at"]),
     )
+
+
+def completion_params(completion: IdempotencyCompletion) -> dict[str, Any]:
+    return {
+        "scope": completion.scope,
+        "key": completion.key,
+        "status": completion.status,
+        "body": completion.body,
+    }
 
 
 def worker_params(worker_id: str, now: datetime) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from hookline.storage import rows, sql
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
+    IdempotencyCompletion,
     IdempotentResponse,
     ListQuery,
     MessageFilter,
@@ -300,7 +301,11 @@ class PostgresStore:
     # -- messages -------------------------------------------------------------------
 
     async def publish(
-        self, messages: Sequence[Message], now: datetime, only_endpoint: str | None = None
+        self,
+        messages: Sequence[Message],
+        now: datetime,
+        only_endpoint: str | None = None,
+        completion: IdempotencyCompletion | None = None,
     ) -> list[list[str]]:
         now_ms = rows.to_ms(now)
         routed: list[list[str]] = []
@@ -339,6 +344,9 @@ class PostgresStore:
                             ],
                         )
                     routed.append(targets)
+                if completion is not None:
+                    params = rows.completion_params(completion)
+                    await self._execute(conn, "idempotency_finish", params)
                 if any(routed):
                     await conn.execute(Q["notify_work"])
         except Conflict as exc:

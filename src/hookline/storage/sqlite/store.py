@@ -40,6 +40,7 @@ from hookline.storage import rows, sql
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
+    IdempotencyCompletion,
     IdempotentResponse,
     ListQuery,
     MessageFilter,
@@ -309,12 +310,20 @@ class SqliteStore:
     # -- messages -------------------------------------------------------------------
 
     async def publish(
-        self, messages: Sequence[Message], now: datetime, only_endpoint: str | None = None
+        self,
+        messages: Sequence[Message],
+        now: datetime,
+        only_endpoint: str | None = None,
+        completion: IdempotencyCompletion | None = None,
     ) -> list[list[str]]:
-        return await self._run(self._publish, messages, rows.to_ms(now), only_endpoint)
+        return await self._run(self._publish, messages, rows.to_ms(now), only_endpoint, completion)
 
     def _publish(
-        self, messages: Sequence[Message], now_ms: int, only_endpoint: str | None
+        self,
+        messages: Sequence[Message],
+        now_ms: int,
+        only_endpoint: str | None,
+        completion: IdempotencyCompletion | None,
     ) -> list[list[str]]:
         routed: list[list[str]] = []
         endpoints_by_app: dict[str, list[Endpoint]] = {}
@@ -349,6 +358,8 @@ class SqliteStore:
                         ],
                     )
                     routed.append(targets)
+                if completion is not None:
+                    conn.execute(Q["idempotency_finish"], rows.completion_params(completion))
         except sqlite3.IntegrityError as exc:
             raise Conflict(
                 "A message with this eventId already exists in this application", code="conflict"
