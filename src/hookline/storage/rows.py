@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from hookline.domain.models import (
     Application,
     Attempt,
     AttemptTrigger,
+    ClaimedDelivery,
     Delivery,
     Endpoint,
     EventType,
@@ -22,6 +23,7 @@ from hookline.domain.models import (
     MessageStatus,
     SigningKey,
 )
+from hookline.domain.routing import endpoint_accepts
 from hookline.storage.base import IdempotencyCompletion
 
 Row = Mapping[str, Any]
@@ -219,6 +221,36 @@ def attempt_from(row: Row) -> Attempt:
         trigger=AttemptTrigger(row["trigger_type"]),
         timestamp=ms_to_dt(row["created_at"]),
     )
+
+
+def claimed_from(
+    leased: Sequence[Row], messages: Sequence[Row], endpoints: Sequence[Row], token: str
+) -> list[ClaimedDelivery]:
+    """Assemble what a worker needs from the claimed rows and their messages and endpoints."""
+    by_msg = {r["id"]: message_from(r) for r in messages}
+    by_endpoint = {r["id"]: endpoint_from(r) for r in endpoints}
+    return [
+        ClaimedDelivery(
+            delivery_id=r["id"],
+            lease_token=token,
+            attempt_count=r["attempt_count"],
+            trigger=AttemptTrigger.MANUAL if r["manual"] else AttemptTrigger.SCHEDULED,
+            message=by_msg[r["msg_id"]],
+            endpoint=by_endpoint[r["endpoint_id"]],
+        )
+        for r in leased
+        if r["msg_id"] in by_msg and r["endpoint_id"] in by_endpoint
+    ]
+
+
+def route(endpoints: Sequence[Endpoint], msg: Message, only_endpoint: str | None) -> list[str]:
+    """The ids of the endpoints a message goes to (the caller passes enabled ones only)."""
+    return [
+        ep.id
+        for ep in endpoints
+        if (only_endpoint is None or ep.id == only_endpoint)
+        and endpoint_accepts(ep.event_types, ep.channels, msg.event_type, msg.channels)
+    ]
 
 
 def completion_params(completion: IdempotencyCompletion) -> dict[str, Any]:

@@ -175,14 +175,10 @@ UPDATE idempotency_keys SET status = :status, body = :body WHERE scope = :scope 
 -- name: idempotency_abandon
 DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key AND status IS NULL
 
--- name: purge_idempotency
-DELETE FROM idempotency_keys WHERE created_at < :before
-
--- name: purge_expired_payloads
+-- name: purge_expired
+DELETE FROM idempotency_keys WHERE created_at < :before;
 UPDATE messages SET payload = NULL
-WHERE expires_at IS NOT NULL AND expires_at < :now AND payload IS NOT NULL
-
--- name: purge_expired_tokens
+WHERE expires_at IS NOT NULL AND expires_at < :now AND payload IS NOT NULL;
 DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < :now
 
 -- name: idempotency_takeover

@@ -17,36 +17,22 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import orjson
-
 from hookline.domain import ids
 from hookline.domain.errors import Conflict, Unavailable
 from hookline.domain.models import (
-    AccessToken,
-    Application,
-    Attempt,
-    AttemptTrigger,
     ClaimedDelivery,
-    Delivery,
     Endpoint,
-    EndpointStats,
-    EventType,
     Message,
-    MessageStatus,
-    Page,
 )
-from hookline.domain.routing import endpoint_accepts
 from hookline.storage import rows, sql
 from hookline.storage.base import (
-    AttemptFilter,
     AttemptOutcome,
     IdempotencyCompletion,
     IdempotentResponse,
-    ListQuery,
-    MessageFilter,
 )
 from hookline.storage.migrations import check_version, load_migrations
 from hookline.storage.queries import load_queries
+from hookline.storage.repository import SqlRepository
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -77,8 +63,10 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
-class SqliteStore:
+class SqliteStore(SqlRepository):
     """The ``Store`` contract on one SQLite file."""
+
+    dialect = sql.SQLITE
 
     def __init__(self, path: str) -> None:
         self._path = path
@@ -88,8 +76,6 @@ class SqliteStore:
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
         return cls(path_from_url(url))
-
-    # -- plumbing -----------------------------------------------------------------
 
     async def _run(self, fn: Callable[..., R], *args: Any) -> R:
         loop = asyncio.get_running_loop()
@@ -164,150 +150,28 @@ class SqliteStore:
     async def ping(self) -> None:
         await self._run(lambda: self.conn.execute("SELECT 1").fetchone())
 
-    def _one(self, name: str, params: dict[str, Any], convert: Callable[[Any], T]) -> T | None:
-        row = self.conn.execute(Q[name], params).fetchone()
-        return None if row is None else convert(row)
+    async def _query(self, name_or_sql: str, params: dict[str, Any]) -> list[Any]:
+        text = Q.get(name_or_sql, name_or_sql)
+        return await self._run(lambda: self.conn.execute(text, params).fetchall())
 
-    def _write(self, name: str, params: dict[str, Any]) -> int:
-        with _transaction(self.conn) as conn:
-            return conn.execute(Q[name], params).rowcount
+    async def _write(self, name: str, params: dict[str, Any], *, notify: bool = False) -> int:
+        """``notify`` needs nothing here: workers in this process are woken by the API."""
+        return await self._run(self._write_now, name, params)
 
-    def _script(self, name: str, params: dict[str, Any]) -> None:
-        with _transaction(self.conn) as conn:
-            for statement in Q[name].split(";"):
-                conn.execute(statement, params)
+    async def _script(self, name: str, params: dict[str, Any]) -> None:
+        await self._run(self._script_now, name, params)
 
-    def _page(
-        self,
-        select: str,
-        where: list[str],
-        params: dict[str, Any],
-        key: str,
-        query: ListQuery,
-        convert: Callable[[Any], T],
-        item_key: Callable[[T], str],
-    ) -> Page[T]:
-        text, args = sql.page_sql(select, where, params, key, query)
-        return sql.shape_page(self.conn.execute(text, args).fetchall(), query, convert, item_key)
-
-    # -- applications ---------------------------------------------------------------
-
-    async def create_application(self, app: Application) -> None:
-        await self._run(self._insert, "insert_application", rows.application_params(app))
-
-    def _insert(self, name: str, params: dict[str, Any]) -> None:
+    def _write_now(self, name: str, params: dict[str, Any]) -> int:
         try:
-            self._write(name, params)
+            with _transaction(self.conn) as conn:
+                return int(conn.execute(Q[name], params).rowcount)
         except sqlite3.IntegrityError as exc:
             raise Conflict(_conflict_detail(exc)) from exc
 
-    async def get_application(self, id_or_uid: str) -> Application | None:
-        return await self._run(
-            self._one, "get_application", {"key": id_or_uid}, rows.application_from
-        )
-
-    async def list_applications(self, query: ListQuery) -> Page[Application]:
-        return await self._run(
-            self._page,
-            "SELECT * FROM applications",
-            [],
-            {},
-            "id",
-            query,
-            rows.application_from,
-            _id_of,
-        )
-
-    async def update_application(self, app: Application) -> None:
-        await self._run(self._insert, "update_application", rows.application_params(app))
-
-    async def delete_application(self, app_id: str) -> None:
-        await self._run(self._script, "delete_application", {"app_id": app_id})
-
-    # -- event types ----------------------------------------------------------------
-
-    async def create_event_type(self, event_type: EventType) -> None:
-        try:
-            await self._run(self._write, "insert_event_type", rows.event_type_params(event_type))
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(
-                "An event type with this name already exists", code="event_type_exists"
-            ) from exc
-
-    async def get_event_type(self, name: str) -> EventType | None:
-        return await self._run(self._one, "get_event_type", {"name": name}, rows.event_type_from)
-
-    async def list_event_types(self, query: ListQuery, include_archived: bool) -> Page[EventType]:
-        where = [] if include_archived else ["archived = 0"]
-        return await self._run(
-            self._page,
-            "SELECT * FROM event_types",
-            where,
-            {},
-            "name",
-            query,
-            rows.event_type_from,
-            lambda et: et.name,
-        )
-
-    async def update_event_type(self, event_type: EventType) -> None:
-        await self._run(self._write, "update_event_type", rows.event_type_params(event_type))
-
-    async def delete_event_type(self, name: str) -> None:
-        await self._run(self._write, "delete_event_type", {"name": name})
-
-    async def missing_event_types(self, names: Sequence[str]) -> list[str]:
-        def run() -> list[str]:
-            found = {
-                r[0] for r in self.conn.execute(Q["existing_event_types"], {"names": _json(names)})
-            }
-            return [n for n in names if n not in found]
-
-        return await self._run(run)
-
-    # -- endpoints ------------------------------------------------------------------
-
-    async def create_endpoint(self, endpoint: Endpoint) -> None:
-        await self._run(self._insert, "insert_endpoint", rows.endpoint_params(endpoint))
-
-    async def get_endpoint(self, app_id: str, id_or_uid: str) -> Endpoint | None:
-        return await self._run(
-            self._one, "get_endpoint", {"app_id": app_id, "key": id_or_uid}, rows.endpoint_from
-        )
-
-    async def list_endpoints(self, app_id: str, query: ListQuery) -> Page[Endpoint]:
-        return await self._run(
-            self._page,
-            "SELECT * FROM endpoints",
-            ["app_id = :app_id"],
-            {"app_id": app_id},
-            "id",
-            query,
-            rows.endpoint_from,
-            _id_of,
-        )
-
-    async def update_endpoint(self, endpoint: Endpoint) -> None:
-        await self._run(self._insert, "update_endpoint", rows.endpoint_params(endpoint))
-
-    async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
-        await self._run(
-            self._script, "delete_endpoint", {"app_id": app_id, "endpoint_id": endpoint_id}
-        )
-
-    async def endpoint_stats(self, app_id: str, endpoint_id: str) -> EndpointStats:
-        def run() -> EndpointStats:
-            counts = {
-                MessageStatus(r["status"]).text: r["n"]
-                for r in self.conn.execute(
-                    Q["endpoint_stats"], {"app_id": app_id, "endpoint_id": endpoint_id}
-                )
-            }
-            return EndpointStats(**counts)
-
-        return await self._run(run)
-
-    # -- messages -------------------------------------------------------------------
+    def _script_now(self, name: str, params: dict[str, Any]) -> None:
+        with _transaction(self.conn) as conn:
+            for statement in Q[name].split(";"):
+                conn.execute(statement, params)
 
     async def publish(
         self,
@@ -336,14 +200,7 @@ class SqliteStore:
                             rows.endpoint_from(r)
                             for r in conn.execute(Q["active_endpoints"], {"app_id": msg.app_id})
                         ]
-                    targets = [
-                        ep.id
-                        for ep in endpoints_by_app[msg.app_id]
-                        if (only_endpoint is None or ep.id == only_endpoint)
-                        and endpoint_accepts(
-                            ep.event_types, ep.channels, msg.event_type, msg.channels
-                        )
-                    ]
+                    targets = rows.route(endpoints_by_app[msg.app_id], msg, only_endpoint)
                     conn.executemany(
                         Q["insert_delivery"],
                         [
@@ -366,34 +223,6 @@ class SqliteStore:
             ) from exc
         return routed
 
-    async def get_message(self, app_id: str, id_or_event_id: str) -> Message | None:
-        return await self._run(
-            self._one,
-            "get_message",
-            {"app_id": app_id, "key": id_or_event_id},
-            rows.message_from,
-        )
-
-    async def list_messages(
-        self, app_id: str, query: ListQuery, filters: MessageFilter
-    ) -> Page[Message]:
-        where, params = sql.message_where(sql.SQLITE, "m", filters)
-        return await self._run(
-            self._page,
-            "SELECT m.* FROM messages AS m",
-            ["m.app_id = :app_id", *where],
-            {"app_id": app_id, **params},
-            "m.id",
-            query,
-            rows.message_from,
-            _id_of,
-        )
-
-    async def expunge_message_content(self, app_id: str, msg_id: str) -> None:
-        await self._run(self._write, "expunge_message", {"app_id": app_id, "msg_id": msg_id})
-
-    # -- deliveries -----------------------------------------------------------------
-
     async def claim_due(
         self, limit: int, now: datetime, lease_until: datetime, worker_id: str
     ) -> list[ClaimedDelivery]:
@@ -412,30 +241,15 @@ class SqliteStore:
             leased = conn.execute(Q["claim_due"], params).fetchall()
             if not leased:
                 return []
-            messages = {
-                r["id"]: rows.message_from(r)
-                for r in conn.execute(
-                    Q["messages_by_ids"], {"ids": _json([r["msg_id"] for r in leased])}
-                )
-            }
-            endpoints = {
-                r["id"]: rows.endpoint_from(r)
-                for r in conn.execute(
-                    Q["endpoints_by_ids"], {"ids": _json([r["endpoint_id"] for r in leased])}
-                )
-            }
-        return [
-            ClaimedDelivery(
-                delivery_id=r["id"],
-                lease_token=token,
-                attempt_count=r["attempt_count"],
-                trigger=AttemptTrigger.MANUAL if r["manual"] else AttemptTrigger.SCHEDULED,
-                message=messages[r["msg_id"]],
-                endpoint=endpoints[r["endpoint_id"]],
-            )
-            for r in leased
-            if r["msg_id"] in messages and r["endpoint_id"] in endpoints
-        ]
+            messages = conn.execute(
+                Q["messages_by_ids"],
+                {"ids": self.dialect.list_param(list({r["msg_id"] for r in leased}))},
+            ).fetchall()
+            endpoints = conn.execute(
+                Q["endpoints_by_ids"],
+                {"ids": self.dialect.list_param(list({r["endpoint_id"] for r in leased}))},
+            ).fetchall()
+        return rows.claimed_from(leased, messages, endpoints, token)
 
     async def complete(self, outcomes: Sequence[AttemptOutcome]) -> None:
         await self._run(self._complete, outcomes)
@@ -468,129 +282,9 @@ class SqliteStore:
                 ],
             )
 
-    async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None:
-        await self._run(
-            self._write,
-            "resend",
-            {
-                "app_id": app_id,
-                "msg_id": msg_id,
-                "endpoint_id": endpoint_id,
-                "now": rows.to_ms(now),
-            },
-        )
-
-    async def recover(
-        self, app_id: str, endpoint_id: str, since: datetime, until: datetime, now: datetime
-    ) -> int:
-        return await self._run(
-            self._write,
-            "recover",
-            {
-                "app_id": app_id,
-                "endpoint_id": endpoint_id,
-                "since": rows.to_ms(since),
-                "until": rows.to_ms(until),
-                "now": rows.to_ms(now),
-            },
-        )
-
-    async def get_delivery(self, msg_id: str, endpoint_id: str) -> Delivery | None:
-        return await self._run(
-            self._one,
-            "get_delivery",
-            {"msg_id": msg_id, "endpoint_id": endpoint_id},
-            rows.delivery_from,
-        )
-
-    async def next_due_at(self) -> datetime | None:
-        def run() -> datetime | None:
-            return rows.from_ms(self.conn.execute(Q["next_due_at"]).fetchone()[0])
-
-        return await self._run(run)
-
-    # -- workers --------------------------------------------------------------------
-
-    async def heartbeat(self, worker_id: str, now: datetime) -> None:
-        await self._run(
-            self._write,
-            "register_worker",
-            rows.worker_params(worker_id, now),
-        )
-
-    async def unregister_worker(self, worker_id: str) -> None:
-        await self._run(self._write, "unregister_worker", {"worker_id": worker_id})
-
-    async def release_stalled(self, stalled_before: datetime, now: datetime) -> None:
-        await self._run(
-            self._script,
-            "release_stalled",
-            {"stalled_before": rows.to_ms(stalled_before), "now": rows.to_ms(now)},
-        )
-
     async def listen(self, wake: Callable[[], None]) -> None:
         """SQLite has no notifications: workers in other processes poll."""
         return None
-
-    # -- attempts -------------------------------------------------------------------
-
-    async def get_attempt(self, app_id: str, attempt_id: str) -> Attempt | None:
-        return await self._run(
-            self._one,
-            "get_attempt",
-            {"app_id": app_id, "attempt_id": attempt_id},
-            rows.attempt_from,
-        )
-
-    async def list_attempts(
-        self, app_id: str, query: ListQuery, filters: AttemptFilter, msg_id: str | None
-    ) -> Page[Attempt]:
-        select, where, params = sql.attempt_query(sql.SQLITE, app_id, filters, msg_id)
-        return await self._run(
-            self._page, select, where, params, "a.id", query, rows.attempt_from, _id_of
-        )
-
-    async def list_attempted_messages(
-        self, app_id: str, endpoint_id: str, query: ListQuery, filters: MessageFilter
-    ) -> Page[tuple[Message, Delivery]]:
-        where, params = sql.message_where(sql.SQLITE, "m", filters)
-        return await self._run(
-            self._page,
-            sql.ATTEMPTED_MESSAGES,
-            ["m.app_id = :app_id", *where],
-            {"app_id": app_id, "endpoint_id": endpoint_id, **params},
-            "m.id",
-            query,
-            rows.message_with_delivery,
-            lambda pair: pair[0].id,
-        )
-
-    async def list_attempted_destinations(
-        self, app_id: str, msg_id: str, query: ListQuery
-    ) -> Page[tuple[Endpoint, Delivery]]:
-        return await self._run(
-            self._page,
-            sql.ATTEMPTED_DESTINATIONS,
-            ["e.app_id = :app_id"],
-            {"app_id": app_id, "msg_id": msg_id},
-            "e.id",
-            query,
-            rows.endpoint_with_delivery,
-            lambda pair: pair[0].id,
-        )
-
-    # -- tokens and idempotency -----------------------------------------------------
-
-    async def create_token(self, token: AccessToken) -> None:
-        await self._run(self._write, "insert_token", rows.token_params(token))
-
-    async def find_token(self, token_hash: str) -> AccessToken | None:
-        return await self._run(self._one, "find_token", {"token_hash": token_hash}, rows.token_from)
-
-    async def count_admin_tokens(self) -> int:
-        return await self._run(
-            lambda: int(self.conn.execute(Q["count_admin_tokens"]).fetchone()[0])
-        )
 
     async def idempotency_begin(
         self, scope: str, key: str, request_hash: str, now: datetime
@@ -620,33 +314,6 @@ class SqliteStore:
             )
 
         return await self._run(run)
-
-    async def idempotency_finish(self, scope: str, key: str, status: int, body: bytes) -> None:
-        await self._run(
-            self._write,
-            "idempotency_finish",
-            {"scope": scope, "key": key, "status": status, "body": body},
-        )
-
-    async def idempotency_abandon(self, scope: str, key: str) -> None:
-        await self._run(self._write, "idempotency_abandon", {"scope": scope, "key": key})
-
-    async def purge_expired(self, now: datetime, idempotency_before: datetime) -> None:
-        def run() -> None:
-            with _transaction(self.conn) as conn:
-                conn.execute(Q["purge_idempotency"], {"before": rows.to_ms(idempotency_before)})
-                conn.execute(Q["purge_expired_payloads"], {"now": rows.to_ms(now)})
-                conn.execute(Q["purge_expired_tokens"], {"now": rows.to_ms(now)})
-
-        await self._run(run)
-
-
-def _json(values: Sequence[str]) -> str:
-    return orjson.dumps(list(values)).decode()
-
-
-def _id_of(item: Any) -> str:
-    return str(item.id)
 
 
 def _conflict_detail(exc: sqlite3.IntegrityError) -> str:

@@ -1,0 +1,287 @@
+"""``SqlRepository``: the meaning of every store operation, written once for both SQL backends.
+
+A backend supplies four primitives (run a query, run a write, run a multi-statement
+block, and its ``Dialect``) plus the few operations whose transactions differ (publish,
+claim, complete, idempotency reservation, schema, notifications). Everything else —
+which named query, which parameters, which domain object comes back — lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from hookline.domain.errors import Conflict
+from hookline.domain.models import (
+    AccessToken,
+    Application,
+    Attempt,
+    Delivery,
+    Endpoint,
+    EndpointStats,
+    EventType,
+    Message,
+    MessageStatus,
+    Page,
+)
+from hookline.storage import rows, sql
+from hookline.storage.base import AttemptFilter, ListQuery, MessageFilter
+
+T = TypeVar("T")
+
+
+class SqlRepository:
+    """Shared implementation of the ``Store`` contract over named SQL."""
+
+    dialect: sql.Dialect
+
+    # -- primitives each backend implements -------------------------------------------
+
+    async def _query(self, name_or_sql: str, params: dict[str, Any]) -> list[Any]:
+        raise NotImplementedError
+
+    async def _write(self, name: str, params: dict[str, Any], *, notify: bool = False) -> int:
+        """One statement in its own transaction; ``notify`` wakes workers on commit."""
+        raise NotImplementedError
+
+    async def _script(self, name: str, params: dict[str, Any]) -> None:
+        """A ``;``-separated block of statements in one transaction."""
+        raise NotImplementedError
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def _one(
+        self, name: str, params: dict[str, Any], convert: Callable[[Any], T]
+    ) -> T | None:
+        found = await self._query(name, params)
+        return convert(found[0]) if found else None
+
+    async def _page(
+        self,
+        select: str,
+        where: list[str],
+        params: dict[str, Any],
+        key: str,
+        query: ListQuery,
+        convert: Callable[[Any], T],
+        item_key: Callable[[T], str] = lambda item: str(item.id),  # type: ignore[attr-defined]
+    ) -> Page[T]:
+        text, named = sql.page_sql(select, where, params, key, query)
+        return sql.shape_page(await self._query(text, named), query, convert, item_key)
+
+    # -- applications ---------------------------------------------------------------
+
+    async def create_application(self, app: Application) -> None:
+        await self._write("insert_application", rows.application_params(app))
+
+    async def get_application(self, id_or_uid: str) -> Application | None:
+        return await self._one("get_application", {"key": id_or_uid}, rows.application_from)
+
+    async def list_applications(self, query: ListQuery) -> Page[Application]:
+        return await self._page(
+            "SELECT * FROM applications", [], {}, "id", query, rows.application_from
+        )
+
+    async def update_application(self, app: Application) -> None:
+        await self._write("update_application", rows.application_params(app))
+
+    async def delete_application(self, app_id: str) -> None:
+        await self._script("delete_application", {"app_id": app_id})
+
+    # -- event types ----------------------------------------------------------------
+
+    async def create_event_type(self, event_type: EventType) -> None:
+        try:
+            await self._write("insert_event_type", rows.event_type_params(event_type))
+        except Conflict as exc:
+            raise Conflict(
+                "An event type with this name already exists", code="event_type_exists"
+            ) from exc
+
+    async def get_event_type(self, name: str) -> EventType | None:
+        return await self._one("get_event_type", {"name": name}, rows.event_type_from)
+
+    async def list_event_types(self, query: ListQuery, include_archived: bool) -> Page[EventType]:
+        return await self._page(
+            "SELECT * FROM event_types",
+            [] if include_archived else ["archived = 0"],
+            {},
+            "name",
+            query,
+            rows.event_type_from,
+            lambda et: et.name,
+        )
+
+    async def update_event_type(self, event_type: EventType) -> None:
+        await self._write("update_event_type", rows.event_type_params(event_type))
+
+    async def delete_event_type(self, name: str) -> None:
+        await self._write("delete_event_type", {"name": name})
+
+    async def missing_event_types(self, names: Sequence[str]) -> list[str]:
+        existing = await self._query(
+            "existing_event_types", {"names": self.dialect.list_param(names)}
+        )
+        found = {r["name"] for r in existing}
+        return [n for n in names if n not in found]
+
+    # -- endpoints ------------------------------------------------------------------
+
+    async def create_endpoint(self, endpoint: Endpoint) -> None:
+        await self._write("insert_endpoint", rows.endpoint_params(endpoint))
+
+    async def get_endpoint(self, app_id: str, id_or_uid: str) -> Endpoint | None:
+        return await self._one(
+            "get_endpoint", {"app_id": app_id, "key": id_or_uid}, rows.endpoint_from
+        )
+
+    async def list_endpoints(self, app_id: str, query: ListQuery) -> Page[Endpoint]:
+        return await self._page(
+            "SELECT * FROM endpoints",
+            ["app_id = :app_id"],
+            {"app_id": app_id},
+            "id",
+            query,
+            rows.endpoint_from,
+        )
+
+    async def update_endpoint(self, endpoint: Endpoint) -> None:
+        await self._write("update_endpoint", rows.endpoint_params(endpoint))
+
+    async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
+        await self._script("delete_endpoint", {"app_id": app_id, "endpoint_id": endpoint_id})
+
+    async def endpoint_stats(self, app_id: str, endpoint_id: str) -> EndpointStats:
+        found = await self._query("endpoint_stats", {"app_id": app_id, "endpoint_id": endpoint_id})
+        return EndpointStats(**{MessageStatus(r["status"]).text: r["n"] for r in found})
+
+    # -- messages -------------------------------------------------------------------
+
+    async def get_message(self, app_id: str, id_or_event_id: str) -> Message | None:
+        return await self._one(
+            "get_message", {"app_id": app_id, "key": id_or_event_id}, rows.message_from
+        )
+
+    async def list_messages(
+        self, app_id: str, query: ListQuery, filters: MessageFilter
+    ) -> Page[Message]:
+        where, params = sql.message_where(self.dialect, "m", filters)
+        return await self._page(
+            "SELECT m.* FROM messages AS m",
+            ["m.app_id = :app_id", *where],
+            {"app_id": app_id, **params},
+            "m.id",
+            query,
+            rows.message_from,
+        )
+
+    async def expunge_message_content(self, app_id: str, msg_id: str) -> None:
+        await self._write("expunge_message", {"app_id": app_id, "msg_id": msg_id})
+
+    # -- deliveries -----------------------------------------------------------------
+
+    async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None:
+        params = {"app_id": app_id, "msg_id": msg_id, "endpoint_id": endpoint_id}
+        await self._write("resend", {**params, "now": rows.to_ms(now)}, notify=True)
+
+    async def recover(
+        self, app_id: str, endpoint_id: str, since: datetime, until: datetime, now: datetime
+    ) -> int:
+        params = {
+            "app_id": app_id,
+            "endpoint_id": endpoint_id,
+            "since": rows.to_ms(since),
+            "until": rows.to_ms(until),
+            "now": rows.to_ms(now),
+        }
+        return await self._write("recover", params, notify=True)
+
+    async def get_delivery(self, msg_id: str, endpoint_id: str) -> Delivery | None:
+        return await self._one(
+            "get_delivery", {"msg_id": msg_id, "endpoint_id": endpoint_id}, rows.delivery_from
+        )
+
+    async def next_due_at(self) -> datetime | None:
+        found = await self._query("next_due_at", {})
+        return rows.from_ms(found[0][0]) if found else None
+
+    # -- workers --------------------------------------------------------------------
+
+    async def heartbeat(self, worker_id: str, now: datetime) -> None:
+        await self._write("register_worker", rows.worker_params(worker_id, now))
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        await self._write("unregister_worker", {"worker_id": worker_id})
+
+    async def release_stalled(self, stalled_before: datetime, now: datetime) -> None:
+        await self._script(
+            "release_stalled",
+            {"stalled_before": rows.to_ms(stalled_before), "now": rows.to_ms(now)},
+        )
+
+    # -- attempts -------------------------------------------------------------------
+
+    async def get_attempt(self, app_id: str, attempt_id: str) -> Attempt | None:
+        return await self._one(
+            "get_attempt", {"app_id": app_id, "attempt_id": attempt_id}, rows.attempt_from
+        )
+
+    async def list_attempts(
+        self, app_id: str, query: ListQuery, filters: AttemptFilter, msg_id: str | None
+    ) -> Page[Attempt]:
+        select, where, params = sql.attempt_query(self.dialect, app_id, filters, msg_id)
+        return await self._page(select, where, params, "a.id", query, rows.attempt_from)
+
+    async def list_attempted_messages(
+        self, app_id: str, endpoint_id: str, query: ListQuery, filters: MessageFilter
+    ) -> Page[tuple[Message, Delivery]]:
+        where, params = sql.message_where(self.dialect, "m", filters)
+        return await self._page(
+            sql.ATTEMPTED_MESSAGES,
+            ["m.app_id = :app_id", *where],
+            {"app_id": app_id, "endpoint_id": endpoint_id, **params},
+            "m.id",
+            query,
+            rows.message_with_delivery,
+            lambda pair: pair[0].id,
+        )
+
+    async def list_attempted_destinations(
+        self, app_id: str, msg_id: str, query: ListQuery
+    ) -> Page[tuple[Endpoint, Delivery]]:
+        return await self._page(
+            sql.ATTEMPTED_DESTINATIONS,
+            ["e.app_id = :app_id"],
+            {"app_id": app_id, "msg_id": msg_id},
+            "e.id",
+            query,
+            rows.endpoint_with_delivery,
+            lambda pair: pair[0].id,
+        )
+
+    # -- tokens and idempotency -----------------------------------------------------
+
+    async def create_token(self, token: AccessToken) -> None:
+        await self._write("insert_token", rows.token_params(token))
+
+    async def find_token(self, token_hash: str) -> AccessToken | None:
+        return await self._one("find_token", {"token_hash": token_hash}, rows.token_from)
+
+    async def count_admin_tokens(self) -> int:
+        found = await self._query("count_admin_tokens", {})
+        return int(found[0][0])
+
+    async def idempotency_finish(self, scope: str, key: str, status: int, body: bytes) -> None:
+        await self._write(
+            "idempotency_finish", {"scope": scope, "key": key, "status": status, "body": body}
+        )
+
+    async def idempotency_abandon(self, scope: str, key: str) -> None:
+        await self._write("idempotency_abandon", {"scope": scope, "key": key})
+
+    async def purge_expired(self, now: datetime, idempotency_before: datetime) -> None:
+        await self._script(
+            "purge_expired",
+            {"now": rows.to_ms(now), "before": rows.to_ms(idempotency_before)},
+        )
