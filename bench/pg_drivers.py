@@ -144,8 +144,8 @@ async def main() -> None:
     server = await admin.fetchval("SHOW server_version")
     await admin.close()
     print(
-        f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()},"
-        f" PostgreSQL {server}; 1 KB rows"
+        f"machine: {os.cpu_count()} cores, {platform.machine()},"
+        f" Python {platform.python_version()}, PostgreSQL {server}; 1 KB rows"
     )
     for bench in (bench_asyncpg, bench_psycopg):
         await with_database(bench)

@@ -1,0 +1,1 @@
+"""Benchmarks: run on purpose with `make bench`, never by `make test`."""

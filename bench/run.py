@@ -1,0 +1,437 @@
+"""`make bench`: hookline against its receiver's ceiling and the Celery baseline, in one run.
+
+Everything measured is started here, on loopback: nginx as the receiver, hookline
+processes on SQLite or PostgreSQL, and a Celery worker with a Redis broker for the
+baseline. Figures are printed as a table and written with the machine's facts to
+``bench/results/``. Run ``python -m bench.run --help`` for sizes and scenario selection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import redis
+
+from bench.receiver import Nginx
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+TOKEN = "hl_admin_bench-token"
+PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = "redis://127.0.0.1:6379/15"
+CONCURRENCY = 64
+PAYLOAD = {"data": "x" * 990}  # about 1 KB of JSON
+HOOKLINE_ENV = {
+    "HOOKLINE_ADMIN_TOKEN": TOKEN,
+    "HOOKLINE_ALLOW_NETWORKS": "127.0.0.1/32",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Result:
+    scenario: str
+    figures: dict[str, float]
+    rate: float | None = None
+    notes: str = ""
+
+
+@dataclass
+class Hookline:
+    """A hookline process started for one scenario."""
+
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_http: bool = True) -> Hookline:
+        env = {**os.environ, **HOOKLINE_ENV, **self.env, "HOOKLINE_PORT": str(self.port)}
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hookline", *self.args], env=env, stdout=out, stderr=out
+            )
+        if wait_http:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                        return self
+                except OSError:
+                    time.sleep(0.05)
+            raise RuntimeError(f"hookline did not start: see {self.log}")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(60)
+
+
+class Publisher:
+    """64 concurrent producers posting 1 KB messages; records each response time."""
+
+    def __init__(self, base_urls: list[str], app_id: str) -> None:
+        self.base_urls = base_urls
+        self.app_id = app_id
+        self.latencies: list[float] = []
+
+    async def run(self, count: int, rate: float | None = None) -> float:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(count):
+            queue.put_nowait(i)
+        headers = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
+        started = time.perf_counter()
+        connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+        async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+            async def producer(n: int) -> None:
+                base = self.base_urls[n % len(self.base_urls)]
+                url = f"{base}/api/v1/app/{self.app_id}/msg"
+                while not queue.empty():
+                    i = queue.get_nowait()
+                    if rate is not None:
+                        await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+                    body = json.dumps({"eventType": "bench.tick", "payload": {"i": i, **PAYLOAD}})
+                    sent = time.perf_counter()
+                    async with session.post(url, data=body) as response:
+                        await response.read()
+                        if response.status != 202:
+                            raise RuntimeError(f"publish failed: {response.status}")
+                    self.latencies.append(time.perf_counter() - sent)
+
+            await asyncio.gather(*(producer(n) for n in range(CONCURRENCY)))
+        return time.perf_counter() - started
+
+
+async def setup_app(base_url: str, endpoint_urls: list[str]) -> str:
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.post(f"{base_url}/api/v1/app", json={"name": "bench"}) as r:
+            app_id = str((await r.json())["id"])
+        for url in endpoint_urls:
+            async with session.post(
+                f"{base_url}/api/v1/app/{app_id}/endpoint", json={"url": url}
+            ) as r:
+                if r.status != 201:
+                    raise RuntimeError(await r.text())
+    return app_id
+
+
+async def wait_for(count: Callable[[], Awaitable[int]], target: int, timeout: float) -> float:
+    """Poll until ``count()`` reaches ``target``; return the time it was first seen there."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        if await count() >= target:
+            return time.perf_counter()
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"timed out: {await count()} of {target} after {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+def sqlite_success_counter(path: Path) -> Callable[[], Awaitable[int]]:
+    async def count() -> int:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(
+                conn.execute("SELECT count(*) FROM deliveries WHERE status = 0").fetchone()[0]
+            )
+        finally:
+            conn.close()
+
+    return count
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+# -- scenarios ---------------------------------------------------------------------------
+
+
+async def receiver_ceiling(nginx: Nginx, count: int) -> Result:
+    """What one aiohttp client process gets from nginx at 64 in flight: the limit."""
+    body = json.dumps(PAYLOAD).encode()
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(i)
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def client() -> None:
+            while not queue.empty():
+                queue.get_nowait()
+                async with session.post(nginx.url, data=body) as response:
+                    await response.read()
+
+        await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
+    rate = count / (time.perf_counter() - started)
+    return Result(
+        "receiver ceiling (nginx, aiohttp client, 64 in flight)", {"requests/s": rate}, rate
+    )
+
+
+async def end_to_end_sqlite(nginx: Nginx, work: Path, count: int, fan_out: int = 1) -> Result:
+    db = work / f"e2e-{fan_out}.db"
+    proc = Hookline(
+        ["serve"], {"HOOKLINE_DATABASE_URL": f"sqlite:///{db}"}, work / "hookline.log", free_port()
+    ).start()
+    try:
+        app_id = await setup_app(proc.url, [nginx.url] * fan_out)
+        publisher = Publisher([proc.url], app_id)
+        started = time.perf_counter()
+        publish_seconds = await publisher.run(count)
+        done = await wait_for(sqlite_success_counter(db), count * fan_out, timeout=1800)
+    finally:
+        proc.stop()
+    deliveries = count * fan_out
+    rate = deliveries / (done - started)
+    name = "end-to-end, SQLite" + (f", fan-out {fan_out}" if fan_out > 1 else "")
+    return Result(
+        name,
+        {
+            "deliveries/s": rate,
+            "messages": count,
+            "ingest msg/s during run": count / publish_seconds,
+        },
+        rate,
+    )
+
+
+async def ingest_sqlite(work: Path, count: int) -> Result:
+    db = work / "ingest.db"
+    proc = Hookline(
+        ["serve", "--no-worker"],
+        {"HOOKLINE_DATABASE_URL": f"sqlite:///{db}"},
+        work / "hookline.log",
+        free_port(),
+    ).start()
+    try:
+        app_id = await setup_app(proc.url, ["http://127.0.0.1:9/never"])
+        publisher = Publisher([proc.url], app_id)
+        seconds = await publisher.run(count)
+    finally:
+        proc.stop()
+    rate = count / seconds
+    return Result(
+        "ingest, SQLite (202 after commit, 64 producers)",
+        {
+            "messages/s": rate,
+            "p50 ms": percentile(publisher.latencies, 0.50) * 1000,
+            "p99 ms": percentile(publisher.latencies, 0.99) * 1000,
+        },
+        rate,
+    )
+
+
+async def end_to_end_postgres(nginx: Nginx, work: Path, count: int, workers: int) -> Result:
+    name = f"hookline_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    env = {"HOOKLINE_DATABASE_URL": url}
+    procs: list[Hookline] = []
+    try:
+        api = Hookline(["serve", "--no-worker"], env, work / "hookline.log", free_port()).start()
+        procs.append(api)
+        procs += [
+            Hookline(["worker"], env, work / "hookline.log").start(wait_http=False)
+            for _ in range(workers)
+        ]
+        app_id = await setup_app(api.url, [nginx.url])
+        db = await asyncpg.connect(url)
+
+        async def count_done() -> int:
+            return int(await db.fetchval("SELECT count(*) FROM deliveries WHERE status = 0"))
+
+        started = time.perf_counter()
+        await Publisher([api.url], app_id).run(count)
+        done = await wait_for(count_done, count, timeout=1800)
+        await db.close()
+    finally:
+        for proc in procs:
+            proc.stop()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    rate = count / (done - started)
+    return Result(
+        f"end-to-end, PostgreSQL, 1 API + {workers} worker process(es)",
+        {"deliveries/s": rate, "messages": count},
+        rate,
+    )
+
+
+async def baseline_celery(nginx: Nginx, work: Path, count: int) -> Result:
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    worker = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is timed
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.baseline_celery",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_REDIS_URL": REDIS_URL},
+        stdout=(work / "celery.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        from bench.baseline_celery import DONE_KEY, deliver
+
+        body = json.dumps(PAYLOAD)
+        secret = "whsec_" + "A" * 32
+        started = time.perf_counter()
+        for i in range(count):
+            deliver.delay(nginx.url, f"msg_{i}", body, secret)
+        enqueued = time.perf_counter() - started
+
+        async def count_done() -> int:
+            return int(client.get(DONE_KEY) or 0)
+
+        done = await wait_for(count_done, count, timeout=1800)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        client.flushdb()
+    rate = count / (done - started)
+    return Result(
+        "baseline: Celery 5.7 + Redis + requests, prefork 2",
+        {"deliveries/s": rate, "enqueue tasks/s": count / enqueued, "messages": count},
+        rate,
+    )
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def machine_facts() -> dict[str, str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = {
+        name: metadata.version(name)
+        for name in ("hookline", "aiohttp", "uvicorn", "asyncpg", "orjson", "celery")
+    }
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cores": str(os.cpu_count()),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "nginx": subprocess.run(
+            ["nginx", "-v"], capture_output=True, text=True, check=False
+        ).stderr.strip(),
+        **{f"pkg {k}": v for k, v in versions.items()},
+        "settings": "hookline defaults; HOOKLINE_ALLOW_NETWORKS=127.0.0.1/32; 1 KB JSON; "
+        f"{CONCURRENCY} concurrent producers",
+    }
+
+
+def report(results: list[Result], facts: dict[str, str]) -> str:
+    baseline = next((r.rate for r in results if r.scenario.startswith("baseline")), None)
+    limit = next((r.rate for r in results if r.scenario.startswith("receiver")), None)
+    lines = ["# hookline bench", ""]
+    lines += [f"- {k}: {v}" for k, v in facts.items()]
+    lines += [
+        "",
+        "| scenario | figures | x baseline | share of limit |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    for r in results:
+        shown = ", ".join(
+            f"{k} {v:,.1f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in r.figures.items()
+        )
+        ratio = f"{r.rate / baseline:.1f}x" if baseline and r.rate else ""
+        share = f"{r.rate / limit:.0%}" if limit and r.rate else ""
+        lines.append(f"| {r.scenario} | {shown} | {ratio} | {share} |")
+    return "\n".join(lines) + "\n"
+
+
+SCENARIOS = ("ceiling", "baseline", "e2e", "fanout", "ingest", "postgres")
+
+
+async def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
+    parser.add_argument("--messages", type=int, default=100_000, help="end-to-end size")
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    args = parser.parse_args(argv)
+    chosen = args.scenarios.split(",")
+    big = 5000 if args.quick else args.messages
+    small = 2000 if args.quick else 20_000
+    baseline_n = 1000 if args.quick else 5000
+    work = Path(tempfile.mkdtemp(prefix="hookline-bench-"))
+    nginx = Nginx(free_port()).start()
+    results: list[Result] = []
+    try:
+        steps: list[tuple[str, Callable[[], Awaitable[Result]]]] = [
+            ("ceiling", lambda: receiver_ceiling(nginx, small)),
+            ("baseline", lambda: baseline_celery(nginx, work, baseline_n)),
+            ("e2e", lambda: end_to_end_sqlite(nginx, work, big)),
+            ("fanout", lambda: end_to_end_sqlite(nginx, work, small // 2, fan_out=10)),
+            ("ingest", lambda: ingest_sqlite(work, small)),
+            ("postgres", lambda: end_to_end_postgres(nginx, work, small, workers=1)),
+            ("postgres", lambda: end_to_end_postgres(nginx, work, small, workers=2)),
+        ]
+        for key, step in steps:
+            if key in chosen:
+                result = await step()
+                print(f"{result.scenario}: {result.figures}", flush=True)
+                results.append(result)
+    finally:
+        nginx.stop()
+    text = report(results, machine_facts())
+    print("\n" + text)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{datetime.now(UTC):%Y-%m-%dT%H%M%S}.md"
+    out.write_text(text)
+    print(f"written to {out.relative_to(ROOT)}; logs in {work}")
+    if not args.quick:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
