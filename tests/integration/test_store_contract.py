@@ -410,3 +410,24 @@ async def test_publish_completes_its_idempotency_key_in_the_same_transaction(
     assert replay is not None and (replay.status, replay.body) == (202, b"stored response")
     await store.idempotency_abandon("admin", "k")
     assert await store.idempotency_begin("admin", "k", "hash", utcnow()) is not None
+
+
+async def test_concurrent_publishes_fail_alone_on_a_duplicate_event_id(store: Store) -> None:
+    """Publishes committed together (group commit) succeed or fail each on their own."""
+    app = make_app()
+    await store.create_application(app)
+    await store.create_endpoint(make_endpoint(app))
+    await store.publish([make_message(app, event_id="taken")], utcnow())
+    batch = [make_message(app, event_id=f"e{i}") for i in range(20)]
+    batch[7] = make_message(app, event_id="taken")
+    results = await asyncio.gather(
+        *(store.publish([msg], utcnow()) for msg in batch), return_exceptions=True
+    )
+    failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+    assert failed == [7]
+    assert isinstance(results[7], Conflict)
+    for i, msg in enumerate(batch):
+        stored = await store.get_message(app.id, msg.id)
+        assert (stored is None) == (i == 7)
+    claimed = await store.claim_due(100, utcnow(), utcnow() + timedelta(seconds=30), "w1")
+    assert len(claimed) == 20

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -39,6 +40,8 @@ R = TypeVar("R")
 
 BUSY_TIMEOUT_MS = 5000
 IDEMPOTENCY_STALE_SECONDS = 60
+GROUP_COMMIT_MAX = 500
+"""Most publishes one commit carries; more wait for the next."""
 
 Q = load_queries("hookline.storage.sqlite", "queries.sql")
 MIGRATIONS = load_migrations("hookline.storage.sqlite")
@@ -50,6 +53,17 @@ def path_from_url(url: str) -> str:
     if not url.startswith(prefix) or len(url) == len(prefix):
         raise ValueError(f"not a SQLite URL (expected sqlite:///path): {url!r}")
     return url[len(prefix) :]
+
+
+@dataclass(slots=True)
+class _Publish:
+    """One caller's publish, waiting for the group commit that will hold it."""
+
+    messages: Sequence[Message]
+    now_ms: int
+    only_endpoint: str | None
+    completion: IdempotencyCompletion | None
+    done: asyncio.Future[list[list[str]]]
 
 
 @contextmanager
@@ -72,6 +86,8 @@ class SqliteStore(SqlRepository):
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookline-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._pending: list[_Publish] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -180,47 +196,90 @@ class SqliteStore(SqlRepository):
         only_endpoint: str | None = None,
         completion: IdempotencyCompletion | None = None,
     ) -> list[list[str]]:
-        return await self._run(self._publish, messages, rows.to_ms(now), only_endpoint, completion)
+        """Group commit: publishes that arrive while a commit runs share the next one.
 
-    def _publish(
+        Each request keeps its own savepoint, so a conflict rolls back that request only;
+        every caller still hears back only after the transaction holding its rows commits.
+        """
+        loop = asyncio.get_running_loop()
+        now_ms = int(now.timestamp() * 1000)
+        request = _Publish(messages, now_ms, only_endpoint, completion, loop.create_future())
+        self._pending.append(request)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush_publishes())
+        return await request.done
+
+    async def _flush_publishes(self) -> None:
+        while self._pending:
+            batch, self._pending = (
+                self._pending[:GROUP_COMMIT_MAX],
+                self._pending[GROUP_COMMIT_MAX:],
+            )
+            try:
+                outcomes = await self._run(self._publish_batch, batch)
+            except BaseException as exc:
+                for request in batch:
+                    if not request.done.done():
+                        request.done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for request, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    request.done.set_exception(outcome)
+                else:
+                    request.done.set_result(outcome)
+
+    def _publish_batch(self, batch: Sequence[_Publish]) -> list[list[list[str]] | Exception]:
+        outcomes: list[list[list[str]] | Exception] = []
+        endpoints_by_app: dict[str, list[Endpoint]] = {}
+        with _transaction(self.conn) as conn:
+            for request in batch:
+                conn.execute("SAVEPOINT publish")
+                try:
+                    outcomes.append(self._publish_one(conn, request, endpoints_by_app))
+                except sqlite3.IntegrityError:
+                    conn.execute("ROLLBACK TO publish")
+                    outcomes.append(
+                        Conflict(
+                            "A message with this eventId already exists in this application",
+                            code="conflict",
+                        )
+                    )
+                conn.execute("RELEASE publish")
+        return outcomes
+
+    def _publish_one(
         self,
-        messages: Sequence[Message],
-        now_ms: int,
-        only_endpoint: str | None,
-        completion: IdempotencyCompletion | None,
+        conn: sqlite3.Connection,
+        request: _Publish,
+        endpoints_by_app: dict[str, list[Endpoint]],
     ) -> list[list[str]]:
         routed: list[list[str]] = []
-        endpoints_by_app: dict[str, list[Endpoint]] = {}
-        try:
-            with _transaction(self.conn) as conn:
-                for msg in messages:
-                    conn.execute(Q["insert_message"], rows.message_params(msg))
-                    if msg.app_id not in endpoints_by_app:
-                        endpoints_by_app[msg.app_id] = [
-                            rows.endpoint_from(r)
-                            for r in conn.execute(Q["active_endpoints"], {"app_id": msg.app_id})
-                        ]
-                    targets = rows.route(endpoints_by_app[msg.app_id], msg, only_endpoint)
-                    conn.executemany(
-                        Q["insert_delivery"],
-                        [
-                            {
-                                "id": ids.new_id(ids.DELIVERY),
-                                "app_id": msg.app_id,
-                                "msg_id": msg.id,
-                                "endpoint_id": ep_id,
-                                "now": now_ms,
-                            }
-                            for ep_id in targets
-                        ],
-                    )
-                    routed.append(targets)
-                if completion is not None:
-                    conn.execute(Q["idempotency_finish"], rows.completion_params(completion))
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(
-                "A message with this eventId already exists in this application", code="conflict"
-            ) from exc
+        for msg in request.messages:
+            conn.execute(Q["insert_message"], rows.message_params(msg))
+            if msg.app_id not in endpoints_by_app:
+                endpoints_by_app[msg.app_id] = [
+                    rows.endpoint_from(r)
+                    for r in conn.execute(Q["active_endpoints"], {"app_id": msg.app_id})
+                ]
+            targets = rows.route(endpoints_by_app[msg.app_id], msg, request.only_endpoint)
+            conn.executemany(
+                Q["insert_delivery"],
+                [
+                    {
+                        "id": ids.new_id(ids.DELIVERY),
+                        "app_id": msg.app_id,
+                        "msg_id": msg.id,
+                        "endpoint_id": ep_id,
+                        "now": request.now_ms,
+                    }
+                    for ep_id in targets
+                ],
+            )
+            routed.append(targets)
+        if request.completion is not None:
+            conn.execute(Q["idempotency_finish"], rows.completion_params(request.completion))
         return routed
 
     async def claim_due(
