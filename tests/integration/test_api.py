@@ -65,6 +65,7 @@ async def test_application_crud_by_uid_and_trailing_slash(api: Api) -> None:
     assert again.status_code == 200 and again.json()["name"] == "Acme"
     r = await api.client.patch("/api/v1/app/acme", json={"name": "Renamed"})
     assert r.json()["name"] == "Renamed" and r.json()["uid"] == "acme"
+    assert (await api.client.get(f"/api/v1/app/{created['id']}")).json()["name"] == "Renamed"
     assert (await api.client.delete("/api/v1/app/acme")).status_code == 204
     assert (await api.client.get("/api/v1/app/acme")).status_code == 404
 

@@ -31,3 +31,14 @@ def test_id_timestamp_and_floor_bracket_creation_time() -> None:
     assert abs((stamp - datetime.now(UTC)).total_seconds()) < 1
     assert ids.id_floor(ids.APP, before) < value
     assert ids.id_floor(ids.APP, datetime.now(UTC) + timedelta(seconds=1)) > value
+
+
+def test_ids_decode_as_millisecond_ksuids() -> None:
+    """Our fast encoder writes exactly what svix-ksuid reads back (same bytes, same time)."""
+    from ksuid import KsuidMs
+
+    value = ids.new_id(ids.MESSAGE)
+    body = value.removeprefix("msg_")
+    parsed = KsuidMs.from_base62(body)
+    assert str(parsed) == body
+    assert abs((parsed.datetime - datetime.now(UTC)).total_seconds()) < 1

@@ -16,6 +16,7 @@ import orjson
 from pydantic import ValidationError
 
 from hookline.api.auth import Authenticator, Principal
+from hookline.api.cache import ApplicationCache
 from hookline.api.errors import (
     PayloadTooLarge,
     hookline_error_response,
@@ -53,7 +54,7 @@ class Services:
     settings: Settings
     clock: Callable[[], datetime] = utcnow
     on_publish: Callable[[], None] = lambda: None
-    extras: dict[str, Any] = field(default_factory=dict)
+    applications: ApplicationCache = field(default_factory=ApplicationCache)
 
 
 class HooklineApp:

@@ -75,6 +75,7 @@ async def upsert_application(svc: Services, request: Request) -> Response:
         updated_at=svc.clock(),
     )
     await svc.store.update_application(updated)
+    svc.applications.forget(updated)
     return model_response(200, serialize.application(updated))
 
 
@@ -88,6 +89,7 @@ async def patch_application(svc: Services, request: Request) -> Response:
             changes.pop(required, None)
     updated = replace(app, **changes, updated_at=svc.clock())
     await svc.store.update_application(updated)
+    svc.applications.forget(updated)
     return model_response(200, serialize.application(updated))
 
 
@@ -95,6 +97,7 @@ async def delete_application(svc: Services, request: Request) -> Response:
     request.principal.require_admin()
     app = await resolve.application(svc, request)
     await svc.store.delete_application(app.id)
+    svc.applications.forget(app)
     return empty_response(204)
 
 

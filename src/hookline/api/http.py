@@ -114,15 +114,21 @@ def _compile(path: str) -> re.Pattern[str]:
 
 
 class Router:
-    """Matches a method and path; tells 404 (no path) from 405 (path, other method)."""
+    """Matches a method and path; tells 404 (no path) from 405 (path, other method).
+
+    Routes are bucketed by their number of path segments, so a request is tried only
+    against the few patterns that could match it.
+    """
 
     def __init__(self, routes: list[Route]) -> None:
         self.routes = routes
-        self._compiled = [(r.pattern, r) for r in routes]
+        self._buckets: dict[int, list[tuple[re.Pattern[str], Route]]] = {}
+        for route in routes:
+            self._buckets.setdefault(_segments(route.path), []).append((route.pattern, route))
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         path_seen = False
-        for pattern, route in self._compiled:
+        for pattern, route in self._buckets.get(_segments(path), ()):
             found = pattern.match(path)
             if found is None:
                 continue
@@ -130,6 +136,10 @@ class Router:
             if route.method == method:
                 return route, found.groupdict(), True
         return None, {}, path_seen
+
+
+def _segments(path: str) -> int:
+    return path.strip("/").count("/")
 
 
 def parse_query(raw: bytes) -> dict[str, list[str]]:

@@ -10,7 +10,12 @@ from hookline.domain.models import Application, Endpoint, Message
 
 async def application(svc: Services, request: Request) -> Application:
     """The application in the path; another tenant's application is reported absent."""
-    app = await svc.store.get_application(request.path_params["app_id"])
+    key = request.path_params["app_id"]
+    app = svc.applications.get(key)
+    if app is None:
+        app = await svc.store.get_application(key)
+        if app is not None:
+            svc.applications.put(key, app)
     principal = request.principal
     if app is None or (principal is not None and principal.app_id not in (None, app.id)):
         raise NotFound("Application not found")
