@@ -70,6 +70,7 @@ class Worker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._outcomes: asyncio.Queue[AttemptOutcome | None] = asyncio.Queue()
         self.worker_id = ids.new_id(ids.WORKER)
+        self._refill_at = max(1, min(CLAIM_BATCH, config.max_in_flight // 4))
 
     def wake(self) -> None:
         """Tell the worker new work may be due (called after a publish in this process)."""
@@ -121,7 +122,8 @@ class Worker:
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
             free = self._config.max_in_flight - len(self._in_flight)
-            if free <= 0:
+            if free < self._refill_at and self._in_flight:
+                # Claim in batches: one claim per freed slot would cost a transaction each.
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
