@@ -31,7 +31,13 @@ import aiohttp
 import asyncpg
 import redis
 
+from bench.probe import Probe
 from bench.receiver import Nginx
+from hookline.domain import ids
+from hookline.domain.clock import utcnow
+from hookline.domain.models import Application, Endpoint, Message, SigningKey
+from hookline.domain.signing import generate_secret
+from hookline.storage.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -104,6 +110,7 @@ class Publisher:
         self.base_urls = base_urls
         self.app_id = app_id
         self.latencies: list[float] = []
+        self.sent_at: dict[int, float] = {}
 
     async def run(self, count: int, rate: float | None = None) -> float:
         queue: asyncio.Queue[int] = asyncio.Queue()
@@ -123,6 +130,7 @@ class Publisher:
                         await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
                     body = json.dumps({"eventType": "bench.tick", "payload": {"i": i, **PAYLOAD}})
                     sent = time.perf_counter()
+                    self.sent_at[i] = time.time()
                     async with session.post(url, data=body) as response:
                         await response.read()
                         if response.status != 202:
@@ -158,13 +166,20 @@ async def wait_for(count: Callable[[], Awaitable[int]], target: int, timeout: fl
         await asyncio.sleep(0.05)
 
 
-def sqlite_success_counter(path: Path) -> Callable[[], Awaitable[int]]:
+def sqlite_success_counter(
+    path: Path, endpoint_url: str | None = None
+) -> Callable[[], Awaitable[int]]:
+    """Count successful deliveries (to one endpoint URL, if given) from outside hookline."""
+    query = "SELECT count(*) FROM deliveries AS d WHERE d.status = 0"
+    params: tuple[str, ...] = ()
+    if endpoint_url is not None:
+        query += " AND d.endpoint_id IN (SELECT id FROM endpoints WHERE url = ?)"
+        params = (endpoint_url,)
+
     async def count() -> int:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
         try:
-            return int(
-                conn.execute("SELECT count(*) FROM deliveries WHERE status = 0").fetchone()[0]
-            )
+            return int(conn.execute(query, params).fetchone()[0])
         finally:
             conn.close()
 
@@ -341,6 +356,143 @@ async def baseline_celery(nginx: Nginx, work: Path, count: int) -> Result:
     )
 
 
+async def latency_sqlite(work: Path, rate: float, seconds: float) -> Result:
+    """A steady publish rate; time from publish to receipt at a Python receiver."""
+    probe = await Probe(free_port()).start()
+    db = work / "latency.db"
+    proc = Hookline(
+        ["serve"], {"HOOKLINE_DATABASE_URL": f"sqlite:///{db}"}, work / "hookline.log", free_port()
+    ).start()
+    count = int(rate * seconds)
+    try:
+        app_id = await setup_app(proc.url, [probe.url("rx")])
+        publisher = Publisher([proc.url], app_id)
+        await publisher.run(count, rate=rate)
+
+        async def received() -> int:
+            return len(probe.received_at)
+
+        await wait_for(received, count, timeout=120)
+    finally:
+        proc.stop()
+        await probe.stop()
+    waits = [probe.received_at[i] - publisher.sent_at[i] for i in range(count)]
+    return Result(
+        f"latency, SQLite, {rate:.0f} messages/s for {seconds:.0f} s",
+        {
+            "p50 ms": percentile(waits, 0.50) * 1000,
+            "p99 ms": percentile(waits, 0.99) * 1000,
+            "p99.9 ms": percentile(waits, 0.999) * 1000,
+        },
+    )
+
+
+async def isolation_sqlite(nginx: Nginx, work: Path, count: int) -> Result:
+    """Healthy deliveries/s with a 10 s endpoint and a refusing one, against a clean run."""
+    probe = await Probe(free_port()).start()
+    dead = f"http://127.0.0.1:{free_port()}/dead"
+    rates: list[float] = []
+    try:
+        for endpoints in ([nginx.url], [nginx.url, probe.url("slow"), dead]):
+            db = work / f"isolation-{len(endpoints)}.db"
+            proc = Hookline(
+                ["serve"],
+                {"HOOKLINE_DATABASE_URL": f"sqlite:///{db}"},
+                work / "hookline.log",
+                free_port(),
+            ).start()
+            try:
+                app_id = await setup_app(proc.url, endpoints)
+                healthy = sqlite_success_counter(db, endpoint_url=nginx.url)
+                started = time.perf_counter()
+                await Publisher([proc.url], app_id).run(count)
+                done = await wait_for(healthy, count, timeout=1800)
+                rates.append(count / (done - started))
+            finally:
+                proc.stop()
+    finally:
+        await probe.stop()
+    clean, mixed = rates
+    return Result(
+        "isolation, SQLite: + one 10 s endpoint + one refusing",
+        {"healthy deliveries/s": mixed, "clean run": clean, "share %": 100 * mixed / clean},
+    )
+
+
+async def backlog_sqlite(nginx: Nginx, work: Path, pending: int, seconds: float) -> Result:
+    """Memory, drain rate and API read latency with a large backlog of pending deliveries."""
+    db = work / "backlog.db"
+    store = SqliteStore(str(db))
+    await store.open()
+    now = utcnow()
+    app = Application(ids.new_id(ids.APP), "backlog", None, None, {}, now, now)
+    await store.create_application(app)
+    endpoint = Endpoint(
+        ids.new_id(ids.ENDPOINT),
+        app.id,
+        nginx.url,
+        None,
+        "",
+        None,
+        False,
+        None,
+        None,
+        {},
+        {},
+        (SigningKey(generate_secret()),),
+        now,
+        now,
+    )
+    await store.create_endpoint(endpoint)
+    body = json.dumps(PAYLOAD).encode()
+    for start in range(0, pending, 1000):
+        batch = [
+            Message(ids.new_id(ids.MESSAGE), app.id, "bench.tick", None, body, None, None, now)
+            for _ in range(min(1000, pending - start))
+        ]
+        await store.publish(batch, now)
+    await store.close()
+    proc = Hookline(
+        ["serve"], {"HOOKLINE_DATABASE_URL": f"sqlite:///{db}"}, work / "hookline.log", free_port()
+    ).start()
+    reads: list[float] = []
+    peak_rss = 0
+    done = sqlite_success_counter(db)
+    try:
+        before = await done()
+        started = time.perf_counter()
+        headers = {"authorization": f"Bearer {TOKEN}"}
+        async with aiohttp.ClientSession(headers=headers) as session:
+            while time.perf_counter() - started < seconds:
+                sent = time.perf_counter()
+                async with session.get(f"{proc.url}/api/v1/app/{app.id}/msg?limit=20") as r:
+                    await r.read()
+                reads.append(time.perf_counter() - sent)
+                assert proc.process is not None
+                peak_rss = max(peak_rss, rss_bytes(proc.process.pid))
+                await asyncio.sleep(0.05)
+        drained = await done() - before
+        elapsed = time.perf_counter() - started
+    finally:
+        proc.stop()
+    return Result(
+        f"backlog, SQLite, {pending:,} pending deliveries",
+        {
+            "peak RSS MB": peak_rss / 2**20,
+            "drain deliveries/s": drained / elapsed,
+            "API read p99 ms": percentile(reads, 0.99) * 1000,
+        },
+    )
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 # -- report ------------------------------------------------------------------------------
 
 
@@ -390,7 +542,17 @@ def report(results: list[Result], facts: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-SCENARIOS = ("ceiling", "baseline", "e2e", "fanout", "ingest", "postgres")
+SCENARIOS = (
+    "ceiling",
+    "baseline",
+    "e2e",
+    "fanout",
+    "ingest",
+    "latency",
+    "isolation",
+    "backlog",
+    "postgres",
+)
 
 
 async def main(argv: list[str]) -> None:
@@ -403,6 +565,7 @@ async def main(argv: list[str]) -> None:
     big = 5000 if args.quick else args.messages
     small = 2000 if args.quick else 20_000
     baseline_n = 1000 if args.quick else 5000
+    backlog_n = 50_000 if args.quick else 1_000_000
     work = Path(tempfile.mkdtemp(prefix="hookline-bench-"))
     nginx = Nginx(free_port()).start()
     results: list[Result] = []
@@ -413,6 +576,9 @@ async def main(argv: list[str]) -> None:
             ("e2e", lambda: end_to_end_sqlite(nginx, work, big)),
             ("fanout", lambda: end_to_end_sqlite(nginx, work, small // 2, fan_out=10)),
             ("ingest", lambda: ingest_sqlite(work, small)),
+            ("latency", lambda: latency_sqlite(work, 500, 5 if args.quick else 30)),
+            ("isolation", lambda: isolation_sqlite(nginx, work, small)),
+            ("backlog", lambda: backlog_sqlite(nginx, work, backlog_n, 10 if args.quick else 30)),
             ("postgres", lambda: end_to_end_postgres(nginx, work, small, workers=1)),
             ("postgres", lambda: end_to_end_postgres(nginx, work, small, workers=2)),
         ]

@@ -83,6 +83,9 @@ class Settings:
     )
     poll_interval: float = _setting(_positive_float, "seconds between polls for due work")
     max_in_flight: int = _setting(_positive_int, "concurrent delivery attempts per worker")
+    endpoint_max_in_flight: int = _setting(
+        _positive_int, "concurrent attempts to one endpoint per worker"
+    )
     db_pool_size: int = _setting(_positive_int, "PostgreSQL connections per process")
     heartbeat_interval: float = _setting(_positive_float, "seconds between worker heartbeats")
     stall_timeout: float = _setting(
@@ -119,6 +122,7 @@ DEFAULTS: dict[str, str] = {
     "max_payload_bytes": "1048576",
     "poll_interval": "0.25",
     "max_in_flight": "256",
+    "endpoint_max_in_flight": "32",
     "db_pool_size": "10",
     "heartbeat_interval": "5",
     "stall_timeout": "20",

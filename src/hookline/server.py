@@ -83,6 +83,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         lease_seconds=settings.lease_seconds,
         poll_interval=settings.poll_interval,
         max_in_flight=settings.max_in_flight,
+        endpoint_max_in_flight=settings.endpoint_max_in_flight,
         log_attempts=settings.dev,
         heartbeat_interval=settings.heartbeat_interval,
         stall_timeout=settings.stall_timeout,

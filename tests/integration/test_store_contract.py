@@ -431,3 +431,20 @@ async def test_concurrent_publishes_fail_alone_on_a_duplicate_event_id(store: St
         assert (stored is None) == (i == 7)
     claimed = await store.claim_due(100, utcnow(), utcnow() + timedelta(seconds=30), "w1")
     assert len(claimed) == 20
+
+
+async def test_claims_skip_busy_endpoints_and_renewed_leases_hold(store: Store) -> None:
+    """Claims leave out endpoints the worker reports busy; a renewed lease outlives its term."""
+    app = make_app()
+    await store.create_application(app)
+    busy, free = make_endpoint(app), make_endpoint(app)
+    await store.create_endpoint(busy)
+    await store.create_endpoint(free)
+    await store.publish([make_message(app)], utcnow())
+    now = utcnow()
+    claimed = await store.claim_due(10, now, now + timedelta(seconds=5), "w1", [busy.id])
+    assert [c.endpoint.id for c in claimed] == [free.id]
+    await store.renew_leases("w1", now + timedelta(hours=1))
+    later = now + timedelta(seconds=10)
+    again = await store.claim_due(10, later, later + timedelta(seconds=5), "w2")
+    assert [c.endpoint.id for c in again] == [busy.id]

@@ -35,6 +35,8 @@ class FakeTransport:
     script: dict[str, list[HttpResult]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     gate: asyncio.Event | None = None
+    gated_urls: frozenset[str] | None = None
+    """When set, only these URLs wait on ``gate``."""
     delay: float = 0.0
     active: int = 0
     peak: int = 0
@@ -46,7 +48,7 @@ class FakeTransport:
         self.active += 1
         self.peak = max(self.peak, self.active)
         try:
-            if self.gate is not None:
+            if self.gate is not None and (self.gated_urls is None or url in self.gated_urls):
                 await self.gate.wait()
             if self.delay:
                 await asyncio.sleep(self.delay)
@@ -232,3 +234,31 @@ async def test_ed25519_endpoint_gets_a_v1a_signature(store: Store, running: Call
     public = base64.b64decode(public_key(secret).removeprefix("whpk_"))
     content = f"{msg.id}.{call.headers['webhook-timestamp']}.".encode() + call.body
     Ed25519PublicKey.from_public_bytes(public).verify(base64.b64decode(signature), content)
+
+
+async def test_a_stuck_endpoint_gets_its_cap_and_others_keep_flowing(
+    store: Store, running: Callable
+) -> None:
+    """An endpoint that never answers holds at most its cap; another endpoint is unaffected."""
+    app = make_app()
+    await store.create_application(app)
+    stuck = make_endpoint(app, "https://stuck.example/h")
+    healthy = make_endpoint(app, "https://healthy.example/h")
+    await store.create_endpoint(stuck)
+    await store.create_endpoint(healthy)
+    await store.publish([make_message(app) for _ in range(40)], utcnow())
+    transport = FakeTransport(gate=asyncio.Event(), gated_urls=frozenset({stuck.url}))
+    running(transport, config(max_in_flight=16, endpoint_max_in_flight=3))
+    await eventually(lambda: _count(store, app.id, healthy.id, MessageStatus.SUCCESS, 40))
+    sent_to_stuck = [c for c in transport.calls if c.url == stuck.url]
+    assert len(sent_to_stuck) == 3
+    assert transport.gate is not None
+    transport.gate.set()
+    await eventually(lambda: _count(store, app.id, stuck.id, MessageStatus.SUCCESS, 40))
+
+
+async def _count(
+    store: Store, app_id: str, endpoint_id: str, status: MessageStatus, wanted: int
+) -> bool:
+    stats = await store.endpoint_stats(app_id, endpoint_id)
+    return bool(getattr(stats, status.text) == wanted)

@@ -45,6 +45,7 @@ class WorkerConfig:
     log_attempts: bool = False
     heartbeat_interval: float = 5.0
     stall_timeout: float = 20.0
+    endpoint_max_in_flight: int = 32
 
 
 class Worker:
@@ -71,6 +72,8 @@ class Worker:
         self._outcomes: asyncio.Queue[AttemptOutcome | None] = asyncio.Queue()
         self.worker_id = ids.new_id(ids.WORKER)
         self._refill_at = max(1, min(CLAIM_BATCH, config.max_in_flight // 4))
+        self._endpoint_load: dict[str, int] = {}
+        self._endpoint_slots: dict[str, asyncio.Semaphore] = {}
 
     def wake(self) -> None:
         """Tell the worker new work may be due (called after a publish in this process)."""
@@ -105,6 +108,9 @@ class Worker:
         now = self._clock()
         try:
             await self._store.heartbeat(self.worker_id, now)
+            if self._in_flight:
+                lease_until = now + timedelta(seconds=self._config.lease_seconds)
+                await self._store.renew_leases(self.worker_id, lease_until)
             stalled_before = now - timedelta(seconds=self._config.stall_timeout)
             await self._store.release_stalled(stalled_before, now)
         except Unavailable as exc:
@@ -136,12 +142,15 @@ class Worker:
                     now,
                     now + timedelta(seconds=self._config.lease_seconds),
                     self.worker_id,
+                    self._busy_endpoints(),
                 )
             except Unavailable as exc:
                 log.warning("cannot claim deliveries, retrying: %s", exc)
                 await self._sleep(STORE_RETRY_SECONDS)
                 continue
             for item in claimed:
+                endpoint_id = item.endpoint.id
+                self._endpoint_load[endpoint_id] = self._endpoint_load.get(endpoint_id, 0) + 1
                 task = asyncio.create_task(self._deliver(item))
                 self._in_flight.add(task)
                 task.add_done_callback(self._finished)
@@ -158,10 +167,35 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 
+    def _busy_endpoints(self) -> list[str]:
+        """Endpoints at their in-flight cap: claims skip them, so a slow or dead endpoint
+        cannot fill this worker with requests that all wait on it."""
+        cap = self._config.endpoint_max_in_flight
+        return [endpoint for endpoint, load in self._endpoint_load.items() if load >= cap]
+
+    def _slots(self, endpoint_id: str) -> asyncio.Semaphore:
+        slots = self._endpoint_slots.get(endpoint_id)
+        if slots is None:
+            slots = asyncio.Semaphore(self._config.endpoint_max_in_flight)
+            self._endpoint_slots[endpoint_id] = slots
+        return slots
+
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
-        started = self._clock()
-        result = await self._send(claimed, started)
-        self._outcomes.put_nowait(self._outcome(claimed, result, started))
+        """One attempt, never more than the endpoint's cap at once; a claim batch may hold a
+        few more, which wait here with their leases renewed by the heartbeat."""
+        endpoint_id = claimed.endpoint.id
+        try:
+            async with self._slots(endpoint_id):
+                started = self._clock()
+                result = await self._send(claimed, started)
+            self._outcomes.put_nowait(self._outcome(claimed, result, started))
+        finally:
+            load = self._endpoint_load.get(endpoint_id, 1) - 1
+            if load > 0:
+                self._endpoint_load[endpoint_id] = load
+            else:
+                self._endpoint_load.pop(endpoint_id, None)
+                self._endpoint_slots.pop(endpoint_id, None)
 
     async def _send(self, claimed: ClaimedDelivery, now: datetime) -> HttpResult:
         msg, endpoint = claimed.message, claimed.endpoint

@@ -154,8 +154,16 @@ class Store(Protocol):
 
     # deliveries: the queue
     async def claim_due(
-        self, limit: int, now: datetime, lease_until: datetime, worker_id: str
-    ) -> list[ClaimedDelivery]: ...
+        self,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        worker_id: str,
+        busy_endpoints: Sequence[str] = (),
+    ) -> list[ClaimedDelivery]:
+        """Lease up to ``limit`` due deliveries, skipping endpoints the caller has saturated."""
+        ...
+
     async def complete(self, outcomes: Sequence[AttemptOutcome]) -> None: ...
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None: ...
     async def recover(
@@ -166,6 +174,10 @@ class Store(Protocol):
 
     # workers: heartbeats let a dead worker's deliveries be taken over before their lease ends
     async def heartbeat(self, worker_id: str, now: datetime) -> None: ...
+    async def renew_leases(self, worker_id: str, lease_until: datetime) -> None:
+        """Extend every lease this live worker holds, so none runs out while it waits."""
+        ...
+
     async def unregister_worker(self, worker_id: str) -> None: ...
     async def release_stalled(self, stalled_before: datetime, now: datetime) -> None: ...
     async def listen(self, wake: Callable[[], None]) -> None:

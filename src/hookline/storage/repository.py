@@ -211,6 +211,11 @@ class SqlRepository:
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
         await self._write("register_worker", rows.worker_params(worker_id, now))
 
+    async def renew_leases(self, worker_id: str, lease_until: datetime) -> None:
+        await self._write(
+            "renew_leases", {"worker_id": worker_id, "lease_until": rows.to_ms(lease_until)}
+        )
+
     async def unregister_worker(self, worker_id: str) -> None:
         await self._write("unregister_worker", {"worker_id": worker_id})
 

@@ -100,6 +100,7 @@ WHERE id IN (
     SELECT d.id FROM deliveries AS d
     WHERE d.status IN (1, 3) AND d.next_attempt_at <= :now
       AND NOT EXISTS (SELECT 1 FROM endpoints AS e WHERE e.id = d.endpoint_id AND e.disabled = 1)
+      AND NOT d.endpoint_id = ANY(:busy)
     ORDER BY d.next_attempt_at
     LIMIT :limit
     FOR UPDATE OF d SKIP LOCKED
@@ -189,6 +190,10 @@ WHERE scope = :scope AND key = :key AND status IS NULL AND created_at < :stale_b
 INSERT INTO workers (id, host, pid, started_at, heartbeat_at)
 VALUES (:worker_id, :host, :pid, :now, :now)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = :now
+
+-- name: renew_leases
+UPDATE deliveries SET next_attempt_at = :lease_until
+WHERE worker_id = :worker_id AND status = 3
 
 -- name: unregister_worker
 DELETE FROM workers WHERE id = :worker_id

@@ -226,7 +226,12 @@ class PostgresStore(SqlRepository):
         return routed
 
     async def claim_due(
-        self, limit: int, now: datetime, lease_until: datetime, worker_id: str
+        self,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        worker_id: str,
+        busy_endpoints: Sequence[str] = (),
     ) -> list[ClaimedDelivery]:
         token = uuid.uuid4().hex
         params = {
@@ -235,6 +240,7 @@ class PostgresStore(SqlRepository):
             "now": rows.to_ms(now),
             "limit": limit,
             "worker_id": worker_id,
+            "busy": self.dialect.list_param(busy_endpoints),
         }
         async with self._conn(transaction=True) as conn:
             leased = await self._fetch(conn, "claim_due", params)

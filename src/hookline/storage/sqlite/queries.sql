@@ -98,6 +98,7 @@ WHERE id IN (
     SELECT d.id FROM deliveries AS d
     WHERE d.status IN (1, 3) AND d.next_attempt_at <= :now
       AND d.endpoint_id NOT IN (SELECT id FROM endpoints WHERE disabled = 1)
+      AND d.endpoint_id NOT IN (SELECT value FROM json_each(:busy))
     ORDER BY d.next_attempt_at
     LIMIT :limit
 )
@@ -186,6 +187,10 @@ WHERE scope = :scope AND key = :key AND status IS NULL AND created_at < :stale_b
 INSERT INTO workers (id, host, pid, started_at, heartbeat_at)
 VALUES (:worker_id, :host, :pid, :now, :now)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = :now
+
+-- name: renew_leases
+UPDATE deliveries SET next_attempt_at = :lease_until
+WHERE worker_id = :worker_id AND status = 3
 
 -- name: unregister_worker
 DELETE FROM workers WHERE id = :worker_id

@@ -283,7 +283,12 @@ class SqliteStore(SqlRepository):
         return routed
 
     async def claim_due(
-        self, limit: int, now: datetime, lease_until: datetime, worker_id: str
+        self,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        worker_id: str,
+        busy_endpoints: Sequence[str] = (),
     ) -> list[ClaimedDelivery]:
         params = {
             "lease_token": uuid.uuid4().hex,
@@ -291,6 +296,7 @@ class SqliteStore(SqlRepository):
             "now": rows.to_ms(now),
             "limit": limit,
             "worker_id": worker_id,
+            "busy": self.dialect.list_param(busy_endpoints),
         }
         return await self._run(self._claim, params)
 
