@@ -191,6 +191,8 @@ class Worker:
             self._outcomes.put_nowait(self._outcome(claimed, result, started))
         finally:
             load = self._endpoint_load.get(endpoint_id, 1) - 1
+            if load == self._config.endpoint_max_in_flight - 1:
+                self._wake.set()  # no longer busy: its due deliveries may be claimed again
             if load > 0:
                 self._endpoint_load[endpoint_id] = load
             else:

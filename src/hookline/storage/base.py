@@ -27,6 +27,10 @@ from hookline.domain.models import (
 )
 
 MAX_LIST_LIMIT = 250
+CLAIM_SCAN_FACTOR = 50
+CLAIM_SCAN_MIN = 1000
+"""A claim looks at most this many of the oldest due rows (times its limit) for endpoints
+that are not busy: bounded work per claim, at the price of fairness (docs/delivery.md)."""
 DEFAULT_LIST_LIMIT = 50
 
 

@@ -100,7 +100,17 @@ WHERE id IN (
     SELECT d.id FROM deliveries AS d
     WHERE d.status IN (1, 3) AND d.next_attempt_at <= :now
       AND NOT EXISTS (SELECT 1 FROM endpoints AS e WHERE e.id = d.endpoint_id AND e.disabled = 1)
-      AND NOT d.endpoint_id = ANY(:busy)
+      -- Busy endpoints are filtered within a window of the oldest due rows, so a claim
+      -- costs the same however many rows a saturated endpoint has waiting.
+      AND d.id IN (
+          SELECT head.id FROM (
+              SELECT w.id, w.endpoint_id FROM deliveries AS w
+              WHERE w.status IN (1, 3) AND w.next_attempt_at <= :now
+              ORDER BY w.next_attempt_at
+              LIMIT :scan
+          ) AS head
+          WHERE NOT head.endpoint_id = ANY(:busy)
+      )
     ORDER BY d.next_attempt_at
     LIMIT :limit
     FOR UPDATE OF d SKIP LOCKED

@@ -29,6 +29,8 @@ from hookline.domain.models import (
 )
 from hookline.storage import rows, sql
 from hookline.storage.base import (
+    CLAIM_SCAN_FACTOR,
+    CLAIM_SCAN_MIN,
     AttemptOutcome,
     IdempotencyCompletion,
     IdempotentResponse,
@@ -241,6 +243,7 @@ class PostgresStore(SqlRepository):
             "limit": limit,
             "worker_id": worker_id,
             "busy": self.dialect.list_param(busy_endpoints),
+            "scan": max(limit * CLAIM_SCAN_FACTOR, CLAIM_SCAN_MIN),
         }
         async with self._conn(transaction=True) as conn:
             leased = await self._fetch(conn, "claim_due", params)

@@ -95,11 +95,17 @@ UPDATE deliveries
 SET status = 3, lease_token = :lease_token, next_attempt_at = :lease_until,
     worker_id = :worker_id
 WHERE id IN (
-    SELECT d.id FROM deliveries AS d
-    WHERE d.status IN (1, 3) AND d.next_attempt_at <= :now
-      AND d.endpoint_id NOT IN (SELECT id FROM endpoints WHERE disabled = 1)
-      AND d.endpoint_id NOT IN (SELECT value FROM json_each(:busy))
-    ORDER BY d.next_attempt_at
+    -- Busy endpoints are filtered within a window of the oldest due rows, so a claim costs
+    -- the same however many rows a saturated endpoint has waiting.
+    SELECT head.id FROM (
+        SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries AS d
+        WHERE d.status IN (1, 3) AND d.next_attempt_at <= :now
+          AND d.endpoint_id NOT IN (SELECT id FROM endpoints WHERE disabled = 1)
+        ORDER BY d.next_attempt_at
+        LIMIT :scan
+    ) AS head
+    WHERE head.endpoint_id NOT IN (SELECT value FROM json_each(:busy))
+    ORDER BY head.next_attempt_at
     LIMIT :limit
 )
 RETURNING id, msg_id, endpoint_id, attempt_count, manual

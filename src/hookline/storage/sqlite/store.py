@@ -27,6 +27,8 @@ from hookline.domain.models import (
 )
 from hookline.storage import rows, sql
 from hookline.storage.base import (
+    CLAIM_SCAN_FACTOR,
+    CLAIM_SCAN_MIN,
     AttemptOutcome,
     IdempotencyCompletion,
     IdempotentResponse,
@@ -297,6 +299,7 @@ class SqliteStore(SqlRepository):
             "limit": limit,
             "worker_id": worker_id,
             "busy": self.dialect.list_param(busy_endpoints),
+            "scan": max(limit * CLAIM_SCAN_FACTOR, CLAIM_SCAN_MIN),
         }
         return await self._run(self._claim, params)
 
