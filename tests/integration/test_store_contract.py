@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 
@@ -448,3 +449,19 @@ async def test_claims_skip_busy_endpoints_and_renewed_leases_hold(store: Store) 
     later = now + timedelta(seconds=10)
     again = await store.claim_due(10, later, later + timedelta(seconds=5), "w2")
     assert [c.endpoint.id for c in again] == [busy.id]
+
+
+async def test_claims_are_fair_across_endpoints(store: Store) -> None:
+    """An endpoint with a long backlog cannot crowd out another: each offers per_endpoint."""
+    app = make_app()
+    await store.create_application(app)
+    crowded = make_endpoint(app, event_types=None, channels=("crowded",))
+    quiet = make_endpoint(app, event_types=None, channels=("quiet",))
+    await store.create_endpoint(crowded)
+    await store.create_endpoint(quiet)
+    await store.publish([make_message(app, channels=("crowded",)) for _ in range(50)], utcnow())
+    await store.publish([make_message(app, channels=("quiet",)) for _ in range(5)], utcnow())
+    now = utcnow() + timedelta(seconds=1)
+    claimed = await store.claim_due(10, now, now + timedelta(seconds=30), "w1", per_endpoint=4)
+    by_endpoint = Counter(c.endpoint.id for c in claimed)
+    assert by_endpoint == {crowded.id: 4, quiet.id: 4}

@@ -143,6 +143,7 @@ class Worker:
                     now + timedelta(seconds=self._config.lease_seconds),
                     self.worker_id,
                     self._busy_endpoints(),
+                    self._config.endpoint_max_in_flight,
                 )
             except Unavailable as exc:
                 log.warning("cannot claim deliveries, retrying: %s", exc)
@@ -154,7 +155,8 @@ class Worker:
                 task = asyncio.create_task(self._deliver(item))
                 self._in_flight.add(task)
                 task.add_done_callback(self._finished)
-            if len(claimed) < wanted:
+            if not claimed:
+                # Idle until a publish, a freed endpoint or a retry falls due wakes us.
                 await self._sleep(self._config.poll_interval)
 
     def _finished(self, task: asyncio.Task[None]) -> None:

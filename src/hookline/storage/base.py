@@ -27,10 +27,6 @@ from hookline.domain.models import (
 )
 
 MAX_LIST_LIMIT = 250
-CLAIM_SCAN_FACTOR = 50
-CLAIM_SCAN_MIN = 1000
-"""A claim looks at most this many of the oldest due rows (times its limit) for endpoints
-that are not busy: bounded work per claim, at the price of fairness (docs/delivery.md)."""
 DEFAULT_LIST_LIMIT = 50
 
 
@@ -164,8 +160,10 @@ class Store(Protocol):
         lease_until: datetime,
         worker_id: str,
         busy_endpoints: Sequence[str] = (),
+        per_endpoint: int | None = None,
     ) -> list[ClaimedDelivery]:
-        """Lease up to ``limit`` due deliveries, skipping endpoints the caller has saturated."""
+        """Lease up to ``limit`` due deliveries, oldest first but at most ``per_endpoint``
+        from one endpoint, skipping endpoints the caller has saturated."""
         ...
 
     async def complete(self, outcomes: Sequence[AttemptOutcome]) -> None: ...

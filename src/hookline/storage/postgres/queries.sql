@@ -93,27 +93,24 @@ ORDER BY id = :key DESC LIMIT 1
 UPDATE messages SET payload = NULL WHERE app_id = :app_id AND id = :msg_id
 
 -- name: claim_due
+-- Fair across endpoints: each enabled endpoint that is not busy offers its oldest due
+-- deliveries (at most :per_endpoint, through the endpoint_due index, skipping rows other
+-- workers hold), and the oldest of those are taken.
 UPDATE deliveries
 SET status = 3, lease_token = :lease_token, next_attempt_at = :lease_until,
     worker_id = :worker_id
 WHERE id IN (
-    SELECT d.id FROM deliveries AS d
-    WHERE d.status IN (1, 3) AND d.next_attempt_at <= :now
-      AND NOT EXISTS (SELECT 1 FROM endpoints AS e WHERE e.id = d.endpoint_id AND e.disabled = 1)
-      -- Busy endpoints are filtered within a window of the oldest due rows, so a claim
-      -- costs the same however many rows a saturated endpoint has waiting.
-      AND d.id IN (
-          SELECT head.id FROM (
-              SELECT w.id, w.endpoint_id FROM deliveries AS w
-              WHERE w.status IN (1, 3) AND w.next_attempt_at <= :now
-              ORDER BY w.next_attempt_at
-              LIMIT :scan
-          ) AS head
-          WHERE NOT head.endpoint_id = ANY(:busy)
-      )
-    ORDER BY d.next_attempt_at
+    SELECT c.id FROM endpoints AS e
+    CROSS JOIN LATERAL (
+        SELECT x.id, x.next_attempt_at FROM deliveries AS x
+        WHERE x.endpoint_id = e.id AND x.status IN (1, 3) AND x.next_attempt_at <= :now
+        ORDER BY x.next_attempt_at
+        LIMIT :per_endpoint
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+    WHERE e.disabled = 0 AND NOT e.id = ANY(:busy)
+    ORDER BY c.next_attempt_at
     LIMIT :limit
-    FOR UPDATE OF d SKIP LOCKED
 )
 RETURNING id, msg_id, endpoint_id, attempt_count, manual
 

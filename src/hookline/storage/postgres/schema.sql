@@ -80,6 +80,8 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at)
     WHERE status IN (1, 3);
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, msg_id);
+CREATE INDEX deliveries_endpoint_due ON deliveries (endpoint_id, next_attempt_at)
+    WHERE status IN (1, 3);
 CREATE INDEX deliveries_leased ON deliveries (worker_id) WHERE status = 3;
 
 CREATE TABLE attempts (

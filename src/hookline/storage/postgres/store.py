@@ -29,8 +29,6 @@ from hookline.domain.models import (
 )
 from hookline.storage import rows, sql
 from hookline.storage.base import (
-    CLAIM_SCAN_FACTOR,
-    CLAIM_SCAN_MIN,
     AttemptOutcome,
     IdempotencyCompletion,
     IdempotentResponse,
@@ -234,6 +232,7 @@ class PostgresStore(SqlRepository):
         lease_until: datetime,
         worker_id: str,
         busy_endpoints: Sequence[str] = (),
+        per_endpoint: int | None = None,
     ) -> list[ClaimedDelivery]:
         token = uuid.uuid4().hex
         params = {
@@ -243,7 +242,7 @@ class PostgresStore(SqlRepository):
             "limit": limit,
             "worker_id": worker_id,
             "busy": self.dialect.list_param(busy_endpoints),
-            "scan": max(limit * CLAIM_SCAN_FACTOR, CLAIM_SCAN_MIN),
+            "per_endpoint": per_endpoint or limit,
         }
         async with self._conn(transaction=True) as conn:
             leased = await self._fetch(conn, "claim_due", params)

@@ -90,24 +90,20 @@ ORDER BY id = :key DESC LIMIT 1
 -- name: expunge_message
 UPDATE messages SET payload = NULL WHERE app_id = :app_id AND id = :msg_id
 
--- name: claim_due
+-- name: enabled_endpoint_ids
+SELECT id FROM endpoints WHERE disabled = 0
+
+-- name: due_of_endpoint
+SELECT id, next_attempt_at FROM deliveries
+WHERE endpoint_id = :endpoint_id AND status IN (1, 3) AND next_attempt_at <= :now
+ORDER BY next_attempt_at
+LIMIT :per_endpoint
+
+-- name: lease_ids
 UPDATE deliveries
 SET status = 3, lease_token = :lease_token, next_attempt_at = :lease_until,
     worker_id = :worker_id
-WHERE id IN (
-    -- Busy endpoints are filtered within a window of the oldest due rows, so a claim costs
-    -- the same however many rows a saturated endpoint has waiting.
-    SELECT head.id FROM (
-        SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries AS d
-        WHERE d.status IN (1, 3) AND d.next_attempt_at <= :now
-          AND d.endpoint_id NOT IN (SELECT id FROM endpoints WHERE disabled = 1)
-        ORDER BY d.next_attempt_at
-        LIMIT :scan
-    ) AS head
-    WHERE head.endpoint_id NOT IN (SELECT value FROM json_each(:busy))
-    ORDER BY head.next_attempt_at
-    LIMIT :limit
-)
+WHERE id IN (SELECT value FROM json_each(:ids))
 RETURNING id, msg_id, endpoint_id, attempt_count, manual
 
 -- name: messages_by_ids

@@ -27,8 +27,6 @@ from hookline.domain.models import (
 )
 from hookline.storage import rows, sql
 from hookline.storage.base import (
-    CLAIM_SCAN_FACTOR,
-    CLAIM_SCAN_MIN,
     AttemptOutcome,
     IdempotencyCompletion,
     IdempotentResponse,
@@ -291,6 +289,7 @@ class SqliteStore(SqlRepository):
         lease_until: datetime,
         worker_id: str,
         busy_endpoints: Sequence[str] = (),
+        per_endpoint: int | None = None,
     ) -> list[ClaimedDelivery]:
         params = {
             "lease_token": uuid.uuid4().hex,
@@ -298,8 +297,8 @@ class SqliteStore(SqlRepository):
             "now": rows.to_ms(now),
             "limit": limit,
             "worker_id": worker_id,
-            "busy": self.dialect.list_param(busy_endpoints),
-            "scan": max(limit * CLAIM_SCAN_FACTOR, CLAIM_SCAN_MIN),
+            "busy_ids": list(busy_endpoints),
+            "per_endpoint": per_endpoint or limit,
         }
         return await self._run(self._claim, params)
 
@@ -314,8 +313,23 @@ class SqliteStore(SqlRepository):
             self.conn.execute("PRAGMA synchronous = FULL")
 
     def _claim_now(self, params: dict[str, Any], token: str) -> list[ClaimedDelivery]:
+        """Fair across endpoints: each enabled endpoint that is not busy offers its oldest
+        due deliveries (one index probe each), and the oldest of those are leased."""
+        busy = set(params["busy_ids"])
         with _transaction(self.conn) as conn:
-            leased = conn.execute(Q["claim_due"], params).fetchall()
+            offered: list[tuple[int, str]] = []
+            for (endpoint_id,) in conn.execute(Q["enabled_endpoint_ids"]).fetchall():
+                if endpoint_id in busy:
+                    continue
+                probe = {**params, "endpoint_id": endpoint_id}
+                offered += [(r[1], r[0]) for r in conn.execute(Q["due_of_endpoint"], probe)]
+            offered.sort()
+            chosen = [delivery_id for _, delivery_id in offered[: params["limit"]]]
+            if not chosen:
+                return []
+            leased = conn.execute(
+                Q["lease_ids"], {**params, "ids": self.dialect.list_param(chosen)}
+            ).fetchall()
             if not leased:
                 return []
             messages = conn.execute(
