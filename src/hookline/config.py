@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
@@ -182,7 +182,3 @@ def load_settings(
             "would be handed to a second worker while still in flight"
         )
     return settings
-
-
-def with_overrides(settings: Settings, **changes: Any) -> Settings:
-    return replace(settings, **changes)

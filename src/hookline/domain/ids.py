@@ -1,20 +1,16 @@
 """Prefixed, time-sortable ids in Svix's style (``msg_2Nq…``).
 
 The body is a millisecond KSUID (27 base62 characters), so ids sort by creation time as
-plain strings: lists paginate on the primary key and ``before``/``after`` filters become
-key ranges. Within one process ids are strictly increasing even inside one millisecond.
+plain strings and lists paginate on the primary key. Within one process ids are strictly
+increasing even inside one millisecond.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import re
 import threading
 import time
-from datetime import UTC, datetime
-
-from ksuid import KsuidMs
 
 APP = "app"
 ENDPOINT = "ep"
@@ -25,8 +21,6 @@ TOKEN = "tok"
 TASK = "qtask"
 WORKER = "wrk"
 
-_BODY = re.compile(r"^[0-9A-Za-z]{27}$")
-_PAYLOAD_BYTES = 15
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _BODY_CHARS = 27
@@ -64,21 +58,3 @@ def _base62(value: int) -> str:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{_base62(_next_value())}"
-
-
-def looks_like_id(prefix: str, value: str) -> bool:
-    """True for ``<prefix>_`` plus a KSUID body: how a path parameter is told from a uid."""
-    head, sep, body = value.partition("_")
-    return bool(sep) and head == prefix and bool(_BODY.match(body))
-
-
-def id_timestamp(id_: str) -> datetime:
-    """When the id was made (to the KSUID's 4 ms resolution), in UTC."""
-    body = id_.rpartition("_")[2]
-    return KsuidMs.from_base62(body).datetime.astimezone(UTC)
-
-
-def id_floor(prefix: str, at: datetime) -> str:
-    """The smallest possible id of ``prefix`` made at or after ``at``."""
-    floor = KsuidMs(at.astimezone(UTC), bytes(_PAYLOAD_BYTES))
-    return f"{prefix}_{floor}"

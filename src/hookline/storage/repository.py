@@ -202,10 +202,6 @@ class SqlRepository:
             "get_delivery", {"msg_id": msg_id, "endpoint_id": endpoint_id}, rows.delivery_from
         )
 
-    async def next_due_at(self) -> datetime | None:
-        found = await self._query("next_due_at", {})
-        return rows.from_ms(found[0][0]) if found else None
-
     # -- workers --------------------------------------------------------------------
 
     async def heartbeat(self, worker_id: str, now: datetime) -> None:

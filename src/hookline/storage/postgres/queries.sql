@@ -153,9 +153,6 @@ WHERE app_id = :app_id AND endpoint_id = :endpoint_id AND status = 2
 -- name: get_delivery
 SELECT * FROM deliveries WHERE msg_id = :msg_id AND endpoint_id = :endpoint_id
 
--- name: next_due_at
-SELECT min(next_attempt_at) FROM deliveries WHERE status IN (1, 3)
-
 -- name: get_attempt
 SELECT * FROM attempts WHERE app_id = :app_id AND id = :attempt_id
 
