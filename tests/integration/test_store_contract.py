@@ -465,3 +465,45 @@ async def test_claims_are_fair_across_endpoints(store: Store) -> None:
     claimed = await store.claim_due(10, now, now + timedelta(seconds=30), "w1", per_endpoint=4)
     by_endpoint = Counter(c.endpoint.id for c in claimed)
     assert by_endpoint == {crowded.id: 4, quiet.id: 4}
+
+
+async def test_purge_drops_old_keys_expired_payloads_and_tokens(store: Store) -> None:
+    """Maintenance removes idempotency keys past their day, payloads past retention, old tokens."""
+    from hookline.domain.models import AccessToken
+
+    app = make_app()
+    await store.create_application(app)
+    now = utcnow()
+    expired = replace(make_message(app), expires_at=now - timedelta(seconds=1))
+    kept = replace(make_message(app), expires_at=now + timedelta(days=1))
+    await store.publish([expired, kept], now)
+    await store.idempotency_begin("admin", "old", "h", now - timedelta(days=2))
+    await store.idempotency_begin("admin", "new", "h", now)
+    old_token = AccessToken(
+        id=ids.new_id(ids.TOKEN),
+        token_hash="gone",
+        app_id=app.id,
+        expires_at=now - timedelta(seconds=1),
+        created_at=now,
+    )
+    await store.create_token(old_token)
+    await store.purge_expired(now, now - timedelta(days=1))
+    gone = await store.get_message(app.id, expired.id)
+    still = await store.get_message(app.id, kept.id)
+    assert gone is not None and gone.payload is None
+    assert still is not None and still.payload == kept.payload
+    assert await store.find_token("gone") is None
+    assert await store.idempotency_begin("admin", "old", "h", now) is None
+    assert await store.idempotency_begin("admin", "new", "h", now) is not None
+
+
+async def test_deleting_an_endpoint_removes_its_pending_deliveries(store: Store) -> None:
+    """A deleted endpoint is gone and nothing more is claimed for it."""
+    app = make_app()
+    await store.create_application(app)
+    ep = make_endpoint(app)
+    await store.create_endpoint(ep)
+    await store.publish([make_message(app)], utcnow())
+    await store.delete_endpoint(app.id, ep.id)
+    assert await store.get_endpoint(app.id, ep.id) is None
+    assert await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w1") == []
