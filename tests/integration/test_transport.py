@@ -1,163 +1,364 @@
-"""The SSRF-guarded aiohttp transport against a real HTTP server on loopback."""
+"""The SSRF-guarded aiohttp transport against real listeners on 127.0.0.1.
+
+Refused destinations point at a tripwire: a bare TCP listener that records every connection
+it accepts. After a refusal, a sentinel connection is made and awaited; accepts are FIFO, so
+once the sentinel is seen any connection the transport had made would have been seen too.
+Host names other than ``localhost`` are served by a fake ``getaddrinfo``, so no query leaves
+the machine.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 
-from hookline.delivery.transport import RESPONSE_BODY_LIMIT_BYTES, AiohttpTransport, SsrfPolicy
+import hookline
+from hookline.delivery.transport import (
+    RESPONSE_BODY_LIMIT_BYTES,
+    AiohttpTransport,
+    HttpResult,
+    SsrfPolicy,
+)
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+@dataclass
+class Seen:
+    path: str
+    body: bytes
+    headers: CIMultiDict[str]
 
 
 @dataclass
 class Server:
+    port: int = 0
+    requests: list[Seen] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+
+@dataclass
+class Tripwire:
     port: int
-    seen: list[tuple[str, bytes, dict[str, str]]] = field(default_factory=list)
+    accepted: asyncio.Queue[int]
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
-    state = Server(0)
+    """An aiohttp.web app on an ephemeral loopback port that records every request."""
+    state = Server()
 
-    async def record(request: web.Request) -> web.Response:
-        state.seen.append((request.path, await request.read(), dict(request.headers)))
-        return web.Response(status=200, text="ok")
+    async def record(request: web.Request) -> None:
+        state.requests.append(Seen(request.path, await request.read(), request.headers.copy()))
+
+    async def echo(request: web.Request) -> web.Response:
+        await record(request)
+        return web.json_response({k: v for k, v in request.headers.items()})
 
     async def redirect(request: web.Request) -> web.Response:
-        state.seen.append((request.path, await request.read(), dict(request.headers)))
-        raise web.HTTPFound("/ok")
+        await record(request)
+        raise web.HTTPFound("/echo")
 
     async def throttled(request: web.Request) -> web.Response:
-        return web.Response(status=429, headers={"Retry-After": "30"})
+        await record(request)
+        return web.Response(status=429, headers={"Retry-After": "120"})
 
     async def big(request: web.Request) -> web.Response:
-        return web.Response(status=500, body=b"x" * 100_000)
+        await record(request)
+        return web.Response(status=500, body=b"x" * 100 * 1024)
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(1)
-        return web.Response(status=200)
+        await record(request)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await state.release.wait()
+        return web.Response(text="late")
+
+    async def closing(request: web.Request) -> web.Response:
+        await record(request)
+        response = web.Response(text="ok")
+        response.force_close()
+        return response
 
     app = web.Application()
-    app.router.add_post("/ok", record)
-    app.router.add_post("/redirect", redirect)
-    app.router.add_post("/throttled", throttled)
-    app.router.add_post("/big", big)
-    app.router.add_post("/slow", slow)
+    for path, handler in [
+        ("/echo", echo),
+        ("/redirect", redirect),
+        ("/throttled", throttled),
+        ("/big", big),
+        ("/slow", slow),
+        ("/closing", closing),
+    ]:
+        app.router.add_post(path, handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
     state.port = runner.addresses[0][1]
     yield state
+    state.release.set()
     await runner.cleanup()
 
 
 @pytest.fixture
+async def tripwire() -> AsyncIterator[Tripwire]:
+    """A bare TCP listener on loopback that records the peer port of every connection."""
+    accepted: asyncio.Queue[int] = asyncio.Queue()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.put_nowait(writer.get_extra_info("peername")[1])
+        writer.close()
+
+    listener = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    yield Tripwire(listener.sockets[0].getsockname()[1], accepted)
+    listener.close()
+    await listener.wait_closed()
+
+
+async def assert_untouched(wire: Tripwire) -> None:
+    """Fail if anything but a fresh sentinel connection reached the tripwire."""
+    _, writer = await asyncio.open_connection("127.0.0.1", wire.port)
+    sentinel = writer.get_extra_info("sockname")[1]
+    others: list[int] = []
+    try:
+        async with asyncio.timeout(5):
+            while (peer := await wire.accepted.get()) != sentinel:
+                others.append(peer)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert others == [], "the transport opened a connection it should have refused"
+
+
+FakeAnswers = dict[str, list[str]]
+
+
+@pytest.fixture
+async def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeAnswers:
+    """Answers getaddrinfo for the names in the returned dict; other names resolve for real."""
+    answers: FakeAnswers = {}
+    loop = asyncio.get_running_loop()
+    real: Callable[..., Awaitable[Any]] = loop.getaddrinfo
+
+    async def getaddrinfo(host: str, port: int, **kwargs: Any) -> list[Any]:
+        if host not in answers:
+            return list(await real(host, port, **kwargs))
+        if not answers[host]:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        infos: list[Any] = []
+        for ip in answers[host]:
+            if ":" in ip:
+                infos.append((socket.AF_INET6, socket.SOCK_STREAM, 6, "", (ip, port, 0, 0)))
+            else:
+                infos.append((socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)))
+        return infos
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+@pytest.fixture
 async def dev() -> AsyncIterator[AiohttpTransport]:
+    """A transport in dev mode: private and loopback destinations are allowed."""
     transport = AiohttpTransport(SsrfPolicy(allow_private=True))
     yield transport
     await transport.close()
 
 
 @pytest.fixture
-async def guarded() -> AsyncIterator[AiohttpTransport]:
+async def strict() -> AsyncIterator[AiohttpTransport]:
+    """A transport with the default policy: only public destinations."""
     transport = AiohttpTransport(SsrfPolicy())
     yield transport
     await transport.close()
 
 
-async def test_post_sends_exact_body_and_headers(server: Server, dev: AiohttpTransport) -> None:
-    """The body bytes and custom headers arrive unchanged, with the original Host header."""
+@pytest.fixture
+async def loopback_allowed() -> AsyncIterator[AiohttpTransport]:
+    """A transport whose policy lists 127.0.0.0/8 in allow_networks, without dev mode."""
+    transport = AiohttpTransport(SsrfPolicy(allow_networks=LOOPBACK))
+    yield transport
+    await transport.close()
+
+
+def assert_refused(result: HttpResult, prefix: str) -> None:
+    assert result.status_code == 0
+    assert result.error is not None and result.error.startswith(prefix), result.error
+    assert (result.body, result.retry_after) == (b"", None)
+
+
+async def test_post_delivers_exact_body_headers_and_host(
+    server: Server, dev: AiohttpTransport
+) -> None:
+    """The body bytes and caller headers arrive unchanged, with Host, User-Agent, JSON type."""
+    body = b'{"type":"user.created","data":{"name":"\xc3\xa9"}}'
     result = await dev.post(
-        f"http://localhost:{server.port}/ok", b'{"a": 1}', {"x-team": "core"}, 5
+        server.url("/echo", host="localhost"), body, {"webhook-id": "msg_1", "X-Team": "a"}, 5
     )
-    assert (result.status_code, result.body, result.error) == (200, b"ok", None)
-    path, body, headers = server.seen[0]
-    assert (path, body) == ("/ok", b'{"a": 1}')
-    assert headers["x-team"] == "core"
-    assert headers["Host"] == f"localhost:{server.port}"
-    assert headers["Content-Type"] == "application/json"
-    assert headers["User-Agent"].startswith("hookline/")
+    assert (result.status_code, result.error, result.retry_after) == (200, None, None)
+    assert result.duration_ms >= 0
+    (seen,) = server.requests
+    assert (seen.path, seen.body) == ("/echo", body)
+    assert seen.headers["webhook-id"] == "msg_1"
+    assert seen.headers["X-Team"] == "a"
+    assert seen.headers.getall("Host") == [f"localhost:{server.port}"]
+    assert seen.headers.getall("User-Agent") == [f"hookline/{hookline.__version__}"]
+    assert seen.headers.getall("Content-Type") == ["application/json"]
+    assert "Accept-Encoding" not in seen.headers
+    assert json.loads(result.body)["webhook-id"] == "msg_1"
+
+
+async def test_caller_headers_replace_defaults_case_insensitively(
+    server: Server, dev: AiohttpTransport
+) -> None:
+    """A caller's User-Agent or Content-Type, in any case, replaces the default: one of each."""
+    headers = {"user-agent": "custom/2", "content-type": "application/cloudevents+json"}
+    result = await dev.post(server.url("/echo"), b"{}", headers, 5)
+    assert result.status_code == 200
+    (seen,) = server.requests
+    assert seen.headers.getall("User-Agent") == ["custom/2"]
+    assert seen.headers.getall("Content-Type") == ["application/cloudevents+json"]
 
 
 async def test_redirect_is_returned_not_followed(server: Server, dev: AiohttpTransport) -> None:
-    """A 302 is reported as such and the Location is never requested."""
-    result = await dev.post(f"http://127.0.0.1:{server.port}/redirect", b"{}", {}, 5)
-    assert result.status_code == 302
-    assert [p for p, _, _ in server.seen] == ["/redirect"]
+    """A 302 is the result, and its Location is never requested."""
+    result = await dev.post(server.url("/redirect"), b"{}", {}, 5)
+    assert (result.status_code, result.error) == (302, None)
+    assert [seen.path for seen in server.requests] == ["/redirect"]
 
 
-async def test_retry_after_and_capped_body(server: Server, dev: AiohttpTransport) -> None:
-    """Retry-After is surfaced, and a large response body is cut at 20 KB."""
-    throttled = await dev.post(f"http://127.0.0.1:{server.port}/throttled", b"{}", {}, 5)
-    assert (throttled.status_code, throttled.retry_after) == (429, "30")
-    big = await dev.post(f"http://127.0.0.1:{server.port}/big", b"{}", {}, 5)
-    assert big.status_code == 500 and len(big.body) == RESPONSE_BODY_LIMIT_BYTES
+async def test_retry_after_is_surfaced_raw(server: Server, dev: AiohttpTransport) -> None:
+    """The Retry-After header of a 429 comes back as the raw string."""
+    result = await dev.post(server.url("/throttled"), b"{}", {}, 5)
+    assert (result.status_code, result.retry_after) == (429, "120")
 
 
-async def test_timeout_and_refused_connection_give_status_zero(
-    server: Server, dev: AiohttpTransport
-) -> None:
-    """A timeout and a refused connection are status 0 with a readable reason."""
-    slow = await dev.post(f"http://127.0.0.1:{server.port}/slow", b"{}", {}, 0.2)
-    assert slow.status_code == 0 and slow.error == "timeout after 0.2s"
+async def test_response_body_is_capped(server: Server, dev: AiohttpTransport) -> None:
+    """A 100 KB body is cut at 20 KB, and the cut connection does not poison the pool."""
+    big = await dev.post(server.url("/big"), b"{}", {}, 5)
+    assert big.status_code == 500
+    assert big.body == b"x" * RESPONSE_BODY_LIMIT_BYTES
+    after = await dev.post(server.url("/echo"), b"{}", {}, 5)
+    assert (after.status_code, after.error) == (200, None)
+
+
+async def test_timeout_gives_status_zero(server: Server, dev: AiohttpTransport) -> None:
+    """A handler slower than the timeout yields status 0 'timeout after 0.2s', not a wait."""
+    result = await dev.post(server.url("/slow"), b"{}", {}, 0.2)
+    assert_refused(result, "timeout after 0.2s")
+    assert 150 <= result.duration_ms < 4000
+
+
+async def test_refused_connection_gives_status_zero(dev: AiohttpTransport) -> None:
+    """A closed loopback port yields status 0 'connection refused'."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
-    refused = await dev.post(f"http://127.0.0.1:{closed_port}/", b"{}", {}, 2)
-    assert (refused.status_code, refused.error) == (0, "connection refused")
+    result = await dev.post(f"http://127.0.0.1:{closed_port}/", b"{}", {}, 5)
+    assert (result.status_code, result.error) == (0, "connection refused")
 
 
 @pytest.mark.parametrize(
-    ("host", "reason"),
+    "host",
     [
-        ("127.0.0.1", "blocked by SSRF guard"),
-        ("localhost", "blocked by SSRF guard"),
-        ("0x7f.1", "blocked by SSRF guard"),
-        ("[::ffff:127.0.0.1]", "blocked by SSRF guard"),
-        ("[::1]", "blocked by SSRF guard"),
-        ("127.1", "invalid URL: 127.1 - is not a canonical IPv4 address"),
-        ("2130706433", "invalid URL: 2130706433 - is not a canonical IPv4 address"),
+        "127.0.0.1",
+        "localhost",
+        "127.1",
+        "2130706433",
+        "0x7f.1",
+        "[::ffff:127.0.0.1]",
+        "[::1]",
     ],
 )
-async def test_guard_blocks_loopback_in_every_spelling(
-    server: Server, guarded: AiohttpTransport, host: str, reason: str
+async def test_default_policy_blocks_every_spelling_of_loopback(
+    tripwire: Tripwire, strict: AiohttpTransport, host: str
 ) -> None:
-    """Every spelling of loopback is refused (by the guard, or as a non-canonical address)."""
-    result = await guarded.post(f"http://{host}:{server.port}/ok", b"{}", {}, 2)
-    assert result.status_code == 0
-    assert result.error is not None and result.error.startswith(reason)
-    assert server.seen == []
+    """Loopback in any spelling is 'blocked by SSRF guard' and no connection is opened."""
+    result = await strict.post(f"http://{host}:{tripwire.port}/hook", b"{}", {}, 5)
+    assert_refused(result, "blocked by SSRF guard: ")
+    assert result.error is not None and "loopback" in result.error
+    await assert_untouched(tripwire)
+
+
+async def test_one_denied_address_blocks_the_whole_host(
+    tripwire: Tripwire, loopback_allowed: AiohttpTransport, fake_dns: FakeAnswers
+) -> None:
+    """A name resolving to an allowed and a denied address is refused outright."""
+    fake_dns["mixed.test"] = ["127.0.0.1", "10.0.0.7"]
+    result = await loopback_allowed.post(f"http://mixed.test:{tripwire.port}/", b"{}", {}, 5)
+    assert_refused(result, "blocked by SSRF guard: ")
+    assert result.error is not None and "10.0.0.7" in result.error
+    await assert_untouched(tripwire)
+
+
+async def test_allow_networks_lets_loopback_through(
+    server: Server, loopback_allowed: AiohttpTransport
+) -> None:
+    """With 127.0.0.0/8 in allow_networks, loopback literals and localhost are delivered."""
+    for host in ("127.0.0.1", "localhost"):
+        result = await loopback_allowed.post(server.url("/echo", host=host), b"{}", {}, 5)
+        assert (result.status_code, result.error) == (200, None)
+    assert len(server.requests) == 2
+
+
+async def test_connects_to_the_vetted_address_and_revets_new_connections(
+    server: Server, loopback_allowed: AiohttpTransport, fake_dns: FakeAnswers
+) -> None:
+    """The resolved address is dialled with the original Host; a rebind is caught next time."""
+    fake_dns["rebind.test"] = ["127.0.0.1"]
+    url = server.url("/closing", host="rebind.test")
+    first = await loopback_allowed.post(url, b"{}", {}, 5)
+    assert (first.status_code, first.error) == (200, None)
+    assert server.requests[0].headers["Host"] == f"rebind.test:{server.port}"
+    fake_dns["rebind.test"] = ["169.254.169.254"]
+    second = await loopback_allowed.post(url, b"{}", {}, 5)
+    assert_refused(second, "blocked by SSRF guard: ")
+    assert len(server.requests) == 1
+
+
+async def test_unresolvable_host_gives_status_zero(
+    strict: AiohttpTransport, fake_dns: FakeAnswers
+) -> None:
+    """A name that does not resolve is status 0 with a DNS reason, not an exception."""
+    fake_dns["nowhere.test"] = []
+    result = await strict.post("http://nowhere.test/hook", b"{}", {}, 5)
+    assert_refused(result, "DNS resolution failed")
 
 
 @pytest.mark.parametrize("host", ["127.1", "2130706433"])
-async def test_non_canonical_loopback_is_refused_even_in_dev_mode(
-    server: Server, dev: AiohttpTransport, host: str
+async def test_non_canonical_literals_are_never_dialled_even_in_dev_mode(
+    tripwire: Tripwire, dev: AiohttpTransport, host: str
 ) -> None:
-    """Numeric spellings like 127.1 never connect, even where loopback is allowed."""
-    result = await dev.post(f"http://{host}:{server.port}/ok", b"{}", {}, 2)
-    assert result.status_code == 0
-    assert server.seen == []
+    """Where loopback is allowed, 127.1-style spellings are still refused as invalid URLs."""
+    result = await dev.post(f"http://{host}:{tripwire.port}/", b"{}", {}, 5)
+    assert_refused(result, "invalid URL")
+    await assert_untouched(tripwire)
 
 
-async def test_allow_networks_lets_a_listed_range_through(server: Server) -> None:
-    """An address inside HOOKLINE_ALLOW_NETWORKS is reachable without --dev."""
-    transport = AiohttpTransport(SsrfPolicy(allow_networks=(ipaddress.ip_network("127.0.0.0/8"),)))
-    try:
-        result = await transport.post(f"http://127.0.0.1:{server.port}/ok", b"{}", {}, 5)
-    finally:
-        await transport.close()
-    assert result.status_code == 200
-
-
-@pytest.mark.parametrize("url", ["ftp://example.com/x", "not a url", "http://", "/relative"])
-async def test_invalid_urls_are_refused(guarded: AiohttpTransport, url: str) -> None:
-    """Non-http schemes and malformed URLs are status 0 with 'invalid URL'."""
-    result = await guarded.post(url, b"{}", {}, 2)
-    assert result.status_code == 0
-    assert result.error is not None and result.error.startswith("invalid URL")
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://127.0.0.1/x", "invalid URL: scheme must be http or https"),
+        ("file:///etc/passwd", "invalid URL: scheme must be http or https"),
+        ("not a url", "invalid URL"),
+        ("/relative/path", "invalid URL"),
+        ("http://", "invalid URL"),
+        ("http://[::1/x", "invalid URL"),
+        ("http://example.com:99999/", "invalid URL"),
+    ],
+)
+async def test_invalid_urls_are_refused(strict: AiohttpTransport, url: str, reason: str) -> None:
+    """Non-http(s) schemes and malformed URLs are status 0 with an 'invalid URL' reason."""
+    assert_refused(await strict.post(url, b"{}", {}, 5), reason)
