@@ -1,4 +1,8 @@
-"""What one attempt's result does to its delivery: the delivery state machine."""
+"""What one attempt's result does to its delivery: the delivery state machine.
+
+Rules from DESIGN.md "Delivery semantics": success is a 2xx, redirects are not followed,
+``Retry-After`` on 429/503 is honoured within bounds, and 410 Gone disables the endpoint.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,14 @@ from enum import Enum
 
 from hookline.domain.retry import RetrySchedule, parse_retry_after
 
+# RFC 9110 §10.2.3 names 503 for Retry-After and RFC 6585 §4 adds 429 Too Many Requests.
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
 class Verdict(Enum):
+    """ENDPOINT_GONE fails the delivery and disables the endpoint, since 410 is permanent."""
+
     SUCCEEDED = "succeeded"
     RETRY = "retry"
     EXHAUSTED = "exhausted"
@@ -22,6 +29,8 @@ class Verdict(Enum):
 
 @dataclass(frozen=True)
 class Decision:
+    """``delay_seconds`` is set only for RETRY: the wait before the next attempt."""
+
     verdict: Verdict
     delay_seconds: float | None = None
 
