@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -251,6 +252,20 @@ def route(endpoints: Sequence[Endpoint], msg: Message, only_endpoint: str | None
         if (only_endpoint is None or ep.id == only_endpoint)
         and endpoint_accepts(ep.event_types, ep.channels, msg.event_type, msg.channels)
     ]
+
+
+def claim_params(
+    limit: int, now: datetime, lease_until: datetime, worker_id: str, per_endpoint: int | None
+) -> dict[str, Any]:
+    """Parameters of a claim; each backend adds the busy endpoints in its own form."""
+    return {
+        "lease_token": uuid.uuid4().hex,
+        "lease_until": to_ms(lease_until),
+        "now": to_ms(now),
+        "limit": limit,
+        "worker_id": worker_id,
+        "per_endpoint": per_endpoint or limit,
+    }
 
 
 def completion_params(completion: IdempotencyCompletion) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -234,16 +233,9 @@ class PostgresStore(SqlRepository):
         busy_endpoints: Sequence[str] = (),
         per_endpoint: int | None = None,
     ) -> list[ClaimedDelivery]:
-        token = uuid.uuid4().hex
-        params = {
-            "lease_token": token,
-            "lease_until": rows.to_ms(lease_until),
-            "now": rows.to_ms(now),
-            "limit": limit,
-            "worker_id": worker_id,
-            "busy": self.dialect.list_param(busy_endpoints),
-            "per_endpoint": per_endpoint or limit,
-        }
+        params = rows.claim_params(limit, now, lease_until, worker_id, per_endpoint)
+        params["busy"] = self.dialect.list_param(busy_endpoints)
+        token = params["lease_token"]
         async with self._conn(transaction=True) as conn:
             leased = await self._fetch(conn, "claim_due", params)
             if not leased:

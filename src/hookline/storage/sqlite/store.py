@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -291,15 +290,8 @@ class SqliteStore(SqlRepository):
         busy_endpoints: Sequence[str] = (),
         per_endpoint: int | None = None,
     ) -> list[ClaimedDelivery]:
-        params = {
-            "lease_token": uuid.uuid4().hex,
-            "lease_until": rows.to_ms(lease_until),
-            "now": rows.to_ms(now),
-            "limit": limit,
-            "worker_id": worker_id,
-            "busy_ids": list(busy_endpoints),
-            "per_endpoint": per_endpoint or limit,
-        }
+        params = rows.claim_params(limit, now, lease_until, worker_id, per_endpoint)
+        params["busy_ids"] = list(busy_endpoints)
         return await self._run(self._claim, params)
 
     def _claim(self, params: dict[str, Any]) -> list[ClaimedDelivery]:
