@@ -113,6 +113,8 @@ async def run(settings: Settings, *, api: bool, worker: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
     transport = transport_for(settings)
     delivery = Worker(store, transport, worker_config(settings)) if worker else None
+    if delivery is not None:
+        store.attach_handoff(delivery)
     tasks: list[asyncio.Task[None]] = []
     server: _Server | None = None
     try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
     IdempotencyCompletion,
+    LeaseOffer,
     ListQuery,
     MessageFilter,
     Store,
@@ -507,3 +509,113 @@ async def test_deleting_an_endpoint_removes_its_pending_deliveries(store: Store)
     await store.delete_endpoint(app.id, ep.id)
     assert await store.get_endpoint(app.id, ep.id) is None
     assert await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w1") == []
+
+
+@dataclass
+class RecordingHandoff:
+    """A stand-in for the local worker: offers fixed room and records what it is given."""
+
+    slots: int
+    endpoint_cap: int = 32
+    endpoint_load: dict[str, int] = field(default_factory=dict)
+    lease_seconds: float = 30.0
+    accepted: list[tuple[LeaseOffer, list[ClaimedDelivery], int]] = field(default_factory=list)
+
+    def offer(self, most: int) -> LeaseOffer | None:
+        slots = min(most, self.slots)
+        if slots <= 0:
+            return None
+        return LeaseOffer(
+            worker_id="w-local",
+            lease_token=ids.new_id("lease"),
+            lease_until=utcnow() + timedelta(seconds=self.lease_seconds),
+            slots=slots,
+            endpoint_cap=self.endpoint_cap,
+            endpoint_load=dict(self.endpoint_load),
+        )
+
+    def accept(
+        self, offer: LeaseOffer, claimed: Sequence[ClaimedDelivery], left_pending: int
+    ) -> None:
+        self.accepted.append((offer, list(claimed), left_pending))
+
+    @property
+    def claimed(self) -> list[ClaimedDelivery]:
+        return [item for _, items, _ in self.accepted for item in items]
+
+
+async def test_publish_hands_deliveries_to_the_local_worker_already_leased(store: Store) -> None:
+    """With room offered, a publish leases its deliveries to the local worker in the same
+    transaction: the worker gets message and endpoint without a claim, other workers cannot
+    claim them, and the outcome is recorded under the handed-over lease."""
+    handoff = RecordingHandoff(slots=10)
+    store.attach_handoff(handoff)
+    app = make_app()
+    await store.create_application(app)
+    endpoints = [make_endpoint(app), make_endpoint(app)]
+    for ep in endpoints:
+        await store.create_endpoint(ep)
+    msg = make_message(app, payload=b'{"n":1}')
+    await store.publish([msg], utcnow())
+    (offer, claimed, left_pending), *_ = handoff.accepted
+    assert left_pending == 0
+    assert sorted(c.endpoint.id for c in claimed) == sorted(ep.id for ep in endpoints)
+    assert all(c.message == msg and c.lease_token == offer.lease_token for c in claimed)
+    assert all(c.attempt_count == 0 and c.trigger is AttemptTrigger.SCHEDULED for c in claimed)
+    assert await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w2") == []
+    delivery = await store.get_delivery(msg.id, endpoints[0].id)
+    assert delivery is not None and delivery.status is MessageStatus.SENDING
+    await store.complete([_outcome(c, MessageStatus.SUCCESS, 200, None) for c in claimed])
+    for ep in endpoints:
+        done = await store.get_delivery(msg.id, ep.id)
+        assert done is not None and done.status is MessageStatus.SUCCESS
+
+
+async def test_handoff_stays_within_the_offered_slots_and_the_endpoint_cap(store: Store) -> None:
+    """Deliveries beyond the offered room or the endpoint's cap are written pending, counted
+    as left over, and any worker can claim them."""
+    app = make_app()
+    await store.create_application(app)
+    busy, free = make_endpoint(app), make_endpoint(app)
+    for ep in (busy, free):
+        await store.create_endpoint(ep)
+    handoff = RecordingHandoff(slots=3, endpoint_cap=2, endpoint_load={busy.id: 1})
+    store.attach_handoff(handoff)
+    await store.publish([make_message(app) for _ in range(3)], utcnow())
+    (_, claimed, left_pending), *_ = handoff.accepted
+    assert Counter(c.endpoint.id for c in claimed) == {busy.id: 1, free.id: 2}
+    assert left_pending == 3
+    later = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w2")
+    assert Counter(c.endpoint.id for c in later) == {busy.id: 2, free.id: 1}
+
+
+async def test_a_conflicting_publish_hands_nothing_over(store: Store) -> None:
+    """A publish refused for a repeated eventId hands no delivery to the worker, while a
+    publish committed beside it (the same group commit on SQLite) still does."""
+    app = make_app()
+    await store.create_application(app)
+    ep = make_endpoint(app)
+    await store.create_endpoint(ep)
+    await store.publish([make_message(app, event_id="evt-1")], utcnow())
+    handoff = RecordingHandoff(slots=10)
+    store.attach_handoff(handoff)
+    fresh = make_message(app)
+    results = await asyncio.gather(
+        store.publish([make_message(app, event_id="evt-1")], utcnow()),
+        store.publish([fresh], utcnow()),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], Conflict) and results[1] == [[ep.id]]
+    assert [c.message.id for c in handoff.claimed] == [fresh.id]
+
+
+async def test_a_handed_over_delivery_is_claimable_once_its_lease_runs_out(store: Store) -> None:
+    """If the process that took a delivery dies before recording it, the lease runs out and
+    any worker claims it again: handoff keeps at-least-once delivery."""
+    handoff = RecordingHandoff(slots=10, lease_seconds=1)
+    store.attach_handoff(handoff)
+    msg_id, ep_id = await _setup_one_delivery(store)
+    assert [c.message.id for c in handoff.claimed] == [msg_id]
+    later = utcnow() + timedelta(seconds=2)
+    (again,) = await store.claim_due(10, later, later + timedelta(seconds=30), "w2")
+    assert (again.message.id, again.endpoint.id) == (msg_id, ep_id)

@@ -7,6 +7,7 @@ import base64
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -262,3 +263,41 @@ async def _count(
 ) -> bool:
     stats = await store.endpoint_stats(app_id, endpoint_id)
     return bool(getattr(stats, status.text) == wanted)
+
+
+async def test_publish_hands_work_to_the_local_worker_without_a_claim(
+    store: Store, running: Callable
+) -> None:
+    """With the worker attached to the store, a publish's deliveries reach the transport and
+    are recorded, signed as usual, without a single claimed row; what exceeds the worker's
+    free slots is left pending and claimed as slots free up."""
+    claimed_rows = 0
+    claim_due = store.claim_due
+
+    async def counting_claim(*args: Any, **kwargs: Any) -> Any:
+        nonlocal claimed_rows
+        found = await claim_due(*args, **kwargs)
+        claimed_rows += len(found)
+        return found
+
+    store.claim_due = counting_claim  # type: ignore[method-assign]
+    app = make_app()
+    await store.create_application(app)
+    ep = make_endpoint(app, "https://rx.example/h")
+    await store.create_endpoint(ep)
+    transport = FakeTransport(gate=asyncio.Event())
+    worker = running(transport, config(max_in_flight=4))
+    store.attach_handoff(worker)
+    first = make_message(app, payload=b'{"n":1}')
+    await store.publish([first], utcnow())
+    await eventually(lambda: len(transport.calls) == 1)
+    assert claimed_rows == 0
+    Webhook(ep.current_key.secret).verify(transport.calls[0].body, transport.calls[0].headers)
+    more = [make_message(app) for _ in range(9)]
+    await store.publish(more, utcnow())
+    await eventually(lambda: len(transport.calls) == 4)
+    assert claimed_rows == 0
+    transport.gate.set()
+    for msg in [first, *more]:
+        await eventually(lambda m=msg: _is(store, m.id, ep.id, MessageStatus.SUCCESS))
+    assert claimed_rows == 6

@@ -87,7 +87,6 @@ async def create_message(svc: Services, request: Request) -> Response:
         completion = IdempotencyCompletion(scope, key, response.status, replay_record(response))
     await svc.store.publish([msg], svc.clock(), completion=completion)
     request.idempotency_done = completion is not None
-    svc.on_publish()
     return response
 
 
@@ -130,7 +129,6 @@ async def send_example(svc: Services, request: Request) -> Response:
     }
     msg = build_message(svc, app, s.MessageIn(event_type=event_type.name, payload=payload))
     await svc.store.publish([msg], svc.clock(), only_endpoint=endpoint.id)
-    svc.on_publish()
     return model_response(202, serialize.message(msg))
 
 

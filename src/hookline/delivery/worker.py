@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,7 +26,7 @@ from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, Mes
 from hookline.domain.outcome import Verdict, decide
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import sign
-from hookline.storage.base import AttemptOutcome, Store
+from hookline.storage.base import AttemptOutcome, LeaseOffer, Store
 
 log = logging.getLogger("hookline.worker")
 
@@ -74,10 +75,42 @@ class Worker:
         self._refill_at = max(1, min(CLAIM_BATCH, config.max_in_flight // 4))
         self._endpoint_load: dict[str, int] = {}
         self._endpoint_slots: dict[str, asyncio.Semaphore] = {}
+        self._reserved = 0
 
     def wake(self) -> None:
         """Tell the worker new work may be due (called after a publish in this process)."""
         self._wake.set()
+
+    def offer(self, most: int) -> LeaseOffer | None:
+        """Reserve up to ``most`` free slots for deliveries a publish will hand over."""
+        if self._stopping.is_set():
+            return None
+        slots = min(most, self._free_slots())
+        if slots <= 0:
+            return None
+        self._reserved += slots
+        return LeaseOffer(
+            worker_id=self.worker_id,
+            lease_token=uuid.uuid4().hex,
+            lease_until=self._clock() + timedelta(seconds=self._config.lease_seconds),
+            slots=slots,
+            endpoint_cap=self._config.endpoint_max_in_flight,
+            endpoint_load=dict(self._endpoint_load),
+        )
+
+    def accept(
+        self, offer: LeaseOffer, claimed: Sequence[ClaimedDelivery], left_pending: int
+    ) -> None:
+        """Start what a committed publish handed over; claim what did not fit."""
+        self._reserved -= offer.slots
+        for item in claimed:
+            self._start(item)
+        if left_pending:
+            self._wake.set()
+        self._slot_free.set()
+
+    def _free_slots(self) -> int:
+        return self._config.max_in_flight - len(self._in_flight) - self._reserved
 
     def stop(self) -> None:
         self._stopping.set()
@@ -127,8 +160,8 @@ class Worker:
 
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
-            free = self._config.max_in_flight - len(self._in_flight)
-            if free < self._refill_at and self._in_flight:
+            free = self._free_slots()
+            if free < self._refill_at and (self._in_flight or self._reserved):
                 # Claim in batches: one claim per freed slot would cost a transaction each.
                 self._slot_free.clear()
                 await self._slot_free.wait()
@@ -150,14 +183,17 @@ class Worker:
                 await self._sleep(STORE_RETRY_SECONDS)
                 continue
             for item in claimed:
-                endpoint_id = item.endpoint.id
-                self._endpoint_load[endpoint_id] = self._endpoint_load.get(endpoint_id, 0) + 1
-                task = asyncio.create_task(self._deliver(item))
-                self._in_flight.add(task)
-                task.add_done_callback(self._finished)
+                self._start(item)
             if not claimed:
                 # Idle until a publish, a freed endpoint or a retry falls due wakes us.
                 await self._sleep(self._config.poll_interval)
+
+    def _start(self, item: ClaimedDelivery) -> None:
+        endpoint_id = item.endpoint.id
+        self._endpoint_load[endpoint_id] = self._endpoint_load.get(endpoint_id, 0) + 1
+        task = asyncio.create_task(self._deliver(item))
+        self._in_flight.add(task)
+        task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
@@ -303,8 +339,13 @@ class Worker:
             self._wake.set()
 
     async def _drain(self) -> None:
-        if self._in_flight:
-            await asyncio.wait(
-                set(self._in_flight),
-                timeout=self._config.request_timeout + SHUTDOWN_GRACE_SECONDS,
-            )
+        """Finish attempts in flight, and those a publish still committing hands over."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._config.request_timeout + SHUTDOWN_GRACE_SECONDS
+        while (self._in_flight or self._reserved) and loop.time() < deadline:
+            if self._in_flight:
+                await asyncio.wait(set(self._in_flight), timeout=deadline - loop.time())
+            else:
+                self._slot_free.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._slot_free.wait(), deadline - loop.time())

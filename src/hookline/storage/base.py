@@ -7,7 +7,7 @@ coroutine so an API handler never blocks the event loop on I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -91,6 +91,39 @@ class IdempotentResponse:
         return self.status is not None
 
 
+@dataclass(frozen=True, slots=True)
+class LeaseOffer:
+    """Room a worker in this process has for deliveries taken straight from a publish.
+
+    A delivery handed over this way is written already leased, in the publish's own
+    transaction, so the worker skips the claim (a transaction and a read of the message it
+    already holds in memory) and a crash before the attempt only lets the lease run out.
+    """
+
+    worker_id: str
+    lease_token: str
+    lease_until: datetime
+    slots: int
+    endpoint_cap: int
+    endpoint_load: Mapping[str, int]
+    """Attempts the worker already has in flight per endpoint; the cap bounds them all."""
+
+
+class Handoff(Protocol):
+    """The local worker's side of a publish handoff (``Store.attach_handoff``)."""
+
+    def offer(self, most: int) -> LeaseOffer | None:
+        """Reserve up to ``most`` free slots for a publish transaction; None if none are free."""
+        ...
+
+    def accept(
+        self, offer: LeaseOffer, claimed: Sequence[ClaimedDelivery], left_pending: int
+    ) -> None:
+        """After the commit: start ``claimed``, give back unused slots, and look for the
+        ``left_pending`` deliveries that did not fit; called with nothing on failure."""
+        ...
+
+
 class Store(Protocol):
     """What hookline needs from a database; see tests/integration/test_store_contract.py."""
 
@@ -144,6 +177,10 @@ class Store(Protocol):
         ``completion`` records the idempotent response in the same transaction, so a
         retry after an unacknowledged commit replays it instead of publishing twice.
         """
+        ...
+
+    def attach_handoff(self, handoff: Handoff) -> None:
+        """Lease what publishes route to this process's worker, within the room it offers."""
         ...
 
     async def get_message(self, app_id: str, id_or_event_id: str) -> Message | None: ...

@@ -25,7 +25,7 @@ from hookline.domain.models import (
     SigningKey,
 )
 from hookline.domain.routing import endpoint_accepts
-from hookline.storage.base import IdempotencyCompletion
+from hookline.storage.base import AttemptOutcome, IdempotencyCompletion
 
 Row = Mapping[str, Any]
 
@@ -208,6 +208,18 @@ def attempt_params(attempt: Attempt) -> dict[str, Any]:
     }
 
 
+def finish_params(outcome: AttemptOutcome) -> dict[str, Any]:
+    """What an attempt's outcome writes to its delivery (only while its lease holds)."""
+    return {
+        "id": outcome.claimed.delivery_id,
+        "lease_token": outcome.claimed.lease_token,
+        "status": int(outcome.delivery_status),
+        "attempt_count": outcome.scheduled_attempts,
+        "next_attempt_at": to_ms(outcome.next_attempt_at),
+        "now": to_ms(outcome.attempt.timestamp),
+    }
+
+
 def attempt_from(row: Row) -> Attempt:
     return Attempt(
         id=row["id"],
@@ -244,10 +256,10 @@ def claimed_from(
     ]
 
 
-def route(endpoints: Sequence[Endpoint], msg: Message, only_endpoint: str | None) -> list[str]:
-    """The ids of the endpoints a message goes to (the caller passes enabled ones only)."""
+def route(endpoints: Sequence[Endpoint], msg: Message, only_endpoint: str | None) -> list[Endpoint]:
+    """The endpoints a message goes to (the caller passes enabled ones only)."""
     return [
-        ep.id
+        ep
         for ep in endpoints
         if (only_endpoint is None or ep.id == only_endpoint)
         and endpoint_accepts(ep.event_types, ep.channels, msg.event_type, msg.channels)

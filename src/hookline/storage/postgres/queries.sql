@@ -84,6 +84,12 @@ INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
                         next_attempt_at, updated_at)
 VALUES (:id, :app_id, :msg_id, :endpoint_id, 1, 0, :now, :now)
 
+-- name: insert_delivery_leased
+-- Handed straight to the publishing process's worker: leased as a claim would lease it.
+INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                        next_attempt_at, lease_token, worker_id, updated_at)
+VALUES (:id, :app_id, :msg_id, :endpoint_id, 3, 0, :lease_until, :lease_token, :worker_id, :now)
+
 -- name: get_message
 SELECT * FROM messages
 WHERE app_id = :app_id AND (id = :key OR event_id = :key)

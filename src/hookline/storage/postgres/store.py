@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from hookline.domain import ids
 from hookline.domain.errors import Conflict, Unavailable
 from hookline.domain.models import (
     ClaimedDelivery,
@@ -29,9 +28,11 @@ from hookline.domain.models import (
 from hookline.storage import rows, sql
 from hookline.storage.base import (
     AttemptOutcome,
+    Handoff,
     IdempotencyCompletion,
     IdempotentResponse,
 )
+from hookline.storage.handoff import DeliveryRows
 from hookline.storage.migrations import check_version, load_migrations
 from hookline.storage.queries import load_queries
 from hookline.storage.repository import SqlRepository
@@ -49,6 +50,8 @@ ACQUIRE_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 30.0
 LISTEN_RETRY_SECONDS = 1.0
 IDEMPOTENCY_STALE_SECONDS = 60
+HANDOFF_PER_MESSAGE = 64
+"""Slots one publish may reserve per message: concurrent publishes share the worker's room."""
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -78,6 +81,7 @@ class PostgresStore(SqlRepository):
         self._url = url
         self._pool_size = pool_size
         self._pool: Any = None
+        self._handoff: Handoff | None = None
 
     async def _ensure_pool(self) -> Any:
         if self._pool is None:
@@ -176,6 +180,9 @@ class PostgresStore(SqlRepository):
         async with self._conn() as conn:
             await conn.fetchval("SELECT 1")
 
+    def attach_handoff(self, handoff: Handoff) -> None:
+        self._handoff = handoff
+
     async def publish(
         self,
         messages: Sequence[Message],
@@ -183,9 +190,12 @@ class PostgresStore(SqlRepository):
         only_endpoint: str | None = None,
         completion: IdempotencyCompletion | None = None,
     ) -> list[list[str]]:
-        now_ms = rows.to_ms(now)
+        now_ms = int(now.timestamp() * 1000)
         routed: list[list[str]] = []
         endpoints_by_app: dict[str, list[Endpoint]] = {}
+        most = HANDOFF_PER_MESSAGE * len(messages)
+        offer = self._handoff.offer(most) if self._handoff is not None else None
+        deliveries = DeliveryRows(offer)
         try:
             async with self._conn(transaction=True) as conn:
                 for msg in messages:
@@ -194,34 +204,31 @@ class PostgresStore(SqlRepository):
                         active = await self._fetch(conn, "active_endpoints", {"app_id": msg.app_id})
                         endpoints_by_app[msg.app_id] = [rows.endpoint_from(r) for r in active]
                     targets = rows.route(endpoints_by_app[msg.app_id], msg, only_endpoint)
-                    if targets:
-                        text, names = sql.compile_positional(Q["insert_delivery"])
-                        await conn.executemany(
-                            text,
-                            [
-                                _ordered(
-                                    {
-                                        "id": ids.new_id(ids.DELIVERY),
-                                        "app_id": msg.app_id,
-                                        "msg_id": msg.id,
-                                        "endpoint_id": ep_id,
-                                        "now": now_ms,
-                                    },
-                                    names,
-                                )
-                                for ep_id in targets
-                            ],
-                        )
-                    routed.append(targets)
+                    pending, leased = deliveries.split(msg, targets, now_ms)
+                    for name, batch in (
+                        ("insert_delivery", pending),
+                        ("insert_delivery_leased", leased),
+                    ):
+                        if batch:
+                            text, names = sql.compile_positional(Q[name])
+                            await conn.executemany(text, [_ordered(p, names) for p in batch])
+                    routed.append([ep.id for ep in targets])
                 if completion is not None:
-                    params = rows.completion_params(completion)
-                    await self._execute(conn, "idempotency_finish", params)
-                if any(routed):
+                    done = rows.completion_params(completion)
+                    await self._execute(conn, "idempotency_finish", done)
+                if deliveries.left_pending:
                     await conn.execute(Q["notify_work"])
-        except Conflict as exc:
-            raise Conflict(
-                "A message with this eventId already exists in this application", code="conflict"
-            ) from exc
+        except BaseException as exc:
+            if self._handoff is not None and offer is not None:
+                self._handoff.accept(offer, [], 0)
+            if isinstance(exc, Conflict):
+                raise Conflict(
+                    "A message with this eventId already exists in this application",
+                    code="conflict",
+                ) from exc
+            raise
+        if self._handoff is not None and offer is not None:
+            self._handoff.accept(offer, deliveries.claimed, deliveries.left_pending)
         return routed
 
     async def claim_due(
@@ -258,20 +265,7 @@ class PostgresStore(SqlRepository):
             )
             await conn.executemany(
                 finish_sql,
-                [
-                    _ordered(
-                        {
-                            "id": o.claimed.delivery_id,
-                            "lease_token": o.claimed.lease_token,
-                            "status": int(o.delivery_status),
-                            "attempt_count": o.scheduled_attempts,
-                            "next_attempt_at": rows.to_ms(o.next_attempt_at),
-                            "now": rows.to_ms(o.attempt.timestamp),
-                        },
-                        finish_names,
-                    )
-                    for o in outcomes
-                ],
+                [_ordered(rows.finish_params(o), finish_names) for o in outcomes],
             )
             for o in outcomes:
                 if o.disable_endpoint:

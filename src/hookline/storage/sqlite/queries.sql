@@ -82,6 +82,32 @@ INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
                         next_attempt_at, updated_at)
 VALUES (:id, :app_id, :msg_id, :endpoint_id, 1, 0, :now, :now)
 
+-- name: insert_delivery_leased
+-- Handed straight to the publishing process's worker: leased as a claim would lease it.
+INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                        next_attempt_at, lease_token, worker_id, updated_at)
+VALUES (:id, :app_id, :msg_id, :endpoint_id, 3, 0, :lease_until, :lease_token, :worker_id, :now)
+
+-- name: insert_messages
+-- A whole group commit in one statement (see insert_attempts); the payload travels as JSON
+-- text and is stored as the same UTF-8 bytes.
+INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
+                      created_at, expires_at)
+SELECT value ->> 'id', value ->> 'app_id', value ->> 'event_type', value ->> 'event_id',
+       CAST(value ->> 'payload' AS BLOB), value ->> 'channels', value ->> 'tags',
+       value ->> 'created_at', value ->> 'expires_at'
+FROM json_each(:rows)
+
+-- name: insert_deliveries
+-- Pending rows, and rows leased to the publishing process's worker (with a lease_token).
+INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                        next_attempt_at, lease_token, worker_id, updated_at)
+SELECT value ->> 'id', value ->> 'app_id', value ->> 'msg_id', value ->> 'endpoint_id',
+       CASE WHEN value ->> 'lease_token' IS NULL THEN 1 ELSE 3 END, 0,
+       coalesce(value ->> 'lease_until', value ->> 'now'), value ->> 'lease_token',
+       value ->> 'worker_id', value ->> 'now'
+FROM json_each(:rows)
+
 -- name: get_message
 SELECT * FROM messages
 WHERE app_id = :app_id AND (id = :key OR event_id = :key)
@@ -112,18 +138,29 @@ SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(:ids))
 -- name: endpoints_by_ids
 SELECT * FROM endpoints WHERE id IN (SELECT value FROM json_each(:ids))
 
--- name: insert_attempt
+-- name: insert_attempts
+-- One statement for a whole batch (a JSON array of rows): each statement step hands the GIL
+-- back and forth with the event loop, so one step per batch beats one per row.
 INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
                       response, duration_ms, trigger_type, created_at)
-VALUES (:id, :app_id, :msg_id, :endpoint_id, :url, :status, :response_status_code,
-        :response, :duration_ms, :trigger_type, :created_at)
+SELECT value ->> 'id', value ->> 'app_id', value ->> 'msg_id', value ->> 'endpoint_id',
+       value ->> 'url', value ->> 'status', value ->> 'response_status_code',
+       value ->> 'response', value ->> 'duration_ms', value ->> 'trigger_type',
+       value ->> 'created_at'
+FROM json_each(:rows) WHERE true
 ON CONFLICT (id) DO NOTHING
 
--- name: finish_delivery
+-- name: finish_deliveries
 UPDATE deliveries
-SET status = :status, attempt_count = :attempt_count, next_attempt_at = :next_attempt_at,
-    lease_token = NULL, worker_id = NULL, manual = 0, updated_at = :now
-WHERE id = :id AND lease_token = :lease_token
+SET status = u.status, attempt_count = u.attempt_count, next_attempt_at = u.next_attempt_at,
+    lease_token = NULL, worker_id = NULL, manual = 0, updated_at = u.now
+FROM (
+    SELECT value ->> 'id' AS id, value ->> 'lease_token' AS lease_token,
+           value ->> 'status' AS status, value ->> 'attempt_count' AS attempt_count,
+           value ->> 'next_attempt_at' AS next_attempt_at, value ->> 'now' AS now
+    FROM json_each(:rows)
+) AS u
+WHERE deliveries.id = u.id AND deliveries.lease_token = u.lease_token
 
 -- name: disable_endpoint
 UPDATE endpoints SET disabled = 1, updated_at = :now WHERE id = :endpoint_id

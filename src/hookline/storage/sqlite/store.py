@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from hookline.domain import ids
+import orjson
+
 from hookline.domain.errors import Conflict, Unavailable
 from hookline.domain.models import (
     ClaimedDelivery,
@@ -27,9 +29,12 @@ from hookline.domain.models import (
 from hookline.storage import rows, sql
 from hookline.storage.base import (
     AttemptOutcome,
+    Handoff,
     IdempotencyCompletion,
     IdempotentResponse,
+    LeaseOffer,
 )
+from hookline.storage.handoff import DeliveryRows
 from hookline.storage.migrations import check_version, load_migrations
 from hookline.storage.queries import load_queries
 from hookline.storage.repository import SqlRepository
@@ -87,6 +92,7 @@ class SqliteStore(SqlRepository):
         self._conn: sqlite3.Connection | None = None
         self._pending: list[_Publish] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._handoff: Handoff | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -188,6 +194,9 @@ class SqliteStore(SqlRepository):
             for statement in Q[name].split(";"):
                 conn.execute(statement, params)
 
+    def attach_handoff(self, handoff: Handoff) -> None:
+        self._handoff = handoff
+
     async def publish(
         self,
         messages: Sequence[Message],
@@ -214,31 +223,53 @@ class SqliteStore(SqlRepository):
                 self._pending[:GROUP_COMMIT_MAX],
                 self._pending[GROUP_COMMIT_MAX:],
             )
+            # Flushes run one at a time, so one offer may take all the room there is.
+            offer = self._handoff.offer(sys.maxsize) if self._handoff is not None else None
+            deliveries = DeliveryRows(offer)
             try:
-                outcomes = await self._run(self._publish_batch, batch)
+                outcomes = await self._run(self._publish_batch, batch, deliveries)
             except BaseException as exc:
+                if self._handoff is not None and offer is not None:
+                    self._handoff.accept(offer, [], 0)
                 for request in batch:
                     if not request.done.done():
                         request.done.set_exception(exc)
                 if not isinstance(exc, Exception):
                     raise
                 continue
+            self._hand_over(offer, deliveries)
             for request, outcome in zip(batch, outcomes, strict=True):
                 if isinstance(outcome, Exception):
                     request.done.set_exception(outcome)
                 else:
                     request.done.set_result(outcome)
 
-    def _publish_batch(self, batch: Sequence[_Publish]) -> list[list[list[str]] | Exception]:
+    def _hand_over(self, offer: LeaseOffer | None, deliveries: DeliveryRows) -> None:
+        if self._handoff is not None and offer is not None:
+            self._handoff.accept(offer, deliveries.claimed, deliveries.left_pending)
+
+    def _publish_batch(
+        self, batch: Sequence[_Publish], deliveries: DeliveryRows
+    ) -> list[list[list[str]] | Exception]:
+        """Every request of the batch in one statement per table; if one of them conflicts
+        (or has a payload that is not UTF-8), again request by request in savepoints, so
+        only that one fails."""
+        try:
+            with _transaction(self.conn) as conn:
+                return list(self._publish_together(conn, batch, deliveries))
+        except (sqlite3.IntegrityError, UnicodeDecodeError):
+            deliveries.undo((0, 0))
         outcomes: list[list[list[str]] | Exception] = []
         endpoints_by_app: dict[str, list[Endpoint]] = {}
         with _transaction(self.conn) as conn:
             for request in batch:
                 conn.execute("SAVEPOINT publish")
+                mark = deliveries.mark()
                 try:
-                    outcomes.append(self._publish_one(conn, request, endpoints_by_app))
+                    outcomes.append(self._publish_one(conn, request, endpoints_by_app, deliveries))
                 except sqlite3.IntegrityError:
                     conn.execute("ROLLBACK TO publish")
+                    deliveries.undo(mark)
                     outcomes.append(
                         Conflict(
                             "A message with this eventId already exists in this application",
@@ -248,35 +279,71 @@ class SqliteStore(SqlRepository):
                 conn.execute("RELEASE publish")
         return outcomes
 
+    def _publish_together(
+        self, conn: sqlite3.Connection, batch: Sequence[_Publish], deliveries: DeliveryRows
+    ) -> list[list[list[str]]]:
+        outcomes: list[list[list[str]]] = []
+        endpoints_by_app: dict[str, list[Endpoint]] = {}
+        messages: list[dict[str, Any]] = []
+        delivery_rows: list[dict[str, Any]] = []
+        for request in batch:
+            routed: list[list[str]] = []
+            for msg in request.messages:
+                params = rows.message_params(msg)
+                params["payload"] = None if msg.payload is None else msg.payload.decode()
+                messages.append(params)
+                targets = rows.route(
+                    self._active_endpoints(conn, endpoints_by_app, msg.app_id),
+                    msg,
+                    request.only_endpoint,
+                )
+                pending, leased = deliveries.split(msg, targets, request.now_ms)
+                delivery_rows += pending
+                delivery_rows += leased
+                routed.append([ep.id for ep in targets])
+            outcomes.append(routed)
+        conn.execute(Q["insert_messages"], {"rows": orjson.dumps(messages)})
+        if delivery_rows:
+            conn.execute(Q["insert_deliveries"], {"rows": orjson.dumps(delivery_rows)})
+        conn.executemany(
+            Q["idempotency_finish"],
+            [rows.completion_params(r.completion) for r in batch if r.completion is not None],
+        )
+        return outcomes
+
+    @staticmethod
+    def _active_endpoints(
+        conn: sqlite3.Connection, endpoints_by_app: dict[str, list[Endpoint]], app_id: str
+    ) -> list[Endpoint]:
+        found = endpoints_by_app.get(app_id)
+        if found is None:
+            found = endpoints_by_app[app_id] = [
+                rows.endpoint_from(r)
+                for r in conn.execute(Q["active_endpoints"], {"app_id": app_id})
+            ]
+        return found
+
     def _publish_one(
         self,
         conn: sqlite3.Connection,
         request: _Publish,
         endpoints_by_app: dict[str, list[Endpoint]],
+        deliveries: DeliveryRows,
     ) -> list[list[str]]:
         routed: list[list[str]] = []
         for msg in request.messages:
             conn.execute(Q["insert_message"], rows.message_params(msg))
-            if msg.app_id not in endpoints_by_app:
-                endpoints_by_app[msg.app_id] = [
-                    rows.endpoint_from(r)
-                    for r in conn.execute(Q["active_endpoints"], {"app_id": msg.app_id})
-                ]
-            targets = rows.route(endpoints_by_app[msg.app_id], msg, request.only_endpoint)
-            conn.executemany(
-                Q["insert_delivery"],
-                [
-                    {
-                        "id": ids.new_id(ids.DELIVERY),
-                        "app_id": msg.app_id,
-                        "msg_id": msg.id,
-                        "endpoint_id": ep_id,
-                        "now": request.now_ms,
-                    }
-                    for ep_id in targets
-                ],
+            targets = rows.route(
+                self._active_endpoints(conn, endpoints_by_app, msg.app_id),
+                msg,
+                request.only_endpoint,
             )
-            routed.append(targets)
+            pending, leased = deliveries.split(msg, targets, request.now_ms)
+            if pending:
+                conn.executemany(Q["insert_delivery"], pending)
+            if leased:
+                conn.executemany(Q["insert_delivery_leased"], leased)
+            routed.append([ep.id for ep in targets])
         if request.completion is not None:
             conn.execute(Q["idempotency_finish"], rows.completion_params(request.completion))
         return routed
@@ -338,24 +405,11 @@ class SqliteStore(SqlRepository):
         await self._run(self._complete, outcomes)
 
     def _complete(self, outcomes: Sequence[AttemptOutcome]) -> None:
+        attempts = orjson.dumps([rows.attempt_params(o.attempt) for o in outcomes])
+        finished = orjson.dumps([rows.finish_params(o) for o in outcomes])
         with _transaction(self.conn) as conn:
-            conn.executemany(
-                Q["insert_attempt"], [rows.attempt_params(o.attempt) for o in outcomes]
-            )
-            conn.executemany(
-                Q["finish_delivery"],
-                [
-                    {
-                        "id": o.claimed.delivery_id,
-                        "lease_token": o.claimed.lease_token,
-                        "status": int(o.delivery_status),
-                        "attempt_count": o.scheduled_attempts,
-                        "next_attempt_at": rows.to_ms(o.next_attempt_at),
-                        "now": rows.to_ms(o.attempt.timestamp),
-                    }
-                    for o in outcomes
-                ],
-            )
+            conn.execute(Q["insert_attempts"], {"rows": attempts})
+            conn.execute(Q["finish_deliveries"], {"rows": finished})
             conn.executemany(
                 Q["disable_endpoint"],
                 [

@@ -1,0 +1,86 @@
+"""Which deliveries of a publish go straight to the local worker, and the rows that say so.
+
+Both SQL backends write a publish's deliveries through ``DeliveryRows``: a delivery the
+local worker has room for is inserted already leased to it (status sending, lease until
+the offer's expiry), the rest are inserted pending for any worker to claim. Room is the
+worker's free slots and the per-endpoint cap, so a handoff never exceeds what a claim
+would have taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hookline.domain import ids
+from hookline.domain.models import AttemptTrigger, ClaimedDelivery, Endpoint, Message
+from hookline.storage.base import LeaseOffer
+from hookline.storage.rows import to_ms
+
+
+class DeliveryRows:
+    """The delivery rows of one publish transaction, split into leased and pending."""
+
+    def __init__(self, offer: LeaseOffer | None) -> None:
+        self.offer = offer
+        self.claimed: list[ClaimedDelivery] = []
+        self.left_pending = 0
+        self._room = offer.slots if offer is not None else 0
+        self._load: dict[str, int] = dict(offer.endpoint_load) if offer is not None else {}
+        self._lease_until = to_ms(offer.lease_until) if offer is not None else None
+
+    def mark(self) -> tuple[int, int]:
+        """A point to return to if the request being written is rolled back."""
+        return len(self.claimed), self.left_pending
+
+    def undo(self, mark: tuple[int, int]) -> None:
+        claimed_before, pending_before = mark
+        for item in self.claimed[claimed_before:]:
+            self._load[item.endpoint.id] -= 1
+            self._room += 1
+        del self.claimed[claimed_before:]
+        self.left_pending = pending_before
+
+    def _take(self, endpoint_id: str) -> bool:
+        if self.offer is None or self._room <= 0:
+            return False
+        load = self._load.get(endpoint_id, 0)
+        if load >= self.offer.endpoint_cap:
+            return False
+        self._load[endpoint_id] = load + 1
+        self._room -= 1
+        return True
+
+    def split(
+        self, msg: Message, targets: Sequence[Endpoint], now_ms: int
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Parameters of ``insert_delivery`` (pending) and ``insert_delivery_leased`` rows."""
+        pending: list[dict[str, Any]] = []
+        leased: list[dict[str, Any]] = []
+        for endpoint in targets:
+            params: dict[str, Any] = {
+                "id": ids.new_id(ids.DELIVERY),
+                "app_id": msg.app_id,
+                "msg_id": msg.id,
+                "endpoint_id": endpoint.id,
+                "now": now_ms,
+            }
+            if self.offer is not None and self._take(endpoint.id):
+                params["lease_token"] = self.offer.lease_token
+                params["lease_until"] = self._lease_until
+                params["worker_id"] = self.offer.worker_id
+                leased.append(params)
+                self.claimed.append(
+                    ClaimedDelivery(
+                        delivery_id=params["id"],
+                        lease_token=self.offer.lease_token,
+                        attempt_count=0,
+                        trigger=AttemptTrigger.SCHEDULED,
+                        message=msg,
+                        endpoint=endpoint,
+                    )
+                )
+            else:
+                pending.append(params)
+        self.left_pending += len(pending)
+        return pending, leased
