@@ -39,10 +39,11 @@ unit: $(STAMP_TEST)
 
 test: lint typecheck unit
 
-# Benchmarks: run on purpose (several minutes), never by `make test`. Needs nginx (installed
-# from Debian when missing), the local Redis for the Celery baseline, and PostgreSQL.
+# Benchmarks: run on purpose (several minutes), never by `make test`. Needs nginx and h2load
+# (installed from Debian when missing), the local Redis for the Celery baseline, and PostgreSQL.
 bench: $(STAMP_BENCH)
-	command -v nginx >/dev/null || (apt-get update -qq && apt-get install -y -qq nginx)
+	command -v nginx >/dev/null && command -v h2load >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq nginx nghttp2-client)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:

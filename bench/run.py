@@ -31,6 +31,7 @@ import aiohttp
 import asyncpg
 import redis
 
+from bench.load import Load, h2load
 from bench.probe import Probe
 from bench.receiver import Nginx
 from hookline.domain import ids
@@ -104,7 +105,8 @@ class Hookline:
 
 
 class Publisher:
-    """64 concurrent producers posting 1 KB messages; records each response time."""
+    """The latency scenario's producers: 64 aiohttp clients posting 1 KB messages at a set
+    rate, each message numbered so its receipt can be matched to its send time."""
 
     def __init__(self, base_urls: list[str], app_id: str) -> None:
         self.base_urls = base_urls
@@ -139,6 +141,16 @@ class Publisher:
 
             await asyncio.gather(*(producer(n) for n in range(CONCURRENCY)))
         return time.perf_counter() - started
+
+
+async def publish_load(base_url: str, app_id: str, count: int) -> Load:
+    """Publish ``count`` 1 KB messages with h2load; every one must be accepted (202)."""
+    body = json.dumps({"eventType": "bench.tick", "payload": PAYLOAD}).encode()
+    headers = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
+    load = await h2load(f"{base_url}/api/v1/app/{app_id}/msg", count, body, headers)
+    if load.accepted != count:
+        raise RuntimeError(f"only {load.accepted} of {count} publishes were accepted")
+    return load
 
 
 async def setup_app(base_url: str, endpoint_urls: list[str]) -> str:
@@ -195,26 +207,10 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def receiver_ceiling(nginx: Nginx, count: int) -> Result:
-    """What one aiohttp client process gets from nginx at 64 in flight: the limit."""
-    body = json.dumps(PAYLOAD).encode()
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(count):
-        queue.put_nowait(i)
-    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
-    started = time.perf_counter()
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def client() -> None:
-            while not queue.empty():
-                queue.get_nowait()
-                async with session.post(nginx.url, data=body) as response:
-                    await response.read()
-
-        await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
-    rate = count / (time.perf_counter() - started)
-    return Result(
-        "receiver ceiling (nginx, aiohttp client, 64 in flight)", {"requests/s": rate}, rate
-    )
+    """What nginx answers to the same producer (h2load, 64 connections): the limit."""
+    load = await h2load(nginx.url, count, json.dumps(PAYLOAD).encode(), {}, expect_status=200)
+    rate = load.accepted / load.seconds
+    return Result("receiver ceiling (nginx, h2load, 64 connections)", {"requests/s": rate}, rate)
 
 
 async def end_to_end_sqlite(nginx: Nginx, work: Path, count: int, fan_out: int = 1) -> Result:
@@ -224,9 +220,8 @@ async def end_to_end_sqlite(nginx: Nginx, work: Path, count: int, fan_out: int =
     ).start()
     try:
         app_id = await setup_app(proc.url, [nginx.url] * fan_out)
-        publisher = Publisher([proc.url], app_id)
         started = time.perf_counter()
-        publish_seconds = await publisher.run(count)
+        load = await publish_load(proc.url, app_id, count)
         done = await wait_for(sqlite_success_counter(db), count * fan_out, timeout=1800)
     finally:
         proc.stop()
@@ -238,7 +233,7 @@ async def end_to_end_sqlite(nginx: Nginx, work: Path, count: int, fan_out: int =
         {
             "deliveries/s": rate,
             "messages": count,
-            "ingest msg/s during run": count / publish_seconds,
+            "ingest msg/s during run": count / load.seconds,
         },
         rate,
     )
@@ -254,17 +249,16 @@ async def ingest_sqlite(work: Path, count: int) -> Result:
     ).start()
     try:
         app_id = await setup_app(proc.url, ["http://127.0.0.1:9/never"])
-        publisher = Publisher([proc.url], app_id)
-        seconds = await publisher.run(count)
+        load = await publish_load(proc.url, app_id, count)
     finally:
         proc.stop()
-    rate = count / seconds
+    rate = count / load.seconds
     return Result(
         "ingest, SQLite (202 after commit, 64 producers)",
         {
             "messages/s": rate,
-            "p50 ms": percentile(publisher.latencies, 0.50) * 1000,
-            "p99 ms": percentile(publisher.latencies, 0.99) * 1000,
+            "p50 ms": percentile(load.durations, 0.50) * 1000,
+            "p99 ms": percentile(load.durations, 0.99) * 1000,
         },
         rate,
     )
@@ -291,7 +285,7 @@ async def end_to_end_postgres(nginx: Nginx, work: Path, count: int, workers: int
             return int(await db.fetchval("SELECT count(*) FROM deliveries WHERE status = 0"))
 
         started = time.perf_counter()
-        await Publisher([api.url], app_id).run(count)
+        await publish_load(api.url, app_id, count)
         done = await wait_for(count_done, count, timeout=1800)
         await db.close()
     finally:
@@ -405,7 +399,7 @@ async def isolation_sqlite(nginx: Nginx, work: Path, count: int) -> Result:
                 app_id = await setup_app(proc.url, endpoints)
                 healthy = sqlite_success_counter(db, endpoint_url=nginx.url)
                 started = time.perf_counter()
-                await Publisher([proc.url], app_id).run(count)
+                await publish_load(proc.url, app_id, count)
                 done = await wait_for(healthy, count, timeout=1800)
                 rates.append(count / (done - started))
             finally:
@@ -517,8 +511,12 @@ def machine_facts() -> dict[str, str]:
             ["nginx", "-v"], capture_output=True, text=True, check=False
         ).stderr.strip(),
         **{f"pkg {k}": v for k, v in versions.items()},
+        "h2load": subprocess.run(
+            ["h2load", "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip(),
         "settings": "hookline defaults; HOOKLINE_ALLOW_NETWORKS=127.0.0.1/32; 1 KB JSON; "
-        f"{CONCURRENCY} concurrent producers",
+        f"producers: h2load, {CONCURRENCY} keep-alive connections (latency: {CONCURRENCY} "
+        "aiohttp clients at a fixed rate)",
     }
 
 
@@ -571,7 +569,7 @@ async def main(argv: list[str]) -> None:
     results: list[Result] = []
     try:
         steps: list[tuple[str, Callable[[], Awaitable[Result]]]] = [
-            ("ceiling", lambda: receiver_ceiling(nginx, small)),
+            ("ceiling", lambda: receiver_ceiling(nginx, big)),
             ("baseline", lambda: baseline_celery(nginx, work, baseline_n)),
             ("e2e", lambda: end_to_end_sqlite(nginx, work, big)),
             ("fanout", lambda: end_to_end_sqlite(nginx, work, small // 2, fan_out=10)),
