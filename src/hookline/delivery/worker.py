@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from hookline.delivery.gate import Gate
 from hookline.delivery.transport import HttpResult, Transport
 from hookline.domain import ids
 from hookline.domain.clock import utcnow
@@ -74,7 +75,9 @@ class Worker:
         self.worker_id = ids.new_id(ids.WORKER)
         self._refill_at = max(1, min(CLAIM_BATCH, config.max_in_flight // 4))
         self._endpoint_load: dict[str, int] = {}
-        self._endpoint_slots: dict[str, asyncio.Semaphore] = {}
+        self._endpoint_gates: dict[str, Gate] = {}
+        self._skipped: set[str] = set()
+        """Endpoints a claim passed over for being at their cap: due rows may be waiting."""
         self._reserved = 0
 
     def wake(self) -> None:
@@ -169,13 +172,15 @@ class Worker:
             wanted = min(free, CLAIM_BATCH)
             self._wake.clear()
             now = self._clock()
+            busy = self._busy_endpoints()
+            self._skipped.update(busy)
             try:
                 claimed = await self._store.claim_due(
                     wanted,
                     now,
                     now + timedelta(seconds=self._config.lease_seconds),
                     self.worker_id,
-                    self._busy_endpoints(),
+                    busy,
                     self._config.endpoint_max_in_flight,
                 )
             except Unavailable as exc:
@@ -211,31 +216,35 @@ class Worker:
         cap = self._config.endpoint_max_in_flight
         return [endpoint for endpoint, load in self._endpoint_load.items() if load >= cap]
 
-    def _slots(self, endpoint_id: str) -> asyncio.Semaphore:
-        slots = self._endpoint_slots.get(endpoint_id)
-        if slots is None:
-            slots = asyncio.Semaphore(self._config.endpoint_max_in_flight)
-            self._endpoint_slots[endpoint_id] = slots
-        return slots
+    def _gate(self, endpoint_id: str) -> Gate:
+        gate = self._endpoint_gates.get(endpoint_id)
+        if gate is None:
+            gate = self._endpoint_gates[endpoint_id] = Gate(self._config.endpoint_max_in_flight)
+        return gate
 
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
         """One attempt, never more than the endpoint's cap at once; a claim batch may hold a
         few more, which wait here with their leases renewed by the heartbeat."""
         endpoint_id = claimed.endpoint.id
+        gate = self._gate(endpoint_id)
         try:
-            async with self._slots(endpoint_id):
+            await gate.enter()
+            try:
                 started = self._clock()
                 result = await self._send(claimed, started)
+            finally:
+                gate.leave()
             self._outcomes.put_nowait(self._outcome(claimed, result, started))
         finally:
             load = self._endpoint_load.get(endpoint_id, 1) - 1
-            if load == self._config.endpoint_max_in_flight - 1:
+            if load < self._config.endpoint_max_in_flight and endpoint_id in self._skipped:
+                self._skipped.discard(endpoint_id)
                 self._wake.set()  # no longer busy: its due deliveries may be claimed again
             if load > 0:
                 self._endpoint_load[endpoint_id] = load
             else:
                 self._endpoint_load.pop(endpoint_id, None)
-                self._endpoint_slots.pop(endpoint_id, None)
+                self._endpoint_gates.pop(endpoint_id, None)
 
     async def _send(self, claimed: ClaimedDelivery, now: datetime) -> HttpResult:
         msg, endpoint = claimed.message, claimed.endpoint
