@@ -1,4 +1,7 @@
-"""The SSRF-guarded aiohttp transport against real listeners on 127.0.0.1.
+"""The SSRF-guarded transports against real listeners on 127.0.0.1.
+
+Every test runs against each implementation of ``Transport`` (aiohttp and pycurl), which must
+behave the same.
 
 Refused destinations point at a tripwire: a bare TCP listener that records every connection
 it accepts. After a refusal, a sentinel connection is made and awaited; accepts are FIFO, so
@@ -11,26 +14,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import ipaddress
 import json
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from multidict import CIMultiDict
 
 import hookline
+from hookline.delivery.curl_transport import CurlTransport
 from hookline.delivery.transport import (
     RESPONSE_BODY_LIMIT_BYTES,
     AiohttpTransport,
     HttpResult,
     SsrfPolicy,
+    Transport,
 )
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+
+TransportFactory = Callable[[SsrfPolicy], Transport]
 
 
 @dataclass
@@ -169,26 +183,33 @@ async def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeAnswers:
     return answers
 
 
+@pytest.fixture(params=[AiohttpTransport, CurlTransport], ids=["aiohttp", "curl"])
+def make_transport(request: pytest.FixtureRequest) -> TransportFactory:
+    """Which implementation the transport fixtures build: every test runs against each."""
+    factory: TransportFactory = request.param
+    return factory
+
+
 @pytest.fixture
-async def dev() -> AsyncIterator[AiohttpTransport]:
+async def dev(make_transport: TransportFactory) -> AsyncIterator[Transport]:
     """A transport in dev mode: private and loopback destinations are allowed."""
-    transport = AiohttpTransport(SsrfPolicy(allow_private=True))
+    transport = make_transport(SsrfPolicy(allow_private=True))
     yield transport
     await transport.close()
 
 
 @pytest.fixture
-async def strict() -> AsyncIterator[AiohttpTransport]:
+async def strict(make_transport: TransportFactory) -> AsyncIterator[Transport]:
     """A transport with the default policy: only public destinations."""
-    transport = AiohttpTransport(SsrfPolicy())
+    transport = make_transport(SsrfPolicy())
     yield transport
     await transport.close()
 
 
 @pytest.fixture
-async def loopback_allowed() -> AsyncIterator[AiohttpTransport]:
+async def loopback_allowed(make_transport: TransportFactory) -> AsyncIterator[Transport]:
     """A transport whose policy lists 127.0.0.0/8 in allow_networks, without dev mode."""
-    transport = AiohttpTransport(SsrfPolicy(allow_networks=LOOPBACK))
+    transport = make_transport(SsrfPolicy(allow_networks=LOOPBACK))
     yield transport
     await transport.close()
 
@@ -199,9 +220,7 @@ def assert_refused(result: HttpResult, prefix: str) -> None:
     assert (result.body, result.retry_after) == (b"", None)
 
 
-async def test_post_delivers_exact_body_headers_and_host(
-    server: Server, dev: AiohttpTransport
-) -> None:
+async def test_post_delivers_exact_body_headers_and_host(server: Server, dev: Transport) -> None:
     """The body bytes and caller headers arrive unchanged, with Host, User-Agent, JSON type."""
     body = b'{"type":"user.created","data":{"name":"\xc3\xa9"}}'
     result = await dev.post(
@@ -221,7 +240,7 @@ async def test_post_delivers_exact_body_headers_and_host(
 
 
 async def test_caller_headers_replace_defaults_case_insensitively(
-    server: Server, dev: AiohttpTransport
+    server: Server, dev: Transport
 ) -> None:
     """A caller's User-Agent or Content-Type, in any case, replaces the default: one of each."""
     headers = {"user-agent": "custom/2", "content-type": "application/cloudevents+json"}
@@ -232,20 +251,20 @@ async def test_caller_headers_replace_defaults_case_insensitively(
     assert seen.headers.getall("Content-Type") == ["application/cloudevents+json"]
 
 
-async def test_redirect_is_returned_not_followed(server: Server, dev: AiohttpTransport) -> None:
+async def test_redirect_is_returned_not_followed(server: Server, dev: Transport) -> None:
     """A 302 is the result, and its Location is never requested."""
     result = await dev.post(server.url("/redirect"), b"{}", {}, 5)
     assert (result.status_code, result.error) == (302, None)
     assert [seen.path for seen in server.requests] == ["/redirect"]
 
 
-async def test_retry_after_is_surfaced_raw(server: Server, dev: AiohttpTransport) -> None:
+async def test_retry_after_is_surfaced_raw(server: Server, dev: Transport) -> None:
     """The Retry-After header of a 429 comes back as the raw string."""
     result = await dev.post(server.url("/throttled"), b"{}", {}, 5)
     assert (result.status_code, result.retry_after) == (429, "120")
 
 
-async def test_response_body_is_capped(server: Server, dev: AiohttpTransport) -> None:
+async def test_response_body_is_capped(server: Server, dev: Transport) -> None:
     """A 100 KB body is cut at 20 KB, and the cut connection does not poison the pool."""
     big = await dev.post(server.url("/big"), b"{}", {}, 5)
     assert big.status_code == 500
@@ -254,14 +273,14 @@ async def test_response_body_is_capped(server: Server, dev: AiohttpTransport) ->
     assert (after.status_code, after.error) == (200, None)
 
 
-async def test_timeout_gives_status_zero(server: Server, dev: AiohttpTransport) -> None:
+async def test_timeout_gives_status_zero(server: Server, dev: Transport) -> None:
     """A handler slower than the timeout yields status 0 'timeout after 0.2s', not a wait."""
     result = await dev.post(server.url("/slow"), b"{}", {}, 0.2)
     assert_refused(result, "timeout after 0.2s")
     assert 150 <= result.duration_ms < 4000
 
 
-async def test_refused_connection_gives_status_zero(dev: AiohttpTransport) -> None:
+async def test_refused_connection_gives_status_zero(dev: Transport) -> None:
     """A closed loopback port yields status 0 'connection refused'."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -283,7 +302,7 @@ async def test_refused_connection_gives_status_zero(dev: AiohttpTransport) -> No
     ],
 )
 async def test_default_policy_blocks_every_spelling_of_loopback(
-    tripwire: Tripwire, strict: AiohttpTransport, host: str
+    tripwire: Tripwire, strict: Transport, host: str
 ) -> None:
     """Loopback in any spelling is 'blocked by SSRF guard' and no connection is opened."""
     result = await strict.post(f"http://{host}:{tripwire.port}/hook", b"{}", {}, 5)
@@ -293,7 +312,7 @@ async def test_default_policy_blocks_every_spelling_of_loopback(
 
 
 async def test_one_denied_address_blocks_the_whole_host(
-    tripwire: Tripwire, loopback_allowed: AiohttpTransport, fake_dns: FakeAnswers
+    tripwire: Tripwire, loopback_allowed: Transport, fake_dns: FakeAnswers
 ) -> None:
     """A name resolving to an allowed and a denied address is refused outright."""
     fake_dns["mixed.test"] = ["127.0.0.1", "10.0.0.7"]
@@ -304,7 +323,7 @@ async def test_one_denied_address_blocks_the_whole_host(
 
 
 async def test_allow_networks_lets_loopback_through(
-    server: Server, loopback_allowed: AiohttpTransport
+    server: Server, loopback_allowed: Transport
 ) -> None:
     """With 127.0.0.0/8 in allow_networks, loopback literals and localhost are delivered."""
     for host in ("127.0.0.1", "localhost"):
@@ -314,7 +333,7 @@ async def test_allow_networks_lets_loopback_through(
 
 
 async def test_connects_to_the_vetted_address_and_revets_new_connections(
-    server: Server, loopback_allowed: AiohttpTransport, fake_dns: FakeAnswers
+    server: Server, loopback_allowed: Transport, fake_dns: FakeAnswers
 ) -> None:
     """The resolved address is dialled with the original Host; a rebind is caught next time."""
     fake_dns["rebind.test"] = ["127.0.0.1"]
@@ -329,7 +348,7 @@ async def test_connects_to_the_vetted_address_and_revets_new_connections(
 
 
 async def test_unresolvable_host_gives_status_zero(
-    strict: AiohttpTransport, fake_dns: FakeAnswers
+    strict: Transport, fake_dns: FakeAnswers
 ) -> None:
     """A name that does not resolve is status 0 with a DNS reason, not an exception."""
     fake_dns["nowhere.test"] = []
@@ -339,7 +358,7 @@ async def test_unresolvable_host_gives_status_zero(
 
 @pytest.mark.parametrize("host", ["127.1", "2130706433"])
 async def test_non_canonical_literals_are_never_dialled_even_in_dev_mode(
-    tripwire: Tripwire, dev: AiohttpTransport, host: str
+    tripwire: Tripwire, dev: Transport, host: str
 ) -> None:
     """Where loopback is allowed, 127.1-style spellings are still refused as invalid URLs."""
     result = await dev.post(f"http://{host}:{tripwire.port}/", b"{}", {}, 5)
@@ -359,6 +378,205 @@ async def test_non_canonical_literals_are_never_dialled_even_in_dev_mode(
         ("http://example.com:99999/", "invalid URL"),
     ],
 )
-async def test_invalid_urls_are_refused(strict: AiohttpTransport, url: str, reason: str) -> None:
+async def test_invalid_urls_are_refused(strict: Transport, url: str, reason: str) -> None:
     """Non-http(s) schemes and malformed URLs are status 0 with an 'invalid URL' reason."""
     assert_refused(await strict.post(url, b"{}", {}, 5), reason)
+
+
+@pytest.fixture
+async def raw_server() -> AsyncIterator[Callable[[bytes, bool], Awaitable[int]]]:
+    """Start listeners that read one request and write fixed bytes, then close or stall.
+
+    The factory takes the response bytes and whether to stall after writing them (until the
+    test ends) instead of closing, and returns the port.
+    """
+    stop = asyncio.Event()
+    listeners: list[asyncio.Server] = []
+
+    async def start(response: bytes, stall: bool) -> int:
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            head = await reader.readuntil(b"\r\n\r\n")
+            for line in head.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    await reader.readexactly(int(value))
+            writer.write(response)
+            await writer.drain()
+            if stall:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(5):
+                        await stop.wait()
+            writer.close()
+
+        listener = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+        listeners.append(listener)
+        port: int = listener.sockets[0].getsockname()[1]
+        return port
+
+    yield start
+    stop.set()
+    for listener in listeners:
+        listener.close()
+        await listener.wait_closed()
+
+
+async def test_proxies_from_the_environment_are_ignored(
+    server: Server, tripwire: Tripwire, dev: Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """http_proxy and friends point at the tripwire; the request still goes direct."""
+    proxy = f"http://127.0.0.1:{tripwire.port}"
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, proxy)
+    monkeypatch.setenv("ALL_PROXY", proxy)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    for host in ("127.0.0.1", "localhost"):
+        result = await dev.post(server.url("/echo", host=host), b"{}", {}, 5)
+        assert (result.status_code, result.error) == (200, None)
+    assert len(server.requests) == 2
+    await assert_untouched(tripwire)
+
+
+async def test_large_binary_body_arrives_intact_without_expect(
+    server: Server, dev: Transport
+) -> None:
+    """A 256 KB body with every byte value arrives unchanged, with no Expect: 100-continue."""
+    body = bytes(range(256)) * 1024
+    result = await dev.post(server.url("/echo"), body, {}, 5)
+    assert (result.status_code, result.error) == (200, None)
+    (seen,) = server.requests
+    assert seen.body == body
+    assert "Expect" not in seen.headers
+    assert seen.headers["Content-Length"] == str(len(body))
+
+
+async def test_empty_body_and_empty_header_value(server: Server, dev: Transport) -> None:
+    """An empty body is a POST with Content-Length 0; an empty header value is sent empty."""
+    result = await dev.post(server.url("/echo"), b"", {"X-Empty": "", "X-Blank": "  "}, 5)
+    assert (result.status_code, result.error) == (200, None)
+    (seen,) = server.requests
+    assert seen.body == b""
+    assert seen.headers.getall("X-Empty") == [""]
+    assert seen.headers.getall("X-Blank") == [""]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Team": "a\r\nX-Injected: 1"}, {"X-Team\nX-Injected": "1"}, {"X-Team": "a\x00b"}],
+)
+async def test_control_characters_in_headers_are_refused(
+    server: Server, dev: Transport, headers: dict[str, str]
+) -> None:
+    """A line break or NUL in a header name or value is refused, never sent."""
+    result = await dev.post(server.url("/echo"), b"{}", headers, 5)
+    assert_refused(result, "ValueError: Forbidden control character detected in headers")
+    assert server.requests == []
+
+
+async def test_informational_response_is_skipped(
+    raw_server: Callable[[bytes, bool], Awaitable[int]], dev: Transport
+) -> None:
+    """A 103 before the answer is not the result; the final status and Retry-After are."""
+    port = await raw_server(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\nRetry-After: 1\r\n\r\n"
+        b"HTTP/1.1 503 Unavailable\r\nRetry-After: 30\r\nRetry-After: 60\r\n"
+        b"Content-Length: 4\r\n\r\nbusy",
+        False,
+    )
+    result = await dev.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5)
+    assert (result.status_code, result.error, result.body) == (503, None, b"busy")
+    assert result.retry_after == "30"
+
+
+@pytest.mark.parametrize("stall", [False, True], ids=["peer-closes", "clock-runs-out"])
+async def test_body_cut_short_keeps_the_status(
+    raw_server: Callable[[bytes, bool], Awaitable[int]], dev: Transport, stall: bool
+) -> None:
+    """Once the status line and headers are in, a truncated body still gives that status."""
+    port = await raw_server(
+        b"HTTP/1.1 202 Accepted\r\nContent-Length: 100\r\nRetry-After: 5\r\n\r\npartial",
+        stall,
+    )
+    result = await dev.post(f"http://127.0.0.1:{port}/", b"{}", {}, 0.5)
+    assert (result.status_code, result.error, result.retry_after) == (202, None, "5")
+    assert b"partial".startswith(result.body)
+    assert result.duration_ms < 4000
+
+
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        (b"", "server disconnected without a response"),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", "server disconnected without a response"),
+        (b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n", "invalid HTTP response"),
+    ],
+    ids=["no-answer", "headers-cut", "bad-status"],
+)
+async def test_no_complete_answer_gives_status_zero(
+    raw_server: Callable[[bytes, bool], Awaitable[int]],
+    dev: Transport,
+    response: bytes,
+    reason: str,
+) -> None:
+    """A peer that hangs up before the end of the headers, or a malformed status line, is
+    no response at all: status 0 with the reason."""
+    port = await raw_server(response, False)
+    result = await dev.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5)
+    assert_refused(result, reason)
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for localhost and 127.0.0.1, trusted by nobody."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_untrusted_certificate_gives_a_tls_error(tmp_path: Path, dev: Transport) -> None:
+    """TLS is verified: a self-signed certificate is status 0 'TLS certificate error'."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*self_signed_certificate(tmp_path))
+    requests: list[bytes] = []
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            requests.append(await reader.readuntil(b"\r\n\r\n"))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        writer.close()
+
+    listener = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=context)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        for host in ("localhost", "127.0.0.1"):
+            result = await dev.post(f"https://{host}:{port}/hook", b"{}", {}, 5)
+            assert_refused(result, "TLS certificate error")
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert requests == []
