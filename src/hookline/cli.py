@@ -63,7 +63,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.command == "serve":
+    if args.command == "serve" and settings.processes > 1:
+        from hookline.processes import serve_processes
+
+        sys.exit(serve_processes(settings, worker=not args.no_worker, runner=_run))
+    elif args.command == "serve":
         _run(_serve(settings, worker=not args.no_worker))
     elif args.command == "worker":
         _run(_serve(settings, api=False))

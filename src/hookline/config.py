@@ -60,6 +60,12 @@ def _schedule(text: str) -> RetrySchedule:
     return parse_schedule(text)
 
 
+def _transport(text: str) -> str:
+    if text not in ("curl", "aiohttp"):
+        raise ValueError("must be curl or aiohttp")
+    return text
+
+
 def _setting(parse: Callable[[str], Any], help: str, *, secret: bool = False) -> Any:
     return field(metadata={"parse": parse, "help": help, "secret": secret})
 
@@ -85,6 +91,12 @@ class Settings:
     max_in_flight: int = _setting(_positive_int, "concurrent delivery attempts per worker")
     endpoint_max_in_flight: int = _setting(
         _positive_int, "concurrent attempts to one endpoint per worker"
+    )
+    transport: str = _setting(
+        _transport, "HTTP client for deliveries: curl (libcurl, default) or aiohttp"
+    )
+    processes: int = _setting(
+        _positive_int, "serve: processes sharing the port, each with the API and a worker"
     )
     db_pool_size: int = _setting(_positive_int, "PostgreSQL connections per process")
     heartbeat_interval: float = _setting(_positive_float, "seconds between worker heartbeats")
@@ -123,6 +135,8 @@ DEFAULTS: dict[str, str] = {
     "poll_interval": "0.25",
     "max_in_flight": "256",
     "endpoint_max_in_flight": "32",
+    "transport": "curl",
+    "processes": "1",
     "db_pool_size": "10",
     "heartbeat_interval": "5",
     "stall_timeout": "20",

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,8 +22,9 @@ from hookline.api.app import Services
 from hookline.api.auth import hash_token, new_token
 from hookline.api.routes import create_app
 from hookline.config import Settings
+from hookline.delivery.curl_transport import CurlTransport
 from hookline.delivery.maintenance import run_maintenance
-from hookline.delivery.transport import AiohttpTransport, SsrfPolicy
+from hookline.delivery.transport import AiohttpTransport, SsrfPolicy, Transport
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain import ids
 from hookline.domain.models import AccessToken
@@ -90,10 +92,11 @@ def worker_config(settings: Settings) -> WorkerConfig:
     )
 
 
-def transport_for(settings: Settings) -> AiohttpTransport:
-    return AiohttpTransport(
-        SsrfPolicy(allow_networks=settings.allow_networks, allow_private=settings.dev)
-    )
+def transport_for(settings: Settings) -> Transport:
+    policy = SsrfPolicy(allow_networks=settings.allow_networks, allow_private=settings.dev)
+    if settings.transport == "aiohttp":
+        return AiohttpTransport(policy)
+    return CurlTransport(policy)
 
 
 class _Server(uvicorn.Server):
@@ -104,7 +107,20 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def run(settings: Settings, *, api: bool, worker: bool) -> None:
+async def prepare(settings: Settings) -> None:
+    """What several processes must not race on: the schema and the first admin token."""
+    store = open_store(settings)
+    await store.open()
+    try:
+        await ensure_admin_token(store, settings)
+    finally:
+        await store.close()
+
+
+async def run(
+    settings: Settings, *, api: bool, worker: bool, listener: socket.socket | None = None
+) -> None:
+    """Run until SIGTERM/SIGINT; ``listener`` is a socket already bound by a parent process."""
     store = open_store(settings)
     await store.open()
     stop = asyncio.Event()
@@ -135,7 +151,8 @@ async def run(settings: Settings, *, api: bool, worker: bool) -> None:
                 log_level="info" if settings.dev else "warning",
             )
             server = _Server(config)
-            tasks.append(asyncio.create_task(server.serve(), name="hookline-api"))
+            sockets = None if listener is None else [listener]
+            tasks.append(asyncio.create_task(server.serve(sockets), name="hookline-api"))
         if delivery is not None:
             tasks.append(asyncio.create_task(delivery.run(), name="hookline-worker"))
             tasks.append(asyncio.create_task(run_maintenance(store, stop), name="maintenance"))

@@ -9,6 +9,8 @@ beside ``worker``); WAL and ``busy_timeout`` make that safe, one writer at a tim
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -71,14 +73,28 @@ class _Publish:
 
 
 @contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    conn.execute("BEGIN IMMEDIATE")
+def _transaction(conn: sqlite3.Connection, lock: int | None = None) -> Iterator[sqlite3.Connection]:
+    """A write transaction; ``lock`` is the file that hookline processes queue on first.
+
+    SQLite makes a second writer sleep and retry (1 ms, then 2, 5, 10 …) while the first
+    commits; several ``serve`` processes on one file would spend their time asleep. A
+    blocking ``flock`` hands the write over the moment the holder is done, and it is
+    released with the process, even on ``kill -9``. Other programs writing the file are
+    still handled by ``busy_timeout``.
+    """
+    if lock is not None:
+        fcntl.flock(lock, fcntl.LOCK_EX)
     try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class SqliteStore(SqlRepository):
@@ -90,6 +106,7 @@ class SqliteStore(SqlRepository):
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookline-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._lock: int | None = None
         self._pending: list[_Publish] = []
         self._flusher: asyncio.Task[None] | None = None
         self._handoff: Handoff | None = None
@@ -121,6 +138,8 @@ class SqliteStore(SqlRepository):
             conn.execute("PRAGMA journal_mode = WAL")
             # FULL: a committed 202 survives power loss too, not only a killed process.
             conn.execute("PRAGMA synchronous = FULL")
+            if self._path != ":memory:":
+                self._lock = os.open(f"{self._path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
             self._conn = conn
         return self._conn
 
@@ -163,6 +182,9 @@ class SqliteStore(SqlRepository):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     async def close(self) -> None:
         await self._run(self._close)
@@ -184,13 +206,13 @@ class SqliteStore(SqlRepository):
 
     def _write_now(self, name: str, params: dict[str, Any]) -> int:
         try:
-            with _transaction(self.conn) as conn:
+            with _transaction(self.conn, self._lock) as conn:
                 return int(conn.execute(Q[name], params).rowcount)
         except sqlite3.IntegrityError as exc:
             raise Conflict(_conflict_detail(exc)) from exc
 
     def _script_now(self, name: str, params: dict[str, Any]) -> None:
-        with _transaction(self.conn) as conn:
+        with _transaction(self.conn, self._lock) as conn:
             for statement in Q[name].split(";"):
                 conn.execute(statement, params)
 
@@ -255,13 +277,13 @@ class SqliteStore(SqlRepository):
         (or has a payload that is not UTF-8), again request by request in savepoints, so
         only that one fails."""
         try:
-            with _transaction(self.conn) as conn:
+            with _transaction(self.conn, self._lock) as conn:
                 return list(self._publish_together(conn, batch, deliveries))
         except (sqlite3.IntegrityError, UnicodeDecodeError):
             deliveries.undo((0, 0))
         outcomes: list[list[list[str]] | Exception] = []
         endpoints_by_app: dict[str, list[Endpoint]] = {}
-        with _transaction(self.conn) as conn:
+        with _transaction(self.conn, self._lock) as conn:
             for request in batch:
                 conn.execute("SAVEPOINT publish")
                 mark = deliveries.mark()
@@ -375,7 +397,7 @@ class SqliteStore(SqlRepository):
         """Fair across endpoints: each enabled endpoint that is not busy offers its oldest
         due deliveries (one index probe each), and the oldest of those are leased."""
         busy = set(params["busy_ids"])
-        with _transaction(self.conn) as conn:
+        with _transaction(self.conn, self._lock) as conn:
             offered: list[tuple[int, str]] = []
             for (endpoint_id,) in conn.execute(Q["enabled_endpoint_ids"]).fetchall():
                 if endpoint_id in busy:
@@ -407,7 +429,7 @@ class SqliteStore(SqlRepository):
     def _complete(self, outcomes: Sequence[AttemptOutcome]) -> None:
         attempts = orjson.dumps([rows.attempt_params(o.attempt) for o in outcomes])
         finished = orjson.dumps([rows.finish_params(o) for o in outcomes])
-        with _transaction(self.conn) as conn:
+        with _transaction(self.conn, self._lock) as conn:
             conn.execute(Q["insert_attempts"], {"rows": attempts})
             conn.execute(Q["finish_deliveries"], {"rows": finished})
             conn.executemany(
@@ -433,7 +455,7 @@ class SqliteStore(SqlRepository):
                 "request_hash": request_hash,
                 "now": rows.to_ms(now),
             }
-            with _transaction(self.conn) as conn:
+            with _transaction(self.conn, self._lock) as conn:
                 if conn.execute(Q["idempotency_insert"], params).rowcount == 1:
                     return None
                 stale = rows.to_ms(now - timedelta(seconds=IDEMPOTENCY_STALE_SECONDS))
