@@ -98,6 +98,12 @@ class Settings:
     processes: int = _setting(
         _positive_int, "serve: processes sharing the port, each with the API and a worker"
     )
+    breaker_threshold: int = _setting(
+        _positive_int, "failures in a row that open an endpoint's circuit breaker"
+    )
+    breaker_cooldown: float = _setting(
+        _positive_float, "seconds an open breaker holds deliveries before one probe"
+    )
     db_pool_size: int = _setting(_positive_int, "PostgreSQL connections per process")
     heartbeat_interval: float = _setting(_positive_float, "seconds between worker heartbeats")
     stall_timeout: float = _setting(
@@ -137,6 +143,8 @@ DEFAULTS: dict[str, str] = {
     "endpoint_max_in_flight": "32",
     "transport": "curl",
     "processes": "1",
+    "breaker_threshold": "5",
+    "breaker_cooldown": "5",
     "db_pool_size": "10",
     "heartbeat_interval": "5",
     "stall_timeout": "20",

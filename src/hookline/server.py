@@ -86,6 +86,8 @@ def worker_config(settings: Settings) -> WorkerConfig:
         poll_interval=settings.poll_interval,
         max_in_flight=settings.max_in_flight,
         endpoint_max_in_flight=settings.endpoint_max_in_flight,
+        breaker_threshold=settings.breaker_threshold,
+        breaker_cooldown=settings.breaker_cooldown,
         log_attempts=settings.dev,
         heartbeat_interval=settings.heartbeat_interval,
         stall_timeout=settings.stall_timeout,

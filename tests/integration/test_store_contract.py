@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -16,6 +16,7 @@ from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, Mes
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
+    Deferral,
     IdempotencyCompletion,
     LeaseOffer,
     ListQuery,
@@ -519,7 +520,7 @@ class RecordingHandoff:
     endpoint_cap: int = 32
     endpoint_load: dict[str, int] = field(default_factory=dict)
     lease_seconds: float = 30.0
-    accepted: list[tuple[LeaseOffer, list[ClaimedDelivery], int]] = field(default_factory=list)
+    accepted: list[tuple[LeaseOffer, list[ClaimedDelivery], set[str]]] = field(default_factory=list)
 
     def offer(self, most: int) -> LeaseOffer | None:
         slots = min(most, self.slots)
@@ -535,9 +536,9 @@ class RecordingHandoff:
         )
 
     def accept(
-        self, offer: LeaseOffer, claimed: Sequence[ClaimedDelivery], left_pending: int
+        self, offer: LeaseOffer, claimed: Sequence[ClaimedDelivery], left_for: Collection[str]
     ) -> None:
-        self.accepted.append((offer, list(claimed), left_pending))
+        self.accepted.append((offer, list(claimed), set(left_for)))
 
     @property
     def claimed(self) -> list[ClaimedDelivery]:
@@ -557,8 +558,8 @@ async def test_publish_hands_deliveries_to_the_local_worker_already_leased(store
         await store.create_endpoint(ep)
     msg = make_message(app, payload=b'{"n":1}')
     await store.publish([msg], utcnow())
-    (offer, claimed, left_pending), *_ = handoff.accepted
-    assert left_pending == 0
+    (offer, claimed, left_for), *_ = handoff.accepted
+    assert left_for == set()
     assert sorted(c.endpoint.id for c in claimed) == sorted(ep.id for ep in endpoints)
     assert all(c.message == msg and c.lease_token == offer.lease_token for c in claimed)
     assert all(c.attempt_count == 0 and c.trigger is AttemptTrigger.SCHEDULED for c in claimed)
@@ -582,9 +583,9 @@ async def test_handoff_stays_within_the_offered_slots_and_the_endpoint_cap(store
     handoff = RecordingHandoff(slots=3, endpoint_cap=2, endpoint_load={busy.id: 1})
     store.attach_handoff(handoff)
     await store.publish([make_message(app) for _ in range(3)], utcnow())
-    (_, claimed, left_pending), *_ = handoff.accepted
+    (_, claimed, left_for), *_ = handoff.accepted
     assert Counter(c.endpoint.id for c in claimed) == {busy.id: 1, free.id: 2}
-    assert left_pending == 3
+    assert left_for == {busy.id, free.id}
     later = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w2")
     assert Counter(c.endpoint.id for c in later) == {busy.id: 2, free.id: 1}
 
@@ -619,3 +620,25 @@ async def test_a_handed_over_delivery_is_claimable_once_its_lease_runs_out(store
     later = utcnow() + timedelta(seconds=2)
     (again,) = await store.claim_due(10, later, later + timedelta(seconds=30), "w2")
     assert (again.message.id, again.endpoint.id) == (msg_id, ep_id)
+
+
+async def test_defer_gives_a_leased_delivery_back_unattempted(store: Store) -> None:
+    """A deferred delivery is pending again, due at the given time, with no attempt recorded
+    and its attempt count unchanged; a lease that was lost meanwhile defers nothing."""
+    msg_id, ep_id = await _setup_one_delivery(store)
+    now = utcnow()
+    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    until = now + timedelta(seconds=60)
+    await store.defer([Deferral(claimed, until)], now)
+    delivery = await store.get_delivery(msg_id, ep_id)
+    assert delivery is not None and delivery.status is MessageStatus.PENDING
+    assert delivery.attempt_count == 0
+    assert await store.claim_due(10, now, now + timedelta(seconds=30), "w1") == []
+    due = until + timedelta(seconds=1)
+    (again,) = await store.claim_due(10, due, due + timedelta(seconds=30), "w2")
+    page = await store.list_attempts(claimed.endpoint.app_id, ListQuery(), AttemptFilter(), msg_id)
+    assert page.data == []
+    await store.defer([Deferral(claimed, until)], due)
+    still = await store.get_delivery(msg_id, ep_id)
+    assert still is not None and still.status is MessageStatus.SENDING
+    assert again.lease_token != claimed.lease_token

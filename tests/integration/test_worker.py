@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -301,3 +302,40 @@ async def test_publish_hands_work_to_the_local_worker_without_a_claim(
     for msg in [first, *more]:
         await eventually(lambda m=msg: _is(store, m.id, ep.id, MessageStatus.SUCCESS))
     assert claimed_rows == 6
+
+
+async def test_a_dead_endpoint_trips_its_breaker_and_stops_costing_attempts(
+    store: Store, running: Callable
+) -> None:
+    """After 3 failures in a row the breaker opens: the dead endpoint's other deliveries are
+    held without attempts while a healthy endpoint keeps flowing; once it answers again, a
+    probe closes the breaker and everything held is delivered, with no attempt spent on it
+    while it was open."""
+    app = make_app()
+    await store.create_application(app)
+    dead = make_endpoint(app, "https://dead.example/h")
+    healthy = make_endpoint(app, "https://ok.example/h")
+    for ep in (dead, healthy):
+        await store.create_endpoint(ep)
+    transport = FakeTransport(script={dead.url: [status(0)]})
+    cfg = config(
+        retry_schedule=RetrySchedule((0.05,) * 9, jitter=0.0),
+        breaker_threshold=3,
+        breaker_cooldown=1.0,
+    )
+    worker = running(transport, cfg)
+    store.attach_handoff(worker)
+    messages = [make_message(app) for _ in range(20)]
+    await store.publish(messages, utcnow())
+    for msg in messages:
+        await eventually(lambda m=msg: _is(store, m.id, healthy.id, MessageStatus.SUCCESS))
+    await asyncio.sleep(0.3)
+    failed_calls = sum(c.url == dead.url for c in transport.calls)
+    assert failed_calls == 3, "one attempt per failure up to the threshold, then none"
+    transport.script[dead.url] = [ok()]
+    for msg in messages:
+        await eventually(lambda m=msg: _is(store, m.id, dead.id, MessageStatus.SUCCESS))
+    assert sum(c.url == dead.url for c in transport.calls) == failed_calls + 20
+    page = await store.list_attempts(app.id, ListQuery(limit=250), AttemptFilter(), None)
+    codes = Counter(a.response_status_code for a in page.data if a.endpoint_id == dead.id)
+    assert codes == {0: 3, 200: 20}

@@ -14,20 +14,26 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from hookline.delivery.gate import Gate
 from hookline.delivery.transport import HttpResult, Transport
 from hookline.domain import ids
+from hookline.domain.breaker import (
+    DEFAULT_COOLDOWN_SECONDS,
+    DEFAULT_THRESHOLD,
+    Breaker,
+    is_endpoint_failure,
+)
 from hookline.domain.clock import utcnow
 from hookline.domain.errors import Unavailable
 from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
 from hookline.domain.outcome import Verdict, decide
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import sign
-from hookline.storage.base import AttemptOutcome, LeaseOffer, Store
+from hookline.storage.base import AttemptOutcome, Deferral, LeaseOffer, Store
 
 log = logging.getLogger("hookline.worker")
 
@@ -48,6 +54,8 @@ class WorkerConfig:
     heartbeat_interval: float = 5.0
     stall_timeout: float = 20.0
     endpoint_max_in_flight: int = 32
+    breaker_threshold: int = DEFAULT_THRESHOLD
+    breaker_cooldown: float = DEFAULT_COOLDOWN_SECONDS
 
 
 class Worker:
@@ -71,7 +79,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._outcomes: asyncio.Queue[AttemptOutcome | None] = asyncio.Queue()
+        self._outcomes: asyncio.Queue[AttemptOutcome | Deferral | None] = asyncio.Queue()
         self.worker_id = ids.new_id(ids.WORKER)
         self._refill_at = max(1, min(CLAIM_BATCH, config.max_in_flight // 4))
         self._endpoint_load: dict[str, int] = {}
@@ -79,6 +87,7 @@ class Worker:
         self._skipped: set[str] = set()
         """Endpoints a claim passed over for being at their cap: due rows may be waiting."""
         self._reserved = 0
+        self._breakers: dict[str, Breaker] = {}
 
     def wake(self) -> None:
         """Tell the worker new work may be due (called after a publish in this process)."""
@@ -98,18 +107,22 @@ class Worker:
             lease_until=self._clock() + timedelta(seconds=self._config.lease_seconds),
             slots=slots,
             endpoint_cap=self._config.endpoint_max_in_flight,
-            endpoint_load=dict(self._endpoint_load),
+            endpoint_load=self._load_with_blocked(),
         )
 
     def accept(
-        self, offer: LeaseOffer, claimed: Sequence[ClaimedDelivery], left_pending: int
+        self, offer: LeaseOffer, claimed: Sequence[ClaimedDelivery], left_for: Collection[str]
     ) -> None:
-        """Start what a committed publish handed over; claim what did not fit."""
+        """Start what a committed publish handed over. What was left pending for a busy or
+        blocked endpoint waits until that endpoint frees up; anything else is claimed now."""
         self._reserved -= offer.slots
         for item in claimed:
             self._start(item)
-        if left_pending:
-            self._wake.set()
+        if left_for:
+            held = set(self._busy_endpoints())
+            self._skipped.update(held.intersection(left_for))
+            if not held.issuperset(left_for):
+                self._wake.set()
         self._slot_free.set()
 
     def _free_slots(self) -> int:
@@ -211,10 +224,27 @@ class Worker:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 
     def _busy_endpoints(self) -> list[str]:
-        """Endpoints at their in-flight cap: claims skip them, so a slow or dead endpoint
-        cannot fill this worker with requests that all wait on it."""
+        """Endpoints at their in-flight cap or behind an open breaker: claims skip them, so
+        a slow or dead endpoint cannot fill this worker with requests that all wait on it."""
         cap = self._config.endpoint_max_in_flight
-        return [endpoint for endpoint, load in self._endpoint_load.items() if load >= cap]
+        busy = [endpoint for endpoint, load in self._endpoint_load.items() if load >= cap]
+        return busy + self._blocked_endpoints()
+
+    def _blocked_endpoints(self) -> list[str]:
+        now = self._clock().timestamp()
+        return [
+            endpoint
+            for endpoint, breaker in self._breakers.items()
+            if breaker.blocks(now)
+            and self._endpoint_load.get(endpoint, 0) < self._config.endpoint_max_in_flight
+        ]
+
+    def _load_with_blocked(self) -> dict[str, int]:
+        """In-flight counts per endpoint, with blocked endpoints shown full to the handoff."""
+        load = dict(self._endpoint_load)
+        for endpoint in self._blocked_endpoints():
+            load[endpoint] = self._config.endpoint_max_in_flight
+        return load
 
     def _gate(self, endpoint_id: str) -> Gate:
         gate = self._endpoint_gates.get(endpoint_id)
@@ -228,12 +258,19 @@ class Worker:
         endpoint_id = claimed.endpoint.id
         gate = self._gate(endpoint_id)
         try:
+            breaker = self._breakers.get(endpoint_id)
+            now = self._clock().timestamp()
+            if breaker is not None and not breaker.admit(now):
+                until = datetime.fromtimestamp(breaker.hold_until(now), UTC)
+                self._outcomes.put_nowait(Deferral(claimed, until))
+                return
             await gate.enter()
             try:
                 started = self._clock()
                 result = await self._send(claimed, started)
             finally:
                 gate.leave()
+            self._track_health(endpoint_id, result.status_code)
             self._outcomes.put_nowait(self._outcome(claimed, result, started))
         finally:
             load = self._endpoint_load.get(endpoint_id, 1) - 1
@@ -245,6 +282,30 @@ class Worker:
             else:
                 self._endpoint_load.pop(endpoint_id, None)
                 self._endpoint_gates.pop(endpoint_id, None)
+
+    def _track_health(self, endpoint_id: str, status_code: int) -> None:
+        breaker = self._breakers.get(endpoint_id)
+        if breaker is None:
+            if not is_endpoint_failure(status_code):
+                return
+            breaker = self._breakers[endpoint_id] = Breaker(
+                threshold=self._config.breaker_threshold,
+                base_cooldown=self._config.breaker_cooldown,
+            )
+        was_closed = breaker.closed
+        breaker.record(status_code, self._clock().timestamp())
+        if breaker.closed and breaker.failures == 0:
+            del self._breakers[endpoint_id]
+            if not was_closed:
+                log.info("endpoint %s answers again; its breaker is closed", endpoint_id)
+                self._wake.set()
+        elif was_closed and not breaker.closed:
+            log.warning(
+                "endpoint %s failed %d times in a row; holding its deliveries for %.0fs",
+                endpoint_id,
+                breaker.failures,
+                breaker.cooldown,
+            )
 
     async def _send(self, claimed: ClaimedDelivery, now: datetime) -> HttpResult:
         msg, endpoint = claimed.message, claimed.endpoint
@@ -320,7 +381,7 @@ class Worker:
         """Write outcomes in batches until the ``None`` that ``run`` queues after draining."""
         finished = False
         while not finished:
-            batch: list[AttemptOutcome] = []
+            batch: list[AttemptOutcome | Deferral] = []
             item = await self._outcomes.get()
             while True:
                 if item is None:
@@ -333,18 +394,24 @@ class Worker:
             if batch:
                 await self._record(batch)
 
-    async def _record(self, batch: list[AttemptOutcome]) -> None:
+    async def _record(self, batch: list[AttemptOutcome | Deferral]) -> None:
         """Write a batch, retrying until it lands: a lost result would mean a lost attempt log."""
+        outcomes = [item for item in batch if isinstance(item, AttemptOutcome)]
+        deferrals = [item for item in batch if isinstance(item, Deferral)]
         while True:
             try:
-                await self._store.complete(batch)
+                if outcomes:
+                    await self._store.complete(outcomes)
+                    outcomes = []
+                if deferrals:
+                    await self._store.defer(deferrals, self._clock())
                 break
             except Unavailable as exc:
                 log.warning("cannot record %d attempts, retrying: %s", len(batch), exc)
             except Exception:
                 log.exception("recording %d attempts failed, retrying", len(batch))
             await asyncio.sleep(STORE_RETRY_SECONDS)
-        if any(o.next_attempt_at is not None for o in batch):
+        if any(isinstance(o, AttemptOutcome) and o.next_attempt_at is not None for o in batch):
             self._wake.set()
 
     async def _drain(self) -> None:

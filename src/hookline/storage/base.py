@@ -7,7 +7,7 @@ coroutine so an API handler never blocks the event loop on I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -71,6 +71,14 @@ class AttemptOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Deferral:
+    """A leased delivery put back unattempted (its endpoint's breaker is open)."""
+
+    claimed: ClaimedDelivery
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class IdempotencyCompletion:
     """The response to store under a reserved key, in the same transaction as the work."""
 
@@ -117,10 +125,10 @@ class Handoff(Protocol):
         ...
 
     def accept(
-        self, offer: LeaseOffer, claimed: Sequence[ClaimedDelivery], left_pending: int
+        self, offer: LeaseOffer, claimed: Sequence[ClaimedDelivery], left_for: Collection[str]
     ) -> None:
-        """After the commit: start ``claimed``, give back unused slots, and look for the
-        ``left_pending`` deliveries that did not fit; called with nothing on failure."""
+        """After the commit: start ``claimed``, give back unused slots, and know that the
+        endpoints in ``left_for`` have deliveries waiting; called with nothing on failure."""
         ...
 
 
@@ -204,6 +212,10 @@ class Store(Protocol):
         ...
 
     async def complete(self, outcomes: Sequence[AttemptOutcome]) -> None: ...
+    async def defer(self, deferrals: Sequence[Deferral], now: datetime) -> None:
+        """Give leased deliveries back, pending until ``until``, without an attempt."""
+        ...
+
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None: ...
     async def recover(
         self, app_id: str, endpoint_id: str, since: datetime, until: datetime, now: datetime

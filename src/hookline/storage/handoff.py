@@ -24,14 +24,24 @@ class DeliveryRows:
     def __init__(self, offer: LeaseOffer | None) -> None:
         self.offer = offer
         self.claimed: list[ClaimedDelivery] = []
-        self.left_pending = 0
+        self._left: list[str] = []
         self._room = offer.slots if offer is not None else 0
         self._load: dict[str, int] = dict(offer.endpoint_load) if offer is not None else {}
         self._lease_until = to_ms(offer.lease_until) if offer is not None else None
 
+    @property
+    def left_pending(self) -> int:
+        """Rows written pending, for any worker to claim."""
+        return len(self._left)
+
+    @property
+    def left_for(self) -> set[str]:
+        """The endpoints those pending rows belong to."""
+        return set(self._left)
+
     def mark(self) -> tuple[int, int]:
         """A point to return to if the request being written is rolled back."""
-        return len(self.claimed), self.left_pending
+        return len(self.claimed), len(self._left)
 
     def undo(self, mark: tuple[int, int]) -> None:
         claimed_before, pending_before = mark
@@ -39,7 +49,7 @@ class DeliveryRows:
             self._load[item.endpoint.id] -= 1
             self._room += 1
         del self.claimed[claimed_before:]
-        self.left_pending = pending_before
+        del self._left[pending_before:]
 
     def _take(self, endpoint_id: str) -> bool:
         if self.offer is None or self._room <= 0:
@@ -82,5 +92,5 @@ class DeliveryRows:
                 )
             else:
                 pending.append(params)
-        self.left_pending += len(pending)
+                self._left.append(endpoint.id)
         return pending, leased

@@ -25,7 +25,7 @@ from hookline.domain.models import (
     SigningKey,
 )
 from hookline.domain.routing import endpoint_accepts
-from hookline.storage.base import AttemptOutcome, IdempotencyCompletion
+from hookline.storage.base import AttemptOutcome, Deferral, IdempotencyCompletion
 
 Row = Mapping[str, Any]
 
@@ -217,6 +217,15 @@ def finish_params(outcome: AttemptOutcome) -> dict[str, Any]:
         "attempt_count": outcome.scheduled_attempts,
         "next_attempt_at": to_ms(outcome.next_attempt_at),
         "now": to_ms(outcome.attempt.timestamp),
+    }
+
+
+def defer_params(deferral: Deferral, now: datetime) -> dict[str, Any]:
+    return {
+        "id": deferral.claimed.delivery_id,
+        "lease_token": deferral.claimed.lease_token,
+        "until": to_ms(deferral.until),
+        "now": to_ms(now),
     }
 
 

@@ -139,6 +139,12 @@ SET status = :status, attempt_count = :attempt_count, next_attempt_at = :next_at
     lease_token = NULL, worker_id = NULL, manual = 0, updated_at = :now
 WHERE id = :id AND lease_token = :lease_token
 
+-- name: defer_delivery
+UPDATE deliveries
+SET status = 1, next_attempt_at = :until, lease_token = NULL, worker_id = NULL,
+    updated_at = :now
+WHERE id = :id AND lease_token = :lease_token
+
 -- name: disable_endpoint
 UPDATE endpoints SET disabled = 1, updated_at = :now WHERE id = :endpoint_id
 

@@ -28,6 +28,7 @@ from hookline.domain.models import (
 from hookline.storage import rows, sql
 from hookline.storage.base import (
     AttemptOutcome,
+    Deferral,
     Handoff,
     IdempotencyCompletion,
     IdempotentResponse,
@@ -220,7 +221,7 @@ class PostgresStore(SqlRepository):
                     await conn.execute(Q["notify_work"])
         except BaseException as exc:
             if self._handoff is not None and offer is not None:
-                self._handoff.accept(offer, [], 0)
+                self._handoff.accept(offer, [], ())
             if isinstance(exc, Conflict):
                 raise Conflict(
                     "A message with this eventId already exists in this application",
@@ -228,7 +229,7 @@ class PostgresStore(SqlRepository):
                 ) from exc
             raise
         if self._handoff is not None and offer is not None:
-            self._handoff.accept(offer, deliveries.claimed, deliveries.left_pending)
+            self._handoff.accept(offer, deliveries.claimed, deliveries.left_for)
         return routed
 
     async def claim_due(
@@ -279,6 +280,13 @@ class PostgresStore(SqlRepository):
                     )
             if any(o.next_attempt_at is not None for o in outcomes):
                 await conn.execute(Q["notify_work"])
+
+    async def defer(self, deferrals: Sequence[Deferral], now: datetime) -> None:
+        text, names = sql.compile_positional(Q["defer_delivery"])
+        async with self._conn(transaction=True) as conn:
+            await conn.executemany(
+                text, [_ordered(rows.defer_params(d, now), names) for d in deferrals]
+            )
 
     async def listen(self, wake: Callable[[], None]) -> None:
         """Hold a LISTEN connection, re-established whenever it drops, until cancelled."""

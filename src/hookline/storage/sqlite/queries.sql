@@ -162,6 +162,12 @@ FROM (
 ) AS u
 WHERE deliveries.id = u.id AND deliveries.lease_token = u.lease_token
 
+-- name: defer_delivery
+UPDATE deliveries
+SET status = 1, next_attempt_at = :until, lease_token = NULL, worker_id = NULL,
+    updated_at = :now
+WHERE id = :id AND lease_token = :lease_token
+
 -- name: disable_endpoint
 UPDATE endpoints SET disabled = 1, updated_at = :now WHERE id = :endpoint_id
 

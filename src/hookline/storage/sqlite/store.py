@@ -31,6 +31,7 @@ from hookline.domain.models import (
 from hookline.storage import rows, sql
 from hookline.storage.base import (
     AttemptOutcome,
+    Deferral,
     Handoff,
     IdempotencyCompletion,
     IdempotentResponse,
@@ -252,7 +253,7 @@ class SqliteStore(SqlRepository):
                 outcomes = await self._run(self._publish_batch, batch, deliveries)
             except BaseException as exc:
                 if self._handoff is not None and offer is not None:
-                    self._handoff.accept(offer, [], 0)
+                    self._handoff.accept(offer, [], ())
                 for request in batch:
                     if not request.done.done():
                         request.done.set_exception(exc)
@@ -268,7 +269,7 @@ class SqliteStore(SqlRepository):
 
     def _hand_over(self, offer: LeaseOffer | None, deliveries: DeliveryRows) -> None:
         if self._handoff is not None and offer is not None:
-            self._handoff.accept(offer, deliveries.claimed, deliveries.left_pending)
+            self._handoff.accept(offer, deliveries.claimed, deliveries.left_for)
 
     def _publish_batch(
         self, batch: Sequence[_Publish], deliveries: DeliveryRows
@@ -440,6 +441,15 @@ class SqliteStore(SqlRepository):
                     if o.disable_endpoint
                 ],
             )
+
+    async def defer(self, deferrals: Sequence[Deferral], now: datetime) -> None:
+        params = [rows.defer_params(d, now) for d in deferrals]
+
+        def run() -> None:
+            with _transaction(self.conn, self._lock) as conn:
+                conn.executemany(Q["defer_delivery"], params)
+
+        await self._run(run)
 
     async def listen(self, wake: Callable[[], None]) -> None:
         """SQLite has no notifications: workers in other processes poll."""

@@ -1,0 +1,61 @@
+"""The per-endpoint circuit breaker's rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from hookline.domain.breaker import Breaker, is_endpoint_failure
+
+
+@pytest.mark.parametrize(
+    ("status", "failure"),
+    [(0, True), (500, True), (503, True), (429, True), (200, False), (404, False), (410, False)],
+)
+def test_only_silence_5xx_and_429_count_against_the_endpoint(status: int, failure: bool) -> None:
+    """A 4xx other than 429 proves the endpoint is up; no answer, 5xx and 429 do not."""
+    assert is_endpoint_failure(status) is failure
+
+
+def test_opens_after_threshold_failures_in_a_row_and_blocks_until_the_cooldown() -> None:
+    """Four failures leave it closed; the fifth opens it for the base cooldown."""
+    breaker = Breaker(threshold=5, base_cooldown=5.0)
+    for _ in range(4):
+        breaker.record(0, 100.0)
+    assert breaker.closed and breaker.admit(100.0)
+    breaker.record(503, 100.0)
+    assert not breaker.closed
+    assert breaker.blocks(104.9) and not breaker.admit(104.9)
+    assert breaker.hold_until(101.0) == 105.0
+
+
+def test_an_answer_resets_the_count() -> None:
+    """Failures must be consecutive: any healthy answer starts the count again."""
+    breaker = Breaker(threshold=3)
+    for status in (0, 0, 404, 0, 0):
+        breaker.record(status, 1.0)
+    assert breaker.closed
+
+
+def test_half_open_admits_one_probe_and_its_success_closes() -> None:
+    """After the cooldown exactly one attempt is admitted; others wait for its answer."""
+    breaker = Breaker(threshold=1, base_cooldown=5.0)
+    breaker.record(0, 0.0)
+    assert breaker.admit(5.0)
+    assert not breaker.admit(5.0) and breaker.blocks(5.0)
+    assert breaker.hold_until(5.0) == 10.0
+    breaker.record(200, 6.0)
+    assert breaker.closed and not breaker.blocks(6.0) and breaker.failures == 0
+
+
+def test_a_failed_probe_reopens_for_twice_as_long_up_to_the_ceiling() -> None:
+    """Cooldowns double on each failed probe and stop at the ceiling."""
+    breaker = Breaker(threshold=1, base_cooldown=5.0, max_cooldown=15.0)
+    breaker.record(0, 0.0)
+    cooldowns = []
+    now = 0.0
+    for _ in range(4):
+        now = breaker.open_until or now
+        assert breaker.admit(now)
+        breaker.record(0, now)
+        cooldowns.append(breaker.cooldown)
+    assert cooldowns == [10.0, 15.0, 15.0, 15.0]
