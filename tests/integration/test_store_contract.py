@@ -522,8 +522,8 @@ class RecordingHandoff:
     lease_seconds: float = 30.0
     accepted: list[tuple[LeaseOffer, list[ClaimedDelivery], set[str]]] = field(default_factory=list)
 
-    def offer(self, most: int) -> LeaseOffer | None:
-        slots = min(most, self.slots)
+    def offer(self) -> LeaseOffer | None:
+        slots = self.slots
         if slots <= 0:
             return None
         return LeaseOffer(

@@ -93,11 +93,11 @@ class Worker:
         """Tell the worker new work may be due (called after a publish in this process)."""
         self._wake.set()
 
-    def offer(self, most: int) -> LeaseOffer | None:
-        """Reserve up to ``most`` free slots for deliveries a publish will hand over."""
+    def offer(self) -> LeaseOffer | None:
+        """Reserve the free slots for deliveries a publish transaction will hand over."""
         if self._stopping.is_set():
             return None
-        slots = min(most, self._free_slots())
+        slots = self._free_slots()
         if slots <= 0:
             return None
         self._reserved += slots

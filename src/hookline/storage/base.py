@@ -120,8 +120,8 @@ class LeaseOffer:
 class Handoff(Protocol):
     """The local worker's side of a publish handoff (``Store.attach_handoff``)."""
 
-    def offer(self, most: int) -> LeaseOffer | None:
-        """Reserve up to ``most`` free slots for a publish transaction; None if none are free."""
+    def offer(self) -> LeaseOffer | None:
+        """Reserve the free slots for one publish transaction; None if none are free."""
         ...
 
     def accept(

@@ -64,7 +64,7 @@ class DeliveryRows:
     def split(
         self, msg: Message, targets: Sequence[Endpoint], now_ms: int
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Parameters of ``insert_delivery`` (pending) and ``insert_delivery_leased`` rows."""
+        """Parameters of the delivery rows to write pending, and of those leased to the offer."""
         pending: list[dict[str, Any]] = []
         leased: list[dict[str, Any]] = []
         for endpoint in targets:

@@ -73,22 +73,23 @@ GROUP BY status
 -- name: active_endpoints
 SELECT * FROM endpoints WHERE app_id = :app_id AND disabled = 0
 
--- name: insert_message
+-- name: insert_messages
+-- A whole group commit in one statement: one array per column.
 INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
                       created_at, expires_at)
-VALUES (:id, :app_id, :event_type, :event_id, :payload, :channels, :tags,
-        :created_at, :expires_at)
+SELECT * FROM unnest(:id::text[], :app_id::text[], :event_type::text[], :event_id::text[],
+                     :payload::bytea[], :channels::text[], :tags::text[],
+                     :created_at::bigint[], :expires_at::bigint[])
 
--- name: insert_delivery
-INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
-                        next_attempt_at, updated_at)
-VALUES (:id, :app_id, :msg_id, :endpoint_id, 1, 0, :now, :now)
-
--- name: insert_delivery_leased
--- Handed straight to the publishing process's worker: leased as a claim would lease it.
+-- name: insert_deliveries
+-- Pending rows, and rows leased to the publishing process's worker (with a lease_token).
 INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
                         next_attempt_at, lease_token, worker_id, updated_at)
-VALUES (:id, :app_id, :msg_id, :endpoint_id, 3, 0, :lease_until, :lease_token, :worker_id, :now)
+SELECT id, app_id, msg_id, endpoint_id, CASE WHEN lease_token IS NULL THEN 1 ELSE 3 END, 0,
+       coalesce(lease_until, written), lease_token, worker_id, written
+FROM unnest(:id::text[], :app_id::text[], :msg_id::text[], :endpoint_id::text[],
+            :lease_until::bigint[], :lease_token::text[], :worker_id::text[], :now::bigint[])
+     AS u (id, app_id, msg_id, endpoint_id, lease_until, lease_token, worker_id, written)
 
 -- name: get_message
 SELECT * FROM messages

@@ -33,6 +33,7 @@ from hookline.storage.base import (
     IdempotencyCompletion,
     IdempotentResponse,
 )
+from hookline.storage.group_commit import GroupCommit, PendingPublish, Routed
 from hookline.storage.handoff import DeliveryRows
 from hookline.storage.migrations import check_version, load_migrations
 from hookline.storage.queries import load_queries
@@ -51,8 +52,29 @@ ACQUIRE_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 30.0
 LISTEN_RETRY_SECONDS = 1.0
 IDEMPOTENCY_STALE_SECONDS = 60
-HANDOFF_PER_MESSAGE = 64
-"""Slots one publish may reserve per message: concurrent publishes share the worker's room."""
+GROUP_COMMIT_MAX = 500
+"""Most publishes one commit carries; more wait for the next."""
+MESSAGE_COLUMNS = (
+    "id",
+    "app_id",
+    "event_type",
+    "event_id",
+    "payload",
+    "channels",
+    "tags",
+    "created_at",
+    "expires_at",
+)
+DELIVERY_COLUMNS = (
+    "id",
+    "app_id",
+    "msg_id",
+    "endpoint_id",
+    "lease_until",
+    "lease_token",
+    "worker_id",
+    "now",
+)
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -82,7 +104,7 @@ class PostgresStore(SqlRepository):
         self._url = url
         self._pool_size = pool_size
         self._pool: Any = None
-        self._handoff: Handoff | None = None
+        self._group = GroupCommit(self._write_batch, GROUP_COMMIT_MAX)
 
     async def _ensure_pool(self) -> Any:
         if self._pool is None:
@@ -182,7 +204,7 @@ class PostgresStore(SqlRepository):
             await conn.fetchval("SELECT 1")
 
     def attach_handoff(self, handoff: Handoff) -> None:
-        self._handoff = handoff
+        self._group.handoff = handoff
 
     async def publish(
         self,
@@ -191,46 +213,77 @@ class PostgresStore(SqlRepository):
         only_endpoint: str | None = None,
         completion: IdempotencyCompletion | None = None,
     ) -> list[list[str]]:
-        now_ms = int(now.timestamp() * 1000)
-        routed: list[list[str]] = []
-        endpoints_by_app: dict[str, list[Endpoint]] = {}
-        most = HANDOFF_PER_MESSAGE * len(messages)
-        offer = self._handoff.offer(most) if self._handoff is not None else None
-        deliveries = DeliveryRows(offer)
+        return await self._group.submit(
+            messages, int(now.timestamp() * 1000), only_endpoint, completion
+        )
+
+    async def _write_batch(
+        self, batch: Sequence[PendingPublish], deliveries: DeliveryRows
+    ) -> list[Routed | Exception]:
+        """The batch in one transaction, one statement per table; if one request conflicts
+        (a repeated eventId), again one transaction per request, so only that one fails."""
         try:
             async with self._conn(transaction=True) as conn:
-                for msg in messages:
-                    await self._execute(conn, "insert_message", rows.message_params(msg))
-                    if msg.app_id not in endpoints_by_app:
-                        active = await self._fetch(conn, "active_endpoints", {"app_id": msg.app_id})
-                        endpoints_by_app[msg.app_id] = [rows.endpoint_from(r) for r in active]
-                    targets = rows.route(endpoints_by_app[msg.app_id], msg, only_endpoint)
-                    pending, leased = deliveries.split(msg, targets, now_ms)
-                    for name, batch in (
-                        ("insert_delivery", pending),
-                        ("insert_delivery_leased", leased),
-                    ):
-                        if batch:
-                            text, names = sql.compile_positional(Q[name])
-                            await conn.executemany(text, [_ordered(p, names) for p in batch])
-                    routed.append([ep.id for ep in targets])
-                if completion is not None:
-                    done = rows.completion_params(completion)
-                    await self._execute(conn, "idempotency_finish", done)
-                if deliveries.left_pending:
-                    await conn.execute(Q["notify_work"])
-        except BaseException as exc:
-            if self._handoff is not None and offer is not None:
-                self._handoff.accept(offer, [], ())
-            if isinstance(exc, Conflict):
-                raise Conflict(
-                    "A message with this eventId already exists in this application",
-                    code="conflict",
-                ) from exc
-            raise
-        if self._handoff is not None and offer is not None:
-            self._handoff.accept(offer, deliveries.claimed, deliveries.left_for)
-        return routed
+                return list(await self._publish_together(conn, batch, deliveries))
+        except Conflict:
+            deliveries.undo((0, 0))
+        outcomes: list[Routed | Exception] = []
+        for request in batch:
+            mark = deliveries.mark()
+            try:
+                async with self._conn(transaction=True) as conn:
+                    (routed,) = await self._publish_together(conn, [request], deliveries)
+                outcomes.append(routed)
+            except Conflict:
+                deliveries.undo(mark)
+                outcomes.append(
+                    Conflict(
+                        "A message with this eventId already exists in this application",
+                        code="conflict",
+                    )
+                )
+            except Exception as exc:
+                deliveries.undo(mark)
+                outcomes.append(exc)
+        return outcomes
+
+    async def _publish_together(
+        self, conn: Connection, batch: Sequence[PendingPublish], deliveries: DeliveryRows
+    ) -> list[Routed]:
+        outcomes: list[Routed] = []
+        endpoints_by_app: dict[str, list[Endpoint]] = {}
+        messages: dict[str, list[Any]] = {name: [] for name in MESSAGE_COLUMNS}
+        delivery_rows: dict[str, list[Any]] = {name: [] for name in DELIVERY_COLUMNS}
+        for request in batch:
+            routed: Routed = []
+            for msg in request.messages:
+                for name, value in rows.message_params(msg).items():
+                    messages[name].append(value)
+                endpoints = endpoints_by_app.get(msg.app_id)
+                if endpoints is None:
+                    active = await self._fetch(conn, "active_endpoints", {"app_id": msg.app_id})
+                    endpoints = endpoints_by_app[msg.app_id] = [
+                        rows.endpoint_from(r) for r in active
+                    ]
+                targets = rows.route(endpoints, msg, request.only_endpoint)
+                pending, leased = deliveries.split(msg, targets, request.now_ms)
+                for params in (*pending, *leased):
+                    for name in DELIVERY_COLUMNS:
+                        delivery_rows[name].append(params.get(name))
+                routed.append([ep.id for ep in targets])
+            outcomes.append(routed)
+        await self._execute(conn, "insert_messages", messages)
+        if delivery_rows["id"]:
+            await self._execute(conn, "insert_deliveries", delivery_rows)
+        completions = [r.completion for r in batch if r.completion is not None]
+        if completions:
+            text, names = sql.compile_positional(Q["idempotency_finish"])
+            await conn.executemany(
+                text, [_ordered(rows.completion_params(c), names) for c in completions]
+            )
+        if deliveries.left_pending:
+            await conn.execute(Q["notify_work"])
+        return outcomes
 
     async def claim_due(
         self,

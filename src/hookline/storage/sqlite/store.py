@@ -12,11 +12,9 @@ import asyncio
 import fcntl
 import os
 import sqlite3
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -35,8 +33,8 @@ from hookline.storage.base import (
     Handoff,
     IdempotencyCompletion,
     IdempotentResponse,
-    LeaseOffer,
 )
+from hookline.storage.group_commit import GroupCommit, PendingPublish, Routed
 from hookline.storage.handoff import DeliveryRows
 from hookline.storage.migrations import check_version, load_migrations
 from hookline.storage.queries import load_queries
@@ -60,17 +58,6 @@ def path_from_url(url: str) -> str:
     if not url.startswith(prefix) or len(url) == len(prefix):
         raise ValueError(f"not a SQLite URL (expected sqlite:///path): {url!r}")
     return url[len(prefix) :]
-
-
-@dataclass(slots=True)
-class _Publish:
-    """One caller's publish, waiting for the group commit that will hold it."""
-
-    messages: Sequence[Message]
-    now_ms: int
-    only_endpoint: str | None
-    completion: IdempotencyCompletion | None
-    done: asyncio.Future[list[list[str]]]
 
 
 @contextmanager
@@ -108,9 +95,7 @@ class SqliteStore(SqlRepository):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookline-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._lock: int | None = None
-        self._pending: list[_Publish] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._handoff: Handoff | None = None
+        self._group = GroupCommit(self._write_batch, GROUP_COMMIT_MAX)
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -218,7 +203,7 @@ class SqliteStore(SqlRepository):
                 conn.execute(statement, params)
 
     def attach_handoff(self, handoff: Handoff) -> None:
-        self._handoff = handoff
+        self._group.handoff = handoff
 
     async def publish(
         self,
@@ -227,53 +212,18 @@ class SqliteStore(SqlRepository):
         only_endpoint: str | None = None,
         completion: IdempotencyCompletion | None = None,
     ) -> list[list[str]]:
-        """Group commit: publishes that arrive while a commit runs share the next one.
+        return await self._group.submit(
+            messages, int(now.timestamp() * 1000), only_endpoint, completion
+        )
 
-        Each request keeps its own savepoint, so a conflict rolls back that request only;
-        every caller still hears back only after the transaction holding its rows commits.
-        """
-        loop = asyncio.get_running_loop()
-        now_ms = int(now.timestamp() * 1000)
-        request = _Publish(messages, now_ms, only_endpoint, completion, loop.create_future())
-        self._pending.append(request)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush_publishes())
-        return await request.done
-
-    async def _flush_publishes(self) -> None:
-        while self._pending:
-            batch, self._pending = (
-                self._pending[:GROUP_COMMIT_MAX],
-                self._pending[GROUP_COMMIT_MAX:],
-            )
-            # Flushes run one at a time, so one offer may take all the room there is.
-            offer = self._handoff.offer(sys.maxsize) if self._handoff is not None else None
-            deliveries = DeliveryRows(offer)
-            try:
-                outcomes = await self._run(self._publish_batch, batch, deliveries)
-            except BaseException as exc:
-                if self._handoff is not None and offer is not None:
-                    self._handoff.accept(offer, [], ())
-                for request in batch:
-                    if not request.done.done():
-                        request.done.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            self._hand_over(offer, deliveries)
-            for request, outcome in zip(batch, outcomes, strict=True):
-                if isinstance(outcome, Exception):
-                    request.done.set_exception(outcome)
-                else:
-                    request.done.set_result(outcome)
-
-    def _hand_over(self, offer: LeaseOffer | None, deliveries: DeliveryRows) -> None:
-        if self._handoff is not None and offer is not None:
-            self._handoff.accept(offer, deliveries.claimed, deliveries.left_for)
+    async def _write_batch(
+        self, batch: Sequence[PendingPublish], deliveries: DeliveryRows
+    ) -> list[Routed | Exception]:
+        return await self._run(self._publish_batch, batch, deliveries)
 
     def _publish_batch(
-        self, batch: Sequence[_Publish], deliveries: DeliveryRows
-    ) -> list[list[list[str]] | Exception]:
+        self, batch: Sequence[PendingPublish], deliveries: DeliveryRows
+    ) -> list[Routed | Exception]:
         """Every request of the batch in one statement per table; if one of them conflicts
         (or has a payload that is not UTF-8), again request by request in savepoints, so
         only that one fails."""
@@ -303,7 +253,7 @@ class SqliteStore(SqlRepository):
         return outcomes
 
     def _publish_together(
-        self, conn: sqlite3.Connection, batch: Sequence[_Publish], deliveries: DeliveryRows
+        self, conn: sqlite3.Connection, batch: Sequence[PendingPublish], deliveries: DeliveryRows
     ) -> list[list[list[str]]]:
         outcomes: list[list[list[str]]] = []
         endpoints_by_app: dict[str, list[Endpoint]] = {}
@@ -349,7 +299,7 @@ class SqliteStore(SqlRepository):
     def _publish_one(
         self,
         conn: sqlite3.Connection,
-        request: _Publish,
+        request: PendingPublish,
         endpoints_by_app: dict[str, list[Endpoint]],
         deliveries: DeliveryRows,
     ) -> list[list[str]]:
