@@ -213,11 +213,12 @@ async def receiver_ceiling(nginx: Nginx, count: int) -> Result:
     return Result("receiver ceiling (nginx, h2load, 64 connections)", {"requests/s": rate}, rate)
 
 
-async def end_to_end_sqlite(nginx: Nginx, work: Path, count: int, fan_out: int = 1) -> Result:
-    db = work / f"e2e-{fan_out}.db"
-    proc = Hookline(
-        ["serve"], {"HOOKLINE_DATABASE_URL": f"sqlite:///{db}"}, work / "hookline.log", free_port()
-    ).start()
+async def end_to_end_sqlite(
+    nginx: Nginx, work: Path, count: int, fan_out: int = 1, processes: int = 1
+) -> Result:
+    db = work / f"e2e-{fan_out}-{processes}.db"
+    env = {"HOOKLINE_DATABASE_URL": f"sqlite:///{db}", "HOOKLINE_PROCESSES": str(processes)}
+    proc = Hookline(["serve"], env, work / "hookline.log", free_port()).start()
     try:
         app_id = await setup_app(proc.url, [nginx.url] * fan_out)
         started = time.perf_counter()
@@ -227,7 +228,9 @@ async def end_to_end_sqlite(nginx: Nginx, work: Path, count: int, fan_out: int =
         proc.stop()
     deliveries = count * fan_out
     rate = deliveries / (done - started)
-    name = "end-to-end, SQLite" + (f", fan-out {fan_out}" if fan_out > 1 else "")
+    name = f"end-to-end, SQLite, serve --processes {processes}" + (
+        f", fan-out {fan_out}" if fan_out > 1 else ""
+    )
     return Result(
         name,
         {
@@ -514,7 +517,8 @@ def machine_facts() -> dict[str, str]:
         "h2load": subprocess.run(
             ["h2load", "--version"], capture_output=True, text=True, check=False
         ).stdout.strip(),
-        "settings": "hookline defaults; HOOKLINE_ALLOW_NETWORKS=127.0.0.1/32; 1 KB JSON; "
+        "settings": "hookline defaults (HOOKLINE_PROCESSES as named per scenario); "
+        "HOOKLINE_ALLOW_NETWORKS=127.0.0.1/32; 1 KB JSON; "
         f"producers: h2load, {CONCURRENCY} keep-alive connections (latency: {CONCURRENCY} "
         "aiohttp clients at a fixed rate)",
     }
@@ -572,7 +576,12 @@ async def main(argv: list[str]) -> None:
             ("ceiling", lambda: receiver_ceiling(nginx, big)),
             ("baseline", lambda: baseline_celery(nginx, work, baseline_n)),
             ("e2e", lambda: end_to_end_sqlite(nginx, work, big)),
+            ("e2e", lambda: end_to_end_sqlite(nginx, work, big, processes=2)),
             ("fanout", lambda: end_to_end_sqlite(nginx, work, small // 2, fan_out=10)),
+            (
+                "fanout",
+                lambda: end_to_end_sqlite(nginx, work, small // 2, fan_out=10, processes=2),
+            ),
             ("ingest", lambda: ingest_sqlite(work, small)),
             ("latency", lambda: latency_sqlite(work, 500, 5 if args.quick else 30)),
             ("isolation", lambda: isolation_sqlite(nginx, work, small)),

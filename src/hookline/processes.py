@@ -17,6 +17,8 @@ hookline (systemd, Kubernetes) sees the failure and restarts it whole.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
@@ -32,6 +34,7 @@ from hookline.server import prepare, run
 log = logging.getLogger("hookline")
 
 LISTEN_BACKLOG = 2048
+PR_SET_PDEATHSIG = 1
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -60,9 +63,11 @@ def serve_processes(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
+    parent = os.getpid()
     for _ in range(settings.processes):
         pid = os.fork()
         if pid == 0:
+            _die_with(parent)
             os._exit(_child(settings, worker, runner))
         children.add(pid)
     signal.signal(signal.SIGTERM, stop_children)
@@ -82,6 +87,18 @@ def serve_processes(
         elif code != 0:
             status = 1
     return status
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel stop this child if the parent dies, even by ``kill -9``: a server left
+    behind would keep answering on the port with no one to supervise it (Linux only)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError, TypeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _child(

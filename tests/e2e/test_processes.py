@@ -104,3 +104,16 @@ def test_a_process_that_dies_stops_the_others_and_the_parent_fails(tmp_path: Pat
     assert proc.process is not None
     assert proc.process.wait(30) == 1, proc.output()
     wait_until(lambda: not alive(other), 10, "the other process to stop")
+
+
+def test_killing_the_parent_leaves_no_server_behind(tmp_path: Path) -> None:
+    """kill -9 of the parent takes its children with it (the kernel is asked to stop them),
+    so no unsupervised server keeps answering on the port."""
+    proc = HooklineProcess(sqlite_url(tmp_path), free_port(), {}, tmp_path).start(
+        "--processes", "2"
+    )
+    db = tmp_path / "hookline.db"
+    wait_until(lambda: len(worker_pids(db)) == 2, 10, "two worker processes")
+    children = worker_pids(db)
+    proc.kill()
+    wait_until(lambda: not any(alive(pid) for pid in children), 10, "the children to stop")
