@@ -6,7 +6,9 @@ the first publish starts a flush; everything that arrives while it runs waits fo
 one, which carries them all. Each caller still hears back only about its own request, and
 only after the transaction that holds its rows has committed.
 
-Both SQL backends use this; they differ only in how they write one batch.
+Both SQL backends use this; they differ only in how they write one batch. A backend may
+also send attempt records through it (``record``): on SQLite, where every transaction takes
+the one write lock and a commit, the worker's records then ride in the publishes' commit.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from hookline.domain.models import Message
-from hookline.storage.base import Handoff, IdempotencyCompletion
+from hookline.storage.base import AttemptOutcome, Handoff, IdempotencyCompletion
 from hookline.storage.handoff import DeliveryRows
 
 Routed = list[list[str]]
 """Per message of a request, the ids of the endpoints it was routed to."""
 
 WriteBatch = Callable[
-    [Sequence["PendingPublish"], DeliveryRows], Awaitable[list[Routed | Exception]]
+    [Sequence["PendingPublish"], DeliveryRows, Sequence[AttemptOutcome]],
+    Awaitable[list[Routed | Exception]],
 ]
 
 
@@ -45,6 +48,7 @@ class GroupCommit:
         self._write = write
         self._max_batch = max_batch
         self._pending: list[PendingPublish] = []
+        self._records: list[tuple[Sequence[AttemptOutcome], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.handoff: Handoff | None = None
 
@@ -58,32 +62,51 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         request = PendingPublish(messages, now_ms, only_endpoint, completion, loop.create_future())
         self._pending.append(request)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
+        self._start(loop)
         return await request.done
 
+    async def record(self, outcomes: Sequence[AttemptOutcome]) -> None:
+        """Write attempt outcomes in the next commit; return once it has committed."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._records.append((outcomes, done))
+        self._start(loop)
+        await done
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
+
     async def _flush(self) -> None:
-        while self._pending:
+        while self._pending or self._records:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
-            handoff = self.handoff
+            records, self._records = self._records, []
+            outcomes = [outcome for group, _ in records for outcome in group]
+            handoff = self.handoff if batch else None
             # Flushes run one at a time, so one offer may take all the room there is.
             offer = handoff.offer() if handoff is not None else None
             deliveries = DeliveryRows(offer)
             try:
-                outcomes = await self._write(batch, deliveries)
+                routed = await self._write(batch, deliveries, outcomes)
             except BaseException as exc:
                 if handoff is not None and offer is not None:
                     handoff.accept(offer, [], ())
                 for request in batch:
                     if not request.done.done():
                         request.done.set_exception(exc)
+                for _, done in records:
+                    if not done.done():
+                        done.set_exception(exc)
                 if not isinstance(exc, Exception):
                     raise
                 continue
             if handoff is not None and offer is not None:
                 handoff.accept(offer, deliveries.claimed, deliveries.left_for)
-            for request, outcome in zip(batch, outcomes, strict=True):
+            for _, done in records:
+                if not done.done():
+                    done.set_result(None)
+            for request, outcome in zip(batch, routed, strict=True):
                 if request.done.done():
                     continue
                 if isinstance(outcome, Exception):

@@ -218,25 +218,31 @@ class PostgresStore(SqlRepository):
         )
 
     async def _write_batch(
-        self, batch: Sequence[PendingPublish], deliveries: DeliveryRows
+        self,
+        batch: Sequence[PendingPublish],
+        deliveries: DeliveryRows,
+        outcomes: Sequence[AttemptOutcome],
     ) -> list[Routed | Exception]:
         """The batch in one transaction, one statement per table; if one request conflicts
-        (a repeated eventId), again one transaction per request, so only that one fails."""
+        (a repeated eventId), again one transaction per request, so only that one fails.
+
+        Attempt records take their own transactions here (``complete``): with PostgreSQL
+        there is no single write lock to share, so ``outcomes`` is always empty."""
         try:
             async with self._conn(transaction=True) as conn:
                 return list(await self._publish_together(conn, batch, deliveries))
         except Conflict:
             deliveries.undo((0, 0))
-        outcomes: list[Routed | Exception] = []
+        results: list[Routed | Exception] = []
         for request in batch:
             mark = deliveries.mark()
             try:
                 async with self._conn(transaction=True) as conn:
                     (routed,) = await self._publish_together(conn, [request], deliveries)
-                outcomes.append(routed)
+                results.append(routed)
             except Conflict:
                 deliveries.undo(mark)
-                outcomes.append(
+                results.append(
                     Conflict(
                         "A message with this eventId already exists in this application",
                         code="conflict",
@@ -244,8 +250,8 @@ class PostgresStore(SqlRepository):
                 )
             except Exception as exc:
                 deliveries.undo(mark)
-                outcomes.append(exc)
-        return outcomes
+                results.append(exc)
+        return results
 
     async def _publish_together(
         self, conn: Connection, batch: Sequence[PendingPublish], deliveries: DeliveryRows

@@ -217,40 +217,49 @@ class SqliteStore(SqlRepository):
         )
 
     async def _write_batch(
-        self, batch: Sequence[PendingPublish], deliveries: DeliveryRows
+        self,
+        batch: Sequence[PendingPublish],
+        deliveries: DeliveryRows,
+        outcomes: Sequence[AttemptOutcome],
     ) -> list[Routed | Exception]:
-        return await self._run(self._publish_batch, batch, deliveries)
+        return await self._run(self._publish_batch, batch, deliveries, outcomes)
 
     def _publish_batch(
-        self, batch: Sequence[PendingPublish], deliveries: DeliveryRows
+        self,
+        batch: Sequence[PendingPublish],
+        deliveries: DeliveryRows,
+        outcomes: Sequence[AttemptOutcome] = (),
     ) -> list[Routed | Exception]:
-        """Every request of the batch in one statement per table; if one of them conflicts
-        (or has a payload that is not UTF-8), again request by request in savepoints, so
-        only that one fails."""
+        """Every request of the batch in one statement per table, and the attempt records
+        that queued meanwhile, in one transaction; if a request conflicts (or has a payload
+        that is not UTF-8), again request by request in savepoints, so only it fails."""
         try:
             with _transaction(self.conn, self._lock) as conn:
-                return list(self._publish_together(conn, batch, deliveries))
+                routed = self._publish_together(conn, batch, deliveries) if batch else []
+                self._record_now(conn, outcomes)
+                return list(routed)
         except (sqlite3.IntegrityError, UnicodeDecodeError):
             deliveries.undo((0, 0))
-        outcomes: list[list[list[str]] | Exception] = []
+        results: list[Routed | Exception] = []
         endpoints_by_app: dict[str, list[Endpoint]] = {}
         with _transaction(self.conn, self._lock) as conn:
             for request in batch:
                 conn.execute("SAVEPOINT publish")
                 mark = deliveries.mark()
                 try:
-                    outcomes.append(self._publish_one(conn, request, endpoints_by_app, deliveries))
+                    results.append(self._publish_one(conn, request, endpoints_by_app, deliveries))
                 except sqlite3.IntegrityError:
                     conn.execute("ROLLBACK TO publish")
                     deliveries.undo(mark)
-                    outcomes.append(
+                    results.append(
                         Conflict(
                             "A message with this eventId already exists in this application",
                             code="conflict",
                         )
                     )
                 conn.execute("RELEASE publish")
-        return outcomes
+            self._record_now(conn, outcomes)
+        return results
 
     def _publish_together(
         self, conn: sqlite3.Connection, batch: Sequence[PendingPublish], deliveries: DeliveryRows
@@ -375,22 +384,25 @@ class SqliteStore(SqlRepository):
         return rows.claimed_from(leased, messages, endpoints, token)
 
     async def complete(self, outcomes: Sequence[AttemptOutcome]) -> None:
-        await self._run(self._complete, outcomes)
+        """Recorded in the next group commit, beside whatever publishes it carries."""
+        await self._group.record(outcomes)
 
-    def _complete(self, outcomes: Sequence[AttemptOutcome]) -> None:
+    @staticmethod
+    def _record_now(conn: sqlite3.Connection, outcomes: Sequence[AttemptOutcome]) -> None:
+        if not outcomes:
+            return
         attempts = orjson.dumps([rows.attempt_params(o.attempt) for o in outcomes])
         finished = orjson.dumps([rows.finish_params(o) for o in outcomes])
-        with _transaction(self.conn, self._lock) as conn:
-            conn.execute(Q["insert_attempts"], {"rows": attempts})
-            conn.execute(Q["finish_deliveries"], {"rows": finished})
-            conn.executemany(
-                Q["disable_endpoint"],
-                [
-                    {"endpoint_id": o.claimed.endpoint.id, "now": rows.to_ms(o.attempt.timestamp)}
-                    for o in outcomes
-                    if o.disable_endpoint
-                ],
-            )
+        conn.execute(Q["insert_attempts"], {"rows": attempts})
+        conn.execute(Q["finish_deliveries"], {"rows": finished})
+        conn.executemany(
+            Q["disable_endpoint"],
+            [
+                {"endpoint_id": o.claimed.endpoint.id, "now": rows.to_ms(o.attempt.timestamp)}
+                for o in outcomes
+                if o.disable_endpoint
+            ],
+        )
 
     async def defer(self, deferrals: Sequence[Deferral], now: datetime) -> None:
         params = [rows.defer_params(d, now) for d in deferrals]
