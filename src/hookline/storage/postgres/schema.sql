@@ -77,8 +77,6 @@ CREATE TABLE deliveries (
     updated_at BIGINT NOT NULL,
     UNIQUE (msg_id, endpoint_id)
 );
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at)
-    WHERE status IN (1, 3);
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, msg_id);
 CREATE INDEX deliveries_endpoint_due ON deliveries (endpoint_id, next_attempt_at)
     WHERE status IN (1, 3);
