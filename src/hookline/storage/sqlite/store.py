@@ -232,11 +232,17 @@ class SqliteStore(SqlRepository):
     ) -> list[Routed | Exception]:
         """Every request of the batch in one statement per table, and the attempt records
         that queued meanwhile, in one transaction; if a request conflicts (or has a payload
-        that is not UTF-8), again request by request in savepoints, so only it fails."""
+        that is not UTF-8), again request by request in savepoints, so only it fails.
+
+        What does not depend on the database (the JSON of messages and records) is built
+        before the write lock is taken: other processes wait while it is held.
+        """
+        records = _Records(outcomes)
         try:
+            messages = _message_rows(batch)
             with _transaction(self.conn, self._lock) as conn:
-                routed = self._publish_together(conn, batch, deliveries) if batch else []
-                self._record_now(conn, outcomes)
+                routed = self._publish_together(conn, batch, deliveries, messages)
+                records.write(conn)
                 return list(routed)
         except (sqlite3.IntegrityError, UnicodeDecodeError):
             deliveries.undo((0, 0))
@@ -258,22 +264,24 @@ class SqliteStore(SqlRepository):
                         )
                     )
                 conn.execute("RELEASE publish")
-            self._record_now(conn, outcomes)
+            records.write(conn)
         return results
 
     def _publish_together(
-        self, conn: sqlite3.Connection, batch: Sequence[PendingPublish], deliveries: DeliveryRows
-    ) -> list[list[list[str]]]:
-        outcomes: list[list[list[str]]] = []
+        self,
+        conn: sqlite3.Connection,
+        batch: Sequence[PendingPublish],
+        deliveries: DeliveryRows,
+        messages: bytes,
+    ) -> list[Routed]:
+        if not batch:
+            return []
+        outcomes: list[Routed] = []
         endpoints_by_app: dict[str, list[Endpoint]] = {}
-        messages: list[dict[str, Any]] = []
         delivery_rows: list[dict[str, Any]] = []
         for request in batch:
-            routed: list[list[str]] = []
+            routed: Routed = []
             for msg in request.messages:
-                params = rows.message_params(msg)
-                params["payload"] = None if msg.payload is None else msg.payload.decode()
-                messages.append(params)
                 targets = rows.route(
                     self._active_endpoints(conn, endpoints_by_app, msg.app_id),
                     msg,
@@ -284,7 +292,7 @@ class SqliteStore(SqlRepository):
                 delivery_rows += leased
                 routed.append([ep.id for ep in targets])
             outcomes.append(routed)
-        conn.execute(Q["insert_messages"], {"rows": orjson.dumps(messages)})
+        conn.execute(Q["insert_messages"], {"rows": messages})
         if delivery_rows:
             conn.execute(Q["insert_deliveries"], {"rows": orjson.dumps(delivery_rows)})
         conn.executemany(
@@ -387,23 +395,6 @@ class SqliteStore(SqlRepository):
         """Recorded in the next group commit, beside whatever publishes it carries."""
         await self._group.record(outcomes)
 
-    @staticmethod
-    def _record_now(conn: sqlite3.Connection, outcomes: Sequence[AttemptOutcome]) -> None:
-        if not outcomes:
-            return
-        attempts = orjson.dumps([rows.attempt_params(o.attempt) for o in outcomes])
-        finished = orjson.dumps([rows.finish_params(o) for o in outcomes])
-        conn.execute(Q["insert_attempts"], {"rows": attempts})
-        conn.execute(Q["finish_deliveries"], {"rows": finished})
-        conn.executemany(
-            Q["disable_endpoint"],
-            [
-                {"endpoint_id": o.claimed.endpoint.id, "now": rows.to_ms(o.attempt.timestamp)}
-                for o in outcomes
-                if o.disable_endpoint
-            ],
-        )
-
     async def defer(self, deferrals: Sequence[Deferral], now: datetime) -> None:
         params = [rows.defer_params(d, now) for d in deferrals]
 
@@ -445,6 +436,39 @@ class SqliteStore(SqlRepository):
             )
 
         return await self._run(run)
+
+
+def _message_rows(batch: Sequence[PendingPublish]) -> bytes:
+    """The batch's messages as the JSON array ``insert_messages`` reads; payloads as text."""
+    messages: list[dict[str, Any]] = []
+    for request in batch:
+        for msg in request.messages:
+            params = rows.message_params(msg)
+            params["payload"] = None if msg.payload is None else msg.payload.decode()
+            messages.append(params)
+    return orjson.dumps(messages)
+
+
+class _Records:
+    """Attempt outcomes as the statements that record them, built before the write lock."""
+
+    def __init__(self, outcomes: Sequence[AttemptOutcome]) -> None:
+        self.attempts = orjson.dumps([rows.attempt_params(o.attempt) for o in outcomes])
+        self.finished = orjson.dumps([rows.finish_params(o) for o in outcomes])
+        self.disabled = [
+            {"endpoint_id": o.claimed.endpoint.id, "now": rows.to_ms(o.attempt.timestamp)}
+            for o in outcomes
+            if o.disable_endpoint
+        ]
+        self.empty = not outcomes
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        if self.empty:
+            return
+        conn.execute(Q["insert_attempts"], {"rows": self.attempts})
+        conn.execute(Q["finish_deliveries"], {"rows": self.finished})
+        if self.disabled:
+            conn.executemany(Q["disable_endpoint"], self.disabled)
 
 
 def _conflict_detail(exc: sqlite3.IntegrityError) -> str:
