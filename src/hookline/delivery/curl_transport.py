@@ -56,6 +56,7 @@ from hookline.delivery.transport import (
     HttpResult,
     SsrfBlocked,
     SsrfPolicy,
+    non_canonical_reason,
 )
 from hookline.domain.ssrf import Address
 
@@ -521,14 +522,7 @@ class CurlTransport:
         return _Plan(rebuilt, host, port, vetted, numeric, host_line)
 
     async def _non_canonical_reason(self, host: str) -> str:
-        """127.1, 2130706433, ...: never connected to; say what it would have reached."""
-        try:
-            await self._resolver.resolve(host, 0, socket.AF_UNSPEC)
-        except SsrfBlocked as exc:
-            return str(exc)
-        except OSError:
-            pass
-        return f"invalid URL: {host} is not a canonical IP address"
+        return await non_canonical_reason(self._resolver, host)
 
     async def _resolve(self, plan: _Plan, deadline: float, timeout: float) -> _Pins | str:
         """Resolve and vet afresh; remember the result for the next request to this host."""

@@ -125,6 +125,17 @@ class GuardedResolver(AbstractResolver):
         return None
 
 
+async def non_canonical_reason(resolver: GuardedResolver, host: str) -> str:
+    """127.1, 2130706433, ...: never connected to; say what it would have reached."""
+    try:
+        await resolver.resolve(host, 0, socket.AF_UNSPEC)
+    except SsrfBlocked as exc:
+        return str(exc)
+    except OSError:
+        pass
+    return f"invalid URL: {host} is not a canonical IP address"
+
+
 class AiohttpTransport:
     """One pooled aiohttp session, created on first use inside the running loop."""
 
@@ -168,14 +179,7 @@ class AiohttpTransport:
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
-            # 127.1, 2130706433, ...: never connected to; say what it would have reached.
-            try:
-                await self._resolver.resolve(host, 0, socket.AF_UNSPEC)
-            except SsrfBlocked as exc:
-                return str(exc)
-            except OSError:
-                pass
-            return f"invalid URL: {host} is not a canonical IP address"
+            return await non_canonical_reason(self._resolver, host)
         reason = self._policy.check(address)
         return None if reason is None else f"blocked by SSRF guard: {reason}"
 

@@ -26,7 +26,14 @@ from hookline.domain.models import (
     Page,
 )
 from hookline.storage import rows, sql
-from hookline.storage.base import AttemptFilter, ListQuery, MessageFilter
+from hookline.storage.base import (
+    AttemptFilter,
+    Handoff,
+    IdempotencyCompletion,
+    ListQuery,
+    MessageFilter,
+)
+from hookline.storage.group_commit import GroupCommit
 
 T = TypeVar("T")
 
@@ -35,6 +42,8 @@ class SqlRepository:
     """Shared implementation of the ``Store`` contract over named SQL."""
 
     dialect: sql.Dialect
+    _group: GroupCommit
+    """Each backend's group commit of publishes (``storage/group_commit.py``)."""
 
     # -- primitives each backend implements -------------------------------------------
 
@@ -157,6 +166,20 @@ class SqlRepository:
         return EndpointStats(**{MessageStatus(r["status"]).text: r["n"] for r in found})
 
     # -- messages -------------------------------------------------------------------
+
+    def attach_handoff(self, handoff: Handoff) -> None:
+        self._group.handoff = handoff
+
+    async def publish(
+        self,
+        messages: Sequence[Message],
+        now: datetime,
+        only_endpoint: str | None = None,
+        completion: IdempotencyCompletion | None = None,
+    ) -> list[list[str]]:
+        return await self._group.submit(
+            messages, int(now.timestamp() * 1000), only_endpoint, completion
+        )
 
     async def get_message(self, app_id: str, id_or_event_id: str) -> Message | None:
         return await self._one(

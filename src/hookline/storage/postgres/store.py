@@ -23,14 +23,11 @@ from hookline.domain.errors import Conflict, Unavailable
 from hookline.domain.models import (
     ClaimedDelivery,
     Endpoint,
-    Message,
 )
 from hookline.storage import rows, sql
 from hookline.storage.base import (
     AttemptOutcome,
     Deferral,
-    Handoff,
-    IdempotencyCompletion,
     IdempotentResponse,
 )
 from hookline.storage.group_commit import GroupCommit, PendingPublish, Routed
@@ -202,20 +199,6 @@ class PostgresStore(SqlRepository):
     async def ping(self) -> None:
         async with self._conn() as conn:
             await conn.fetchval("SELECT 1")
-
-    def attach_handoff(self, handoff: Handoff) -> None:
-        self._group.handoff = handoff
-
-    async def publish(
-        self,
-        messages: Sequence[Message],
-        now: datetime,
-        only_endpoint: str | None = None,
-        completion: IdempotencyCompletion | None = None,
-    ) -> list[list[str]]:
-        return await self._group.submit(
-            messages, int(now.timestamp() * 1000), only_endpoint, completion
-        )
 
     async def _write_batch(
         self,

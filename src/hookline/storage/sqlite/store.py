@@ -24,14 +24,11 @@ from hookline.domain.errors import Conflict, Unavailable
 from hookline.domain.models import (
     ClaimedDelivery,
     Endpoint,
-    Message,
 )
 from hookline.storage import rows, sql
 from hookline.storage.base import (
     AttemptOutcome,
     Deferral,
-    Handoff,
-    IdempotencyCompletion,
     IdempotentResponse,
 )
 from hookline.storage.group_commit import GroupCommit, PendingPublish, Routed
@@ -201,20 +198,6 @@ class SqliteStore(SqlRepository):
         with _transaction(self.conn, self._lock) as conn:
             for statement in Q[name].split(";"):
                 conn.execute(statement, params)
-
-    def attach_handoff(self, handoff: Handoff) -> None:
-        self._group.handoff = handoff
-
-    async def publish(
-        self,
-        messages: Sequence[Message],
-        now: datetime,
-        only_endpoint: str | None = None,
-        completion: IdempotencyCompletion | None = None,
-    ) -> list[list[str]]:
-        return await self._group.submit(
-            messages, int(now.timestamp() * 1000), only_endpoint, completion
-        )
 
     async def _write_batch(
         self,
