@@ -419,6 +419,7 @@ async def isolation_sqlite(nginx: Nginx, work: Path, count: int) -> Result:
     return Result(
         "isolation, SQLite: + one 10 s endpoint + one refusing",
         {"healthy deliveries/s": mixed, "clean run": clean, "share %": 100 * mixed / clean},
+        mixed,
     )
 
 
@@ -485,6 +486,7 @@ async def backlog_sqlite(nginx: Nginx, work: Path, pending: int, seconds: float)
             "drain deliveries/s": drained / elapsed,
             "API read p99 ms": percentile(reads, 0.99) * 1000,
         },
+        drained / elapsed,
     )
 
 
@@ -508,7 +510,7 @@ def machine_facts() -> dict[str, str]:
                 break
     versions = {
         name: metadata.version(name)
-        for name in ("hookline", "aiohttp", "uvicorn", "asyncpg", "orjson", "celery")
+        for name in ("hookline", "pycurl", "aiohttp", "uvicorn", "asyncpg", "orjson", "celery")
     }
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

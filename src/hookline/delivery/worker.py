@@ -90,7 +90,8 @@ class Worker:
         self._breakers: dict[str, Breaker] = {}
 
     def wake(self) -> None:
-        """Tell the worker new work may be due (called after a publish in this process)."""
+        """Tell the worker new work may be due (a resend or recover in this process, or a
+        notification from the database)."""
         self._wake.set()
 
     def offer(self) -> LeaseOffer | None:
@@ -227,23 +228,19 @@ class Worker:
         """Endpoints at their in-flight cap or behind an open breaker: claims skip them, so
         a slow or dead endpoint cannot fill this worker with requests that all wait on it."""
         cap = self._config.endpoint_max_in_flight
-        busy = [endpoint for endpoint, load in self._endpoint_load.items() if load >= cap]
-        return busy + self._blocked_endpoints()
+        busy = {endpoint for endpoint, load in self._endpoint_load.items() if load >= cap}
+        return list(busy.union(self._blocked_endpoints()))
 
     def _blocked_endpoints(self) -> list[str]:
         now = self._clock().timestamp()
-        return [
-            endpoint
-            for endpoint, breaker in self._breakers.items()
-            if breaker.blocks(now)
-            and self._endpoint_load.get(endpoint, 0) < self._config.endpoint_max_in_flight
-        ]
+        return [endpoint for endpoint, breaker in self._breakers.items() if breaker.blocks(now)]
 
     def _load_with_blocked(self) -> dict[str, int]:
         """In-flight counts per endpoint, with blocked endpoints shown full to the handoff."""
+        cap = self._config.endpoint_max_in_flight
         load = dict(self._endpoint_load)
         for endpoint in self._blocked_endpoints():
-            load[endpoint] = self._config.endpoint_max_in_flight
+            load[endpoint] = max(cap, load.get(endpoint, 0))
         return load
 
     def _gate(self, endpoint_id: str) -> Gate:

@@ -211,11 +211,14 @@ class PostgresStore(SqlRepository):
 
         Attempt records take their own transactions here (``complete``): with PostgreSQL
         there is no single write lock to share, so ``outcomes`` is always empty."""
+        start = deliveries.mark()
         try:
             async with self._conn(transaction=True) as conn:
-                return list(await self._publish_together(conn, batch, deliveries))
+                together: list[Routed | Exception] = []
+                together += await self._publish_together(conn, batch, deliveries)
+                return together
         except Conflict:
-            deliveries.undo((0, 0))
+            deliveries.undo(start)
         results: list[Routed | Exception] = []
         for request in batch:
             mark = deliveries.mark()

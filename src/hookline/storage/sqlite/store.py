@@ -211,7 +211,7 @@ class SqliteStore(SqlRepository):
         self,
         batch: Sequence[PendingPublish],
         deliveries: DeliveryRows,
-        outcomes: Sequence[AttemptOutcome] = (),
+        outcomes: Sequence[AttemptOutcome],
     ) -> list[Routed | Exception]:
         """Every request of the batch in one statement per table, and the attempt records
         that queued meanwhile, in one transaction; if a request conflicts (or has a payload
@@ -221,14 +221,16 @@ class SqliteStore(SqlRepository):
         before the write lock is taken: other processes wait while it is held.
         """
         records = _Records(outcomes)
+        start = deliveries.mark()
         try:
             messages = _message_rows(batch)
             with _transaction(self.conn, self._lock) as conn:
-                routed = self._publish_together(conn, batch, deliveries, messages)
+                together: list[Routed | Exception] = []
+                together += self._publish_together(conn, batch, deliveries, messages)
                 records.write(conn)
-                return list(routed)
+                return together
         except (sqlite3.IntegrityError, UnicodeDecodeError):
-            deliveries.undo((0, 0))
+            deliveries.undo(start)
         results: list[Routed | Exception] = []
         endpoints_by_app: dict[str, list[Endpoint]] = {}
         with _transaction(self.conn, self._lock) as conn:
