@@ -14,12 +14,10 @@ import hmac
 import os
 import time
 
-import redis
 import requests
 from celery import Celery
 
 BROKER_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
-DONE_KEY = "hookline-bench:done"
 
 app = Celery("baseline", broker=BROKER_URL)
 app.conf.update(
@@ -31,7 +29,6 @@ app.conf.update(
 )
 
 _session = requests.Session()
-_redis = redis.Redis.from_url(BROKER_URL)
 
 
 @app.task(bind=True, max_retries=7, default_retry_delay=5)  # type: ignore[misc]
@@ -51,4 +48,3 @@ def deliver(self: object, url: str, msg_id: str, body: str, secret: str) -> None
         response.raise_for_status()
     except requests.RequestException as exc:
         raise self.retry(exc=exc) from exc  # type: ignore[attr-defined]
-    _redis.incr(DONE_KEY)
