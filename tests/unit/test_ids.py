@@ -101,3 +101,32 @@ def test_ids_decode_as_millisecond_ksuids() -> None:
     parsed = KsuidMs.from_base62(body)
     assert str(parsed) == body
     assert abs((parsed.datetime - datetime.now(UTC)).total_seconds()) < 1
+
+
+def test_a_run_of_ids_is_consecutive_values_in_increasing_order(set_clock: SetClock) -> None:
+    """new_ids spells consecutive KsuidMs values, carrying across digits like an integer."""
+    set_clock(AT)
+    run = ids.new_ids(ids.DELIVERY, 200)
+    values = [int.from_bytes(bytes(KsuidMs.from_base62(i.partition("_")[2]))) for i in run]
+    assert values == list(range(values[0], values[0] + 200))
+    assert run == sorted(run) and len(set(run)) == 200
+    assert all(i.startswith("dlv_") and len(i) == 4 + 27 for i in run)
+
+
+def test_an_id_minted_after_a_run_sorts_after_the_whole_run(set_clock: SetClock) -> None:
+    """A run reserves its values, so the clock stalling cannot mint one of them again."""
+    set_clock(AT)
+    run = ids.new_ids(ids.DELIVERY, 50)
+    after = ids.new_id(ids.DELIVERY)
+    assert after > run[-1]
+
+
+def test_increment_carries_through_trailing_z_digits() -> None:
+    """The string increment agrees with encoding value + 1 where every digit carries."""
+    for value in (61, 62 * 62 - 1, 62**9 - 1, 62**18 - 1, 12345 * 62**5 - 1):
+        assert ids._increment(ids._base62(value)) == ids._base62(value + 1)
+
+
+def test_an_empty_run_mints_nothing() -> None:
+    """Asking for no ids reserves nothing."""
+    assert ids.new_ids(ids.DELIVERY, 0) == []

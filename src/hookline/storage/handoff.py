@@ -4,7 +4,8 @@ Both SQL backends write a publish's deliveries through ``DeliveryRows``: a deliv
 local worker has room for is inserted already leased to it (status sending, lease until
 the offer's expiry), the rest are inserted pending for any worker to claim. Room is the
 worker's free slots and the per-endpoint cap, so a handoff never exceeds what a claim
-would have taken.
+would have taken. Delivery ids are minted in runs (``ids.new_ids``), because they are
+minted while the write lock is held.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from hookline.domain.models import AttemptTrigger, ClaimedDelivery, Endpoint, Me
 from hookline.storage.base import LeaseOffer
 from hookline.storage.rows import to_ms
 
+_IDS_PER_RUN = 64
+
 
 class DeliveryRows:
     """The delivery rows of one publish transaction, split into leased and pending."""
@@ -28,6 +31,7 @@ class DeliveryRows:
         self._room = offer.slots if offer is not None else 0
         self._load: dict[str, int] = dict(offer.endpoint_load) if offer is not None else {}
         self._lease_until = to_ms(offer.lease_until) if offer is not None else None
+        self._unused_ids: list[str] = []
 
     @property
     def left_pending(self) -> int:
@@ -61,6 +65,12 @@ class DeliveryRows:
         self._room -= 1
         return True
 
+    def _delivery_id(self) -> str:
+        if not self._unused_ids:
+            self._unused_ids = ids.new_ids(ids.DELIVERY, _IDS_PER_RUN)
+            self._unused_ids.reverse()
+        return self._unused_ids.pop()
+
     def split(
         self, msg: Message, targets: Sequence[Endpoint], now_ms: int
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -69,7 +79,7 @@ class DeliveryRows:
         leased: list[dict[str, Any]] = []
         for endpoint in targets:
             params: dict[str, Any] = {
-                "id": ids.new_id(ids.DELIVERY),
+                "id": self._delivery_id(),
                 "app_id": msg.app_id,
                 "msg_id": msg.id,
                 "endpoint_id": endpoint.id,
