@@ -53,7 +53,7 @@ class Response:
 
 def json_response(status: int, content: Any, headers: Mapping[str, str] | None = None) -> Response:
     extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    return Response(status, orjson.dumps(content), [*JSON_HEADERS, *extra])
+    return Response(status, orjson.dumps(content, option=orjson.OPT_UTC_Z), [*JSON_HEADERS, *extra])
 
 
 def model_response(status: int, model: BaseModel) -> Response:

@@ -20,7 +20,6 @@ from hookline.api.http import (
     Route,
     empty_response,
     json_response,
-    model_response,
     replay_record,
 )
 from hookline.domain import ids
@@ -80,7 +79,7 @@ async def create_message(svc: Services, request: Request) -> Response:
     app = await _application_for_publish(svc, request, body)
     msg = build_message(svc, app, body)
     with_content = params.query_bool(request, "with_content", default=True)
-    response = model_response(202, serialize.message(msg, with_content))
+    response = json_response(202, serialize.message_wire(msg, with_content))
     completion = None
     if request.idempotency is not None:
         scope, key = request.idempotency
@@ -97,7 +96,7 @@ async def list_messages(svc: Services, request: Request) -> Response:
         app.id, params.list_query(request, True), params.message_filter(request)
     )
     return json_response(
-        200, serialize.page(found, lambda m: serialize.dump(serialize.message(m, with_content)))
+        200, serialize.page(found, lambda m: serialize.message_wire(m, with_content))
     )
 
 
@@ -105,7 +104,7 @@ async def get_message(svc: Services, request: Request) -> Response:
     app = await resolve.application(svc, request)
     msg = await resolve.message(svc, request, app)
     with_content = params.query_bool(request, "with_content", default=True)
-    return model_response(200, serialize.message(msg, with_content))
+    return json_response(200, serialize.message_wire(msg, with_content))
 
 
 async def expunge_content(svc: Services, request: Request) -> Response:
@@ -129,7 +128,7 @@ async def send_example(svc: Services, request: Request) -> Response:
     }
     msg = build_message(svc, app, s.MessageIn(event_type=event_type.name, payload=payload))
     await svc.store.publish([msg], svc.clock(), only_endpoint=endpoint.id)
-    return model_response(202, serialize.message(msg))
+    return json_response(202, serialize.message_wire(msg))
 
 
 def _example_payload(schemas: dict[str, Any] | None, index: int) -> dict[str, Any] | None:

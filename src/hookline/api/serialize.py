@@ -80,6 +80,22 @@ def payload_of(msg: Message) -> dict[str, Any]:
     return {} if msg.payload is None else dict(orjson.loads(msg.payload))
 
 
+def message_wire(msg: Message, with_content: bool = True) -> dict[str, Any]:
+    """``MessageOut`` ready for orjson, on every publish's path: the payload goes out as the
+    bytes that were stored, where the model would parse, validate and dump it again (a
+    tenth of a publish's CPU). Tests hold the two to the same JSON."""
+    payload = msg.payload if with_content and msg.payload is not None else b"{}"
+    return {
+        "id": msg.id,
+        "eventType": msg.event_type,
+        "eventId": msg.event_id,
+        "payload": orjson.Fragment(payload),
+        "channels": _list(msg.channels),
+        "tags": _list(msg.tags),
+        "timestamp": msg.timestamp,
+    }
+
+
 def message(msg: Message, with_content: bool = True) -> s.MessageOut:
     return s.MessageOut(
         id=msg.id,
