@@ -239,6 +239,50 @@ async def test_stale_lease_records_attempt_but_not_state(store: Store) -> None:
     assert len(page.data) == 2
 
 
+async def test_one_complete_call_writes_each_outcome_of_a_mixed_batch(store: Store) -> None:
+    """A batch of a success, a retry and a failure, one with a lost lease: each delivery gets
+    its own state (the lost one keeps its new holder's), and every attempt is logged."""
+    app = make_app()
+    await store.create_application(app)
+    ep = make_endpoint(app)
+    await store.create_endpoint(ep)
+    msgs = [make_message(app) for _ in range(4)]
+    await store.publish(msgs, utcnow())
+    now = utcnow()
+    claimed = await store.claim_due(10, now, now + timedelta(seconds=1), "w1")
+    by_msg = {c.message.id: c for c in claimed}
+    ok, retry, failed, lost = (by_msg[m.id] for m in msgs)
+    later = now + timedelta(seconds=2)
+    taken = await store.claim_due(10, later, later + timedelta(seconds=30), "w2")
+    assert {c.message.id for c in taken} == {m.id for m in msgs}
+    by_msg = {c.message.id: c for c in taken}
+    ok, retry, failed = by_msg[ok.message.id], by_msg[retry.message.id], by_msg[failed.message.id]
+    await store.complete(
+        [
+            _outcome(ok, MessageStatus.SUCCESS, 200, None),
+            _outcome(retry, MessageStatus.PENDING, 503, 60),
+            _outcome(failed, MessageStatus.FAIL, 400, None),
+            _outcome(lost, MessageStatus.SUCCESS, 200, None),
+        ]
+    )
+    states = {}
+    for m in msgs:
+        delivery = await store.get_delivery(m.id, ep.id)
+        assert delivery is not None
+        states[m.id] = (delivery.status, delivery.attempt_count)
+    assert states == {
+        msgs[0].id: (MessageStatus.SUCCESS, 1),
+        msgs[1].id: (MessageStatus.PENDING, 1),
+        msgs[2].id: (MessageStatus.FAIL, 1),
+        msgs[3].id: (MessageStatus.SENDING, 0),
+    }
+    codes = []
+    for m in msgs:
+        page = await store.list_attempts(app.id, ListQuery(), AttemptFilter(), m.id)
+        codes += [a.response_status_code for a in page.data]
+    assert sorted(codes) == [200, 200, 400, 503]
+
+
 async def test_resend_and_recover_requeue_as_manual(store: Store) -> None:
     """Resend queues a manual attempt; recover re-queues failed deliveries in a time range."""
     msg_id, ep_id = await _setup_one_delivery(store)

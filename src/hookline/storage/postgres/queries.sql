@@ -127,18 +127,25 @@ SELECT * FROM messages WHERE id = ANY(:ids)
 -- name: endpoints_by_ids
 SELECT * FROM endpoints WHERE id = ANY(:ids)
 
--- name: insert_attempt
+-- name: insert_attempts
+-- A worker's batch of attempt records in one statement: one array per column.
 INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
                       response, duration_ms, trigger_type, created_at)
-VALUES (:id, :app_id, :msg_id, :endpoint_id, :url, :status, :response_status_code,
-        :response, :duration_ms, :trigger_type, :created_at)
+SELECT * FROM unnest(:id::text[], :app_id::text[], :msg_id::text[], :endpoint_id::text[],
+                     :url::text[], :status::int[], :response_status_code::int[],
+                     :response::text[], :duration_ms::int[], :trigger_type::int[],
+                     :created_at::bigint[])
 ON CONFLICT (id) DO NOTHING
 
--- name: finish_delivery
-UPDATE deliveries
-SET status = :status, attempt_count = :attempt_count, next_attempt_at = :next_attempt_at,
-    lease_token = NULL, worker_id = NULL, manual = 0, updated_at = :now
-WHERE id = :id AND lease_token = :lease_token
+-- name: finish_deliveries
+-- The same batch's deliveries, each only while its lease holds.
+UPDATE deliveries AS d
+SET status = u.status, attempt_count = u.attempt_count, next_attempt_at = u.next_attempt_at,
+    lease_token = NULL, worker_id = NULL, manual = 0, updated_at = u.now
+FROM unnest(:id::text[], :lease_token::text[], :status::int[], :attempt_count::int[],
+            :next_attempt_at::bigint[], :now::bigint[])
+     AS u (id, lease_token, status, attempt_count, next_attempt_at, now)
+WHERE d.id = u.id AND d.lease_token = u.lease_token
 
 -- name: defer_delivery
 UPDATE deliveries

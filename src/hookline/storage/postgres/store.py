@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -302,17 +302,15 @@ class PostgresStore(SqlRepository):
         return rows.claimed_from(leased, messages, endpoints, token)
 
     async def complete(self, outcomes: Sequence[AttemptOutcome]) -> None:
-        attempt_sql, attempt_names = sql.compile_positional(Q["insert_attempt"])
-        finish_sql, finish_names = sql.compile_positional(Q["finish_delivery"])
+        """A batch of outcomes in two statements over arrays, as the publishes' group commit
+        writes its rows: ``executemany`` costs the server one execution per row."""
+        if not outcomes:
+            return
+        attempts = _columns(rows.attempt_params(o.attempt) for o in outcomes)
+        finishes = _columns(rows.finish_params(o) for o in outcomes)
         async with self._conn(transaction=True) as conn:
-            await conn.executemany(
-                attempt_sql,
-                [_ordered(rows.attempt_params(o.attempt), attempt_names) for o in outcomes],
-            )
-            await conn.executemany(
-                finish_sql,
-                [_ordered(rows.finish_params(o), finish_names) for o in outcomes],
-            )
+            await self._execute(conn, "insert_attempts", attempts)
+            await self._execute(conn, "finish_deliveries", finishes)
             for o in outcomes:
                 if o.disable_endpoint:
                     await self._execute(
@@ -374,6 +372,15 @@ class PostgresStore(SqlRepository):
             status=row["status"],
             body=None if body is None else bytes(body),
         )
+
+
+def _columns(rows_: Iterable[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows of named parameters as one list per name, for a statement over ``unnest``."""
+    columns: dict[str, list[Any]] = {}
+    for row in rows_:
+        for name, value in row.items():
+            columns.setdefault(name, []).append(value)
+    return columns
 
 
 def _ordered(params: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, ...]:
