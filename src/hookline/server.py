@@ -21,6 +21,7 @@ import uvicorn
 from hookline.api.app import Services
 from hookline.api.auth import hash_token, new_token
 from hookline.api.routes import create_app
+from hookline.api.write_coalescing import CoalescingHttpToolsProtocol
 from hookline.config import Settings
 from hookline.delivery.curl_transport import CurlTransport
 from hookline.delivery.maintenance import run_maintenance
@@ -155,7 +156,7 @@ async def run(
                 create_app(services),
                 host=settings.host,
                 port=settings.port,
-                http="httptools",
+                http=CoalescingHttpToolsProtocol,
                 lifespan="off",
                 access_log=settings.dev,
                 log_level="info" if settings.dev else "warning",
