@@ -39,7 +39,6 @@ _CHUNK = 62**9
 # then 15 random bytes (segmentio/ksuid's epoch 1400000000, as in svix-ksuid).
 _KSUID_EPOCH_MS = 1_400_000_000_000
 _PAYLOAD_BITS = 120
-_TIME_BITS = 40
 _MS_PER_TICK = 4
 
 _clock_ns = time.time_ns

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -51,27 +51,6 @@ LISTEN_RETRY_SECONDS = 1.0
 IDEMPOTENCY_STALE_SECONDS = 60
 GROUP_COMMIT_MAX = 500
 """Most publishes one commit carries; more wait for the next."""
-MESSAGE_COLUMNS = (
-    "id",
-    "app_id",
-    "event_type",
-    "event_id",
-    "payload",
-    "channels",
-    "tags",
-    "created_at",
-    "expires_at",
-)
-DELIVERY_COLUMNS = (
-    "id",
-    "app_id",
-    "msg_id",
-    "endpoint_id",
-    "lease_until",
-    "lease_token",
-    "worker_id",
-    "now",
-)
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -141,6 +120,15 @@ class PostgresStore(SqlRepository):
     async def _execute(self, conn: Connection, name: str, params: dict[str, Any]) -> int:
         text, args = sql.to_positional(Q[name], params)
         return _rowcount(await conn.execute(text, *args))
+
+    async def _execute_rows(
+        self, conn: Connection, name: str, rows_: Sequence[dict[str, Any]]
+    ) -> int:
+        """A statement over ``unnest`` arrays: each of its parameters is bound to the list of
+        that name's values across ``rows_`` (a name a row lacks is NULL)."""
+        text, names = sql.compile_positional(Q[name])
+        arrays = [[row.get(column) for row in rows_] for column in names]
+        return _rowcount(await conn.execute(text, *arrays))
 
     async def _query(self, name_or_sql: str, params: dict[str, Any]) -> list[Any]:
         async with self._conn() as conn:
@@ -244,13 +232,12 @@ class PostgresStore(SqlRepository):
     ) -> list[Routed]:
         outcomes: list[Routed] = []
         endpoints_by_app: dict[str, list[Endpoint]] = {}
-        messages: dict[str, list[Any]] = {name: [] for name in MESSAGE_COLUMNS}
-        delivery_rows: dict[str, list[Any]] = {name: [] for name in DELIVERY_COLUMNS}
+        messages: list[dict[str, Any]] = []
+        delivery_rows: list[dict[str, Any]] = []
         for request in batch:
             routed: Routed = []
             for msg in request.messages:
-                for name, value in rows.message_params(msg).items():
-                    messages[name].append(value)
+                messages.append(rows.message_params(msg))
                 endpoints = endpoints_by_app.get(msg.app_id)
                 if endpoints is None:
                     active = await self._fetch(conn, "active_endpoints", {"app_id": msg.app_id})
@@ -259,14 +246,13 @@ class PostgresStore(SqlRepository):
                     ]
                 targets = rows.route(endpoints, msg, request.only_endpoint)
                 pending, leased = deliveries.split(msg, targets, request.now_ms)
-                for params in (*pending, *leased):
-                    for name in DELIVERY_COLUMNS:
-                        delivery_rows[name].append(params.get(name))
+                delivery_rows += pending
+                delivery_rows += leased
                 routed.append([ep.id for ep in targets])
             outcomes.append(routed)
-        await self._execute(conn, "insert_messages", messages)
-        if delivery_rows["id"]:
-            await self._execute(conn, "insert_deliveries", delivery_rows)
+        await self._execute_rows(conn, "insert_messages", messages)
+        if delivery_rows:
+            await self._execute_rows(conn, "insert_deliveries", delivery_rows)
         completions = [r.completion for r in batch if r.completion is not None]
         if completions:
             text, names = sql.compile_positional(Q["idempotency_finish"])
@@ -306,11 +292,11 @@ class PostgresStore(SqlRepository):
         writes its rows: ``executemany`` costs the server one execution per row."""
         if not outcomes:
             return
-        attempts = _columns(rows.attempt_params(o.attempt) for o in outcomes)
-        finishes = _columns(rows.finish_params(o) for o in outcomes)
+        attempts = [rows.attempt_params(o.attempt) for o in outcomes]
+        finishes = [rows.finish_params(o) for o in outcomes]
         async with self._conn(transaction=True) as conn:
-            await self._execute(conn, "insert_attempts", attempts)
-            await self._execute(conn, "finish_deliveries", finishes)
+            await self._execute_rows(conn, "insert_attempts", attempts)
+            await self._execute_rows(conn, "finish_deliveries", finishes)
             for o in outcomes:
                 if o.disable_endpoint:
                     await self._execute(
@@ -372,15 +358,6 @@ class PostgresStore(SqlRepository):
             status=row["status"],
             body=None if body is None else bytes(body),
         )
-
-
-def _columns(rows_: Iterable[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Rows of named parameters as one list per name, for a statement over ``unnest``."""
-    columns: dict[str, list[Any]] = {}
-    for row in rows_:
-        for name, value in row.items():
-            columns.setdefault(name, []).append(value)
-    return columns
 
 
 def _ordered(params: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, ...]:
