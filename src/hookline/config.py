@@ -61,8 +61,8 @@ def _schedule(text: str) -> RetrySchedule:
 
 
 def _transport(text: str) -> str:
-    if text not in ("curl", "aiohttp"):
-        raise ValueError("must be curl or aiohttp")
+    if text not in ("asyncio", "curl", "aiohttp"):
+        raise ValueError("must be asyncio, curl or aiohttp")
     return text
 
 
@@ -93,7 +93,9 @@ class Settings:
         _positive_int, "concurrent attempts to one endpoint per worker"
     )
     transport: str = _setting(
-        _transport, "HTTP client for deliveries: curl (libcurl, default) or aiohttp"
+        _transport,
+        "HTTP client for deliveries: asyncio (asyncio protocols and httptools, default), "
+        "curl (libcurl) or aiohttp",
     )
     processes: int = _setting(
         _positive_int, "serve: processes sharing the port, each with the API and a worker"
@@ -141,7 +143,7 @@ DEFAULTS: dict[str, str] = {
     "poll_interval": "0.25",
     "max_in_flight": "256",
     "endpoint_max_in_flight": "32",
-    "transport": "curl",
+    "transport": "asyncio",
     "processes": "1",
     "breaker_threshold": "5",
     "breaker_cooldown": "5",

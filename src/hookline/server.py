@@ -23,6 +23,7 @@ from hookline.api.auth import hash_token, new_token
 from hookline.api.routes import create_app
 from hookline.api.write_coalescing import CoalescingHttpToolsProtocol
 from hookline.config import Settings
+from hookline.delivery.asyncio_transport import AsyncioTransport
 from hookline.delivery.curl_transport import CurlTransport
 from hookline.delivery.maintenance import run_maintenance
 from hookline.delivery.transport import AiohttpTransport, SsrfPolicy, Transport
@@ -106,7 +107,9 @@ def transport_for(settings: Settings) -> Transport:
     policy = SsrfPolicy(allow_networks=settings.allow_networks, allow_private=settings.dev)
     if settings.transport == "aiohttp":
         return AiohttpTransport(policy)
-    return CurlTransport(policy)
+    if settings.transport == "curl":
+        return CurlTransport(policy)
+    return AsyncioTransport(policy)
 
 
 class _Server(uvicorn.Server):

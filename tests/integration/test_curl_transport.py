@@ -9,15 +9,11 @@ every test against both.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import os
-import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pycurl
 import pytest
@@ -25,72 +21,16 @@ import pytest
 from hookline.delivery import curl_transport
 from hookline.delivery.curl_transport import CurlTransport
 from hookline.delivery.transport import SsrfPolicy
+from tests.integration.keep_alive import (
+    CountingDns,
+    KeepAliveServer,
+    counting_dns,
+    keep_alive_server,
+)
 from tests.integration.test_transport import self_signed_certificate
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 DEV = SsrfPolicy(allow_private=True)
-
-
-@dataclass
-class KeepAliveServer:
-    """An HTTP/1.1 listener that serves many requests per connection and counts them.
-
-    ``/slow`` answers once ``release`` is set, ``/closing`` closes after answering.
-    """
-
-    port: int = 0
-    connections: list[int] = field(default_factory=list)
-    open_connections: int = 0
-    paths: list[str] = field(default_factory=list)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    slow_arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections.append(writer.get_extra_info("peername")[1])
-        self.open_connections += 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                path = head.split(b" ", 2)[1].decode()
-                for line in head.split(b"\r\n"):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        await reader.readexactly(int(value))
-                self.paths.append(path)
-                if path == "/slow":
-                    self.slow_arrived.set()
-                    async with asyncio.timeout(5):
-                        await self.release.wait()
-                closing = path == "/closing"
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
-                    + (b"Connection: close\r\n" if closing else b"")
-                    + b"\r\nok"
-                )
-                await writer.drain()
-                if closing:
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
-            pass
-        finally:
-            self.open_connections -= 1
-            writer.close()
-
-
-@contextlib.asynccontextmanager
-async def keep_alive_server(tls: ssl.SSLContext | None = None) -> AsyncIterator[KeepAliveServer]:
-    state = KeepAliveServer()
-    listener = await asyncio.start_server(state.serve, "127.0.0.1", 0, ssl=tls)
-    state.port = listener.sockets[0].getsockname()[1]
-    try:
-        yield state
-    finally:
-        state.release.set()
-        listener.close()
-        await listener.wait_closed()
 
 
 @pytest.fixture
@@ -99,26 +39,10 @@ async def server() -> AsyncIterator[KeepAliveServer]:
         yield state
 
 
-@dataclass
-class CountingDns:
-    answers: dict[str, list[str]] = field(default_factory=dict)
-    queries: list[str] = field(default_factory=list)
-
-
 @pytest.fixture
 async def fake_dns(monkeypatch: pytest.MonkeyPatch) -> CountingDns:
     """Answers getaddrinfo for the names in ``answers`` and records every query."""
-    dns = CountingDns()
-    loop = asyncio.get_running_loop()
-
-    async def getaddrinfo(host: str, port: int, **kwargs: Any) -> list[Any]:
-        dns.queries.append(host)
-        if not dns.answers.get(host):
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in dns.answers[host]]
-
-    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
-    return dns
+    return counting_dns(monkeypatch)
 
 
 @pytest.fixture

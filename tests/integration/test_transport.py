@@ -1,7 +1,7 @@
 """The SSRF-guarded transports against real listeners on 127.0.0.1.
 
-Every test runs against each implementation of ``Transport`` (aiohttp and pycurl), which must
-behave the same.
+Every test runs against each implementation of ``Transport`` (asyncio, aiohttp and pycurl),
+which must behave the same.
 
 Refused destinations point at a tripwire: a bare TCP listener that records every connection
 it accepts. After a refusal, a sentinel connection is made and awaited; accepts are FIFO, so
@@ -33,6 +33,7 @@ from cryptography.x509.oid import NameOID
 from multidict import CIMultiDict
 
 import hookline
+from hookline.delivery.asyncio_transport import AsyncioTransport
 from hookline.delivery.curl_transport import CurlTransport
 from hookline.delivery.transport import (
     RESPONSE_BODY_LIMIT_BYTES,
@@ -183,7 +184,9 @@ async def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeAnswers:
     return answers
 
 
-@pytest.fixture(params=[AiohttpTransport, CurlTransport], ids=["aiohttp", "curl"])
+@pytest.fixture(
+    params=[AiohttpTransport, CurlTransport, AsyncioTransport], ids=["aiohttp", "curl", "asyncio"]
+)
 def make_transport(request: pytest.FixtureRequest) -> TransportFactory:
     """Which implementation the transport fixtures build: every test runs against each."""
     factory: TransportFactory = request.param

@@ -38,7 +38,6 @@ import errno
 import functools
 import ipaddress
 import os
-import re
 import socket
 import ssl
 import time
@@ -47,9 +46,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pycurl
-from yarl import URL
 
+from hookline.delivery.target import NonCanonical, Target, parse_target
 from hookline.delivery.transport import (
+    FORBIDDEN_HEADER_CHARS,
+    FORBIDDEN_HEADER_REASON,
     RESPONSE_BODY_LIMIT_BYTES,
     USER_AGENT,
     GuardedResolver,
@@ -61,13 +62,6 @@ from hookline.delivery.transport import (
 from hookline.domain.ssrf import Address
 
 _DEFAULT_POLICY = SsrfPolicy()
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-# What aiohttp refuses in a header name or value (header injection); tab is allowed.
-_FORBIDDEN_HEADER_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_FORBIDDEN_HEADER_REASON = (
-    "ValueError: Forbidden control character detected in headers. "
-    "Potential header injection attack."
-)
 _USER_AGENT_LINE = f"User-Agent: {USER_AGENT}".encode()
 _CONTENT_TYPE_LINE = b"Content-Type: application/json"
 # curl sends "Expect: 100-continue" for bodies over 1 KB and waits for the interim answer;
@@ -106,13 +100,6 @@ class _Plan:
     run; what it connects to is still checked against the vetted addresses."""
     host_line: bytes | None
     """An explicit Host header, where curl's own would differ from aiohttp's."""
-
-
-@dataclass(frozen=True, slots=True)
-class _NonCanonical:
-    """A digits-and-dots host that is not a canonical IP literal (``127.1``): never dialled."""
-
-    host: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,7 +439,7 @@ class CurlTransport:
         self._max_connections = max_connections
         self._driver: _Driver | None = None
         self._idle: list[_Handle] = []
-        self._plans: dict[str, _Plan | _NonCanonical | str] = {}
+        self._plans: dict[str, _Plan | NonCanonical | str] = {}
         self._pins: dict[tuple[str, int], _Pins] = {}
 
     def _driver_for_loop(self) -> _Driver:
@@ -461,7 +448,7 @@ class CurlTransport:
             driver = self._driver = _Driver(asyncio.get_running_loop(), self._max_connections)
         return driver
 
-    def _plan(self, url: str) -> _Plan | _NonCanonical | str:
+    def _plan(self, url: str) -> _Plan | NonCanonical | str:
         plan = self._plans.get(url)
         if plan is None:
             plan = self._make_plan(url)
@@ -470,56 +457,17 @@ class CurlTransport:
             self._plans[url] = plan
         return plan
 
-    def _make_plan(self, url: str) -> _Plan | _NonCanonical | str:
-        """Parse and vet a URL as ``AiohttpTransport.post`` does; a str is the refusal."""
-        try:
-            target = URL(url)
-            scheme = target.scheme
-            host = target.raw_host
-            port = target.port
-        except (ValueError, TypeError):
-            return "invalid URL"
-        if scheme != "http" and scheme != "https":
-            return "invalid URL: scheme must be http or https"
-        if not host:
-            return "invalid URL: a host is required"
-        if port is None:
-            return "invalid URL: no port"
-        literal: Address | None = None
-        if ":" in host or host.replace(".", "").isdigit():
-            try:
-                literal = ipaddress.ip_address(host)
-            except ValueError:
-                return _NonCanonical(host)
-            reason = self._policy.check(literal)
-            if reason is not None:
-                return f"blocked by SSRF guard: {reason}"
-        numeric = False
-        if literal is None:
-            try:
-                socket.inet_aton(host)
-            except OSError:
-                pass
-            else:
-                numeric = True
-        authority = target.host_subcomponent or host
-        if port != _DEFAULT_PORTS[scheme]:
-            authority = f"{authority}:{port}"
-        userinfo = ""
-        if target.raw_user is not None:
-            userinfo = target.raw_user
-            if target.raw_password is not None:
-                userinfo = f"{userinfo}:{target.raw_password}"
-            userinfo += "@"
-        path = target.raw_path or "/"
-        query = target.raw_query_string
-        rebuilt = f"{scheme}://{userinfo}{authority}{path}{'?' + query if query else ''}"
+    def _make_plan(self, url: str) -> _Plan | NonCanonical | str:
+        """Parse and vet a URL as every transport does; a str is the refusal."""
+        target = parse_target(url, self._policy)
+        if not isinstance(target, Target):
+            return target
+        rebuilt = f"{target.scheme}://{target.userinfo}{target.authority}{target.path_query}"
         host_line = None
-        if host.endswith("."):
+        if target.host.endswith("."):
             # curl keeps the trailing dot in Host, aiohttp drops it: send aiohttp's.
-            host_line = f"Host: {target.host_port_subcomponent}".encode()
-        vetted = None if literal is None else frozenset((literal,))
-        return _Plan(rebuilt, host, port, vetted, numeric, host_line)
+            host_line = f"Host: {target.host_header}".encode()
+        return _Plan(rebuilt, target.host, target.port, target.literal, target.numeric, host_line)
 
     async def _non_canonical_reason(self, host: str) -> str:
         return await non_canonical_reason(self._resolver, host)
@@ -574,7 +522,7 @@ class CurlTransport:
         plan = self._plan(url)
         if isinstance(plan, str):
             return _failure(plan, started)
-        if isinstance(plan, _NonCanonical):
+        if isinstance(plan, NonCanonical):
             return _failure(await self._non_canonical_reason(plan.host), started)
         lines = _header_lines(headers, plan.host_line)
         if isinstance(lines, str):
@@ -657,8 +605,8 @@ def _header_lines(headers: Mapping[str, str], host_line: bytes | None) -> list[b
     user_agent = content_type = expect = True
     host = host_line is not None
     for name, value in headers.items():
-        if _FORBIDDEN_HEADER_CHARS.search(name) or _FORBIDDEN_HEADER_CHARS.search(value):
-            return _FORBIDDEN_HEADER_REASON
+        if FORBIDDEN_HEADER_CHARS.search(name) or FORBIDDEN_HEADER_CHARS.search(value):
+            return FORBIDDEN_HEADER_REASON
         lower = name.lower()
         if lower == "user-agent":
             user_agent = False

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Mapping
@@ -37,6 +38,13 @@ from hookline.domain.ssrf import Address, Network, deny_reason
 RESPONSE_BODY_LIMIT_BYTES = 20 * 1024
 USER_AGENT = f"hookline/{hookline.__version__}"
 
+# What aiohttp refuses in a header name or value (header injection); tab is allowed. The
+# other transports refuse the same, in aiohttp's words.
+FORBIDDEN_HEADER_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+FORBIDDEN_HEADER_REASON = (
+    "ValueError: Forbidden control character detected in headers. "
+    "Potential header injection attack."
+)
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Content-Type": "application/json"}
 _NUMERIC = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
 _BODY_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)

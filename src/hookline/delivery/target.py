@@ -1,0 +1,120 @@
+"""Where a delivery URL points, parsed and vetted once, before any socket is opened.
+
+Every transport starts from the same reading of a URL, so that the SSRF guard cannot be
+passed by a spelling one parser reads differently from another: yarl parses it, IP literals
+are checked against the policy here, and digit-and-dot spellings that are not canonical
+literals (``127.1``, ``2130706433``) are never dialled. Host names are left to the
+transport's resolver, which vets every address they resolve to.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from yarl import URL
+
+from hookline.delivery.transport import SsrfPolicy
+from hookline.domain.ssrf import Address
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A URL that may be requested, as the parts a transport needs."""
+
+    scheme: str
+    host: str
+    """The host as written (IPv6 without brackets), for resolution and TLS."""
+    port: int
+    literal: frozenset[Address] | None
+    """The destination of an IP-literal URL, already vetted; None for a host name."""
+    numeric: bool
+    """A name ``inet_aton`` reads as an address without DNS (``0x7f.1``)."""
+    authority: str
+    """``host`` or ``host:port`` as written in the URL, without user information."""
+    host_header: str
+    """The Host header aiohttp sends: the port only when it is not the scheme's default,
+    a trailing dot dropped."""
+    userinfo: str
+    """``user:password@`` as written (still percent-encoded), or empty."""
+    path_query: str
+    """The request target: the raw path (``/`` when empty) and query."""
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+    def basic_auth(self) -> str | None:
+        """The Authorization header for user information in the URL, as aiohttp sends it."""
+        if not self.userinfo:
+            return None
+        user, _, password = self.userinfo[:-1].partition(":")
+        credentials = f"{unquote(user)}:{unquote(password)}".encode()
+        return "Basic " + base64.b64encode(credentials).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class NonCanonical:
+    """A digits-and-dots host that is not a canonical IP literal (``127.1``): never dialled."""
+
+    host: str
+
+
+def parse_target(url: str, policy: SsrfPolicy) -> Target | NonCanonical | str:
+    """Parse and vet ``url``; a str is the reason it is refused."""
+    try:
+        parsed = URL(url)
+        scheme = parsed.scheme
+        host = parsed.raw_host
+        port = parsed.port
+    except (ValueError, TypeError):
+        return "invalid URL"
+    if scheme != "http" and scheme != "https":
+        return "invalid URL: scheme must be http or https"
+    if not host:
+        return "invalid URL: a host is required"
+    if port is None:
+        return "invalid URL: no port"
+    literal: Address | None = None
+    if ":" in host or host.replace(".", "").isdigit():
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            return NonCanonical(host)
+        reason = policy.check(literal)
+        if reason is not None:
+            return f"blocked by SSRF guard: {reason}"
+    numeric = False
+    if literal is None:
+        try:
+            socket.inet_aton(host)
+        except OSError:
+            pass
+        else:
+            numeric = True
+    authority = parsed.host_subcomponent or host
+    if port != _DEFAULT_PORTS[scheme]:
+        authority = f"{authority}:{port}"
+    userinfo = ""
+    if parsed.raw_user is not None:
+        userinfo = parsed.raw_user
+        if parsed.raw_password is not None:
+            userinfo = f"{userinfo}:{parsed.raw_password}"
+        userinfo += "@"
+    query = parsed.raw_query_string
+    return Target(
+        scheme=scheme,
+        host=host,
+        port=port,
+        literal=None if literal is None else frozenset((literal,)),
+        numeric=numeric,
+        authority=authority,
+        host_header=parsed.host_port_subcomponent or authority,
+        userinfo=userinfo,
+        path_query=(parsed.raw_path or "/") + ("?" + query if query else ""),
+    )
