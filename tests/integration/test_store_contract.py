@@ -12,7 +12,14 @@ import pytest
 
 from hookline.domain import ids
 from hookline.domain.errors import Conflict
-from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
+from hookline.domain.models import (
+    Attempt,
+    AttemptTrigger,
+    ClaimedDelivery,
+    MessageStatus,
+    SigningKey,
+)
+from hookline.domain.signing import generate_secret
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
@@ -137,6 +144,68 @@ async def test_publish_routes_by_event_type_channel_and_disabled(store: Store) -
     )
     assert set(routed[0]) == {everything.id, typed.id}
     assert set(routed[1]) == {everything.id, typed.id, eu_only.id}
+
+
+async def test_each_publish_routes_by_the_endpoints_as_they_are_now(store: Store) -> None:
+    """Endpoints created, changed, disabled by an outcome or deleted between two publishes
+    route the second one as they are then (SQLite routes against endpoints it read before
+    its write lock, and must notice every change); a handed-over delivery carries the
+    endpoint as changed."""
+    handoff = RecordingHandoff(slots=100)
+    store.attach_handoff(handoff)
+    app = make_app()
+    await store.create_application(app)
+    first = make_endpoint(app)
+    await store.create_endpoint(first)
+
+    async def routed_to() -> set[str]:
+        (routed,) = await store.publish([make_message(app, "user.created")], utcnow())
+        return set(routed)
+
+    assert await routed_to() == {first.id}
+    second = make_endpoint(app)
+    await store.create_endpoint(second)
+    assert await routed_to() == {first.id, second.id}
+    moved = replace(first, url="https://example.com/moved", keys=(SigningKey(generate_secret()),))
+    await store.update_endpoint(moved)
+    handoff.accepted.clear()
+    assert await routed_to() == {first.id, second.id}
+    (handed,) = [c.endpoint for c in handoff.claimed if c.endpoint.id == first.id]
+    assert (handed.url, handed.keys) == (moved.url, moved.keys)
+    await store.update_endpoint(replace(moved, event_types=("invoice.paid",)))
+    assert await routed_to() == {second.id}
+    (gone,) = [c for c in handoff.claimed if c.endpoint.id == second.id][-1:]
+    await store.complete(
+        [replace(_outcome(gone, MessageStatus.FAIL, 410, None), disable_endpoint=True)]
+    )
+    assert await routed_to() == set()
+    await store.update_endpoint(replace(second, disabled=False))
+    assert await routed_to() == {second.id}
+    await store.delete_endpoint(app.id, second.id)
+    assert await routed_to() == set()
+
+
+async def test_an_endpoint_changed_by_another_process_routes_the_next_publish(
+    store: Store, store_location: tuple[str, str]
+) -> None:
+    """Another store on the same database (another ``serve`` process) adds and deletes an
+    endpoint between two publishes here: each publish sees the change."""
+    app = make_app()
+    await store.create_application(app)
+    first = make_endpoint(app)
+    await store.create_endpoint(first)
+    assert await store.publish([make_message(app)], utcnow()) == [[first.id]]
+    other = make_store(store_location)
+    await other.open()
+    try:
+        second = make_endpoint(app)
+        await other.create_endpoint(second)
+        (routed,) = await store.publish([make_message(app)], utcnow())
+        assert set(routed) == {first.id, second.id}
+        await other.delete_endpoint(app.id, first.id)
+        assert await store.publish([make_message(app)], utcnow()) == [[second.id]]
+    finally:
+        await other.close()
 
 
 async def test_duplicate_event_id_rolls_back_the_whole_publish(store: Store) -> None:

@@ -88,26 +88,6 @@ INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
                         next_attempt_at, lease_token, worker_id, updated_at)
 VALUES (:id, :app_id, :msg_id, :endpoint_id, 3, 0, :lease_until, :lease_token, :worker_id, :now)
 
--- name: insert_messages
--- A whole group commit in one statement (see insert_attempts); the payload travels as JSON
--- text and is stored as the same UTF-8 bytes.
-INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
-                      created_at, expires_at)
-SELECT value ->> 'id', value ->> 'app_id', value ->> 'event_type', value ->> 'event_id',
-       CAST(value ->> 'payload' AS BLOB), value ->> 'channels', value ->> 'tags',
-       value ->> 'created_at', value ->> 'expires_at'
-FROM json_each(:rows)
-
--- name: insert_deliveries
--- Pending rows, and rows leased to the publishing process's worker (with a lease_token).
-INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
-                        next_attempt_at, lease_token, worker_id, updated_at)
-SELECT value ->> 'id', value ->> 'app_id', value ->> 'msg_id', value ->> 'endpoint_id',
-       CASE WHEN value ->> 'lease_token' IS NULL THEN 1 ELSE 3 END, 0,
-       coalesce(value ->> 'lease_until', value ->> 'now'), value ->> 'lease_token',
-       value ->> 'worker_id', value ->> 'now'
-FROM json_each(:rows)
-
 -- name: get_message
 SELECT * FROM messages
 WHERE app_id = :app_id AND (id = :key OR event_id = :key)
@@ -138,38 +118,11 @@ SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(:ids))
 -- name: endpoints_by_ids
 SELECT * FROM endpoints WHERE id IN (SELECT value FROM json_each(:ids))
 
--- name: insert_attempts
--- One statement for a whole batch (a JSON array of rows): each statement step hands the GIL
--- back and forth with the event loop, so one step per batch beats one per row.
-INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
-                      response, duration_ms, trigger_type, created_at)
-SELECT value ->> 'id', value ->> 'app_id', value ->> 'msg_id', value ->> 'endpoint_id',
-       value ->> 'url', value ->> 'status', value ->> 'response_status_code',
-       value ->> 'response', value ->> 'duration_ms', value ->> 'trigger_type',
-       value ->> 'created_at'
-FROM json_each(:rows) WHERE true
-ON CONFLICT (id) DO NOTHING
-
--- name: finish_deliveries
-UPDATE deliveries
-SET status = u.status, attempt_count = u.attempt_count, next_attempt_at = u.next_attempt_at,
-    lease_token = NULL, worker_id = NULL, manual = 0, updated_at = u.now
-FROM (
-    SELECT value ->> 'id' AS id, value ->> 'lease_token' AS lease_token,
-           value ->> 'status' AS status, value ->> 'attempt_count' AS attempt_count,
-           value ->> 'next_attempt_at' AS next_attempt_at, value ->> 'now' AS now
-    FROM json_each(:rows)
-) AS u
-WHERE deliveries.id = u.id AND deliveries.lease_token = u.lease_token
-
 -- name: defer_delivery
 UPDATE deliveries
 SET status = 1, next_attempt_at = :until, lease_token = NULL, worker_id = NULL,
     updated_at = :now
 WHERE id = :id AND lease_token = :lease_token
-
--- name: disable_endpoint
-UPDATE endpoints SET disabled = 1, updated_at = :now WHERE id = :endpoint_id
 
 -- name: resend
 UPDATE deliveries
@@ -241,3 +194,68 @@ DELETE FROM workers WHERE id = :worker_id
 UPDATE deliveries SET next_attempt_at = :now, lease_token = NULL, worker_id = NULL
 WHERE status = 3 AND worker_id IN (SELECT id FROM workers WHERE heartbeat_at < :stalled_before);
 DELETE FROM workers WHERE heartbeat_at < :stalled_before
+
+-- name: endpoint_version
+SELECT version FROM endpoint_changes
+
+-- name: create_group_commit
+-- A group commit as one statement: an INSERT of one JSON document into this view, whose
+-- trigger writes the messages, their deliveries and idempotency results, and the attempt
+-- records that queued meanwhile. A statement step hands the GIL to the event loop and waits
+-- to get it back; one step per commit, instead of one per table, keeps the write lock short.
+-- Outside an explicit transaction the statement commits itself. When the document carries
+-- the endpoint version its routing was read at, and the version has moved since, nothing
+-- is written and the publish routes again under the lock. TEMP: it belongs to the
+-- connection, not to the schema.
+CREATE TEMP VIEW IF NOT EXISTS group_commit (doc) AS SELECT NULL;
+CREATE TEMP TRIGGER IF NOT EXISTS group_commit_write INSTEAD OF INSERT ON group_commit
+BEGIN
+    SELECT RAISE(ABORT, 'hookline: endpoints changed')
+    WHERE NEW.doc ->> '$.version' IS NOT NULL
+      AND (SELECT version FROM endpoint_changes) IS NOT NEW.doc ->> '$.version';
+    INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
+                          created_at, expires_at)
+    SELECT value ->> 'id', value ->> 'app_id', value ->> 'event_type', value ->> 'event_id',
+           CAST(value ->> 'payload' AS BLOB), value ->> 'channels', value ->> 'tags',
+           value ->> 'created_at', value ->> 'expires_at'
+    FROM json_each(NEW.doc, '$.messages');
+    -- Pending rows, and rows leased to the publishing process's worker (a lease_token).
+    INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                            next_attempt_at, lease_token, worker_id, updated_at)
+    SELECT value ->> 'id', value ->> 'app_id', value ->> 'msg_id', value ->> 'endpoint_id',
+           CASE WHEN value ->> 'lease_token' IS NULL THEN 1 ELSE 3 END, 0,
+           coalesce(value ->> 'lease_until', value ->> 'now'), value ->> 'lease_token',
+           value ->> 'worker_id', value ->> 'now'
+    FROM json_each(NEW.doc, '$.deliveries');
+    UPDATE idempotency_keys
+    SET status = c.value ->> 'status', body = CAST(c.value ->> 'body' AS BLOB)
+    FROM json_each(NEW.doc, '$.completions') AS c
+    WHERE idempotency_keys.scope = c.value ->> 'scope'
+      AND idempotency_keys.key = c.value ->> 'key';
+    INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
+                          response, duration_ms, trigger_type, created_at)
+    SELECT value ->> 'id', value ->> 'app_id', value ->> 'msg_id', value ->> 'endpoint_id',
+           value ->> 'url', value ->> 'status', value ->> 'response_status_code',
+           value ->> 'response', value ->> 'duration_ms', value ->> 'trigger_type',
+           value ->> 'created_at'
+    FROM json_each(NEW.doc, '$.attempts') WHERE true
+    ON CONFLICT (id) DO NOTHING;
+    -- An outcome moves its delivery only while the lease it was attempted under holds.
+    UPDATE deliveries
+    SET status = u.status, attempt_count = u.attempt_count,
+        next_attempt_at = u.next_attempt_at, lease_token = NULL, worker_id = NULL,
+        manual = 0, updated_at = u.now
+    FROM (
+        SELECT value ->> 'id' AS id, value ->> 'lease_token' AS lease_token,
+               value ->> 'status' AS status, value ->> 'attempt_count' AS attempt_count,
+               value ->> 'next_attempt_at' AS next_attempt_at, value ->> 'now' AS now
+        FROM json_each(NEW.doc, '$.finished')
+    ) AS u
+    WHERE deliveries.id = u.id AND deliveries.lease_token = u.lease_token;
+    UPDATE endpoints SET disabled = 1, updated_at = d.value ->> 'now'
+    FROM json_each(NEW.doc, '$.disabled') AS d
+    WHERE endpoints.id = d.value ->> 'endpoint_id';
+END
+
+-- name: group_commit
+INSERT INTO temp.group_commit (doc) VALUES (:doc)

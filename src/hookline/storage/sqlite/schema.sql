@@ -46,6 +46,25 @@ CREATE TABLE endpoints (
 );
 CREATE INDEX endpoints_app ON endpoints (app_id, id);
 
+-- Moved by every change to an endpoint row: a publish that routed against endpoints read
+-- before the write lock checks inside it that they are still current.
+CREATE TABLE endpoint_changes (
+    version INTEGER NOT NULL
+);
+INSERT INTO endpoint_changes (version) VALUES (0);
+CREATE TRIGGER endpoint_inserted AFTER INSERT ON endpoints
+BEGIN
+    UPDATE endpoint_changes SET version = version + 1;
+END;
+CREATE TRIGGER endpoint_updated AFTER UPDATE ON endpoints
+BEGIN
+    UPDATE endpoint_changes SET version = version + 1;
+END;
+CREATE TRIGGER endpoint_deleted AFTER DELETE ON endpoints
+BEGIN
+    UPDATE endpoint_changes SET version = version + 1;
+END;
+
 CREATE TABLE messages (
     id TEXT PRIMARY KEY,
     app_id TEXT NOT NULL,

@@ -44,6 +44,9 @@ BUSY_TIMEOUT_MS = 5000
 IDEMPOTENCY_STALE_SECONDS = 60
 GROUP_COMMIT_MAX = 500
 """Most publishes one commit carries; more wait for the next."""
+ROUTES_CACHED_APPS = 4096
+"""Applications whose endpoints are kept for routing before the write lock."""
+_ENDPOINTS_CHANGED = "hookline: endpoints changed"
 
 Q = load_queries("hookline.storage.sqlite", "queries.sql")
 MIGRATIONS = load_migrations("hookline.storage.sqlite")
@@ -93,6 +96,7 @@ class SqliteStore(SqlRepository):
         self._conn: sqlite3.Connection | None = None
         self._lock: int | None = None
         self._group = GroupCommit(self._write_batch, GROUP_COMMIT_MAX)
+        self._routes = _Routes()
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -121,6 +125,7 @@ class SqliteStore(SqlRepository):
             conn.execute("PRAGMA journal_mode = WAL")
             # FULL: a committed 202 survives power loss too, not only a killed process.
             conn.execute("PRAGMA synchronous = FULL")
+            conn.executescript(Q["create_group_commit"])
             if self._path != ":memory:":
                 self._lock = os.open(f"{self._path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
             self._conn = conn
@@ -213,22 +218,34 @@ class SqliteStore(SqlRepository):
         deliveries: DeliveryRows,
         outcomes: Sequence[AttemptOutcome],
     ) -> list[Routed | Exception]:
-        """Every request of the batch in one statement per table, and the attempt records
-        that queued meanwhile, in one transaction; if a request conflicts (or has a payload
-        that is not UTF-8), again request by request in savepoints, so only it fails.
+        """Every request of the batch and the attempt records that queued meanwhile, in one
+        statement and one commit; if a request conflicts (or has a payload that is not
+        UTF-8), again request by request in savepoints, so only it fails.
 
-        What does not depend on the database (the JSON of messages and records) is built
-        before the write lock is taken: other processes wait while it is held.
+        When the endpoints of every application in the batch were read before, the batch
+        is routed against them and its document built before the write lock is taken, and
+        the statement checks under the lock that no endpoint has changed since; other
+        processes wait only for the statement. Otherwise, or when one has changed, the
+        endpoints are read and the batch routed inside the locked transaction.
         """
-        records = _Records(outcomes)
+        records = _records(outcomes)
         start = deliveries.mark()
         try:
-            messages = _message_rows(batch)
+            routes = self._routes.covering(batch)
+            if routes is not None:
+                routed, doc = _group_commit(batch, deliveries, records, routes)
+                try:
+                    self._commit_alone(doc)
+                    return list(routed)
+                except sqlite3.IntegrityError as exc:
+                    if _ENDPOINTS_CHANGED not in str(exc):
+                        raise
+                    deliveries.undo(start)
             with _transaction(self.conn, self._lock) as conn:
-                together: list[Routed | Exception] = []
-                together += self._publish_together(conn, batch, deliveries, messages)
-                records.write(conn)
-                return together
+                routes = self._routes.refresh(conn, batch)
+                routed, doc = _group_commit(batch, deliveries, records, routes)
+                conn.execute(Q["group_commit"], {"doc": doc})
+                return list(routed)
         except (sqlite3.IntegrityError, UnicodeDecodeError):
             deliveries.undo(start)
         results: list[Routed | Exception] = []
@@ -249,42 +266,20 @@ class SqliteStore(SqlRepository):
                         )
                     )
                 conn.execute("RELEASE publish")
-            records.write(conn)
+            conn.execute(Q["group_commit"], {"doc": orjson.dumps(records)})
         return results
 
-    def _publish_together(
-        self,
-        conn: sqlite3.Connection,
-        batch: Sequence[PendingPublish],
-        deliveries: DeliveryRows,
-        messages: bytes,
-    ) -> list[Routed]:
-        if not batch:
-            return []
-        outcomes: list[Routed] = []
-        endpoints_by_app: dict[str, list[Endpoint]] = {}
-        delivery_rows: list[dict[str, Any]] = []
-        for request in batch:
-            routed: Routed = []
-            for msg in request.messages:
-                targets = rows.route(
-                    self._active_endpoints(conn, endpoints_by_app, msg.app_id),
-                    msg,
-                    request.only_endpoint,
-                )
-                pending, leased = deliveries.split(msg, targets, request.now_ms)
-                delivery_rows += pending
-                delivery_rows += leased
-                routed.append([ep.id for ep in targets])
-            outcomes.append(routed)
-        conn.execute(Q["insert_messages"], {"rows": messages})
-        if delivery_rows:
-            conn.execute(Q["insert_deliveries"], {"rows": orjson.dumps(delivery_rows)})
-        conn.executemany(
-            Q["idempotency_finish"],
-            [rows.completion_params(r.completion) for r in batch if r.completion is not None],
-        )
-        return outcomes
+    def _commit_alone(self, doc: bytes) -> None:
+        """The group commit as a statement of its own, which commits itself: the write lock
+        is held for one statement step."""
+        lock = self._lock
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            self.conn.execute(Q["group_commit"], {"doc": doc})
+        finally:
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     @staticmethod
     def _active_endpoints(
@@ -423,37 +418,92 @@ class SqliteStore(SqlRepository):
         return await self._run(run)
 
 
-def _message_rows(batch: Sequence[PendingPublish]) -> bytes:
-    """The batch's messages as the JSON array ``insert_messages`` reads; payloads as text."""
-    messages: list[dict[str, Any]] = []
-    for request in batch:
-        for msg in request.messages:
-            params = rows.message_params(msg)
-            params["payload"] = None if msg.payload is None else msg.payload.decode()
-            messages.append(params)
-    return orjson.dumps(messages)
+class _Routes:
+    """The enabled endpoints of recently published-to applications, as of one endpoint
+    version, so that a batch can be routed before the write lock."""
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.by_app: dict[str, list[Endpoint]] = {}
+
+    def covering(self, batch: Sequence[PendingPublish]) -> _Routes | None:
+        """Self, if every application of the batch is known; else None."""
+        if self.version is None:
+            return None
+        by_app = self.by_app
+        for request in batch:
+            for msg in request.messages:
+                if msg.app_id not in by_app:
+                    return None
+        return self
+
+    def refresh(self, conn: sqlite3.Connection, batch: Sequence[PendingPublish]) -> _Routes:
+        """Read, inside the write transaction, what the batch's applications route to."""
+        version = int(conn.execute(Q["endpoint_version"]).fetchone()[0])
+        if version != self.version or len(self.by_app) >= ROUTES_CACHED_APPS:
+            self.version = version
+            self.by_app = {}
+        by_app = self.by_app
+        for request in batch:
+            for msg in request.messages:
+                if msg.app_id not in by_app:
+                    by_app[msg.app_id] = [
+                        rows.endpoint_from(r)
+                        for r in conn.execute(Q["active_endpoints"], {"app_id": msg.app_id})
+                    ]
+        return self
 
 
-class _Records:
-    """Attempt outcomes as the statements that record them, built before the write lock."""
-
-    def __init__(self, outcomes: Sequence[AttemptOutcome]) -> None:
-        self.attempts = orjson.dumps([rows.attempt_params(o.attempt) for o in outcomes])
-        self.finished = orjson.dumps([rows.finish_params(o) for o in outcomes])
-        self.disabled = [
+def _records(outcomes: Sequence[AttemptOutcome]) -> dict[str, Any]:
+    """Attempt outcomes as the parts of a group-commit document that record them."""
+    return {
+        "attempts": [rows.attempt_params(o.attempt) for o in outcomes],
+        "finished": [rows.finish_params(o) for o in outcomes],
+        "disabled": [
             {"endpoint_id": o.claimed.endpoint.id, "now": rows.to_ms(o.attempt.timestamp)}
             for o in outcomes
             if o.disable_endpoint
-        ]
-        self.empty = not outcomes
+        ],
+    }
 
-    def write(self, conn: sqlite3.Connection) -> None:
-        if self.empty:
-            return
-        conn.execute(Q["insert_attempts"], {"rows": self.attempts})
-        conn.execute(Q["finish_deliveries"], {"rows": self.finished})
-        if self.disabled:
-            conn.executemany(Q["disable_endpoint"], self.disabled)
+
+def _group_commit(
+    batch: Sequence[PendingPublish],
+    deliveries: DeliveryRows,
+    records: dict[str, Any],
+    routes: _Routes,
+) -> tuple[list[Routed], bytes]:
+    """Route the batch and build the document ``group_commit`` writes; payloads as text."""
+    routed_all: list[Routed] = []
+    messages: list[dict[str, Any]] = []
+    delivery_rows: list[dict[str, Any]] = []
+    completions: list[dict[str, Any]] = []
+    by_app = routes.by_app
+    for request in batch:
+        routed: Routed = []
+        for msg in request.messages:
+            targets = rows.route(by_app[msg.app_id], msg, request.only_endpoint)
+            pending, leased = deliveries.split(msg, targets, request.now_ms)
+            delivery_rows += pending
+            delivery_rows += leased
+            routed.append([ep.id for ep in targets])
+            params = rows.message_params(msg)
+            params["payload"] = None if msg.payload is None else msg.payload.decode()
+            messages.append(params)
+        routed_all.append(routed)
+        if request.completion is not None:
+            completion = rows.completion_params(request.completion)
+            body = completion["body"]
+            completion["body"] = None if body is None else body.decode()
+            completions.append(completion)
+    doc = {
+        "version": routes.version,
+        "messages": messages,
+        "deliveries": delivery_rows,
+        "completions": completions,
+        **records,
+    }
+    return routed_all, orjson.dumps(doc)
 
 
 def _conflict_detail(exc: sqlite3.IntegrityError) -> str:
