@@ -304,6 +304,44 @@ async def test_publish_hands_work_to_the_local_worker_without_a_claim(
     assert claimed_rows == 6
 
 
+async def test_a_burst_to_one_endpoint_is_handed_over_beyond_its_cap_and_sent_within_it(
+    store: Store, running: Callable
+) -> None:
+    """A publish hands the local worker up to twice an endpoint's in-flight cap: the
+    deliveries beyond the cap wait at its gate instead of being written pending and claimed
+    back; no more than the cap are ever sent at once, and the rest of the burst is left
+    pending for a claim."""
+    claimed_rows = 0
+    claim_due = store.claim_due
+
+    async def counting_claim(*args: Any, **kwargs: Any) -> Any:
+        nonlocal claimed_rows
+        found = await claim_due(*args, **kwargs)
+        claimed_rows += len(found)
+        return found
+
+    store.claim_due = counting_claim  # type: ignore[method-assign]
+    app = make_app()
+    await store.create_application(app)
+    ep = make_endpoint(app, "https://rx.example/h")
+    await store.create_endpoint(ep)
+    transport = FakeTransport(gate=asyncio.Event())
+    worker = running(transport, config(max_in_flight=16, endpoint_max_in_flight=3))
+    store.attach_handoff(worker)
+    burst = [make_message(app) for _ in range(10)]
+    await store.publish(burst, utcnow())
+    await eventually(lambda: len(transport.calls) == 3)
+    delivered = [await store.get_delivery(m.id, ep.id) for m in burst]
+    statuses = Counter(d.status for d in delivered if d is not None)
+    assert statuses == {MessageStatus.SENDING: 6, MessageStatus.PENDING: 4}
+    assert claimed_rows == 0
+    transport.gate.set()
+    for msg in burst:
+        await eventually(lambda m=msg: _is(store, m.id, ep.id, MessageStatus.SUCCESS))
+    assert transport.peak == 3
+    assert claimed_rows == 4
+
+
 async def test_a_dead_endpoint_trips_its_breaker_and_stops_costing_attempts(
     store: Store, running: Callable
 ) -> None:

@@ -41,6 +41,10 @@ CLAIM_BATCH = 100
 RECORD_BATCH = 500
 STORE_RETRY_SECONDS = 1.0
 SHUTDOWN_GRACE_SECONDS = 5.0
+HANDOFF_QUEUE_FACTOR = 2
+"""A publish may hand this worker up to this many times an endpoint's in-flight cap: the
+deliveries beyond the cap wait at the endpoint's gate, leased and in memory, where they
+would otherwise be written pending and claimed back a moment later."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ class Worker:
             lease_token=uuid.uuid4().hex,
             lease_until=self._clock() + timedelta(seconds=self._config.lease_seconds),
             slots=slots,
-            endpoint_cap=self._config.endpoint_max_in_flight,
+            endpoint_cap=self._handoff_cap(),
             endpoint_load=self._load_with_blocked(),
         )
 
@@ -235,9 +239,12 @@ class Worker:
         now = self._clock().timestamp()
         return [endpoint for endpoint, breaker in self._breakers.items() if breaker.blocks(now)]
 
+    def _handoff_cap(self) -> int:
+        return self._config.endpoint_max_in_flight * HANDOFF_QUEUE_FACTOR
+
     def _load_with_blocked(self) -> dict[str, int]:
-        """In-flight counts per endpoint, with blocked endpoints shown full to the handoff."""
-        cap = self._config.endpoint_max_in_flight
+        """Started deliveries per endpoint, with blocked endpoints shown full to the handoff."""
+        cap = self._handoff_cap()
         load = dict(self._endpoint_load)
         for endpoint in self._blocked_endpoints():
             load[endpoint] = max(cap, load.get(endpoint, 0))

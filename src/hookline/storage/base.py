@@ -113,8 +113,10 @@ class LeaseOffer:
     lease_until: datetime
     slots: int
     endpoint_cap: int
+    """Most deliveries of one endpoint the worker holds at once, waiting ones included (it
+    sends fewer at a time, and the rest wait at the endpoint's gate)."""
     endpoint_load: Mapping[str, int]
-    """Attempts the worker already has in flight per endpoint; the cap bounds them all."""
+    """Deliveries the worker already holds per endpoint; the cap bounds them all."""
 
 
 class Handoff(Protocol):
