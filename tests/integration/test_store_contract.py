@@ -755,3 +755,22 @@ async def test_defer_gives_a_leased_delivery_back_unattempted(store: Store) -> N
     still = await store.get_delivery(msg_id, ep_id)
     assert still is not None and still.status is MessageStatus.SENDING
     assert again.lease_token != claimed.lease_token
+
+
+async def test_payload_bytes_are_stored_exactly_beside_others_in_one_commit(store: Store) -> None:
+    """Payloads of one batch (empty, multi-byte UTF-8, escapes, large) come back byte for
+    byte, each with its own message: SQLite carries a batch's payloads in one buffer."""
+    app = make_app()
+    await store.create_application(app)
+    await store.create_endpoint(make_endpoint(app))
+    payloads = [
+        b"{}",
+        '{"name":"Ég ☃ 𝄞"}'.encode(),
+        b'{"quote":"\\"\\\\\\n\\u0000"}',
+        b'{"big":"' + b"z" * 100_000 + b'"}',
+    ]
+    messages = [make_message(app, payload=p) for p in payloads]
+    await asyncio.gather(*(store.publish([m], utcnow()) for m in messages))
+    for msg, payload in zip(messages, payloads, strict=True):
+        stored = await store.get_message(app.id, msg.id)
+        assert stored is not None and stored.payload == payload

@@ -201,13 +201,14 @@ SELECT version FROM endpoint_changes
 -- name: create_group_commit
 -- A group commit as one statement: an INSERT of one JSON document into this view, whose
 -- trigger writes the messages, their deliveries and idempotency results, and the attempt
--- records that queued meanwhile. A statement step hands the GIL to the event loop and waits
+-- records that queued meanwhile. Payloads travel beside the document, concatenated in one
+-- BLOB that each message points into, so SQLite never parses or unescapes them as JSON. A statement step hands the GIL to the event loop and waits
 -- to get it back; one step per commit, instead of one per table, keeps the write lock short.
 -- Outside an explicit transaction the statement commits itself. When the document carries
 -- the endpoint version its routing was read at, and the version has moved since, nothing
 -- is written and the publish routes again under the lock. TEMP: it belongs to the
 -- connection, not to the schema.
-CREATE TEMP VIEW IF NOT EXISTS group_commit (doc) AS SELECT NULL;
+CREATE TEMP VIEW IF NOT EXISTS group_commit (doc, payloads) AS SELECT NULL, NULL;
 CREATE TEMP TRIGGER IF NOT EXISTS group_commit_write INSTEAD OF INSERT ON group_commit
 BEGIN
     SELECT RAISE(ABORT, 'hookline: endpoints changed')
@@ -216,8 +217,9 @@ BEGIN
     INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
                           created_at, expires_at)
     SELECT value ->> 'id', value ->> 'app_id', value ->> 'event_type', value ->> 'event_id',
-           CAST(value ->> 'payload' AS BLOB), value ->> 'channels', value ->> 'tags',
-           value ->> 'created_at', value ->> 'expires_at'
+           substr(NEW.payloads, value ->> 'payload_at', value ->> 'payload_size'),
+           value ->> 'channels', value ->> 'tags', value ->> 'created_at',
+           value ->> 'expires_at'
     FROM json_each(NEW.doc, '$.messages');
     -- Pending rows, and rows leased to the publishing process's worker (a lease_token).
     INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
@@ -258,4 +260,4 @@ BEGIN
 END
 
 -- name: group_commit
-INSERT INTO temp.group_commit (doc) VALUES (:doc)
+INSERT INTO temp.group_commit (doc, payloads) VALUES (:doc, :payloads)

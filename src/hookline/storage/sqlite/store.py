@@ -219,8 +219,8 @@ class SqliteStore(SqlRepository):
         outcomes: Sequence[AttemptOutcome],
     ) -> list[Routed | Exception]:
         """Every request of the batch and the attempt records that queued meanwhile, in one
-        statement and one commit; if a request conflicts (or has a payload that is not
-        UTF-8), again request by request in savepoints, so only it fails.
+        statement and one commit; if a request conflicts (or stores an idempotent response
+        that is not UTF-8), again request by request in savepoints, so only it fails.
 
         When the endpoints of every application in the batch were read before, the batch
         is routed against them and its document built before the write lock is taken, and
@@ -233,9 +233,9 @@ class SqliteStore(SqlRepository):
         try:
             routes = self._routes.covering(batch)
             if routes is not None:
-                routed, doc = _group_commit(batch, deliveries, records, routes)
+                routed, params = _group_commit(batch, deliveries, records, routes)
                 try:
-                    self._commit_alone(doc)
+                    self._commit_alone(params)
                     return list(routed)
                 except sqlite3.IntegrityError as exc:
                     if _ENDPOINTS_CHANGED not in str(exc):
@@ -243,8 +243,8 @@ class SqliteStore(SqlRepository):
                     deliveries.undo(start)
             with _transaction(self.conn, self._lock) as conn:
                 routes = self._routes.refresh(conn, batch)
-                routed, doc = _group_commit(batch, deliveries, records, routes)
-                conn.execute(Q["group_commit"], {"doc": doc})
+                routed, params = _group_commit(batch, deliveries, records, routes)
+                conn.execute(Q["group_commit"], params)
                 return list(routed)
         except (sqlite3.IntegrityError, UnicodeDecodeError):
             deliveries.undo(start)
@@ -266,17 +266,17 @@ class SqliteStore(SqlRepository):
                         )
                     )
                 conn.execute("RELEASE publish")
-            conn.execute(Q["group_commit"], {"doc": orjson.dumps(records)})
+            conn.execute(Q["group_commit"], {"doc": orjson.dumps(records), "payloads": b""})
         return results
 
-    def _commit_alone(self, doc: bytes) -> None:
+    def _commit_alone(self, params: dict[str, bytes]) -> None:
         """The group commit as a statement of its own, which commits itself: the write lock
         is held for one statement step."""
         lock = self._lock
         if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            self.conn.execute(Q["group_commit"], {"doc": doc})
+            self.conn.execute(Q["group_commit"], params)
         finally:
             if lock is not None:
                 fcntl.flock(lock, fcntl.LOCK_UN)
@@ -472,12 +472,15 @@ def _group_commit(
     deliveries: DeliveryRows,
     records: dict[str, Any],
     routes: _Routes,
-) -> tuple[list[Routed], bytes]:
-    """Route the batch and build the document ``group_commit`` writes; payloads as text."""
+) -> tuple[list[Routed], dict[str, bytes]]:
+    """Route the batch and build the parameters of ``group_commit``: the document, and the
+    payloads concatenated."""
     routed_all: list[Routed] = []
     messages: list[dict[str, Any]] = []
     delivery_rows: list[dict[str, Any]] = []
     completions: list[dict[str, Any]] = []
+    payloads: list[bytes] = []
+    at = 1  # substr() counts from 1
     by_app = routes.by_app
     for request in batch:
         routed: Routed = []
@@ -488,7 +491,12 @@ def _group_commit(
             delivery_rows += leased
             routed.append([ep.id for ep in targets])
             params = rows.message_params(msg)
-            params["payload"] = None if msg.payload is None else msg.payload.decode()
+            payload = params.pop("payload")
+            if payload is not None:
+                params["payload_at"] = at
+                params["payload_size"] = len(payload)
+                at += len(payload)
+                payloads.append(payload)
             messages.append(params)
         routed_all.append(routed)
         if request.completion is not None:
@@ -503,7 +511,7 @@ def _group_commit(
         "completions": completions,
         **records,
     }
-    return routed_all, orjson.dumps(doc)
+    return routed_all, {"doc": orjson.dumps(doc), "payloads": b"".join(payloads)}
 
 
 def _conflict_detail(exc: sqlite3.IntegrityError) -> str:
