@@ -129,6 +129,19 @@ async def test_a_connection_dropped_while_idle_is_replaced_by_a_fresh_one(
     assert server.paths == ["/echo", "/echo", "/echo"]
 
 
+async def test_a_request_timing_out_on_a_pooled_connection_is_not_sent_again(
+    server: KeepAliveServer, transport: AsyncioTransport
+) -> None:
+    """The deadline drops a reused connection as well; that is a timeout, not a connection
+    dropped while idle, so the request is not repeated on a new one."""
+    first = await transport.post(server.url("/echo"), b"{}", {}, 5)
+    assert (first.status_code, first.error) == (200, None)
+    slow = await transport.post(server.url("/slow"), b"{}", {}, 0.2)
+    assert (slow.status_code, slow.error) == (0, "timeout after 0.2s")
+    assert server.paths == ["/echo", "/slow"]
+    assert len(server.connections) == 1
+
+
 async def test_an_idle_connection_past_its_age_is_not_reused(
     server: KeepAliveServer, transport: AsyncioTransport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
