@@ -201,62 +201,68 @@ SELECT version FROM endpoint_changes
 -- name: create_group_commit
 -- A group commit as one statement: an INSERT of one JSON document into this view, whose
 -- trigger writes the messages, their deliveries and idempotency results, and the attempt
--- records that queued meanwhile. Payloads travel beside the document, concatenated in one
--- BLOB that each message points into, so SQLite never parses or unescapes them as JSON. A statement step hands the GIL to the event loop and waits
+-- records that queued meanwhile. A statement step hands the GIL to the event loop and waits
 -- to get it back; one step per commit, instead of one per table, keeps the write lock short.
 -- Outside an explicit transaction the statement commits itself. When the document carries
 -- the endpoint version its routing was read at, and the version has moved since, nothing
 -- is written and the publish routes again under the lock. TEMP: it belongs to the
 -- connection, not to the schema.
+--
+-- Rows are JSON arrays, read by position (each statement names the order; store.py builds
+-- them): SQLite finds an array element faster than an object member. Payloads travel
+-- beside the document, concatenated in one BLOB that each message points into, so SQLite
+-- never parses or unescapes them as JSON.
 CREATE TEMP VIEW IF NOT EXISTS group_commit (doc, payloads) AS SELECT NULL, NULL;
 CREATE TEMP TRIGGER IF NOT EXISTS group_commit_write INSTEAD OF INSERT ON group_commit
 BEGIN
     SELECT RAISE(ABORT, 'hookline: endpoints changed')
     WHERE NEW.doc ->> '$.version' IS NOT NULL
       AND (SELECT version FROM endpoint_changes) IS NOT NEW.doc ->> '$.version';
+    -- [id, app_id, event_type, event_id, payload_at, payload_size, channels, tags,
+    --  created_at, expires_at]
     INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
                           created_at, expires_at)
-    SELECT value ->> 'id', value ->> 'app_id', value ->> 'event_type', value ->> 'event_id',
-           substr(NEW.payloads, value ->> 'payload_at', value ->> 'payload_size'),
-           value ->> 'channels', value ->> 'tags', value ->> 'created_at',
-           value ->> 'expires_at'
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3,
+           substr(NEW.payloads, value ->> 4, value ->> 5),
+           value ->> 6, value ->> 7, value ->> 8, value ->> 9
     FROM json_each(NEW.doc, '$.messages');
-    -- Pending rows, and rows leased to the publishing process's worker (a lease_token).
+    -- [id, app_id, msg_id, endpoint_id, now, lease_token, lease_until, worker_id]: pending
+    -- rows, and rows leased to the publishing process's worker (with a lease_token).
     INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
                             next_attempt_at, lease_token, worker_id, updated_at)
-    SELECT value ->> 'id', value ->> 'app_id', value ->> 'msg_id', value ->> 'endpoint_id',
-           CASE WHEN value ->> 'lease_token' IS NULL THEN 1 ELSE 3 END, 0,
-           coalesce(value ->> 'lease_until', value ->> 'now'), value ->> 'lease_token',
-           value ->> 'worker_id', value ->> 'now'
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3,
+           CASE WHEN value ->> 5 IS NULL THEN 1 ELSE 3 END, 0,
+           coalesce(value ->> 6, value ->> 4), value ->> 5, value ->> 7, value ->> 4
     FROM json_each(NEW.doc, '$.deliveries');
+    -- [scope, key, status, body]
     UPDATE idempotency_keys
-    SET status = c.value ->> 'status', body = CAST(c.value ->> 'body' AS BLOB)
+    SET status = c.value ->> 2, body = CAST(c.value ->> 3 AS BLOB)
     FROM json_each(NEW.doc, '$.completions') AS c
-    WHERE idempotency_keys.scope = c.value ->> 'scope'
-      AND idempotency_keys.key = c.value ->> 'key';
+    WHERE idempotency_keys.scope = c.value ->> 0 AND idempotency_keys.key = c.value ->> 1;
+    -- [id, app_id, msg_id, endpoint_id, url, status, response_status_code, response,
+    --  duration_ms, trigger_type, created_at]
     INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
                           response, duration_ms, trigger_type, created_at)
-    SELECT value ->> 'id', value ->> 'app_id', value ->> 'msg_id', value ->> 'endpoint_id',
-           value ->> 'url', value ->> 'status', value ->> 'response_status_code',
-           value ->> 'response', value ->> 'duration_ms', value ->> 'trigger_type',
-           value ->> 'created_at'
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
+           value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10
     FROM json_each(NEW.doc, '$.attempts') WHERE true
     ON CONFLICT (id) DO NOTHING;
-    -- An outcome moves its delivery only while the lease it was attempted under holds.
+    -- [id, lease_token, status, attempt_count, next_attempt_at, now]: an outcome moves its
+    -- delivery only while the lease it was attempted under holds.
     UPDATE deliveries
     SET status = u.status, attempt_count = u.attempt_count,
         next_attempt_at = u.next_attempt_at, lease_token = NULL, worker_id = NULL,
         manual = 0, updated_at = u.now
     FROM (
-        SELECT value ->> 'id' AS id, value ->> 'lease_token' AS lease_token,
-               value ->> 'status' AS status, value ->> 'attempt_count' AS attempt_count,
-               value ->> 'next_attempt_at' AS next_attempt_at, value ->> 'now' AS now
+        SELECT value ->> 0 AS id, value ->> 1 AS lease_token, value ->> 2 AS status,
+               value ->> 3 AS attempt_count, value ->> 4 AS next_attempt_at, value ->> 5 AS now
         FROM json_each(NEW.doc, '$.finished')
     ) AS u
     WHERE deliveries.id = u.id AND deliveries.lease_token = u.lease_token;
-    UPDATE endpoints SET disabled = 1, updated_at = d.value ->> 'now'
+    -- [endpoint_id, now]
+    UPDATE endpoints SET disabled = 1, updated_at = d.value ->> 1
     FROM json_each(NEW.doc, '$.disabled') AS d
-    WHERE endpoints.id = d.value ->> 'endpoint_id';
+    WHERE endpoints.id = d.value ->> 0;
 END
 
 -- name: group_commit

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import orjson
@@ -454,13 +455,57 @@ class _Routes:
         return self
 
 
+# The row shapes ``create_group_commit`` reads by position (queries.sql names each order).
+_MESSAGE_ROW = itemgetter(
+    "id",
+    "app_id",
+    "event_type",
+    "event_id",
+    "payload_at",
+    "payload_size",
+    "channels",
+    "tags",
+    "created_at",
+    "expires_at",
+)
+_ATTEMPT_ROW = itemgetter(
+    "id",
+    "app_id",
+    "msg_id",
+    "endpoint_id",
+    "url",
+    "status",
+    "response_status_code",
+    "response",
+    "duration_ms",
+    "trigger_type",
+    "created_at",
+)
+_FINISH_ROW = itemgetter("id", "lease_token", "status", "attempt_count", "next_attempt_at", "now")
+_COMPLETION_ROW = itemgetter("scope", "key", "status", "body")
+
+
+def _delivery_row(params: dict[str, Any]) -> tuple[Any, ...]:
+    get = params.get
+    return (
+        params["id"],
+        params["app_id"],
+        params["msg_id"],
+        params["endpoint_id"],
+        params["now"],
+        get("lease_token"),
+        get("lease_until"),
+        get("worker_id"),
+    )
+
+
 def _records(outcomes: Sequence[AttemptOutcome]) -> dict[str, Any]:
     """Attempt outcomes as the parts of a group-commit document that record them."""
     return {
-        "attempts": [rows.attempt_params(o.attempt) for o in outcomes],
-        "finished": [rows.finish_params(o) for o in outcomes],
+        "attempts": [_ATTEMPT_ROW(rows.attempt_params(o.attempt)) for o in outcomes],
+        "finished": [_FINISH_ROW(rows.finish_params(o)) for o in outcomes],
         "disabled": [
-            {"endpoint_id": o.claimed.endpoint.id, "now": rows.to_ms(o.attempt.timestamp)}
+            (o.claimed.endpoint.id, rows.to_ms(o.attempt.timestamp))
             for o in outcomes
             if o.disable_endpoint
         ],
@@ -476,9 +521,9 @@ def _group_commit(
     """Route the batch and build the parameters of ``group_commit``: the document, and the
     payloads concatenated."""
     routed_all: list[Routed] = []
-    messages: list[dict[str, Any]] = []
-    delivery_rows: list[dict[str, Any]] = []
-    completions: list[dict[str, Any]] = []
+    messages: list[tuple[Any, ...]] = []
+    delivery_rows: list[tuple[Any, ...]] = []
+    completions: list[tuple[Any, ...]] = []
     payloads: list[bytes] = []
     at = 1  # substr() counts from 1
     by_app = routes.by_app
@@ -487,23 +532,24 @@ def _group_commit(
         for msg in request.messages:
             targets = rows.route(by_app[msg.app_id], msg, request.only_endpoint)
             pending, leased = deliveries.split(msg, targets, request.now_ms)
-            delivery_rows += pending
-            delivery_rows += leased
+            delivery_rows += map(_delivery_row, pending)
+            delivery_rows += map(_delivery_row, leased)
             routed.append([ep.id for ep in targets])
             params = rows.message_params(msg)
             payload = params.pop("payload")
+            params["payload_at"] = params["payload_size"] = None
             if payload is not None:
                 params["payload_at"] = at
                 params["payload_size"] = len(payload)
                 at += len(payload)
                 payloads.append(payload)
-            messages.append(params)
+            messages.append(_MESSAGE_ROW(params))
         routed_all.append(routed)
         if request.completion is not None:
             completion = rows.completion_params(request.completion)
             body = completion["body"]
             completion["body"] = None if body is None else body.decode()
-            completions.append(completion)
+            completions.append(_COMPLETION_ROW(completion))
     doc = {
         "version": routes.version,
         "messages": messages,
