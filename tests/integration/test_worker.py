@@ -123,6 +123,20 @@ async def _one_endpoint(store: Store, url: str = "https://rx.example/h") -> tupl
     return app.id, ep.id, msg.id
 
 
+def count_claimed_rows(store: Store) -> Callable[[], int]:
+    """Count the rows every claim on ``store`` returns from now on."""
+    rows: list[int] = []
+    claim_due = store.claim_due
+
+    async def counting_claim(*args: Any, **kwargs: Any) -> Any:
+        found = await claim_due(*args, **kwargs)
+        rows.append(len(found))
+        return found
+
+    store.claim_due = counting_claim  # type: ignore[method-assign]
+    return lambda: sum(rows)
+
+
 async def _status(store: Store, msg_id: str, ep_id: str) -> MessageStatus | None:
     delivery = await store.get_delivery(msg_id, ep_id)
     return None if delivery is None else delivery.status
@@ -272,16 +286,7 @@ async def test_publish_hands_work_to_the_local_worker_without_a_claim(
     """With the worker attached to the store, a publish's deliveries reach the transport and
     are recorded, signed as usual, without a single claimed row; what exceeds the worker's
     free slots is left pending and claimed as slots free up."""
-    claimed_rows = 0
-    claim_due = store.claim_due
-
-    async def counting_claim(*args: Any, **kwargs: Any) -> Any:
-        nonlocal claimed_rows
-        found = await claim_due(*args, **kwargs)
-        claimed_rows += len(found)
-        return found
-
-    store.claim_due = counting_claim  # type: ignore[method-assign]
+    claimed = count_claimed_rows(store)
     app = make_app()
     await store.create_application(app)
     ep = make_endpoint(app, "https://rx.example/h")
@@ -292,16 +297,16 @@ async def test_publish_hands_work_to_the_local_worker_without_a_claim(
     first = make_message(app, payload=b'{"n":1}')
     await store.publish([first], utcnow())
     await eventually(lambda: len(transport.calls) == 1)
-    assert claimed_rows == 0
+    assert claimed() == 0
     Webhook(ep.current_key.secret).verify(transport.calls[0].body, transport.calls[0].headers)
     more = [make_message(app) for _ in range(9)]
     await store.publish(more, utcnow())
     await eventually(lambda: len(transport.calls) == 4)
-    assert claimed_rows == 0
+    assert claimed() == 0
     transport.gate.set()
     for msg in [first, *more]:
         await eventually(lambda m=msg: _is(store, m.id, ep.id, MessageStatus.SUCCESS))
-    assert claimed_rows == 6
+    assert claimed() == 6
 
 
 async def test_a_burst_to_one_endpoint_is_handed_over_beyond_its_cap_and_sent_within_it(
@@ -311,16 +316,7 @@ async def test_a_burst_to_one_endpoint_is_handed_over_beyond_its_cap_and_sent_wi
     deliveries beyond the cap wait at its gate instead of being written pending and claimed
     back; no more than the cap are ever sent at once, and the rest of the burst is left
     pending for a claim."""
-    claimed_rows = 0
-    claim_due = store.claim_due
-
-    async def counting_claim(*args: Any, **kwargs: Any) -> Any:
-        nonlocal claimed_rows
-        found = await claim_due(*args, **kwargs)
-        claimed_rows += len(found)
-        return found
-
-    store.claim_due = counting_claim  # type: ignore[method-assign]
+    claimed = count_claimed_rows(store)
     app = make_app()
     await store.create_application(app)
     ep = make_endpoint(app, "https://rx.example/h")
@@ -334,12 +330,12 @@ async def test_a_burst_to_one_endpoint_is_handed_over_beyond_its_cap_and_sent_wi
     delivered = [await store.get_delivery(m.id, ep.id) for m in burst]
     statuses = Counter(d.status for d in delivered if d is not None)
     assert statuses == {MessageStatus.SENDING: 6, MessageStatus.PENDING: 4}
-    assert claimed_rows == 0
+    assert claimed() == 0
     transport.gate.set()
     for msg in burst:
         await eventually(lambda m=msg: _is(store, m.id, ep.id, MessageStatus.SUCCESS))
     assert transport.peak == 3
-    assert claimed_rows == 4
+    assert claimed() == 4
 
 
 async def test_a_dead_endpoint_trips_its_breaker_and_stops_costing_attempts(

@@ -48,6 +48,8 @@ from hookline.delivery.transport import (
     HttpResult,
     SsrfBlocked,
     SsrfPolicy,
+    elapsed_ms,
+    failure,
     non_canonical_reason,
 )
 
@@ -81,6 +83,10 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.idle_since = 0.0
+        self._answer_pending()
+
+    def _answer_pending(self) -> None:
+        """Forget the previous answer: nothing of the next one has arrived."""
         self.received = False
         self.informational = False
         self.final_headers = False
@@ -95,17 +101,7 @@ class _Connection(asyncio.Protocol):
 
     def send(self, request: bytes, waiter: asyncio.Future[None]) -> None:
         """Reset the answer and write ``request``; ``waiter`` is woken when it is settled."""
-        self.received = False
-        self.informational = False
-        self.final_headers = False
-        self.complete = False
-        self.keep_alive = False
-        self.status = 0
-        self.chunks = []
-        self.size = 0
-        self.retry_after = None
-        self.refusal = None
-        self.timed_out = False
+        self._answer_pending()
         self.waiter = waiter
         transport = self.transport
         if transport is None or self.closed:
@@ -258,12 +254,12 @@ class AsyncioTransport:
         started = time.perf_counter()
         target = self._target(url)
         if isinstance(target, str):
-            return _failure(target, started)
+            return failure(target, started)
         if isinstance(target, NonCanonical):
-            return _failure(await non_canonical_reason(self._resolver, target.host), started)
+            return failure(await non_canonical_reason(self._resolver, target.host), started)
         head = _request_head(target, headers, len(body))
         if isinstance(head, str):
-            return _failure(head, started)
+            return failure(head, started)
         request = head + body
         key = (target.scheme, target.host, target.port)
         loop = asyncio.get_running_loop()
@@ -281,17 +277,17 @@ class AsyncioTransport:
                         conn = await self._connect(target, key, loop)
                     await self._exchange(conn, request, loop, deadline)
             except TimeoutError:
-                return _failure(f"timeout after {timeout}s", started)
+                return failure(f"timeout after {timeout}s", started)
             except _Refused as exc:
-                return _failure(str(exc), started)
+                return failure(str(exc), started)
             if conn.final_headers:
                 # The receiver has answered: a failure after that only cut the body short.
                 return HttpResult(
-                    conn.status, conn.body(), None, _elapsed_ms(started), conn.retry_after
+                    conn.status, conn.body(), None, elapsed_ms(started), conn.retry_after
                 )
             if conn.timed_out:
-                return _failure(f"timeout after {timeout}s", started)
-            return _failure(conn.refusal or _DISCONNECTED, started)
+                return failure(f"timeout after {timeout}s", started)
+            return failure(conn.refusal or _DISCONNECTED, started)
         finally:
             if conn is not None:
                 self._release(conn, loop)
@@ -482,11 +478,3 @@ def _request_head(target: Target, headers: Mapping[str, str], length: int) -> by
         return "".join(head).encode("utf-8", "surrogateescape")
     except UnicodeEncodeError as exc:
         return f"invalid header: {exc}"
-
-
-def _elapsed_ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)
-
-
-def _failure(reason: str, started: float) -> HttpResult:
-    return HttpResult(0, b"", reason, _elapsed_ms(started), None)

@@ -57,6 +57,8 @@ from hookline.delivery.transport import (
     HttpResult,
     SsrfBlocked,
     SsrfPolicy,
+    elapsed_ms,
+    failure,
     non_canonical_reason,
 )
 from hookline.domain.ssrf import Address
@@ -521,12 +523,12 @@ class CurlTransport:
         started = time.perf_counter()
         plan = self._plan(url)
         if isinstance(plan, str):
-            return _failure(plan, started)
+            return failure(plan, started)
         if isinstance(plan, NonCanonical):
-            return _failure(await self._non_canonical_reason(plan.host), started)
+            return failure(await self._non_canonical_reason(plan.host), started)
         lines = _header_lines(headers, plan.host_line)
         if isinstance(lines, str):
-            return _failure(lines, started)
+            return failure(lines, started)
         deadline = started + timeout
         driver = self._driver_for_loop()
         handle = self._acquire()
@@ -537,7 +539,7 @@ class CurlTransport:
                 curl.setopt(pycurl.POSTFIELDS, body)
                 curl.setopt(pycurl.HTTPHEADER, lines)
             except (pycurl.error, TypeError, ValueError) as exc:
-                return _failure(f"{type(exc).__name__}: {exc}", started)
+                return failure(f"{type(exc).__name__}: {exc}", started)
             if plan.literal is not None:
                 code, message = await self._run(driver, handle, plan, plan.literal, deadline)
             else:
@@ -550,7 +552,7 @@ class CurlTransport:
                 if pins is None or (code == _E_COULDNT_CONNECT and handle.needs_fresh):
                     fresh = await self._resolve(plan, deadline, timeout)
                     if isinstance(fresh, str):
-                        return _failure(fresh, started)
+                        return failure(fresh, started)
                     handle.pin(fresh)
                     code, message = await self._run(driver, handle, plan, fresh.vetted, deadline)
             if handle.final_headers:
@@ -559,10 +561,10 @@ class CurlTransport:
                     curl.getinfo(pycurl.RESPONSE_CODE),
                     handle.body(),
                     None,
-                    _elapsed_ms(started),
+                    elapsed_ms(started),
                     handle.retry_after,
                 )
-            return _failure(_reason(handle, code, message, timeout), started)
+            return failure(_reason(handle, code, message, timeout), started)
         finally:
             # Still in the multi only if this request was cancelled mid-transfer.
             driver.detach(handle)
@@ -659,11 +661,3 @@ def _reason(handle: _Handle, code: int, message: str, timeout: float) -> str:
     if code == _E_ABORTED_BY_CALLBACK:
         return f"aborted: {message}"
     return f"curl error {code}: {message}"
-
-
-def _elapsed_ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)
-
-
-def _failure(reason: str, started: float) -> HttpResult:
-    return HttpResult(0, b"", reason, _elapsed_ms(started), None)

@@ -198,16 +198,16 @@ class AiohttpTransport:
         try:
             target = URL(url)
         except (ValueError, TypeError):
-            return _failure("invalid URL", started)
+            return failure("invalid URL", started)
         if target.scheme != "http" and target.scheme != "https":
-            return _failure("invalid URL: scheme must be http or https", started)
+            return failure("invalid URL: scheme must be http or https", started)
         host = target.raw_host
         if not host:
-            return _failure("invalid URL: a host is required", started)
+            return failure("invalid URL: a host is required", started)
         if ":" in host or host.replace(".", "").isdigit():
             refused = await self._refuse_literal(host)
             if refused is not None:
-                return _failure(refused, started)
+                return failure(refused, started)
         try:
             async with self._client().post(
                 target,
@@ -221,21 +221,21 @@ class AiohttpTransport:
                     response.status,
                     content,
                     None,
-                    _elapsed_ms(started),
+                    elapsed_ms(started),
                     response.headers.get("Retry-After"),
                 )
         except TimeoutError:
-            return _failure(f"timeout after {timeout}s", started)
+            return failure(f"timeout after {timeout}s", started)
         except aiohttp.ClientConnectorError as exc:
-            return _failure(_connect_error(exc), started)
+            return failure(_connect_error(exc), started)
         except aiohttp.InvalidURL as exc:
-            return _failure(f"invalid URL: {exc}", started)
+            return failure(f"invalid URL: {exc}", started)
         except aiohttp.ServerDisconnectedError:
-            return _failure("server disconnected without a response", started)
+            return failure("server disconnected without a response", started)
         except aiohttp.ClientResponseError as exc:
-            return _failure(f"invalid HTTP response: {exc.message}", started)
+            return failure(f"invalid HTTP response: {exc.message}", started)
         except (aiohttp.ClientError, OSError, ValueError) as exc:
-            return _failure(f"{type(exc).__name__}: {exc}", started)
+            return failure(f"{type(exc).__name__}: {exc}", started)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -285,9 +285,11 @@ def _connect_error(exc: aiohttp.ClientConnectorError) -> str:
     return f"connection failed: {cause.strerror or cause}"
 
 
-def _elapsed_ms(started: float) -> int:
+def elapsed_ms(started: float) -> int:
+    """Milliseconds since ``started`` (a ``time.perf_counter`` reading)."""
     return int((time.perf_counter() - started) * 1000)
 
 
-def _failure(reason: str, started: float) -> HttpResult:
-    return HttpResult(0, b"", reason, _elapsed_ms(started), None)
+def failure(reason: str, started: float) -> HttpResult:
+    """No HTTP response: status 0 and the reason."""
+    return HttpResult(0, b"", reason, elapsed_ms(started), None)
