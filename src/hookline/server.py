@@ -161,6 +161,10 @@ async def run(
                 port=settings.port,
                 http=CoalescingHttpToolsProtocol,
                 lifespan="off",
+                # hookline reads no client address, so X-Forwarded-* is not parsed on every
+                # request; and responses do not advertise the server underneath.
+                proxy_headers=False,
+                server_header=False,
                 access_log=settings.dev,
                 log_level="info" if settings.dev else "warning",
             )

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from standardwebhooks import Webhook
 from svix.api import (
@@ -141,6 +142,19 @@ def test_sdk_fan_out_filters_signatures_and_retries(
     assert [a.response_status_code for a in by_endpoint.data] == [503, 503]
     one = svix.message_attempt.get(app.id, first.id, attempts[0].id)
     assert one.id == attempts[0].id and one.msg_id == first.id
+
+
+def test_responses_carry_a_date_and_do_not_name_the_server(hookline: HooklineProcess) -> None:
+    """Every response has the Date HTTP requires of an origin server with a clock, and no
+    Server header naming the software underneath."""
+    with httpx.Client(base_url=hookline.url) as client:
+        for response in (
+            client.get("/api/v1/health"),
+            client.get("/api/v1/app", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}),
+            client.get("/api/v1/app"),
+        ):
+            assert "date" in response.headers
+            assert "server" not in response.headers
 
 
 def test_sdk_rotation_resend_and_recover(hookline: HooklineProcess, receiver: Receiver) -> None:
