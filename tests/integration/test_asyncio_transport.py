@@ -59,6 +59,7 @@ async def test_a_connection_dropped_while_idle_is_replaced_by_a_fresh_one(
     assert [(r.status_code, r.error) for r in (first, second)] == [(200, None), (200, None)]
     assert len(server.connections) == 2
     assert server.paths == ["/echo", "/echo", "/echo"]
+    assert transport._busy == set(), "the dropped connection is let go, not kept as busy"
 
 
 async def test_a_request_timing_out_on_a_pooled_connection_is_not_sent_again(

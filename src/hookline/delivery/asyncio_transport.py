@@ -271,6 +271,7 @@ class AsyncioTransport:
                 if conn is not None:
                     await self._exchange(conn, request, loop, deadline)
                     if conn.stale():
+                        self._release(conn, loop)
                         conn = None
                 if conn is None:
                     async with asyncio.timeout_at(deadline):
