@@ -376,7 +376,7 @@ class AsyncioTransport:
             return conn
         if last is not None and last.errno == errno.ECONNREFUSED:
             raise _Refused("connection refused")
-        raise _Refused(f"connection failed: {last.strerror if last else 'no address'}")
+        raise _Refused(f"connection failed: {(last.strerror or last) if last else 'no address'}")
 
     async def _addresses(self, target: Target) -> list[tuple[socket.AddressFamily, str]]:
         if target.literal is not None:
