@@ -491,6 +491,25 @@ async def test_informational_response_is_skipped(
     assert result.retry_after == "30"
 
 
+@pytest.mark.parametrize(
+    "response",
+    [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello world",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello world",
+    ],
+    ids=["chunked", "http-1.0-until-close", "until-close"],
+)
+async def test_bodies_framed_by_chunks_or_by_closing_are_read_whole(
+    raw_server: Callable[[bytes, bool], Awaitable[int]], dev: Transport, response: bytes
+) -> None:
+    """A chunked body is decoded, and a body without a length ends where the peer closes."""
+    port = await raw_server(response, False)
+    result = await dev.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5)
+    assert (result.status_code, result.error, result.body) == (200, None, b"hello world")
+
+
 @pytest.mark.parametrize("stall", [False, True], ids=["peer-closes", "clock-runs-out"])
 async def test_body_cut_short_keeps_the_status(
     raw_server: Callable[[bytes, bool], Awaitable[int]], dev: Transport, stall: bool
