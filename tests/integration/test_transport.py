@@ -423,6 +423,40 @@ async def raw_server() -> AsyncIterator[Callable[[bytes, bool], Awaitable[int]]]
         await listener.wait_closed()
 
 
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback")
+async def test_an_ipv6_literal_is_dialled_over_ipv6_with_a_bracketed_host(dev: Transport) -> None:
+    """``http://[::1]:port/`` reaches a listener on ::1 (where dev mode allows loopback), and
+    the Host header keeps the brackets."""
+    heads: list[bytes] = []
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(on_connect, "::1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        result = await dev.post(f"http://[::1]:{port}/v6", b"{}", {}, 5)
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert (result.status_code, result.error) == (204, None)
+    (head,) = heads
+    assert head.startswith(b"POST /v6 HTTP/1.1\r\n")
+    assert f"\r\nhost: [::1]:{port}\r\n".encode() in head.lower()
+
+
 async def test_proxies_from_the_environment_are_ignored(
     server: Server, tripwire: Tripwire, dev: Transport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
