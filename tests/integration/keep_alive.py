@@ -30,6 +30,8 @@ class KeepAliveServer:
     release: asyncio.Event = field(default_factory=asyncio.Event)
     slow_arrived: asyncio.Event = field(default_factory=asyncio.Event)
     hang_up_reused: bool = False
+    chunked: bool = False
+    """Answer with a chunked body instead of a Content-Length."""
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
@@ -55,10 +57,16 @@ class KeepAliveServer:
                     async with asyncio.timeout(5):
                         await self.release.wait()
                 closing = path == "/closing"
+                framing = (
+                    b"Transfer-Encoding: chunked\r\n" if self.chunked else b"Content-Length: 2\r\n"
+                )
+                body = b"2\r\nok\r\n0\r\n\r\n" if self.chunked else b"ok"
                 writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                    b"HTTP/1.1 200 OK\r\n"
+                    + framing
                     + (b"Connection: close\r\n" if closing else b"")
-                    + b"\r\nok"
+                    + b"\r\n"
+                    + body
                 )
                 await writer.drain()
                 if closing:

@@ -130,39 +130,13 @@ async def test_a_second_answer_in_the_same_packet_neither_replaces_the_first_nor
         await listener.wait_closed()
 
 
-async def test_a_connection_is_reused_after_a_chunked_answer_and_dropped_after_close() -> None:
+async def test_a_connection_is_reused_after_a_chunked_answer_and_dropped_after_close(
+    server: KeepAliveServer, transport: AsyncioTransport
+) -> None:
     """A chunked answer read to its last chunk leaves the connection pooled; an answer that
     says Connection: close does not."""
-    connections: list[int] = []
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(writer.get_extra_info("peername")[1])
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                await reader.readexactly(int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]))
-                closing = head.startswith(b"POST /close ")
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
-                    + (b"Connection: close\r\n" if closing else b"")
-                    + b"\r\n2\r\nok\r\n0\r\n\r\n"
-                )
-                await writer.drain()
-                if closing:
-                    break
-        except asyncio.IncompleteReadError:
-            pass
-        writer.close()
-
-    listener = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    transport = AsyncioTransport(DEV)
-    try:
-        for path in ("/a", "/b", "/close", "/c"):
-            result = await transport.post(f"http://127.0.0.1:{port}{path}", b"{}", {}, 5)
-            assert (result.status_code, result.error, result.body) == (200, None, b"ok")
-    finally:
-        await transport.close()
-        listener.close()
-        await listener.wait_closed()
-    assert len(connections) == 2
+    server.chunked = True
+    for path in ("/a", "/b", "/closing", "/c"):
+        result = await transport.post(server.url(path), b"{}", {}, 5)
+        assert (result.status_code, result.error, result.body) == (200, None, b"ok")
+    assert len(server.connections) == 2

@@ -263,11 +263,12 @@ class Worker:
         gate = self._gate(endpoint_id)
         try:
             breaker = self._breakers.get(endpoint_id)
-            now = self._clock().timestamp()
-            if breaker is not None and not breaker.admit(now):
-                until = datetime.fromtimestamp(breaker.hold_until(now), UTC)
-                self._outcomes.put_nowait(Deferral(claimed, until))
-                return
+            if breaker is not None:
+                now = self._clock().timestamp()
+                if not breaker.admit(now):
+                    until = datetime.fromtimestamp(breaker.hold_until(now), UTC)
+                    self._outcomes.put_nowait(Deferral(claimed, until))
+                    return
             await gate.enter()
             try:
                 started = self._clock()

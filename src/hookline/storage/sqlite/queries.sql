@@ -71,23 +71,6 @@ GROUP BY status
 -- name: active_endpoints
 SELECT * FROM endpoints WHERE app_id = :app_id AND disabled = 0
 
--- name: insert_message
-INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
-                      created_at, expires_at)
-VALUES (:id, :app_id, :event_type, :event_id, :payload, :channels, :tags,
-        :created_at, :expires_at)
-
--- name: insert_delivery
-INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
-                        next_attempt_at, updated_at)
-VALUES (:id, :app_id, :msg_id, :endpoint_id, 1, 0, :now, :now)
-
--- name: insert_delivery_leased
--- Handed straight to the publishing process's worker: leased as a claim would lease it.
-INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
-                        next_attempt_at, lease_token, worker_id, updated_at)
-VALUES (:id, :app_id, :msg_id, :endpoint_id, 3, 0, :lease_until, :lease_token, :worker_id, :now)
-
 -- name: get_message
 SELECT * FROM messages
 WHERE app_id = :app_id AND (id = :key OR event_id = :key)
@@ -209,9 +192,9 @@ SELECT version FROM endpoint_changes
 -- connection, not to the schema.
 --
 -- Rows are JSON arrays, read by position (each statement names the order; store.py builds
--- them): SQLite finds an array element faster than an object member. Payloads travel
--- beside the document, concatenated in one BLOB that each message points into, so SQLite
--- never parses or unescapes them as JSON.
+-- them): SQLite finds an array element faster than an object member. Payloads and
+-- idempotent responses travel beside the document, concatenated in one BLOB that rows
+-- point into, so SQLite never parses or unescapes them as JSON.
 CREATE TEMP VIEW IF NOT EXISTS group_commit (doc, payloads) AS SELECT NULL, NULL;
 CREATE TEMP TRIGGER IF NOT EXISTS group_commit_write INSTEAD OF INSERT ON group_commit
 BEGIN
@@ -234,9 +217,9 @@ BEGIN
            CASE WHEN value ->> 5 IS NULL THEN 1 ELSE 3 END, 0,
            coalesce(value ->> 6, value ->> 4), value ->> 5, value ->> 7, value ->> 4
     FROM json_each(NEW.doc, '$.deliveries');
-    -- [scope, key, status, body]
+    -- [scope, key, status, body_at, body_size]
     UPDATE idempotency_keys
-    SET status = c.value ->> 2, body = CAST(c.value ->> 3 AS BLOB)
+    SET status = c.value ->> 2, body = substr(NEW.payloads, c.value ->> 3, c.value ->> 4)
     FROM json_each(NEW.doc, '$.completions') AS c
     WHERE idempotency_keys.scope = c.value ->> 0 AND idempotency_keys.key = c.value ->> 1;
     -- [id, app_id, msg_id, endpoint_id, url, status, response_status_code, response,

@@ -62,8 +62,8 @@ def path_from_url(url: str) -> str:
 
 
 @contextmanager
-def _transaction(conn: sqlite3.Connection, lock: int | None = None) -> Iterator[sqlite3.Connection]:
-    """A write transaction; ``lock`` is the file that hookline processes queue on first.
+def _write_lock(lock: int | None) -> Iterator[None]:
+    """Hold ``lock``, the file that hookline processes queue on before they write.
 
     SQLite makes a second writer sleep and retry (1 ms, then 2, 5, 10 …) while the first
     commits; several ``serve`` processes on one file would spend their time asleep. A
@@ -74,6 +74,16 @@ def _transaction(conn: sqlite3.Connection, lock: int | None = None) -> Iterator[
     if lock is not None:
         fcntl.flock(lock, fcntl.LOCK_EX)
     try:
+        yield
+    finally:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection, lock: int | None = None) -> Iterator[sqlite3.Connection]:
+    """A write transaction, under the write lock."""
+    with _write_lock(lock):
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -81,9 +91,6 @@ def _transaction(conn: sqlite3.Connection, lock: int | None = None) -> Iterator[
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-    finally:
-        if lock is not None:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class SqliteStore(SqlRepository):
@@ -220,8 +227,8 @@ class SqliteStore(SqlRepository):
         outcomes: Sequence[AttemptOutcome],
     ) -> list[Routed | Exception]:
         """Every request of the batch and the attempt records that queued meanwhile, in one
-        statement and one commit; if a request conflicts (or stores an idempotent response
-        that is not UTF-8), again request by request in savepoints, so only it fails.
+        statement and one commit; if a request conflicts, again request by request in
+        savepoints, so only it fails.
 
         When the endpoints of every application in the batch were read before, the batch
         is routed against them and its document built before the write lock is taken, and
@@ -247,16 +254,18 @@ class SqliteStore(SqlRepository):
                 routed, params = _group_commit(batch, deliveries, records, routes)
                 conn.execute(Q["group_commit"], params)
                 return list(routed)
-        except (sqlite3.IntegrityError, UnicodeDecodeError):
+        except sqlite3.IntegrityError:
             deliveries.undo(start)
         results: list[Routed | Exception] = []
-        endpoints_by_app: dict[str, list[Endpoint]] = {}
         with _transaction(self.conn, self._lock) as conn:
+            routes = self._routes.refresh(conn, batch)
             for request in batch:
                 conn.execute("SAVEPOINT publish")
                 mark = deliveries.mark()
                 try:
-                    results.append(self._publish_one(conn, request, endpoints_by_app, deliveries))
+                    routed, params = _group_commit([request], deliveries, _NO_RECORDS, routes)
+                    conn.execute(Q["group_commit"], params)
+                    results += routed
                 except sqlite3.IntegrityError:
                     conn.execute("ROLLBACK TO publish")
                     deliveries.undo(mark)
@@ -267,57 +276,15 @@ class SqliteStore(SqlRepository):
                         )
                     )
                 conn.execute("RELEASE publish")
-            conn.execute(Q["group_commit"], {"doc": orjson.dumps(records), "payloads": b""})
+            _, params = _group_commit([], deliveries, records, routes)
+            conn.execute(Q["group_commit"], params)
         return results
 
     def _commit_alone(self, params: dict[str, bytes]) -> None:
         """The group commit as a statement of its own, which commits itself: the write lock
         is held for one statement step."""
-        lock = self._lock
-        if lock is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
+        with _write_lock(self._lock):
             self.conn.execute(Q["group_commit"], params)
-        finally:
-            if lock is not None:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    @staticmethod
-    def _active_endpoints(
-        conn: sqlite3.Connection, endpoints_by_app: dict[str, list[Endpoint]], app_id: str
-    ) -> list[Endpoint]:
-        found = endpoints_by_app.get(app_id)
-        if found is None:
-            found = endpoints_by_app[app_id] = [
-                rows.endpoint_from(r)
-                for r in conn.execute(Q["active_endpoints"], {"app_id": app_id})
-            ]
-        return found
-
-    def _publish_one(
-        self,
-        conn: sqlite3.Connection,
-        request: PendingPublish,
-        endpoints_by_app: dict[str, list[Endpoint]],
-        deliveries: DeliveryRows,
-    ) -> list[list[str]]:
-        routed: list[list[str]] = []
-        for msg in request.messages:
-            conn.execute(Q["insert_message"], rows.message_params(msg))
-            targets = rows.route(
-                self._active_endpoints(conn, endpoints_by_app, msg.app_id),
-                msg,
-                request.only_endpoint,
-            )
-            pending, leased = deliveries.split(msg, targets, request.now_ms)
-            if pending:
-                conn.executemany(Q["insert_delivery"], pending)
-            if leased:
-                conn.executemany(Q["insert_delivery_leased"], leased)
-            routed.append([ep.id for ep in targets])
-        if request.completion is not None:
-            conn.execute(Q["idempotency_finish"], rows.completion_params(request.completion))
-        return routed
 
     async def claim_due(
         self,
@@ -482,7 +449,8 @@ _ATTEMPT_ROW = itemgetter(
     "created_at",
 )
 _FINISH_ROW = itemgetter("id", "lease_token", "status", "attempt_count", "next_attempt_at", "now")
-_COMPLETION_ROW = itemgetter("scope", "key", "status", "body")
+_COMPLETION_ROW = itemgetter("scope", "key", "status", "body_at", "body_size")
+_NO_RECORDS: dict[str, Any] = {"attempts": [], "finished": [], "disabled": []}
 
 
 def _delivery_row(params: dict[str, Any]) -> tuple[Any, ...]:
@@ -519,12 +487,13 @@ def _group_commit(
     routes: _Routes,
 ) -> tuple[list[Routed], dict[str, bytes]]:
     """Route the batch and build the parameters of ``group_commit``: the document, and the
-    payloads concatenated."""
+    payloads and idempotent responses concatenated."""
     routed_all: list[Routed] = []
     messages: list[tuple[Any, ...]] = []
     delivery_rows: list[tuple[Any, ...]] = []
     completions: list[tuple[Any, ...]] = []
-    payloads: list[bytes] = []
+    blobs: list[bytes] = []
+    """Payloads and idempotent responses, concatenated; rows point into them."""
     at = 1  # substr() counts from 1
     by_app = routes.by_app
     for request in batch:
@@ -542,13 +511,16 @@ def _group_commit(
                 params["payload_at"] = at
                 params["payload_size"] = len(payload)
                 at += len(payload)
-                payloads.append(payload)
+                blobs.append(payload)
             messages.append(_MESSAGE_ROW(params))
         routed_all.append(routed)
         if request.completion is not None:
             completion = rows.completion_params(request.completion)
-            body = completion["body"]
-            completion["body"] = None if body is None else body.decode()
+            body = completion.pop("body")
+            completion["body_at"] = at
+            completion["body_size"] = len(body)
+            at += len(body)
+            blobs.append(body)
             completions.append(_COMPLETION_ROW(completion))
     doc = {
         "version": routes.version,
@@ -557,7 +529,7 @@ def _group_commit(
         "completions": completions,
         **records,
     }
-    return routed_all, {"doc": orjson.dumps(doc), "payloads": b"".join(payloads)}
+    return routed_all, {"doc": orjson.dumps(doc), "payloads": b"".join(blobs)}
 
 
 def _conflict_detail(exc: sqlite3.IntegrityError) -> str:
