@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
@@ -350,6 +351,42 @@ async def test_one_complete_call_writes_each_outcome_of_a_mixed_batch(store: Sto
         page = await store.list_attempts(app.id, ListQuery(), AttemptFilter(), m.id)
         codes += [a.response_status_code for a in page.data]
     assert sorted(codes) == [200, 200, 400, 503]
+
+
+async def test_attempts_recorded_together_read_back_field_for_field(store: Store) -> None:
+    """Attempts written in one call, with multi-byte response bodies and URLs, an empty body
+    and a repeated one beside them, read back exactly as written, and each finishes its own
+    delivery."""
+    app = make_app()
+    await store.create_application(app)
+    ep = make_endpoint(app)
+    await store.create_endpoint(ep)
+    msgs = [make_message(app) for _ in range(4)]
+    await store.publish(msgs, utcnow())
+    now = utcnow()
+    claimed = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    outcomes = [
+        _outcome(c, MessageStatus.PENDING, code, 90)
+        for c, code in zip(claimed, (503, 0, 429, 503), strict=True)
+    ]
+    texts = [("é ✓ done", "/π?q=ü"), ("", ""), ("x" * 5000, "/long"), ("é ✓ done", "/π?q=ü")]
+    for (i, outcome), (response, suffix) in zip(enumerate(outcomes), texts, strict=True):
+        attempt = dataclasses.replace(
+            outcome.attempt,
+            response=response,
+            url=outcome.attempt.url + suffix,
+            response_duration_ms=1234567 * i,
+        )
+        outcomes[i] = dataclasses.replace(outcome, attempt=attempt)
+    await store.complete(outcomes)
+    for outcome in outcomes:
+        msg_id = outcome.claimed.message.id
+        page = await store.list_attempts(app.id, ListQuery(), AttemptFilter(), msg_id)
+        assert page.data == [outcome.attempt]
+        delivery = await store.get_delivery(msg_id, ep.id)
+        assert delivery is not None
+        assert (delivery.status, delivery.attempt_count) == (MessageStatus.PENDING, 1)
+        assert delivery.next_attempt_at == outcome.next_attempt_at
 
 
 async def test_resend_and_recover_requeue_as_manual(store: Store) -> None:

@@ -11,7 +11,6 @@ import pytest
 from ksuid import KsuidMs
 
 from hookline.domain import ids
-from hookline.storage.sqlite import store as sqlite_store
 
 AT = datetime(2026, 3, 1, 12, 0, 0, 8000, tzinfo=UTC)  # on a 4 ms tick
 
@@ -131,25 +130,3 @@ def test_increment_carries_through_trailing_z_digits() -> None:
 def test_an_empty_run_mints_nothing() -> None:
     """Asking for no ids reserves nothing."""
     assert ids.new_ids(ids.DELIVERY, 0) == []
-
-
-def test_ids_a_group_commit_reads_by_position_have_its_fixed_width() -> None:
-    """SQLite's group commit cuts delivery, application and message ids out of one string by
-    position, so every such id must be exactly as wide as it expects."""
-    for prefix in (ids.DELIVERY, ids.APP, ids.MESSAGE):
-        assert len(ids.new_id(prefix)) == sqlite_store._ID_WIDTH
-        assert {len(value) for value in ids.new_ids(prefix, 3)} == {sqlite_store._ID_WIDTH}
-
-
-def test_a_delivery_record_refuses_an_id_of_another_width() -> None:
-    """An id of another width would shift every column after it; it fails the commit."""
-    params = {
-        "id": ids.new_id(ids.DELIVERY),
-        "app_id": ids.new_id(ids.APP) + "x",
-        "msg_id": ids.new_id(ids.MESSAGE),
-        "endpoint_id": ids.new_id(ids.ENDPOINT),
-    }
-    with pytest.raises(ValueError, match="31 characters"):
-        sqlite_store._delivery_record(params)
-    params["app_id"] = params["app_id"][:-1]
-    assert sqlite_store._delivery_record(params).endswith(params["endpoint_id"])

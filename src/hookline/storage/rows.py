@@ -31,7 +31,11 @@ Row = Mapping[str, Any]
 
 
 def to_ms(value: datetime | None) -> int | None:
-    return None if value is None else int(value.timestamp() * 1000)
+    return None if value is None else dt_to_ms(value)
+
+
+def dt_to_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
 
 
 def from_ms(value: int | None) -> datetime | None:

@@ -191,16 +191,18 @@ SELECT version FROM endpoint_changes
 -- is written and the publish routes again under the lock. TEMP: it belongs to the
 -- connection, not to the schema.
 --
--- Rows are JSON arrays, read by position (each statement names the order; store.py builds
--- them): SQLite finds an array element faster than an object member. Delivery rows are
--- strings of ids at fixed widths instead, read with substr(): each JSON element read costs
--- about half a microsecond, and a publish writes a delivery per endpoint. What every
--- delivery of the commit shares (the time, the lease of the publishing process's worker)
--- rides beside the document, as do the payloads and idempotent responses, concatenated in
--- one BLOB that rows point into, so SQLite never parses or unescapes them as JSON.
-CREATE TEMP VIEW IF NOT EXISTS group_commit (doc, payloads, now, lease_token, lease_until,
-                                             worker_id)
-AS SELECT NULL, NULL, NULL, NULL, NULL, NULL;
+-- Messages and idempotency completions are JSON arrays read by position (each statement
+-- names the order; store.py builds them): SQLite finds an array element faster than an
+-- object member. Deliveries, attempt records and the deliveries they finish are strings
+-- with fields at fixed positions, read with substr() (storage/sqlite/fixed_width.py, whose
+-- layouts these statements repeat): reading a JSON element costs about half a microsecond
+-- per field and row. What every delivery of the commit shares (the time, the lease of the
+-- publishing process's worker) rides beside the document, as do two BLOBs that rows point
+-- into: the payloads and idempotent responses, and the attempts' URLs and response bodies,
+-- so SQLite never parses or unescapes them as JSON.
+CREATE TEMP VIEW IF NOT EXISTS group_commit (doc, payloads, texts, now, lease_token,
+                                             lease_until, worker_id)
+AS SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL;
 CREATE TEMP TRIGGER IF NOT EXISTS group_commit_write INSTEAD OF INSERT ON group_commit
 BEGIN
     SELECT RAISE(ABORT, 'hookline: endpoints changed')
@@ -214,8 +216,8 @@ BEGIN
            substr(NEW.payloads, value ->> 4, value ->> 5),
            value ->> 6, value ->> 7, value ->> 8, value ->> 9
     FROM json_each(NEW.doc, '$.messages');
-    -- "<id><app_id><msg_id><endpoint_id>", the first three 31 characters each (store.py):
-    -- pending rows, and rows leased to the publishing process's worker.
+    -- Deliveries, pending and leased to the publishing process's worker:
+    -- id 1-31, app_id 32-62, msg_id 63-93, endpoint_id from 94.
     INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
                             next_attempt_at, lease_token, worker_id, updated_at)
     SELECT substr(value, 1, 31), substr(value, 32, 31), substr(value, 63, 31),
@@ -231,23 +233,34 @@ BEGIN
     SET status = c.value ->> 2, body = substr(NEW.payloads, c.value ->> 3, c.value ->> 4)
     FROM json_each(NEW.doc, '$.completions') AS c
     WHERE idempotency_keys.scope = c.value ->> 0 AND idempotency_keys.key = c.value ->> 1;
-    -- [id, app_id, msg_id, endpoint_id, url, status, response_status_code, response,
-    --  duration_ms, trigger_type, created_at]
+    -- Attempts: id 1-33, app_id 34-64, msg_id 65-95, endpoint_id 96-125, status 126,
+    -- response_status_code 127-129, trigger_type 130, created_at 131-143, duration_ms
+    -- 144-153, url 154-173 and response 174-193 (offset and length in texts, 10 digits each).
     INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
                           response, duration_ms, trigger_type, created_at)
-    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
-           value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10
+    SELECT substr(value, 1, 33), substr(value, 34, 31), substr(value, 65, 31),
+           substr(value, 96, 30),
+           CAST(substr(NEW.texts, substr(value, 154, 10), substr(value, 164, 10)) AS TEXT),
+           CAST(substr(value, 126, 1) AS INTEGER), CAST(substr(value, 127, 3) AS INTEGER),
+           CAST(substr(NEW.texts, substr(value, 174, 10), substr(value, 184, 10)) AS TEXT),
+           CAST(substr(value, 144, 10) AS INTEGER), CAST(substr(value, 130, 1) AS INTEGER),
+           CAST(substr(value, 131, 13) AS INTEGER)
     FROM json_each(NEW.doc, '$.attempts') WHERE true
     ON CONFLICT (id) DO NOTHING;
-    -- [id, lease_token, status, attempt_count, next_attempt_at, now]: an outcome moves its
-    -- delivery only while the lease it was attempted under holds.
+    -- The deliveries those attempts finish: id 1-31, status 32, attempt_count 33-42, now
+    -- 43-55, next_attempt_at 56-68 (zeros for none), lease_token from 69. An outcome moves
+    -- its delivery only while the lease it was attempted under holds.
     UPDATE deliveries
     SET status = u.status, attempt_count = u.attempt_count,
         next_attempt_at = u.next_attempt_at, lease_token = NULL, worker_id = NULL,
         manual = 0, updated_at = u.now
     FROM (
-        SELECT value ->> 0 AS id, value ->> 1 AS lease_token, value ->> 2 AS status,
-               value ->> 3 AS attempt_count, value ->> 4 AS next_attempt_at, value ->> 5 AS now
+        SELECT substr(value, 1, 31) AS id, CAST(substr(value, 32, 1) AS INTEGER) AS status,
+               CAST(substr(value, 33, 10) AS INTEGER) AS attempt_count,
+               CAST(substr(value, 43, 13) AS INTEGER) AS now,
+               CAST(nullif(substr(value, 56, 13), '0000000000000') AS INTEGER)
+                   AS next_attempt_at,
+               substr(value, 69) AS lease_token
         FROM json_each(NEW.doc, '$.finished')
     ) AS u
     WHERE deliveries.id = u.id AND deliveries.lease_token = u.lease_token;
@@ -258,5 +271,5 @@ BEGIN
 END
 
 -- name: group_commit
-INSERT INTO temp.group_commit (doc, payloads, now, lease_token, lease_until, worker_id)
-VALUES (:doc, :payloads, :now, :lease_token, :lease_until, :worker_id)
+INSERT INTO temp.group_commit (doc, payloads, texts, now, lease_token, lease_until, worker_id)
+VALUES (:doc, :payloads, :texts, :now, :lease_token, :lease_until, :worker_id)

@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -37,6 +38,7 @@ from hookline.storage.handoff import DeliveryRows
 from hookline.storage.migrations import check_version, load_migrations
 from hookline.storage.queries import load_queries
 from hookline.storage.repository import SqlRepository
+from hookline.storage.sqlite import fixed_width
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -435,58 +437,39 @@ _MESSAGE_ROW = itemgetter(
     "created_at",
     "expires_at",
 )
-_ATTEMPT_ROW = itemgetter(
-    "id",
-    "app_id",
-    "msg_id",
-    "endpoint_id",
-    "url",
-    "status",
-    "response_status_code",
-    "response",
-    "duration_ms",
-    "trigger_type",
-    "created_at",
-)
-_FINISH_ROW = itemgetter("id", "lease_token", "status", "attempt_count", "next_attempt_at", "now")
 _COMPLETION_ROW = itemgetter("scope", "key", "status", "body_at", "body_size")
-_NO_RECORDS: dict[str, Any] = {"attempts": [], "finished": [], "disabled": []}
 
 
-_ID_WIDTH = 31
-"""Characters in a delivery, application or message id (a 3-letter prefix, ``_`` and 27):
-a delivery record finds them by position (``create_group_commit``)."""
+@dataclass(frozen=True, slots=True)
+class _Records:
+    """Attempt outcomes as the parts of a group-commit document that record them, and the
+    free text those parts point into."""
+
+    doc: dict[str, list[Any]]
+    texts: bytes
 
 
-def _delivery_record(params: dict[str, Any]) -> str:
-    """A delivery as ``create_group_commit`` reads it: its id, application id and message id
-    at fixed widths, then the endpoint id. Positions, because SQLite reads a substring for
-    a fraction of what it takes to find a JSON array's element, once per field."""
-    fixed: tuple[str, str, str] = (params["id"], params["app_id"], params["msg_id"])
-    for value in fixed:
-        if len(value) != _ID_WIDTH:
-            raise ValueError(f"an id of {_ID_WIDTH} characters was expected, not {value!r}")
-    endpoint_id: str = params["endpoint_id"]
-    return "".join(fixed) + endpoint_id
-
-
-def _records(outcomes: Sequence[AttemptOutcome]) -> dict[str, Any]:
-    """Attempt outcomes as the parts of a group-commit document that record them."""
-    return {
-        "attempts": [_ATTEMPT_ROW(rows.attempt_params(o.attempt)) for o in outcomes],
-        "finished": [_FINISH_ROW(rows.finish_params(o)) for o in outcomes],
+def _records(outcomes: Sequence[AttemptOutcome]) -> _Records:
+    texts = fixed_width.Texts()
+    doc: dict[str, list[Any]] = {
+        "attempts": [fixed_width.attempt(o.attempt, texts) for o in outcomes],
+        "finished": [fixed_width.finished(o) for o in outcomes],
         "disabled": [
-            (o.claimed.endpoint.id, rows.to_ms(o.attempt.timestamp))
+            [o.claimed.endpoint.id, rows.to_ms(o.attempt.timestamp)]
             for o in outcomes
             if o.disable_endpoint
         ],
     }
+    return _Records(doc, texts.blob())
+
+
+_NO_RECORDS = _Records({"attempts": [], "finished": [], "disabled": []}, b"")
 
 
 def _group_commit(
     batch: Sequence[PendingPublish],
     deliveries: DeliveryRows,
-    records: dict[str, Any],
+    records: _Records,
     routes: _Routes,
 ) -> tuple[list[Routed], dict[str, Any]]:
     """Route the batch and build the parameters of ``group_commit``: the document, and the
@@ -506,8 +489,8 @@ def _group_commit(
         for msg in request.messages:
             targets = rows.route(by_app[msg.app_id], msg, request.only_endpoint)
             pending, leased = deliveries.split(msg, targets, request.now_ms)
-            pending_records += map(_delivery_record, pending)
-            leased_records += map(_delivery_record, leased)
+            pending_records += map(fixed_width.delivery, pending)
+            leased_records += map(fixed_width.delivery, leased)
             routed.append([ep.id for ep in targets])
             params = rows.message_params(msg)
             payload = params.pop("payload")
@@ -535,12 +518,13 @@ def _group_commit(
         "pending": pending_records,
         "leased": leased_records,
         "completions": completions,
-        **records,
+        **records.doc,
     }
     offer = deliveries.offer
     return routed_all, {
         "doc": orjson.dumps(doc),
         "payloads": b"".join(blobs),
+        "texts": records.texts,
         "now": now_ms,
         "lease_token": offer.lease_token if offer is not None else None,
         "lease_until": rows.to_ms(offer.lease_until) if offer is not None else None,
