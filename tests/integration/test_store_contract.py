@@ -794,6 +794,27 @@ async def test_defer_gives_a_leased_delivery_back_unattempted(store: Store) -> N
     assert again.lease_token != claimed.lease_token
 
 
+async def test_messages_published_together_read_back_field_for_field(store: Store) -> None:
+    """Messages of one publish, with and without event ids, channels, tags, an expiry and a
+    payload (an expunged one has none), multi-byte event types among them, read back exactly
+    as written."""
+    app = make_app()
+    await store.create_application(app)
+    await store.create_endpoint(make_endpoint(app))
+    plain = make_message(app)
+    full = dataclasses.replace(
+        make_message(app, "ordre.créé ☃", channels=("c1", "ü"), event_id="evt-ü-1"),
+        tags=("t1", "t2"),
+        expires_at=utcnow() + timedelta(days=3),
+    )
+    same_type = make_message(app, "ordre.créé ☃", payload=b"")
+    no_payload = dataclasses.replace(make_message(app), payload=None)
+    messages = [plain, full, same_type, no_payload]
+    await store.publish(messages, utcnow())
+    for msg in messages:
+        assert await store.get_message(app.id, msg.id) == msg
+
+
 async def test_payload_bytes_are_stored_exactly_beside_others_in_one_commit(store: Store) -> None:
     """Payloads of one batch (empty, multi-byte UTF-8, escapes, large) come back byte for
     byte, each with its own message: SQLite carries a batch's payloads in one buffer."""

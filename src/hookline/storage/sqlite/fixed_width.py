@@ -2,15 +2,16 @@
 
 The group commit hands SQLite one JSON document (``create_group_commit`` in queries.sql).
 Reading one element of a JSON array there costs about half a microsecond, once per field
-of every row; a string element arrives from ``json_each`` whole, and ``substr`` cuts a field
-out of it for a fraction of that. So the rows written most (deliveries, attempt records
-and the deliveries those attempts finish) are strings whose fields have fixed widths: the
-widths of what hookline mints (ids are a prefix, ``_`` and 27 characters; times are 13
-digits of milliseconds), numbers padded with zeros, and at most one field of another
-width, last. Free
-text (URLs, response bodies) goes into a BLOB beside the document, and a row holds its
-offset and length. A value that does not fit is refused here, since it would shift every
-field after it. ``create_group_commit`` spells out each layout; they must change together.
+of every row; a string element arrives from ``json_each`` whole, and ``substr`` cuts a
+field out of it for a fraction of that. So the rows written most (deliveries, attempt
+records and the deliveries those attempts finish) are strings whose fields have fixed
+widths: the widths of what hookline mints (ids are a prefix, ``_`` and 27 characters;
+times are 13 digits of milliseconds), numbers padded with zeros, and at most one field of
+another width, last. Free text (URLs, response bodies) goes into a BLOB beside the
+document, and a row holds its offset and length. A value that does not fit is refused
+here, since it would shift every field after it. ``create_group_commit`` spells out each
+layout; they must change together. (Message rows stay JSON: as fixed-width strings they
+measured within the noise.)
 """
 
 from __future__ import annotations
