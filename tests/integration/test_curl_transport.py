@@ -17,6 +17,7 @@ import pytest
 
 from hookline.delivery import curl_transport
 from hookline.delivery.curl_transport import CurlTransport
+from hookline.delivery.target import Target, parse_target
 from hookline.delivery.transport import SsrfPolicy
 from tests.integration.keep_alive import KeepAliveServer, keep_alive_server
 
@@ -78,7 +79,9 @@ def test_curl_is_never_allowed_to_resolve_a_name_itself() -> None:
     """Without a pin, curl's own lookup is aborted before it starts, with a reason."""
     handle = curl_transport._Handle()
     try:
-        plan = curl_transport._Plan("http://nowhere.test:1/", "nowhere.test", 1, None, False, None)
+        target = parse_target("http://nowhere.test:1/", DEV)
+        assert isinstance(target, Target) and target.literal is None
+        plan = curl_transport._Plan.of(target)
         handle.start(plan, frozenset())
         handle.curl.setopt(pycurl.URL, plan.url)
         with pytest.raises(pycurl.error) as caught:
@@ -108,8 +111,10 @@ async def test_socket_callback_opens_nothing_the_request_did_not_vet(
     handle = curl_transport._Handle()
     try:
         url = f"http://127.0.0.1:{port}/"
-        literal = frozenset({ipaddress.ip_address("127.0.0.1")})
-        handle.start(curl_transport._Plan(url, "127.0.0.1", port, literal, False, None), vetted)
+        target = parse_target(url, DEV)
+        assert isinstance(target, Target)
+        assert target.literal == frozenset({ipaddress.ip_address("127.0.0.1")})
+        handle.start(curl_transport._Plan.of(target), vetted)
         handle.curl.setopt(pycurl.URL, url)
         with pytest.raises(pycurl.error) as caught:
             handle.curl.perform()

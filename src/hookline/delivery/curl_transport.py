@@ -91,17 +91,20 @@ _PROTOCOL_ERRORS = frozenset({1, 8, 16, 18, 61, 92})
 class _Plan:
     """What a URL turns into, computed once per URL: the policy is immutable."""
 
+    target: Target
     url: str
     """The URL handed to curl, rebuilt from yarl's parse so both agree on the host."""
-    host: str
-    port: int
-    literal: frozenset[Address] | None
-    """The destination of an IP-literal URL, already vetted; None for a host name."""
-    numeric: bool
-    """curl turns this name into an address without DNS (``0x7f.1``), so its resolver may
-    run; what it connects to is still checked against the vetted addresses."""
     host_line: bytes | None
     """An explicit Host header, where curl's own would differ from aiohttp's."""
+
+    @classmethod
+    def of(cls, target: Target) -> _Plan:
+        url = f"{target.scheme}://{target.userinfo}{target.authority}{target.path_query}"
+        host_line = None
+        if target.host.endswith("."):
+            # curl keeps the trailing dot in Host, aiohttp drops it: send aiohttp's.
+            host_line = f"Host: {target.host_header}".encode()
+        return cls(target, url, host_line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +285,7 @@ class _Handle:
             self.refusal = f"blocked by SSRF guard: unparsable address {sockaddr[0]!r}"
             return pycurl.SOCKET_BAD
         if target not in vetted:
-            host = plan.host if plan is not None else "the host"
+            host = plan.target.host if plan is not None else "the host"
             self.refusal = f"blocked by SSRF guard: {target} was not vetted for {host}"
             return pycurl.SOCKET_BAD
         try:
@@ -298,9 +301,9 @@ class _Handle:
         behind them, so they may proceed; the socket callback still checks the address.
         """
         plan = self.plan
-        if plan is not None and (plan.literal is not None or plan.numeric):
+        if plan is not None and (plan.target.literal is not None or plan.target.numeric):
             return 0
-        host = plan.host if plan is not None else "the host"
+        host = plan.target.host if plan is not None else "the host"
         self.refusal = f"blocked by SSRF guard: unvetted name resolution for {host}"
         return 1
 
@@ -464,22 +467,18 @@ class CurlTransport:
         target = parse_target(url, self._policy)
         if not isinstance(target, Target):
             return target
-        rebuilt = f"{target.scheme}://{target.userinfo}{target.authority}{target.path_query}"
-        host_line = None
-        if target.host.endswith("."):
-            # curl keeps the trailing dot in Host, aiohttp drops it: send aiohttp's.
-            host_line = f"Host: {target.host_header}".encode()
-        return _Plan(rebuilt, target.host, target.port, target.literal, target.numeric, host_line)
+        return _Plan.of(target)
 
     async def _non_canonical_reason(self, host: str) -> str:
         return await non_canonical_reason(self._resolver, host)
 
     async def _resolve(self, plan: _Plan, deadline: float, timeout: float) -> _Pins | str:
         """Resolve and vet afresh; remember the result for the next request to this host."""
+        host, port = plan.target.host, plan.target.port
         remaining = deadline - time.perf_counter()
         try:
             async with asyncio.timeout(remaining):
-                results = await self._resolver.resolve(plan.host, plan.port, socket.AF_UNSPEC)
+                results = await self._resolver.resolve(host, port, socket.AF_UNSPEC)
         except SsrfBlocked as exc:
             return str(exc)
         except TimeoutError:
@@ -494,12 +493,12 @@ class CurlTransport:
             vetted.add(address)
             addresses.append(f"[{text}]" if address.version == 6 else text)
         joined = ",".join(dict.fromkeys(addresses))
-        names = [plan.host]
-        if plan.host.endswith("."):
-            names.append(plan.host.rstrip("."))
-        keys = tuple(f"{name}:{plan.port}" for name in names)
+        names = [host]
+        if host.endswith("."):
+            names.append(host.rstrip("."))
+        keys = tuple(f"{name}:{port}" for name in names)
         pins = _Pins(keys, [f"{key}:{joined}" for key in keys], frozenset(vetted))
-        cache_key = (plan.host, plan.port)
+        cache_key = (host, port)
         if cache_key not in self._pins and len(self._pins) >= _CACHE_SIZE:
             del self._pins[next(iter(self._pins))]
         self._pins[cache_key] = pins
@@ -540,10 +539,10 @@ class CurlTransport:
                 curl.setopt(pycurl.HTTPHEADER, lines)
             except (pycurl.error, TypeError, ValueError) as exc:
                 return failure(f"{type(exc).__name__}: {exc}", started)
-            if plan.literal is not None:
-                code, message = await self._run(driver, handle, plan, plan.literal, deadline)
+            if plan.target.literal is not None:
+                code, message = await self._run(driver, handle, plan, plan.target.literal, deadline)
             else:
-                pins = self._pins.get((plan.host, plan.port))
+                pins = self._pins.get((plan.target.host, plan.target.port))
                 code = _E_COULDNT_CONNECT
                 message = ""
                 if pins is not None:
