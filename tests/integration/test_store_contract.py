@@ -14,9 +14,12 @@ import pytest
 from hookline.domain import ids
 from hookline.domain.errors import Conflict
 from hookline.domain.models import (
+    Application,
     Attempt,
     AttemptTrigger,
     ClaimedDelivery,
+    Endpoint,
+    Message,
     MessageStatus,
     SigningKey,
 )
@@ -224,13 +227,21 @@ async def test_duplicate_event_id_rolls_back_the_whole_publish(store: Store) -> 
     assert len(claimed) == 1
 
 
-async def _setup_one_delivery(store: Store) -> tuple[str, str]:
+async def _setup_deliveries(
+    store: Store, count: int
+) -> tuple[Application, Endpoint, list[Message]]:
+    """An application with one endpoint and ``count`` messages published to it."""
     app = make_app()
     await store.create_application(app)
     ep = make_endpoint(app)
     await store.create_endpoint(ep)
-    msg = make_message(app)
-    await store.publish([msg], utcnow())
+    msgs = [make_message(app) for _ in range(count)]
+    await store.publish(msgs, utcnow())
+    return app, ep, msgs
+
+
+async def _setup_one_delivery(store: Store) -> tuple[str, str]:
+    _, ep, (msg,) = await _setup_deliveries(store, 1)
     return msg.id, ep.id
 
 
@@ -312,12 +323,7 @@ async def test_stale_lease_records_attempt_but_not_state(store: Store) -> None:
 async def test_one_complete_call_writes_each_outcome_of_a_mixed_batch(store: Store) -> None:
     """A batch of a success, a retry and a failure, one with a lost lease: each delivery gets
     its own state (the lost one keeps its new holder's), and every attempt is logged."""
-    app = make_app()
-    await store.create_application(app)
-    ep = make_endpoint(app)
-    await store.create_endpoint(ep)
-    msgs = [make_message(app) for _ in range(4)]
-    await store.publish(msgs, utcnow())
+    app, ep, msgs = await _setup_deliveries(store, 4)
     now = utcnow()
     claimed = await store.claim_due(10, now, now + timedelta(seconds=1), "w1")
     by_msg = {c.message.id: c for c in claimed}
@@ -357,12 +363,7 @@ async def test_attempts_recorded_together_read_back_field_for_field(store: Store
     """Attempts written in one call, with multi-byte response bodies and URLs, an empty body
     and a repeated one beside them, read back exactly as written, and each finishes its own
     delivery."""
-    app = make_app()
-    await store.create_application(app)
-    ep = make_endpoint(app)
-    await store.create_endpoint(ep)
-    msgs = [make_message(app) for _ in range(4)]
-    await store.publish(msgs, utcnow())
+    app, ep, _ = await _setup_deliveries(store, 4)
     now = utcnow()
     claimed = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
     outcomes = [
