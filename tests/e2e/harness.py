@@ -179,6 +179,12 @@ class HooklineProcess:
         self.process.wait(10)
 
     def terminate(self) -> int:
+        """SIGTERM and the exit code; a process still running after 30 s is killed, so a
+        failing test leaves no server behind, and the test fails."""
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(30)
+        try:
+            return self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"hookline ignored SIGTERM for 30 s:\n{self.output()}") from None

@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks import Webhook
 
+from hookline.delivery import worker as worker_module
 from hookline.delivery.transport import HttpResult
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain.models import MessageStatus, SigningKey
@@ -218,6 +219,31 @@ async def test_stop_finishes_in_flight_attempts(store: Store) -> None:
     transport.gate.set()
     await asyncio.wait_for(task, 5)
     assert await _status(store, msg_id, ep_id) is MessageStatus.SUCCESS
+
+
+async def test_stop_gives_up_results_a_failing_store_keeps_refusing(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store that refuses every attempt result cannot hold a stopping worker forever: after
+    the grace period it stops, says how many results it gave up, and their deliveries stay
+    leased, so they go out again once the lease runs out."""
+    monkeypatch.setattr(worker_module, "SHUTDOWN_GRACE_SECONDS", 0.3)
+    monkeypatch.setattr(worker_module, "STORE_RETRY_SECONDS", 0.05)
+    _, ep_id, msg_id = await _one_endpoint(store)
+    transport = FakeTransport()
+
+    async def refuse(outcomes: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(store, "complete", refuse)
+    worker = Worker(store, transport, config())
+    task = asyncio.create_task(worker.run())
+    await eventually(lambda: len(transport.calls) == 1)
+    await eventually(lambda: "recording 1 attempts failed" in caplog.text)
+    worker.stop()
+    await asyncio.wait_for(task, 3)
+    assert "stopping with 1 attempt results unwritten" in caplog.text
+    assert await _status(store, msg_id, ep_id) is MessageStatus.SENDING
 
 
 async def test_in_flight_cap_is_respected(store: Store, running: Callable) -> None:

@@ -84,6 +84,8 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._outcomes: asyncio.Queue[AttemptOutcome | Deferral | None] = asyncio.Queue()
+        self._recording = 0
+        """Results in the batch being written (and retried) now."""
         self.worker_id = ids.new_id(ids.WORKER)
         self._refill_at = max(1, min(CLAIM_BATCH, config.max_in_flight // 4))
         self._endpoint_load: dict[str, int] = {}
@@ -150,7 +152,7 @@ class Worker:
         finally:
             await self._drain()
             self._outcomes.put_nowait(None)
-            await recorder
+            await self._finish_recording(recorder)
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
@@ -399,10 +401,34 @@ class Worker:
             if batch:
                 await self._record(batch)
 
+    async def _finish_recording(self, recorder: asyncio.Task[None]) -> None:
+        """Let the recorder write what is left, for at most a few seconds once stopping.
+
+        While running, a batch is retried until it lands. A store that keeps refusing must
+        not hold a stopping process forever, though (a process manager would kill it anyway):
+        what is still unwritten then is given up, and its deliveries, still leased, go out
+        again once their leases run out.
+        """
+        done, _ = await asyncio.wait({recorder}, timeout=SHUTDOWN_GRACE_SECONDS)
+        if done:
+            await recorder
+            return
+        unwritten = self._recording + self._outcomes.qsize() - 1  # less the closing None
+        recorder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await recorder
+        log.error(
+            "stopping with %d attempt results unwritten: the store refused them for %.0f s; "
+            "their deliveries are sent again when their leases run out",
+            unwritten,
+            SHUTDOWN_GRACE_SECONDS,
+        )
+
     async def _record(self, batch: list[AttemptOutcome | Deferral]) -> None:
         """Write a batch, retrying until it lands: a lost result would mean a lost attempt log."""
         outcomes = [item for item in batch if isinstance(item, AttemptOutcome)]
         deferrals = [item for item in batch if isinstance(item, Deferral)]
+        self._recording = len(batch)
         while True:
             try:
                 if outcomes:
@@ -416,6 +442,7 @@ class Worker:
             except Exception:
                 log.exception("recording %d attempts failed, retrying", len(batch))
             await asyncio.sleep(STORE_RETRY_SECONDS)
+        self._recording = 0
         if any(isinstance(o, AttemptOutcome) and o.next_attempt_at is not None for o in batch):
             self._wake.set()
 
