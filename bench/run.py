@@ -663,10 +663,10 @@ async def main(argv: list[str]) -> None:
             ),
             ("ingest", lambda: ingest_sqlite(work, small)),
             ("latency", lambda: latency_sqlite(work, 500, 5 if args.quick else 30)),
-            ("isolation", lambda: isolation_sqlite(nginx, work, small)),
+            ("isolation", lambda: isolation_sqlite(nginx, work, big)),
             ("backlog", lambda: backlog_sqlite(nginx, work, backlog_n, 10 if args.quick else 30)),
-            ("postgres", lambda: end_to_end_postgres(nginx, work, small, workers=1)),
-            ("postgres", lambda: end_to_end_postgres(nginx, work, small, workers=2)),
+            ("postgres", lambda: end_to_end_postgres(nginx, work, big, workers=1)),
+            ("postgres", lambda: end_to_end_postgres(nginx, work, big, workers=2)),
         ]
         for key, step in steps:
             if key in chosen:
