@@ -30,7 +30,7 @@ class DeliveryRows:
         self._left: list[str] = []
         self._room = offer.slots if offer is not None else 0
         self._load: dict[str, int] = dict(offer.endpoint_load) if offer is not None else {}
-        self._lease_until = to_ms(offer.lease_until) if offer is not None else None
+        self.lease_until_ms = to_ms(offer.lease_until) if offer is not None else None
         self._unused_ids: list[str] = []
 
     @property
@@ -87,7 +87,7 @@ class DeliveryRows:
             }
             if self.offer is not None and self._take(endpoint.id):
                 params["lease_token"] = self.offer.lease_token
-                params["lease_until"] = self._lease_until
+                params["lease_until"] = self.lease_until_ms
                 params["worker_id"] = self.offer.worker_id
                 leased.append(params)
                 self.claimed.append(

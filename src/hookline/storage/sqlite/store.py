@@ -472,8 +472,9 @@ def _group_commit(
     records: _Records,
     routes: _Routes,
 ) -> tuple[list[Routed], dict[str, Any]]:
-    """Route the batch and build the parameters of ``group_commit``: the document, and the
-    payloads and idempotent responses concatenated."""
+    """Route the batch and build the parameters of ``group_commit``: the document, the
+    payloads and idempotent responses concatenated, the attempts' texts, and what every
+    delivery row of the commit shares (its time and the worker's lease)."""
     routed_all: list[Routed] = []
     messages: list[tuple[Any, ...]] = []
     pending_records: list[str] = []
@@ -527,7 +528,7 @@ def _group_commit(
         "texts": records.texts,
         "now": now_ms,
         "lease_token": offer.lease_token if offer is not None else None,
-        "lease_until": rows.to_ms(offer.lease_until) if offer is not None else None,
+        "lease_until": deliveries.lease_until_ms,
         "worker_id": offer.worker_id if offer is not None else None,
     }
 
