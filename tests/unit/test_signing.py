@@ -23,7 +23,7 @@ from hookline.domain.signing import (
     sign,
 )
 
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "standard-webhooks.json"
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "vectors" / "standard-webhooks.json"
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text())
 V1 = VECTORS["sign"][0]
 MSG_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
