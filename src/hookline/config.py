@@ -124,10 +124,6 @@ class Settings:
         return f"Settings({', '.join(shown)})"
 
     @property
-    def allow_private_networks(self) -> bool:
-        return self.dev
-
-    @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
 
