@@ -1,0 +1,45 @@
+"""The instrumentation seam: typed events that hookline's parts emit, and hooks that consume them.
+
+The API app, the batch writers, the worker and the transport each hold one
+``Instrumentation`` and tell it what happened; nothing on those paths knows which consumers
+exist. Logging is the first consumer (``LoggingHook``); metrics and operational webhooks plug
+in the same way. The shape follows stamina's ``RetryHook``/``RetryDetails``: a hook is a
+callable that receives frozen event data.
+
+An emitter asks ``wants(EventType)`` before it builds an event, so with no consumer for that
+kind the cost is one set lookup (``docs/performance-decisions.md``).
+"""
+
+from hookline.instrumentation._events import (
+    AttemptFinished,
+    BatchCommitted,
+    BreakerClosed,
+    BreakerOpened,
+    ConnectionOpened,
+    DeliveryExhausted,
+    EndpointDisabled,
+    EndpointEnabled,
+    Event,
+    MessageAccepted,
+    RequestServed,
+)
+from hookline.instrumentation._hooks import NO_INSTRUMENTATION, Hook, Instrumentation
+from hookline.instrumentation._logging import LoggingHook
+
+__all__ = [
+    "NO_INSTRUMENTATION",
+    "AttemptFinished",
+    "BatchCommitted",
+    "BreakerClosed",
+    "BreakerOpened",
+    "ConnectionOpened",
+    "DeliveryExhausted",
+    "EndpointDisabled",
+    "EndpointEnabled",
+    "Event",
+    "Hook",
+    "Instrumentation",
+    "LoggingHook",
+    "MessageAccepted",
+    "RequestServed",
+]

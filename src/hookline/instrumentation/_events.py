@@ -1,0 +1,128 @@
+"""What can happen, as frozen values: one class per kind of event.
+
+Fields are what a consumer needs to count, log or forward the event without reading the
+store again. Identifiers are included for logs and operational webhooks; a metrics consumer
+must not turn them into labels (issue 15: labels are bounded enums).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RequestServed:
+    """The API answered a request."""
+
+    method: str
+    route: str
+    """The route's path template (``/api/v1/app/{app_id}/msg``), never the raw path."""
+    status: int
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAccepted:
+    """A message and its delivery rows were committed (the 202 may now be sent)."""
+
+    app_id: str
+    msg_id: str
+    event_type: str
+    payload_bytes: int
+    deliveries: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFinished:
+    """One delivery attempt ended, with an HTTP answer or without one (status 0)."""
+
+    app_id: str
+    msg_id: str
+    endpoint_id: str
+    attempt_id: str
+    status_code: int
+    error: str | None
+    duration_ms: int
+    attempt_number: int
+    """1 for the first scheduled attempt; manual resends count where they fall."""
+    manual: bool
+    outcome: str
+    """What the attempt did to its delivery: ``success``, ``retry``, ``fail`` or ``gone``."""
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryExhausted:
+    """A delivery failed its last scheduled attempt and will not be retried by itself."""
+
+    app_id: str
+    msg_id: str
+    endpoint_id: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointDisabled:
+    """An endpoint stopped receiving deliveries (for now: it answered 410 Gone)."""
+
+    app_id: str
+    endpoint_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointEnabled:
+    """A disabled endpoint was enabled again."""
+
+    app_id: str
+    endpoint_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerOpened:
+    """An endpoint's circuit breaker opened (or re-opened after a failed probe)."""
+
+    endpoint_id: str
+    failures: int
+    cooldown_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerClosed:
+    """An endpoint answered again and its circuit breaker closed."""
+
+    endpoint_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCommitted:
+    """A batch writer committed one transaction of publishes and attempt records."""
+
+    backend: str
+    publishes: int
+    messages: int
+    records: int
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionOpened:
+    """The transport opened a new connection to a vetted address (pooled ones are reused)."""
+
+    scheme: str
+    duration_s: float
+
+
+Event = (
+    RequestServed
+    | MessageAccepted
+    | AttemptFinished
+    | DeliveryExhausted
+    | EndpointDisabled
+    | EndpointEnabled
+    | BreakerOpened
+    | BreakerClosed
+    | BatchCommitted
+    | ConnectionOpened
+)

@@ -1,0 +1,68 @@
+"""``LoggingHook``: the first consumer of the instrumentation seam, hookline's own log lines.
+
+Lines name ids, status codes and reasons; never a payload, a secret, a header value or a
+token (DESIGN.md, "Safety").
+"""
+
+from __future__ import annotations
+
+import logging
+
+from hookline.instrumentation._events import (
+    AttemptFinished,
+    BreakerClosed,
+    BreakerOpened,
+    DeliveryExhausted,
+    EndpointDisabled,
+    EndpointEnabled,
+    Event,
+)
+
+log = logging.getLogger("hookline.events")
+
+_ALWAYS: frozenset[type[Event]] = frozenset(
+    {BreakerOpened, BreakerClosed, EndpointDisabled, EndpointEnabled, DeliveryExhausted}
+)
+
+
+class LoggingHook:
+    """Logs state changes always, and every attempt when ``attempts`` is set (``--dev``)."""
+
+    def __init__(self, *, attempts: bool = False) -> None:
+        self.events: frozenset[type[Event]] = _ALWAYS | ({AttemptFinished} if attempts else set())
+
+    def __call__(self, event: Event) -> None:
+        match event:
+            case AttemptFinished():
+                log.info(
+                    "attempt %s %s -> %s status=%s %dms %s%s",
+                    event.attempt_id,
+                    event.msg_id,
+                    event.endpoint_id,
+                    event.status_code,
+                    event.duration_ms,
+                    event.outcome,
+                    f" ({event.error})" if event.error else "",
+                )
+            case BreakerOpened():
+                log.warning(
+                    "endpoint %s failed %d times in a row; holding its deliveries for %.0fs",
+                    event.endpoint_id,
+                    event.failures,
+                    event.cooldown_s,
+                )
+            case BreakerClosed():
+                log.info("endpoint %s answers again; its breaker is closed", event.endpoint_id)
+            case EndpointDisabled():
+                log.warning("endpoint %s disabled: %s", event.endpoint_id, event.reason)
+            case EndpointEnabled():
+                log.info("endpoint %s enabled", event.endpoint_id)
+            case DeliveryExhausted():
+                log.warning(
+                    "message %s to endpoint %s failed after %d attempts; no retry is scheduled",
+                    event.msg_id,
+                    event.endpoint_id,
+                    event.attempts,
+                )
+            case _:
+                pass
