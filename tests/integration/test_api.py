@@ -194,7 +194,7 @@ async def test_custom_headers_hide_credentials_and_refuse_hop_by_hop(api: Api) -
     )
     assert r.status_code == 201, r.text
     headers = (await api.client.get("/api/v1/app/acme/endpoint/ep1/headers")).json()
-    assert headers == {"headers": {"x-team": "core"}, "sensitive": ["authorization"]}
+    assert headers == {"headers": {"X-Team": "core"}, "sensitive": ["Authorization"]}
     bad = await api.client.put(
         "/api/v1/app/acme/endpoint/ep1/headers", json={"headers": {"Transfer-Encoding": "x"}}
     )
@@ -335,3 +335,25 @@ async def test_resend_of_a_pair_that_was_never_sent_is_404(api: Api) -> None:
     ).json()
     r = await api.client.post(f"/api/v1/app/acme/msg/{msg['id']}/endpoint/only-a/resend")
     assert r.status_code == 404
+
+
+async def test_patching_headers_matches_names_in_any_case_and_keeps_the_new_case(
+    api: Api,
+) -> None:
+    """PATCH of ``x-team`` replaces ``X-Team``; ``deleteHeaders`` removes a name in any case."""
+    await _app(api)
+    await api.client.post(
+        "/api/v1/app/acme/endpoint",
+        json={
+            "url": "https://example.com/h",
+            "uid": "ep1",
+            "headers": {"X-Team": "core", "X-Old": "1"},
+        },
+    )
+    r = await api.client.patch(
+        "/api/v1/app/acme/endpoint/ep1/headers",
+        json={"headers": {"x-team": "edge"}, "deleteHeaders": ["x-OLD"]},
+    )
+    assert r.status_code == 204, r.text
+    headers = (await api.client.get("/api/v1/app/acme/endpoint/ep1/headers")).json()
+    assert headers == {"headers": {"x-team": "edge"}, "sensitive": []}

@@ -19,7 +19,7 @@ from hookline.api.http import (
 )
 from hookline.domain import ids
 from hookline.domain.errors import InvalidRequest
-from hookline.domain.headers import InvalidHeader, normalize_headers, redacted
+from hookline.domain.headers import InvalidHeader, merge_headers, normalize_headers, redacted
 from hookline.domain.models import Application, Endpoint, SigningKey
 from hookline.domain.signing import InvalidSecret, generate_secret, normalize_secret
 
@@ -196,9 +196,10 @@ async def patch_headers(svc: Services, request: Request) -> Response:
     app = await resolve.application(svc, request)
     endpoint = await resolve.endpoint(svc, request, app)
     body = params.body(s.EndpointHeadersPatchIn, request)
-    headers = {**endpoint.headers, **_headers(body.headers)}
-    for name in body.delete_headers or []:
-        headers.pop(name.lower(), None)
+    try:
+        headers = merge_headers(endpoint.headers, body.headers, body.delete_headers or [])
+    except InvalidHeader as exc:
+        raise InvalidRequest(str(exc), loc=("body", "headers")) from exc
     await svc.store.update_endpoint(replace(endpoint, headers=headers, updated_at=svc.clock()))
     return empty_response(204)
 

@@ -8,7 +8,7 @@ shown again, as Svix does with its ``sensitive`` list.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 # RFC 9110 §5.6.2 token characters.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -42,18 +42,39 @@ class InvalidHeader(ValueError):
 
 
 def normalize_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Return headers with lower-cased names, or raise ``InvalidHeader``."""
+    """Return the headers as given, names trimmed but in their own case, or raise
+    ``InvalidHeader``.
+
+    HTTP names are case-insensitive (RFC 9110 §5.1), but receivers hand-coded against a
+    provider sometimes are not, so a name is sent as the user wrote it (Svix does the same).
+    Two names that differ only in case would be one header sent twice: refused.
+    """
     result: dict[str, str] = {}
-    for name, value in headers.items():
-        lowered = name.strip().lower()
-        if not _TOKEN.match(lowered):
-            raise InvalidHeader(f"header name {name!r} is not a valid HTTP token")
+    seen: dict[str, str] = {}
+    for raw_name, value in headers.items():
+        name = raw_name.strip()
+        lowered = name.lower()
+        if not _TOKEN.match(name):
+            raise InvalidHeader(f"header name {raw_name!r} is not a valid HTTP token")
         if lowered in FORBIDDEN or lowered.startswith(FORBIDDEN_PREFIXES):
-            raise InvalidHeader(f"header {name!r} is set by hookline or is hop-by-hop")
+            raise InvalidHeader(f"header {raw_name!r} is set by hookline or is hop-by-hop")
         if "\r" in value or "\n" in value or "\0" in value:
-            raise InvalidHeader(f"header {name!r} has a line break or NUL in its value")
-        result[lowered] = value
+            raise InvalidHeader(f"header {raw_name!r} has a line break or NUL in its value")
+        if lowered in seen:
+            raise InvalidHeader(f"headers {seen[lowered]!r} and {raw_name!r} are the same header")
+        seen[lowered] = raw_name
+        result[name] = value
     return result
+
+
+def merge_headers(
+    current: Mapping[str, str], updates: Mapping[str, str], deletions: Iterable[str] = ()
+) -> dict[str, str]:
+    """``current`` with ``updates`` applied and ``deletions`` removed, names matched in any
+    case: an update replaces the header of that name however it was written before."""
+    replaced = {name.lower() for name in updates} | {name.lower() for name in deletions}
+    kept = {name: value for name, value in current.items() if name.lower() not in replaced}
+    return {**kept, **normalize_headers(updates)}
 
 
 def is_sensitive(name: str) -> bool:
