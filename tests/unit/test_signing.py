@@ -15,12 +15,14 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from hookline.domain.signing import (
+    HeaderStyle,
     InvalidSecret,
     generate_ed25519_secret,
     generate_secret,
     normalize_secret,
     public_key,
     sign,
+    signature_header_names,
 )
 
 VECTORS_PATH = Path(__file__).resolve().parents[1] / "vectors" / "standard-webhooks.json"
@@ -261,3 +263,24 @@ def test_public_key_only_for_ed25519_secrets() -> None:
     """Asking an HMAC secret for a public key is an error, not a leak of the secret."""
     with pytest.raises(InvalidSecret, match="whsk_"):
         public_key(generate_secret())
+
+
+@pytest.mark.parametrize(
+    ("style", "expected"),
+    [
+        (HeaderStyle.WEBHOOK, [("webhook-id", "webhook-timestamp", "webhook-signature")]),
+        (HeaderStyle.SVIX, [("svix-id", "svix-timestamp", "svix-signature")]),
+        (
+            HeaderStyle.BOTH,
+            [
+                ("webhook-id", "webhook-timestamp", "webhook-signature"),
+                ("svix-id", "svix-timestamp", "svix-signature"),
+            ],
+        ),
+    ],
+)
+def test_each_header_style_names_the_headers_a_receiver_reads(
+    style: HeaderStyle, expected: list[tuple[str, str, str]]
+) -> None:
+    """Standard Webhooks names, Svix's names, or both sets for a migration."""
+    assert list(signature_header_names(style)) == expected

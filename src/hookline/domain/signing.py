@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Sequence
+from enum import StrEnum
 from functools import lru_cache
 from secrets import token_bytes
 
@@ -128,3 +129,33 @@ def public_key(secret: str) -> str:
     if not secret.startswith(ED25519_PREFIX):
         raise InvalidSecret(f"only {ED25519_PREFIX} (ed25519) secrets have a public key")
     return PUBLIC_PREFIX + _b64encode(_public_bytes(_ed25519_key(secret)))
+
+
+class HeaderStyle(StrEnum):
+    """Which names carry the id, timestamp and signature of a delivery.
+
+    Standard Webhooks names them ``webhook-*``; receivers hand-coded against Svix read
+    ``svix-*`` (Svix's own libraries accept either). ``both`` sends each value under both
+    names, for a migration from Svix while receivers are updated.
+    """
+
+    WEBHOOK = "webhook"
+    SVIX = "svix"
+    BOTH = "both"
+
+
+SignatureHeaderNames = tuple[tuple[str, str, str], ...]
+
+_NAMES: dict[HeaderStyle, SignatureHeaderNames] = {
+    HeaderStyle.WEBHOOK: (("webhook-id", "webhook-timestamp", "webhook-signature"),),
+    HeaderStyle.SVIX: (("svix-id", "svix-timestamp", "svix-signature"),),
+    HeaderStyle.BOTH: (
+        ("webhook-id", "webhook-timestamp", "webhook-signature"),
+        ("svix-id", "svix-timestamp", "svix-signature"),
+    ),
+}
+
+
+def signature_header_names(style: HeaderStyle) -> SignatureHeaderNames:
+    """The (id, timestamp, signature) header names to send, once per naming in use."""
+    return _NAMES[style]
