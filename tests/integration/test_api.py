@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
 
+from hookline.api.routes import all_routes
 from hookline.storage.base import ListQuery, MessageFilter
 from tests.integration.conftest import Api
 
@@ -43,6 +45,7 @@ async def test_health_needs_no_token(api: Api) -> None:
         r = await anon.get("/api/v1/health")
         assert r.status_code == 200 and r.json()["database"] == "ok"
         assert (await anon.get("/health/ping")).status_code == 200
+        assert (await anon.get("/api/v1/health/ping")).status_code == 200
 
 
 async def test_unknown_route_is_json_404_and_unimplemented_svix_route_is_501(api: Api) -> None:
@@ -51,6 +54,17 @@ async def test_unknown_route_is_json_404_and_unimplemented_svix_route_is_501(api
     assert r.status_code == 404 and r.json()["code"] == "not_found"
     r = await api.client.post("/api/v1/app/x/endpoint/y/replay-missing", json={})
     assert r.status_code == 501 and r.json()["code"] == "not_implemented"
+
+
+async def test_every_svix_route_hookline_lacks_answers_a_json_501(api: Api) -> None:
+    """Each route of the SDK's list that is not implemented, ingest included, is a 501."""
+    missing = [route for route in all_routes() if not route.implemented]
+    assert any(route.path.startswith("/ingest/api/v1/") for route in missing)
+    for route in missing:
+        path = re.sub(r"\{\w+\}", "x", route.path)
+        r = await api.client.request(route.method, path, json={})
+        assert r.status_code == 501, f"{route.method} {path}: {r.status_code}"
+        assert r.json()["code"] == "not_implemented"
 
 
 async def test_application_crud_by_uid_and_trailing_slash(api: Api) -> None:

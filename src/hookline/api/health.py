@@ -36,6 +36,14 @@ ROUTES = [
     Route("GET", "/health/ping", ping, "Liveness: the process answers", "Health", public=True),
     Route(
         "GET",
+        "/api/v1/health/ping",
+        ping,
+        "Liveness: the process answers (Svix's path)",
+        "Health",
+        public=True,
+    ),
+    Route(
+        "GET",
         "/api/v1/health",
         health,
         "Health, including the database",
