@@ -43,6 +43,7 @@ class ListQuery:
 class MessageFilter:
     event_types: tuple[str, ...] | None = None
     channel: str | None = None
+    tag: str | None = None
     before: datetime | None = None
     after: datetime | None = None
 
@@ -53,6 +54,7 @@ class AttemptFilter:
     status_code_class: int | None = None
     event_types: tuple[str, ...] | None = None
     channel: str | None = None
+    tag: str | None = None
     before: datetime | None = None
     after: datetime | None = None
     endpoint_id: str | None = None
@@ -151,7 +153,9 @@ class Store(Protocol):
     # applications
     async def create_application(self, app: Application) -> None: ...
     async def get_application(self, id_or_uid: str) -> Application | None: ...
-    async def list_applications(self, query: ListQuery) -> Page[Application]: ...
+    async def list_applications(
+        self, query: ListQuery, exclude_without_endpoints: bool = False
+    ) -> Page[Application]: ...
     async def update_application(self, app: Application) -> None: ...
     async def delete_application(self, app_id: str) -> None: ...
 
@@ -171,7 +175,15 @@ class Store(Protocol):
     async def list_endpoints(self, app_id: str, query: ListQuery) -> Page[Endpoint]: ...
     async def update_endpoint(self, endpoint: Endpoint) -> None: ...
     async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None: ...
-    async def endpoint_stats(self, app_id: str, endpoint_id: str) -> EndpointStats: ...
+    async def endpoint_stats(
+        self,
+        app_id: str,
+        endpoint_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> EndpointStats:
+        """Deliveries by status; with ``since``/``until``, of messages created in that range."""
+        ...
 
     # messages: publishing writes the message and its deliveries in one transaction
     async def publish(
@@ -242,8 +254,16 @@ class Store(Protocol):
         self, app_id: str, query: ListQuery, filters: AttemptFilter, msg_id: str | None
     ) -> Page[Attempt]: ...
     async def list_attempted_messages(
-        self, app_id: str, endpoint_id: str, query: ListQuery, filters: MessageFilter
-    ) -> Page[tuple[Message, Delivery]]: ...
+        self,
+        app_id: str,
+        endpoint_id: str,
+        query: ListQuery,
+        filters: MessageFilter,
+        status: MessageStatus | None = None,
+    ) -> Page[tuple[Message, Delivery]]:
+        """Messages sent to the endpoint with their delivery; ``status`` filters deliveries."""
+        ...
+
     async def list_attempted_destinations(
         self, app_id: str, msg_id: str, query: ListQuery
     ) -> Page[tuple[Endpoint, Delivery]]: ...

@@ -87,9 +87,12 @@ class SqlRepository:
     async def get_application(self, id_or_uid: str) -> Application | None:
         return await self._one("get_application", {"key": id_or_uid}, rows.application_from)
 
-    async def list_applications(self, query: ListQuery) -> Page[Application]:
+    async def list_applications(
+        self, query: ListQuery, exclude_without_endpoints: bool = False
+    ) -> Page[Application]:
+        where = [sql.HAS_ENDPOINTS] if exclude_without_endpoints else []
         return await self._page(
-            "SELECT * FROM applications", [], {}, "id", query, rows.application_from
+            "SELECT * FROM applications AS a", where, {}, "a.id", query, rows.application_from
         )
 
     async def update_application(self, app: Application) -> None:
@@ -161,8 +164,20 @@ class SqlRepository:
     async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
         await self._script("delete_endpoint", {"app_id": app_id, "endpoint_id": endpoint_id})
 
-    async def endpoint_stats(self, app_id: str, endpoint_id: str) -> EndpointStats:
-        found = await self._query("endpoint_stats", {"app_id": app_id, "endpoint_id": endpoint_id})
+    async def endpoint_stats(
+        self,
+        app_id: str,
+        endpoint_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> EndpointStats:
+        params: dict[str, Any] = {"app_id": app_id, "endpoint_id": endpoint_id}
+        name = "endpoint_stats"
+        if since is not None or until is not None:
+            name = "endpoint_stats_between"
+            params["since"] = rows.to_ms(since) if since is not None else None
+            params["until"] = rows.to_ms(until) if until is not None else None
+        found = await self._query(name, params)
         return EndpointStats(**{MessageStatus(r["status"]).text: r["n"] for r in found})
 
     # -- messages -------------------------------------------------------------------
@@ -258,9 +273,17 @@ class SqlRepository:
         return await self._page(select, where, params, "a.id", query, rows.attempt_from)
 
     async def list_attempted_messages(
-        self, app_id: str, endpoint_id: str, query: ListQuery, filters: MessageFilter
+        self,
+        app_id: str,
+        endpoint_id: str,
+        query: ListQuery,
+        filters: MessageFilter,
+        status: MessageStatus | None = None,
     ) -> Page[tuple[Message, Delivery]]:
         where, params = sql.message_where(self.dialect, "m", filters)
+        if status is not None:
+            where.append("d.status = :delivery_status")
+            params["delivery_status"] = int(status)
         return await self._page(
             sql.ATTEMPTED_MESSAGES,
             ["m.app_id = :app_id", *where],

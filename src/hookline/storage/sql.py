@@ -58,6 +58,9 @@ def message_where(
     if filters.channel is not None:
         where.append(dialect.json_has.format(col=f"{alias}.channels", param="channel"))
         params["channel"] = filters.channel
+    if filters.tag is not None:
+        where.append(dialect.json_has.format(col=f"{alias}.tags", param="tag"))
+        params["tag"] = filters.tag
     if filters.before is not None:
         where.append(f"{alias}.created_at < :before")
         params["before"] = rows.to_ms(filters.before)
@@ -93,11 +96,12 @@ def attempt_query(
         where.append("a.created_at > :after")
         params["after"] = rows.to_ms(filters.after)
     select = "SELECT a.* FROM attempts AS a"
-    if filters.event_types or filters.channel:
+    if filters.event_types or filters.channel or filters.tag:
         select += " JOIN messages AS m ON m.id = a.msg_id"
-        more, more_params = message_where(
-            dialect, "m", MessageFilter(event_types=filters.event_types, channel=filters.channel)
+        of_message = MessageFilter(
+            event_types=filters.event_types, channel=filters.channel, tag=filters.tag
         )
+        more, more_params = message_where(dialect, "m", of_message)
         where += more
         params.update(more_params)
     return select, where, params
@@ -142,6 +146,7 @@ def shape_page(
     )
 
 
+HAS_ENDPOINTS = "EXISTS (SELECT 1 FROM endpoints AS e WHERE e.app_id = a.id)"
 ATTEMPTED_MESSAGES = (
     "SELECT m.*, d.id AS d_id, d.status AS d_status, d.attempt_count AS d_attempts,"
     " d.next_attempt_at AS d_next, d.updated_at AS d_updated, d.endpoint_id AS d_ep"

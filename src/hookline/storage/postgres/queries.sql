@@ -70,6 +70,14 @@ SELECT status, count(*) AS n FROM deliveries
 WHERE endpoint_id = :endpoint_id AND app_id = :app_id
 GROUP BY status
 
+-- name: endpoint_stats_between
+-- Deliveries of messages created in [since, until); either bound may be NULL (open).
+SELECT d.status, count(*) AS n FROM deliveries AS d JOIN messages AS m ON m.id = d.msg_id
+WHERE d.endpoint_id = :endpoint_id AND d.app_id = :app_id
+    AND (CAST(:since AS BIGINT) IS NULL OR m.created_at >= :since)
+    AND (CAST(:until AS BIGINT) IS NULL OR m.created_at < :until)
+GROUP BY d.status
+
 -- name: active_endpoints
 SELECT * FROM endpoints WHERE app_id = :app_id AND disabled = 0
 
