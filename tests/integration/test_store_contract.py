@@ -170,20 +170,24 @@ async def test_each_publish_routes_by_the_endpoints_as_they_are_now(store: Store
     second = make_endpoint(app)
     await store.create_endpoint(second)
     assert await routed_to() == {first.id, second.id}
-    moved = replace(first, url="https://example.com/moved", keys=(SigningKey(generate_secret()),))
-    await store.update_endpoint(moved)
+    moved = await store.update_endpoint(
+        replace(first, url="https://example.com/moved", keys=(SigningKey(generate_secret()),))
+    )
+    assert moved is not None
     handoff.accepted.clear()
     assert await routed_to() == {first.id, second.id}
     (handed,) = [c.endpoint for c in handoff.claimed if c.endpoint.id == first.id]
     assert (handed.url, handed.keys) == (moved.url, moved.keys)
-    await store.update_endpoint(replace(moved, event_types=("invoice.paid",)))
+    assert await store.update_endpoint(replace(moved, event_types=("invoice.paid",)))
     assert await routed_to() == {second.id}
     (gone,) = [c for c in handoff.claimed if c.endpoint.id == second.id][-1:]
     await store.complete(
         [replace(_outcome(gone, MessageStatus.FAIL, 410, None), disable_endpoint=True)]
     )
     assert await routed_to() == set()
-    await store.update_endpoint(replace(second, disabled=False))
+    disabled = await store.get_endpoint(app.id, second.id)
+    assert disabled is not None
+    assert await store.update_endpoint(replace(disabled, disabled=False))
     assert await routed_to() == {second.id}
     await store.delete_endpoint(app.id, second.id)
     assert await routed_to() == set()

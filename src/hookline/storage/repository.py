@@ -9,6 +9,7 @@ which named query, which parameters, which domain object comes back — lives he
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -36,6 +37,7 @@ from hookline.storage.base import (
 from hookline.storage.group_commit import GroupCommit
 
 T = TypeVar("T")
+V = TypeVar("V", Application, EventType, Endpoint)
 
 
 class SqlRepository:
@@ -79,6 +81,13 @@ class SqlRepository:
         text, named = sql.page_sql(select, where, params, key, query)
         return sql.shape_page(await self._query(text, named), query, convert, item_key)
 
+    async def _versioned(self, name: str, params: dict[str, Any], stored: V) -> V | None:
+        """Run a compare-and-set update (``WHERE … AND version = :version``, which moves
+        the version by one); ``stored`` as it now is, or None if its version had moved."""
+        if await self._write(name, params) == 0:
+            return None
+        return replace(stored, version=stored.version + 1)
+
     # -- applications ---------------------------------------------------------------
 
     async def create_application(self, app: Application) -> None:
@@ -92,8 +101,8 @@ class SqlRepository:
             "SELECT * FROM applications", [], {}, "id", query, rows.application_from
         )
 
-    async def update_application(self, app: Application) -> None:
-        await self._write("update_application", rows.application_params(app))
+    async def update_application(self, app: Application) -> Application | None:
+        return await self._versioned("update_application", rows.application_params(app), app)
 
     async def delete_application(self, app_id: str) -> None:
         await self._script("delete_application", {"app_id": app_id})
@@ -122,8 +131,10 @@ class SqlRepository:
             lambda et: et.name,
         )
 
-    async def update_event_type(self, event_type: EventType) -> None:
-        await self._write("update_event_type", rows.event_type_params(event_type))
+    async def update_event_type(self, event_type: EventType) -> EventType | None:
+        return await self._versioned(
+            "update_event_type", rows.event_type_params(event_type), event_type
+        )
 
     async def delete_event_type(self, name: str) -> None:
         await self._write("delete_event_type", {"name": name})
@@ -155,8 +166,8 @@ class SqlRepository:
             rows.endpoint_from,
         )
 
-    async def update_endpoint(self, endpoint: Endpoint) -> None:
-        await self._write("update_endpoint", rows.endpoint_params(endpoint))
+    async def update_endpoint(self, endpoint: Endpoint) -> Endpoint | None:
+        return await self._versioned("update_endpoint", rows.endpoint_params(endpoint), endpoint)
 
     async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
         await self._script("delete_endpoint", {"app_id": app_id, "endpoint_id": endpoint_id})
