@@ -9,7 +9,6 @@ which named query, which parameters, which domain object comes back — lives he
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -37,7 +36,6 @@ from hookline.storage.base import (
 from hookline.storage.group_commit import GroupCommit
 
 T = TypeVar("T")
-V = TypeVar("V", Application, EventType, Endpoint)
 
 
 class SqlRepository:
@@ -81,12 +79,15 @@ class SqlRepository:
         text, named = sql.page_sql(select, where, params, key, query)
         return sql.shape_page(await self._query(text, named), query, convert, item_key)
 
-    async def _versioned(self, name: str, params: dict[str, Any], stored: V) -> V | None:
+    async def _versioned(
+        self, name: str, params: dict[str, Any], convert: Callable[[Any], T]
+    ) -> T | None:
         """Run a compare-and-set update (``WHERE … AND version = :version``, which moves
-        the version by one); ``stored`` as it now is, or None if its version had moved."""
+        the version by one). The row it wrote is ``params`` at the next version, converted
+        as a read converts it (times in milliseconds); None if no row was at that version."""
         if await self._write(name, params) == 0:
             return None
-        return replace(stored, version=stored.version + 1)
+        return convert({**params, "version": params["version"] + 1})
 
     # -- applications ---------------------------------------------------------------
 
@@ -102,7 +103,9 @@ class SqlRepository:
         )
 
     async def update_application(self, app: Application) -> Application | None:
-        return await self._versioned("update_application", rows.application_params(app), app)
+        return await self._versioned(
+            "update_application", rows.application_params(app), rows.application_from
+        )
 
     async def delete_application(self, app_id: str) -> None:
         await self._script("delete_application", {"app_id": app_id})
@@ -133,7 +136,7 @@ class SqlRepository:
 
     async def update_event_type(self, event_type: EventType) -> EventType | None:
         return await self._versioned(
-            "update_event_type", rows.event_type_params(event_type), event_type
+            "update_event_type", rows.event_type_params(event_type), rows.event_type_from
         )
 
     async def delete_event_type(self, name: str) -> None:
@@ -167,7 +170,9 @@ class SqlRepository:
         )
 
     async def update_endpoint(self, endpoint: Endpoint) -> Endpoint | None:
-        return await self._versioned("update_endpoint", rows.endpoint_params(endpoint), endpoint)
+        return await self._versioned(
+            "update_endpoint", rows.endpoint_params(endpoint), rows.endpoint_from
+        )
 
     async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
         await self._script("delete_endpoint", {"app_id": app_id, "endpoint_id": endpoint_id})
