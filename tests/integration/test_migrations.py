@@ -25,7 +25,13 @@ def _sqlite_schema(path: Path) -> list[tuple[str, str, str]]:
         ).fetchall()
     finally:
         conn.close()
-    return [(kind, name, re.sub(r"\s+", " ", sql).strip()) for kind, name, sql in found]
+    return [(kind, name, _normalized(sql)) for kind, name, sql in found]
+
+
+def _normalized(sql: str) -> str:
+    """Whitespace is not schema: ``ALTER TABLE … ADD COLUMN`` splices its column into the
+    stored ``CREATE TABLE`` after the last column's line break, before the comma."""
+    return re.sub(r"\s*([(),])\s*", r"\1", re.sub(r"\s+", " ", sql)).strip()
 
 
 async def test_sqlite_migrations_build_the_same_schema_as_schema_sql(tmp_path: Path) -> None:

@@ -170,20 +170,24 @@ async def test_each_publish_routes_by_the_endpoints_as_they_are_now(store: Store
     second = make_endpoint(app)
     await store.create_endpoint(second)
     assert await routed_to() == {first.id, second.id}
-    moved = replace(first, url="https://example.com/moved", keys=(SigningKey(generate_secret()),))
-    await store.update_endpoint(moved)
+    moved = await store.update_endpoint(
+        replace(first, url="https://example.com/moved", keys=(SigningKey(generate_secret()),))
+    )
+    assert moved is not None
     handoff.accepted.clear()
     assert await routed_to() == {first.id, second.id}
     (handed,) = [c.endpoint for c in handoff.claimed if c.endpoint.id == first.id]
     assert (handed.url, handed.keys) == (moved.url, moved.keys)
-    await store.update_endpoint(replace(moved, event_types=("invoice.paid",)))
+    assert await store.update_endpoint(replace(moved, event_types=("invoice.paid",)))
     assert await routed_to() == {second.id}
     (gone,) = [c for c in handoff.claimed if c.endpoint.id == second.id][-1:]
     await store.complete(
         [replace(_outcome(gone, MessageStatus.FAIL, 410, None), disable_endpoint=True)]
     )
     assert await routed_to() == set()
-    await store.update_endpoint(replace(second, disabled=False))
+    disabled = await store.get_endpoint(app.id, second.id)
+    assert disabled is not None
+    assert await store.update_endpoint(replace(disabled, disabled=False))
     assert await routed_to() == {second.id}
     await store.delete_endpoint(app.id, second.id)
     assert await routed_to() == set()
@@ -833,3 +837,146 @@ async def test_payload_bytes_are_stored_exactly_beside_others_in_one_commit(stor
     for msg, payload in zip(messages, payloads, strict=True):
         stored = await store.get_message(app.id, msg.id)
         assert stored is not None and stored.payload == payload
+
+
+# Optimistic concurrency: an update writes only the version it read (no lost updates).
+
+
+async def test_a_stale_endpoint_update_is_refused_and_its_retry_keeps_both_changes(
+    store: Store,
+) -> None:
+    """Of two writers that read an endpoint at one version, the first update wins and
+    returns the endpoint as stored; the second returns None and writes nothing, and once it
+    has read again and re-applied its change, the row holds both."""
+    app = make_app()
+    await store.create_application(app)
+    endpoint = make_endpoint(app)
+    await store.create_endpoint(endpoint)
+    a = await store.get_endpoint(app.id, endpoint.id)
+    b = await store.get_endpoint(app.id, endpoint.id)
+    assert a is not None and b is not None and a.version == b.version == 1
+    written = await store.update_endpoint(replace(a, description="A", updated_at=utcnow()))
+    assert written is not None and written.version == 2
+    assert await store.get_endpoint(app.id, endpoint.id) == written
+    assert await store.update_endpoint(replace(b, metadata={"by": "B"})) is None
+    assert await store.get_endpoint(app.id, endpoint.id) == written
+    fresh = await store.get_endpoint(app.id, endpoint.id)
+    assert fresh is not None
+    retried = await store.update_endpoint(replace(fresh, metadata={"by": "B"}))
+    final = await store.get_endpoint(app.id, endpoint.id)
+    assert final is not None and final == retried
+    assert (final.description, final.metadata, final.version) == ("A", {"by": "B"}, 3)
+
+
+async def test_an_update_read_before_the_worker_disabled_the_endpoint_cannot_enable_it(
+    store: Store,
+) -> None:
+    """The worker's disable on 410 Gone moves the endpoint's version, so an update read
+    before it returns None instead of writing the endpoint back enabled; re-read and
+    re-applied, the change lands on top and the endpoint stays disabled."""
+    app, endpoint, _ = await _setup_deliveries(store, 1)
+    stale = await store.get_endpoint(app.id, endpoint.id)
+    assert stale is not None and not stale.disabled
+    now = utcnow()
+    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    gone = replace(_outcome(claimed, MessageStatus.FAIL, 410, None), disable_endpoint=True)
+    await store.complete([gone])
+    assert await store.update_endpoint(replace(stale, description="renamed")) is None
+    fresh = await store.get_endpoint(app.id, endpoint.id)
+    assert fresh is not None and fresh.disabled and fresh.version == 2
+    assert fresh.description == stale.description
+    assert await store.update_endpoint(replace(fresh, description="renamed")) is not None
+    final = await store.get_endpoint(app.id, endpoint.id)
+    assert final is not None
+    assert (final.description, final.disabled, final.version) == ("renamed", True, 3)
+
+
+async def test_a_stale_application_update_is_refused_and_its_retry_keeps_both_changes(
+    store: Store,
+) -> None:
+    """Two writers of one application: the stale one's update returns None and writes
+    nothing; re-read and re-applied, the row holds both changes."""
+    created = make_app(uid="before")
+    await store.create_application(created)
+    a = await store.get_application(created.id)
+    b = await store.get_application(created.id)
+    assert a is not None and b is not None
+    written = await store.update_application(replace(a, name="A", updated_at=utcnow()))
+    assert written is not None and written.version == 2
+    assert await store.get_application(created.id) == written
+    assert await store.update_application(replace(b, uid="after")) is None
+    assert await store.get_application("before") == written
+    fresh = await store.get_application(created.id)
+    assert fresh is not None
+    assert await store.update_application(replace(fresh, uid="after")) is not None
+    final = await store.get_application("after")
+    assert final is not None and (final.name, final.version) == ("A", 3)
+
+
+async def test_a_stale_event_type_update_is_refused_and_its_retry_keeps_both_changes(
+    store: Store,
+) -> None:
+    """Two writers of one event type: the stale one's update returns None and writes
+    nothing; re-read and re-applied, the row holds both changes."""
+    await store.create_event_type(make_event_type("user.created"))
+    a = await store.get_event_type("user.created")
+    b = await store.get_event_type("user.created")
+    assert a is not None and b is not None
+    written = await store.update_event_type(replace(a, description="A", updated_at=utcnow()))
+    assert written is not None and written.version == 2
+    assert await store.get_event_type("user.created") == written
+    assert await store.update_event_type(replace(b, deprecated=True)) is None
+    assert await store.get_event_type("user.created") == written
+    fresh = await store.get_event_type("user.created")
+    assert fresh is not None
+    assert await store.update_event_type(replace(fresh, deprecated=True)) is not None
+    final = await store.get_event_type("user.created")
+    assert final is not None
+    assert (final.description, final.deprecated, final.version) == ("A", True, 3)
+
+
+async def test_versions_start_at_one_and_move_by_one_per_write(store: Store) -> None:
+    """A created application, event type and endpoint are at version 1, whatever version
+    the object carried, and each update moves its row by exactly one, as read and listed."""
+    app = replace(make_app(), version=7)
+    await store.create_application(app)
+    await store.create_event_type(replace(make_event_type("user.created"), version=7))
+    endpoint = replace(make_endpoint(app), version=7)
+    await store.create_endpoint(endpoint)
+    current_app = await store.get_application(app.id)
+    current_type = await store.get_event_type("user.created")
+    current_endpoint = await store.get_endpoint(app.id, endpoint.id)
+    for expected in (2, 3, 4):
+        assert current_app is not None and current_type is not None
+        assert current_endpoint is not None
+        assert current_app.version == current_type.version == current_endpoint.version
+        current_app = await store.update_application(current_app)
+        current_type = await store.update_event_type(current_type)
+        current_endpoint = await store.update_endpoint(current_endpoint)
+        assert current_app is not None and current_app.version == expected
+        assert current_type is not None and current_type.version == expected
+        assert current_endpoint is not None and current_endpoint.version == expected
+    assert [a.version for a in (await store.list_applications(ListQuery())).data] == [4]
+    listed_types = await store.list_event_types(ListQuery(), include_archived=True)
+    assert [t.version for t in listed_types.data] == [4]
+    listed = await store.list_endpoints(app.id, ListQuery())
+    assert [e.version for e in listed.data] == [4]
+
+
+async def test_updating_a_deleted_row_returns_none_and_writes_nothing(store: Store) -> None:
+    """An update of an application, event type or endpoint deleted since it was read
+    returns None and brings no row back."""
+    app = make_app()
+    await store.create_application(app)
+    endpoint = make_endpoint(app)
+    await store.create_endpoint(endpoint)
+    await store.create_event_type(make_event_type("user.created"))
+    await store.delete_endpoint(app.id, endpoint.id)
+    await store.delete_event_type("user.created")
+    await store.delete_application(app.id)
+    assert await store.update_endpoint(replace(endpoint, description="late")) is None
+    assert await store.update_event_type(make_event_type("user.created")) is None
+    assert await store.update_application(replace(app, name="late")) is None
+    assert await store.get_endpoint(app.id, endpoint.id) is None
+    assert await store.get_event_type("user.created") is None
+    assert await store.get_application(app.id) is None

@@ -16,6 +16,7 @@ from hookline.api.http import (
     model_response,
 )
 from hookline.domain import ids
+from hookline.domain.errors import Conflict
 from hookline.domain.models import Application
 
 
@@ -52,6 +53,18 @@ async def create_application(svc: Services, request: Request) -> Response:
     return model_response(201, serialize.application(app))
 
 
+async def _update(svc: Services, app: Application) -> None:
+    """Write ``app`` at the version it was read at; the cached copy goes either way, so a
+    retry after the 409 reads the application as it now is."""
+    stored = await svc.store.update_application(app)
+    svc.applications.forget(app)
+    if stored is None:
+        raise Conflict(
+            "The application was changed by another request at the same time; retry",
+            code="concurrent_update",
+        )
+
+
 async def get_application(svc: Services, request: Request) -> Response:
     app = await resolve.application(svc, request)
     return model_response(200, serialize.application(app))
@@ -74,8 +87,7 @@ async def upsert_application(svc: Services, request: Request) -> Response:
         metadata=dict(body.metadata),
         updated_at=svc.clock(),
     )
-    await svc.store.update_application(updated)
-    svc.applications.forget(updated)
+    await _update(svc, updated)
     return model_response(200, serialize.application(updated))
 
 
@@ -88,8 +100,7 @@ async def patch_application(svc: Services, request: Request) -> Response:
         if changes.get(required) is None:
             changes.pop(required, None)
     updated = replace(app, **changes, updated_at=svc.clock())
-    await svc.store.update_application(updated)
-    svc.applications.forget(updated)
+    await _update(svc, updated)
     return model_response(200, serialize.application(updated))
 
 

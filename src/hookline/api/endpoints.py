@@ -18,7 +18,7 @@ from hookline.api.http import (
     model_response,
 )
 from hookline.domain import ids
-from hookline.domain.errors import InvalidRequest
+from hookline.domain.errors import Conflict, InvalidRequest
 from hookline.domain.headers import InvalidHeader, merge_headers, normalize_headers, redacted
 from hookline.domain.models import Application, Endpoint, SigningKey
 from hookline.domain.signing import InvalidSecret, generate_secret, normalize_secret
@@ -38,6 +38,16 @@ async def _check_event_types(svc: Services, names: Sequence[str] | None) -> tupl
             loc=("body", "filterTypes"),
         )
     return tuple(dict.fromkeys(names))
+
+
+async def _update(svc: Services, endpoint: Endpoint) -> None:
+    """Write ``endpoint`` at the version it was read at: a change made meanwhile, by
+    another request or by the worker disabling it on 410 Gone, is never overwritten."""
+    if await svc.store.update_endpoint(endpoint) is None:
+        raise Conflict(
+            "The endpoint was changed by another request at the same time; retry",
+            code="concurrent_update",
+        )
 
 
 def _secret(value: str | None) -> str:
@@ -121,7 +131,7 @@ async def upsert_endpoint(svc: Services, request: Request) -> Response:
         metadata=dict(body.metadata),
         updated_at=svc.clock(),
     )
-    await svc.store.update_endpoint(updated)
+    await _update(svc, updated)
     return model_response(200, serialize.endpoint(updated))
 
 
@@ -137,7 +147,7 @@ async def patch_endpoint(svc: Services, request: Request) -> Response:
     if "channels" in changes:
         changes["channels"] = tuple(changes["channels"]) if changes["channels"] else None
     updated = replace(existing, **changes, updated_at=svc.clock())
-    await svc.store.update_endpoint(updated)
+    await _update(svc, updated)
     return model_response(200, serialize.endpoint(updated))
 
 
@@ -172,7 +182,7 @@ async def rotate_secret(svc: Services, request: Request) -> Response:
     ]
     new_key = SigningKey(_secret(body.key))
     keys = (new_key, *[k for k in retiring if k.valid_at(now)])
-    await svc.store.update_endpoint(replace(endpoint, keys=keys, updated_at=now))
+    await _update(svc, replace(endpoint, keys=keys, updated_at=now))
     return model_response(200, s.EndpointSecretOut(key=new_key.secret))
 
 
@@ -188,7 +198,7 @@ async def set_headers(svc: Services, request: Request) -> Response:
     endpoint = await resolve.endpoint(svc, request, app)
     body = params.body(s.EndpointHeadersIn, request)
     headers = _headers(body.headers)
-    await svc.store.update_endpoint(replace(endpoint, headers=headers, updated_at=svc.clock()))
+    await _update(svc, replace(endpoint, headers=headers, updated_at=svc.clock()))
     return empty_response(204)
 
 
@@ -200,7 +210,7 @@ async def patch_headers(svc: Services, request: Request) -> Response:
         headers = merge_headers(endpoint.headers, body.headers, body.delete_headers or [])
     except InvalidHeader as exc:
         raise InvalidRequest(str(exc), loc=("body", "headers")) from exc
-    await svc.store.update_endpoint(replace(endpoint, headers=headers, updated_at=svc.clock()))
+    await _update(svc, replace(endpoint, headers=headers, updated_at=svc.clock()))
     return empty_response(204)
 
 

@@ -15,7 +15,7 @@ from hookline.api.http import (
     json_response,
     model_response,
 )
-from hookline.domain.errors import NotFound
+from hookline.domain.errors import Conflict, NotFound
 from hookline.domain.models import EventType
 
 
@@ -57,6 +57,15 @@ async def list_event_types(svc: Services, request: Request) -> Response:
     return json_response(200, serialize.page(found, convert))
 
 
+async def _update(svc: Services, event_type: EventType) -> None:
+    """Write ``event_type`` at the version it was read at."""
+    if await svc.store.update_event_type(event_type) is None:
+        raise Conflict(
+            "The event type was changed by another request at the same time; retry",
+            code="concurrent_update",
+        )
+
+
 async def create_event_type(svc: Services, request: Request) -> Response:
     request.principal.require_admin()
     body = params.body(s.EventTypeIn, request)
@@ -78,8 +87,8 @@ async def upsert_event_type(svc: Services, request: Request) -> Response:
     if existing is None:
         await svc.store.create_event_type(fresh)
         return model_response(201, serialize.event_type(fresh))
-    updated = replace(fresh, created_at=existing.created_at)
-    await svc.store.update_event_type(updated)
+    updated = replace(fresh, created_at=existing.created_at, version=existing.version)
+    await _update(svc, updated)
     return model_response(200, serialize.event_type(updated))
 
 
@@ -93,7 +102,7 @@ async def patch_event_type(svc: Services, request: Request) -> Response:
     if changes.get("feature_flags") is not None:
         changes["feature_flags"] = tuple(changes["feature_flags"])
     updated = replace(existing, **changes, updated_at=svc.clock())
-    await svc.store.update_event_type(updated)
+    await _update(svc, updated)
     return model_response(200, serialize.event_type(updated))
 
 
@@ -104,7 +113,7 @@ async def delete_event_type(svc: Services, request: Request) -> Response:
     if params.query_bool(request, "expunge"):
         await svc.store.delete_event_type(existing.name)
     else:
-        await svc.store.update_event_type(replace(existing, archived=True, updated_at=svc.clock()))
+        await _update(svc, replace(existing, archived=True, updated_at=svc.clock()))
     return empty_response(204)
 
 

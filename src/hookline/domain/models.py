@@ -44,6 +44,8 @@ class Application:
     metadata: dict[str, str]
     created_at: datetime
     updated_at: datetime
+    version: int = 1
+    """The version of the stored row this was read at; an update writes only that version."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,8 @@ class EventType:
     feature_flags: tuple[str, ...] | None
     created_at: datetime
     updated_at: datetime
+    version: int = 1
+    """The version of the stored row this was read at; an update writes only that version."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,8 @@ class Endpoint:
     keys: tuple[SigningKey, ...]
     created_at: datetime
     updated_at: datetime
+    version: int = 1
+    """The version of the stored row this was read at; an update writes only that version."""
 
     @property
     def current_key(self) -> SigningKey:

@@ -79,6 +79,16 @@ class SqlRepository:
         text, named = sql.page_sql(select, where, params, key, query)
         return sql.shape_page(await self._query(text, named), query, convert, item_key)
 
+    async def _versioned(
+        self, name: str, params: dict[str, Any], convert: Callable[[Any], T]
+    ) -> T | None:
+        """Run a compare-and-set update (``WHERE … AND version = :version``, which moves
+        the version by one). The row it wrote is ``params`` at the next version, converted
+        as a read converts it (times in milliseconds); None if no row was at that version."""
+        if await self._write(name, params) == 0:
+            return None
+        return convert({**params, "version": params["version"] + 1})
+
     # -- applications ---------------------------------------------------------------
 
     async def create_application(self, app: Application) -> None:
@@ -95,8 +105,10 @@ class SqlRepository:
             "SELECT * FROM applications AS a", where, {}, "a.id", query, rows.application_from
         )
 
-    async def update_application(self, app: Application) -> None:
-        await self._write("update_application", rows.application_params(app))
+    async def update_application(self, app: Application) -> Application | None:
+        return await self._versioned(
+            "update_application", rows.application_params(app), rows.application_from
+        )
 
     async def delete_application(self, app_id: str) -> None:
         await self._script("delete_application", {"app_id": app_id})
@@ -125,8 +137,10 @@ class SqlRepository:
             lambda et: et.name,
         )
 
-    async def update_event_type(self, event_type: EventType) -> None:
-        await self._write("update_event_type", rows.event_type_params(event_type))
+    async def update_event_type(self, event_type: EventType) -> EventType | None:
+        return await self._versioned(
+            "update_event_type", rows.event_type_params(event_type), rows.event_type_from
+        )
 
     async def delete_event_type(self, name: str) -> None:
         await self._write("delete_event_type", {"name": name})
@@ -158,8 +172,10 @@ class SqlRepository:
             rows.endpoint_from,
         )
 
-    async def update_endpoint(self, endpoint: Endpoint) -> None:
-        await self._write("update_endpoint", rows.endpoint_params(endpoint))
+    async def update_endpoint(self, endpoint: Endpoint) -> Endpoint | None:
+        return await self._versioned(
+            "update_endpoint", rows.endpoint_params(endpoint), rows.endpoint_from
+        )
 
     async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
         await self._script("delete_endpoint", {"app_id": app_id, "endpoint_id": endpoint_id})

@@ -68,6 +68,7 @@ def application_params(app: Application) -> dict[str, Any]:
         "metadata": dump_json(app.metadata),
         "created_at": to_ms(app.created_at),
         "updated_at": to_ms(app.updated_at),
+        "version": app.version,
     }
 
 
@@ -80,6 +81,7 @@ def application_from(row: Row) -> Application:
         metadata=load_json(row["metadata"]),
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
+        version=row["version"],
     )
 
 
@@ -94,6 +96,7 @@ def event_type_params(et: EventType) -> dict[str, Any]:
         "feature_flags": dump_json(et.feature_flags),
         "created_at": to_ms(et.created_at),
         "updated_at": to_ms(et.updated_at),
+        "version": et.version,
     }
 
 
@@ -108,6 +111,7 @@ def event_type_from(row: Row) -> EventType:
         feature_flags=_tuple(row["feature_flags"]),
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
+        version=row["version"],
     )
 
 
@@ -128,6 +132,7 @@ def endpoint_params(ep: Endpoint) -> dict[str, Any]:
         "keys": dump_json(keys),
         "created_at": to_ms(ep.created_at),
         "updated_at": to_ms(ep.updated_at),
+        "version": ep.version,
     }
 
 
@@ -151,6 +156,7 @@ def endpoint_from(row: Row) -> Endpoint:
         keys=keys,
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
+        version=row["version"],
     )
 
 

@@ -5,6 +5,8 @@ CREATE TABLE schema_version (
     version INTEGER NOT NULL
 );
 
+-- applications, event_types and endpoints carry a version that every write of the row
+-- moves; an update writes only while the row is at the version it was read at.
 CREATE TABLE applications (
     id TEXT PRIMARY KEY,
     uid TEXT UNIQUE,
@@ -12,7 +14,8 @@ CREATE TABLE applications (
     throttle_rate INTEGER,
     metadata TEXT NOT NULL,
     created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1
 );
 
 CREATE TABLE event_types (
@@ -24,7 +27,8 @@ CREATE TABLE event_types (
     group_name TEXT,
     feature_flags TEXT,
     created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1
 );
 
 CREATE TABLE endpoints (
@@ -42,6 +46,7 @@ CREATE TABLE endpoints (
     keys TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
     UNIQUE (app_id, uid)
 );
 CREATE INDEX endpoints_app ON endpoints (app_id, id);

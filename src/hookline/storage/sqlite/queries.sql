@@ -1,15 +1,18 @@
 -- name: insert_application
-INSERT INTO applications (id, uid, name, throttle_rate, metadata, created_at, updated_at)
-VALUES (:id, :uid, :name, :throttle_rate, :metadata, :created_at, :updated_at)
+INSERT INTO applications (id, uid, name, throttle_rate, metadata, created_at, updated_at,
+                          version)
+VALUES (:id, :uid, :name, :throttle_rate, :metadata, :created_at, :updated_at, 1)
 
 -- name: get_application
 SELECT * FROM applications WHERE id = :key OR uid = :key ORDER BY id = :key DESC LIMIT 1
 
 -- name: update_application
+-- Only the version it was read at (optimistic concurrency): no row changed means someone
+-- else wrote it first, or it is gone.
 UPDATE applications
 SET uid = :uid, name = :name, throttle_rate = :throttle_rate, metadata = :metadata,
-    updated_at = :updated_at
-WHERE id = :id
+    updated_at = :updated_at, version = version + 1
+WHERE id = :id AND version = :version
 
 -- name: delete_application
 DELETE FROM applications WHERE id = :app_id;
@@ -21,19 +24,20 @@ DELETE FROM tokens WHERE app_id = :app_id
 
 -- name: insert_event_type
 INSERT INTO event_types (name, description, archived, deprecated, schemas, group_name,
-                         feature_flags, created_at, updated_at)
+                         feature_flags, created_at, updated_at, version)
 VALUES (:name, :description, :archived, :deprecated, :schemas, :group_name,
-        :feature_flags, :created_at, :updated_at)
+        :feature_flags, :created_at, :updated_at, 1)
 
 -- name: get_event_type
 SELECT * FROM event_types WHERE name = :name
 
 -- name: update_event_type
+-- Only the version it was read at, as update_application.
 UPDATE event_types
 SET description = :description, archived = :archived, deprecated = :deprecated,
     schemas = :schemas, group_name = :group_name, feature_flags = :feature_flags,
-    updated_at = :updated_at
-WHERE name = :name
+    updated_at = :updated_at, version = version + 1
+WHERE name = :name AND version = :version
 
 -- name: delete_event_type
 DELETE FROM event_types WHERE name = :name
@@ -43,9 +47,10 @@ SELECT name FROM event_types WHERE name IN (SELECT value FROM json_each(:names))
 
 -- name: insert_endpoint
 INSERT INTO endpoints (id, app_id, uid, url, description, throttle_rate, disabled,
-                       event_types, channels, metadata, headers, keys, created_at, updated_at)
+                       event_types, channels, metadata, headers, keys, created_at, updated_at,
+                       version)
 VALUES (:id, :app_id, :uid, :url, :description, :throttle_rate, :disabled,
-        :event_types, :channels, :metadata, :headers, :keys, :created_at, :updated_at)
+        :event_types, :channels, :metadata, :headers, :keys, :created_at, :updated_at, 1)
 
 -- name: get_endpoint
 SELECT * FROM endpoints
@@ -53,11 +58,14 @@ WHERE app_id = :app_id AND (id = :key OR uid = :key)
 ORDER BY id = :key DESC LIMIT 1
 
 -- name: update_endpoint
+-- Only the version it was read at, as update_application: a PATCH that read the endpoint
+-- before the worker disabled it (410 Gone) cannot write it back enabled.
 UPDATE endpoints
 SET uid = :uid, url = :url, description = :description, throttle_rate = :throttle_rate,
     disabled = :disabled, event_types = :event_types, channels = :channels,
-    metadata = :metadata, headers = :headers, keys = :keys, updated_at = :updated_at
-WHERE id = :id AND app_id = :app_id
+    metadata = :metadata, headers = :headers, keys = :keys, updated_at = :updated_at,
+    version = version + 1
+WHERE id = :id AND app_id = :app_id AND version = :version
 
 -- name: delete_endpoint
 DELETE FROM endpoints WHERE id = :endpoint_id AND app_id = :app_id;
@@ -272,8 +280,10 @@ BEGIN
         FROM json_each(NEW.doc, '$.finished')
     ) AS u
     WHERE deliveries.id = u.id AND deliveries.lease_token = u.lease_token;
-    -- [endpoint_id, now]
-    UPDATE endpoints SET disabled = 1, updated_at = d.value ->> 1
+    -- [endpoint_id, now]. Moves the version, so that an update read before it is refused
+    -- (update_endpoint).
+    UPDATE endpoints
+    SET disabled = 1, updated_at = d.value ->> 1, version = endpoints.version + 1
     FROM json_each(NEW.doc, '$.disabled') AS d
     WHERE endpoints.id = d.value ->> 0;
 END

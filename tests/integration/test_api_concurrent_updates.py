@@ -1,0 +1,202 @@
+"""Updates through the API never overwrite a change made between their read and their write.
+
+Each test makes the store's read run a competing write right after it returns, as another
+request or the worker would in that window, and checks that the request gets a 409
+``concurrent_update`` and that the stored row holds the competing change only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from hookline.domain import ids
+from hookline.domain.models import (
+    Application,
+    Attempt,
+    ClaimedDelivery,
+    Endpoint,
+    EventType,
+    MessageStatus,
+)
+from hookline.storage.base import AttemptOutcome
+from tests.conftest import make_message, utcnow
+from tests.integration.conftest import Api
+
+
+def _compete_after(
+    monkeypatch: pytest.MonkeyPatch,
+    api: Api,
+    read: str,
+    compete: Callable[[Any], Awaitable[None]],
+) -> None:
+    """The next call of the store's ``read`` method runs ``compete`` on what it read, after
+    reading and before the handler goes on; later calls read plainly."""
+    plain = getattr(api.store, read)
+
+    async def read_then_compete(*args: Any) -> Any:
+        monkeypatch.setattr(api.store, read, plain)
+        found = await plain(*args)
+        assert found is not None
+        await compete(found)
+        return found
+
+    monkeypatch.setattr(api.store, read, read_then_compete)
+
+
+async def _acme(api: Api) -> Application:
+    r = await api.client.post("/api/v1/app", json={"name": "Acme", "uid": "acme"})
+    assert r.status_code == 201, r.text
+    app = await api.store.get_application("acme")
+    assert app is not None
+    return app
+
+
+async def _endpoint(api: Api, app: Application) -> Endpoint:
+    r = await api.client.post(
+        "/api/v1/app/acme/endpoint", json={"url": "https://example.com/h", "uid": "ep"}
+    )
+    assert r.status_code == 201, r.text
+    endpoint = await api.store.get_endpoint(app.id, "ep")
+    assert endpoint is not None
+    return endpoint
+
+
+def _gone(claimed: ClaimedDelivery) -> AttemptOutcome:
+    """What the worker records when the endpoint answers 410 Gone: it disables it."""
+    now = utcnow()
+    attempt = Attempt(
+        id=ids.new_id(ids.ATTEMPT),
+        app_id=claimed.endpoint.app_id,
+        msg_id=claimed.message.id,
+        endpoint_id=claimed.endpoint.id,
+        url=claimed.endpoint.url,
+        status=MessageStatus.FAIL,
+        response_status_code=410,
+        response="gone",
+        response_duration_ms=3,
+        trigger=claimed.trigger,
+        timestamp=now,
+    )
+    return AttemptOutcome(
+        claimed=claimed,
+        attempt=attempt,
+        delivery_status=MessageStatus.FAIL,
+        next_attempt_at=None,
+        scheduled_attempts=claimed.attempt_count + 1,
+        disable_endpoint=True,
+    )
+
+
+async def test_an_endpoint_patch_racing_another_update_is_409_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, api: Api
+) -> None:
+    """A PATCH whose endpoint another request changed after the PATCH read it answers 409
+    concurrent_update, and the stored endpoint has the other change and not the PATCH's."""
+    app = await _acme(api)
+    await _endpoint(api, app)
+
+    async def other_request(found: Endpoint) -> None:
+        assert await api.store.update_endpoint(replace(found, description="other")) is not None
+
+    _compete_after(monkeypatch, api, "get_endpoint", other_request)
+    r = await api.client.patch("/api/v1/app/acme/endpoint/ep", json={"disabled": True})
+    assert r.status_code == 409 and r.json()["code"] == "concurrent_update"
+    stored = await api.store.get_endpoint(app.id, "ep")
+    assert stored is not None
+    assert (stored.description, stored.disabled, stored.version) == ("other", False, 2)
+
+
+async def test_an_endpoint_patch_racing_the_worker_disable_is_409_and_it_stays_disabled(
+    monkeypatch: pytest.MonkeyPatch, api: Api
+) -> None:
+    """A PATCH that read the endpoint just before the worker disabled it on 410 Gone answers
+    409 instead of writing it back enabled; the PATCH sent again lands, still disabled."""
+    app = await _acme(api)
+    endpoint = await _endpoint(api, app)
+    await api.store.publish([make_message(app)], utcnow())
+    now = utcnow()
+    (claimed,) = await api.store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    assert claimed.endpoint.id == endpoint.id
+
+    async def worker_disables(_: Endpoint) -> None:
+        await api.store.complete([_gone(claimed)])
+
+    _compete_after(monkeypatch, api, "get_endpoint", worker_disables)
+    patch = {"description": "renamed"}
+    r = await api.client.patch("/api/v1/app/acme/endpoint/ep", json=patch)
+    assert r.status_code == 409 and r.json()["code"] == "concurrent_update"
+    stored = await api.store.get_endpoint(app.id, "ep")
+    assert stored is not None and stored.disabled and stored.description == ""
+    again = await api.client.patch("/api/v1/app/acme/endpoint/ep", json=patch)
+    assert again.status_code == 200, again.text
+    assert again.json()["disabled"] is True and again.json()["description"] == "renamed"
+
+
+async def test_an_application_patch_racing_another_update_is_409_and_a_retry_lands(
+    monkeypatch: pytest.MonkeyPatch, api: Api
+) -> None:
+    """A PATCH whose application changed after it was read answers 409 and changes nothing;
+    sent again it lands on top of the other change (the stale cached copy is dropped)."""
+    app = await _acme(api)
+
+    async def other_request(found: Application) -> None:
+        assert (
+            await api.store.update_application(replace(found, metadata={"by": "other"})) is not None
+        )
+
+    _compete_after(monkeypatch, api, "get_application", other_request)
+    r = await api.client.patch("/api/v1/app/acme", json={"name": "Renamed"})
+    assert r.status_code == 409 and r.json()["code"] == "concurrent_update"
+    stored = await api.store.get_application(app.id)
+    assert stored is not None and (stored.name, stored.metadata) == ("Acme", {"by": "other"})
+    again = await api.client.patch("/api/v1/app/acme", json={"name": "Renamed"})
+    assert again.status_code == 200, again.text
+    final = await api.store.get_application(app.id)
+    assert final is not None and (final.name, final.metadata) == ("Renamed", {"by": "other"})
+
+
+async def test_an_event_type_patch_racing_another_update_is_409_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, api: Api
+) -> None:
+    """A PATCH whose event type changed after it was read answers 409, and the stored event
+    type has the other change and not the PATCH's."""
+    r = await api.client.post("/api/v1/event-type", json={"name": "a.b", "description": "x"})
+    assert r.status_code == 201, r.text
+
+    async def other_request(found: EventType) -> None:
+        assert await api.store.update_event_type(replace(found, description="other")) is not None
+
+    _compete_after(monkeypatch, api, "get_event_type", other_request)
+    r = await api.client.patch("/api/v1/event-type/a.b", json={"deprecated": True})
+    assert r.status_code == 409 and r.json()["code"] == "concurrent_update"
+    stored = await api.store.get_event_type("a.b")
+    assert stored is not None and (stored.description, stored.deprecated) == ("other", False)
+
+
+async def test_puts_and_patches_one_after_another_never_conflict(api: Api) -> None:
+    """Each update reads the row at its current version, so updates in sequence (PUT builds
+    a fresh event type from its body, yet writes at the version it read) all succeed."""
+    app = await _acme(api)
+    await _endpoint(api, app)
+    r = await api.client.post("/api/v1/event-type", json={"name": "a.b", "description": "x"})
+    assert r.status_code == 201, r.text
+    for description in ("one", "two"):
+        put = await api.client.put("/api/v1/event-type/a.b", json={"description": description})
+        assert put.status_code == 200, put.text
+        patched = await api.client.patch("/api/v1/event-type/a.b", json={"deprecated": True})
+        assert patched.status_code == 200, patched.text
+        r = await api.client.put("/api/v1/app/acme", json={"name": description})
+        assert r.status_code == 200, r.text
+        r = await api.client.patch("/api/v1/app/acme/endpoint/ep", json={"description": "d"})
+        assert r.status_code == 200, r.text
+        r = await api.client.put("/api/v1/app/acme/endpoint/ep", json={"url": "https://e.com/"})
+        assert r.status_code == 200, r.text
+    stored = await api.store.get_event_type("a.b")
+    assert stored is not None and (stored.description, stored.version) == ("two", 5)
+    endpoint = await api.store.get_endpoint(app.id, "ep")
+    assert endpoint is not None and endpoint.version == 5
