@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import pytest
 
-from hookline.domain import ids
+from hookline.domain import admission, ids
+from hookline.domain.admission import EndpointLimits
 from hookline.domain.errors import Conflict
 from hookline.domain.models import (
     Application,
@@ -668,8 +669,9 @@ class RecordingHandoff:
     """A stand-in for the local worker: offers fixed room and records what it is given."""
 
     slots: int
-    endpoint_cap: int = 32
+    send_cap: int = 16
     endpoint_load: dict[str, int] = field(default_factory=dict)
+    blocked: frozenset[str] = frozenset()
     lease_seconds: float = 30.0
     accepted: list[tuple[LeaseOffer, list[ClaimedDelivery], set[str]]] = field(default_factory=list)
 
@@ -682,8 +684,9 @@ class RecordingHandoff:
             lease_token=ids.new_id("lease"),
             lease_until=utcnow() + timedelta(seconds=self.lease_seconds),
             slots=slots,
-            endpoint_cap=self.endpoint_cap,
-            endpoint_load=dict(self.endpoint_load),
+            admission=admission.snapshot(
+                EndpointLimits(self.send_cap), self.endpoint_load, self.blocked, slots
+            ),
         )
 
     def accept(
@@ -724,14 +727,14 @@ async def test_publish_hands_deliveries_to_the_local_worker_already_leased(store
 
 
 async def test_handoff_stays_within_the_offered_slots_and_the_endpoint_cap(store: Store) -> None:
-    """Deliveries beyond the offered room or the endpoint's cap are written pending, counted
-    as left over, and any worker can claim them."""
+    """Deliveries beyond the offered slots or the endpoint's room (its hold cap less what the
+    worker holds) are written pending, counted as left over, and any worker can claim them."""
     app = make_app()
     await store.create_application(app)
     busy, free = make_endpoint(app), make_endpoint(app)
     for ep in (busy, free):
         await store.create_endpoint(ep)
-    handoff = RecordingHandoff(slots=3, endpoint_cap=2, endpoint_load={busy.id: 1})
+    handoff = RecordingHandoff(slots=3, send_cap=1, endpoint_load={busy.id: 1})
     store.attach_handoff(handoff)
     await store.publish([make_message(app) for _ in range(3)], utcnow())
     (_, claimed, left_for), *_ = handoff.accepted
@@ -739,6 +742,22 @@ async def test_handoff_stays_within_the_offered_slots_and_the_endpoint_cap(store
     assert left_for == {busy.id, free.id}
     later = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w2")
     assert Counter(c.endpoint.id for c in later) == {busy.id: 2, free.id: 1}
+
+
+async def test_handoff_takes_nothing_for_an_endpoint_whose_breaker_blocks(store: Store) -> None:
+    """An endpoint the offer's admission blocks gets all its deliveries written pending, while
+    another endpoint of the same publish is handed over."""
+    app = make_app()
+    await store.create_application(app)
+    down, up = make_endpoint(app), make_endpoint(app)
+    for ep in (down, up):
+        await store.create_endpoint(ep)
+    handoff = RecordingHandoff(slots=10, blocked=frozenset({down.id}))
+    store.attach_handoff(handoff)
+    await store.publish([make_message(app) for _ in range(2)], utcnow())
+    (_, claimed, left_for), *_ = handoff.accepted
+    assert Counter(c.endpoint.id for c in claimed) == {up.id: 2}
+    assert left_for == {down.id}
 
 
 async def test_a_conflicting_publish_hands_nothing_over(store: Store) -> None:

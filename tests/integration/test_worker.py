@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks import Webhook
 
-from hookline.delivery import worker as worker_module
+from hookline.delivery import recorder as recorder_module
 from hookline.delivery.transport import HttpResult
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain.models import MessageStatus, SigningKey
@@ -227,8 +227,8 @@ async def test_stop_gives_up_results_a_failing_store_keeps_refusing(
     """A store that refuses every attempt result cannot hold a stopping worker forever: after
     the grace period it stops, says how many results it gave up, and their deliveries stay
     leased, so they go out again once the lease runs out."""
-    monkeypatch.setattr(worker_module, "SHUTDOWN_GRACE_SECONDS", 0.3)
-    monkeypatch.setattr(worker_module, "STORE_RETRY_SECONDS", 0.05)
+    monkeypatch.setattr(recorder_module, "SHUTDOWN_GRACE_SECONDS", 0.3)
+    monkeypatch.setattr(recorder_module, "STORE_RETRY_SECONDS", 0.05)
     _, ep_id, msg_id = await _one_endpoint(store)
     transport = FakeTransport()
 
