@@ -13,6 +13,7 @@ import pytest
 
 from hookline.domain import admission, ids
 from hookline.domain.admission import EndpointLimits
+from hookline.domain.breaker import CircuitState
 from hookline.domain.errors import Conflict
 from hookline.domain.models import (
     Application,
@@ -852,3 +853,42 @@ async def test_payload_bytes_are_stored_exactly_beside_others_in_one_commit(stor
     for msg, payload in zip(messages, payloads, strict=True):
         stored = await store.get_message(app.id, msg.id)
         assert stored is not None and stored.payload == payload
+
+
+async def test_an_open_circuit_is_seen_by_every_worker_until_it_ends_or_closes(
+    store: Store,
+) -> None:
+    """A saved open circuit is returned while it holds, not once its hold has ended, and
+    not after it was closed."""
+    now = utcnow()
+    until = now.timestamp() + 30.0
+    await store.save_circuit("ep_down", CircuitState(failures=5, open_until=until, cooldown=30.0))
+    await store.save_circuit("ep_other", CircuitState(failures=6, open_until=until, cooldown=10.0))
+    assert await store.open_circuits(now) == {
+        "ep_down": CircuitState(failures=5, open_until=until, cooldown=30.0),
+        "ep_other": CircuitState(failures=6, open_until=until, cooldown=10.0),
+    }
+    assert await store.open_circuits(now + timedelta(seconds=31)) == {}
+    await store.save_circuit("ep_down", None)
+    assert set(await store.open_circuits(now)) == {"ep_other"}
+
+
+async def test_of_two_openings_of_one_circuit_the_longer_hold_is_kept(store: Store) -> None:
+    """A re-opening (which always holds longer) replaces an opening, and an opening written
+    late by a slower worker does not shorten the hold another worker saved."""
+    now = utcnow()
+    first = CircuitState(failures=5, open_until=now.timestamp() + 5.0, cooldown=5.0)
+    reopened = CircuitState(failures=6, open_until=now.timestamp() + 20.0, cooldown=10.0)
+    await store.save_circuit("ep", first)
+    await store.save_circuit("ep", reopened)
+    await store.save_circuit("ep", first)
+    assert await store.open_circuits(now) == {"ep": reopened}
+
+
+async def test_purging_removes_circuits_whose_hold_has_ended(store: Store) -> None:
+    """Circuits nobody closed (their endpoint deleted, say) are purged once they have ended."""
+    now = utcnow()
+    await store.save_circuit("ep_old", CircuitState(5, now.timestamp() - 1.0, 5.0))
+    await store.save_circuit("ep_new", CircuitState(5, now.timestamp() + 60.0, 5.0))
+    await store.purge_expired(now, now - timedelta(days=1))
+    assert set(await store.open_circuits(now - timedelta(seconds=10))) == {"ep_new"}

@@ -399,3 +399,37 @@ async def test_a_dead_endpoint_trips_its_breaker_and_stops_costing_attempts(
     page = await store.list_attempts(app.id, ListQuery(limit=250), AttemptFilter(), None)
     codes = Counter(a.response_status_code for a in page.data if a.endpoint_id == dead.id)
     assert codes == {0: 3, 200: 20}
+
+
+async def test_a_circuit_one_worker_opened_holds_the_endpoint_on_another(
+    store: Store, running: Callable
+) -> None:
+    """A breaker worker A opened is written to the store; worker B, which never sent to that
+    endpoint, learns it on its first heartbeat and claims none of its deliveries while it
+    holds, though the same messages' deliveries to a healthy endpoint go out."""
+    app = make_app()
+    await store.create_application(app)
+    dead = make_endpoint(app, "https://dead.example/h")
+    healthy = make_endpoint(app, "https://ok.example/h")
+    for ep in (dead, healthy):
+        await store.create_endpoint(ep)
+    cfg = config(breaker_threshold=1, breaker_cooldown=60.0)
+    first = Worker(store, FakeTransport(script={dead.url: [status(0)]}), cfg)
+    first_run = asyncio.create_task(first.run())
+    messages = [make_message(app)]
+    await store.publish(messages, utcnow())
+
+    async def dead_is_open() -> bool:
+        return dead.id in await store.open_circuits(utcnow())
+
+    await eventually(dead_is_open)
+    first.stop()
+    await asyncio.wait_for(first_run, 5)
+    messages.append(make_message(app))
+    await store.publish(messages[1:], utcnow())
+    transport = FakeTransport()
+    running(transport, cfg)
+    await eventually(lambda: _count(store, app.id, healthy.id, MessageStatus.SUCCESS, 2))
+    assert [c.url for c in transport.calls] == [healthy.url]
+    for msg in messages:
+        assert await _status(store, msg.id, dead.id) is MessageStatus.PENDING

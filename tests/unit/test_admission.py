@@ -17,6 +17,7 @@ import pytest
 
 from hookline.delivery.admission import Admission
 from hookline.domain.admission import HOLD_FACTOR, AdmissionSnapshot, EndpointLimits
+from hookline.domain.breaker import CircuitState
 
 THRESHOLD = 3
 COOLDOWN = 10.0
@@ -51,7 +52,17 @@ class State:
     blocked: set[str] = field(default_factory=set)
 
 
-def make(send_cap: int = 2) -> tuple[Admission, Clock, Wakes]:
+@dataclass
+class Saves:
+    """The breaker transitions admission asked to share with other workers."""
+
+    saved: list[tuple[str, CircuitState | None]] = field(default_factory=list)
+
+    def __call__(self, endpoint_id: str, state: CircuitState | None) -> None:
+        self.saved.append((endpoint_id, state))
+
+
+def make(send_cap: int = 2, saves: Saves | None = None) -> tuple[Admission, Clock, Wakes]:
     clock, wakes = Clock(), Wakes()
     admission = Admission(
         EndpointLimits(send_cap),
@@ -59,6 +70,7 @@ def make(send_cap: int = 2) -> tuple[Admission, Clock, Wakes]:
         breaker_cooldown=COOLDOWN,
         clock=clock,
         wake=wakes,
+        save_circuit=saves if saves is not None else Saves(),
     )
     return admission, clock, wakes
 
@@ -221,3 +233,50 @@ def test_an_open_breaker_holds_deliveries_until_its_cooldown_and_then_lets_one_p
     admission.record("ep", 200)
     assert wakes.count == 1
     assert admission.hold("ep") is None and admission.snapshot(10).take("ep")
+
+
+def test_only_breaker_transitions_are_shared_never_single_attempts() -> None:
+    """Failures below the threshold and answers of a closed breaker write nothing; opening,
+    re-opening after a failed probe and closing each write the new state once."""
+    saves = Saves()
+    admission, clock, _ = make(saves=saves)
+    admission.record("ep", 200)
+    for _ in range(THRESHOLD - 1):
+        admission.record("ep", 0)
+    admission.record("ep", 404)
+    assert saves.saved == []
+    trip(admission, "ep")
+    opened = START.timestamp() + COOLDOWN
+    assert saves.saved == [("ep", CircuitState(THRESHOLD, opened, COOLDOWN))]
+    clock.advance(COOLDOWN)
+    assert admission.hold("ep") is None
+    admission.record("ep", 0)
+    reopened = clock.now.timestamp() + 2 * COOLDOWN
+    assert saves.saved[-1] == ("ep", CircuitState(THRESHOLD + 1, reopened, 2 * COOLDOWN))
+    clock.advance(2 * COOLDOWN)
+    assert admission.hold("ep") is None
+    admission.record("ep", 200)
+    assert saves.saved[-1] == ("ep", None) and len(saves.saved) == 3
+
+
+def test_a_circuit_another_worker_opened_holds_the_endpoint_here_too() -> None:
+    """An adopted open circuit makes the claim skip the endpoint, the hand-over refuse it and
+    a leased delivery wait until it ends; then this worker sends its own probe."""
+    admission, clock, _ = make()
+    until = START.timestamp() + 30.0
+    admission.adopt({"ep": CircuitState(THRESHOLD, until, 30.0)})
+    assert "ep" in admission.plan_claim().skip
+    assert not admission.snapshot(10).take("ep")
+    assert admission.hold("ep") == datetime.fromtimestamp(until, UTC)
+    clock.advance(30.0)
+    assert admission.hold("ep") is None
+    assert admission.hold("ep") is not None, "one probe at a time"
+
+
+def test_adopting_never_shortens_a_longer_hold_of_this_worker() -> None:
+    """A circuit learned from the store that ends sooner than this worker's own leaves it be."""
+    admission, _, _ = make()
+    trip(admission, "ep")
+    own_until = admission.hold("ep")
+    admission.adopt({"ep": CircuitState(1, START.timestamp() + 1.0, 1.0)})
+    assert admission.hold("ep") == own_until

@@ -12,6 +12,11 @@ here beside the breakers, and reach the rule beside the loads and the blocked en
 ``plan_claim`` and ``snapshot``: those are the only two places a limit is applied, so the
 claim and the hand-over cannot disagree about it.
 
+Breakers hold across workers: each transition (opened, re-opened, closed; rare, never one
+per attempt) goes to ``save_circuit``, which the worker's recorder writes to the store, and
+``adopt`` takes on the breakers other workers opened, learned on each heartbeat. A breaker
+one worker opened therefore holds the endpoint's deliveries on all of them.
+
 Waking: a claim passes over an endpoint at its cap; once a delivery of it finishes below the
 cap, or its breaker closes, ``wake`` is called so that its waiting deliveries are claimed.
 """
@@ -19,13 +24,13 @@ cap, or its breaker closes, ``wake`` is called so that its waiting deliveries ar
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 
 from hookline.delivery.gate import Gate
 from hookline.domain import admission
 from hookline.domain.admission import AdmissionSnapshot, ClaimPlan, EndpointLimits
-from hookline.domain.breaker import Breaker, is_endpoint_failure
+from hookline.domain.breaker import Breaker, CircuitState, is_endpoint_failure
 
 log = logging.getLogger("hookline.worker")
 
@@ -41,8 +46,10 @@ class Admission:
         breaker_cooldown: float,
         clock: Callable[[], datetime],
         wake: Callable[[], None],
+        save_circuit: Callable[[str, CircuitState | None], None],
     ) -> None:
         self.limits = limits
+        self._save_circuit = save_circuit
         self._breaker_threshold = breaker_threshold
         self._breaker_cooldown = breaker_cooldown
         self._clock = clock
@@ -105,23 +112,36 @@ class Admission:
         if breaker is None:
             if not is_endpoint_failure(status_code):
                 return
-            breaker = self._breakers[endpoint_id] = Breaker(
-                threshold=self._breaker_threshold, base_cooldown=self._breaker_cooldown
-            )
+            breaker = self._breakers[endpoint_id] = self._breaker()
         was_closed = breaker.closed
+        held_until = breaker.open_until
         breaker.record(status_code, self._clock().timestamp())
         if breaker.closed and breaker.failures == 0:
             del self._breakers[endpoint_id]
             if not was_closed:
                 log.info("endpoint %s answers again; its breaker is closed", endpoint_id)
+                self._save_circuit(endpoint_id, None)
                 self._wake()
-        elif was_closed and not breaker.closed:
-            log.warning(
-                "endpoint %s failed %d times in a row; holding its deliveries for %.0fs",
-                endpoint_id,
-                breaker.failures,
-                breaker.cooldown,
-            )
+        elif breaker.open_until != held_until:
+            if was_closed:
+                log.warning(
+                    "endpoint %s failed %d times in a row; holding its deliveries for %.0fs",
+                    endpoint_id,
+                    breaker.failures,
+                    breaker.cooldown,
+                )
+            self._save_circuit(endpoint_id, breaker.state)
+
+    def adopt(self, circuits: Mapping[str, CircuitState]) -> None:
+        """Hold the endpoints whose breakers other workers opened, as long as they hold them."""
+        for endpoint_id, state in circuits.items():
+            breaker = self._breakers.get(endpoint_id)
+            if breaker is None:
+                breaker = self._breakers[endpoint_id] = self._breaker()
+            breaker.adopt(state)
+
+    def _breaker(self) -> Breaker:
+        return Breaker(threshold=self._breaker_threshold, base_cooldown=self._breaker_cooldown)
 
     def finished(self, endpoint_id: str) -> None:
         """A delivery is no longer held: sent, or put back."""

@@ -76,12 +76,14 @@ class Worker:
         self._refill_at = max(1, min(CLAIM_BATCH, config.max_in_flight // 4))
         self._reserved = 0
         """Slots offered to publish transactions that have not committed yet."""
+        self._recorder = Recorder(store, clock, self.wake)
         self._admission = Admission(
             EndpointLimits(config.endpoint_max_in_flight),
             breaker_threshold=config.breaker_threshold,
             breaker_cooldown=config.breaker_cooldown,
             clock=clock,
             wake=self.wake,
+            save_circuit=self._recorder.save_circuit,
         )
         self._attempts = AttemptRunner(
             transport,
@@ -91,7 +93,6 @@ class Worker:
             clock=clock,
             rng=rng or random.Random(),
         )
-        self._recorder = Recorder(store, clock, self.wake)
 
     def wake(self) -> None:
         """Tell the worker new work may be due (a resend or recover in this process, or a
@@ -154,7 +155,8 @@ class Worker:
                 await self._store.unregister_worker(self.worker_id)
 
     async def _beat(self) -> None:
-        """Prove this worker alive, and hand dead workers' deliveries back to the queue."""
+        """Prove this worker alive, hand dead workers' deliveries back to the queue, and learn
+        the breakers other workers opened."""
         now = self._clock()
         try:
             await self._store.heartbeat(self.worker_id, now)
@@ -163,6 +165,7 @@ class Worker:
                 await self._store.renew_leases(self.worker_id, lease_until)
             stalled_before = now - timedelta(seconds=self._config.stall_timeout)
             await self._store.release_stalled(stalled_before, now)
+            self._admission.adopt(await self._store.open_circuits(now))
         except Unavailable as exc:
             log.warning("heartbeat failed: %s", exc)
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from hookline.domain.admission import AdmissionSnapshot
+from hookline.domain.breaker import CircuitState
 from hookline.domain.models import (
     AccessToken,
     Application,
@@ -235,6 +236,16 @@ class Store(Protocol):
     async def release_stalled(self, stalled_before: datetime, now: datetime) -> None: ...
     async def listen(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` whenever new work may be due, until cancelled (no-op if unsupported)."""
+        ...
+
+    # circuits: per-endpoint breaker state that holds across workers
+    async def save_circuit(self, endpoint_id: str, state: CircuitState | None) -> None:
+        """Record that an endpoint's breaker opened or re-opened (``state``), or closed
+        (None); of two openings, the one that holds the endpoint longer is kept."""
+        ...
+
+    async def open_circuits(self, now: datetime) -> dict[str, CircuitState]:
+        """The breakers still open at ``now``, whichever worker opened them."""
         ...
 
     # attempts
