@@ -402,11 +402,11 @@ async def test_a_dead_endpoint_trips_its_breaker_and_stops_costing_attempts(
 
 
 async def test_a_circuit_one_worker_opened_holds_the_endpoint_on_another(
-    store: Store, running: Callable
+    store: Store, running: Callable[[FakeTransport, WorkerConfig], Worker]
 ) -> None:
-    """A breaker worker A opened is written to the store; worker B, which never sent to that
-    endpoint, learns it on its first heartbeat and claims none of its deliveries while it
-    holds, though the same messages' deliveries to a healthy endpoint go out."""
+    """A breaker the first worker opened is written to the store; a second worker, which never
+    sent to that endpoint, learns it on its first heartbeat and claims none of its deliveries
+    while it holds, though the same messages' deliveries to a healthy endpoint go out."""
     app = make_app()
     await store.create_application(app)
     dead = make_endpoint(app, "https://dead.example/h")
