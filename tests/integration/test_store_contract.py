@@ -11,7 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from hookline.domain import ids
+from hookline.domain import admission, ids
+from hookline.domain.admission import EndpointLimits
+from hookline.domain.breaker import CircuitState
 from hookline.domain.errors import Conflict
 from hookline.domain.models import (
     Application,
@@ -672,8 +674,9 @@ class RecordingHandoff:
     """A stand-in for the local worker: offers fixed room and records what it is given."""
 
     slots: int
-    endpoint_cap: int = 32
+    send_cap: int = 16
     endpoint_load: dict[str, int] = field(default_factory=dict)
+    blocked: frozenset[str] = frozenset()
     lease_seconds: float = 30.0
     accepted: list[tuple[LeaseOffer, list[ClaimedDelivery], set[str]]] = field(default_factory=list)
 
@@ -686,8 +689,9 @@ class RecordingHandoff:
             lease_token=ids.new_id("lease"),
             lease_until=utcnow() + timedelta(seconds=self.lease_seconds),
             slots=slots,
-            endpoint_cap=self.endpoint_cap,
-            endpoint_load=dict(self.endpoint_load),
+            admission=admission.snapshot(
+                EndpointLimits(self.send_cap), self.endpoint_load, self.blocked, slots
+            ),
         )
 
     def accept(
@@ -728,14 +732,14 @@ async def test_publish_hands_deliveries_to_the_local_worker_already_leased(store
 
 
 async def test_handoff_stays_within_the_offered_slots_and_the_endpoint_cap(store: Store) -> None:
-    """Deliveries beyond the offered room or the endpoint's cap are written pending, counted
-    as left over, and any worker can claim them."""
+    """Deliveries beyond the offered slots or the endpoint's room (its hold cap less what the
+    worker holds) are written pending, counted as left over, and any worker can claim them."""
     app = make_app()
     await store.create_application(app)
     busy, free = make_endpoint(app), make_endpoint(app)
     for ep in (busy, free):
         await store.create_endpoint(ep)
-    handoff = RecordingHandoff(slots=3, endpoint_cap=2, endpoint_load={busy.id: 1})
+    handoff = RecordingHandoff(slots=3, send_cap=1, endpoint_load={busy.id: 1})
     store.attach_handoff(handoff)
     await store.publish([make_message(app) for _ in range(3)], utcnow())
     (_, claimed, left_for), *_ = handoff.accepted
@@ -743,6 +747,22 @@ async def test_handoff_stays_within_the_offered_slots_and_the_endpoint_cap(store
     assert left_for == {busy.id, free.id}
     later = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w2")
     assert Counter(c.endpoint.id for c in later) == {busy.id: 2, free.id: 1}
+
+
+async def test_handoff_takes_nothing_for_an_endpoint_whose_breaker_blocks(store: Store) -> None:
+    """An endpoint the offer's admission blocks gets all its deliveries written pending, while
+    another endpoint of the same publish is handed over."""
+    app = make_app()
+    await store.create_application(app)
+    down, up = make_endpoint(app), make_endpoint(app)
+    for ep in (down, up):
+        await store.create_endpoint(ep)
+    handoff = RecordingHandoff(slots=10, blocked=frozenset({down.id}))
+    store.attach_handoff(handoff)
+    await store.publish([make_message(app) for _ in range(2)], utcnow())
+    (_, claimed, left_for), *_ = handoff.accepted
+    assert Counter(c.endpoint.id for c in claimed) == {up.id: 2}
+    assert left_for == {down.id}
 
 
 async def test_a_conflicting_publish_hands_nothing_over(store: Store) -> None:
@@ -980,3 +1000,42 @@ async def test_updating_a_deleted_row_returns_none_and_writes_nothing(store: Sto
     assert await store.get_endpoint(app.id, endpoint.id) is None
     assert await store.get_event_type("user.created") is None
     assert await store.get_application(app.id) is None
+
+
+async def test_an_open_circuit_is_seen_by_every_worker_until_it_ends_or_closes(
+    store: Store,
+) -> None:
+    """A saved open circuit is returned while it holds, not once its hold has ended, and
+    not after it was closed."""
+    now = utcnow()
+    until = now.timestamp() + 30.0
+    await store.save_circuit("ep_down", CircuitState(failures=5, open_until=until, cooldown=30.0))
+    await store.save_circuit("ep_other", CircuitState(failures=6, open_until=until, cooldown=10.0))
+    assert await store.open_circuits(now) == {
+        "ep_down": CircuitState(failures=5, open_until=until, cooldown=30.0),
+        "ep_other": CircuitState(failures=6, open_until=until, cooldown=10.0),
+    }
+    assert await store.open_circuits(now + timedelta(seconds=31)) == {}
+    await store.save_circuit("ep_down", None)
+    assert set(await store.open_circuits(now)) == {"ep_other"}
+
+
+async def test_of_two_openings_of_one_circuit_the_longer_hold_is_kept(store: Store) -> None:
+    """A re-opening (which always holds longer) replaces an opening, and an opening written
+    late by a slower worker does not shorten the hold another worker saved."""
+    now = utcnow()
+    first = CircuitState(failures=5, open_until=now.timestamp() + 5.0, cooldown=5.0)
+    reopened = CircuitState(failures=6, open_until=now.timestamp() + 20.0, cooldown=10.0)
+    await store.save_circuit("ep", first)
+    await store.save_circuit("ep", reopened)
+    await store.save_circuit("ep", first)
+    assert await store.open_circuits(now) == {"ep": reopened}
+
+
+async def test_purging_removes_circuits_whose_hold_has_ended(store: Store) -> None:
+    """Circuits nobody closed (their endpoint deleted, say) are purged once they have ended."""
+    now = utcnow()
+    await store.save_circuit("ep_old", CircuitState(5, now.timestamp() - 1.0, 5.0))
+    await store.save_circuit("ep_new", CircuitState(5, now.timestamp() + 60.0, 5.0))
+    await store.purge_expired(now, now - timedelta(days=1))
+    assert set(await store.open_circuits(now - timedelta(seconds=10))) == {"ep_new"}

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks import Webhook
 
-from hookline.delivery import worker as worker_module
+from hookline.delivery import recorder as recorder_module
 from hookline.delivery.transport import HttpResult
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain.models import MessageStatus, SigningKey
@@ -227,8 +227,8 @@ async def test_stop_gives_up_results_a_failing_store_keeps_refusing(
     """A store that refuses every attempt result cannot hold a stopping worker forever: after
     the grace period it stops, says how many results it gave up, and their deliveries stay
     leased, so they go out again once the lease runs out."""
-    monkeypatch.setattr(worker_module, "SHUTDOWN_GRACE_SECONDS", 0.3)
-    monkeypatch.setattr(worker_module, "STORE_RETRY_SECONDS", 0.05)
+    monkeypatch.setattr(recorder_module, "SHUTDOWN_GRACE_SECONDS", 0.3)
+    monkeypatch.setattr(recorder_module, "STORE_RETRY_SECONDS", 0.05)
     _, ep_id, msg_id = await _one_endpoint(store)
     transport = FakeTransport()
 
@@ -399,3 +399,37 @@ async def test_a_dead_endpoint_trips_its_breaker_and_stops_costing_attempts(
     page = await store.list_attempts(app.id, ListQuery(limit=250), AttemptFilter(), None)
     codes = Counter(a.response_status_code for a in page.data if a.endpoint_id == dead.id)
     assert codes == {0: 3, 200: 20}
+
+
+async def test_a_circuit_one_worker_opened_holds_the_endpoint_on_another(
+    store: Store, running: Callable[[FakeTransport, WorkerConfig], Worker]
+) -> None:
+    """A breaker the first worker opened is written to the store; a second worker, which never
+    sent to that endpoint, learns it on its first heartbeat and claims none of its deliveries
+    while it holds, though the same messages' deliveries to a healthy endpoint go out."""
+    app = make_app()
+    await store.create_application(app)
+    dead = make_endpoint(app, "https://dead.example/h")
+    healthy = make_endpoint(app, "https://ok.example/h")
+    for ep in (dead, healthy):
+        await store.create_endpoint(ep)
+    cfg = config(breaker_threshold=1, breaker_cooldown=60.0)
+    first = Worker(store, FakeTransport(script={dead.url: [status(0)]}), cfg)
+    first_run = asyncio.create_task(first.run())
+    messages = [make_message(app)]
+    await store.publish(messages, utcnow())
+
+    async def dead_is_open() -> bool:
+        return dead.id in await store.open_circuits(utcnow())
+
+    await eventually(dead_is_open)
+    first.stop()
+    await asyncio.wait_for(first_run, 5)
+    messages.append(make_message(app))
+    await store.publish(messages[1:], utcnow())
+    transport = FakeTransport()
+    running(transport, cfg)
+    await eventually(lambda: _count(store, app.id, healthy.id, MessageStatus.SUCCESS, 2))
+    assert [c.url for c in transport.calls] == [healthy.url]
+    for msg in messages:
+        assert await _status(store, msg.id, dead.id) is MessageStatus.PENDING

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hookline.domain.breaker import Breaker, is_endpoint_failure
+from hookline.domain.breaker import Breaker, CircuitState, is_endpoint_failure
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,35 @@ def test_a_failed_probe_reopens_for_twice_as_long_up_to_the_ceiling() -> None:
         breaker.record(0, now)
         cooldowns.append(breaker.cooldown)
     assert cooldowns == [10.0, 15.0, 15.0, 15.0]
+
+
+def test_state_is_what_an_open_breaker_shares_and_none_while_closed() -> None:
+    """A closed breaker shares nothing; an open one its failures, end and cooldown."""
+    breaker = Breaker(threshold=2, base_cooldown=5.0)
+    breaker.record(0, 10.0)
+    assert breaker.state is None
+    breaker.record(0, 10.0)
+    assert breaker.state == CircuitState(failures=2, open_until=15.0, cooldown=5.0)
+
+
+def test_adopting_a_longer_hold_takes_it_and_ends_a_probe() -> None:
+    """A closed or half-open breaker takes on a state that holds longer, probe included: the
+    probe's failure then no longer re-opens it, its success still closes it."""
+    breaker = Breaker(threshold=1, base_cooldown=5.0)
+    breaker.record(0, 0.0)
+    assert breaker.admit(5.0)
+    breaker.adopt(CircuitState(failures=4, open_until=40.0, cooldown=20.0))
+    assert breaker.blocks(39.0) and not breaker.probing
+    assert (breaker.failures, breaker.cooldown) == (4, 20.0)
+    breaker.record(0, 6.0)
+    assert breaker.open_until == 40.0
+    breaker.record(200, 7.0)
+    assert breaker.closed
+
+
+def test_adopting_a_shorter_hold_changes_nothing() -> None:
+    """A state that ends before this breaker's own hold is older news and is ignored."""
+    breaker = Breaker(threshold=1, base_cooldown=50.0)
+    breaker.record(0, 0.0)
+    breaker.adopt(CircuitState(failures=9, open_until=10.0, cooldown=10.0))
+    assert (breaker.failures, breaker.open_until, breaker.cooldown) == (1, 50.0, 50.0)

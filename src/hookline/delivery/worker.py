@@ -1,10 +1,12 @@
-"""The delivery worker: lease due deliveries, sign, send, record, repeat.
+"""The delivery worker's loop: claim due deliveries, start their attempts, stay alive, stop.
 
-One loop claims batches while there is free capacity; each claimed delivery becomes a
-task that makes one attempt; finished attempts are written back in batches by a
-recorder task, so the database sees few large transactions instead of many small ones.
-A claimed delivery is leased: if this process dies, the lease runs out and any worker
-takes it again, which is what makes delivery at-least-once across ``kill -9``.
+One loop claims batches while there is free capacity; each claimed delivery (or one a
+publish hands over) becomes a task that makes one attempt. The pieces it drives each read
+on their own: ``Admission`` (``admission.py``) decides per endpoint what may be claimed,
+handed over and attempted; ``AttemptRunner`` (``attempt.py``) signs and sends; ``Recorder``
+(``recorder.py``) writes the results back in batches. A claimed delivery is leased: if this
+process dies, the lease runs out and any worker takes it again, which is what makes
+delivery at-least-once across ``kill -9``.
 """
 
 from __future__ import annotations
@@ -16,35 +18,24 @@ import random
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from hookline.delivery.gate import Gate
-from hookline.delivery.transport import HttpResult, Transport
+from hookline.delivery.admission import Admission
+from hookline.delivery.attempt import AttemptRunner
+from hookline.delivery.recorder import SHUTDOWN_GRACE_SECONDS, STORE_RETRY_SECONDS, Recorder
+from hookline.delivery.transport import Transport
 from hookline.domain import ids
-from hookline.domain.breaker import (
-    DEFAULT_COOLDOWN_SECONDS,
-    DEFAULT_THRESHOLD,
-    Breaker,
-    is_endpoint_failure,
-)
+from hookline.domain.admission import EndpointLimits
+from hookline.domain.breaker import DEFAULT_COOLDOWN_SECONDS, DEFAULT_THRESHOLD
 from hookline.domain.clock import utcnow
 from hookline.domain.errors import Unavailable
-from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
-from hookline.domain.outcome import Verdict, decide
+from hookline.domain.models import ClaimedDelivery
 from hookline.domain.retry import RetrySchedule
-from hookline.domain.signing import sign
-from hookline.storage.base import AttemptOutcome, Deferral, LeaseOffer, Store
+from hookline.storage.base import Deferral, LeaseOffer, Store
 
 log = logging.getLogger("hookline.worker")
 
 CLAIM_BATCH = 100
-RECORD_BATCH = 500
-STORE_RETRY_SECONDS = 1.0
-SHUTDOWN_GRACE_SECONDS = 5.0
-HANDOFF_QUEUE_FACTOR = 2
-"""A publish may hand this worker up to this many times an endpoint's in-flight cap: the
-deliveries beyond the cap wait at the endpoint's gate, leased and in memory, where they
-would otherwise be written pending and claimed back a moment later."""
 
 
 @dataclass(frozen=True)
@@ -75,25 +66,33 @@ class Worker:
         rng: random.Random | None = None,
     ) -> None:
         self._store = store
-        self._transport = transport
         self._config = config
         self._clock = clock
-        self._rng = rng or random.Random()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._outcomes: asyncio.Queue[AttemptOutcome | Deferral | None] = asyncio.Queue()
-        self._recording = 0
-        """Results in the batch being written (and retried) now."""
         self.worker_id = ids.new_id(ids.WORKER)
         self._refill_at = max(1, min(CLAIM_BATCH, config.max_in_flight // 4))
-        self._endpoint_load: dict[str, int] = {}
-        self._endpoint_gates: dict[str, Gate] = {}
-        self._skipped: set[str] = set()
-        """Endpoints a claim passed over for being at their cap: due rows may be waiting."""
         self._reserved = 0
-        self._breakers: dict[str, Breaker] = {}
+        """Slots offered to publish transactions that have not committed yet."""
+        self._recorder = Recorder(store, clock, self.wake)
+        self._admission = Admission(
+            EndpointLimits(config.endpoint_max_in_flight),
+            breaker_threshold=config.breaker_threshold,
+            breaker_cooldown=config.breaker_cooldown,
+            clock=clock,
+            wake=self.wake,
+            save_circuit=self._recorder.save_circuit,
+        )
+        self._attempts = AttemptRunner(
+            transport,
+            retry_schedule=config.retry_schedule,
+            request_timeout=config.request_timeout,
+            log_attempts=config.log_attempts,
+            clock=clock,
+            rng=rng or random.Random(),
+        )
 
     def wake(self) -> None:
         """Tell the worker new work may be due (a resend or recover in this process, or a
@@ -113,8 +112,7 @@ class Worker:
             lease_token=uuid.uuid4().hex,
             lease_until=self._clock() + timedelta(seconds=self._config.lease_seconds),
             slots=slots,
-            endpoint_cap=self._handoff_cap(),
-            endpoint_load=self._load_with_blocked(),
+            admission=self._admission.snapshot(slots),
         )
 
     def accept(
@@ -125,11 +123,8 @@ class Worker:
         self._reserved -= offer.slots
         for item in claimed:
             self._start(item)
-        if left_for:
-            held = set(self._busy_endpoints())
-            self._skipped.update(held.intersection(left_for))
-            if not held.issuperset(left_for):
-                self._wake.set()
+        if left_for and self._admission.left_pending(left_for):
+            self._wake.set()
         self._slot_free.set()
 
     def _free_slots(self) -> int:
@@ -142,7 +137,7 @@ class Worker:
 
     async def run(self) -> None:
         await self._beat()
-        recorder = asyncio.create_task(self._record_loop(), name="hookline-recorder")
+        recorder = asyncio.create_task(self._recorder.run(), name="hookline-recorder")
         helpers = [
             asyncio.create_task(self._heartbeat_loop(), name="hookline-heartbeat"),
             asyncio.create_task(self._store.listen(self.wake), name="hookline-listen"),
@@ -151,8 +146,8 @@ class Worker:
             await self._claim_loop()
         finally:
             await self._drain()
-            self._outcomes.put_nowait(None)
-            await self._finish_recording(recorder)
+            self._recorder.close()
+            await self._recorder.finish(recorder)
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
@@ -160,7 +155,8 @@ class Worker:
                 await self._store.unregister_worker(self.worker_id)
 
     async def _beat(self) -> None:
-        """Prove this worker alive, and hand dead workers' deliveries back to the queue."""
+        """Prove this worker alive, hand dead workers' deliveries back to the queue, and learn
+        the breakers other workers opened."""
         now = self._clock()
         try:
             await self._store.heartbeat(self.worker_id, now)
@@ -169,6 +165,7 @@ class Worker:
                 await self._store.renew_leases(self.worker_id, lease_until)
             stalled_before = now - timedelta(seconds=self._config.stall_timeout)
             await self._store.release_stalled(stalled_before, now)
+            self._admission.adopt(await self._store.open_circuits(now))
         except Unavailable as exc:
             log.warning("heartbeat failed: %s", exc)
 
@@ -189,20 +186,9 @@ class Worker:
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
-            wanted = min(free, CLAIM_BATCH)
             self._wake.clear()
-            now = self._clock()
-            busy = self._busy_endpoints()
-            self._skipped.update(busy)
             try:
-                claimed = await self._store.claim_due(
-                    wanted,
-                    now,
-                    now + timedelta(seconds=self._config.lease_seconds),
-                    self.worker_id,
-                    busy,
-                    self._config.endpoint_max_in_flight,
-                )
+                claimed = await self._claim(min(free, CLAIM_BATCH))
             except Unavailable as exc:
                 log.warning("cannot claim deliveries, retrying: %s", exc)
                 await self._sleep(STORE_RETRY_SECONDS)
@@ -213,9 +199,21 @@ class Worker:
                 # Idle until a publish, a freed endpoint or a retry falls due wakes us.
                 await self._sleep(self._config.poll_interval)
 
+    async def _claim(self, wanted: int) -> list[ClaimedDelivery]:
+        """Lease up to ``wanted`` due deliveries, as admission allows per endpoint."""
+        now = self._clock()
+        plan = self._admission.plan_claim()
+        return await self._store.claim_due(
+            wanted,
+            now,
+            now + timedelta(seconds=self._config.lease_seconds),
+            self.worker_id,
+            plan.skip,
+            plan.per_endpoint,
+        )
+
     def _start(self, item: ClaimedDelivery) -> None:
-        endpoint_id = item.endpoint.id
-        self._endpoint_load[endpoint_id] = self._endpoint_load.get(endpoint_id, 0) + 1
+        self._admission.started(item.endpoint.id)
         task = asyncio.create_task(self._deliver(item))
         self._in_flight.add(task)
         task.add_done_callback(self._finished)
@@ -230,221 +228,28 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 
-    def _busy_endpoints(self) -> list[str]:
-        """Endpoints at their in-flight cap or behind an open breaker: claims skip them, so
-        a slow or dead endpoint cannot fill this worker with requests that all wait on it."""
-        cap = self._config.endpoint_max_in_flight
-        busy = {endpoint for endpoint, load in self._endpoint_load.items() if load >= cap}
-        return list(busy.union(self._blocked_endpoints()))
-
-    def _blocked_endpoints(self) -> list[str]:
-        now = self._clock().timestamp()
-        return [endpoint for endpoint, breaker in self._breakers.items() if breaker.blocks(now)]
-
-    def _handoff_cap(self) -> int:
-        return self._config.endpoint_max_in_flight * HANDOFF_QUEUE_FACTOR
-
-    def _load_with_blocked(self) -> dict[str, int]:
-        """Started deliveries per endpoint, with blocked endpoints shown full to the handoff."""
-        cap = self._handoff_cap()
-        load = dict(self._endpoint_load)
-        for endpoint in self._blocked_endpoints():
-            load[endpoint] = max(cap, load.get(endpoint, 0))
-        return load
-
-    def _gate(self, endpoint_id: str) -> Gate:
-        gate = self._endpoint_gates.get(endpoint_id)
-        if gate is None:
-            gate = self._endpoint_gates[endpoint_id] = Gate(self._config.endpoint_max_in_flight)
-        return gate
-
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
-        """One attempt, never more than the endpoint's cap at once; a claim batch may hold a
-        few more, which wait here with their leases renewed by the heartbeat."""
+        """One attempt, never more than the endpoint's cap at once; a claim batch or a
+        hand-over may hold a few more, which wait at its gate with their leases renewed by
+        the heartbeat. A delivery its endpoint's breaker holds is put back unattempted."""
+        admission = self._admission
         endpoint_id = claimed.endpoint.id
-        gate = self._gate(endpoint_id)
+        gate = admission.gate(endpoint_id)
         try:
-            breaker = self._breakers.get(endpoint_id)
-            if breaker is not None:
-                now = self._clock().timestamp()
-                if not breaker.admit(now):
-                    until = datetime.fromtimestamp(breaker.hold_until(now), UTC)
-                    self._outcomes.put_nowait(Deferral(claimed, until))
-                    return
+            until = admission.hold(endpoint_id)
+            if until is not None:
+                self._recorder.put(Deferral(claimed, until))
+                return
             await gate.enter()
             try:
                 started = self._clock()
-                result = await self._send(claimed, started)
+                result = await self._attempts.send(claimed, started)
             finally:
                 gate.leave()
-            self._track_health(endpoint_id, result.status_code)
-            self._outcomes.put_nowait(self._outcome(claimed, result, started))
+            admission.record(endpoint_id, result.status_code)
+            self._recorder.put(self._attempts.outcome(claimed, result, started))
         finally:
-            load = self._endpoint_load.get(endpoint_id, 1) - 1
-            if load < self._config.endpoint_max_in_flight and endpoint_id in self._skipped:
-                self._skipped.discard(endpoint_id)
-                self._wake.set()  # no longer busy: its due deliveries may be claimed again
-            if load > 0:
-                self._endpoint_load[endpoint_id] = load
-            else:
-                self._endpoint_load.pop(endpoint_id, None)
-                self._endpoint_gates.pop(endpoint_id, None)
-
-    def _track_health(self, endpoint_id: str, status_code: int) -> None:
-        breaker = self._breakers.get(endpoint_id)
-        if breaker is None:
-            if not is_endpoint_failure(status_code):
-                return
-            breaker = self._breakers[endpoint_id] = Breaker(
-                threshold=self._config.breaker_threshold,
-                base_cooldown=self._config.breaker_cooldown,
-            )
-        was_closed = breaker.closed
-        breaker.record(status_code, self._clock().timestamp())
-        if breaker.closed and breaker.failures == 0:
-            del self._breakers[endpoint_id]
-            if not was_closed:
-                log.info("endpoint %s answers again; its breaker is closed", endpoint_id)
-                self._wake.set()
-        elif was_closed and not breaker.closed:
-            log.warning(
-                "endpoint %s failed %d times in a row; holding its deliveries for %.0fs",
-                endpoint_id,
-                breaker.failures,
-                breaker.cooldown,
-            )
-
-    async def _send(self, claimed: ClaimedDelivery, now: datetime) -> HttpResult:
-        msg, endpoint = claimed.message, claimed.endpoint
-        if msg.payload is None:
-            return HttpResult(0, b"", "message content was expunged", 0, None)
-        timestamp = int(now.timestamp())
-        headers = dict(endpoint.headers)
-        headers["webhook-id"] = msg.id
-        headers["webhook-timestamp"] = str(timestamp)
-        headers["webhook-signature"] = sign(
-            msg.id, timestamp, msg.payload, endpoint.signing_secrets(now)
-        )
-        headers["content-type"] = "application/json"
-        return await self._transport.post(
-            endpoint.url, msg.payload, headers, self._config.request_timeout
-        )
-
-    def _outcome(
-        self, claimed: ClaimedDelivery, result: HttpResult, started: datetime
-    ) -> AttemptOutcome:
-        manual = claimed.trigger is AttemptTrigger.MANUAL
-        scheduled_attempts = claimed.attempt_count + (0 if manual else 1)
-        decision = decide(
-            result.status_code,
-            result.retry_after,
-            max(scheduled_attempts, 1),
-            self._config.retry_schedule,
-            started,
-            self._rng,
-        )
-        succeeded = decision.verdict is Verdict.SUCCEEDED
-        next_at = None
-        if decision.verdict is Verdict.RETRY:
-            status = MessageStatus.PENDING
-            next_at = self._clock() + timedelta(seconds=decision.delay_seconds or 0.0)
-        else:
-            status = MessageStatus.SUCCESS if succeeded else MessageStatus.FAIL
-        response = result.body.decode("utf-8", errors="replace") if result.status_code else ""
-        attempt = Attempt(
-            id=ids.new_id(ids.ATTEMPT),
-            app_id=claimed.endpoint.app_id,
-            msg_id=claimed.message.id,
-            endpoint_id=claimed.endpoint.id,
-            url=claimed.endpoint.url,
-            status=MessageStatus.SUCCESS if succeeded else MessageStatus.FAIL,
-            response_status_code=result.status_code,
-            response=response if result.status_code else (result.error or ""),
-            response_duration_ms=result.duration_ms,
-            trigger=claimed.trigger,
-            timestamp=started,
-        )
-        if self._config.log_attempts:
-            log.info(
-                "attempt %s %s -> %s status=%s %dms %s%s",
-                attempt.id,
-                attempt.msg_id,
-                attempt.endpoint_id,
-                result.status_code,
-                result.duration_ms,
-                status.text,
-                f" ({result.error})" if result.error else "",
-            )
-        return AttemptOutcome(
-            claimed=claimed,
-            attempt=attempt,
-            delivery_status=status,
-            next_attempt_at=next_at,
-            scheduled_attempts=scheduled_attempts,
-            disable_endpoint=decision.verdict is Verdict.ENDPOINT_GONE,
-        )
-
-    async def _record_loop(self) -> None:
-        """Write outcomes in batches until the ``None`` that ``run`` queues after draining."""
-        finished = False
-        while not finished:
-            batch: list[AttemptOutcome | Deferral] = []
-            item = await self._outcomes.get()
-            while True:
-                if item is None:
-                    finished = True
-                    break
-                batch.append(item)
-                if len(batch) >= RECORD_BATCH or self._outcomes.empty():
-                    break
-                item = self._outcomes.get_nowait()
-            if batch:
-                await self._record(batch)
-
-    async def _finish_recording(self, recorder: asyncio.Task[None]) -> None:
-        """Let the recorder write what is left, for at most a few seconds once stopping.
-
-        While running, a batch is retried until it lands. A store that keeps refusing must
-        not hold a stopping process forever, though (a process manager would kill it anyway):
-        what is still unwritten then is given up, and its deliveries, still leased, go out
-        again once their leases run out.
-        """
-        done, _ = await asyncio.wait({recorder}, timeout=SHUTDOWN_GRACE_SECONDS)
-        if done:
-            await recorder
-            return
-        unwritten = self._recording + self._outcomes.qsize() - 1  # less the closing None
-        recorder.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await recorder
-        log.error(
-            "stopping with %d attempt results unwritten: the store refused them for %.0f s; "
-            "their deliveries are sent again when their leases run out",
-            unwritten,
-            SHUTDOWN_GRACE_SECONDS,
-        )
-
-    async def _record(self, batch: list[AttemptOutcome | Deferral]) -> None:
-        """Write a batch, retrying until it lands: a lost result would mean a lost attempt log."""
-        outcomes = [item for item in batch if isinstance(item, AttemptOutcome)]
-        deferrals = [item for item in batch if isinstance(item, Deferral)]
-        self._recording = len(batch)
-        while True:
-            try:
-                if outcomes:
-                    await self._store.complete(outcomes)
-                    outcomes = []
-                if deferrals:
-                    await self._store.defer(deferrals, self._clock())
-                break
-            except Unavailable as exc:
-                log.warning("cannot record %d attempts, retrying: %s", len(batch), exc)
-            except Exception:
-                log.exception("recording %d attempts failed, retrying", len(batch))
-            await asyncio.sleep(STORE_RETRY_SECONDS)
-        self._recording = 0
-        if any(isinstance(o, AttemptOutcome) and o.next_attempt_at is not None for o in batch):
-            self._wake.set()
+            admission.finished(endpoint_id)
 
     async def _drain(self) -> None:
         """Finish attempts in flight, and those a publish still committing hands over."""

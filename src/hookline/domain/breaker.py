@@ -10,6 +10,10 @@ success closes the breaker, failure opens it again for twice as long, up to a ce
 Deliveries held back this way keep their attempt count: the retry schedule measures the
 endpoint's failures, not time spent waiting behind an open breaker.
 
+A breaker's state while it is open (``CircuitState``) is shared by every worker through the
+store: one worker's breaker opening holds the endpoint's deliveries on all of them, each of
+which adopts the state it learns (``adopt``) and sends its own probe once the cooldown ends.
+
 Failures are what says the endpoint itself is unwell: no response (status 0), a 5xx, or a
 429. Any other answer, 4xx included, proves it is up and resets the count.
 """
@@ -27,6 +31,15 @@ def is_endpoint_failure(status_code: int) -> bool:
     return status_code == 0 or status_code == 429 or status_code >= 500
 
 
+@dataclass(frozen=True, slots=True)
+class CircuitState:
+    """An open breaker as other workers learn it: times are seconds (Unix time)."""
+
+    failures: int
+    open_until: float
+    cooldown: float
+
+
 @dataclass
 class Breaker:
     """One endpoint's breaker; times are seconds (Unix time) from the caller's clock."""
@@ -42,6 +55,23 @@ class Breaker:
     @property
     def closed(self) -> bool:
         return self.open_until is None
+
+    @property
+    def state(self) -> CircuitState | None:
+        """What other workers need to hold the endpoint too; None while closed."""
+        if self.open_until is None:
+            return None
+        return CircuitState(self.failures, self.open_until, self.cooldown)
+
+    def adopt(self, state: CircuitState) -> None:
+        """Take on a state another worker's breaker reached, unless this one already holds
+        the endpoint at least as long (the later opening is the newer news)."""
+        if self.open_until is not None and self.open_until >= state.open_until:
+            return
+        self.failures = max(self.failures, state.failures)
+        self.cooldown = state.cooldown
+        self.open_until = state.open_until
+        self.probing = False
 
     def blocks(self, now: float) -> bool:
         """True while no attempt may start: open, or half-open with its probe under way."""

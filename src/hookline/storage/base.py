@@ -7,11 +7,13 @@ coroutine so an API handler never blocks the event loop on I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from hookline.domain.admission import AdmissionSnapshot
+from hookline.domain.breaker import CircuitState
 from hookline.domain.models import (
     AccessToken,
     Application,
@@ -114,11 +116,11 @@ class LeaseOffer:
     lease_token: str
     lease_until: datetime
     slots: int
-    endpoint_cap: int
-    """Most deliveries of one endpoint the worker holds at once, waiting ones included (it
-    sends fewer at a time, and the rest wait at the endpoint's gate)."""
-    endpoint_load: Mapping[str, int]
-    """Deliveries the worker already holds per endpoint; the cap bounds them all."""
+    """Deliveries the worker reserved room for (its free slots when it made the offer)."""
+    admission: AdmissionSnapshot
+    """Which deliveries the worker may take on, per endpoint and within ``slots``: its
+    admission decision (``domain/admission.py``), fixed when the offer was made, which the
+    transaction consults for each delivery instead of deciding itself."""
 
 
 class Handoff(Protocol):
@@ -266,6 +268,16 @@ class Store(Protocol):
     async def release_stalled(self, stalled_before: datetime, now: datetime) -> None: ...
     async def listen(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` whenever new work may be due, until cancelled (no-op if unsupported)."""
+        ...
+
+    # circuits: per-endpoint breaker state that holds across workers
+    async def save_circuit(self, endpoint_id: str, state: CircuitState | None) -> None:
+        """Record that an endpoint's breaker opened or re-opened (``state``), or closed
+        (None); of two openings, the one that holds the endpoint longer is kept."""
+        ...
+
+    async def open_circuits(self, now: datetime) -> dict[str, CircuitState]:
+        """The breakers still open at ``now``, whichever worker opened them."""
         ...
 
     # attempts

@@ -2,10 +2,11 @@
 
 Both SQL backends write a publish's deliveries through ``DeliveryRows``: a delivery the
 local worker has room for is inserted already leased to it (status sending, lease until
-the offer's expiry), the rest are inserted pending for any worker to claim. Room is the
-worker's free slots and the per-endpoint cap, so a handoff never exceeds what a claim
-would have taken. Delivery ids are minted in runs (``ids.new_ids``), because they are
-minted while the write lock is held.
+the offer's expiry), the rest are inserted pending for any worker to claim. Which ones the
+worker takes is its admission's decision, carried by the offer (``LeaseOffer.admission``)
+and asked here delivery by delivery: the rule is written once, in ``domain/admission.py``,
+for this hand-over and for the worker's claims alike. Delivery ids are minted in runs
+(``ids.new_ids``), because they are minted while the write lock is held.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ class DeliveryRows:
         self.offer = offer
         self.claimed: list[ClaimedDelivery] = []
         self._left: list[str] = []
-        self._room = offer.slots if offer is not None else 0
-        self._load: dict[str, int] = dict(offer.endpoint_load) if offer is not None else {}
         self.lease_until_ms = to_ms(offer.lease_until) if offer is not None else None
         self._unused_ids: list[str] = []
 
@@ -49,21 +48,11 @@ class DeliveryRows:
 
     def undo(self, mark: tuple[int, int]) -> None:
         claimed_before, pending_before = mark
-        for item in self.claimed[claimed_before:]:
-            self._load[item.endpoint.id] -= 1
-            self._room += 1
+        if self.offer is not None:
+            for item in self.claimed[claimed_before:]:
+                self.offer.admission.give_back(item.endpoint.id)
         del self.claimed[claimed_before:]
         del self._left[pending_before:]
-
-    def _take(self, endpoint_id: str) -> bool:
-        if self.offer is None or self._room <= 0:
-            return False
-        load = self._load.get(endpoint_id, 0)
-        if load >= self.offer.endpoint_cap:
-            return False
-        self._load[endpoint_id] = load + 1
-        self._room -= 1
-        return True
 
     def _delivery_id(self) -> str:
         if not self._unused_ids:
@@ -77,6 +66,7 @@ class DeliveryRows:
         """Parameters of the delivery rows to write pending, and of those leased to the offer."""
         pending: list[dict[str, Any]] = []
         leased: list[dict[str, Any]] = []
+        offer = self.offer
         for endpoint in targets:
             params: dict[str, Any] = {
                 "id": self._delivery_id(),
@@ -85,15 +75,15 @@ class DeliveryRows:
                 "endpoint_id": endpoint.id,
                 "now": now_ms,
             }
-            if self.offer is not None and self._take(endpoint.id):
-                params["lease_token"] = self.offer.lease_token
+            if offer is not None and offer.admission.take(endpoint.id):
+                params["lease_token"] = offer.lease_token
                 params["lease_until"] = self.lease_until_ms
-                params["worker_id"] = self.offer.worker_id
+                params["worker_id"] = offer.worker_id
                 leased.append(params)
                 self.claimed.append(
                     ClaimedDelivery(
                         delivery_id=params["id"],
-                        lease_token=self.offer.lease_token,
+                        lease_token=offer.lease_token,
                         attempt_count=0,
                         trigger=AttemptTrigger.SCHEDULED,
                         message=msg,

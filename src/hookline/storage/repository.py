@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from hookline.domain.breaker import CircuitState
 from hookline.domain.errors import Conflict
 from hookline.domain.models import (
     AccessToken,
@@ -274,6 +275,18 @@ class SqlRepository:
             "release_stalled",
             {"stalled_before": rows.to_ms(stalled_before), "now": rows.to_ms(now)},
         )
+
+    # -- circuits -------------------------------------------------------------------
+
+    async def save_circuit(self, endpoint_id: str, state: CircuitState | None) -> None:
+        if state is None:
+            await self._write("close_circuit", {"endpoint_id": endpoint_id})
+        else:
+            await self._write("open_circuit", rows.circuit_params(endpoint_id, state))
+
+    async def open_circuits(self, now: datetime) -> dict[str, CircuitState]:
+        found = await self._query("open_circuits", {"now": rows.to_ms(now)})
+        return {r["endpoint_id"]: rows.circuit_from(r) for r in found}
 
     # -- attempts -------------------------------------------------------------------
 

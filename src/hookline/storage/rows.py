@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from hookline.domain.breaker import CircuitState
 from hookline.domain.models import (
     AccessToken,
     Application,
@@ -359,3 +360,20 @@ def message_with_delivery(row: Any) -> tuple[Message, Delivery]:
 def endpoint_with_delivery(row: Any) -> tuple[Endpoint, Delivery]:
     ep = endpoint_from(row)
     return ep, _delivery_from_joined(row, row["d_msg"], ep.id, ep.app_id)
+
+
+def circuit_params(endpoint_id: str, state: CircuitState) -> dict[str, Any]:
+    return {
+        "endpoint_id": endpoint_id,
+        "failures": state.failures,
+        "open_until": int(state.open_until * 1000),
+        "cooldown_ms": int(state.cooldown * 1000),
+    }
+
+
+def circuit_from(row: Any) -> CircuitState:
+    return CircuitState(
+        failures=row["failures"],
+        open_until=row["open_until"] / 1000,
+        cooldown=row["cooldown_ms"] / 1000,
+    )

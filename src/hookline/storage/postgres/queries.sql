@@ -222,7 +222,8 @@ DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key AND status IS N
 DELETE FROM idempotency_keys WHERE created_at < :before;
 UPDATE messages SET payload = NULL
 WHERE expires_at IS NOT NULL AND expires_at < :now AND payload IS NOT NULL;
-DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < :now
+DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < :now;
+DELETE FROM circuits WHERE open_until < :now
 
 -- name: idempotency_takeover
 UPDATE idempotency_keys SET request_hash = :request_hash, created_at = :now
@@ -247,3 +248,18 @@ DELETE FROM workers WHERE heartbeat_at < :stalled_before
 
 -- name: notify_work
 SELECT pg_notify('hookline_work', '')
+
+-- name: open_circuit
+-- Of two openings of one endpoint's breaker, the one that holds it longer is the newer.
+INSERT INTO circuits (endpoint_id, failures, open_until, cooldown_ms)
+VALUES (:endpoint_id, :failures, :open_until, :cooldown_ms)
+ON CONFLICT (endpoint_id) DO UPDATE
+SET failures = excluded.failures, open_until = excluded.open_until,
+    cooldown_ms = excluded.cooldown_ms
+WHERE circuits.open_until < excluded.open_until
+
+-- name: close_circuit
+DELETE FROM circuits WHERE endpoint_id = :endpoint_id
+
+-- name: open_circuits
+SELECT endpoint_id, failures, open_until, cooldown_ms FROM circuits WHERE open_until > :now

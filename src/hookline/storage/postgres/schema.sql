@@ -131,3 +131,11 @@ CREATE TABLE workers (
     started_at BIGINT NOT NULL,
     heartbeat_at BIGINT NOT NULL
 );
+
+-- Open circuit breakers, shared by every worker (docs/delivery.md); times in ms.
+CREATE TABLE circuits (
+    endpoint_id TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    open_until BIGINT NOT NULL,
+    cooldown_ms BIGINT NOT NULL
+);

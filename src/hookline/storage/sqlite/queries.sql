@@ -171,7 +171,8 @@ DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key AND status IS N
 DELETE FROM idempotency_keys WHERE created_at < :before;
 UPDATE messages SET payload = NULL
 WHERE expires_at IS NOT NULL AND expires_at < :now AND payload IS NOT NULL;
-DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < :now
+DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < :now;
+DELETE FROM circuits WHERE open_until < :now
 
 -- name: idempotency_takeover
 UPDATE idempotency_keys SET request_hash = :request_hash, created_at = :now
@@ -291,3 +292,18 @@ END
 -- name: group_commit
 INSERT INTO temp.group_commit (doc, payloads, texts, now, lease_token, lease_until, worker_id)
 VALUES (:doc, :payloads, :texts, :now, :lease_token, :lease_until, :worker_id)
+
+-- name: open_circuit
+-- Of two openings of one endpoint's breaker, the one that holds it longer is the newer.
+INSERT INTO circuits (endpoint_id, failures, open_until, cooldown_ms)
+VALUES (:endpoint_id, :failures, :open_until, :cooldown_ms)
+ON CONFLICT (endpoint_id) DO UPDATE
+SET failures = excluded.failures, open_until = excluded.open_until,
+    cooldown_ms = excluded.cooldown_ms
+WHERE circuits.open_until < excluded.open_until
+
+-- name: close_circuit
+DELETE FROM circuits WHERE endpoint_id = :endpoint_id
+
+-- name: open_circuits
+SELECT endpoint_id, failures, open_until, cooldown_ms FROM circuits WHERE open_until > :now

@@ -150,3 +150,11 @@ CREATE TABLE workers (
     started_at INTEGER NOT NULL,
     heartbeat_at INTEGER NOT NULL
 );
+
+-- Open circuit breakers, shared by every worker (docs/delivery.md); times in ms.
+CREATE TABLE circuits (
+    endpoint_id TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    open_until INTEGER NOT NULL,
+    cooldown_ms INTEGER NOT NULL
+);

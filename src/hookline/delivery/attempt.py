@@ -1,0 +1,119 @@
+"""``AttemptRunner``: one attempt at one delivery — sign, send, and say what it did.
+
+The request carries the Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``,
+``webhook-signature``) over the exact payload bytes stored at publish; the answer becomes an
+``AttemptOutcome`` whose verdict (success, retry when, fail, endpoint gone) is decided by the
+pure rule in ``domain/outcome.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from hookline.delivery.transport import HttpResult, Transport
+from hookline.domain import ids
+from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
+from hookline.domain.outcome import Verdict, decide
+from hookline.domain.retry import RetrySchedule
+from hookline.domain.signing import sign
+from hookline.storage.base import AttemptOutcome
+
+log = logging.getLogger("hookline.worker")
+
+
+class AttemptRunner:
+    """Sends deliveries through ``transport`` and turns its answers into outcomes."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        retry_schedule: RetrySchedule,
+        request_timeout: float,
+        log_attempts: bool,
+        clock: Callable[[], datetime],
+        rng: random.Random,
+    ) -> None:
+        self._transport = transport
+        self._retry_schedule = retry_schedule
+        self._request_timeout = request_timeout
+        self._log_attempts = log_attempts
+        self._clock = clock
+        self._rng = rng
+
+    async def send(self, claimed: ClaimedDelivery, now: datetime) -> HttpResult:
+        """The signed request; a message whose content was expunged is not sent."""
+        msg, endpoint = claimed.message, claimed.endpoint
+        if msg.payload is None:
+            return HttpResult(0, b"", "message content was expunged", 0, None)
+        timestamp = int(now.timestamp())
+        headers = dict(endpoint.headers)
+        headers["webhook-id"] = msg.id
+        headers["webhook-timestamp"] = str(timestamp)
+        headers["webhook-signature"] = sign(
+            msg.id, timestamp, msg.payload, endpoint.signing_secrets(now)
+        )
+        headers["content-type"] = "application/json"
+        return await self._transport.post(endpoint.url, msg.payload, headers, self._request_timeout)
+
+    def outcome(
+        self, claimed: ClaimedDelivery, result: HttpResult, started: datetime
+    ) -> AttemptOutcome:
+        """The attempt record and what it does to its delivery."""
+        manual = claimed.trigger is AttemptTrigger.MANUAL
+        scheduled_attempts = claimed.attempt_count + (0 if manual else 1)
+        decision = decide(
+            result.status_code,
+            result.retry_after,
+            max(scheduled_attempts, 1),
+            self._retry_schedule,
+            started,
+            self._rng,
+        )
+        succeeded = decision.verdict is Verdict.SUCCEEDED
+        next_at = None
+        if decision.verdict is Verdict.RETRY:
+            status = MessageStatus.PENDING
+            next_at = self._clock() + timedelta(seconds=decision.delay_seconds or 0.0)
+        else:
+            status = MessageStatus.SUCCESS if succeeded else MessageStatus.FAIL
+        response = result.body.decode("utf-8", errors="replace") if result.status_code else ""
+        attempt = Attempt(
+            id=ids.new_id(ids.ATTEMPT),
+            app_id=claimed.endpoint.app_id,
+            msg_id=claimed.message.id,
+            endpoint_id=claimed.endpoint.id,
+            url=claimed.endpoint.url,
+            status=MessageStatus.SUCCESS if succeeded else MessageStatus.FAIL,
+            response_status_code=result.status_code,
+            response=response if result.status_code else (result.error or ""),
+            response_duration_ms=result.duration_ms,
+            trigger=claimed.trigger,
+            timestamp=started,
+        )
+        if self._log_attempts:
+            _log_attempt(attempt, result, status)
+        return AttemptOutcome(
+            claimed=claimed,
+            attempt=attempt,
+            delivery_status=status,
+            next_attempt_at=next_at,
+            scheduled_attempts=scheduled_attempts,
+            disable_endpoint=decision.verdict is Verdict.ENDPOINT_GONE,
+        )
+
+
+def _log_attempt(attempt: Attempt, result: HttpResult, status: MessageStatus) -> None:
+    log.info(
+        "attempt %s %s -> %s status=%s %dms %s%s",
+        attempt.id,
+        attempt.msg_id,
+        attempt.endpoint_id,
+        result.status_code,
+        result.duration_ms,
+        status.text,
+        f" ({result.error})" if result.error else "",
+    )

@@ -1,0 +1,134 @@
+"""``Recorder``: writes a worker's attempt results back to the store, in batches.
+
+Each finished attempt (or delivery put back unattempted, or breaker opened or closed) is
+queued; one task writes what has
+queued in one call to the store, so the database sees few large transactions instead of many
+small ones. A batch is retried until it lands: a lost result would mean a lost attempt log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from hookline.domain.breaker import CircuitState
+from hookline.domain.errors import Unavailable
+from hookline.storage.base import AttemptOutcome, Deferral, Store
+
+log = logging.getLogger("hookline.worker")
+
+RECORD_BATCH = 500
+STORE_RETRY_SECONDS = 1.0
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitChange:
+    """An endpoint's breaker opened or re-opened (``state``), or closed (None)."""
+
+    endpoint_id: str
+    state: CircuitState | None
+
+
+Result = AttemptOutcome | Deferral | CircuitChange
+
+
+class Recorder:
+    """Queue results with ``put``; ``run`` writes them until ``close``; ``finish`` waits."""
+
+    def __init__(
+        self, store: Store, clock: Callable[[], datetime], wake: Callable[[], None]
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._wake = wake
+        self._queue: asyncio.Queue[Result | None] = asyncio.Queue()
+        self.put: Callable[[AttemptOutcome | Deferral], None] = self._queue.put_nowait
+        """Queue one result (the queue's own method: one call per delivery, nothing more)."""
+        self._recording = 0
+        """Results in the batch being written (and retried) now."""
+        self._circuit_changes = 0
+        """Circuit changes queued and not written yet: batches without any skip looking."""
+
+    def save_circuit(self, endpoint_id: str, state: CircuitState | None) -> None:
+        """Queue a breaker's transition, for every worker to learn from the store."""
+        self._circuit_changes += 1
+        self._queue.put_nowait(CircuitChange(endpoint_id, state))
+
+    def close(self) -> None:
+        """Nothing more will be queued: ``run`` returns once the queue is written."""
+        self._queue.put_nowait(None)
+
+    async def run(self) -> None:
+        """Write results in batches until the ``None`` that ``close`` queues."""
+        finished = False
+        while not finished:
+            batch: list[Result] = []
+            item = await self._queue.get()
+            while True:
+                if item is None:
+                    finished = True
+                    break
+                batch.append(item)
+                if len(batch) >= RECORD_BATCH or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            if batch:
+                await self._record(batch)
+
+    async def finish(self, task: asyncio.Task[None]) -> None:
+        """Let ``task`` (running ``run``) write what is left, for at most a few seconds.
+
+        While running, a batch is retried until it lands. A store that keeps refusing must
+        not hold a stopping process forever, though (a process manager would kill it anyway):
+        what is still unwritten then is given up, and its deliveries, still leased, go out
+        again once their leases run out.
+        """
+        done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_GRACE_SECONDS)
+        if done:
+            await task
+            return
+        unwritten = self._recording + self._queue.qsize() - 1  # less the closing None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        log.error(
+            "stopping with %d attempt results unwritten: the store refused them for %.0f s; "
+            "their deliveries are sent again when their leases run out",
+            unwritten,
+            SHUTDOWN_GRACE_SECONDS,
+        )
+
+    async def _record(self, batch: list[Result]) -> None:
+        """Write a batch, retrying until it lands."""
+        outcomes = [item for item in batch if isinstance(item, AttemptOutcome)]
+        deferrals = [item for item in batch if isinstance(item, Deferral)]
+        circuits: list[CircuitChange] = []
+        if self._circuit_changes:
+            circuits = [item for item in batch if isinstance(item, CircuitChange)]
+            self._circuit_changes -= len(circuits)
+        self._recording = len(batch)
+        while True:
+            try:
+                if outcomes:
+                    await self._store.complete(outcomes)
+                    outcomes = []
+                if deferrals:
+                    await self._store.defer(deferrals, self._clock())
+                    deferrals = []
+                while circuits:
+                    await self._store.save_circuit(circuits[0].endpoint_id, circuits[0].state)
+                    del circuits[0]
+                break
+            except Unavailable as exc:
+                log.warning("cannot record %d attempts, retrying: %s", len(batch), exc)
+            except Exception:
+                log.exception("recording %d attempts failed, retrying", len(batch))
+            await asyncio.sleep(STORE_RETRY_SECONDS)
+        self._recording = 0
+        if any(isinstance(o, AttemptOutcome) and o.next_attempt_at is not None for o in batch):
+            self._wake()

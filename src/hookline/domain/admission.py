@@ -1,0 +1,115 @@
+"""Per-endpoint admission, the pure rule: how many more of an endpoint's deliveries a worker
+may take on, and what a claim and a publish hand-over may therefore take.
+
+A worker holds an endpoint's deliveries in two places: sending (at most ``send_cap`` at once,
+the endpoint's gate) and waiting at that gate. ``hold_cap`` bounds the two together, so a
+slow endpoint holds a bounded share of the worker's slots. An endpoint whose breaker blocks
+has no room at all. What is left, ``room``, is the one number both ways in must respect:
+
+- a claim skips an endpoint that is blocked or already sending at its cap (what it would
+  take could only wait at the gate), and takes at most ``send_cap`` of one endpoint, so it
+  never goes beyond the room (``hold_cap`` is at least twice ``send_cap``);
+- a publish hand-over takes an endpoint's deliveries while there is room, the deliveries
+  beyond ``send_cap`` waiting at the gate in memory instead of being written pending and
+  claimed back a moment later (docs/performance.md, decision log: claims in a one-endpoint
+  run fell from half to about 6 %).
+
+The hand-over decision runs on the store's thread inside the publish transaction, so it gets
+an ``AdmissionSnapshot``: the room of every endpoint the worker holds, fixed when the offer
+is made, with its own counters.
+
+A rate-limit bucket and FIFO ordering are the next limits of this kind: each narrows the same
+room (tokens left; one at a time while an ordered endpoint has a delivery out), so each is one
+more input to ``room`` and to ``plan_claim``, and neither way in can take what the other would
+refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+HOLD_FACTOR = 2
+"""A worker may hold this many times an endpoint's send cap (sending plus waiting)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointLimits:
+    """The per-endpoint bounds of one worker."""
+
+    send_cap: int
+    """Attempts to one endpoint at once."""
+
+    @property
+    def hold_cap(self) -> int:
+        """Deliveries of one endpoint held at once, waiting ones included."""
+        return self.send_cap * HOLD_FACTOR
+
+    def room(self, load: int, blocked: bool) -> int:
+        """How many more deliveries of an endpoint holding ``load`` may be taken on."""
+        if blocked:
+            return 0
+        return max(0, self.hold_cap - load)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimPlan:
+    """What a claim asks the store for: endpoints to skip, and most rows of one endpoint."""
+
+    skip: tuple[str, ...]
+    per_endpoint: int
+
+
+def plan_claim(
+    limits: EndpointLimits, loads: Mapping[str, int], blocked: Collection[str]
+) -> ClaimPlan:
+    """The claim's side of the decision: it skips an endpoint that is blocked or sending at
+    its cap, and takes at most ``send_cap`` of any other, which stays within its room."""
+    skip = {endpoint for endpoint, load in loads.items() if load >= limits.send_cap}
+    skip.update(blocked)
+    return ClaimPlan(tuple(skip), limits.send_cap)
+
+
+def snapshot(
+    limits: EndpointLimits, loads: Mapping[str, int], blocked: Iterable[str], slots: int
+) -> AdmissionSnapshot:
+    """The hand-over's side of the decision: the room of every endpoint held or blocked now;
+    any other endpoint has a whole ``hold_cap``."""
+    held = set(blocked)
+    room = {
+        endpoint: limits.room(loads.get(endpoint, 0), endpoint in held)
+        for endpoint in held.union(loads)
+    }
+    return AdmissionSnapshot(slots, room, limits.hold_cap)
+
+
+class AdmissionSnapshot:
+    """The room a worker offered one publish transaction, and what that transaction took.
+
+    Made on the event loop, then used only on the store's thread until the commit: nothing
+    here is shared with the worker while it runs.
+    """
+
+    __slots__ = ("_fresh", "_room", "slots")
+
+    def __init__(self, slots: int, room: dict[str, int], fresh: int) -> None:
+        self.slots = slots
+        """Deliveries this transaction may still take, across endpoints."""
+        self._room = room
+        self._fresh = fresh
+
+    def take(self, endpoint_id: str) -> bool:
+        """Take one delivery of ``endpoint_id`` if the slots and its room allow."""
+        if self.slots <= 0:
+            return False
+        room = self._room.get(endpoint_id, self._fresh)
+        if room <= 0:
+            return False
+        self._room[endpoint_id] = room - 1
+        self.slots -= 1
+        return True
+
+    def give_back(self, endpoint_id: str) -> None:
+        """Undo one ``take`` (its request was rolled back)."""
+        self._room[endpoint_id] += 1
+        self.slots += 1

@@ -1,0 +1,8 @@
+-- 0004: endpoints' open circuit breakers, shared by every worker, so that a breaker one
+-- worker opened holds the endpoint's deliveries on all of them (docs/delivery.md).
+CREATE TABLE circuits (
+    endpoint_id TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    open_until BIGINT NOT NULL,
+    cooldown_ms BIGINT NOT NULL
+);
