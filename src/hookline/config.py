@@ -13,6 +13,7 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from hookline.domain.retry import DEFAULT_SCHEDULE, RetrySchedule, parse_schedule
+from hookline.domain.signing import HeaderStyle
 from hookline.domain.ssrf import parse_networks
 
 ENV_PREFIX = "HOOKLINE_"
@@ -66,6 +67,13 @@ def _transport(text: str) -> str:
     return text
 
 
+def _header_style(text: str) -> HeaderStyle:
+    try:
+        return HeaderStyle(text.strip().lower())
+    except ValueError:
+        raise ValueError("must be webhook, svix or both") from None
+
+
 def _setting(parse: Callable[[str], Any], help: str, *, secret: bool = False) -> Any:
     return field(metadata={"parse": parse, "help": help, "secret": secret})
 
@@ -111,6 +119,10 @@ class Settings:
     stall_timeout: float = _setting(
         _positive_float, "seconds without a heartbeat before a worker's deliveries are taken over"
     )
+    signature_headers: HeaderStyle = _setting(
+        _header_style,
+        "names of the id/timestamp/signature headers: webhook (Standard Webhooks), svix, or both",
+    )
     dev: bool = _setting(_bool, "allow loopback/private destinations and log every attempt")
     public_url: str | None = _setting(str, "external base URL used in portal links")
 
@@ -146,6 +158,7 @@ DEFAULTS: dict[str, str] = {
     "db_pool_size": "10",
     "heartbeat_interval": "5",
     "stall_timeout": "20",
+    "signature_headers": "webhook",
     "dev": "false",
 }
 

@@ -100,6 +100,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         log_attempts=settings.dev,
         heartbeat_interval=settings.heartbeat_interval,
         stall_timeout=settings.stall_timeout,
+        signature_headers=settings.signature_headers,
     )
 
 

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks import Webhook
+from svix import webhooks as svix_webhooks
 
 from hookline.delivery import recorder as recorder_module
 from hookline.delivery.transport import HttpResult
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain.models import MessageStatus, SigningKey
 from hookline.domain.retry import RetrySchedule
-from hookline.domain.signing import generate_ed25519_secret, public_key
+from hookline.domain.signing import HeaderStyle, generate_ed25519_secret, public_key
 from hookline.storage.base import AttemptFilter, ListQuery, Store
 from tests.conftest import make_app, make_endpoint, make_message, utcnow
 
@@ -158,6 +159,40 @@ async def test_success_is_signed_verifiable_and_recorded(store: Store, running: 
     assert [(a.response_status_code, a.status) for a in attempts.data] == [
         (200, MessageStatus.SUCCESS)
     ]
+
+
+@pytest.mark.parametrize(
+    ("style", "sent", "absent"),
+    [
+        (HeaderStyle.SVIX, {"svix-id", "svix-timestamp", "svix-signature"}, "webhook-id"),
+        (
+            HeaderStyle.BOTH,
+            {"svix-id", "svix-signature", "webhook-id", "webhook-signature"},
+            None,
+        ),
+    ],
+)
+async def test_svix_style_signature_headers_verify_with_the_svix_library(
+    store: Store,
+    running: Callable[[FakeTransport, WorkerConfig], Worker],
+    style: HeaderStyle,
+    sent: set[str],
+    absent: str | None,
+) -> None:
+    """With ``svix`` or ``both`` names, Svix's own verifier accepts the request as sent."""
+    app_id, ep_id, msg_id = await _one_endpoint(store)
+    transport = FakeTransport()
+    running(transport, config(signature_headers=style))
+    await eventually(lambda: _is(store, msg_id, ep_id, MessageStatus.SUCCESS))
+    (call,) = transport.calls
+    endpoint = await store.get_endpoint(app_id, ep_id)
+    assert endpoint is not None
+    assert sent <= set(call.headers) and call.headers["svix-id"] == msg_id
+    assert absent is None or absent not in call.headers
+    svix_webhooks.Webhook(endpoint.current_key.secret).verify(call.body, dict(call.headers))
+    if style is HeaderStyle.BOTH:
+        only_standard = {k: v for k, v in call.headers.items() if not k.startswith("svix-")}
+        Webhook(endpoint.current_key.secret).verify(call.body, only_standard)
 
 
 async def _is(store: Store, msg_id: str, ep_id: str, wanted: MessageStatus) -> bool:

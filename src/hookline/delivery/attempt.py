@@ -1,7 +1,8 @@
 """``AttemptRunner``: one attempt at one delivery — sign, send, and say what it did.
 
 The request carries the Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``,
-``webhook-signature``) over the exact payload bytes stored at publish; the answer becomes an
+``webhook-signature``; or Svix's ``svix-*`` names, or both, as ``HOOKLINE_SIGNATURE_HEADERS``
+says) over the exact payload bytes stored at publish; the answer becomes an
 ``AttemptOutcome`` whose verdict (success, retry when, fail, endpoint gone) is decided by the
 pure rule in ``domain/outcome.py``.
 """
@@ -18,7 +19,7 @@ from hookline.domain import ids
 from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
 from hookline.domain.outcome import Verdict, decide
 from hookline.domain.retry import RetrySchedule
-from hookline.domain.signing import sign
+from hookline.domain.signing import HeaderStyle, sign, signature_header_names
 from hookline.storage.base import AttemptOutcome
 
 log = logging.getLogger("hookline.worker")
@@ -36,8 +37,10 @@ class AttemptRunner:
         log_attempts: bool,
         clock: Callable[[], datetime],
         rng: random.Random,
+        signature_headers: HeaderStyle = HeaderStyle.WEBHOOK,
     ) -> None:
         self._transport = transport
+        self._signature_names = signature_header_names(signature_headers)
         self._retry_schedule = retry_schedule
         self._request_timeout = request_timeout
         self._log_attempts = log_attempts
@@ -50,12 +53,13 @@ class AttemptRunner:
         if msg.payload is None:
             return HttpResult(0, b"", "message content was expunged", 0, None)
         timestamp = int(now.timestamp())
+        signature = sign(msg.id, timestamp, msg.payload, endpoint.signing_secrets(now))
+        stamp = str(timestamp)
         headers = dict(endpoint.headers)
-        headers["webhook-id"] = msg.id
-        headers["webhook-timestamp"] = str(timestamp)
-        headers["webhook-signature"] = sign(
-            msg.id, timestamp, msg.payload, endpoint.signing_secrets(now)
-        )
+        for id_name, timestamp_name, signature_name in self._signature_names:
+            headers[id_name] = msg.id
+            headers[timestamp_name] = stamp
+            headers[signature_name] = signature
         headers["content-type"] = "application/json"
         return await self._transport.post(endpoint.url, msg.payload, headers, self._request_timeout)
 

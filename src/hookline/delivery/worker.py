@@ -31,6 +31,7 @@ from hookline.domain.clock import utcnow
 from hookline.domain.errors import Unavailable
 from hookline.domain.models import ClaimedDelivery
 from hookline.domain.retry import RetrySchedule
+from hookline.domain.signing import HeaderStyle
 from hookline.storage.base import Deferral, LeaseOffer, Store
 
 log = logging.getLogger("hookline.worker")
@@ -51,6 +52,7 @@ class WorkerConfig:
     endpoint_max_in_flight: int = 32
     breaker_threshold: int = DEFAULT_THRESHOLD
     breaker_cooldown: float = DEFAULT_COOLDOWN_SECONDS
+    signature_headers: HeaderStyle = HeaderStyle.WEBHOOK
 
 
 class Worker:
@@ -92,6 +94,7 @@ class Worker:
             log_attempts=config.log_attempts,
             clock=clock,
             rng=rng or random.Random(),
+            signature_headers=config.signature_headers,
         )
 
     def wake(self) -> None:
