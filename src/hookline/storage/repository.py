@@ -50,8 +50,8 @@ class SqlRepository:
     async def _query(self, name_or_sql: str, params: dict[str, Any]) -> list[Any]:
         raise NotImplementedError
 
-    async def _write(self, name: str, params: dict[str, Any], *, notify: bool = False) -> int:
-        """One statement in its own transaction; ``notify`` wakes workers on commit."""
+    async def _write(self, name: str, params: dict[str, Any]) -> int:
+        """One statement in its own transaction."""
         raise NotImplementedError
 
     async def _script(self, name: str, params: dict[str, Any]) -> None:
@@ -206,7 +206,7 @@ class SqlRepository:
 
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None:
         params = {"app_id": app_id, "msg_id": msg_id, "endpoint_id": endpoint_id}
-        await self._write("resend", {**params, "now": rows.to_ms(now)}, notify=True)
+        await self._write("resend", {**params, "now": rows.to_ms(now)})
 
     async def recover(
         self, app_id: str, endpoint_id: str, since: datetime, until: datetime, now: datetime
@@ -218,7 +218,7 @@ class SqlRepository:
             "until": rows.to_ms(until),
             "now": rows.to_ms(now),
         }
-        return await self._write("recover", params, notify=True)
+        return await self._write("recover", params)
 
     async def get_delivery(self, msg_id: str, endpoint_id: str) -> Delivery | None:
         return await self._one(

@@ -226,6 +226,3 @@ DELETE FROM workers WHERE id = :worker_id
 UPDATE deliveries SET next_attempt_at = :now, lease_token = NULL, worker_id = NULL
 WHERE status = 3 AND worker_id IN (SELECT id FROM workers WHERE heartbeat_at < :stalled_before);
 DELETE FROM workers WHERE heartbeat_at < :stalled_before
-
--- name: notify_work
-SELECT pg_notify('hookline_work', '')

@@ -45,6 +45,7 @@ Q = load_queries("hookline.storage.postgres", "queries.sql")
 MIGRATIONS = load_migrations("hookline.storage.postgres")
 MIGRATION_LOCK_KEY = 0x686F6F6B  # "hook": serialises concurrent `hookline migrate`
 NOTIFY_CHANNEL = "hookline_work"
+"""Where a trigger on ``deliveries`` announces claimable work (migration 0003)."""
 ACQUIRE_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 30.0
 LISTEN_RETRY_SECONDS = 1.0
@@ -134,12 +135,9 @@ class PostgresStore(SqlRepository):
         async with self._conn() as conn:
             return await self._fetch(conn, name_or_sql, params)
 
-    async def _write(self, name: str, params: dict[str, Any], *, notify: bool = False) -> int:
+    async def _write(self, name: str, params: dict[str, Any]) -> int:
         async with self._conn(transaction=True) as conn:
-            count = await self._execute(conn, name, params)
-            if notify:
-                await conn.execute(Q["notify_work"])
-        return count
+            return await self._execute(conn, name, params)
 
     async def _script(self, name: str, params: dict[str, Any]) -> None:
         async with self._conn(transaction=True) as conn:
@@ -259,8 +257,6 @@ class PostgresStore(SqlRepository):
             await conn.executemany(
                 text, [_ordered(rows.completion_params(c), names) for c in completions]
             )
-        if deliveries.left_pending:
-            await conn.execute(Q["notify_work"])
         return outcomes
 
     async def claim_due(
@@ -307,8 +303,6 @@ class PostgresStore(SqlRepository):
                             "now": rows.to_ms(o.attempt.timestamp),
                         },
                     )
-            if any(o.next_attempt_at is not None for o in outcomes):
-                await conn.execute(Q["notify_work"])
 
     async def defer(self, deferrals: Sequence[Deferral], now: datetime) -> None:
         text, names = sql.compile_positional(Q["defer_delivery"])

@@ -154,8 +154,7 @@ class SqliteStore(SqlRepository):
         text = Q.get(name_or_sql, name_or_sql)
         return await self._run(lambda: self.conn.execute(text, params).fetchall())
 
-    async def _write(self, name: str, params: dict[str, Any], *, notify: bool = False) -> int:
-        """``notify`` needs nothing here: workers in this process are woken by the API."""
+    async def _write(self, name: str, params: dict[str, Any]) -> int:
         return await self._run(self._write_now, name, params)
 
     async def _script(self, name: str, params: dict[str, Any]) -> None:
