@@ -33,6 +33,7 @@ from hookline.storage.base import (
     ListQuery,
     MessageFilter,
 )
+from hookline.storage.codec import RowCodec
 from hookline.storage.group_commit import GroupCommit
 
 T = TypeVar("T")
@@ -42,6 +43,8 @@ class SqlRepository:
     """Shared implementation of the ``Store`` contract over named SQL."""
 
     dialect: sql.Dialect
+    codec: RowCodec
+    """Encodes the columns that hold secrets (``storage/codec.py``), on every backend."""
     _group: GroupCommit
     """Each backend's group commit of publishes (``storage/group_commit.py``)."""
 
@@ -78,6 +81,9 @@ class SqlRepository:
     ) -> Page[T]:
         text, named = sql.page_sql(select, where, params, key, query)
         return sql.shape_page(await self._query(text, named), query, convert, item_key)
+
+    def _endpoint_from(self, row: rows.Row) -> Endpoint:
+        return rows.endpoint_from(row, self.codec)
 
     # -- applications ---------------------------------------------------------------
 
@@ -138,11 +144,11 @@ class SqlRepository:
     # -- endpoints ------------------------------------------------------------------
 
     async def create_endpoint(self, endpoint: Endpoint) -> None:
-        await self._write("insert_endpoint", rows.endpoint_params(endpoint))
+        await self._write("insert_endpoint", rows.endpoint_params(endpoint, self.codec))
 
     async def get_endpoint(self, app_id: str, id_or_uid: str) -> Endpoint | None:
         return await self._one(
-            "get_endpoint", {"app_id": app_id, "key": id_or_uid}, rows.endpoint_from
+            "get_endpoint", {"app_id": app_id, "key": id_or_uid}, self._endpoint_from
         )
 
     async def list_endpoints(self, app_id: str, query: ListQuery) -> Page[Endpoint]:
@@ -152,11 +158,11 @@ class SqlRepository:
             {"app_id": app_id},
             "id",
             query,
-            rows.endpoint_from,
+            self._endpoint_from,
         )
 
     async def update_endpoint(self, endpoint: Endpoint) -> None:
-        await self._write("update_endpoint", rows.endpoint_params(endpoint))
+        await self._write("update_endpoint", rows.endpoint_params(endpoint, self.codec))
 
     async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
         await self._script("delete_endpoint", {"app_id": app_id, "endpoint_id": endpoint_id})
@@ -280,7 +286,7 @@ class SqlRepository:
             {"app_id": app_id, "msg_id": msg_id},
             "e.id",
             query,
-            rows.endpoint_with_delivery,
+            lambda row: rows.endpoint_with_delivery(row, self.codec),
             lambda pair: pair[0].id,
         )
 

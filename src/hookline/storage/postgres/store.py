@@ -30,6 +30,7 @@ from hookline.storage.base import (
     Deferral,
     IdempotentResponse,
 )
+from hookline.storage.codec import PLAIN, RowCodec
 from hookline.storage.group_commit import GroupCommit, PendingPublish, Routed
 from hookline.storage.handoff import DeliveryRows
 from hookline.storage.migrations import check_version, load_migrations
@@ -77,8 +78,9 @@ class PostgresStore(SqlRepository):
 
     dialect = sql.POSTGRES
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, codec: RowCodec = PLAIN) -> None:
         self._url = url
+        self.codec = codec
         self._pool_size = pool_size
         self._pool: Any = None
         self._group = GroupCommit(self._write_batch, GROUP_COMMIT_MAX)
@@ -240,7 +242,7 @@ class PostgresStore(SqlRepository):
                 if endpoints is None:
                     active = await self._fetch(conn, "active_endpoints", {"app_id": msg.app_id})
                     endpoints = endpoints_by_app[msg.app_id] = [
-                        rows.endpoint_from(r) for r in active
+                        rows.endpoint_from(r, self.codec) for r in active
                     ]
                 targets = rows.route(endpoints, msg, request.only_endpoint)
                 pending, leased = deliveries.split(msg, targets, request.now_ms)
@@ -281,7 +283,7 @@ class PostgresStore(SqlRepository):
             endpoints = await self._fetch(
                 conn, "endpoints_by_ids", {"ids": list({r["endpoint_id"] for r in leased})}
             )
-        return rows.claimed_from(leased, messages, endpoints, token)
+        return rows.claimed_from(leased, messages, endpoints, token, self.codec)
 
     async def complete(self, outcomes: Sequence[AttemptOutcome]) -> None:
         """A batch of outcomes in two statements over arrays, as the publishes' group commit

@@ -26,6 +26,7 @@ from hookline.storage.base import (
     Deferral,
     IdempotentResponse,
 )
+from hookline.storage.codec import PLAIN, RowCodec
 from hookline.storage.group_commit import GroupCommit, PendingPublish, Routed
 from hookline.storage.handoff import DeliveryRows
 from hookline.storage.migrations import check_version, load_migrations
@@ -59,13 +60,14 @@ class SqliteStore(SqlRepository):
 
     dialect = sql.SQLITE
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, codec: RowCodec = PLAIN) -> None:
         self._path = path
+        self.codec = codec
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookline-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._lock: int | None = None
         self._group = GroupCommit(self._write_batch, GROUP_COMMIT_MAX)
-        self._writer = SqliteBatchWriter()
+        self._writer = SqliteBatchWriter(codec)
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -234,7 +236,7 @@ class SqliteStore(SqlRepository):
                 Q["endpoints_by_ids"],
                 {"ids": self.dialect.list_param(list({r["endpoint_id"] for r in leased}))},
             ).fetchall()
-        return rows.claimed_from(leased, messages, endpoints, token)
+        return rows.claimed_from(leased, messages, endpoints, token, self.codec)
 
     async def complete(self, outcomes: Sequence[AttemptOutcome]) -> None:
         """Recorded in the next group commit, beside whatever publishes it carries."""

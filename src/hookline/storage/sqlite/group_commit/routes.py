@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from hookline.domain.models import Endpoint
 from hookline.storage import rows
+from hookline.storage.codec import RowCodec
 from hookline.storage.group_commit import PendingPublish
 from hookline.storage.queries import load_queries
 from hookline.storage.sqlite.group_commit.statement import STATEMENTS
@@ -21,9 +22,10 @@ class Routes:
     """The enabled endpoints of recently published-to applications, as of one endpoint
     version (the counter of migration 0003, which every endpoint change moves)."""
 
-    def __init__(self) -> None:
+    def __init__(self, codec: RowCodec) -> None:
         self.version: int | None = None
         self.by_app: dict[str, list[Endpoint]] = {}
+        self._codec = codec
 
     def covering(self, batch: Sequence[PendingPublish]) -> Routes | None:
         """Self, if every application of the batch is known; else None."""
@@ -43,11 +45,12 @@ class Routes:
             self.version = version
             self.by_app = {}
         by_app = self.by_app
+        codec = self._codec
         for request in batch:
             for msg in request.messages:
                 if msg.app_id not in by_app:
                     by_app[msg.app_id] = [
-                        rows.endpoint_from(r)
+                        rows.endpoint_from(r, codec)
                         for r in conn.execute(_ACTIVE_ENDPOINTS, {"app_id": msg.app_id})
                     ]
         return self

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from hookline.domain.errors import Conflict
 from hookline.storage.base import AttemptOutcome
+from hookline.storage.codec import RowCodec
 from hookline.storage.group_commit import PendingPublish, Routed
 from hookline.storage.handoff import DeliveryRows
 from hookline.storage.sqlite.group_commit.document import NO_RECORDS, Records, build, records
@@ -30,8 +31,8 @@ class SqliteBatchWriter:
     """Writes each batch of the group commit (``storage/group_commit.py``) on one connection,
     keeping the routes it read for the next."""
 
-    def __init__(self) -> None:
-        self._routes = Routes()
+    def __init__(self, codec: RowCodec) -> None:
+        self._routes = Routes(codec)
 
     @staticmethod
     def prepare(conn: sqlite3.Connection) -> None:
