@@ -35,7 +35,6 @@ from hookline.storage.repository import SqlRepository
 from hookline.storage.sqlite.group_commit import SqliteBatchWriter
 from hookline.storage.sqlite.transactions import transaction
 
-T = TypeVar("T")
 R = TypeVar("R")
 
 BUSY_TIMEOUT_MS = 5000
