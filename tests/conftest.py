@@ -20,6 +20,7 @@ from hookline.domain.clock import utcnow
 from hookline.domain.models import Application, Endpoint, EventType, Message, SigningKey
 from hookline.domain.signing import generate_secret
 from hookline.storage.base import Store
+from hookline.storage.codec import PLAIN, RowCodec
 from hookline.storage.postgres import PostgresStore
 from hookline.storage.sqlite import SqliteStore
 
@@ -79,11 +80,11 @@ def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str,
     return "sqlite", str(tmp_path / "hookline.db")
 
 
-def make_store(location: tuple[str, str]) -> Store:
+def make_store(location: tuple[str, str], codec: RowCodec = PLAIN) -> Store:
     backend, where = location
     if backend == "postgres":
-        return PostgresStore(where, pool_size=4)
-    return SqliteStore(where)
+        return PostgresStore(where, pool_size=4, codec=codec)
+    return SqliteStore(where, codec=codec)
 
 
 @pytest.fixture

@@ -89,6 +89,14 @@ UNION ALL
 SELECT 'constraint', tc.table_name || '.' || tc.constraint_name, tc.constraint_type
 FROM information_schema.table_constraints AS tc
 WHERE tc.table_schema = 'public' AND tc.constraint_name NOT LIKE '%_not_null'
+UNION ALL
+SELECT 'trigger', t.tgname, pg_get_triggerdef(t.oid)
+FROM pg_trigger AS t JOIN pg_class AS r ON r.oid = t.tgrelid
+JOIN pg_namespace AS n ON n.oid = r.relnamespace
+WHERE n.nspname = 'public' AND NOT t.tgisinternal
+UNION ALL
+SELECT 'function', p.proname, pg_get_functiondef(p.oid)
+FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace WHERE n.nspname = 'public'
 ORDER BY 1, 2, 3
 """
 

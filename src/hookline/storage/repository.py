@@ -34,6 +34,7 @@ from hookline.storage.base import (
     ListQuery,
     MessageFilter,
 )
+from hookline.storage.codec import RowCodec
 from hookline.storage.group_commit import GroupCommit
 
 T = TypeVar("T")
@@ -43,6 +44,8 @@ class SqlRepository:
     """Shared implementation of the ``Store`` contract over named SQL."""
 
     dialect: sql.Dialect
+    codec: RowCodec
+    """Encodes the columns that hold secrets (``storage/codec.py``), on every backend."""
     _group: GroupCommit
     """Each backend's group commit of publishes (``storage/group_commit.py``)."""
 
@@ -51,8 +54,8 @@ class SqlRepository:
     async def _query(self, name_or_sql: str, params: dict[str, Any]) -> list[Any]:
         raise NotImplementedError
 
-    async def _write(self, name: str, params: dict[str, Any], *, notify: bool = False) -> int:
-        """One statement in its own transaction; ``notify`` wakes workers on commit."""
+    async def _write(self, name: str, params: dict[str, Any]) -> int:
+        """One statement in its own transaction."""
         raise NotImplementedError
 
     async def _script(self, name: str, params: dict[str, Any]) -> None:
@@ -89,6 +92,9 @@ class SqlRepository:
         if await self._write(name, params) == 0:
             return None
         return convert({**params, "version": params["version"] + 1})
+
+    def _endpoint_from(self, row: rows.Row) -> Endpoint:
+        return rows.endpoint_from(row, self.codec)
 
     # -- applications ---------------------------------------------------------------
 
@@ -156,11 +162,11 @@ class SqlRepository:
     # -- endpoints ------------------------------------------------------------------
 
     async def create_endpoint(self, endpoint: Endpoint) -> None:
-        await self._write("insert_endpoint", rows.endpoint_params(endpoint))
+        await self._write("insert_endpoint", rows.endpoint_params(endpoint, self.codec))
 
     async def get_endpoint(self, app_id: str, id_or_uid: str) -> Endpoint | None:
         return await self._one(
-            "get_endpoint", {"app_id": app_id, "key": id_or_uid}, rows.endpoint_from
+            "get_endpoint", {"app_id": app_id, "key": id_or_uid}, self._endpoint_from
         )
 
     async def list_endpoints(self, app_id: str, query: ListQuery) -> Page[Endpoint]:
@@ -170,12 +176,12 @@ class SqlRepository:
             {"app_id": app_id},
             "id",
             query,
-            rows.endpoint_from,
+            self._endpoint_from,
         )
 
     async def update_endpoint(self, endpoint: Endpoint) -> Endpoint | None:
         return await self._versioned(
-            "update_endpoint", rows.endpoint_params(endpoint), rows.endpoint_from
+            "update_endpoint", rows.endpoint_params(endpoint, self.codec), self._endpoint_from
         )
 
     async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
@@ -238,7 +244,7 @@ class SqlRepository:
 
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None:
         params = {"app_id": app_id, "msg_id": msg_id, "endpoint_id": endpoint_id}
-        await self._write("resend", {**params, "now": rows.to_ms(now)}, notify=True)
+        await self._write("resend", {**params, "now": rows.to_ms(now)})
 
     async def recover(
         self, app_id: str, endpoint_id: str, since: datetime, until: datetime, now: datetime
@@ -250,7 +256,7 @@ class SqlRepository:
             "until": rows.to_ms(until),
             "now": rows.to_ms(now),
         }
-        return await self._write("recover", params, notify=True)
+        return await self._write("recover", params)
 
     async def get_delivery(self, msg_id: str, endpoint_id: str) -> Delivery | None:
         return await self._one(
@@ -332,7 +338,7 @@ class SqlRepository:
             {"app_id": app_id, "msg_id": msg_id},
             "e.id",
             query,
-            rows.endpoint_with_delivery,
+            lambda row: rows.endpoint_with_delivery(row, self.codec),
             lambda pair: pair[0].id,
         )
 

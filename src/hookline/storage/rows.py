@@ -27,6 +27,7 @@ from hookline.domain.models import (
 )
 from hookline.domain.routing import endpoint_accepts
 from hookline.storage.base import AttemptOutcome, Deferral, IdempotencyCompletion
+from hookline.storage.codec import RowCodec
 
 Row = Mapping[str, Any]
 
@@ -116,7 +117,8 @@ def event_type_from(row: Row) -> EventType:
     )
 
 
-def endpoint_params(ep: Endpoint) -> dict[str, Any]:
+def endpoint_params(ep: Endpoint, codec: RowCodec) -> dict[str, Any]:
+    """The endpoint's columns, its secrets encoded by ``codec``."""
     keys = [{"secret": k.secret, "expires_at": to_ms(k.expires_at)} for k in ep.keys]
     return {
         "id": ep.id,
@@ -129,18 +131,19 @@ def endpoint_params(ep: Endpoint) -> dict[str, Any]:
         "event_types": dump_json(ep.event_types),
         "channels": dump_json(ep.channels),
         "metadata": dump_json(ep.metadata),
-        "headers": dump_json(ep.headers),
-        "keys": dump_json(keys),
+        "headers": codec.encode("endpoints", "headers", orjson.dumps(ep.headers).decode()),
+        "keys": codec.encode("endpoints", "keys", orjson.dumps(keys).decode()),
         "created_at": to_ms(ep.created_at),
         "updated_at": to_ms(ep.updated_at),
         "version": ep.version,
     }
 
 
-def endpoint_from(row: Row) -> Endpoint:
+def endpoint_from(row: Row, codec: RowCodec) -> Endpoint:
+    """The endpoint of a row, its secrets decoded by ``codec``."""
     keys = tuple(
         SigningKey(secret=k["secret"], expires_at=from_ms(k["expires_at"]))
-        for k in load_json(row["keys"])
+        for k in orjson.loads(codec.decode("endpoints", "keys", row["keys"]))
     )
     return Endpoint(
         id=row["id"],
@@ -153,7 +156,7 @@ def endpoint_from(row: Row) -> Endpoint:
         event_types=_tuple(row["event_types"]),
         channels=_tuple(row["channels"]),
         metadata=load_json(row["metadata"]),
-        headers=load_json(row["headers"]),
+        headers=orjson.loads(codec.decode("endpoints", "headers", row["headers"])),
         keys=keys,
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
@@ -257,11 +260,15 @@ def attempt_from(row: Row) -> Attempt:
 
 
 def claimed_from(
-    leased: Sequence[Row], messages: Sequence[Row], endpoints: Sequence[Row], token: str
+    leased: Sequence[Row],
+    messages: Sequence[Row],
+    endpoints: Sequence[Row],
+    token: str,
+    codec: RowCodec,
 ) -> list[ClaimedDelivery]:
     """Assemble what a worker needs from the claimed rows and their messages and endpoints."""
     by_msg = {r["id"]: message_from(r) for r in messages}
-    by_endpoint = {r["id"]: endpoint_from(r) for r in endpoints}
+    by_endpoint = {r["id"]: endpoint_from(r, codec) for r in endpoints}
     return [
         ClaimedDelivery(
             delivery_id=r["id"],
@@ -357,8 +364,8 @@ def message_with_delivery(row: Any) -> tuple[Message, Delivery]:
     return msg, _delivery_from_joined(row, msg.id, row["d_ep"], msg.app_id)
 
 
-def endpoint_with_delivery(row: Any) -> tuple[Endpoint, Delivery]:
-    ep = endpoint_from(row)
+def endpoint_with_delivery(row: Any, codec: RowCodec) -> tuple[Endpoint, Delivery]:
+    ep = endpoint_from(row, codec)
     return ep, _delivery_from_joined(row, row["d_msg"], ep.id, ep.app_id)
 
 

@@ -246,9 +246,6 @@ UPDATE deliveries SET next_attempt_at = :now, lease_token = NULL, worker_id = NU
 WHERE status = 3 AND worker_id IN (SELECT id FROM workers WHERE heartbeat_at < :stalled_before);
 DELETE FROM workers WHERE heartbeat_at < :stalled_before
 
--- name: notify_work
-SELECT pg_notify('hookline_work', '')
-
 -- name: open_circuit
 -- Of two openings of one endpoint's breaker, the one that holds it longer is the newer.
 INSERT INTO circuits (endpoint_id, failures, open_until, cooldown_ms)

@@ -87,6 +87,24 @@ CREATE INDEX deliveries_endpoint_due ON deliveries (endpoint_id, next_attempt_at
     WHERE status IN (1, 3);
 CREATE INDEX deliveries_leased ON deliveries (worker_id) WHERE status = 3;
 
+-- A delivery that becomes claimable (written pending, or set pending again) wakes the
+-- workers LISTENing on hookline_work: once per statement, and only if a row it wrote is
+-- pending.
+CREATE FUNCTION hookline_notify_work() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM written WHERE status = 1) THEN
+        PERFORM pg_notify('hookline_work', '');
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER deliveries_inserted_notify AFTER INSERT ON deliveries
+    REFERENCING NEW TABLE AS written
+    FOR EACH STATEMENT EXECUTE FUNCTION hookline_notify_work();
+CREATE TRIGGER deliveries_updated_notify AFTER UPDATE ON deliveries
+    REFERENCING NEW TABLE AS written
+    FOR EACH STATEMENT EXECUTE FUNCTION hookline_notify_work();
+
 CREATE TABLE attempts (
     id TEXT PRIMARY KEY,
     app_id TEXT NOT NULL,

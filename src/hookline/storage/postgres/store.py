@@ -30,6 +30,7 @@ from hookline.storage.base import (
     Deferral,
     IdempotentResponse,
 )
+from hookline.storage.codec import PLAIN, RowCodec
 from hookline.storage.group_commit import GroupCommit, PendingPublish, Routed
 from hookline.storage.handoff import DeliveryRows
 from hookline.storage.migrations import check_version, load_migrations
@@ -45,6 +46,7 @@ Q = load_queries("hookline.storage.postgres", "queries.sql")
 MIGRATIONS = load_migrations("hookline.storage.postgres")
 MIGRATION_LOCK_KEY = 0x686F6F6B  # "hook": serialises concurrent `hookline migrate`
 NOTIFY_CHANNEL = "hookline_work"
+"""Where a trigger on ``deliveries`` announces claimable work (migration 0003)."""
 ACQUIRE_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 30.0
 LISTEN_RETRY_SECONDS = 1.0
@@ -76,8 +78,9 @@ class PostgresStore(SqlRepository):
 
     dialect = sql.POSTGRES
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, codec: RowCodec = PLAIN) -> None:
         self._url = url
+        self.codec = codec
         self._pool_size = pool_size
         self._pool: Any = None
         self._group = GroupCommit(self._write_batch, GROUP_COMMIT_MAX)
@@ -134,12 +137,9 @@ class PostgresStore(SqlRepository):
         async with self._conn() as conn:
             return await self._fetch(conn, name_or_sql, params)
 
-    async def _write(self, name: str, params: dict[str, Any], *, notify: bool = False) -> int:
+    async def _write(self, name: str, params: dict[str, Any]) -> int:
         async with self._conn(transaction=True) as conn:
-            count = await self._execute(conn, name, params)
-            if notify:
-                await conn.execute(Q["notify_work"])
-        return count
+            return await self._execute(conn, name, params)
 
     async def _script(self, name: str, params: dict[str, Any]) -> None:
         async with self._conn(transaction=True) as conn:
@@ -242,7 +242,7 @@ class PostgresStore(SqlRepository):
                 if endpoints is None:
                     active = await self._fetch(conn, "active_endpoints", {"app_id": msg.app_id})
                     endpoints = endpoints_by_app[msg.app_id] = [
-                        rows.endpoint_from(r) for r in active
+                        rows.endpoint_from(r, self.codec) for r in active
                     ]
                 targets = rows.route(endpoints, msg, request.only_endpoint)
                 pending, leased = deliveries.split(msg, targets, request.now_ms)
@@ -259,8 +259,6 @@ class PostgresStore(SqlRepository):
             await conn.executemany(
                 text, [_ordered(rows.completion_params(c), names) for c in completions]
             )
-        if deliveries.left_pending:
-            await conn.execute(Q["notify_work"])
         return outcomes
 
     async def claim_due(
@@ -285,7 +283,7 @@ class PostgresStore(SqlRepository):
             endpoints = await self._fetch(
                 conn, "endpoints_by_ids", {"ids": list({r["endpoint_id"] for r in leased})}
             )
-        return rows.claimed_from(leased, messages, endpoints, token)
+        return rows.claimed_from(leased, messages, endpoints, token, self.codec)
 
     async def complete(self, outcomes: Sequence[AttemptOutcome]) -> None:
         """A batch of outcomes in two statements over arrays, as the publishes' group commit
@@ -307,8 +305,6 @@ class PostgresStore(SqlRepository):
                             "now": rows.to_ms(o.attempt.timestamp),
                         },
                     )
-            if any(o.next_attempt_at is not None for o in outcomes):
-                await conn.execute(Q["notify_work"])
 
     async def defer(self, deferrals: Sequence[Deferral], now: datetime) -> None:
         text, names = sql.compile_positional(Q["defer_delivery"])

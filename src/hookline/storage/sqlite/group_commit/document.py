@@ -1,0 +1,120 @@
+"""The group-commit document: a batch routed and turned into the statement's parameters.
+
+Everything here runs before the write lock is taken when the routes are cached, so the
+lock is held for the statement alone. Rows follow ``layout.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from hookline.storage import rows
+from hookline.storage.base import AttemptOutcome
+from hookline.storage.group_commit import PendingPublish, Routed
+from hookline.storage.handoff import DeliveryRows
+from hookline.storage.sqlite.group_commit import fixed_width
+from hookline.storage.sqlite.group_commit.layout import COMPLETION, DISABLED, MESSAGE
+from hookline.storage.sqlite.group_commit.routes import Routes
+
+_MESSAGE_ROW = MESSAGE.values
+_COMPLETION_ROW = COMPLETION.values
+_DISABLED_ROW = DISABLED.values
+
+
+@dataclass(frozen=True, slots=True)
+class Records:
+    """Attempt outcomes as the parts of a group-commit document that record them, and the
+    free text those parts point into."""
+
+    doc: dict[str, list[Any]]
+    texts: bytes
+
+
+def records(outcomes: Sequence[AttemptOutcome]) -> Records:
+    texts = fixed_width.Texts()
+    doc: dict[str, list[Any]] = {
+        "attempts": [fixed_width.attempt(o.attempt, texts) for o in outcomes],
+        "finished": [fixed_width.finished(o) for o in outcomes],
+        "disabled": [
+            _DISABLED_ROW(
+                {"endpoint_id": o.claimed.endpoint.id, "now": rows.to_ms(o.attempt.timestamp)}
+            )
+            for o in outcomes
+            if o.disable_endpoint
+        ],
+    }
+    return Records(doc, texts.blob())
+
+
+NO_RECORDS = Records({"attempts": [], "finished": [], "disabled": []}, b"")
+
+
+def build(
+    batch: Sequence[PendingPublish],
+    deliveries: DeliveryRows,
+    records: Records,
+    routes: Routes,
+) -> tuple[list[Routed], dict[str, Any]]:
+    """Route the batch and build the parameters of ``group_commit``: the document, the
+    payloads and idempotent responses concatenated, the attempts' texts, and what every
+    delivery row of the commit shares (its time and the worker's lease)."""
+    routed_all: list[Routed] = []
+    messages: list[tuple[Any, ...]] = []
+    pending_records: list[str] = []
+    leased_records: list[str] = []
+    now_ms: int | None = None
+    completions: list[tuple[Any, ...]] = []
+    blobs: list[bytes] = []
+    """Payloads and idempotent responses, concatenated; rows point into them."""
+    at = 1  # substr() counts from 1
+    by_app = routes.by_app
+    for request in batch:
+        routed: Routed = []
+        for msg in request.messages:
+            targets = rows.route(by_app[msg.app_id], msg, request.only_endpoint)
+            pending, leased = deliveries.split(msg, targets, request.now_ms)
+            pending_records += map(fixed_width.delivery, pending)
+            leased_records += map(fixed_width.delivery, leased)
+            routed.append([ep.id for ep in targets])
+            params = rows.message_params(msg)
+            payload = params.pop("payload")
+            params["payload_at"] = params["payload_size"] = None
+            if payload is not None:
+                params["payload_at"] = at
+                params["payload_size"] = len(payload)
+                at += len(payload)
+                blobs.append(payload)
+            messages.append(_MESSAGE_ROW(params))
+        routed_all.append(routed)
+        if now_ms is None or request.now_ms > now_ms:
+            now_ms = request.now_ms
+        if request.completion is not None:
+            completion = rows.completion_params(request.completion)
+            body = completion.pop("body")
+            completion["body_at"] = at
+            completion["body_size"] = len(body)
+            at += len(body)
+            blobs.append(body)
+            completions.append(_COMPLETION_ROW(completion))
+    doc = {
+        "version": routes.version,
+        "messages": messages,
+        "pending": pending_records,
+        "leased": leased_records,
+        "completions": completions,
+        **records.doc,
+    }
+    offer = deliveries.offer
+    return routed_all, {
+        "doc": orjson.dumps(doc),
+        "payloads": b"".join(blobs),
+        "texts": records.texts,
+        "now": now_ms,
+        "lease_token": offer.lease_token if offer is not None else None,
+        "lease_until": deliveries.lease_until_ms,
+        "worker_id": offer.worker_id if offer is not None else None,
+    }

@@ -1,0 +1,97 @@
+-- The SQLite group commit as one statement. Positions are written {row.field} (or
+-- {alias.row.field} for the element alias.value) and rendered from layout.py when the
+-- package is imported: {attempt.status} becomes substr(value, 126, 1).
+
+-- name: create_group_commit
+-- A group commit as one statement: an INSERT of one JSON document into this view, whose
+-- trigger writes the messages, their deliveries and idempotency results, and the attempt
+-- records that queued meanwhile. A statement step hands the GIL to the event loop and waits
+-- to get it back; one step per commit, instead of one per table, keeps the write lock short.
+-- Outside an explicit transaction the statement commits itself. When the document carries
+-- the endpoint version its routing was read at, and the version has moved since, nothing
+-- is written and the publish routes again under the lock. TEMP: it belongs to the
+-- connection, not to the schema.
+--
+-- Messages, idempotency completions and disabled endpoints are JSON arrays read by
+-- position: SQLite finds an array element faster than an object member. Deliveries,
+-- attempt records and the deliveries they finish are strings with fields at fixed
+-- positions, read with substr() (fixed_width.py): reading a JSON element costs about half
+-- a microsecond per field and row. layout.py declares every row. What every delivery of
+-- the commit shares (the time, the lease of the publishing process's worker) rides beside
+-- the document, as do two BLOBs that rows point into: the payloads and idempotent
+-- responses, and the attempts' URLs and response bodies, so SQLite never parses or
+-- unescapes them as JSON.
+CREATE TEMP VIEW IF NOT EXISTS group_commit (doc, payloads, texts, now, lease_token,
+                                             lease_until, worker_id)
+AS SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL;
+CREATE TEMP TRIGGER IF NOT EXISTS group_commit_write INSTEAD OF INSERT ON group_commit
+BEGIN
+    SELECT RAISE(ABORT, 'hookline: endpoints changed')
+    WHERE NEW.doc ->> '$.version' IS NOT NULL
+      AND (SELECT version FROM endpoint_changes) IS NOT NEW.doc ->> '$.version';
+    INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
+                          created_at, expires_at)
+    SELECT {message.id}, {message.app_id}, {message.event_type}, {message.event_id},
+           substr(NEW.payloads, {message.payload_at}, {message.payload_size}),
+           {message.channels}, {message.tags}, {message.created_at}, {message.expires_at}
+    FROM json_each(NEW.doc, '$.messages');
+    -- Deliveries, pending and leased to the publishing process's worker.
+    INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                            next_attempt_at, lease_token, worker_id, updated_at)
+    SELECT {delivery.id}, {delivery.app_id}, {delivery.msg_id},
+           {delivery.endpoint_id}, 1, 0, NEW.now, NULL, NULL, NEW.now
+    FROM json_each(NEW.doc, '$.pending');
+    INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                            next_attempt_at, lease_token, worker_id, updated_at)
+    SELECT {delivery.id}, {delivery.app_id}, {delivery.msg_id},
+           {delivery.endpoint_id}, 3, 0, NEW.lease_until, NEW.lease_token, NEW.worker_id, NEW.now
+    FROM json_each(NEW.doc, '$.leased');
+    UPDATE idempotency_keys
+    SET status = {c.completion.status},
+        body = substr(NEW.payloads, {c.completion.body_at}, {c.completion.body_size})
+    FROM json_each(NEW.doc, '$.completions') AS c
+    WHERE idempotency_keys.scope = {c.completion.scope}
+      AND idempotency_keys.key = {c.completion.key};
+    -- url and response are texts in NEW.texts, each row holding their offset and length.
+    INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
+                          response, duration_ms, trigger_type, created_at)
+    SELECT {attempt.id}, {attempt.app_id}, {attempt.msg_id},
+           {attempt.endpoint_id},
+           CAST({attempt.url} AS TEXT),
+           CAST({attempt.status} AS INTEGER), CAST({attempt.response_status_code} AS INTEGER),
+           CAST({attempt.response} AS TEXT),
+           CAST({attempt.duration_ms} AS INTEGER), CAST({attempt.trigger_type} AS INTEGER),
+           CAST({attempt.created_at} AS INTEGER)
+    FROM json_each(NEW.doc, '$.attempts') WHERE true
+    ON CONFLICT (id) DO NOTHING;
+    -- The deliveries those attempts finish (next_attempt_at is NULL for none). An outcome
+    -- moves its delivery only while the lease it was attempted under holds.
+    UPDATE deliveries
+    SET status = u.status, attempt_count = u.attempt_count,
+        next_attempt_at = u.next_attempt_at, lease_token = NULL, worker_id = NULL,
+        manual = 0, updated_at = u.now
+    FROM (
+        SELECT {finished.id} AS id, CAST({finished.status} AS INTEGER) AS status,
+               CAST({finished.attempt_count} AS INTEGER) AS attempt_count,
+               CAST({finished.now} AS INTEGER) AS now,
+               CAST({finished.next_attempt_at} AS INTEGER) AS next_attempt_at,
+               {finished.lease_token} AS lease_token
+        FROM json_each(NEW.doc, '$.finished')
+    ) AS u
+    WHERE deliveries.id = u.id AND deliveries.lease_token = u.lease_token;
+    -- Moves the row version, so that an update read before the disable is refused
+    -- (update_endpoint) instead of enabling the endpoint again.
+    UPDATE endpoints
+    SET disabled = 1, updated_at = {d.disabled.now}, version = endpoints.version + 1
+    FROM json_each(NEW.doc, '$.disabled') AS d
+    WHERE endpoints.id = {d.disabled.endpoint_id};
+END
+
+-- name: group_commit
+INSERT INTO temp.group_commit (doc, payloads, texts, now, lease_token, lease_until, worker_id)
+VALUES (:doc, :payloads, :texts, :now, :lease_token, :lease_until, :worker_id)
+
+-- name: endpoint_version
+-- The counter every endpoint change moves (migration 0003): routes read at one version
+-- hold while it has not moved.
+SELECT version FROM endpoint_changes
