@@ -23,16 +23,14 @@ from hookline.api.auth import hash_token, new_token
 from hookline.api.routes import create_app
 from hookline.api.write_coalescing import CoalescingHttpToolsProtocol
 from hookline.config import Settings
-from hookline.delivery.asyncio_transport import AsyncioTransport
-from hookline.delivery.curl_transport import CurlTransport
 from hookline.delivery.maintenance import run_maintenance
-from hookline.delivery.transport import AiohttpTransport, SsrfPolicy, Transport
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain import ids
 from hookline.domain.models import AccessToken
 from hookline.storage.base import Store
 from hookline.storage.postgres import PostgresStore
 from hookline.storage.sqlite import SqliteStore
+from hookline.transport import AsyncioTransport, SsrfPolicy, Transport
 
 log = logging.getLogger("hookline")
 
@@ -105,10 +103,6 @@ def worker_config(settings: Settings) -> WorkerConfig:
 
 def transport_for(settings: Settings) -> Transport:
     policy = SsrfPolicy(allow_networks=settings.allow_networks, allow_private=settings.dev)
-    if settings.transport == "aiohttp":
-        return AiohttpTransport(policy)
-    if settings.transport == "curl":
-        return CurlTransport(policy)
     return AsyncioTransport(policy)
 
 

@@ -15,12 +15,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks import Webhook
 
 from hookline.delivery import worker as worker_module
-from hookline.delivery.transport import HttpResult
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain.models import MessageStatus, SigningKey
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import generate_ed25519_secret, public_key
 from hookline.storage.base import AttemptFilter, ListQuery, Store
+from hookline.transport import HttpResult
 from tests.conftest import make_app, make_endpoint, make_message, utcnow
 
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from hookline.delivery.gate import Gate
-from hookline.delivery.transport import HttpResult, Transport
 from hookline.domain import ids
 from hookline.domain.breaker import (
     DEFAULT_COOLDOWN_SECONDS,
@@ -34,6 +33,7 @@ from hookline.domain.outcome import Verdict, decide
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import sign
 from hookline.storage.base import AttemptOutcome, Deferral, LeaseOffer, Store
+from hookline.transport import HttpResult, Transport
 
 log = logging.getLogger("hookline.worker")
 

@@ -1,20 +1,20 @@
-"""Outgoing HTTP for deliveries on asyncio protocols and httptools: the default transport.
+"""Outgoing HTTP for deliveries on asyncio protocols and httptools: hookline's one client.
 
 A delivery is one small POST and one small answer, so the client is kept to that: one
 ``asyncio.Protocol`` per keep-alive HTTP/1.1 connection, llhttp (through httptools, which
 uvicorn already brings) to read responses, and a pool of idle connections per scheme, host
-and port. Against libcurl driven from the same loop it spends about a third of the CPU per
+and port. Against libcurl driven from the same loop it spent about a third of the CPU per
 request (``docs/performance.md``): a connection stays registered with the loop while it is
 pooled, where curl asks for its socket to be watched and unwatched on every transfer, and
 no request is translated into and out of another library's handle.
 
-The SSRF guard is the same as the other transports': a URL is read and vetted once by
-``parse_target`` (IP literals checked, non-canonical spellings never dialled), and every new
-connection to a host name starts with a fresh resolution by ``GuardedResolver``, where one
-denied address refuses the whole host. The socket is then connected to an address that
-resolution vetted, while Host and TLS server name stay the URL's, so nothing can change
-between check and connect. A pooled connection stays on the address it was vetted for, and
-a request that rides one needs no lookup.
+The SSRF guard: a URL is read and vetted once by ``parse_target`` (IP literals checked,
+non-canonical spellings never dialled), and every new connection to a host name starts with
+a fresh resolution by ``GuardedResolver``, where one denied address refuses the whole host.
+The socket is then connected to an address that resolution vetted, while Host and TLS
+server name stay the URL's, so nothing can change between check and connect. A pooled
+connection stays on the address it was vetted for, and a request that rides one needs no
+lookup.
 
 A connection the receiver closed while it sat idle (a keep-alive timeout shorter than ours,
 as Node's 5 s) may only be found dead after the request is written. When a reused
@@ -22,7 +22,7 @@ connection ends before a single byte of answer, the request is sent once more on
 connection, as curl does; the receiver cannot have answered the first.
 
 Redirects are not followed, cookies are not kept, proxies from the environment are ignored,
-bodies are not compressed or decompressed, and HTTP/1.1 is spoken, as with aiohttp.
+bodies are not compressed or decompressed, and HTTP/1.1 is spoken.
 """
 
 from __future__ import annotations
@@ -38,20 +38,10 @@ from typing import cast
 
 import httptools
 
-from hookline.delivery.target import NonCanonical, Target, parse_target
-from hookline.delivery.transport import (
-    FORBIDDEN_HEADER_CHARS,
-    FORBIDDEN_HEADER_REASON,
-    RESPONSE_BODY_LIMIT_BYTES,
-    USER_AGENT,
-    GuardedResolver,
-    HttpResult,
-    SsrfBlocked,
-    SsrfPolicy,
-    elapsed_ms,
-    failure,
-    non_canonical_reason,
-)
+from hookline.transport._headers import request_head
+from hookline.transport._ssrf import GuardedResolver, SsrfBlocked, SsrfPolicy, non_canonical_reason
+from hookline.transport._target import NonCanonical, Target, parse_target
+from hookline.transport._types import RESPONSE_BODY_LIMIT_BYTES, HttpResult, elapsed_ms, failure
 
 _DEFAULT_POLICY = SsrfPolicy()
 # aiohttp's keep-alive timeout: idle connections older than this are not reused.
@@ -257,7 +247,7 @@ class AsyncioTransport:
             return failure(target, started)
         if isinstance(target, NonCanonical):
             return failure(await non_canonical_reason(self._resolver, target.host), started)
-        head = _request_head(target, headers, len(body))
+        head = request_head(target, headers, len(body))
         if isinstance(head, str):
             return failure(head, started)
         request = head + body
@@ -385,13 +375,11 @@ class AsyncioTransport:
                 for address in target.literal
             ]
         try:
-            results = await self._resolver.resolve(target.host, target.port, socket.AF_UNSPEC)
+            return await self._resolver.resolve(target.host, target.port)
         except SsrfBlocked as exc:
             raise _Refused(str(exc)) from exc
         except OSError as exc:
             raise _Refused(f"DNS resolution failed: {exc}") from exc
-        found = ((socket.AddressFamily(result["family"]), result["host"]) for result in results)
-        return list(dict.fromkeys(found))
 
     def _tls_context(self) -> ssl.SSLContext:
         context = self._tls
@@ -435,47 +423,3 @@ async def _connect_socket(
     error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if error:
         raise OSError(error, os.strerror(error))
-
-
-def _request_head(target: Target, headers: Mapping[str, str], length: int) -> bytes | str:
-    """The request line and headers: each default the caller did not set (in any case),
-    then the caller's. Framing is ours alone: a caller's Content-Length or
-    Transfer-Encoding is not sent."""
-    host = target.host_header
-    authorization = target.basic_auth()
-    user_agent: str | None = USER_AGENT
-    content_type: str | None = "application/json"
-    lines: list[str] = []
-    for name, value in headers.items():
-        if FORBIDDEN_HEADER_CHARS.search(name) or FORBIDDEN_HEADER_CHARS.search(value):
-            return FORBIDDEN_HEADER_REASON
-        lower = name.lower()
-        if lower == "user-agent":
-            user_agent = None
-        elif lower == "content-type":
-            content_type = None
-        elif lower == "host":
-            host = ""
-        elif lower == "authorization":
-            authorization = None
-        elif lower == "content-length" or lower == "transfer-encoding":
-            continue
-        value = value.strip(" \t")
-        lines.append(f"{name}: {value}\r\n")
-    head = [f"POST {target.path_query} HTTP/1.1\r\n"]
-    if host:
-        head.append(f"Host: {host}\r\n")
-    if authorization is not None:
-        head.append(f"Authorization: {authorization}\r\n")
-    if user_agent is not None:
-        head.append(f"User-Agent: {user_agent}\r\n")
-    head.append("Accept: */*\r\n")
-    if content_type is not None:
-        head.append(f"Content-Type: {content_type}\r\n")
-    head.append(f"Content-Length: {length}\r\n")
-    head += lines
-    head.append("\r\n")
-    try:
-        return "".join(head).encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError as exc:
-        return f"invalid header: {exc}"
