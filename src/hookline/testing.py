@@ -23,7 +23,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from hookline.transport import HttpResult
+from hookline.transport import DEFAULT_OPTIONS, HttpResult, RequestOptions
 
 __all__ = ["MockRequest", "MockTransport", "answer", "no_answer"]
 
@@ -38,6 +38,8 @@ class MockRequest:
     body: bytes
     timeout: float
     """The deadline for the whole attempt, in seconds."""
+    options: RequestOptions = DEFAULT_OPTIONS
+    """What the caller asked beyond the defaults (response byte cap, TLS)."""
 
 
 Handler = Callable[[MockRequest], HttpResult | Awaitable[HttpResult]]
@@ -50,9 +52,14 @@ class MockTransport:
         self._handler = handler
 
     async def post(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout: float,
+        options: RequestOptions = DEFAULT_OPTIONS,
     ) -> HttpResult:
-        result = self._handler(MockRequest(url, dict(headers), body, timeout))
+        result = self._handler(MockRequest(url, dict(headers), body, timeout, options))
         if inspect.isawaitable(result):
             return await result
         return result

@@ -8,7 +8,7 @@ import pytest
 
 import hookline.testing
 from hookline.testing import MockRequest, MockTransport, answer, no_answer
-from hookline.transport import HttpResult, Transport
+from hookline.transport import HttpResult, RequestOptions, TlsOptions, Transport
 
 
 def test_public_names_are_pinned_and_sorted() -> None:
@@ -29,6 +29,19 @@ async def test_a_sync_handler_sees_the_request_and_gives_the_result() -> None:
     result = await transport.post("https://rx.example/h", b'{"a":1}', {"webhook-id": "m"}, 2.5)
     assert result == HttpResult(429, b"slow down", None, 0, "30")
     assert seen == [MockRequest("https://rx.example/h", {"webhook-id": "m"}, b'{"a":1}', 2.5)]
+
+
+async def test_the_handler_sees_the_request_options() -> None:
+    """Options the caller passes (byte cap, TLS) reach the handler unchanged."""
+    seen: list[MockRequest] = []
+
+    def handler(request: MockRequest) -> HttpResult:
+        seen.append(request)
+        return answer(200)
+
+    options = RequestOptions(max_response_bytes=10, tls=TlsOptions(ca_bundle="PEM"))
+    await MockTransport(handler).post("https://rx.example/h", b"{}", {}, 5, options)
+    assert seen[0].options is options
 
 
 async def test_an_async_handler_is_awaited() -> None:

@@ -24,14 +24,17 @@ def test_public_names_are_pinned_and_sorted() -> None:
     """``__all__`` lists exactly these names, in ruff's isort order; adding one is a
     decision, taken here."""
     assert hookline.transport.__all__ == [
+        "DEFAULT_OPTIONS",
         "RESPONSE_BODY_LIMIT_BYTES",
         "AsyncioTransport",
         "GuardedResolver",
         "HttpResult",
         "NonCanonical",
+        "RequestOptions",
         "SsrfBlocked",
         "SsrfPolicy",
         "Target",
+        "TlsOptions",
         "Transport",
         "parse_target",
     ]

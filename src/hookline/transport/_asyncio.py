@@ -41,7 +41,15 @@ import httptools
 from hookline.transport._headers import request_head
 from hookline.transport._ssrf import GuardedResolver, SsrfBlocked, SsrfPolicy, non_canonical_reason
 from hookline.transport._target import NonCanonical, Target, parse_target
-from hookline.transport._types import RESPONSE_BODY_LIMIT_BYTES, HttpResult, elapsed_ms, failure
+from hookline.transport._tls import TlsContexts
+from hookline.transport._types import (
+    DEFAULT_OPTIONS,
+    HttpResult,
+    RequestOptions,
+    TlsOptions,
+    elapsed_ms,
+    failure,
+)
 
 _DEFAULT_POLICY = SsrfPolicy()
 # aiohttp's keep-alive timeout: idle connections older than this are not reused.
@@ -51,7 +59,8 @@ _CACHE_SIZE = 4096
 _DISCONNECTED = "server disconnected without a response"
 _CLOSED = "transport closed"
 
-PoolKey = tuple[str, str, int]
+PoolKey = tuple[str, str, int, TlsOptions | None]
+"""Scheme, host, port and TLS settings: connections are shared only within one key."""
 
 
 class _Refused(Exception):
@@ -73,6 +82,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.body_limit = 0
         self._answer_pending()
 
     def _answer_pending(self) -> None:
@@ -89,9 +99,11 @@ class _Connection(asyncio.Protocol):
         self.refusal: str | None = None
         self.timed_out = False
 
-    def send(self, request: bytes, waiter: asyncio.Future[None]) -> None:
-        """Reset the answer and write ``request``; ``waiter`` is woken when it is settled."""
+    def send(self, request: bytes, waiter: asyncio.Future[None], body_limit: int) -> None:
+        """Reset the answer and write ``request``; ``waiter`` is woken when it is settled.
+        At most ``body_limit`` bytes of the answer's body are kept."""
         self._answer_pending()
+        self.body_limit = body_limit
         self.waiter = waiter
         transport = self.transport
         if transport is None or self.closed:
@@ -148,6 +160,10 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if isinstance(exc, ssl.SSLError) and self.refusal is None and not self.received:
+            # A TLS alert instead of an answer: the server refused our certificate
+            # (TLS 1.3 sends that verdict after the client's handshake is done).
+            self.refusal = f"TLS error: {exc}"
         self._wake()
 
     # -- httptools callbacks -----------------------------------------------------------
@@ -180,12 +196,13 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         """Keep the body up to the limit; past it the status stands and the rest is not
         read, so the connection cannot be reused."""
-        room = RESPONSE_BODY_LIMIT_BYTES - self.size
-        if room <= 0 or self.complete:
+        if self.complete:
             return
+        room = self.body_limit - self.size
         if len(body) > room:
-            self.chunks.append(body[:room])
-            self.size = RESPONSE_BODY_LIMIT_BYTES
+            if room > 0:
+                self.chunks.append(body[:room])
+                self.size = self.body_limit
             self.abort()
             self._wake()
             return
@@ -227,7 +244,7 @@ class AsyncioTransport:
         self._idle: dict[PoolKey, list[_Connection]] = {}
         self._idle_count = 0
         self._busy: set[_Connection] = set()
-        self._tls: ssl.SSLContext | None = None
+        self._tls = TlsContexts()
 
     def _target(self, url: str) -> Target | NonCanonical | str:
         target = self._targets.get(url)
@@ -239,19 +256,26 @@ class AsyncioTransport:
         return target
 
     async def post(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout: float,
+        options: RequestOptions = DEFAULT_OPTIONS,
     ) -> HttpResult:
+        """Send one POST; ``timeout`` bounds all of it, from the lookup to the last byte."""
         started = time.perf_counter()
         target = self._target(url)
         if isinstance(target, str):
             return failure(target, started)
         if isinstance(target, NonCanonical):
-            return failure(await non_canonical_reason(self._resolver, target.host), started)
+            return await self._refuse_non_canonical(target.host, timeout, started)
         head = request_head(target, headers, len(body))
         if isinstance(head, str):
             return failure(head, started)
         request = head + body
-        key = (target.scheme, target.host, target.port)
+        limit = options.max_response_bytes
+        key = (target.scheme, target.host, target.port, options.tls)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         conn: _Connection | None = None
@@ -259,14 +283,16 @@ class AsyncioTransport:
             try:
                 conn = self._pooled(key, loop.time())
                 if conn is not None:
-                    await self._exchange(conn, request, loop, deadline)
+                    await self._exchange(conn, request, limit, loop, deadline)
                     if conn.stale():
                         self._release(conn, loop)
                         conn = None
                 if conn is None:
+                    # One deadline for the lookup, the connection and the TLS handshake;
+                    # the exchange that follows is held to the same one.
                     async with asyncio.timeout_at(deadline):
-                        conn = await self._connect(target, key, loop)
-                    await self._exchange(conn, request, loop, deadline)
+                        conn = await self._connect(target, key, options.tls, loop)
+                    await self._exchange(conn, request, limit, loop, deadline)
             except TimeoutError:
                 return failure(f"timeout after {timeout}s", started)
             except _Refused as exc:
@@ -283,10 +309,21 @@ class AsyncioTransport:
             if conn is not None:
                 self._release(conn, loop)
 
+    async def _refuse_non_canonical(self, host: str, timeout: float, started: float) -> HttpResult:
+        """Say what a 127.1-style host would have reached; the lookup that finds out is held
+        to the attempt's deadline like any other."""
+        try:
+            async with asyncio.timeout(timeout):
+                reason = await non_canonical_reason(self._resolver, host)
+        except TimeoutError:
+            return failure(f"timeout after {timeout}s", started)
+        return failure(reason, started)
+
     async def _exchange(
         self,
         conn: _Connection,
         request: bytes,
+        body_limit: int,
         loop: asyncio.AbstractEventLoop,
         deadline: float,
     ) -> None:
@@ -295,7 +332,7 @@ class AsyncioTransport:
         waiter: asyncio.Future[None] = loop.create_future()
         self._busy.add(conn)
         timer = loop.call_at(deadline, conn.expire)
-        conn.send(request, waiter)
+        conn.send(request, waiter, body_limit)
         try:
             await waiter
         finally:
@@ -335,9 +372,14 @@ class AsyncioTransport:
         self._idle_count += 1
 
     async def _connect(
-        self, target: Target, key: PoolKey, loop: asyncio.AbstractEventLoop
+        self,
+        target: Target,
+        key: PoolKey,
+        tls: TlsOptions | None,
+        loop: asyncio.AbstractEventLoop,
     ) -> _Connection:
         """A new connection to an address vetted for ``target`` just now."""
+        context = self._tls_context(tls) if target.tls else None
         last: OSError | None = None
         for family, host in await self._addresses(target):
             sock = socket.socket(family, socket.SOCK_STREAM)
@@ -354,7 +396,7 @@ class AsyncioTransport:
                 _, conn = await loop.create_connection(
                     lambda: _Connection(key),
                     sock=sock,
-                    ssl=self._tls_context() if target.tls else None,
+                    ssl=context,
                     server_hostname=target.host.rstrip(".") if target.tls else None,
                 )
             except ssl.SSLCertVerificationError as exc:
@@ -381,11 +423,11 @@ class AsyncioTransport:
         except OSError as exc:
             raise _Refused(f"DNS resolution failed: {exc}") from exc
 
-    def _tls_context(self) -> ssl.SSLContext:
-        context = self._tls
-        if context is None:
-            context = self._tls = ssl.create_default_context()
-        return context
+    def _tls_context(self, tls: TlsOptions | None) -> ssl.SSLContext:
+        try:
+            return self._tls.get(tls)
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            raise _Refused(f"TLS configuration error: {exc}") from exc
 
     async def close(self) -> None:
         """Drop every connection; requests in flight end with "transport closed". The
