@@ -70,8 +70,8 @@ class Issued:
 
 
 class CertificateAuthority:
-    """A private CA that issues server certificates (for localhost and 127.0.0.1) and client
-    certificates, with the extensions strict verifiers ask for."""
+    """A private CA that issues server certificates (for localhost and 127.0.0.1 unless told
+    otherwise) and client certificates, with the extensions strict verifiers ask for."""
 
     def __init__(self, name: str) -> None:
         self._key = ec.generate_private_key(ec.SECP256R1())
@@ -103,8 +103,16 @@ class CertificateAuthority:
         """The CA's certificate: what a peer trusts to accept what this CA issued."""
         return self._certificate.public_bytes(serialization.Encoding.PEM).decode()
 
-    def issue(self, common_name: str, *, client: bool = False) -> Issued:
-        """A leaf certificate for TLS servers on localhost/127.0.0.1, or for a TLS client."""
+    def issue(
+        self,
+        common_name: str,
+        *,
+        client: bool = False,
+        names: tuple[str, ...] = ("localhost",),
+        addresses: tuple[str, ...] = ("127.0.0.1",),
+    ) -> Issued:
+        """A leaf certificate for a TLS server known by ``names`` and ``addresses``, or for
+        a TLS client."""
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
@@ -120,7 +128,8 @@ class CertificateAuthority:
         if not client:
             builder = builder.add_extension(
                 x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                    [x509.DNSName(name) for name in names]
+                    + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in addresses]
                 ),
                 critical=False,
             )

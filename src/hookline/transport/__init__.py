@@ -10,6 +10,8 @@ store. Its modules are private; what other layers may use is listed in ``__all__
 - ``_target``: ``parse_target``, the one reading of a delivery URL.
 - ``_headers``: the request head (defaults, refused characters, framing).
 - ``_tls``: SSL contexts, one per distinct custom CA bundle and client certificate.
+- ``_sockets``: TCP connections to IP literals, with no name resolution.
+- ``_proxy``: CONNECT tunnels through an operator's HTTP proxy, to vetted addresses.
 - ``_asyncio``: ``AsyncioTransport``, the client.
 """
 

@@ -21,15 +21,15 @@ as Node's 5 s) may only be found dead after the request is written. When a reuse
 connection ends before a single byte of answer, the request is sent once more on a fresh
 connection, as curl does; the receiver cannot have answered the first.
 
-Redirects are not followed, cookies are not kept, proxies from the environment are ignored,
-bodies are not compressed or decompressed, and HTTP/1.1 is spoken.
+With a proxy (given at construction, never taken from the environment), every new
+connection is a CONNECT tunnel to the vetted address (``_proxy.py``), and the rest is the
+same. Redirects are not followed, cookies are not kept, bodies are not compressed or
+decompressed, and HTTP/1.1 is spoken.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
 import socket
 import ssl
 import time
@@ -39,6 +39,8 @@ from typing import cast
 import httptools
 
 from hookline.transport._headers import request_head
+from hookline.transport._proxy import Proxy, ProxyError, open_tunnel
+from hookline.transport._sockets import connect_failure, connect_socket
 from hookline.transport._ssrf import GuardedResolver, SsrfBlocked, SsrfPolicy, non_canonical_reason
 from hookline.transport._target import NonCanonical, Target, parse_target
 from hookline.transport._tls import TlsContexts
@@ -236,8 +238,16 @@ class _Connection(asyncio.Protocol):
 class AsyncioTransport:
     """Deliveries over pooled keep-alive connections of the running loop."""
 
-    def __init__(self, policy: SsrfPolicy = _DEFAULT_POLICY, max_connections: int = 1000) -> None:
+    def __init__(
+        self,
+        policy: SsrfPolicy = _DEFAULT_POLICY,
+        max_connections: int = 1000,
+        proxy: str | None = None,
+    ) -> None:
+        """``proxy``: an ``http://host:port`` HTTP proxy that every connection goes through,
+        in a CONNECT tunnel to the vetted address; ``ValueError`` if it is not one."""
         self._policy = policy
+        self._proxy = None if proxy is None else Proxy.from_url(proxy)
         self._resolver = GuardedResolver(policy)
         self._max_idle = max_connections
         self._targets: dict[str, Target | NonCanonical | str] = {}
@@ -382,16 +392,13 @@ class AsyncioTransport:
         context = self._tls_context(tls) if target.tls else None
         last: OSError | None = None
         for family, host in await self._addresses(target):
-            sock = socket.socket(family, socket.SOCK_STREAM)
             try:
-                await _connect_socket(sock, (host, target.port), loop)
+                sock = await self._dial(family, host, target.port, loop)
+            except ProxyError as exc:
+                raise _Refused(str(exc)) from exc
             except OSError as exc:
-                sock.close()
                 last = exc
                 continue
-            except BaseException:
-                sock.close()
-                raise
             try:
                 _, conn = await loop.create_connection(
                     lambda: _Connection(key),
@@ -406,9 +413,15 @@ class AsyncioTransport:
             except OSError as exc:
                 raise _Refused(f"connection failed: {exc.strerror or exc}") from exc
             return conn
-        if last is not None and last.errno == errno.ECONNREFUSED:
-            raise _Refused("connection refused")
-        raise _Refused(f"connection failed: {(last.strerror or last) if last else 'no address'}")
+        raise _Refused(connect_failure(last))
+
+    async def _dial(
+        self, family: socket.AddressFamily, host: str, port: int, loop: asyncio.AbstractEventLoop
+    ) -> socket.socket:
+        """A socket to ``host`` (a vetted IP literal): direct, or through the proxy."""
+        if self._proxy is not None:
+            return await open_tunnel(self._proxy, host, port, loop)
+        return await connect_socket(family, (host, port), loop)
 
     async def _addresses(self, target: Target) -> list[tuple[socket.AddressFamily, str]]:
         if target.literal is not None:
@@ -442,26 +455,3 @@ class AsyncioTransport:
                 conn.abort()
         self._idle.clear()
         self._idle_count = 0
-
-
-async def _connect_socket(
-    sock: socket.socket, address: tuple[str, int], loop: asyncio.AbstractEventLoop
-) -> None:
-    """Connect without any name resolution: ``address`` is a vetted IP literal, and
-    ``loop.sock_connect`` would hand it to ``getaddrinfo`` (uvloop does) all the same."""
-    sock.setblocking(False)
-    try:
-        sock.connect(address)
-        return
-    except BlockingIOError:
-        pass
-    fd = sock.fileno()
-    writable: asyncio.Future[None] = loop.create_future()
-    loop.add_writer(fd, writable.set_result, None)
-    try:
-        await writable
-    finally:
-        loop.remove_writer(fd)
-    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    if error:
-        raise OSError(error, os.strerror(error))
