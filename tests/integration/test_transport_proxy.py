@@ -199,9 +199,10 @@ async def test_proxy_credentials_are_sent_as_basic_proxy_authorization(
         (b"HTTP/1.1 403 Forbidden\r\n\r\n", "proxy refused CONNECT 127.0.0.1:9: 403 Forbidden"),
         (b"", "proxy closed the connection before answering CONNECT 127.0.0.1:9"),
         (b"SSH-2.0-OpenSSH\r\n\r\n", "proxy gave an invalid answer to CONNECT"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", "proxy gave an invalid answer to CONNECT"),
         (b"HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 200 OK", "proxy sent data before the tunnel"),
     ],
-    ids=["refused", "hung-up", "not-http", "early-data"],
+    ids=["refused", "hung-up", "not-http", "bad-status", "early-data"],
 )
 async def test_a_tunnel_the_proxy_does_not_open_is_status_zero_with_the_reason(
     proxy: ConnectProxy, answer: bytes, reason: str

@@ -130,7 +130,7 @@ async def _read_answer(
     head, _, rest = answer.partition(b"\r\n\r\n")
     status = head.split(b"\r\n", 1)[0].decode("latin-1")
     version, _, code = status.partition(" ")
-    if not version.startswith("HTTP/1.") or not code[:3].isdigit():
+    if not version.startswith("HTTP/1.") or not code[:3].isdigit() or code[3:4] not in ("", " "):
         raise ProxyError(f"proxy gave an invalid answer to CONNECT: {status[:100]!r}")
     if not code.startswith("2"):
         raise ProxyError(f"proxy refused CONNECT {authority}: {code}")
