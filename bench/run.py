@@ -548,7 +548,7 @@ def machine_facts() -> dict[str, str]:
                 break
     versions = {
         name: metadata.version(name)
-        for name in ("hookline", "pycurl", "aiohttp", "uvicorn", "asyncpg", "orjson", "celery")
+        for name in ("hookline", "httptools", "aiohttp", "uvicorn", "asyncpg", "orjson", "celery")
     }
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -61,9 +61,16 @@ def _schedule(text: str) -> RetrySchedule:
     return parse_schedule(text)
 
 
+TRANSPORT = "asyncio"
+"""hookline's one HTTP client for deliveries."""
+REMOVED_TRANSPORTS = ("curl", "aiohttp")
+"""Clients hookline used to offer: still accepted, so that existing deployments start, but
+ignored (with a warning at start) and due to be refused in a later release."""
+
+
 def _transport(text: str) -> str:
-    if text not in ("asyncio", "curl", "aiohttp"):
-        raise ValueError("must be asyncio, curl or aiohttp")
+    if text != TRANSPORT and text not in REMOVED_TRANSPORTS:
+        raise ValueError(f"must be {TRANSPORT}")
     return text
 
 
@@ -102,8 +109,8 @@ class Settings:
     )
     transport: str = _setting(
         _transport,
-        "HTTP client for deliveries: asyncio (asyncio protocols and httptools, default), "
-        "curl (libcurl) or aiohttp",
+        "HTTP client for deliveries: asyncio, the only one (curl and aiohttp are accepted "
+        "but ignored, with a warning, and will be removed)",
     )
     processes: int = _setting(
         _positive_int, "serve: processes sharing the port, each with the API and a worker"

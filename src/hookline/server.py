@@ -22,17 +22,15 @@ from hookline.api.app import Services
 from hookline.api.auth import hash_token, new_token
 from hookline.api.routes import create_app
 from hookline.api.write_coalescing import CoalescingHttpToolsProtocol
-from hookline.config import Settings
-from hookline.delivery.asyncio_transport import AsyncioTransport
-from hookline.delivery.curl_transport import CurlTransport
+from hookline.config import TRANSPORT, Settings
 from hookline.delivery.maintenance import run_maintenance
-from hookline.delivery.transport import AiohttpTransport, SsrfPolicy, Transport
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain import ids
 from hookline.domain.models import AccessToken
 from hookline.storage.base import Store
 from hookline.storage.postgres import PostgresStore
 from hookline.storage.sqlite import SqliteStore
+from hookline.transport import AsyncioTransport, SsrfPolicy, Transport
 
 log = logging.getLogger("hookline")
 
@@ -105,11 +103,17 @@ def worker_config(settings: Settings) -> WorkerConfig:
 
 
 def transport_for(settings: Settings) -> Transport:
+    """hookline's one HTTP client, under the SSRF policy the settings describe. A transport
+    that was removed is still accepted, so a deployment that names it starts, but it is
+    said once, at start, that the setting is ignored."""
+    if settings.transport != TRANSPORT:
+        log.warning(
+            "HOOKLINE_TRANSPORT=%s is ignored and will be removed in a later release: "
+            "deliveries use the %s client, hookline's only one",
+            settings.transport,
+            TRANSPORT,
+        )
     policy = SsrfPolicy(allow_networks=settings.allow_networks, allow_private=settings.dev)
-    if settings.transport == "aiohttp":
-        return AiohttpTransport(policy)
-    if settings.transport == "curl":
-        return CurlTransport(policy)
     return AsyncioTransport(policy)
 
 

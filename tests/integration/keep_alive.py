@@ -32,12 +32,16 @@ class KeepAliveServer:
     hang_up_reused: bool = False
     chunked: bool = False
     """Answer with a chunked body instead of a Content-Length."""
+    client_certificates: list[object] = field(default_factory=list)
+    """Over TLS, what each connection's client presented (``peercert``; None for nothing)."""
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections.append(writer.get_extra_info("peername")[1])
+        if writer.get_extra_info("sslcontext") is not None:
+            self.client_certificates.append(writer.get_extra_info("peercert"))
         self.open_connections += 1
         served = 0
         try:

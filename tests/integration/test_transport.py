@@ -1,7 +1,8 @@
-"""The SSRF-guarded transports against real listeners on 127.0.0.1.
+"""The transport's contract against real listeners on 127.0.0.1: the SSRF guard, what is
+sent, and how every kind of answer (or lack of one) becomes an ``HttpResult``.
 
-Every test runs against each implementation of ``Transport`` (asyncio, aiohttp and pycurl),
-which must behave the same.
+What only the connection pool has to prove is in ``test_asyncio_transport.py``, and the
+per-request options (deadline, byte cap, TLS) in ``test_transport_options.py``.
 
 Refused destinations point at a tripwire: a bare TCP listener that records every connection
 it accepts. After a refusal, a sentinel connection is made and awaited; accepts are FIFO, so
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import ipaddress
 import json
 import socket
@@ -26,26 +26,19 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from multidict import CIMultiDict
 
 import hookline
-from hookline.delivery.asyncio_transport import AsyncioTransport
-from hookline.delivery.curl_transport import CurlTransport
-from hookline.delivery.transport import (
+from hookline.transport import (
     RESPONSE_BODY_LIMIT_BYTES,
-    AiohttpTransport,
+    AsyncioTransport,
     HttpResult,
     SsrfPolicy,
     Transport,
 )
+from tests.integration.certificates import self_signed_certificate
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
-
-TransportFactory = Callable[[SsrfPolicy], Transport]
 
 
 @dataclass
@@ -184,35 +177,26 @@ async def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeAnswers:
     return answers
 
 
-@pytest.fixture(
-    params=[AiohttpTransport, CurlTransport, AsyncioTransport], ids=["aiohttp", "curl", "asyncio"]
-)
-def make_transport(request: pytest.FixtureRequest) -> TransportFactory:
-    """Which implementation the transport fixtures build: every test runs against each."""
-    factory: TransportFactory = request.param
-    return factory
-
-
 @pytest.fixture
-async def dev(make_transport: TransportFactory) -> AsyncIterator[Transport]:
+async def dev() -> AsyncIterator[Transport]:
     """A transport in dev mode: private and loopback destinations are allowed."""
-    transport = make_transport(SsrfPolicy(allow_private=True))
+    transport = AsyncioTransport(SsrfPolicy(allow_private=True))
     yield transport
     await transport.close()
 
 
 @pytest.fixture
-async def strict(make_transport: TransportFactory) -> AsyncIterator[Transport]:
+async def strict() -> AsyncIterator[Transport]:
     """A transport with the default policy: only public destinations."""
-    transport = make_transport(SsrfPolicy())
+    transport = AsyncioTransport(SsrfPolicy())
     yield transport
     await transport.close()
 
 
 @pytest.fixture
-async def loopback_allowed(make_transport: TransportFactory) -> AsyncIterator[Transport]:
+async def loopback_allowed() -> AsyncIterator[Transport]:
     """A transport whose policy lists 127.0.0.0/8 in allow_networks, without dev mode."""
-    transport = make_transport(SsrfPolicy(allow_networks=LOOPBACK))
+    transport = AsyncioTransport(SsrfPolicy(allow_networks=LOOPBACK))
     yield transport
     await transport.close()
 
@@ -579,39 +563,6 @@ async def test_no_complete_answer_gives_status_zero(
     port = await raw_server(response, False)
     result = await dev.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5)
     assert_refused(result, reason)
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A throwaway certificate for localhost and 127.0.0.1, trusted by nobody."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 async def test_untrusted_certificate_gives_a_tls_error(tmp_path: Path, dev: Transport) -> None:

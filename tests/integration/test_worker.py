@@ -16,12 +16,12 @@ from standardwebhooks import Webhook
 from svix import webhooks as svix_webhooks
 
 from hookline.delivery import recorder as recorder_module
-from hookline.delivery.transport import HttpResult
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain.models import MessageStatus, SigningKey
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle, generate_ed25519_secret, public_key
 from hookline.storage.base import AttemptFilter, ListQuery, Store
+from hookline.transport import HttpResult
 from tests.conftest import make_app, make_endpoint, make_message, utcnow
 
 

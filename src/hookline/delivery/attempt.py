@@ -14,13 +14,13 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from hookline.delivery.transport import HttpResult, Transport
 from hookline.domain import ids
 from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
 from hookline.domain.outcome import Verdict, decide
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle, sign, signature_header_names
 from hookline.storage.base import AttemptOutcome
+from hookline.transport import HttpResult, Transport
 
 log = logging.getLogger("hookline.worker")
 

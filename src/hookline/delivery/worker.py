@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from hookline.delivery.admission import Admission
 from hookline.delivery.attempt import AttemptRunner
 from hookline.delivery.recorder import SHUTDOWN_GRACE_SECONDS, STORE_RETRY_SECONDS, Recorder
-from hookline.delivery.transport import Transport
 from hookline.domain import ids
 from hookline.domain.admission import EndpointLimits
 from hookline.domain.breaker import DEFAULT_COOLDOWN_SECONDS, DEFAULT_THRESHOLD
@@ -33,6 +32,7 @@ from hookline.domain.models import ClaimedDelivery
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle
 from hookline.storage.base import Deferral, LeaseOffer, Store
+from hookline.transport import Transport
 
 log = logging.getLogger("hookline.worker")
 

@@ -1,7 +1,7 @@
 """Which destination addresses the SSRF guard refuses (DESIGN.md, "Safety").
 
 Pure classification of already-resolved IP addresses; the resolver and the connection to
-the vetted address live in ``delivery/transport.py``. IPv6 forms that carry an IPv4
+the vetted address live in ``hookline.transport`` (``_ssrf.py``). IPv6 forms that carry an IPv4
 address (mapped, compatible, translated, NAT64, 6to4, Teredo) are judged by the address
 they carry, since a gateway or the host's own stack would deliver to it.
 

@@ -1,35 +1,35 @@
-"""Outgoing HTTP for deliveries on asyncio protocols and httptools: the default transport.
+"""Outgoing HTTP for deliveries on asyncio protocols and httptools: hookline's one client.
 
 A delivery is one small POST and one small answer, so the client is kept to that: one
 ``asyncio.Protocol`` per keep-alive HTTP/1.1 connection, llhttp (through httptools, which
 uvicorn already brings) to read responses, and a pool of idle connections per scheme, host
-and port. Against libcurl driven from the same loop it spends about a third of the CPU per
+and port. Against libcurl driven from the same loop it spent about a third of the CPU per
 request (``docs/performance.md``): a connection stays registered with the loop while it is
 pooled, where curl asks for its socket to be watched and unwatched on every transfer, and
 no request is translated into and out of another library's handle.
 
-The SSRF guard is the same as the other transports': a URL is read and vetted once by
-``parse_target`` (IP literals checked, non-canonical spellings never dialled), and every new
-connection to a host name starts with a fresh resolution by ``GuardedResolver``, where one
-denied address refuses the whole host. The socket is then connected to an address that
-resolution vetted, while Host and TLS server name stay the URL's, so nothing can change
-between check and connect. A pooled connection stays on the address it was vetted for, and
-a request that rides one needs no lookup.
+The SSRF guard: a URL is read and vetted once by ``parse_target`` (IP literals checked,
+non-canonical spellings never dialled), and every new connection to a host name starts with
+a fresh resolution by ``GuardedResolver``, where one denied address refuses the whole host.
+The socket is then connected to an address that resolution vetted, while Host and TLS
+server name stay the URL's, so nothing can change between check and connect. A pooled
+connection stays on the address it was vetted for, and a request that rides one needs no
+lookup.
 
 A connection the receiver closed while it sat idle (a keep-alive timeout shorter than ours,
 as Node's 5 s) may only be found dead after the request is written. When a reused
 connection ends before a single byte of answer, the request is sent once more on a fresh
 connection, as curl does; the receiver cannot have answered the first.
 
-Redirects are not followed, cookies are not kept, proxies from the environment are ignored,
-bodies are not compressed or decompressed, and HTTP/1.1 is spoken, as with aiohttp.
+With a proxy (given at construction, never taken from the environment), every new
+connection is a CONNECT tunnel to the vetted address (``_proxy.py``), and the rest is the
+same. Redirects are not followed, cookies are not kept, bodies are not compressed or
+decompressed, and HTTP/1.1 is spoken.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
 import socket
 import ssl
 import time
@@ -38,19 +38,19 @@ from typing import cast
 
 import httptools
 
-from hookline.delivery.target import NonCanonical, Target, parse_target
-from hookline.delivery.transport import (
-    FORBIDDEN_HEADER_CHARS,
-    FORBIDDEN_HEADER_REASON,
-    RESPONSE_BODY_LIMIT_BYTES,
-    USER_AGENT,
-    GuardedResolver,
+from hookline.transport._headers import request_head
+from hookline.transport._proxy import Proxy, ProxyError, open_tunnel
+from hookline.transport._sockets import connect_failure, connect_socket
+from hookline.transport._ssrf import GuardedResolver, SsrfBlocked, SsrfPolicy, non_canonical_reason
+from hookline.transport._target import NonCanonical, Target, parse_target
+from hookline.transport._tls import TlsContexts
+from hookline.transport._types import (
+    DEFAULT_OPTIONS,
     HttpResult,
-    SsrfBlocked,
-    SsrfPolicy,
+    RequestOptions,
+    TlsOptions,
     elapsed_ms,
     failure,
-    non_canonical_reason,
 )
 
 _DEFAULT_POLICY = SsrfPolicy()
@@ -61,7 +61,8 @@ _CACHE_SIZE = 4096
 _DISCONNECTED = "server disconnected without a response"
 _CLOSED = "transport closed"
 
-PoolKey = tuple[str, str, int]
+PoolKey = tuple[str, str, int, TlsOptions | None]
+"""Scheme, host, port and TLS settings: connections are shared only within one key."""
 
 
 class _Refused(Exception):
@@ -83,6 +84,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.body_limit = 0
         self._answer_pending()
 
     def _answer_pending(self) -> None:
@@ -99,9 +101,11 @@ class _Connection(asyncio.Protocol):
         self.refusal: str | None = None
         self.timed_out = False
 
-    def send(self, request: bytes, waiter: asyncio.Future[None]) -> None:
-        """Reset the answer and write ``request``; ``waiter`` is woken when it is settled."""
+    def send(self, request: bytes, waiter: asyncio.Future[None], body_limit: int) -> None:
+        """Reset the answer and write ``request``; ``waiter`` is woken when it is settled.
+        At most ``body_limit`` bytes of the answer's body are kept."""
         self._answer_pending()
+        self.body_limit = body_limit
         self.waiter = waiter
         transport = self.transport
         if transport is None or self.closed:
@@ -158,6 +162,10 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if isinstance(exc, ssl.SSLError) and self.refusal is None and not self.received:
+            # A TLS alert instead of an answer: the server refused our certificate
+            # (TLS 1.3 sends that verdict after the client's handshake is done).
+            self.refusal = f"TLS error: {exc}"
         self._wake()
 
     # -- httptools callbacks -----------------------------------------------------------
@@ -190,12 +198,13 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         """Keep the body up to the limit; past it the status stands and the rest is not
         read, so the connection cannot be reused."""
-        room = RESPONSE_BODY_LIMIT_BYTES - self.size
-        if room <= 0 or self.complete:
+        if self.complete:
             return
+        room = self.body_limit - self.size
         if len(body) > room:
-            self.chunks.append(body[:room])
-            self.size = RESPONSE_BODY_LIMIT_BYTES
+            if room > 0:
+                self.chunks.append(body[:room])
+                self.size = self.body_limit
             self.abort()
             self._wake()
             return
@@ -229,15 +238,23 @@ class _Connection(asyncio.Protocol):
 class AsyncioTransport:
     """Deliveries over pooled keep-alive connections of the running loop."""
 
-    def __init__(self, policy: SsrfPolicy = _DEFAULT_POLICY, max_connections: int = 1000) -> None:
+    def __init__(
+        self,
+        policy: SsrfPolicy = _DEFAULT_POLICY,
+        max_connections: int = 1000,
+        proxy: str | None = None,
+    ) -> None:
+        """``proxy``: an ``http://host:port`` HTTP proxy that every connection goes through,
+        in a CONNECT tunnel to the vetted address; ``ValueError`` if it is not one."""
         self._policy = policy
+        self._proxy = None if proxy is None else Proxy.from_url(proxy)
         self._resolver = GuardedResolver(policy)
         self._max_idle = max_connections
         self._targets: dict[str, Target | NonCanonical | str] = {}
         self._idle: dict[PoolKey, list[_Connection]] = {}
         self._idle_count = 0
         self._busy: set[_Connection] = set()
-        self._tls: ssl.SSLContext | None = None
+        self._tls = TlsContexts()
 
     def _target(self, url: str) -> Target | NonCanonical | str:
         target = self._targets.get(url)
@@ -249,19 +266,26 @@ class AsyncioTransport:
         return target
 
     async def post(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout: float,
+        options: RequestOptions = DEFAULT_OPTIONS,
     ) -> HttpResult:
+        """Send one POST; ``timeout`` bounds all of it, from the lookup to the last byte."""
         started = time.perf_counter()
         target = self._target(url)
         if isinstance(target, str):
             return failure(target, started)
         if isinstance(target, NonCanonical):
-            return failure(await non_canonical_reason(self._resolver, target.host), started)
-        head = _request_head(target, headers, len(body))
+            return await self._refuse_non_canonical(target.host, timeout, started)
+        head = request_head(target, headers, len(body))
         if isinstance(head, str):
             return failure(head, started)
         request = head + body
-        key = (target.scheme, target.host, target.port)
+        limit = options.max_response_bytes
+        key = (target.scheme, target.host, target.port, options.tls)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         conn: _Connection | None = None
@@ -269,14 +293,16 @@ class AsyncioTransport:
             try:
                 conn = self._pooled(key, loop.time())
                 if conn is not None:
-                    await self._exchange(conn, request, loop, deadline)
+                    await self._exchange(conn, request, limit, loop, deadline)
                     if conn.stale():
                         self._release(conn, loop)
                         conn = None
                 if conn is None:
+                    # One deadline for the lookup, the connection and the TLS handshake;
+                    # the exchange that follows is held to the same one.
                     async with asyncio.timeout_at(deadline):
-                        conn = await self._connect(target, key, loop)
-                    await self._exchange(conn, request, loop, deadline)
+                        conn = await self._connect(target, key, options.tls, loop)
+                    await self._exchange(conn, request, limit, loop, deadline)
             except TimeoutError:
                 return failure(f"timeout after {timeout}s", started)
             except _Refused as exc:
@@ -293,10 +319,21 @@ class AsyncioTransport:
             if conn is not None:
                 self._release(conn, loop)
 
+    async def _refuse_non_canonical(self, host: str, timeout: float, started: float) -> HttpResult:
+        """Say what a 127.1-style host would have reached; the lookup that finds out is held
+        to the attempt's deadline like any other."""
+        try:
+            async with asyncio.timeout(timeout):
+                reason = await non_canonical_reason(self._resolver, host)
+        except TimeoutError:
+            return failure(f"timeout after {timeout}s", started)
+        return failure(reason, started)
+
     async def _exchange(
         self,
         conn: _Connection,
         request: bytes,
+        body_limit: int,
         loop: asyncio.AbstractEventLoop,
         deadline: float,
     ) -> None:
@@ -305,7 +342,7 @@ class AsyncioTransport:
         waiter: asyncio.Future[None] = loop.create_future()
         self._busy.add(conn)
         timer = loop.call_at(deadline, conn.expire)
-        conn.send(request, waiter)
+        conn.send(request, waiter, body_limit)
         try:
             await waiter
         finally:
@@ -345,26 +382,28 @@ class AsyncioTransport:
         self._idle_count += 1
 
     async def _connect(
-        self, target: Target, key: PoolKey, loop: asyncio.AbstractEventLoop
+        self,
+        target: Target,
+        key: PoolKey,
+        tls: TlsOptions | None,
+        loop: asyncio.AbstractEventLoop,
     ) -> _Connection:
         """A new connection to an address vetted for ``target`` just now."""
+        context = self._tls_context(tls) if target.tls else None
         last: OSError | None = None
         for family, host in await self._addresses(target):
-            sock = socket.socket(family, socket.SOCK_STREAM)
             try:
-                await _connect_socket(sock, (host, target.port), loop)
+                sock = await self._dial(family, host, target.port, loop)
+            except ProxyError as exc:
+                raise _Refused(str(exc)) from exc
             except OSError as exc:
-                sock.close()
                 last = exc
                 continue
-            except BaseException:
-                sock.close()
-                raise
             try:
                 _, conn = await loop.create_connection(
                     lambda: _Connection(key),
                     sock=sock,
-                    ssl=self._tls_context() if target.tls else None,
+                    ssl=context,
                     server_hostname=target.host.rstrip(".") if target.tls else None,
                 )
             except ssl.SSLCertVerificationError as exc:
@@ -374,9 +413,15 @@ class AsyncioTransport:
             except OSError as exc:
                 raise _Refused(f"connection failed: {exc.strerror or exc}") from exc
             return conn
-        if last is not None and last.errno == errno.ECONNREFUSED:
-            raise _Refused("connection refused")
-        raise _Refused(f"connection failed: {(last.strerror or last) if last else 'no address'}")
+        raise _Refused(connect_failure(last))
+
+    async def _dial(
+        self, family: socket.AddressFamily, host: str, port: int, loop: asyncio.AbstractEventLoop
+    ) -> socket.socket:
+        """A socket to ``host`` (a vetted IP literal): direct, or through the proxy."""
+        if self._proxy is not None:
+            return await open_tunnel(self._proxy, host, port, loop)
+        return await connect_socket(family, (host, port), loop)
 
     async def _addresses(self, target: Target) -> list[tuple[socket.AddressFamily, str]]:
         if target.literal is not None:
@@ -385,19 +430,17 @@ class AsyncioTransport:
                 for address in target.literal
             ]
         try:
-            results = await self._resolver.resolve(target.host, target.port, socket.AF_UNSPEC)
+            return await self._resolver.resolve(target.host, target.port)
         except SsrfBlocked as exc:
             raise _Refused(str(exc)) from exc
         except OSError as exc:
             raise _Refused(f"DNS resolution failed: {exc}") from exc
-        found = ((socket.AddressFamily(result["family"]), result["host"]) for result in results)
-        return list(dict.fromkeys(found))
 
-    def _tls_context(self) -> ssl.SSLContext:
-        context = self._tls
-        if context is None:
-            context = self._tls = ssl.create_default_context()
-        return context
+    def _tls_context(self, tls: TlsOptions | None) -> ssl.SSLContext:
+        try:
+            return self._tls.get(tls)
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            raise _Refused(f"TLS configuration error: {exc}") from exc
 
     async def close(self) -> None:
         """Drop every connection; requests in flight end with "transport closed". The
@@ -412,70 +455,3 @@ class AsyncioTransport:
                 conn.abort()
         self._idle.clear()
         self._idle_count = 0
-
-
-async def _connect_socket(
-    sock: socket.socket, address: tuple[str, int], loop: asyncio.AbstractEventLoop
-) -> None:
-    """Connect without any name resolution: ``address`` is a vetted IP literal, and
-    ``loop.sock_connect`` would hand it to ``getaddrinfo`` (uvloop does) all the same."""
-    sock.setblocking(False)
-    try:
-        sock.connect(address)
-        return
-    except BlockingIOError:
-        pass
-    fd = sock.fileno()
-    writable: asyncio.Future[None] = loop.create_future()
-    loop.add_writer(fd, writable.set_result, None)
-    try:
-        await writable
-    finally:
-        loop.remove_writer(fd)
-    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    if error:
-        raise OSError(error, os.strerror(error))
-
-
-def _request_head(target: Target, headers: Mapping[str, str], length: int) -> bytes | str:
-    """The request line and headers: each default the caller did not set (in any case),
-    then the caller's. Framing is ours alone: a caller's Content-Length or
-    Transfer-Encoding is not sent."""
-    host = target.host_header
-    authorization = target.basic_auth()
-    user_agent: str | None = USER_AGENT
-    content_type: str | None = "application/json"
-    lines: list[str] = []
-    for name, value in headers.items():
-        if FORBIDDEN_HEADER_CHARS.search(name) or FORBIDDEN_HEADER_CHARS.search(value):
-            return FORBIDDEN_HEADER_REASON
-        lower = name.lower()
-        if lower == "user-agent":
-            user_agent = None
-        elif lower == "content-type":
-            content_type = None
-        elif lower == "host":
-            host = ""
-        elif lower == "authorization":
-            authorization = None
-        elif lower == "content-length" or lower == "transfer-encoding":
-            continue
-        value = value.strip(" \t")
-        lines.append(f"{name}: {value}\r\n")
-    head = [f"POST {target.path_query} HTTP/1.1\r\n"]
-    if host:
-        head.append(f"Host: {host}\r\n")
-    if authorization is not None:
-        head.append(f"Authorization: {authorization}\r\n")
-    if user_agent is not None:
-        head.append(f"User-Agent: {user_agent}\r\n")
-    head.append("Accept: */*\r\n")
-    if content_type is not None:
-        head.append(f"Content-Type: {content_type}\r\n")
-    head.append(f"Content-Length: {length}\r\n")
-    head += lines
-    head.append("\r\n")
-    try:
-        return "".join(head).encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError as exc:
-        return f"invalid header: {exc}"

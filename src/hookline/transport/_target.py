@@ -1,10 +1,10 @@
 """Where a delivery URL points, parsed and vetted once, before any socket is opened.
 
-Every transport starts from the same reading of a URL, so that the SSRF guard cannot be
-passed by a spelling one parser reads differently from another: yarl parses it, IP literals
-are checked against the policy here, and digit-and-dot spellings that are not canonical
-literals (``127.1``, ``2130706433``) are never dialled. Host names are left to the
-transport's resolver, which vets every address they resolve to.
+One reading of a URL decides both what the SSRF guard judges and what is dialled, so a
+spelling cannot be read one way by the check and another by the connection: yarl parses it,
+IP literals are checked against the policy here, and digit-and-dot spellings that are not
+canonical literals (``127.1``, ``2130706433``) are never dialled. Host names are left to
+``GuardedResolver``, which vets every address they resolve to.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from urllib.parse import unquote
 
 from yarl import URL
 
-from hookline.delivery.transport import SsrfPolicy
 from hookline.domain.ssrf import Address
+from hookline.transport._ssrf import SsrfPolicy
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -38,8 +38,8 @@ class Target:
     authority: str
     """``host`` or ``host:port`` as written in the URL, without user information."""
     host_header: str
-    """The Host header aiohttp sends: the port only when it is not the scheme's default,
-    a trailing dot dropped."""
+    """The Host header sent: the port only when it is not the scheme's default, a trailing
+    dot dropped (as aiohttp sent it, when it was one of the transports)."""
     userinfo: str
     """``user:password@`` as written (still percent-encoded), or empty."""
     path_query: str
@@ -50,7 +50,7 @@ class Target:
         return self.scheme == "https"
 
     def basic_auth(self) -> str | None:
-        """The Authorization header for user information in the URL, as aiohttp sends it."""
+        """The Authorization header for user information in the URL (Basic, RFC 7617)."""
         if not self.userinfo:
             return None
         user, _, password = self.userinfo[:-1].partition(":")
