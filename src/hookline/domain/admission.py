@@ -11,7 +11,7 @@ has no room at all. What is left, ``room``, is the one number both ways in must 
   never goes beyond the room (``hold_cap`` is at least twice ``send_cap``);
 - a publish hand-over takes an endpoint's deliveries while there is room, the deliveries
   beyond ``send_cap`` waiting at the gate in memory instead of being written pending and
-  claimed back a moment later (docs/performance.md, decision log: claims in a one-endpoint
+  claimed back a moment later (docs/performance-decisions.md: claims in a one-endpoint
   run fell from half to about 6 %).
 
 The hand-over decision runs on the store's thread inside the publish transaction, so it gets

@@ -4,7 +4,7 @@ A delivery is one small POST and one small answer, so the client is kept to that
 ``asyncio.Protocol`` per keep-alive HTTP/1.1 connection, llhttp (through httptools, which
 uvicorn already brings) to read responses, and a pool of idle connections per scheme, host
 and port. Against libcurl driven from the same loop it spent about a third of the CPU per
-request (``docs/performance.md``): a connection stays registered with the loop while it is
+request (``docs/performance-decisions.md``): a connection stays registered with the loop while it is
 pooled, where curl asks for its socket to be watched and unwatched on every transfer, and
 no request is translated into and out of another library's handle.
 

@@ -5,7 +5,7 @@ written most as fixed-width strings; ``document.py`` routes a batch and builds t
 document; ``routes.py`` caches the endpoints it routes against, so that this happens
 before the write lock; ``statement.sql`` is the statement, its positions rendered from the
 layout at import (``statement.py``); ``writer.py`` writes a batch with them.
-docs/performance.md says what each of these choices bought.
+docs/performance-decisions.md says what each of these choices bought.
 """
 
 from hookline.storage.sqlite.group_commit.writer import SqliteBatchWriter
