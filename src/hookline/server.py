@@ -27,6 +27,7 @@ from hookline.delivery.maintenance import run_maintenance
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain import ids
 from hookline.domain.models import AccessToken
+from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, LoggingHook
 from hookline.storage.base import Store
 from hookline.storage.postgres import PostgresStore
 from hookline.storage.sqlite import SqliteStore
@@ -95,14 +96,20 @@ def worker_config(settings: Settings) -> WorkerConfig:
         endpoint_max_in_flight=settings.endpoint_max_in_flight,
         breaker_threshold=settings.breaker_threshold,
         breaker_cooldown=settings.breaker_cooldown,
-        log_attempts=settings.dev,
         heartbeat_interval=settings.heartbeat_interval,
         stall_timeout=settings.stall_timeout,
         signature_headers=settings.signature_headers,
     )
 
 
-def transport_for(settings: Settings) -> Transport:
+def instrumentation_for(settings: Settings) -> Instrumentation:
+    """The consumers of hookline's events: its log lines (every attempt with ``--dev``)."""
+    return Instrumentation([LoggingHook(attempts=settings.dev)])
+
+
+def transport_for(
+    settings: Settings, instrumentation: Instrumentation = NO_INSTRUMENTATION
+) -> Transport:
     """hookline's one HTTP client, under the SSRF policy the settings describe. A transport
     that was removed is still accepted, so a deployment that names it starts, but it is
     said once, at start, that the setting is ignored."""
@@ -114,7 +121,7 @@ def transport_for(settings: Settings) -> Transport:
             TRANSPORT,
         )
     policy = SsrfPolicy(allow_networks=settings.allow_networks, allow_private=settings.dev)
-    return AsyncioTransport(policy)
+    return AsyncioTransport(policy, instrumentation=instrumentation)
 
 
 class _Server(uvicorn.Server):
@@ -146,8 +153,13 @@ async def run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    transport = transport_for(settings)
-    delivery = Worker(store, transport, worker_config(settings)) if worker else None
+    instrumentation = instrumentation_for(settings)
+    transport = transport_for(settings, instrumentation)
+    delivery = (
+        Worker(store, transport, worker_config(settings), instrumentation=instrumentation)
+        if worker
+        else None
+    )
     if delivery is not None:
         store.attach_handoff(delivery)
     tasks: list[asyncio.Task[None]] = []

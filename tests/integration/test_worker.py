@@ -21,7 +21,7 @@ from hookline.domain.models import MessageStatus, SigningKey
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle, generate_ed25519_secret, public_key
 from hookline.storage.base import AttemptFilter, ListQuery, Store
-from hookline.transport import HttpResult
+from hookline.transport import DEFAULT_OPTIONS, HttpResult, RequestOptions
 from tests.conftest import make_app, make_endpoint, make_message, utcnow
 
 
@@ -46,7 +46,12 @@ class FakeTransport:
     peak: int = 0
 
     async def post(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout: float,
+        options: RequestOptions = DEFAULT_OPTIONS,
     ) -> HttpResult:
         self.calls.append(Call(url, body, dict(headers)))
         self.active += 1

@@ -1,8 +1,9 @@
 """A short-lived in-process cache of applications, read on every publish.
 
 Every API call names its application; reading it from the database each time cost about
-a twentieth of ingest time (docs/performance-decisions.md). Entries live one second, and changes made
-through this process drop them at once, so another replica sees a change within a second.
+a twentieth of ingest time (docs/performance-decisions.md). Entries live one second, and
+changes made through this process drop them at once, so another replica sees a change within
+a second.
 """
 
 from __future__ import annotations

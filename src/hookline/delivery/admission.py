@@ -23,7 +23,6 @@ cap, or its breaker closes, ``wake`` is called so that its waiting deliveries ar
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 
@@ -31,8 +30,12 @@ from hookline.delivery.gate import Gate
 from hookline.domain import admission
 from hookline.domain.admission import AdmissionSnapshot, ClaimPlan, EndpointLimits
 from hookline.domain.breaker import Breaker, CircuitState, is_endpoint_failure
-
-log = logging.getLogger("hookline.worker")
+from hookline.instrumentation import (
+    NO_INSTRUMENTATION,
+    BreakerClosed,
+    BreakerOpened,
+    Instrumentation,
+)
 
 
 class Admission:
@@ -47,8 +50,10 @@ class Admission:
         clock: Callable[[], datetime],
         wake: Callable[[], None],
         save_circuit: Callable[[str, CircuitState | None], None],
+        instrumentation: Instrumentation = NO_INSTRUMENTATION,
     ) -> None:
         self.limits = limits
+        self._instrumentation = instrumentation
         self._save_circuit = save_circuit
         self._breaker_threshold = breaker_threshold
         self._breaker_cooldown = breaker_cooldown
@@ -119,17 +124,13 @@ class Admission:
         if breaker.closed and breaker.failures == 0:
             del self._breakers[endpoint_id]
             if not was_closed:
-                log.info("endpoint %s answers again; its breaker is closed", endpoint_id)
+                self._instrumentation.emit(BreakerClosed(endpoint_id))
                 self._save_circuit(endpoint_id, None)
                 self._wake()
         elif breaker.open_until != held_until:
-            if was_closed:
-                log.warning(
-                    "endpoint %s failed %d times in a row; holding its deliveries for %.0fs",
-                    endpoint_id,
-                    breaker.failures,
-                    breaker.cooldown,
-                )
+            self._instrumentation.emit(
+                BreakerOpened(endpoint_id, breaker.failures, breaker.cooldown)
+            )
             self._save_circuit(endpoint_id, breaker.state)
 
     def adopt(self, circuits: Mapping[str, CircuitState]) -> None:

@@ -9,7 +9,6 @@ pure rule in ``domain/outcome.py``.
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -19,10 +18,14 @@ from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, Mes
 from hookline.domain.outcome import Verdict, decide
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle, sign, signature_header_names
+from hookline.instrumentation import (
+    NO_INSTRUMENTATION,
+    AttemptFinished,
+    DeliveryExhausted,
+    Instrumentation,
+)
 from hookline.storage.base import AttemptOutcome
 from hookline.transport import HttpResult, Transport
-
-log = logging.getLogger("hookline.worker")
 
 
 class AttemptRunner:
@@ -34,16 +37,18 @@ class AttemptRunner:
         *,
         retry_schedule: RetrySchedule,
         request_timeout: float,
-        log_attempts: bool,
         clock: Callable[[], datetime],
         rng: random.Random,
         signature_headers: HeaderStyle = HeaderStyle.WEBHOOK,
+        instrumentation: Instrumentation = NO_INSTRUMENTATION,
     ) -> None:
         self._transport = transport
         self._signature_names = signature_header_names(signature_headers)
         self._retry_schedule = retry_schedule
         self._request_timeout = request_timeout
-        self._log_attempts = log_attempts
+        self._instrumentation = instrumentation
+        self._attempts_heard = instrumentation.wants(AttemptFinished)
+        self._exhaustion_heard = instrumentation.wants(DeliveryExhausted)
         self._clock = clock
         self._rng = rng
 
@@ -98,8 +103,15 @@ class AttemptRunner:
             trigger=claimed.trigger,
             timestamp=started,
         )
-        if self._log_attempts:
-            _log_attempt(attempt, result, status)
+        if self._attempts_heard:
+            self._instrumentation.emit(
+                _finished(attempt, result, decision.verdict, scheduled_attempts)
+            )
+        if self._exhaustion_heard and decision.verdict is Verdict.EXHAUSTED:
+            exhausted = DeliveryExhausted(
+                attempt.app_id, attempt.msg_id, attempt.endpoint_id, scheduled_attempts
+            )
+            self._instrumentation.emit(exhausted)
         return AttemptOutcome(
             claimed=claimed,
             attempt=attempt,
@@ -110,14 +122,27 @@ class AttemptRunner:
         )
 
 
-def _log_attempt(attempt: Attempt, result: HttpResult, status: MessageStatus) -> None:
-    log.info(
-        "attempt %s %s -> %s status=%s %dms %s%s",
-        attempt.id,
-        attempt.msg_id,
-        attempt.endpoint_id,
-        result.status_code,
-        result.duration_ms,
-        status.text,
-        f" ({result.error})" if result.error else "",
+_OUTCOMES = {
+    Verdict.SUCCEEDED: "success",
+    Verdict.RETRY: "retry",
+    Verdict.EXHAUSTED: "fail",
+    Verdict.ENDPOINT_GONE: "gone",
+}
+
+
+def _finished(
+    attempt: Attempt, result: HttpResult, verdict: Verdict, scheduled_attempts: int
+) -> AttemptFinished:
+    return AttemptFinished(
+        app_id=attempt.app_id,
+        msg_id=attempt.msg_id,
+        endpoint_id=attempt.endpoint_id,
+        attempt_id=attempt.id,
+        status_code=result.status_code,
+        error=result.error,
+        duration_ms=result.duration_ms,
+        attempt_number=max(scheduled_attempts, 1),
+        manual=attempt.trigger is AttemptTrigger.MANUAL,
+        outcome=_OUTCOMES[verdict],
+        started_at=attempt.timestamp,
     )

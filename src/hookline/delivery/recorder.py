@@ -17,6 +17,7 @@ from datetime import datetime
 
 from hookline.domain.breaker import CircuitState
 from hookline.domain.errors import Unavailable
+from hookline.instrumentation import NO_INSTRUMENTATION, EndpointDisabled, Instrumentation
 from hookline.storage.base import AttemptOutcome, Deferral, Store
 
 log = logging.getLogger("hookline.worker")
@@ -41,9 +42,15 @@ class Recorder:
     """Queue results with ``put``; ``run`` writes them until ``close``; ``finish`` waits."""
 
     def __init__(
-        self, store: Store, clock: Callable[[], datetime], wake: Callable[[], None]
+        self,
+        store: Store,
+        clock: Callable[[], datetime],
+        wake: Callable[[], None],
+        instrumentation: Instrumentation = NO_INSTRUMENTATION,
     ) -> None:
         self._store = store
+        self._instrumentation = instrumentation
+        self._disables_heard = instrumentation.wants(EndpointDisabled)
         self._clock = clock
         self._wake = wake
         self._queue: asyncio.Queue[Result | None] = asyncio.Queue()
@@ -130,5 +137,15 @@ class Recorder:
                 log.exception("recording %d attempts failed, retrying", len(batch))
             await asyncio.sleep(STORE_RETRY_SECONDS)
         self._recording = 0
+        if self._disables_heard:
+            self._announce_disabled(batch)
         if any(isinstance(o, AttemptOutcome) and o.next_attempt_at is not None for o in batch):
             self._wake()
+
+    def _announce_disabled(self, batch: list[Result]) -> None:
+        """Endpoints this batch disabled (they answered 410 Gone), once it has landed."""
+        for item in batch:
+            if isinstance(item, AttemptOutcome) and item.disable_endpoint:
+                endpoint = item.claimed.endpoint
+                gone = EndpointDisabled(endpoint.app_id, endpoint.id, "it answered 410 Gone")
+                self._instrumentation.emit(gone)

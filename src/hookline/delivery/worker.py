@@ -31,6 +31,7 @@ from hookline.domain.errors import Unavailable
 from hookline.domain.models import ClaimedDelivery
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle
+from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage.base import Deferral, LeaseOffer, Store
 from hookline.transport import Transport
 
@@ -46,7 +47,6 @@ class WorkerConfig:
     lease_seconds: float
     poll_interval: float
     max_in_flight: int
-    log_attempts: bool = False
     heartbeat_interval: float = 5.0
     stall_timeout: float = 20.0
     endpoint_max_in_flight: int = 32
@@ -66,7 +66,10 @@ class Worker:
         *,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        instrumentation: Instrumentation = NO_INSTRUMENTATION,
     ) -> None:
+        """``instrumentation`` hears attempts, exhausted deliveries, disabled endpoints and
+        breakers opening and closing."""
         self._store = store
         self._config = config
         self._clock = clock
@@ -78,7 +81,7 @@ class Worker:
         self._refill_at = max(1, min(CLAIM_BATCH, config.max_in_flight // 4))
         self._reserved = 0
         """Slots offered to publish transactions that have not committed yet."""
-        self._recorder = Recorder(store, clock, self.wake)
+        self._recorder = Recorder(store, clock, self.wake, instrumentation)
         self._admission = Admission(
             EndpointLimits(config.endpoint_max_in_flight),
             breaker_threshold=config.breaker_threshold,
@@ -86,15 +89,16 @@ class Worker:
             clock=clock,
             wake=self.wake,
             save_circuit=self._recorder.save_circuit,
+            instrumentation=instrumentation,
         )
         self._attempts = AttemptRunner(
             transport,
             retry_schedule=config.retry_schedule,
             request_timeout=config.request_timeout,
-            log_attempts=config.log_attempts,
             clock=clock,
             rng=rng or random.Random(),
             signature_headers=config.signature_headers,
+            instrumentation=instrumentation,
         )
 
     def wake(self) -> None:

@@ -38,6 +38,7 @@ from typing import cast
 
 import httptools
 
+from hookline.instrumentation import NO_INSTRUMENTATION, ConnectionOpened, Instrumentation
 from hookline.transport._headers import request_head
 from hookline.transport._proxy import Proxy, ProxyError, open_tunnel
 from hookline.transport._sockets import connect_failure, connect_socket
@@ -243,6 +244,7 @@ class AsyncioTransport:
         policy: SsrfPolicy = _DEFAULT_POLICY,
         max_connections: int = 1000,
         proxy: str | None = None,
+        instrumentation: Instrumentation = NO_INSTRUMENTATION,
     ) -> None:
         """``proxy``: an ``http://host:port`` HTTP proxy that every connection goes through,
         in a CONNECT tunnel to the vetted address; ``ValueError`` if it is not one."""
@@ -255,6 +257,8 @@ class AsyncioTransport:
         self._idle_count = 0
         self._busy: set[_Connection] = set()
         self._tls = TlsContexts()
+        self._instrumentation = instrumentation
+        self._connections_heard = instrumentation.wants(ConnectionOpened)
 
     def _target(self, url: str) -> Target | NonCanonical | str:
         target = self._targets.get(url)
@@ -390,6 +394,7 @@ class AsyncioTransport:
     ) -> _Connection:
         """A new connection to an address vetted for ``target`` just now."""
         context = self._tls_context(tls) if target.tls else None
+        started = loop.time()
         last: OSError | None = None
         for family, host in await self._addresses(target):
             try:
@@ -412,6 +417,9 @@ class AsyncioTransport:
                 raise _Refused(f"TLS error: {exc}") from exc
             except OSError as exc:
                 raise _Refused(f"connection failed: {exc.strerror or exc}") from exc
+            if self._connections_heard:
+                opened = ConnectionOpened(target.scheme, loop.time() - started)
+                self._instrumentation.emit(opened)
             return conn
         raise _Refused(connect_failure(last))
 
