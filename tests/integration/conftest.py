@@ -12,6 +12,7 @@ import pytest
 from hookline.api.app import Services
 from hookline.api.routes import create_app
 from hookline.config import load_settings
+from hookline.operations.context import Operations
 from hookline.server import ensure_admin_token
 from hookline.storage.sqlite import SqliteStore
 
@@ -40,7 +41,8 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     await store.open()
     await ensure_admin_token(store, settings)
     published: list[int] = []
-    services = Services(store=store, settings=settings, on_publish=lambda: published.append(1))
+    ops = Operations(store, base_url=settings.base_url, work_queued=lambda: published.append(1))
+    services = Services(ops=ops, settings=settings)
     transport = httpx.ASGITransport(app=create_app(services))
     async with httpx.AsyncClient(
         transport=transport,
