@@ -31,7 +31,7 @@ from hookline.api.http import (
     replay_record,
 )
 from hookline.config import Settings
-from hookline.domain.errors import Forbidden, HooklineError, Unavailable
+from hookline.domain.errors import HooklineError, Unavailable
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.tokens import Authenticator
@@ -104,7 +104,13 @@ class HooklineApp:
         )
         try:
             if route.access is not Access.PUBLIC:
-                request.principal = await self._authorize(route, headers.get("authorization"))
+                # 401 without a valid token; 403 for a scoped token on an admin route.
+                principal = await self._auth.authenticate(
+                    headers.get("authorization"), self._ops.clock()
+                )
+                if route.access is Access.ADMIN:
+                    principal.require_admin()
+                request.principal = principal
             key = headers.get("idempotency-key")
             if method == "POST" and key and request.principal is not None:
                 return await self._idempotent(route, request, request.principal, key)
@@ -116,13 +122,6 @@ class HooklineApp:
         except Exception:
             log.exception("unhandled error on %s %s", method, path)
             return error_response(500, "internal_error", "An unexpected error occurred")
-
-    async def _authorize(self, route: Route, authorization: str | None) -> Principal:
-        """401 without a valid token; 403 for a scoped token on an admin route."""
-        principal = await self._auth.authenticate(authorization, self._ops.clock())
-        if route.access is Access.ADMIN and not principal.is_admin:
-            raise Forbidden("This operation needs an admin token; portal tokens cannot use it")
-        return principal
 
     async def _idempotent(
         self, route: Route, request: Request, principal: Principal, key: str

@@ -4,7 +4,8 @@ hookline answers on a plain ASGI callable rather than a framework because ingest
 is a product goal: on this class of machine a raw ASGI app under uvicorn answers about
 5,400 requests/s per process, Starlette about 3,200 and FastAPI about 1,700 (see
 docs/dependencies.md). What a framework would add — routing, parsing, error mapping —
-is the hundred lines below, and the route table doubles as the OpenAPI source.
+is the hundred lines below; the route table declares who may call each route
+(``Access``) and doubles as the OpenAPI source.
 """
 
 from __future__ import annotations

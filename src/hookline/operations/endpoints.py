@@ -96,7 +96,8 @@ def _headers(value: Mapping[str, str] | None) -> dict[str, str]:
         raise InvalidRequest(str(exc), loc=("body", "headers")) from exc
 
 
-def _channels(value: Sequence[str] | None) -> tuple[str, ...] | None:
+def _nonempty(value: Sequence[str] | None) -> tuple[str, ...] | None:
+    """Lists are stored as tuples, and an empty one as None (Svix: "no filter")."""
     return tuple(value) if value else None
 
 
@@ -132,7 +133,7 @@ def new_endpoint(
         throttle_rate=given.throttle_rate,
         disabled=given.disabled,
         event_types=event_types,
-        channels=_channels(given.channels),
+        channels=_nonempty(given.channels),
         metadata=dict(given.metadata),
         headers=_headers(given.headers),
         keys=(SigningKey(_secret(given.secret)),),
@@ -153,7 +154,7 @@ def replace_endpoint(
         throttle_rate=given.throttle_rate,
         disabled=given.disabled,
         event_types=event_types,
-        channels=_channels(given.channels),
+        channels=_nonempty(given.channels),
         metadata=dict(given.metadata),
         updated_at=now,
     )
@@ -163,9 +164,9 @@ def patch_endpoint(existing: Endpoint, patch: EndpointPatch, now: datetime) -> E
     """``patch.event_types``, when set, must already be checked (see ``_event_types``)."""
     changes = changed_fields(patch, required=("url", "description", "disabled", "metadata"))
     if "event_types" in changes:
-        changes["event_types"] = _channels(changes["event_types"])
+        changes["event_types"] = _nonempty(changes["event_types"])
     if "channels" in changes:
-        changes["channels"] = _channels(changes["channels"])
+        changes["channels"] = _nonempty(changes["channels"])
     if "metadata" in changes:
         changes["metadata"] = dict(changes["metadata"])
     return replace(existing, **changes, updated_at=now)
