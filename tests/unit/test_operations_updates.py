@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
 import pytest
 
+from hookline.api.errors import hookline_error_response
 from hookline.domain.errors import Conflict, NotFound
 from hookline.operations.updates import (
     UNSET,
@@ -115,3 +117,13 @@ def test_changed_fields_keeps_only_what_is_set_and_ignores_null_required_fields(
     assert changed_fields(Patch(note=None)) == {"note": None}
     assert changed_fields(Patch(name=None, note=None), required=("name",)) == {"note": None}
     assert changed_fields(Patch(name="n"), required=("name",)) == {"name": "n"}
+
+
+def test_a_lost_update_reaches_the_client_as_a_409() -> None:
+    """The API answers Conflict(concurrent_update) with 409 and that code, never a 2xx."""
+    response = hookline_error_response(Conflict("changed meanwhile", code="concurrent_update"))
+    assert response.status == 409
+    assert orjson.loads(response.body) == {
+        "code": "concurrent_update",
+        "detail": "changed meanwhile",
+    }
