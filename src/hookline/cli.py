@@ -7,7 +7,6 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import hookline
@@ -95,18 +94,19 @@ async def _migrate(settings: Settings) -> None:
     print(f"hookline: migrations applied: {done}")
 
 
-async def _token(settings: Settings, app_id: str | None) -> None:
-    from hookline.api.auth import new_token
+async def _token(settings: Settings, app_key: str | None) -> None:
+    from hookline.domain.errors import NotFound
+    from hookline.operations import tokens
+    from hookline.operations.context import Operations
+    from hookline.operations.principal import SYSTEM
     from hookline.server import open_store
 
     store = open_store(settings)
     await store.open()
     try:
-        app = None if app_id is None else await store.get_application(app_id)
-        if app_id is not None and app is None:
-            sys.exit(f"hookline: no application {app_id!r}")
-        token, record = new_token(app.id if app else None, datetime.now(UTC), None)
-        await store.create_token(record)
+        token = await tokens.create_token(Operations(store), SYSTEM, app_key)
+    except NotFound:
+        sys.exit(f"hookline: no application {app_key!r}")
     finally:
         await store.close()
     print(token)

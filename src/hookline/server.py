@@ -14,20 +14,19 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import uvicorn
 
 from hookline.api.app import Services
-from hookline.api.auth import hash_token, new_token
 from hookline.api.routes import create_app
 from hookline.api.write_coalescing import CoalescingHttpToolsProtocol
 from hookline.config import TRANSPORT, Settings
 from hookline.delivery.maintenance import run_maintenance
 from hookline.delivery.worker import Worker, WorkerConfig
-from hookline.domain import ids
-from hookline.domain.models import AccessToken
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, LoggingHook
+from hookline.operations import tokens
+from hookline.operations.context import Operations
+from hookline.operations.principal import SYSTEM
 from hookline.storage.base import Store
 from hookline.storage.postgres import PostgresStore
 from hookline.storage.sqlite import SqliteStore
@@ -60,30 +59,14 @@ async def ensure_admin_token(store: Store, settings: Settings) -> None:
     A generated token is printed once to stderr; only its hash is kept, so it cannot
     be shown again (create another with ``hookline token``).
     """
-    now = datetime.now(UTC)
-    if settings.admin_token:
-        digest = hash_token(settings.admin_token)
-        if await store.find_token(digest) is None:
-            await store.create_token(
-                AccessToken(
-                    id=ids.new_id(ids.TOKEN),
-                    token_hash=digest,
-                    app_id=None,
-                    expires_at=None,
-                    created_at=now,
-                )
-            )
-        return
-    if await store.count_admin_tokens() > 0:
-        return
-    token, record = new_token(None, now, None)
-    await store.create_token(record)
-    print(
-        "\nhookline generated an admin token (shown only this once; keep it safe):\n\n"
-        f"    {token}\n",
-        file=sys.stderr,
-        flush=True,
-    )
+    token = await tokens.ensure_admin_token(Operations(store), SYSTEM, settings.admin_token)
+    if token is not None:
+        print(
+            "\nhookline generated an admin token (shown only this once; keep it safe):\n\n"
+            f"    {token}\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def worker_config(settings: Settings) -> WorkerConfig:
@@ -167,11 +150,10 @@ async def run(
     try:
         if api:
             await ensure_admin_token(store, settings)
-            services = Services(
-                store=store,
-                settings=settings,
-                on_publish=delivery.wake if delivery else (lambda: None),
-            )
+            ops = Operations(store, base_url=settings.base_url)
+            if delivery is not None:
+                ops.work_queued = delivery.wake
+            services = Services(ops=ops, settings=settings)
             config = uvicorn.Config(
                 create_app(services),
                 host=settings.host,

@@ -1,9 +1,11 @@
-"""An in-process API on a real SQLite file, driven through httpx's ASGI transport."""
+"""An in-process API on a real SQLite file, driven through httpx's ASGI transport, and the
+operations over each backend's store."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -12,8 +14,13 @@ import pytest
 from hookline.api.app import Services
 from hookline.api.routes import create_app
 from hookline.config import load_settings
+from hookline.domain import ids
+from hookline.domain.models import Attempt, AttemptTrigger, MessageStatus
+from hookline.operations.context import Operations
 from hookline.server import ensure_admin_token
+from hookline.storage.base import AttemptOutcome, Store
 from hookline.storage.sqlite import SqliteStore
+from tests.conftest import utcnow
 
 ADMIN_TOKEN = "hl_admin_test-token"
 
@@ -40,7 +47,8 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     await store.open()
     await ensure_admin_token(store, settings)
     published: list[int] = []
-    services = Services(store=store, settings=settings, on_publish=lambda: published.append(1))
+    ops = Operations(store, base_url=settings.base_url, work_queued=lambda: published.append(1))
+    services = Services(ops=ops, settings=settings)
     transport = httpx.ASGITransport(app=create_app(services))
     async with httpx.AsyncClient(
         transport=transport,
@@ -49,3 +57,44 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     ) as client:
         yield Api(client, store, published)
     await store.close()
+
+
+@dataclass
+class Ops:
+    """The operations over a test store, counting how often they woke the worker."""
+
+    ops: Operations
+    store: Store
+    wakes: list[int]
+
+
+@pytest.fixture
+def ops(store: Store) -> Ops:
+    """Operations over a fresh store of each backend (SQLite, and PostgreSQL when set)."""
+    wakes: list[int] = []
+    operations = Operations(
+        store, base_url="https://hooks.example", work_queued=lambda: wakes.append(1)
+    )
+    return Ops(operations, store, wakes)
+
+
+async def fail_next_delivery(store: Store) -> Attempt:
+    """Claim the oldest due delivery and record its attempt as failed for good (no retry)."""
+    now = utcnow()
+    (claimed,) = await store.claim_due(1, now, now + timedelta(seconds=30), "w1")
+    attempt = Attempt(
+        id=ids.new_id(ids.ATTEMPT),
+        app_id=claimed.endpoint.app_id,
+        msg_id=claimed.message.id,
+        endpoint_id=claimed.endpoint.id,
+        url=claimed.endpoint.url,
+        status=MessageStatus.FAIL,
+        response_status_code=500,
+        response="",
+        response_duration_ms=1,
+        trigger=AttemptTrigger.SCHEDULED,
+        timestamp=now,
+    )
+    outcome = AttemptOutcome(claimed, attempt, MessageStatus.FAIL, None, 1, disable_endpoint=False)
+    await store.complete([outcome])
+    return attempt

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from hookline.api.auth import hash_token
 from hookline.config import load_settings
+from hookline.operations.tokens import hash_token
 from hookline.server import ensure_admin_token
 from hookline.storage.base import Store
 

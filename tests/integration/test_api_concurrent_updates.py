@@ -1,8 +1,9 @@
 """Updates through the API never overwrite a change made between their read and their write.
 
 Each test makes the store's read run a competing write right after it returns, as another
-request or the worker would in that window, and checks that the request gets a 409
-``concurrent_update`` and that the stored row holds the competing change only.
+request or the worker would in that window. The update is then applied again to the new
+state (both changes stored, and the 2xx shows them); one that loses every try answers 409
+``concurrent_update`` and changes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hookline.domain.models import (
     EventType,
     MessageStatus,
 )
+from hookline.operations.updates import UPDATE_TRIES
 from hookline.storage.base import AttemptOutcome
 from tests.conftest import make_message, utcnow
 from tests.integration.conftest import Api
@@ -33,16 +35,19 @@ def _compete_after(
     api: Api,
     read: str,
     compete: Callable[[Any], Awaitable[None]],
+    times: int = 1,
 ) -> None:
-    """The next call of the store's ``read`` method runs ``compete`` on what it read, after
-    reading and before the handler goes on; later calls read plainly."""
+    """The next ``times`` calls of the store's ``read`` method each run ``compete`` on what
+    they read, after reading and before the operation goes on; later calls read plainly."""
     plain = getattr(api.store, read)
+    left = [times]
 
     async def read_then_compete(*args: Any) -> Any:
-        monkeypatch.setattr(api.store, read, plain)
         found = await plain(*args)
-        assert found is not None
-        await compete(found)
+        if left[0] > 0:
+            left[0] -= 1
+            assert found is not None
+            await compete(found)
         return found
 
     monkeypatch.setattr(api.store, read, read_then_compete)
@@ -92,11 +97,11 @@ def _gone(claimed: ClaimedDelivery) -> AttemptOutcome:
     )
 
 
-async def test_an_endpoint_patch_racing_another_update_is_409_and_changes_nothing(
+async def test_an_endpoint_patch_racing_another_update_lands_on_top_of_it(
     monkeypatch: pytest.MonkeyPatch, api: Api
 ) -> None:
-    """A PATCH whose endpoint another request changed after the PATCH read it answers 409
-    concurrent_update, and the stored endpoint has the other change and not the PATCH's."""
+    """A PATCH whose endpoint another request changed after the PATCH read it is applied
+    again to the new state: the 200 shows both changes, and so does the stored row."""
     app = await _acme(api)
     await _endpoint(api, app)
 
@@ -105,17 +110,18 @@ async def test_an_endpoint_patch_racing_another_update_is_409_and_changes_nothin
 
     _compete_after(monkeypatch, api, "get_endpoint", other_request)
     r = await api.client.patch("/api/v1/app/acme/endpoint/ep", json={"disabled": True})
-    assert r.status_code == 409 and r.json()["code"] == "concurrent_update"
+    assert r.status_code == 200, r.text
+    assert (r.json()["description"], r.json()["disabled"]) == ("other", True)
     stored = await api.store.get_endpoint(app.id, "ep")
     assert stored is not None
-    assert (stored.description, stored.disabled, stored.version) == ("other", False, 2)
+    assert (stored.description, stored.disabled, stored.version) == ("other", True, 3)
 
 
-async def test_an_endpoint_patch_racing_the_worker_disable_is_409_and_it_stays_disabled(
+async def test_an_endpoint_patch_racing_the_worker_disable_keeps_it_disabled(
     monkeypatch: pytest.MonkeyPatch, api: Api
 ) -> None:
-    """A PATCH that read the endpoint just before the worker disabled it on 410 Gone answers
-    409 instead of writing it back enabled; the PATCH sent again lands, still disabled."""
+    """A PATCH that read the endpoint just before the worker disabled it on 410 Gone does
+    not write it back enabled: its change lands on the disabled endpoint, and says so."""
     app = await _acme(api)
     endpoint = await _endpoint(api, app)
     await api.store.publish([make_message(app)], utcnow())
@@ -127,44 +133,40 @@ async def test_an_endpoint_patch_racing_the_worker_disable_is_409_and_it_stays_d
         await api.store.complete([_gone(claimed)])
 
     _compete_after(monkeypatch, api, "get_endpoint", worker_disables)
-    patch = {"description": "renamed"}
-    r = await api.client.patch("/api/v1/app/acme/endpoint/ep", json=patch)
-    assert r.status_code == 409 and r.json()["code"] == "concurrent_update"
+    r = await api.client.patch("/api/v1/app/acme/endpoint/ep", json={"description": "renamed"})
+    assert r.status_code == 200, r.text
+    assert r.json()["disabled"] is True and r.json()["description"] == "renamed"
     stored = await api.store.get_endpoint(app.id, "ep")
-    assert stored is not None and stored.disabled and stored.description == ""
-    again = await api.client.patch("/api/v1/app/acme/endpoint/ep", json=patch)
-    assert again.status_code == 200, again.text
-    assert again.json()["disabled"] is True and again.json()["description"] == "renamed"
+    assert stored is not None and stored.disabled and stored.description == "renamed"
 
 
-async def test_an_application_patch_racing_another_update_is_409_and_a_retry_lands(
+async def test_an_application_patch_that_loses_every_race_is_409_and_changes_nothing(
     monkeypatch: pytest.MonkeyPatch, api: Api
 ) -> None:
-    """A PATCH whose application changed after it was read answers 409 and changes nothing;
-    sent again it lands on top of the other change (the stale cached copy is dropped)."""
+    """Raced on each of its tries, a PATCH gives up with 409 concurrent_update, and only the
+    competing changes are stored; sent again it lands on top of them."""
     app = await _acme(api)
 
     async def other_request(found: Application) -> None:
-        assert (
-            await api.store.update_application(replace(found, metadata={"by": "other"})) is not None
-        )
+        moved = replace(found, metadata={"by": f"other-{found.version}"})
+        assert await api.store.update_application(moved) is not None
 
-    _compete_after(monkeypatch, api, "get_application", other_request)
+    _compete_after(monkeypatch, api, "get_application", other_request, times=UPDATE_TRIES)
     r = await api.client.patch("/api/v1/app/acme", json={"name": "Renamed"})
     assert r.status_code == 409 and r.json()["code"] == "concurrent_update"
     stored = await api.store.get_application(app.id)
-    assert stored is not None and (stored.name, stored.metadata) == ("Acme", {"by": "other"})
+    assert stored is not None and stored.name == "Acme"
+    assert stored.version == 1 + UPDATE_TRIES
     again = await api.client.patch("/api/v1/app/acme", json={"name": "Renamed"})
     assert again.status_code == 200, again.text
     final = await api.store.get_application(app.id)
-    assert final is not None and (final.name, final.metadata) == ("Renamed", {"by": "other"})
+    assert final is not None and (final.name, final.metadata) == ("Renamed", stored.metadata)
 
 
-async def test_an_event_type_patch_racing_another_update_is_409_and_changes_nothing(
+async def test_an_event_type_patch_racing_another_update_keeps_both_changes(
     monkeypatch: pytest.MonkeyPatch, api: Api
 ) -> None:
-    """A PATCH whose event type changed after it was read answers 409, and the stored event
-    type has the other change and not the PATCH's."""
+    """A PATCH whose event type changed after it was read is applied again on top."""
     r = await api.client.post("/api/v1/event-type", json={"name": "a.b", "description": "x"})
     assert r.status_code == 201, r.text
 
@@ -173,9 +175,9 @@ async def test_an_event_type_patch_racing_another_update_is_409_and_changes_noth
 
     _compete_after(monkeypatch, api, "get_event_type", other_request)
     r = await api.client.patch("/api/v1/event-type/a.b", json={"deprecated": True})
-    assert r.status_code == 409 and r.json()["code"] == "concurrent_update"
+    assert r.status_code == 200, r.text
     stored = await api.store.get_event_type("a.b")
-    assert stored is not None and (stored.description, stored.deprecated) == ("other", False)
+    assert stored is not None and (stored.description, stored.deprecated) == ("other", True)
 
 
 async def test_puts_and_patches_one_after_another_never_conflict(api: Api) -> None:

@@ -1,6 +1,7 @@
-"""The ASGI application: body limits, routing, auth, idempotency, error mapping.
+"""The ASGI application: body limits, routing, authorization, idempotency, error mapping.
 
-Handlers stay thin because everything every route needs happens here once.
+Handlers stay thin (parse, call one operation, serialize) because everything every route
+needs happens here once, including the access its route declares (``Route.access``).
 """
 
 from __future__ import annotations
@@ -8,21 +9,19 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
-from hookline.api.auth import Authenticator, Principal
-from hookline.api.cache import ApplicationCache
 from hookline.api.errors import (
     PayloadTooLarge,
     hookline_error_response,
     validation_error_response,
 )
 from hookline.api.http import (
+    Access,
     Request,
     Response,
     Route,
@@ -32,9 +31,10 @@ from hookline.api.http import (
     replay_record,
 )
 from hookline.config import Settings
-from hookline.domain.clock import utcnow
 from hookline.domain.errors import HooklineError, Unavailable
-from hookline.storage.base import Store
+from hookline.operations.context import Operations
+from hookline.operations.principal import Principal
+from hookline.operations.tokens import Authenticator
 
 log = logging.getLogger("hookline.api")
 
@@ -48,20 +48,19 @@ ABANDON_TRIES = 2
 
 @dataclass
 class Services:
-    """What handlers may use; built once per process."""
+    """What the API is built from, once per process: the operations its handlers call and
+    the settings it enforces itself (the body limit)."""
 
-    store: Store
+    ops: Operations
     settings: Settings
-    clock: Callable[[], datetime] = utcnow
-    on_publish: Callable[[], None] = lambda: None
-    applications: ApplicationCache = field(default_factory=ApplicationCache)
 
 
 class HooklineApp:
     def __init__(self, services: Services, routes: list[Route]) -> None:
         self.services = services
         self.router = Router(routes)
-        self._auth = Authenticator(services.store)
+        self._ops = services.ops
+        self._auth = Authenticator(services.ops.store)
         self._max_body = services.settings.max_payload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,14 +103,18 @@ class HooklineApp:
             path_params=params,
         )
         try:
-            if not route.public:
-                request.principal = await self._auth.authenticate(
-                    headers.get("authorization"), self.services.clock()
+            if route.access is not Access.PUBLIC:
+                # 401 without a valid token; 403 for a scoped token on an admin route.
+                principal = await self._auth.authenticate(
+                    headers.get("authorization"), self._ops.clock()
                 )
+                if route.access is Access.ADMIN:
+                    principal.require_admin()
+                request.principal = principal
             key = headers.get("idempotency-key")
             if method == "POST" and key and request.principal is not None:
                 return await self._idempotent(route, request, request.principal, key)
-            return await route.handler(self.services, request)
+            return await route.handler(self._ops, request)
         except HooklineError as exc:
             return hookline_error_response(exc)
         except ValidationError as exc:
@@ -127,13 +130,13 @@ class HooklineApp:
 
         Keys are kept in the database so every API replica sees them (DESIGN.md).
         """
-        store = self.services.store
+        store = self._ops.store
         scope = principal.app_id or "admin"
         digest = hashlib.sha256(
             request.method.encode() + b" " + request.path.encode() + b"\n" + request.body
         ).hexdigest()
         try:
-            earlier = await store.idempotency_begin(scope, key, digest, self.services.clock())
+            earlier = await store.idempotency_begin(scope, key, digest, self._ops.clock())
         except Unavailable:
             # The reservation may have committed before the connection dropped; the handler
             # has not run, so releasing the key is safe and lets the client's retry proceed.
@@ -178,7 +181,7 @@ class HooklineApp:
         record = replay_record(response)
         for _ in range(ABANDON_TRIES):
             try:
-                await self.services.store.idempotency_finish(scope, key, response.status, record)
+                await self._ops.store.idempotency_finish(scope, key, response.status, record)
                 return
             except Unavailable:
                 continue
@@ -188,7 +191,7 @@ class HooklineApp:
         """Release a key whose request failed, so a retry runs; best effort, tried twice."""
         for _ in range(ABANDON_TRIES):
             try:
-                await self.services.store.idempotency_abandon(scope, key)
+                await self._ops.store.idempotency_abandon(scope, key)
                 return
             except Unavailable:
                 continue
@@ -196,7 +199,7 @@ class HooklineApp:
 
     async def _handle_safely(self, route: Route, request: Request) -> Response:
         try:
-            return await route.handler(self.services, request)
+            return await route.handler(self._ops, request)
         except HooklineError as exc:
             return hookline_error_response(exc)
         except ValidationError as exc:

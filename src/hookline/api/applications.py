@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from hookline.api import params, resolve, serialize
+from hookline.api import params, serialize
 from hookline.api import schemas as s
-from hookline.api.app import Services
 from hookline.api.http import (
+    Access,
     Request,
     Response,
     Route,
@@ -15,103 +13,60 @@ from hookline.api.http import (
     json_response,
     model_response,
 )
-from hookline.domain import ids
-from hookline.domain.errors import Conflict
-from hookline.domain.models import Application
+from hookline.operations import applications
+from hookline.operations.applications import ApplicationPatch, NewApplication
+from hookline.operations.context import Operations
 
 
-def new_application(svc: Services, body: s.ApplicationIn, uid: str | None = None) -> Application:
-    now = svc.clock()
-    return Application(
-        id=ids.new_id(ids.APP),
-        name=body.name,
-        uid=body.uid if body.uid is not None else uid,
-        throttle_rate=body.throttle_rate,
-        metadata=dict(body.metadata),
-        created_at=now,
-        updated_at=now,
+def new_application(body: s.ApplicationIn) -> NewApplication:
+    return NewApplication(
+        name=body.name, uid=body.uid, throttle_rate=body.throttle_rate, metadata=body.metadata
     )
 
 
-async def list_applications(svc: Services, request: Request) -> Response:
-    request.principal.require_admin()
-    found = await svc.store.list_applications(params.list_query(request, default_descending=False))
+async def list_applications(ops: Operations, request: Request) -> Response:
+    query = params.list_query(request, default_descending=False)
+    found = await applications.list_applications(ops, request.caller, query)
     return json_response(
         200, serialize.page(found, lambda a: serialize.dump(serialize.application(a)))
     )
 
 
-async def create_application(svc: Services, request: Request) -> Response:
-    request.principal.require_admin()
+async def create_application(ops: Operations, request: Request) -> Response:
     body = params.body(s.ApplicationIn, request)
-    if body.uid is not None and params.query_bool(request, "get_if_exists"):
-        existing = await svc.store.get_application(body.uid)
-        if existing is not None:
-            return model_response(200, serialize.application(existing))
-    app = new_application(svc, body)
-    await svc.store.create_application(app)
-    return model_response(201, serialize.application(app))
+    get_if_exists = params.query_bool(request, "get_if_exists")
+    app, created = await applications.create(
+        ops, request.caller, new_application(body), get_if_exists=get_if_exists
+    )
+    return model_response(201 if created else 200, serialize.application(app))
 
 
-async def _update(svc: Services, app: Application) -> None:
-    """Write ``app`` at the version it was read at; the cached copy goes either way, so a
-    retry after the 409 reads the application as it now is."""
-    stored = await svc.store.update_application(app)
-    svc.applications.forget(app)
-    if stored is None:
-        raise Conflict(
-            "The application was changed by another request at the same time; retry",
-            code="concurrent_update",
-        )
-
-
-async def get_application(svc: Services, request: Request) -> Response:
-    app = await resolve.application(svc, request)
+async def get_application(ops: Operations, request: Request) -> Response:
+    app = await applications.resolve(ops, request.caller, request.app_key)
     return model_response(200, serialize.application(app))
 
 
-async def upsert_application(svc: Services, request: Request) -> Response:
-    """PUT creates the application (with the path as its uid) when it does not exist."""
-    request.principal.require_admin()
+async def upsert_application(ops: Operations, request: Request) -> Response:
     body = params.body(s.ApplicationIn, request)
-    existing = await svc.store.get_application(request.path_params["app_id"])
-    if existing is None:
-        app = new_application(svc, body, uid=request.path_params["app_id"])
-        await svc.store.create_application(app)
-        return model_response(201, serialize.application(app))
-    updated = replace(
-        existing,
-        name=body.name,
-        uid=body.uid if body.uid is not None else existing.uid,
-        throttle_rate=body.throttle_rate,
-        metadata=dict(body.metadata),
-        updated_at=svc.clock(),
+    app, created = await applications.upsert(
+        ops, request.caller, request.app_key, new_application(body)
     )
-    await _update(svc, updated)
-    return model_response(200, serialize.application(updated))
+    return model_response(201 if created else 200, serialize.application(app))
 
 
-async def patch_application(svc: Services, request: Request) -> Response:
-    request.principal.require_admin()
-    app = await resolve.application(svc, request)
+async def patch_application(ops: Operations, request: Request) -> Response:
     body = params.body(s.ApplicationPatch, request)
-    changes = body.model_dump(exclude_unset=True)
-    for required in ("name", "metadata"):
-        if changes.get(required) is None:
-            changes.pop(required, None)
-    updated = replace(app, **changes, updated_at=svc.clock())
-    await _update(svc, updated)
-    return model_response(200, serialize.application(updated))
+    changes = ApplicationPatch(**body.model_dump(exclude_unset=True))
+    app = await applications.patch(ops, request.caller, request.app_key, changes)
+    return model_response(200, serialize.application(app))
 
 
-async def delete_application(svc: Services, request: Request) -> Response:
-    request.principal.require_admin()
-    app = await resolve.application(svc, request)
-    await svc.store.delete_application(app.id)
-    svc.applications.forget(app)
+async def delete_application(ops: Operations, request: Request) -> Response:
+    await applications.delete(ops, request.caller, request.app_key)
     return empty_response(204)
 
 
+APP = "/api/v1/app/{app_id}"
 ROUTES = [
     Route(
         "GET",
@@ -119,6 +74,7 @@ ROUTES = [
         list_applications,
         "List applications",
         "Application",
+        Access.ADMIN,
         response=s.ApplicationOut,
         query=("limit", "iterator", "order"),
     ),
@@ -128,6 +84,7 @@ ROUTES = [
         create_application,
         "Create an application",
         "Application",
+        Access.ADMIN,
         body=s.ApplicationIn,
         response=s.ApplicationOut,
         status=201,
@@ -135,36 +92,40 @@ ROUTES = [
     ),
     Route(
         "GET",
-        "/api/v1/app/{app_id}",
+        APP,
         get_application,
         "Get an application",
         "Application",
+        Access.APP,
         response=s.ApplicationOut,
     ),
     Route(
         "PUT",
-        "/api/v1/app/{app_id}",
+        APP,
         upsert_application,
         "Create or update an application",
         "Application",
+        Access.ADMIN,
         body=s.ApplicationIn,
         response=s.ApplicationOut,
     ),
     Route(
         "PATCH",
-        "/api/v1/app/{app_id}",
+        APP,
         patch_application,
         "Partially update an application",
         "Application",
+        Access.ADMIN,
         body=s.ApplicationPatch,
         response=s.ApplicationOut,
     ),
     Route(
         "DELETE",
-        "/api/v1/app/{app_id}",
+        APP,
         delete_application,
         "Delete an application",
         "Application",
+        Access.ADMIN,
         status=204,
     ),
 ]

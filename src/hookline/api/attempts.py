@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from hookline.api import params, resolve, serialize
+from hookline.api import params, serialize
 from hookline.api import schemas as s
-from hookline.api.app import Services
-from hookline.api.http import Request, Response, Route, json_response, model_response
-from hookline.domain.errors import NotFound
+from hookline.api.http import Access, Request, Response, Route, json_response, model_response
 from hookline.domain.models import Attempt, MessageStatus
+from hookline.operations import attempts
+from hookline.operations.context import Operations
 from hookline.storage.base import AttemptFilter
 
 STATUS_CLASSES = (0, 100, 200, 300, 400, 500)
@@ -42,24 +42,26 @@ def _attempt_filter(request: Request, endpoint_id: str | None) -> AttemptFilter:
     )
 
 
-async def list_by_endpoint(svc: Services, request: Request) -> Response:
-    app = await resolve.application(svc, request)
-    endpoint = await resolve.endpoint(svc, request, app)
-    found = await svc.store.list_attempts(
-        app.id, params.list_query(request, True), _attempt_filter(request, endpoint.id), None
+async def list_by_endpoint(ops: Operations, request: Request) -> Response:
+    found = await attempts.list_by_endpoint(
+        ops,
+        request.caller,
+        request.app_key,
+        request.path_params["endpoint_id"],
+        params.list_query(request, True),
+        _attempt_filter(request, None),
     )
     return json_response(200, serialize.page(found, _attempt_json))
 
 
-async def list_by_message(svc: Services, request: Request) -> Response:
-    app = await resolve.application(svc, request)
-    msg = await resolve.message(svc, request, app)
-    endpoint_id = request.query_one("endpoint_id") or None
-    if endpoint_id is not None:
-        endpoint = await svc.store.get_endpoint(app.id, endpoint_id)
-        endpoint_id = endpoint.id if endpoint is not None else endpoint_id
-    found = await svc.store.list_attempts(
-        app.id, params.list_query(request, True), _attempt_filter(request, endpoint_id), msg.id
+async def list_by_message(ops: Operations, request: Request) -> Response:
+    found = await attempts.list_by_message(
+        ops,
+        request.caller,
+        request.app_key,
+        request.path_params["msg_id"],
+        params.list_query(request, True),
+        _attempt_filter(request, request.query_one("endpoint_id") or None),
     )
     return json_response(200, serialize.page(found, _attempt_json))
 
@@ -68,21 +70,26 @@ def _attempt_json(attempt: Attempt) -> object:
     return serialize.dump(serialize.attempt(attempt))
 
 
-async def get_attempt(svc: Services, request: Request) -> Response:
-    app = await resolve.application(svc, request)
-    msg = await resolve.message(svc, request, app)
-    attempt = await svc.store.get_attempt(app.id, request.path_params["attempt_id"])
-    if attempt is None or attempt.msg_id != msg.id:
-        raise NotFound("Message attempt not found")
-    return model_response(200, serialize.attempt(attempt))
+async def get_attempt(ops: Operations, request: Request) -> Response:
+    found = await attempts.get(
+        ops,
+        request.caller,
+        request.app_key,
+        request.path_params["msg_id"],
+        request.path_params["attempt_id"],
+    )
+    return model_response(200, serialize.attempt(found))
 
 
-async def attempted_messages(svc: Services, request: Request) -> Response:
-    app = await resolve.application(svc, request)
-    endpoint = await resolve.endpoint(svc, request, app)
+async def attempted_messages(ops: Operations, request: Request) -> Response:
     with_content = params.query_bool(request, "with_content", default=True)
-    found = await svc.store.list_attempted_messages(
-        app.id, endpoint.id, params.list_query(request, True), params.message_filter(request)
+    found = await attempts.attempted_messages(
+        ops,
+        request.caller,
+        request.app_key,
+        request.path_params["endpoint_id"],
+        params.list_query(request, True),
+        params.message_filter(request),
     )
     return json_response(
         200,
@@ -92,27 +99,27 @@ async def attempted_messages(svc: Services, request: Request) -> Response:
     )
 
 
-async def attempted_destinations(svc: Services, request: Request) -> Response:
-    app = await resolve.application(svc, request)
-    msg = await resolve.message(svc, request, app)
-    found = await svc.store.list_attempted_destinations(
-        app.id, msg.id, params.list_query(request, False)
+async def attempted_destinations(ops: Operations, request: Request) -> Response:
+    found = await attempts.attempted_destinations(
+        ops,
+        request.caller,
+        request.app_key,
+        request.path_params["msg_id"],
+        params.list_query(request, False),
     )
     return json_response(
         200, serialize.page(found, lambda p: serialize.dump(serialize.message_endpoint(p)))
     )
 
 
-async def resend(svc: Services, request: Request) -> Response:
-    """Queue one manual attempt now; it does not restart an exhausted retry schedule."""
-    app = await resolve.application(svc, request)
-    msg = await resolve.message(svc, request, app)
-    endpoint = await resolve.endpoint(svc, request, app)
-    delivery = await svc.store.get_delivery(msg.id, endpoint.id)
-    if delivery is None:
-        raise NotFound("This message was never sent to this endpoint")
-    await svc.store.resend(app.id, msg.id, endpoint.id, svc.clock())
-    svc.on_publish()
+async def resend(ops: Operations, request: Request) -> Response:
+    await attempts.resend(
+        ops,
+        request.caller,
+        request.app_key,
+        request.path_params["msg_id"],
+        request.path_params["endpoint_id"],
+    )
     return json_response(202, {})
 
 
@@ -124,6 +131,7 @@ ROUTES = [
         list_by_endpoint,
         "List attempts to an endpoint",
         "Message Attempt",
+        Access.APP,
         response=s.MessageAttemptOut,
         query=FILTERS,
     ),
@@ -133,6 +141,7 @@ ROUTES = [
         list_by_message,
         "List attempts of a message",
         "Message Attempt",
+        Access.APP,
         response=s.MessageAttemptOut,
         query=(*FILTERS, "endpoint_id"),
     ),
@@ -142,6 +151,7 @@ ROUTES = [
         get_attempt,
         "Get an attempt",
         "Message Attempt",
+        Access.APP,
         response=s.MessageAttemptOut,
     ),
     Route(
@@ -150,6 +160,7 @@ ROUTES = [
         attempted_messages,
         "List messages sent to an endpoint, with their delivery status",
         "Message Attempt",
+        Access.APP,
         response=s.EndpointMessageOut,
         query=("limit", "iterator", "event_types", "channel", "before", "after", "with_content"),
     ),
@@ -159,6 +170,7 @@ ROUTES = [
         attempted_destinations,
         "List endpoints a message was sent to",
         "Message Attempt",
+        Access.APP,
         response=s.MessageEndpointOut,
         query=("limit", "iterator"),
     ),
@@ -168,6 +180,7 @@ ROUTES = [
         resend,
         "Resend a message to an endpoint",
         "Message Attempt",
+        Access.APP,
         status=202,
     ),
 ]

@@ -5,19 +5,15 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from hookline.api.http import Response, error_response, json_response
-from hookline.domain.errors import Conflict, HooklineError, InvalidRequest, NotFound, Unavailable
-
-
-class Unauthorized(HooklineError):
-    """Missing or invalid bearer token: send 'Authorization: Bearer <token>'."""
-
-    code = "authentication_failed"
-
-
-class Forbidden(HooklineError):
-    """This token may not use this operation."""
-
-    code = "forbidden"
+from hookline.domain.errors import (
+    Conflict,
+    Forbidden,
+    HooklineError,
+    InvalidRequest,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 
 
 class PayloadTooLarge(HooklineError):

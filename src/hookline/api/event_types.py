@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from hookline.api import params, serialize
 from hookline.api import schemas as s
-from hookline.api.app import Services
 from hookline.api.http import (
+    Access,
     Request,
     Response,
     Route,
@@ -15,37 +13,35 @@ from hookline.api.http import (
     json_response,
     model_response,
 )
-from hookline.domain.errors import Conflict, NotFound
 from hookline.domain.models import EventType
+from hookline.operations import event_types
+from hookline.operations.context import Operations
+from hookline.operations.event_types import EventTypeFields, EventTypePatch
 
 
-def _from_body(svc: Services, name: str, body: s.EventTypeUpdate) -> EventType:
-    now = svc.clock()
-    return EventType(
-        name=name,
+def _fields(body: s.EventTypeUpdate) -> EventTypeFields:
+    return EventTypeFields(
         description=body.description,
         archived=body.archived,
         deprecated=body.deprecated,
         schemas=body.schemas,
         group_name=body.group_name,
-        feature_flags=tuple(body.feature_flags) if body.feature_flags is not None else None,
-        created_at=now,
-        updated_at=now,
+        feature_flags=body.feature_flags,
     )
 
 
-async def _existing(svc: Services, request: Request) -> EventType:
-    found = await svc.store.get_event_type(request.path_params["event_type_name"])
-    if found is None:
-        raise NotFound("Event type not found")
-    return found
+def _name(request: Request) -> str:
+    return request.path_params["event_type_name"]
 
 
-async def list_event_types(svc: Services, request: Request) -> Response:
+async def list_event_types(ops: Operations, request: Request) -> Response:
     include_archived = params.query_bool(request, "include_archived")
     with_content = params.query_bool(request, "with_content")
-    found = await svc.store.list_event_types(
-        params.list_query(request, default_descending=False), include_archived
+    found = await event_types.list_event_types(
+        ops,
+        request.caller,
+        params.list_query(request, default_descending=False),
+        include_archived=include_archived,
     )
 
     def convert(et: EventType) -> object:
@@ -57,63 +53,34 @@ async def list_event_types(svc: Services, request: Request) -> Response:
     return json_response(200, serialize.page(found, convert))
 
 
-async def _update(svc: Services, event_type: EventType) -> None:
-    """Write ``event_type`` at the version it was read at."""
-    if await svc.store.update_event_type(event_type) is None:
-        raise Conflict(
-            "The event type was changed by another request at the same time; retry",
-            code="concurrent_update",
-        )
-
-
-async def create_event_type(svc: Services, request: Request) -> Response:
-    request.principal.require_admin()
+async def create_event_type(ops: Operations, request: Request) -> Response:
     body = params.body(s.EventTypeIn, request)
-    event_type = _from_body(svc, body.name, body)
-    await svc.store.create_event_type(event_type)
-    return model_response(201, serialize.event_type(event_type))
+    created = await event_types.create(ops, request.caller, body.name, _fields(body))
+    return model_response(201, serialize.event_type(created))
 
 
-async def get_event_type(svc: Services, request: Request) -> Response:
-    return model_response(200, serialize.event_type(await _existing(svc, request)))
+async def get_event_type(ops: Operations, request: Request) -> Response:
+    found = await event_types.get(ops, request.caller, _name(request))
+    return model_response(200, serialize.event_type(found))
 
 
-async def upsert_event_type(svc: Services, request: Request) -> Response:
-    request.principal.require_admin()
+async def upsert_event_type(ops: Operations, request: Request) -> Response:
     body = params.body(s.EventTypeUpdate, request)
-    name = request.path_params["event_type_name"]
-    existing = await svc.store.get_event_type(name)
-    fresh = _from_body(svc, name, body)
-    if existing is None:
-        await svc.store.create_event_type(fresh)
-        return model_response(201, serialize.event_type(fresh))
-    updated = replace(fresh, created_at=existing.created_at, version=existing.version)
-    await _update(svc, updated)
+    stored, created = await event_types.upsert(ops, request.caller, _name(request), _fields(body))
+    return model_response(201 if created else 200, serialize.event_type(stored))
+
+
+async def patch_event_type(ops: Operations, request: Request) -> Response:
+    body = params.body(s.EventTypePatch, request)
+    changes = EventTypePatch(**body.model_dump(exclude_unset=True))
+    updated = await event_types.patch(ops, request.caller, _name(request), changes)
     return model_response(200, serialize.event_type(updated))
 
 
-async def patch_event_type(svc: Services, request: Request) -> Response:
-    request.principal.require_admin()
-    existing = await _existing(svc, request)
-    changes = params.body(s.EventTypePatch, request).model_dump(exclude_unset=True)
-    for required in ("description", "archived", "deprecated"):
-        if changes.get(required) is None:
-            changes.pop(required, None)
-    if changes.get("feature_flags") is not None:
-        changes["feature_flags"] = tuple(changes["feature_flags"])
-    updated = replace(existing, **changes, updated_at=svc.clock())
-    await _update(svc, updated)
-    return model_response(200, serialize.event_type(updated))
-
-
-async def delete_event_type(svc: Services, request: Request) -> Response:
+async def delete_event_type(ops: Operations, request: Request) -> Response:
     """Archive by default, as Svix does; ``?expunge=true`` removes it for good."""
-    request.principal.require_admin()
-    existing = await _existing(svc, request)
-    if params.query_bool(request, "expunge"):
-        await svc.store.delete_event_type(existing.name)
-    else:
-        await _update(svc, replace(existing, archived=True, updated_at=svc.clock()))
+    expunge = params.query_bool(request, "expunge")
+    await event_types.delete(ops, request.caller, _name(request), expunge=expunge)
     return empty_response(204)
 
 
@@ -125,6 +92,7 @@ ROUTES = [
         list_event_types,
         "List event types",
         "Event Type",
+        Access.APP,
         response=s.EventTypeOut,
         query=("limit", "iterator", "order", "include_archived", "with_content"),
     ),
@@ -134,17 +102,27 @@ ROUTES = [
         create_event_type,
         "Create an event type",
         "Event Type",
+        Access.ADMIN,
         body=s.EventTypeIn,
         response=s.EventTypeOut,
         status=201,
     ),
-    Route("GET", PATH, get_event_type, "Get an event type", "Event Type", response=s.EventTypeOut),
+    Route(
+        "GET",
+        PATH,
+        get_event_type,
+        "Get an event type",
+        "Event Type",
+        Access.APP,
+        response=s.EventTypeOut,
+    ),
     Route(
         "PUT",
         PATH,
         upsert_event_type,
         "Create or update an event type",
         "Event Type",
+        Access.ADMIN,
         body=s.EventTypeUpdate,
         response=s.EventTypeOut,
     ),
@@ -154,6 +132,7 @@ ROUTES = [
         patch_event_type,
         "Partially update an event type",
         "Event Type",
+        Access.ADMIN,
         body=s.EventTypePatch,
         response=s.EventTypeOut,
     ),
@@ -163,6 +142,7 @@ ROUTES = [
         delete_event_type,
         "Archive or expunge an event type",
         "Event Type",
+        Access.ADMIN,
         status=204,
         query=("expunge",),
     ),

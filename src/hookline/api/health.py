@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from hookline.api import schemas as s
-from hookline.api.app import Services
-from hookline.api.http import Request, Response, Route, json_response
+from hookline.api.http import Access, Request, Response, Route, json_response
 from hookline.domain.errors import Unavailable
+from hookline.operations.context import Operations
 
 
-async def health(svc: Services, request: Request) -> Response:
+async def health(ops: Operations, request: Request) -> Response:
     """200 when the database answers, 503 otherwise: a replica that cannot commit is not healthy."""
     try:
-        await svc.store.ping()
+        await ops.store.ping()
     except Unavailable as exc:
         return json_response(
             503, {"status": "unavailable", "database": "down", "detail": exc.detail}
@@ -19,7 +19,7 @@ async def health(svc: Services, request: Request) -> Response:
     return json_response(200, {"status": "ok", "database": "ok"})
 
 
-async def ping(svc: Services, request: Request) -> Response:
+async def ping(ops: Operations, request: Request) -> Response:
     return json_response(200, {"status": "ok"})
 
 
@@ -30,17 +30,17 @@ ROUTES = [
         health,
         "Health, including the database",
         "Health",
+        Access.PUBLIC,
         response=s.HealthOut,
-        public=True,
     ),
-    Route("GET", "/health/ping", ping, "Liveness: the process answers", "Health", public=True),
+    Route("GET", "/health/ping", ping, "Liveness: the process answers", "Health", Access.PUBLIC),
     Route(
         "GET",
         "/api/v1/health/ping",
         ping,
         "Liveness: the process answers (Svix's path)",
         "Health",
-        public=True,
+        Access.PUBLIC,
     ),
     Route(
         "GET",
@@ -48,7 +48,7 @@ ROUTES = [
         health,
         "Health, including the database",
         "Health",
+        Access.PUBLIC,
         response=s.HealthOut,
-        public=True,
     ),
 ]

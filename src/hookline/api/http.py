@@ -4,7 +4,8 @@ hookline answers on a plain ASGI callable rather than a framework because ingest
 is a product goal: on this class of machine a raw ASGI app under uvicorn answers about
 5,400 requests/s per process, Starlette about 3,200 and FastAPI about 1,700 (see
 docs/dependencies.md). What a framework would add — routing, parsing, error mapping —
-is the hundred lines below, and the route table doubles as the OpenAPI source.
+is the hundred lines below; the route table declares who may call each route
+(``Access``) and doubles as the OpenAPI source.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 from pydantic import BaseModel
+
+from hookline.domain.errors import Unauthorized
+from hookline.operations.context import Operations
+from hookline.operations.principal import Principal
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -29,8 +35,8 @@ class Request:
     headers: dict[str, str]
     body: bytes
     path_params: dict[str, str] = field(default_factory=dict)
-    principal: Any = None
-    """The authenticated ``Principal``; set by the app before the handler runs."""
+    principal: Principal | None = None
+    """Who is calling; set by the app before the handler of a non-public route runs."""
     idempotency: tuple[str, str] | None = None
     """(scope, key) reserved for this request, for handlers that complete it atomically."""
     idempotency_done: bool = False
@@ -40,8 +46,17 @@ class Request:
         values = self.query.get(name)
         return values[-1] if values else None
 
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name)
+    @property
+    def caller(self) -> Principal:
+        """The principal of a route that needs a token (never None once the app checked it)."""
+        if self.principal is None:
+            raise Unauthorized()
+        return self.principal
+
+    @property
+    def app_key(self) -> str:
+        """The application id or uid in the path."""
+        return self.path_params["app_id"]
 
 
 @dataclass(slots=True)
@@ -78,22 +93,33 @@ def replay_record(response: Response) -> bytes:
     )
 
 
-Handler = Callable[[Any, Request], Awaitable[Response]]
+Handler = Callable[[Operations, Request], Awaitable[Response]]
+
+
+class Access(Enum):
+    """Who may call a route, checked by the app before its handler runs."""
+
+    PUBLIC = "public"
+    """No token (health checks, the API document)."""
+    APP = "app"
+    """Any valid token; an application-scoped token sees its own application only."""
+    ADMIN = "admin"
+    """Admin tokens only: an application-scoped token gets 403."""
 
 
 @dataclass(frozen=True)
 class Route:
-    """One operation; the metadata feeds the OpenAPI document."""
+    """One operation and who may call it; the metadata feeds the OpenAPI document."""
 
     method: str
     path: str
     handler: Handler
     summary: str
     tag: str
+    access: Access
     body: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     status: int = 200
-    public: bool = False
     implemented: bool = True
     query: tuple[str, ...] = ()
 

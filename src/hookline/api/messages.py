@@ -1,20 +1,16 @@
 """``/api/v1/app/{app_id}/msg``: publishing, reading and expunging messages.
 
-A 202 is returned only after the message and its delivery rows are committed, so an
-accepted message is never lost (DESIGN.md, "The store is the queue").
+A publish is the hot path: parse, one call to ``operations.messages.publish`` (which
+commits before it returns), and the 202 written by orjson from the stored payload.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
-
-import orjson
-
-from hookline.api import applications, params, resolve, serialize
+from hookline.api import params, serialize
 from hookline.api import schemas as s
-from hookline.api.app import Services
+from hookline.api.applications import new_application
 from hookline.api.http import (
+    Access,
     Request,
     Response,
     Route,
@@ -22,125 +18,96 @@ from hookline.api.http import (
     json_response,
     replay_record,
 )
-from hookline.domain import ids
-from hookline.domain.errors import InvalidRequest, NotFound
-from hookline.domain.models import Application, Message
+from hookline.domain.models import Message
+from hookline.operations import messages
+from hookline.operations.context import Operations
+from hookline.operations.messages import NewMessage
 from hookline.storage.base import IdempotencyCompletion
 
-DEFAULT_RETENTION_DAYS = 90
 
-
-async def _application_for_publish(
-    svc: Services, request: Request, body: s.MessageIn
-) -> Application:
-    """Svix lets a publish carry an inline ``application`` that is created when missing."""
-    try:
-        return await resolve.application(svc, request)
-    except NotFound:
-        if body.application is None or not request.principal.is_admin:
-            raise
-    app = applications.new_application(svc, body.application, uid=request.path_params["app_id"])
-    await svc.store.create_application(app)
-    return app
-
-
-def _retention(body: s.MessageIn) -> timedelta:
-    if body.payload_retention_period is not None and body.payload_retention_hours is not None:
-        raise InvalidRequest(
-            "payloadRetentionPeriod and payloadRetentionHours are mutually exclusive",
-            loc=("body", "payloadRetentionHours"),
-        )
-    if body.payload_retention_hours is not None:
-        return timedelta(hours=body.payload_retention_hours)
-    return timedelta(days=body.payload_retention_period or DEFAULT_RETENTION_DAYS)
-
-
-def build_message(svc: Services, app: Application, body: s.MessageIn) -> Message:
-    if body.deliver_at is not None:
-        raise InvalidRequest(
-            "deliverAt is not supported by hookline yet", loc=("body", "deliverAt")
-        )
-    now = svc.clock()
-    return Message(
-        id=ids.new_id(ids.MESSAGE),
-        app_id=app.id,
+def _new_message(body: s.MessageIn) -> NewMessage:
+    return NewMessage(
         event_type=body.event_type,
+        payload=body.payload,
         event_id=body.event_id,
-        payload=orjson.dumps(body.payload),
-        channels=tuple(body.channels) if body.channels else None,
-        tags=tuple(body.tags) if body.tags else None,
-        timestamp=now,
-        expires_at=now + _retention(body),
+        channels=body.channels,
+        tags=body.tags,
+        application=None if body.application is None else new_application(body.application),
+        retention_days=body.payload_retention_period,
+        retention_hours=body.payload_retention_hours,
+        deliver_at=body.deliver_at,
     )
 
 
-async def create_message(svc: Services, request: Request) -> Response:
-    body = params.body(s.MessageIn, request)
-    app = await _application_for_publish(svc, request, body)
-    msg = build_message(svc, app, body)
-    with_content = params.query_bool(request, "with_content", default=True)
-    response = json_response(202, serialize.message_wire(msg, with_content))
-    completion = None
-    if request.idempotency is not None:
-        scope, key = request.idempotency
-        completion = IdempotencyCompletion(scope, key, response.status, replay_record(response))
-    await svc.store.publish([msg], svc.clock(), completion=completion)
-    request.idempotency_done = completion is not None
-    return response
+class _Receipt:
+    """Renders the 202 once, for the idempotency record committed with the message and for
+    the client alike."""
+
+    __slots__ = ("key", "response", "scope", "with_content")
+
+    def __init__(self, idempotency: tuple[str, str], with_content: bool) -> None:
+        self.scope, self.key = idempotency
+        self.with_content = with_content
+        self.response: Response | None = None
+
+    def __call__(self, msg: Message) -> IdempotencyCompletion:
+        self.response = json_response(202, serialize.message_wire(msg, self.with_content))
+        return IdempotencyCompletion(
+            self.scope, self.key, self.response.status, replay_record(self.response)
+        )
 
 
-async def list_messages(svc: Services, request: Request) -> Response:
-    app = await resolve.application(svc, request)
+async def create_message(ops: Operations, request: Request) -> Response:
+    new = _new_message(params.body(s.MessageIn, request))
     with_content = params.query_bool(request, "with_content", default=True)
-    found = await svc.store.list_messages(
-        app.id, params.list_query(request, True), params.message_filter(request)
+    if request.idempotency is None:
+        msg = await messages.publish(ops, request.caller, request.app_key, new)
+        return json_response(202, serialize.message_wire(msg, with_content))
+    receipt = _Receipt(request.idempotency, with_content)
+    await messages.publish(ops, request.caller, request.app_key, new, receipt)
+    request.idempotency_done = True
+    assert receipt.response is not None
+    return receipt.response
+
+
+async def list_messages(ops: Operations, request: Request) -> Response:
+    with_content = params.query_bool(request, "with_content", default=True)
+    found = await messages.list_messages(
+        ops,
+        request.caller,
+        request.app_key,
+        params.list_query(request, True),
+        params.message_filter(request),
     )
     return json_response(
         200, serialize.page(found, lambda m: serialize.message_wire(m, with_content))
     )
 
 
-async def get_message(svc: Services, request: Request) -> Response:
-    app = await resolve.application(svc, request)
-    msg = await resolve.message(svc, request, app)
+async def get_message(ops: Operations, request: Request) -> Response:
+    msg = await messages.get(ops, request.caller, request.app_key, request.path_params["msg_id"])
     with_content = params.query_bool(request, "with_content", default=True)
     return json_response(200, serialize.message_wire(msg, with_content))
 
 
-async def expunge_content(svc: Services, request: Request) -> Response:
-    app = await resolve.application(svc, request)
-    msg = await resolve.message(svc, request, app)
-    await svc.store.expunge_message_content(app.id, msg.id)
+async def expunge_content(ops: Operations, request: Request) -> Response:
+    await messages.expunge_content(
+        ops, request.caller, request.app_key, request.path_params["msg_id"]
+    )
     return empty_response(204)
 
 
-async def send_example(svc: Services, request: Request) -> Response:
-    """Publish the event type's first schema example (or a stub) to this one endpoint."""
-    app = await resolve.application(svc, request)
-    endpoint = await resolve.endpoint(svc, request, app)
+async def send_example(ops: Operations, request: Request) -> Response:
     body = params.body(s.EventExampleIn, request)
-    event_type = await svc.store.get_event_type(body.event_type)
-    if event_type is None:
-        raise InvalidRequest(f"Unknown event type: {body.event_type}", loc=("body", "eventType"))
-    payload = _example_payload(event_type.schemas, body.example_index) or {
-        "type": event_type.name,
-        "example": True,
-    }
-    msg = build_message(svc, app, s.MessageIn(event_type=event_type.name, payload=payload))
-    await svc.store.publish([msg], svc.clock(), only_endpoint=endpoint.id)
+    msg = await messages.send_example(
+        ops,
+        request.caller,
+        request.app_key,
+        request.path_params["endpoint_id"],
+        body.event_type,
+        body.example_index,
+    )
     return json_response(202, serialize.message_wire(msg))
-
-
-def _example_payload(schemas: dict[str, Any] | None, index: int) -> dict[str, Any] | None:
-    for schema in (schemas or {}).values():
-        examples = schema.get("examples") if isinstance(schema, dict) else None
-        if (
-            isinstance(examples, list)
-            and len(examples) > index
-            and isinstance(examples[index], dict)
-        ):
-            return dict(examples[index])
-    return None
 
 
 MSG = "/api/v1/app/{app_id}/msg/{msg_id}"
@@ -151,6 +118,7 @@ ROUTES = [
         list_messages,
         "List messages",
         "Message",
+        Access.APP,
         response=s.MessageOut,
         query=("limit", "iterator", "event_types", "channel", "before", "after", "with_content"),
     ),
@@ -160,6 +128,7 @@ ROUTES = [
         create_message,
         "Publish a message",
         "Message",
+        Access.APP,
         body=s.MessageIn,
         response=s.MessageOut,
         status=202,
@@ -171,6 +140,7 @@ ROUTES = [
         get_message,
         "Get a message",
         "Message",
+        Access.APP,
         response=s.MessageOut,
         query=("with_content",),
     ),
@@ -180,6 +150,7 @@ ROUTES = [
         expunge_content,
         "Delete a message's payload",
         "Message",
+        Access.APP,
         status=204,
     ),
     Route(
@@ -188,6 +159,7 @@ ROUTES = [
         send_example,
         "Send an example message to one endpoint",
         "Endpoint",
+        Access.APP,
         body=s.EventExampleIn,
         response=s.MessageOut,
         status=202,

@@ -10,8 +10,8 @@ from pydantic.json_schema import models_json_schema
 
 import hookline
 from hookline.api import schemas as s
-from hookline.api.app import Services
-from hookline.api.http import Request, Response, Route, json_response
+from hookline.api.http import Access, Request, Response, Route, json_response
+from hookline.operations.context import Operations
 
 LIST_PARAMS = {"limit": "integer", "status": "integer", "status_code_class": "integer"}
 BOOL_PARAMS = {"with_content", "include_archived", "expunge", "get_if_exists", "with_msg"}
@@ -63,7 +63,7 @@ def _operation(route: Route, ref_of: dict[type[BaseModel], str]) -> dict[str, An
         "parameters": parameters,
         "responses": _responses(route, ref_of),
     }
-    if not route.public:
+    if route.access is not Access.PUBLIC:
         operation["security"] = [{"HTTPBearer": []}]
     if route.body is not None:
         operation["requestBody"] = {
@@ -81,8 +81,10 @@ def _responses(route: Route, ref_of: dict[type[BaseModel], str]) -> dict[str, An
     if route.response is not None:
         ok["content"] = {"application/json": {"schema": {"$ref": ref_of[route.response]}}}
     responses: dict[str, Any] = {str(route.status): ok}
-    if not route.public:
+    if route.access is not Access.PUBLIC:
         responses["401"] = {"description": "Missing or invalid token", **error}
+    if route.access is Access.ADMIN:
+        responses["403"] = {"description": "Needs an admin token", **error}
     if "{" in route.path:
         responses["404"] = {"description": "Not found", **error}
     if route.body is not None or route.query:
@@ -98,12 +100,12 @@ def openapi_routes(routes: list[Route]) -> list[Route]:
     """Routes serving the document and a readable page; built over the final route list."""
     cache: dict[str, Any] = {}
 
-    async def openapi_json(svc: Services, request: Request) -> Response:
+    async def openapi_json(ops: Operations, request: Request) -> Response:
         if "doc" not in cache:
             cache["doc"] = build_document(routes)
         return json_response(200, cache["doc"])
 
-    async def docs_page(svc: Services, request: Request) -> Response:
+    async def docs_page(ops: Operations, request: Request) -> Response:
         rows = "\n".join(
             f"<tr><td><code>{r.method}</code></td><td><code>{html.escape(r.path)}</code></td>"
             f"<td>{html.escape(r.summary)}</td></tr>"
@@ -126,7 +128,7 @@ def openapi_routes(routes: list[Route]) -> list[Route]:
             openapi_json,
             "This OpenAPI document",
             "Docs",
-            public=True,
+            Access.PUBLIC,
         ),
-        Route("GET", "/docs", docs_page, "Human-readable API reference", "Docs", public=True),
+        Route("GET", "/docs", docs_page, "Human-readable API reference", "Docs", Access.PUBLIC),
     ]

@@ -16,10 +16,11 @@ from hookline.api import (
 )
 from hookline.api.app import HooklineApp, Services
 from hookline.api.errors import NotImplementedRoute
-from hookline.api.http import Request, Response, Route
+from hookline.api.http import Access, Request, Response, Route
+from hookline.operations.context import Operations
 
 
-async def not_implemented(svc: Services, request: Request) -> Response:
+async def not_implemented(ops: Operations, request: Request) -> Response:
     raise NotImplementedRoute(
         f"{request.method} {request.path} is part of the Svix API but not implemented by "
         "hookline yet; see docs/api-compatibility.md"
@@ -50,6 +51,7 @@ def all_routes() -> list[Route]:
             not_implemented,
             "Not implemented by hookline",
             "Not implemented",
+            Access.APP,
             implemented=False,
         )
         for method, path in svix_routes()

@@ -4,6 +4,8 @@
     ├── NotFound          → 404 not_found
     ├── Conflict          → 409 (code names the clash, e.g. event_type_exists)
     ├── InvalidRequest    → 400 / 422 (a rule about the input, not its shape)
+    ├── Unauthorized      → 401 authentication_failed (no valid token)
+    ├── Forbidden         → 403 forbidden (a valid token without the right)
     └── Unavailable       → 503 (the store cannot be reached; nothing was committed)
 
 The class docstring is the default message; the API maps each class to a status.
@@ -46,6 +48,18 @@ class InvalidRequest(HooklineError):
     ) -> None:
         super().__init__(detail)
         self.loc = loc
+
+
+class Unauthorized(HooklineError):
+    """Missing or invalid bearer token: send 'Authorization: Bearer <token>'."""
+
+    code = "authentication_failed"
+
+
+class Forbidden(HooklineError):
+    """This token may not use this operation."""
+
+    code = "forbidden"
 
 
 class Unavailable(HooklineError):

@@ -6,7 +6,7 @@ nothing here knows about either, which keeps the rules testable without a databa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, Generic, TypeVar
@@ -185,4 +185,3 @@ class AccessToken:
     app_id: str | None
     expires_at: datetime | None
     created_at: datetime
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,179 @@
+"""Applications: the tenants that own endpoints and messages.
+
+Reads go through a one-second cache (every publish names its application); an update or
+delete through this process drops the entry at once. Tenant isolation is applied in
+``resolve``: a scoped token sees another application as absent (404), never as forbidden,
+so it cannot even learn which applications exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from hookline.domain import ids
+from hookline.domain.errors import NotFound
+from hookline.domain.models import Application, Page
+from hookline.operations.context import Operations
+from hookline.operations.principal import Principal
+from hookline.operations.updates import (
+    UNSET,
+    Unset,
+    changed_fields,
+    update_with_retry,
+)
+from hookline.storage.base import ListQuery
+
+
+@dataclass(frozen=True, slots=True)
+class NewApplication:
+    """Every field of an application a client sets (POST, and PUT which replaces them all)."""
+
+    name: str
+    uid: str | None = None
+    throttle_rate: int | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationPatch:
+    """A PATCH: only the fields that are not ``UNSET`` change; name and metadata stay set."""
+
+    name: str | Unset | None = UNSET
+    uid: str | Unset | None = UNSET
+    throttle_rate: int | Unset | None = UNSET
+    metadata: Mapping[str, str] | Unset | None = UNSET
+
+
+def new_application(new: NewApplication, now: datetime, uid: str | None = None) -> Application:
+    """A fresh application; ``uid`` is the fallback when the input names none (PUT's path)."""
+    return Application(
+        id=ids.new_id(ids.APP),
+        name=new.name,
+        uid=new.uid if new.uid is not None else uid,
+        throttle_rate=new.throttle_rate,
+        metadata=dict(new.metadata),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def replace_application(app: Application, new: NewApplication, now: datetime) -> Application:
+    """PUT on an existing application: every field from the input, the uid kept if omitted."""
+    return replace(
+        app,
+        name=new.name,
+        uid=new.uid if new.uid is not None else app.uid,
+        throttle_rate=new.throttle_rate,
+        metadata=dict(new.metadata),
+        updated_at=now,
+    )
+
+
+def patch_application(app: Application, patch: ApplicationPatch, now: datetime) -> Application:
+    changes = changed_fields(patch, required=("name", "metadata"))
+    if "metadata" in changes:
+        changes["metadata"] = dict(changes["metadata"])
+    return replace(app, **changes, updated_at=now)
+
+
+async def resolve(ops: Operations, principal: Principal, key: str) -> Application:
+    """The application with this id or uid, as this caller may see it (cached briefly)."""
+    app = ops.app_cache.get(key)
+    if app is None:
+        app = await ops.store.get_application(key)
+        if app is not None:
+            ops.app_cache.put(key, app)
+    if app is None or not principal.sees(app):
+        raise NotFound("Application not found")
+    return app
+
+
+async def _fresh(ops: Operations, principal: Principal, key: str) -> Application:
+    """The stored application, bypassing the cache: what an update must start from."""
+    app = await ops.store.get_application(key)
+    if app is None or not principal.sees(app):
+        raise NotFound("Application not found")
+    return app
+
+
+async def list_applications(
+    ops: Operations, principal: Principal, query: ListQuery
+) -> Page[Application]:
+    principal.require_admin()
+    return await ops.store.list_applications(query)
+
+
+async def create(
+    ops: Operations, principal: Principal, new: NewApplication, *, get_if_exists: bool = False
+) -> tuple[Application, bool]:
+    """Create an application; with ``get_if_exists`` an existing uid returns that one.
+
+    Returns the application and whether it was created.
+    """
+    principal.require_admin()
+    if get_if_exists and new.uid is not None:
+        existing = await ops.store.get_application(new.uid)
+        if existing is not None:
+            return existing, False
+    app = new_application(new, ops.clock())
+    await ops.store.create_application(app)
+    return app, True
+
+
+async def resolve_or_create(
+    ops: Operations, principal: Principal, key: str, inline: NewApplication | None
+) -> Application:
+    """Svix lets a publish or a portal link carry the application to create when missing.
+
+    Only an admin may create one; for anyone else a missing application stays a 404.
+    """
+    try:
+        return await resolve(ops, principal, key)
+    except NotFound:
+        if inline is None or not principal.is_admin:
+            raise
+    app = new_application(inline, ops.clock(), uid=key)
+    await ops.store.create_application(app)
+    return app
+
+
+async def upsert(
+    ops: Operations, principal: Principal, key: str, new: NewApplication
+) -> tuple[Application, bool]:
+    """PUT: replace the application, or create it with the path as its uid."""
+    principal.require_admin()
+    existing = await ops.store.get_application(key)
+    if existing is None:
+        app = new_application(new, ops.clock(), uid=key)
+        await ops.store.create_application(app)
+        return app, True
+    updated = await update_with_retry(
+        lambda: _fresh(ops, principal, key),
+        lambda app: replace_application(app, new, ops.clock()),
+        ops.store.update_application,
+        current=existing,
+    )
+    ops.app_cache.forget(updated)
+    return updated, False
+
+
+async def patch(
+    ops: Operations, principal: Principal, key: str, changes: ApplicationPatch
+) -> Application:
+    principal.require_admin()
+    updated = await update_with_retry(
+        lambda: _fresh(ops, principal, key),
+        lambda app: patch_application(app, changes, ops.clock()),
+        ops.store.update_application,
+    )
+    ops.app_cache.forget(updated)
+    return updated
+
+
+async def delete(ops: Operations, principal: Principal, key: str) -> None:
+    principal.require_admin()
+    app = await resolve(ops, principal, key)
+    await ops.store.delete_application(app.id)
+    ops.app_cache.forget(app)

@@ -1,0 +1,98 @@
+"""Attempt logs and manual resends: what happened to each (message, endpoint) pair."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hookline.domain.errors import NotFound
+from hookline.domain.models import Attempt, Delivery, Endpoint, Message, Page
+from hookline.operations import applications, endpoints, messages
+from hookline.operations.context import Operations
+from hookline.operations.principal import Principal
+from hookline.storage.base import AttemptFilter, ListQuery, MessageFilter
+
+
+async def list_by_endpoint(
+    ops: Operations,
+    principal: Principal,
+    app_key: str,
+    endpoint_key: str,
+    query: ListQuery,
+    filters: AttemptFilter,
+) -> Page[Attempt]:
+    app = await applications.resolve(ops, principal, app_key)
+    endpoint = await endpoints.in_application(ops, app, endpoint_key)
+    return await ops.store.list_attempts(
+        app.id, query, replace(filters, endpoint_id=endpoint.id), None
+    )
+
+
+async def list_by_message(
+    ops: Operations,
+    principal: Principal,
+    app_key: str,
+    msg_key: str,
+    query: ListQuery,
+    filters: AttemptFilter,
+) -> Page[Attempt]:
+    """A message's attempts; ``filters.endpoint_id`` may name the endpoint by uid.
+
+    An endpoint that does not exist matches no attempt; it is not a 404.
+    """
+    app = await applications.resolve(ops, principal, app_key)
+    msg = await messages.in_application(ops, app, msg_key)
+    if filters.endpoint_id is not None:
+        endpoint = await ops.store.get_endpoint(app.id, filters.endpoint_id)
+        if endpoint is not None:
+            filters = replace(filters, endpoint_id=endpoint.id)
+    return await ops.store.list_attempts(app.id, query, filters, msg.id)
+
+
+async def get(
+    ops: Operations, principal: Principal, app_key: str, msg_key: str, attempt_id: str
+) -> Attempt:
+    app = await applications.resolve(ops, principal, app_key)
+    msg = await messages.in_application(ops, app, msg_key)
+    attempt = await ops.store.get_attempt(app.id, attempt_id)
+    if attempt is None or attempt.msg_id != msg.id:
+        raise NotFound("Message attempt not found")
+    return attempt
+
+
+async def attempted_messages(
+    ops: Operations,
+    principal: Principal,
+    app_key: str,
+    endpoint_key: str,
+    query: ListQuery,
+    filters: MessageFilter,
+) -> Page[tuple[Message, Delivery]]:
+    """The messages sent to one endpoint, each with its delivery's state."""
+    app = await applications.resolve(ops, principal, app_key)
+    endpoint = await endpoints.in_application(ops, app, endpoint_key)
+    return await ops.store.list_attempted_messages(app.id, endpoint.id, query, filters)
+
+
+async def attempted_destinations(
+    ops: Operations, principal: Principal, app_key: str, msg_key: str, query: ListQuery
+) -> Page[tuple[Endpoint, Delivery]]:
+    """The endpoints one message was sent to, each with its delivery's state."""
+    app = await applications.resolve(ops, principal, app_key)
+    msg = await messages.in_application(ops, app, msg_key)
+    return await ops.store.list_attempted_destinations(app.id, msg.id, query)
+
+
+async def resend(
+    ops: Operations, principal: Principal, app_key: str, msg_key: str, endpoint_key: str
+) -> None:
+    """Queue one manual attempt now; it does not restart an exhausted retry schedule.
+
+    Only a pair the message was routed to can be resent: a resend never creates a delivery.
+    """
+    app = await applications.resolve(ops, principal, app_key)
+    msg = await messages.in_application(ops, app, msg_key)
+    endpoint = await endpoints.in_application(ops, app, endpoint_key)
+    if await ops.store.get_delivery(msg.id, endpoint.id) is None:
+        raise NotFound("This message was never sent to this endpoint")
+    await ops.store.resend(app.id, msg.id, endpoint.id, ops.clock())
+    ops.work_queued()

@@ -1,0 +1,31 @@
+"""What every operation works with, built once per process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from hookline.domain.clock import utcnow
+from hookline.operations.cache import ApplicationCache
+from hookline.storage.base import Store
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8071"
+
+
+def _nobody_listens() -> None:
+    """Without a local worker (``serve --no-worker``, the CLI) queued work waits for a poll."""
+
+
+@dataclass
+class Operations:
+    """The store, the clock and the process-wide pieces the operations share."""
+
+    store: Store
+    clock: Callable[[], datetime] = utcnow
+    base_url: str = DEFAULT_BASE_URL
+    """Where this deployment is reached from outside; portal links start with it."""
+    app_cache: ApplicationCache = field(default_factory=ApplicationCache)
+    work_queued: Callable[[], None] = _nobody_listens
+    """Wakes the local worker after an operation queued deliveries outside a publish
+    (resend, recover); publishes reach it through the store's handoff instead."""

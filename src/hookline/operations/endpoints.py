@@ -1,0 +1,358 @@
+"""Endpoints: where an application's messages go, how they are signed, what they carry.
+
+Every operation here is open to the application's own portal token as well as to admins;
+the application is resolved with tenant isolation first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from hookline.domain import ids
+from hookline.domain.errors import InvalidRequest, NotFound
+from hookline.domain.headers import InvalidHeader, merge_headers, normalize_headers, redacted
+from hookline.domain.models import Application, Endpoint, EndpointStats, Page, SigningKey
+from hookline.domain.rotation import rotate_keys
+from hookline.domain.signing import InvalidSecret, generate_secret, normalize_secret
+from hookline.operations import applications
+from hookline.operations.context import Operations
+from hookline.operations.principal import Principal
+from hookline.operations.updates import (
+    UNSET,
+    Unset,
+    changed_fields,
+    update_with_retry,
+)
+from hookline.storage.base import ListQuery
+
+DEFAULT_GRACE = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointFields:
+    """Every field a POST sets and a PUT replaces."""
+
+    url: str
+    description: str = ""
+    throttle_rate: int | None = None
+    uid: str | None = None
+    disabled: bool = False
+    event_types: Sequence[str] | None = None
+    channels: Sequence[str] | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    secret: str | None = None
+    """The first signing secret, generated when None; an update keeps the keys (rotate them)."""
+    headers: Mapping[str, str] | None = None
+    """The first custom headers; an update keeps them (``set_headers`` replaces them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointPatch:
+    """A PATCH: url, description, disabled and metadata cannot be set to None (kept)."""
+
+    url: str | Unset | None = UNSET
+    description: str | Unset | None = UNSET
+    throttle_rate: int | Unset | None = UNSET
+    uid: str | Unset | None = UNSET
+    disabled: bool | Unset | None = UNSET
+    event_types: Sequence[str] | Unset | None = UNSET
+    channels: Sequence[str] | Unset | None = UNSET
+    metadata: Mapping[str, str] | Unset | None = UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class HeadersPatch:
+    """Headers to add or overwrite, and names to remove (case-insensitive)."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delete: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """The outcome of a recover, which runs to completion before it answers."""
+
+    task_id: str
+    messages_sent: int
+    finished_at: datetime
+
+
+def _secret(value: str | None) -> str:
+    if value is None:
+        return generate_secret()
+    try:
+        return normalize_secret(value)
+    except InvalidSecret as exc:
+        raise InvalidRequest(str(exc), loc=("body", "secret")) from exc
+
+
+def _headers(value: Mapping[str, str] | None) -> dict[str, str]:
+    try:
+        return normalize_headers(value or {})
+    except InvalidHeader as exc:
+        raise InvalidRequest(str(exc), loc=("body", "headers")) from exc
+
+
+def _nonempty(value: Sequence[str] | None) -> tuple[str, ...] | None:
+    """Lists are stored as tuples, and an empty one as None (Svix: "no filter")."""
+    return tuple(value) if value else None
+
+
+async def _event_types(ops: Operations, names: Sequence[str] | None) -> tuple[str, ...] | None:
+    """A filter naming an unknown event type would silently receive nothing: refuse it."""
+    if not names:
+        return None
+    missing = await ops.store.missing_event_types(list(names))
+    if missing:
+        raise InvalidRequest(
+            f"Unknown event type(s): {', '.join(missing)}; create them first with "
+            "POST /api/v1/event-type",
+            loc=("body", "filterTypes"),
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def new_endpoint(
+    app: Application,
+    given: EndpointFields,
+    event_types: tuple[str, ...] | None,
+    now: datetime,
+    uid: str | None = None,
+) -> Endpoint:
+    """A fresh endpoint; ``event_types`` is the filter already checked against the catalogue,
+    ``uid`` the fallback when the input names none (PUT's path)."""
+    return Endpoint(
+        id=ids.new_id(ids.ENDPOINT),
+        app_id=app.id,
+        url=given.url,
+        uid=given.uid if given.uid is not None else uid,
+        description=given.description,
+        throttle_rate=given.throttle_rate,
+        disabled=given.disabled,
+        event_types=event_types,
+        channels=_nonempty(given.channels),
+        metadata=dict(given.metadata),
+        headers=_headers(given.headers),
+        keys=(SigningKey(_secret(given.secret)),),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def replace_endpoint(
+    existing: Endpoint, given: EndpointFields, event_types: tuple[str, ...] | None, now: datetime
+) -> Endpoint:
+    """PUT on an existing endpoint: every field from the input; keys and headers kept."""
+    return replace(
+        existing,
+        url=given.url,
+        uid=given.uid if given.uid is not None else existing.uid,
+        description=given.description,
+        throttle_rate=given.throttle_rate,
+        disabled=given.disabled,
+        event_types=event_types,
+        channels=_nonempty(given.channels),
+        metadata=dict(given.metadata),
+        updated_at=now,
+    )
+
+
+def patch_endpoint(existing: Endpoint, patch: EndpointPatch, now: datetime) -> Endpoint:
+    """``patch.event_types``, when set, must already be checked (see ``_event_types``)."""
+    changes = changed_fields(patch, required=("url", "description", "disabled", "metadata"))
+    if "event_types" in changes:
+        changes["event_types"] = _nonempty(changes["event_types"])
+    if "channels" in changes:
+        changes["channels"] = _nonempty(changes["channels"])
+    if "metadata" in changes:
+        changes["metadata"] = dict(changes["metadata"])
+    return replace(existing, **changes, updated_at=now)
+
+
+def patch_headers(existing: Endpoint, patch: HeadersPatch, now: datetime) -> Endpoint:
+    """Merge the headers in and drop the named ones, matching names in any case."""
+    try:
+        headers = merge_headers(existing.headers, patch.headers, patch.delete)
+    except InvalidHeader as exc:
+        raise InvalidRequest(str(exc), loc=("body", "headers")) from exc
+    return replace(existing, headers=headers, updated_at=now)
+
+
+async def get(ops: Operations, principal: Principal, app_key: str, key: str) -> Endpoint:
+    app = await applications.resolve(ops, principal, app_key)
+    return await in_application(ops, app, key)
+
+
+async def in_application(ops: Operations, app: Application, key: str) -> Endpoint:
+    """An endpoint of an application the caller already resolved (and may see)."""
+    found = await ops.store.get_endpoint(app.id, key)
+    if found is None:
+        raise NotFound("Endpoint not found")
+    return found
+
+
+async def _update(
+    ops: Operations,
+    principal: Principal,
+    app_key: str,
+    key: str,
+    apply: Callable[[Endpoint], Endpoint],
+    current: Endpoint | None = None,
+) -> Endpoint:
+    """Every endpoint change goes through here: read, apply, write, retried on a race."""
+    return await update_with_retry(
+        lambda: get(ops, principal, app_key, key),
+        apply,
+        ops.store.update_endpoint,
+        current=current,
+    )
+
+
+async def list_endpoints(
+    ops: Operations, principal: Principal, app_key: str, query: ListQuery
+) -> Page[Endpoint]:
+    app = await applications.resolve(ops, principal, app_key)
+    return await ops.store.list_endpoints(app.id, query)
+
+
+async def create(
+    ops: Operations, principal: Principal, app_key: str, given: EndpointFields
+) -> Endpoint:
+    app = await applications.resolve(ops, principal, app_key)
+    return await _create(ops, app, given)
+
+
+async def _create(
+    ops: Operations, app: Application, given: EndpointFields, uid: str | None = None
+) -> Endpoint:
+    event_types = await _event_types(ops, given.event_types)
+    endpoint = new_endpoint(app, given, event_types, ops.clock(), uid)
+    await ops.store.create_endpoint(endpoint)
+    return endpoint
+
+
+async def upsert(
+    ops: Operations, principal: Principal, app_key: str, key: str, given: EndpointFields
+) -> tuple[Endpoint, bool]:
+    """PUT: replace the endpoint, or create it with the path as its uid; returns it and
+    whether it was created."""
+    app = await applications.resolve(ops, principal, app_key)
+    existing = await ops.store.get_endpoint(app.id, key)
+    if existing is None:
+        return await _create(ops, app, given, uid=key), True
+    event_types = await _event_types(ops, given.event_types)
+    updated = await _update(
+        ops,
+        principal,
+        app_key,
+        key,
+        lambda ep: replace_endpoint(ep, given, event_types, ops.clock()),
+        existing,
+    )
+    return updated, False
+
+
+async def patch(
+    ops: Operations, principal: Principal, app_key: str, key: str, changes: EndpointPatch
+) -> Endpoint:
+    existing = await get(ops, principal, app_key, key)
+    if not isinstance(changes.event_types, Unset):
+        changes = replace(changes, event_types=await _event_types(ops, changes.event_types))
+    return await _update(
+        ops,
+        principal,
+        app_key,
+        key,
+        lambda ep: patch_endpoint(ep, changes, ops.clock()),
+        existing,
+    )
+
+
+async def delete(ops: Operations, principal: Principal, app_key: str, key: str) -> None:
+    app = await applications.resolve(ops, principal, app_key)
+    endpoint = await in_application(ops, app, key)
+    await ops.store.delete_endpoint(app.id, endpoint.id)
+
+
+async def secret(ops: Operations, principal: Principal, app_key: str, key: str) -> str:
+    """The current signing secret (older keys still in their grace period are not shown)."""
+    return (await get(ops, principal, app_key, key)).current_key.secret
+
+
+async def rotate_secret(
+    ops: Operations,
+    principal: Principal,
+    app_key: str,
+    key: str,
+    new_secret: str | None = None,
+    grace: timedelta = DEFAULT_GRACE,
+) -> str:
+    """Sign with a new secret (given or generated) from now on; return it.
+
+    The old keys keep signing for ``grace`` (see ``domain.rotation``).
+    """
+
+    def rotate(ep: Endpoint) -> Endpoint:
+        now = ops.clock()
+        keys = rotate_keys(ep.keys, _secret(new_secret), grace, now)
+        return replace(ep, keys=keys, updated_at=now)
+
+    updated = await _update(ops, principal, app_key, key, rotate)
+    return updated.current_key.secret
+
+
+async def headers(
+    ops: Operations, principal: Principal, app_key: str, key: str
+) -> tuple[dict[str, str], list[str]]:
+    """The custom headers safe to show, and the names of the credentials withheld."""
+    return redacted((await get(ops, principal, app_key, key)).headers)
+
+
+async def set_headers(
+    ops: Operations, principal: Principal, app_key: str, key: str, given: Mapping[str, str]
+) -> Endpoint:
+    """Replace every custom header."""
+    return await _update(
+        ops,
+        principal,
+        app_key,
+        key,
+        lambda ep: replace(ep, headers=_headers(given), updated_at=ops.clock()),
+    )
+
+
+async def update_headers(
+    ops: Operations, principal: Principal, app_key: str, key: str, changes: HeadersPatch
+) -> Endpoint:
+    """Add or overwrite the given headers and remove the named ones; keep the rest."""
+    return await _update(
+        ops, principal, app_key, key, lambda ep: patch_headers(ep, changes, ops.clock())
+    )
+
+
+async def stats(ops: Operations, principal: Principal, app_key: str, key: str) -> EndpointStats:
+    app = await applications.resolve(ops, principal, app_key)
+    endpoint = await in_application(ops, app, key)
+    return await ops.store.endpoint_stats(app.id, endpoint.id)
+
+
+async def recover(
+    ops: Operations,
+    principal: Principal,
+    app_key: str,
+    key: str,
+    since: datetime,
+    until: datetime | None = None,
+) -> Recovery:
+    """Re-queue this endpoint's failed deliveries of messages created in [since, until)."""
+    app = await applications.resolve(ops, principal, app_key)
+    endpoint = await in_application(ops, app, key)
+    now = ops.clock()
+    end = until or now
+    if since >= end:
+        raise InvalidRequest("'since' must be earlier than 'until'", loc=("body", "since"))
+    count = await ops.store.recover(app.id, endpoint.id, since, end, now)
+    ops.work_queued()
+    return Recovery(ids.new_id(ids.TASK), count, now)

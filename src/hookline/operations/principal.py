@@ -1,0 +1,36 @@
+"""Who is calling: an admin, or a token scoped to one application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hookline.domain.errors import Forbidden
+from hookline.domain.models import Application
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller of an operation, as its bearer token says.
+
+    ``app_id`` set means the token belongs to one application (a portal token): it sees that
+    application only. ``token_id`` is None for the process itself (startup, the CLI).
+    """
+
+    token_id: str | None
+    app_id: str | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.app_id is None
+
+    def require_admin(self) -> None:
+        if self.app_id is not None:
+            raise Forbidden("This operation needs an admin token; portal tokens cannot use it")
+
+    def sees(self, app: Application) -> bool:
+        """Tenant isolation: a scoped token sees its own application and no other."""
+        return self.app_id is None or self.app_id == app.id
+
+
+SYSTEM = Principal(token_id=None, app_id=None)
+"""The process acting for its operator (first start, ``hookline token``): full rights."""

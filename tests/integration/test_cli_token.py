@@ -1,0 +1,64 @@
+"""``hookline token``: prints a new token that authenticates, admin or scoped to one app."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from hookline import cli
+from hookline.operations.principal import Principal
+from hookline.operations.tokens import Authenticator
+from hookline.storage.sqlite import SqliteStore
+from tests.conftest import make_app, utcnow
+
+
+def _principal(path: Path, token: str) -> Principal:
+    async def check() -> Principal:
+        store = SqliteStore(str(path))
+        await store.open()
+        try:
+            return await Authenticator(store).authenticate(f"Bearer {token}", utcnow())
+        finally:
+            await store.close()
+
+    return asyncio.run(check())
+
+
+def _add_app(path: Path, uid: str) -> str:
+    async def add() -> str:
+        store = SqliteStore(str(path))
+        await store.open()
+        app = make_app(uid=uid)
+        await store.create_application(app)
+        await store.close()
+        return app.id
+
+    return asyncio.run(add())
+
+
+def test_token_prints_an_admin_token_or_one_scoped_by_uid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --app the token is admin; with --app <uid> it is scoped to that application."""
+    db = tmp_path / "cli.db"
+    url = f"sqlite:///{db}"
+    cli.main(["token", "--database-url", url])
+    admin = capsys.readouterr().out.strip()
+    assert admin.startswith("hl_admin_") and _principal(db, admin).is_admin
+    app_id = _add_app(db, "acme")
+    cli.main(["token", "--database-url", url, "--app", "acme"])
+    scoped = capsys.readouterr().out.strip()
+    assert scoped.startswith("hl_app_") and _principal(db, scoped).app_id == app_id
+
+
+def test_token_for_an_unknown_application_exits_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--app naming no application exits with a message and prints no token."""
+    db = tmp_path / "cli.db"
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["token", "--database-url", f"sqlite:///{db}", "--app", "nope"])
+    assert exited.value.code == "hookline: no application 'nope'"
+    assert capsys.readouterr().out == ""
