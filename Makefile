@@ -30,9 +30,10 @@ run: $(STAMP_RUN)
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP_TEST)
-	$(BIN)/mypy src
+	$(BIN)/mypy src tests
 
 unit: $(STAMP_TEST)
 	$(BIN)/pytest

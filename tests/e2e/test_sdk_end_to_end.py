@@ -27,6 +27,7 @@ from svix.api import (
     Svix,
     SvixOptions,
 )
+from svix.models import StatusCodeClass
 
 from tests.e2e.harness import (
     ADMIN_TOKEN,
@@ -137,7 +138,9 @@ def test_sdk_fan_out_filters_signatures_and_retries(
     destinations = svix.message_attempt.list_attempted_destinations(app.id, first.id)
     assert {d.id for d in destinations.data} == {everything.id, flaky.id}
     by_endpoint = svix.message_attempt.list_by_endpoint(
-        app.id, flaky.id, MessageAttemptListByEndpointOptions(status_code_class=500)
+        app.id,
+        flaky.id,
+        MessageAttemptListByEndpointOptions(status_code_class=StatusCodeClass.CODE5XX),
     )
     assert [a.response_status_code for a in by_endpoint.data] == [503, 503]
     one = svix.message_attempt.get(app.id, first.id, attempts[0].id)

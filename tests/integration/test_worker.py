@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import pytest
@@ -105,8 +106,12 @@ def config(**changes: object) -> WorkerConfig:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
+Running = Callable[[FakeTransport, WorkerConfig], Worker]
+"""Starts a worker on the test's store; the fixture stops it after the test."""
+
+
 @pytest.fixture
-async def running(store: Store) -> AsyncIterator[Callable[[FakeTransport, WorkerConfig], Worker]]:
+async def running(store: Store) -> AsyncIterator[Running]:
     started: list[tuple[Worker, asyncio.Task[None]]] = []
 
     def start(transport: FakeTransport, cfg: WorkerConfig) -> Worker:
@@ -149,7 +154,7 @@ async def _status(store: Store, msg_id: str, ep_id: str) -> MessageStatus | None
     return None if delivery is None else delivery.status
 
 
-async def test_success_is_signed_verifiable_and_recorded(store: Store, running: Callable) -> None:
+async def test_success_is_signed_verifiable_and_recorded(store: Store, running: Running) -> None:
     """A delivery carries Standard Webhooks headers that the public verifier accepts."""
     app_id, ep_id, msg_id = await _one_endpoint(store)
     transport = FakeTransport()
@@ -179,7 +184,7 @@ async def test_success_is_signed_verifiable_and_recorded(store: Store, running: 
 )
 async def test_svix_style_signature_headers_verify_with_the_svix_library(
     store: Store,
-    running: Callable[[FakeTransport, WorkerConfig], Worker],
+    running: Running,
     style: HeaderStyle,
     sent: set[str],
     absent: str | None,
@@ -204,7 +209,7 @@ async def _is(store: Store, msg_id: str, ep_id: str, wanted: MessageStatus) -> b
     return await _status(store, msg_id, ep_id) is wanted
 
 
-async def test_failures_retry_then_succeed(store: Store, running: Callable) -> None:
+async def test_failures_retry_then_succeed(store: Store, running: Running) -> None:
     """Two 503s then a 200 give three attempts and a successful delivery."""
     app_id, ep_id, msg_id = await _one_endpoint(store)
     transport = FakeTransport({"https://rx.example/h": [status(503), status(503), ok()]})
@@ -215,7 +220,7 @@ async def test_failures_retry_then_succeed(store: Store, running: Callable) -> N
     assert len({c.headers["webhook-id"] for c in transport.calls}) == 1
 
 
-async def test_exhausted_schedule_fails_the_delivery(store: Store, running: Callable) -> None:
+async def test_exhausted_schedule_fails_the_delivery(store: Store, running: Running) -> None:
     """After the schedule's last retry fails, the delivery is failed and not tried again."""
     _, ep_id, msg_id = await _one_endpoint(store)
     transport = FakeTransport({"https://rx.example/h": [status(500)]})
@@ -225,7 +230,7 @@ async def test_exhausted_schedule_fails_the_delivery(store: Store, running: Call
     assert await store.claim_due(10, utcnow(), utcnow(), "w1") == []
 
 
-async def test_gone_disables_the_endpoint(store: Store, running: Callable) -> None:
+async def test_gone_disables_the_endpoint(store: Store, running: Running) -> None:
     """A 410 answer fails the delivery and disables the endpoint."""
     app_id, ep_id, msg_id = await _one_endpoint(store)
     running(FakeTransport({"https://rx.example/h": [status(410)]}), config())
@@ -234,7 +239,7 @@ async def test_gone_disables_the_endpoint(store: Store, running: Callable) -> No
     assert endpoint is not None and endpoint.disabled
 
 
-async def test_network_error_is_recorded_with_status_zero(store: Store, running: Callable) -> None:
+async def test_network_error_is_recorded_with_status_zero(store: Store, running: Running) -> None:
     """An attempt without an HTTP response logs status 0 and the reason as its response."""
     app_id, ep_id, msg_id = await _one_endpoint(store)
     refused = HttpResult(0, b"", "connection refused", 2, None)
@@ -255,6 +260,7 @@ async def test_stop_finishes_in_flight_attempts(store: Store) -> None:
     worker.stop()
     await asyncio.sleep(0)
     assert not task.done()
+    assert transport.gate is not None
     assert transport.gate is not None
     transport.gate.set()
     await asyncio.wait_for(task, 5)
@@ -286,7 +292,7 @@ async def test_stop_gives_up_results_a_failing_store_keeps_refusing(
     assert await _status(store, msg_id, ep_id) is MessageStatus.SENDING
 
 
-async def test_in_flight_cap_is_respected(store: Store, running: Callable) -> None:
+async def test_in_flight_cap_is_respected(store: Store, running: Running) -> None:
     """No more than max_in_flight attempts run at once."""
     app = make_app()
     await store.create_application(app)
@@ -298,7 +304,7 @@ async def test_in_flight_cap_is_respected(store: Store, running: Callable) -> No
     assert transport.peak == 3
 
 
-async def test_ed25519_endpoint_gets_a_v1a_signature(store: Store, running: Callable) -> None:
+async def test_ed25519_endpoint_gets_a_v1a_signature(store: Store, running: Running) -> None:
     """An endpoint with a whsk_ secret receives a v1a signature its whpk_ key verifies."""
     app = make_app()
     await store.create_application(app)
@@ -319,7 +325,7 @@ async def test_ed25519_endpoint_gets_a_v1a_signature(store: Store, running: Call
 
 
 async def test_a_stuck_endpoint_gets_its_cap_and_others_keep_flowing(
-    store: Store, running: Callable
+    store: Store, running: Running
 ) -> None:
     """An endpoint that never answers holds at most its cap; another endpoint is unaffected."""
     app = make_app()
@@ -335,6 +341,7 @@ async def test_a_stuck_endpoint_gets_its_cap_and_others_keep_flowing(
     sent_to_stuck = [c for c in transport.calls if c.url == stuck.url]
     assert len(sent_to_stuck) == 3
     assert transport.gate is not None
+    assert transport.gate is not None
     transport.gate.set()
     await eventually(lambda: _count(store, app.id, stuck.id, MessageStatus.SUCCESS, 40))
 
@@ -347,7 +354,7 @@ async def _count(
 
 
 async def test_publish_hands_work_to_the_local_worker_without_a_claim(
-    store: Store, running: Callable
+    store: Store, running: Running
 ) -> None:
     """With the worker attached to the store, a publish's deliveries reach the transport and
     are recorded, signed as usual, without a single claimed row; what exceeds the worker's
@@ -369,14 +376,15 @@ async def test_publish_hands_work_to_the_local_worker_without_a_claim(
     await store.publish(more, utcnow())
     await eventually(lambda: len(transport.calls) == 4)
     assert claimed() == 0
+    assert transport.gate is not None
     transport.gate.set()
     for msg in [first, *more]:
-        await eventually(lambda m=msg: _is(store, m.id, ep.id, MessageStatus.SUCCESS))
+        await eventually(partial(_is, store, msg.id, ep.id, MessageStatus.SUCCESS))
     assert claimed() == 6
 
 
 async def test_a_burst_to_one_endpoint_is_handed_over_beyond_its_cap_and_sent_within_it(
-    store: Store, running: Callable
+    store: Store, running: Running
 ) -> None:
     """A publish hands the local worker up to twice an endpoint's in-flight cap: the
     deliveries beyond the cap wait at its gate instead of being written pending and claimed
@@ -397,15 +405,16 @@ async def test_a_burst_to_one_endpoint_is_handed_over_beyond_its_cap_and_sent_wi
     statuses = Counter(d.status for d in delivered if d is not None)
     assert statuses == {MessageStatus.SENDING: 6, MessageStatus.PENDING: 4}
     assert claimed() == 0
+    assert transport.gate is not None
     transport.gate.set()
     for msg in burst:
-        await eventually(lambda m=msg: _is(store, m.id, ep.id, MessageStatus.SUCCESS))
+        await eventually(partial(_is, store, msg.id, ep.id, MessageStatus.SUCCESS))
     assert transport.peak == 3
     assert claimed() == 4
 
 
 async def test_a_dead_endpoint_trips_its_breaker_and_stops_costing_attempts(
-    store: Store, running: Callable
+    store: Store, running: Running
 ) -> None:
     """After 3 failures in a row the breaker opens: the dead endpoint's other deliveries are
     held without attempts while a healthy endpoint keeps flowing; once it answers again, a
@@ -428,13 +437,13 @@ async def test_a_dead_endpoint_trips_its_breaker_and_stops_costing_attempts(
     messages = [make_message(app) for _ in range(20)]
     await store.publish(messages, utcnow())
     for msg in messages:
-        await eventually(lambda m=msg: _is(store, m.id, healthy.id, MessageStatus.SUCCESS))
+        await eventually(partial(_is, store, msg.id, healthy.id, MessageStatus.SUCCESS))
     await asyncio.sleep(0.3)
     failed_calls = sum(c.url == dead.url for c in transport.calls)
     assert failed_calls == 3, "one attempt per failure up to the threshold, then none"
     transport.script[dead.url] = [ok()]
     for msg in messages:
-        await eventually(lambda m=msg: _is(store, m.id, dead.id, MessageStatus.SUCCESS))
+        await eventually(partial(_is, store, msg.id, dead.id, MessageStatus.SUCCESS))
     assert sum(c.url == dead.url for c in transport.calls) == failed_calls + 20
     page = await store.list_attempts(app.id, ListQuery(limit=250), AttemptFilter(), None)
     codes = Counter(a.response_status_code for a in page.data if a.endpoint_id == dead.id)
@@ -442,7 +451,7 @@ async def test_a_dead_endpoint_trips_its_breaker_and_stops_costing_attempts(
 
 
 async def test_a_circuit_one_worker_opened_holds_the_endpoint_on_another(
-    store: Store, running: Callable[[FakeTransport, WorkerConfig], Worker]
+    store: Store, running: Running
 ) -> None:
     """A breaker the first worker opened is written to the store; a second worker, which never
     sent to that endpoint, learns it on its first heartbeat and claims none of its deliveries

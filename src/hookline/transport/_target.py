@@ -80,41 +80,52 @@ def parse_target(url: str, policy: SsrfPolicy) -> Target | NonCanonical | str:
         return "invalid URL: a host is required"
     if port is None:
         return "invalid URL: no port"
-    literal: Address | None = None
-    if ":" in host or host.replace(".", "").isdigit():
-        try:
-            literal = ipaddress.ip_address(host)
-        except ValueError:
-            return NonCanonical(host)
-        reason = policy.check(literal)
-        if reason is not None:
-            return f"blocked by SSRF guard: {reason}"
-    numeric = False
-    if literal is None:
-        try:
-            socket.inet_aton(host)
-        except OSError:
-            pass
-        else:
-            numeric = True
+    literal = _vetted_literal(host, policy)
+    if isinstance(literal, (NonCanonical, str)):
+        return literal
     authority = parsed.host_subcomponent or host
     if port != _DEFAULT_PORTS[scheme]:
         authority = f"{authority}:{port}"
-    userinfo = ""
-    if parsed.raw_user is not None:
-        userinfo = parsed.raw_user
-        if parsed.raw_password is not None:
-            userinfo = f"{userinfo}:{parsed.raw_password}"
-        userinfo += "@"
     query = parsed.raw_query_string
     return Target(
         scheme=scheme,
         host=host,
         port=port,
         literal=None if literal is None else frozenset((literal,)),
-        numeric=numeric,
+        numeric=literal is None and _inet_aton_reads(host),
         authority=authority,
         host_header=parsed.host_port_subcomponent or authority,
-        userinfo=userinfo,
+        userinfo=_userinfo(parsed),
         path_query=(parsed.raw_path or "/") + ("?" + query if query else ""),
     )
+
+
+def _vetted_literal(host: str, policy: SsrfPolicy) -> Address | NonCanonical | str | None:
+    """The address of an IP-literal host, vetted; None for a host name; a str is the reason
+    it is refused. Digit-and-dot spellings ``ipaddress`` rejects are never dialled."""
+    if ":" not in host and not host.replace(".", "").isdigit():
+        return None
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        return NonCanonical(host)
+    reason = policy.check(literal)
+    return literal if reason is None else f"blocked by SSRF guard: {reason}"
+
+
+def _inet_aton_reads(host: str) -> bool:
+    """Whether ``inet_aton`` takes ``host`` for an address without DNS (``0x7f.1``)."""
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    return True
+
+
+def _userinfo(parsed: URL) -> str:
+    """``user:password@`` as written in the URL, or nothing."""
+    if parsed.raw_user is None:
+        return ""
+    if parsed.raw_password is None:
+        return f"{parsed.raw_user}@"
+    return f"{parsed.raw_user}:{parsed.raw_password}@"
