@@ -371,3 +371,32 @@ async def test_patching_headers_matches_names_in_any_case_and_keeps_the_new_case
     assert r.status_code == 204, r.text
     headers = (await api.client.get("/api/v1/app/acme/endpoint/ep1/headers")).json()
     assert headers == {"headers": {"x-team": "edge"}, "sensitive": []}
+
+
+async def test_a_query_parameter_a_route_does_not_read_is_a_422_and_changes_nothing(
+    api: Api,
+) -> None:
+    """An unknown parameter is refused, naming it, before anything is written."""
+    created = await _app(api)
+    r = await api.client.post(
+        "/api/v1/app/acme/msg?deliver_later=1",
+        json={"eventType": "a.b", "payload": {}},
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["query", "deliver_later"]
+    assert await _message_count(api, created["id"]) == 0
+    listed = await api.client.get("/api/v1/app/acme/msg?event_types[]=a.b&tag=x")
+    assert listed.status_code == 200, listed.text
+
+
+async def test_endpoint_stats_refuse_a_range_that_ends_before_it_starts(api: Api) -> None:
+    """``since`` must be earlier than ``until``: 422, not an empty answer."""
+    await _app(api)
+    await api.client.post(
+        "/api/v1/app/acme/endpoint", json={"url": "https://example.com/h", "uid": "ep1"}
+    )
+    r = await api.client.get(
+        "/api/v1/app/acme/endpoint/ep1/stats",
+        params={"since": "2026-12-07T10:00:00Z", "until": "2026-12-07T09:00:00Z"},
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "since"]

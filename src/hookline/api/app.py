@@ -30,6 +30,7 @@ from hookline.api.http import (
     parse_query,
     replay_record,
 )
+from hookline.api.params import QueryError
 from hookline.config import Settings
 from hookline.domain.errors import HooklineError, Unavailable
 from hookline.operations.context import Operations
@@ -111,6 +112,13 @@ class HooklineApp:
                 if route.access is Access.ADMIN:
                     principal.require_admin()
                 request.principal = principal
+            unsupported = route.unsupported_query(request.query)
+            if unsupported is not None:
+                raise QueryError(
+                    unsupported,
+                    f"{method} {route.path} does not support the query parameter "
+                    f"{unsupported!r}; see docs/api-compatibility.md",
+                )
             key = headers.get("idempotency-key")
             if method == "POST" and key and request.principal is not None:
                 return await self._idempotent(route, request, request.principal, key)

@@ -26,7 +26,13 @@ def new_application(body: s.ApplicationIn) -> NewApplication:
 
 async def list_applications(ops: Operations, request: Request) -> Response:
     query = params.list_query(request, default_descending=False)
-    found = await applications.list_applications(ops, request.caller, query)
+    found = await applications.list_applications(
+        ops,
+        request.caller,
+        query,
+        exclude_without_endpoints=params.query_bool(request, "exclude_apps_with_no_endpoints"),
+    )
+    params.query_bool(request, "exclude_apps_with_svix_play_endpoints")  # validated; see ROUTES
     return json_response(
         200, serialize.page(found, lambda a: serialize.dump(serialize.application(a)))
     )
@@ -76,7 +82,15 @@ ROUTES = [
         "Application",
         Access.ADMIN,
         response=s.ApplicationOut,
-        query=("limit", "iterator", "order"),
+        # hookline has no Svix Play endpoints, so excluding applications that have one
+        # excludes none: the parameter is honoured by changing nothing.
+        query=(
+            "limit",
+            "iterator",
+            "order",
+            "exclude_apps_with_no_endpoints",
+            "exclude_apps_with_svix_play_endpoints",
+        ),
     ),
     Route(
         "POST",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hookline.api import params, serialize
 from hookline.api import schemas as s
 from hookline.api.http import Access, Request, Response, Route, json_response, model_response
-from hookline.domain.models import Attempt, MessageStatus
+from hookline.domain.models import Attempt, Message
 from hookline.operations import attempts
 from hookline.operations.context import Operations
 from hookline.storage.base import AttemptFilter
@@ -18,24 +20,26 @@ FILTERS = (
     "status_code_class",
     "event_types",
     "channel",
+    "tag",
     "before",
     "after",
+    "with_content",
+    "expanded_statuses",
 )
 
 
 def _attempt_filter(request: Request, endpoint_id: str | None) -> AttemptFilter:
-    status = request.query_one("status")
     code_class = request.query_one("status_code_class")
-    if status not in (None, "") and status not in {str(int(m)) for m in MessageStatus}:
-        raise params.QueryError("status", "must be 0 (success), 1 (pending), 2 (fail) or 3")
     if code_class not in (None, "") and code_class not in {str(c) for c in STATUS_CLASSES}:
         raise params.QueryError("status_code_class", "must be one of 0, 100, 200, 300, 400, 500")
     base = params.message_filter(request)
+    params.expanded_statuses(request)
     return AttemptFilter(
-        status=MessageStatus(int(status)) if status else None,
+        status=params.query_status(request),
         status_code_class=int(code_class) if code_class else None,
         event_types=base.event_types,
         channel=base.channel,
+        tag=base.tag,
         before=base.before,
         after=base.after,
         endpoint_id=endpoint_id,
@@ -51,7 +55,16 @@ async def list_by_endpoint(ops: Operations, request: Request) -> Response:
         params.list_query(request, True),
         _attempt_filter(request, None),
     )
-    return json_response(200, serialize.page(found, _attempt_json))
+    with_content = params.query_bool(request, "with_content", default=True)
+    msgs: dict[str, Message] = {}
+    if params.query_bool(request, "with_msg"):
+        msgs = await attempts.messages_of(ops, request.caller, request.app_key, found.data)
+    return json_response(
+        200,
+        serialize.page(
+            found, lambda a: _attempt_json(a, with_content, msgs.get(a.msg_id), with_content)
+        ),
+    )
 
 
 async def list_by_message(ops: Operations, request: Request) -> Response:
@@ -63,14 +76,24 @@ async def list_by_message(ops: Operations, request: Request) -> Response:
         params.list_query(request, True),
         _attempt_filter(request, request.query_one("endpoint_id") or None),
     )
-    return json_response(200, serialize.page(found, _attempt_json))
+    with_content = params.query_bool(request, "with_content", default=True)
+    return json_response(200, serialize.page(found, lambda a: _attempt_json(a, with_content)))
 
 
-def _attempt_json(attempt: Attempt) -> object:
-    return serialize.dump(serialize.attempt(attempt))
+def _attempt_json(
+    attempt: Attempt,
+    with_content: bool,
+    msg: Message | None = None,
+    msg_content: bool = True,
+) -> object:
+    """``with_content=false`` leaves out the response body the receiver sent."""
+    if not with_content:
+        attempt = replace(attempt, response="")
+    return serialize.dump(serialize.attempt(attempt, msg, msg_content))
 
 
 async def get_attempt(ops: Operations, request: Request) -> Response:
+    params.expanded_statuses(request)
     found = await attempts.get(
         ops,
         request.caller,
@@ -82,6 +105,7 @@ async def get_attempt(ops: Operations, request: Request) -> Response:
 
 
 async def attempted_messages(ops: Operations, request: Request) -> Response:
+    params.expanded_statuses(request)
     with_content = params.query_bool(request, "with_content", default=True)
     found = await attempts.attempted_messages(
         ops,
@@ -90,6 +114,7 @@ async def attempted_messages(ops: Operations, request: Request) -> Response:
         request.path_params["endpoint_id"],
         params.list_query(request, True),
         params.message_filter(request),
+        params.query_status(request),
     )
     return json_response(
         200,
@@ -133,7 +158,7 @@ ROUTES = [
         "Message Attempt",
         Access.APP,
         response=s.MessageAttemptOut,
-        query=FILTERS,
+        query=(*FILTERS, "with_msg"),
     ),
     Route(
         "GET",
@@ -153,6 +178,7 @@ ROUTES = [
         "Message Attempt",
         Access.APP,
         response=s.MessageAttemptOut,
+        query=("expanded_statuses",),
     ),
     Route(
         "GET",
@@ -162,7 +188,18 @@ ROUTES = [
         "Message Attempt",
         Access.APP,
         response=s.EndpointMessageOut,
-        query=("limit", "iterator", "event_types", "channel", "before", "after", "with_content"),
+        query=(
+            "limit",
+            "iterator",
+            "event_types",
+            "channel",
+            "tag",
+            "status",
+            "before",
+            "after",
+            "with_content",
+            "expanded_statuses",
+        ),
     ),
     Route(
         "GET",

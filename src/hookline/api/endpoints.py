@@ -118,7 +118,9 @@ async def patch_headers(ops: Operations, request: Request) -> Response:
 
 
 async def get_stats(ops: Operations, request: Request) -> Response:
-    found = await endpoints.stats(ops, request.caller, request.app_key, _key(request))
+    since = params.query_datetime(request, "since")
+    until = params.query_datetime(request, "until")
+    found = await endpoints.stats(ops, request.caller, request.app_key, _key(request), since, until)
     return model_response(200, serialize.stats(found))
 
 
@@ -235,6 +237,7 @@ ROUTES = [
         "Endpoint",
         Access.APP,
         response=s.EndpointStatsOut,
+        query=("since", "until"),
     ),
     Route(
         "POST",

@@ -127,6 +127,20 @@ class Route:
     def pattern(self) -> re.Pattern[str]:
         return _compile(self.path)
 
+    def unsupported_query(self, query: Mapping[str, list[str]]) -> str | None:
+        """The first query parameter this route does not read, if any.
+
+        A filter the Svix SDK sends is honoured or refused, never silently ignored: a list
+        that ignored ``tag`` would look filtered and be wrong. Lists arrive as ``name`` or
+        ``name[]``. A route that is not implemented answers 501 whatever it is asked.
+        """
+        if not query or not self.implemented:
+            return None
+        for name in query:
+            if name.removesuffix("[]") not in self.query:
+                return name
+        return None
+
 
 _PARAM = re.compile(r"\{(\w+)\}")
 

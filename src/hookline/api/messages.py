@@ -120,7 +120,16 @@ ROUTES = [
         "Message",
         Access.APP,
         response=s.MessageOut,
-        query=("limit", "iterator", "event_types", "channel", "before", "after", "with_content"),
+        query=(
+            "limit",
+            "iterator",
+            "event_types",
+            "channel",
+            "tag",
+            "before",
+            "after",
+            "with_content",
+        ),
     ),
     Route(
         "POST",

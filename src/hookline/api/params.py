@@ -9,6 +9,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from hookline.api.http import Request
 from hookline.domain.errors import InvalidRequest
+from hookline.domain.models import MessageStatus
 from hookline.storage.base import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, ListQuery, MessageFilter
 
 M = TypeVar("M", bound=BaseModel)
@@ -90,6 +91,23 @@ def message_filter(request: Request) -> MessageFilter:
     return MessageFilter(
         event_types=query_list(request, "event_types"),
         channel=request.query_one("channel") or None,
+        tag=request.query_one("tag") or None,
         before=query_datetime(request, "before"),
         after=query_datetime(request, "after"),
     )
+
+
+def query_status(request: Request, name: str = "status") -> MessageStatus | None:
+    """A delivery or attempt status by its Svix number (0 success … 4 canceled)."""
+    text = request.query_one(name)
+    if text is None or text == "":
+        return None
+    if text not in {str(int(status)) for status in MessageStatus}:
+        raise QueryError(name, "must be 0 (success), 1 (pending), 2 (fail), 3 (sending) or 4")
+    return MessageStatus(int(text))
+
+
+def expanded_statuses(request: Request) -> None:
+    """Validate Svix's ``expanded_statuses``: it asks for Canceled (4) attempts to be shown,
+    and hookline never cancels an attempt, so a valid value changes nothing."""
+    query_bool(request, "expanded_statuses")

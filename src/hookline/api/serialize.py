@@ -108,7 +108,9 @@ def message(msg: Message, with_content: bool = True) -> s.MessageOut:
     )
 
 
-def attempt(a: Attempt, msg: Message | None = None) -> s.MessageAttemptOut:
+def attempt(
+    a: Attempt, msg: Message | None = None, msg_content: bool = True
+) -> s.MessageAttemptOut:
     return s.MessageAttemptOut(
         id=a.id,
         msg_id=a.msg_id,
@@ -121,7 +123,7 @@ def attempt(a: Attempt, msg: Message | None = None) -> s.MessageAttemptOut:
         status_text=a.status.text,
         trigger_type=int(a.trigger),
         timestamp=a.timestamp,
-        msg=None if msg is None else message(msg),
+        msg=None if msg is None else message(msg, msg_content),
     )
 
 

@@ -99,10 +99,14 @@ async def _fresh(ops: Operations, principal: Principal, key: str) -> Application
 
 
 async def list_applications(
-    ops: Operations, principal: Principal, query: ListQuery
+    ops: Operations,
+    principal: Principal,
+    query: ListQuery,
+    *,
+    exclude_without_endpoints: bool = False,
 ) -> Page[Application]:
     principal.require_admin()
-    return await ops.store.list_applications(query)
+    return await ops.store.list_applications(query, exclude_without_endpoints)
 
 
 async def create(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from hookline.domain.errors import NotFound
-from hookline.domain.models import Attempt, Delivery, Endpoint, Message, Page
+from hookline.domain.models import Attempt, Delivery, Endpoint, Message, MessageStatus, Page
 from hookline.operations import applications, endpoints, messages
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
@@ -66,11 +67,26 @@ async def attempted_messages(
     endpoint_key: str,
     query: ListQuery,
     filters: MessageFilter,
+    status: MessageStatus | None = None,
 ) -> Page[tuple[Message, Delivery]]:
-    """The messages sent to one endpoint, each with its delivery's state."""
+    """The messages sent to one endpoint, each with its delivery's state (``status`` keeps
+    the deliveries in that state)."""
     app = await applications.resolve(ops, principal, app_key)
     endpoint = await endpoints.in_application(ops, app, endpoint_key)
-    return await ops.store.list_attempted_messages(app.id, endpoint.id, query, filters)
+    return await ops.store.list_attempted_messages(app.id, endpoint.id, query, filters, status)
+
+
+async def messages_of(
+    ops: Operations, principal: Principal, app_key: str, attempts: Sequence[Attempt]
+) -> dict[str, Message]:
+    """The messages of ``attempts`` (Svix's ``with_msg``), by id; one read per message."""
+    app = await applications.resolve(ops, principal, app_key)
+    found: dict[str, Message] = {}
+    for msg_id in dict.fromkeys(attempt.msg_id for attempt in attempts):
+        msg = await ops.store.get_message(app.id, msg_id)
+        if msg is not None:
+            found[msg_id] = msg
+    return found
 
 
 async def attempted_destinations(

@@ -332,10 +332,20 @@ async def update_headers(
     )
 
 
-async def stats(ops: Operations, principal: Principal, app_key: str, key: str) -> EndpointStats:
+async def stats(
+    ops: Operations,
+    principal: Principal,
+    app_key: str,
+    key: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> EndpointStats:
+    """Deliveries by status; with ``since``/``until``, of the messages created in that range."""
+    if since is not None and until is not None and since >= until:
+        raise InvalidRequest("'since' must be earlier than 'until'", loc=("query", "since"))
     app = await applications.resolve(ops, principal, app_key)
     endpoint = await in_application(ops, app, key)
-    return await ops.store.endpoint_stats(app.id, endpoint.id)
+    return await ops.store.endpoint_stats(app.id, endpoint.id, since, until)
 
 
 async def recover(
