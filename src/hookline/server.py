@@ -150,12 +150,12 @@ async def run(
     try:
         if api:
             await ensure_admin_token(store, settings)
-            ops = Operations(store, base_url=settings.base_url)
+            ops = Operations(store, base_url=settings.base_url, instrumentation=instrumentation)
             if delivery is not None:
                 ops.work_queued = delivery.wake
             services = Services(ops=ops, settings=settings)
             config = uvicorn.Config(
-                create_app(services),
+                create_app(services, instrumentation),
                 host=settings.host,
                 port=settings.port,
                 http=CoalescingHttpToolsProtocol,

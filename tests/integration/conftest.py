@@ -4,7 +4,7 @@ operations over each backend's store."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +16,13 @@ from hookline.api.routes import create_app
 from hookline.config import load_settings
 from hookline.domain import ids
 from hookline.domain.models import Attempt, AttemptTrigger, MessageStatus
+from hookline.instrumentation import (
+    EndpointEnabled,
+    Event,
+    Instrumentation,
+    MessageAccepted,
+    RequestServed,
+)
 from hookline.operations.context import Operations
 from hookline.server import ensure_admin_token
 from hookline.storage.base import AttemptOutcome, Store
@@ -26,10 +33,22 @@ ADMIN_TOKEN = "hl_admin_test-token"
 
 
 @dataclass
+class Heard:
+    """A hook that keeps every event the API and its operations emit."""
+
+    events: frozenset[type[Event]] = frozenset({RequestServed, MessageAccepted, EndpointEnabled})
+    seen: list[Event] = field(default_factory=list)
+
+    def __call__(self, event: Event) -> None:
+        self.seen.append(event)
+
+
+@dataclass
 class Api:
     client: httpx.AsyncClient
     store: SqliteStore
     published: list[int]
+    heard: Heard
 
     def as_token(self, token: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -47,15 +66,22 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     await store.open()
     await ensure_admin_token(store, settings)
     published: list[int] = []
-    ops = Operations(store, base_url=settings.base_url, work_queued=lambda: published.append(1))
+    heard = Heard()
+    instrumentation = Instrumentation([heard])
+    ops = Operations(
+        store,
+        base_url=settings.base_url,
+        work_queued=lambda: published.append(1),
+        instrumentation=instrumentation,
+    )
     services = Services(ops=ops, settings=settings)
-    transport = httpx.ASGITransport(app=create_app(services))
+    transport = httpx.ASGITransport(app=create_app(services, instrumentation))
     async with httpx.AsyncClient(
         transport=transport,
         base_url="http://hookline",
         headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
     ) as client:
-        yield Api(client, store, published)
+        yield Api(client, store, published, heard)
     await store.close()
 
 

@@ -2,12 +2,17 @@
 
 Handlers stay thin (parse, call one operation, serialize) because everything every route
 needs happens here once, including the access its route declares (``Route.access``).
+
+Paths under the pages' prefixes (``web.PREFIXES``: the portal, its static files, the coming
+console) go to the pages' own ASGI application, a Starlette app with templates, forms and
+sessions; everything else stays on this small core, which ingest speed depends on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +38,7 @@ from hookline.api.http import (
 from hookline.api.params import QueryError
 from hookline.config import Settings
 from hookline.domain.errors import HooklineError, Unavailable
+from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, RequestServed
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.tokens import Authenticator
@@ -43,6 +49,8 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
+NO_ROUTE = "(no route)"
+"""The template a request without a route is counted under: a bounded label, never a path."""
 ABANDON_TRIES = 2
 """How often releasing or completing an idempotency key is tried before giving up."""
 
@@ -56,13 +64,28 @@ class Services:
     settings: Settings
 
 
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
 class HooklineApp:
-    def __init__(self, services: Services, routes: list[Route]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        routes: list[Route],
+        *,
+        pages: ASGIApp | None = None,
+        page_prefixes: tuple[str, ...] = (),
+        instrumentation: Instrumentation = NO_INSTRUMENTATION,
+    ) -> None:
         self.services = services
         self.router = Router(routes)
         self._ops = services.ops
         self._auth = Authenticator(services.ops.store)
         self._max_body = services.settings.max_payload_bytes
+        self._pages = pages
+        self._page_prefixes = tuple(p + "/" for p in page_prefixes)
+        self._instrumentation = instrumentation
+        self._requests_heard = instrumentation.wants(RequestServed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -70,7 +93,16 @@ class HooklineApp:
             return
         if scope["type"] != "http":
             return
-        response = await self._respond(scope, receive)
+        if self._pages is not None and scope["path"].startswith(self._page_prefixes):
+            await self._pages(scope, receive, send)
+            return
+        started = time.perf_counter() if self._requests_heard else 0.0
+        response, template = await self._respond(scope, receive)
+        if self._requests_heard:
+            served = RequestServed(
+                scope["method"], template, response.status, time.perf_counter() - started
+            )
+            self._instrumentation.emit(served)
         await send(
             {
                 "type": "http.response.start",
@@ -80,16 +112,25 @@ class HooklineApp:
         )
         await send({"type": "http.response.body", "body": response.body})
 
-    async def _respond(self, scope: Scope, receive: Receive) -> Response:
+    async def _respond(self, scope: Scope, receive: Receive) -> tuple[Response, str]:
+        """The response, and the path template of the route that gave it."""
         method: str = scope["method"]
         path: str = scope["path"]
         route, params, path_seen = self.router.match(method, path)
         if route is None:
             if path_seen:
-                return error_response(
+                refused = error_response(
                     405, "method_not_allowed", f"{method} is not allowed on {path}"
                 )
-            return error_response(404, "not_found", f"No route for {method} {path}")
+                return refused, NO_ROUTE
+            return error_response(404, "not_found", f"No route for {method} {path}"), NO_ROUTE
+        return await self._handle(route, params, scope, receive), route.path
+
+    async def _handle(
+        self, route: Route, params: dict[str, str], scope: Scope, receive: Receive
+    ) -> Response:
+        method: str = scope["method"]
+        path: str = scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             body = await _read_body(receive, headers, self._max_body)

@@ -17,7 +17,10 @@ from hookline.api import (
 from hookline.api.app import HooklineApp, Services
 from hookline.api.errors import NotImplementedRoute
 from hookline.api.http import Access, Request, Response, Route
+from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.operations.context import Operations
+from hookline.web import PREFIXES as PAGE_PREFIXES
+from hookline.web import create_web_app
 
 
 async def not_implemented(ops: Operations, request: Request) -> Response:
@@ -61,5 +64,14 @@ def all_routes() -> list[Route]:
     return [*routes, *openapi.openapi_routes(routes)]
 
 
-def create_app(services: Services) -> HooklineApp:
-    return HooklineApp(services, all_routes())
+def create_app(
+    services: Services, instrumentation: Instrumentation = NO_INSTRUMENTATION
+) -> HooklineApp:
+    """The JSON API, with the pages mounted under their prefixes."""
+    return HooklineApp(
+        services,
+        all_routes(),
+        pages=create_web_app(),
+        page_prefixes=PAGE_PREFIXES,
+        instrumentation=instrumentation,
+    )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hookline.domain.clock import utcnow
+from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, MessageAccepted
 from hookline.operations.cache import ApplicationCache
 from hookline.storage.base import Store
 
@@ -29,3 +30,10 @@ class Operations:
     work_queued: Callable[[], None] = _nobody_listens
     """Wakes the local worker after an operation queued deliveries outside a publish
     (resend, recover); publishes reach it through the store's handoff instead."""
+    instrumentation: Instrumentation = NO_INSTRUMENTATION
+    """Hears accepted messages and endpoints enabled again."""
+    accepted_heard: bool = field(init=False)
+    """Whether anyone listens for ``MessageAccepted``: asked once, read on every publish."""
+
+    def __post_init__(self) -> None:
+        self.accepted_heard = self.instrumentation.wants(MessageAccepted)

@@ -16,6 +16,7 @@ from hookline.domain.headers import InvalidHeader, merge_headers, normalize_head
 from hookline.domain.models import Application, Endpoint, EndpointStats, Page, SigningKey
 from hookline.domain.rotation import rotate_keys
 from hookline.domain.signing import InvalidSecret, generate_secret, normalize_secret
+from hookline.instrumentation import EndpointEnabled
 from hookline.operations import applications
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
@@ -201,13 +202,24 @@ async def _update(
     apply: Callable[[Endpoint], Endpoint],
     current: Endpoint | None = None,
 ) -> Endpoint:
-    """Every endpoint change goes through here: read, apply, write, retried on a race."""
-    return await update_with_retry(
+    """Every endpoint change goes through here: read, apply, write, retried on a race. An
+    endpoint this change enabled again is announced (``EndpointEnabled``)."""
+    was_disabled = False
+
+    def noting(endpoint: Endpoint) -> Endpoint:
+        nonlocal was_disabled
+        was_disabled = endpoint.disabled
+        return apply(endpoint)
+
+    stored = await update_with_retry(
         lambda: get(ops, principal, app_key, key),
-        apply,
+        noting,
         ops.store.update_endpoint,
         current=current,
     )
+    if was_disabled and not stored.disabled:
+        ops.instrumentation.emit(EndpointEnabled(stored.app_id, stored.id))
+    return stored
 
 
 async def list_endpoints(

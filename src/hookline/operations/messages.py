@@ -17,6 +17,7 @@ import orjson
 from hookline.domain import ids
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.models import Application, EventType, Message, Page
+from hookline.instrumentation import MessageAccepted
 from hookline.operations import applications, endpoints, event_types
 from hookline.operations.applications import NewApplication
 from hookline.operations.context import Operations
@@ -95,10 +96,17 @@ async def publish(
     else:
         app = await applications.resolve_or_create(ops, principal, app_key, new.application)
     msg = build_message(app, new, ops.clock())
-    await ops.store.publish(
+    routed = await ops.store.publish(
         [msg], ops.clock(), completion=None if completion is None else completion(msg)
     )
+    if ops.accepted_heard:
+        ops.instrumentation.emit(_accepted(msg, len(routed[0])))
     return msg
+
+
+def _accepted(msg: Message, deliveries: int) -> MessageAccepted:
+    size = 0 if msg.payload is None else len(msg.payload)
+    return MessageAccepted(msg.app_id, msg.id, msg.event_type, size, deliveries)
 
 
 async def send_example(
