@@ -196,3 +196,33 @@ SELECT coalesce(max(version), 0) FROM schema_version
 -- name: ping
 SELECT 1
 
+-- name: page_applications
+-- The head of a list page, as every page_* query: sql.page_sql adds WHERE, ORDER BY, LIMIT.
+SELECT * FROM applications AS a
+
+-- name: page_event_types
+SELECT * FROM event_types
+
+-- name: page_endpoints
+SELECT * FROM endpoints
+
+-- name: page_messages
+SELECT m.* FROM messages AS m
+
+-- name: page_attempts
+SELECT a.* FROM attempts AS a
+
+-- name: page_attempts_with_messages
+SELECT a.* FROM attempts AS a JOIN messages AS m ON m.id = a.msg_id
+
+-- name: page_attempted_messages
+-- Messages sent to :endpoint_id, each with its delivery there.
+SELECT m.*, d.id AS d_id, d.status AS d_status, d.attempt_count AS d_attempts,
+       d.next_attempt_at AS d_next, d.updated_at AS d_updated, d.endpoint_id AS d_ep
+FROM messages AS m JOIN deliveries AS d ON d.msg_id = m.id AND d.endpoint_id = :endpoint_id
+
+-- name: page_attempted_destinations
+-- Endpoints :msg_id was sent to, each with its delivery of it.
+SELECT e.*, d.id AS d_id, d.status AS d_status, d.attempt_count AS d_attempts,
+       d.next_attempt_at AS d_next, d.updated_at AS d_updated, d.msg_id AS d_msg
+FROM endpoints AS e JOIN deliveries AS d ON d.endpoint_id = e.id AND d.msg_id = :msg_id

@@ -19,7 +19,7 @@ dialect's ``queries.sql`` holds only what differs (``queries.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -79,6 +79,11 @@ class Connector(Protocol):
     file's write lock through event-loop turns."""
 
     dialect: sql.Dialect
+
+    @property
+    def queries(self) -> Mapping[str, str]:
+        """The dialect's named SQL, shared and its own (``queries.py``)."""
+        ...
 
     async def open(self) -> None: ...
     async def migrate(self) -> list[int]: ...
@@ -166,7 +171,7 @@ class SqlRepository:
 
     async def _page(
         self,
-        select: str,
+        head: str,
         where: list[str],
         params: dict[str, Any],
         key: str,
@@ -174,7 +179,8 @@ class SqlRepository:
         convert: Callable[[Any], T],
         item_key: Callable[[T], str] = lambda item: str(item.id),  # type: ignore[attr-defined]
     ) -> Page[T]:
-        text, named = sql.page_sql(select, where, params, key, query)
+        """A page of the named query ``head`` (a SELECT without WHERE) under ``where``."""
+        text, named = sql.page_sql(self._db.queries[head], where, params, key, query)
         return sql.shape_page(await self._db.query(text, named), query, convert, item_key)
 
     async def _versioned(
@@ -203,7 +209,7 @@ class SqlRepository:
     ) -> Page[Application]:
         where = [sql.HAS_ENDPOINTS] if exclude_without_endpoints else []
         return await self._page(
-            "SELECT * FROM applications AS a", where, {}, "a.id", query, rows.application_from
+            "page_applications", where, {}, "a.id", query, rows.application_from
         )
 
     async def update_application(self, app: Application) -> Application | None:
@@ -229,7 +235,7 @@ class SqlRepository:
 
     async def list_event_types(self, query: ListQuery, include_archived: bool) -> Page[EventType]:
         return await self._page(
-            "SELECT * FROM event_types",
+            "page_event_types",
             [] if include_archived else ["archived = 0"],
             {},
             "name",
@@ -265,7 +271,7 @@ class SqlRepository:
 
     async def list_endpoints(self, app_id: str, query: ListQuery) -> Page[Endpoint]:
         return await self._page(
-            "SELECT * FROM endpoints",
+            "page_endpoints",
             ["app_id = :app_id"],
             {"app_id": app_id},
             "id",
@@ -323,7 +329,7 @@ class SqlRepository:
     ) -> Page[Message]:
         where, params = sql.message_where(self.dialect, "m", filters)
         return await self._page(
-            "SELECT m.* FROM messages AS m",
+            "page_messages",
             ["m.app_id = :app_id", *where],
             {"app_id": app_id, **params},
             "m.id",
@@ -422,8 +428,8 @@ class SqlRepository:
     async def list_attempts(
         self, app_id: str, query: ListQuery, filters: AttemptFilter, msg_id: str | None
     ) -> Page[Attempt]:
-        select, where, params = sql.attempt_query(self.dialect, app_id, filters, msg_id)
-        return await self._page(select, where, params, "a.id", query, rows.attempt_from)
+        head, where, params = sql.attempt_query(self.dialect, app_id, filters, msg_id)
+        return await self._page(head, where, params, "a.id", query, rows.attempt_from)
 
     async def list_attempted_messages(
         self,
@@ -438,7 +444,7 @@ class SqlRepository:
             where.append("d.status = :delivery_status")
             params["delivery_status"] = int(status)
         return await self._page(
-            sql.ATTEMPTED_MESSAGES,
+            "page_attempted_messages",
             ["m.app_id = :app_id", *where],
             {"app_id": app_id, "endpoint_id": endpoint_id, **params},
             "m.id",
@@ -451,7 +457,7 @@ class SqlRepository:
         self, app_id: str, msg_id: str, query: ListQuery
     ) -> Page[tuple[Endpoint, Delivery]]:
         return await self._page(
-            sql.ATTEMPTED_DESTINATIONS,
+            "page_attempted_destinations",
             ["e.app_id = :app_id"],
             {"app_id": app_id, "msg_id": msg_id},
             "e.id",

@@ -93,6 +93,7 @@ class PostgresConnector:
     """A pool of connections to one PostgreSQL database; safe for many processes."""
 
     dialect = sql.POSTGRES
+    queries = QUERIES
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self._url = url

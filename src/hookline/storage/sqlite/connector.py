@@ -47,6 +47,7 @@ class SqliteConnector:
     """Named queries and writes on one SQLite file, each write in its own transaction."""
 
     dialect = sql.SQLITE
+    queries = QUERIES
 
     def __init__(
         self, path: str, on_connect: Callable[[sqlite3.Connection], None] | None = None
