@@ -4,6 +4,7 @@ name the store code uses exists in each dialect that runs it."""
 from __future__ import annotations
 
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,19 @@ def test_every_query_of_a_dialect_is_used(dialect: str) -> None:
         [STORAGE / "repository.py", STORAGE / "sql.py", *sorted((STORAGE / dialect).rglob("*.py"))]
     )
     assert sorted(DIALECTS[dialect].keys() - used) == []
+
+
+_SQL = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE (TABLE|INDEX))\b")
+
+
+def test_no_sql_in_python_strings_outside_storage() -> None:
+    """Only storage/ speaks SQL: every other module goes through the store."""
+    offenders: list[str] = []
+    for path in sorted(STORAGE.parent.rglob("*.py")):
+        if STORAGE in path.parents:
+            continue
+        with path.open("rb") as source:
+            for token in tokenize.tokenize(source.readline):
+                if token.type == tokenize.STRING and _SQL.search(token.string):
+                    offenders.append(f"{path.name}:{token.start[0]}")
+    assert offenders == []
