@@ -11,8 +11,8 @@ import pytest
 
 from hookline.domain.errors import Conflict, Unavailable
 from hookline.storage import conflicts, rows
+from hookline.storage.parts import Connector
 from hookline.storage.postgres.connector import PostgresConnector
-from hookline.storage.repository import Connector
 from hookline.storage.sqlite import connector as sqlite_connector
 from hookline.storage.sqlite.connector import SqliteConnector
 from tests.conftest import POSTGRES_URL, database_url, make_app

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hookline.storage.parts import NOTHING, Leased
 from hookline.storage.postgres.connector import PostgresConnector
-from hookline.storage.repository import NOTHING, Leased
 
 
 class PostgresClaimer:

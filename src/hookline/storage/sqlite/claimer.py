@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from hookline.storage.repository import NOTHING, Leased
+from hookline.storage.parts import NOTHING, Leased
 from hookline.storage.sql import SQLITE
 from hookline.storage.sqlite.connector import QUERIES, SqliteConnector
 from hookline.storage.sqlite.transactions import transaction
