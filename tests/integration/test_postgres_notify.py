@@ -17,7 +17,7 @@ import pytest
 
 from hookline.domain.models import ClaimedDelivery, MessageStatus
 from hookline.storage.postgres import PostgresStore
-from hookline.storage.postgres.store import NOTIFY_CHANNEL
+from hookline.storage.postgres.connector import NOTIFY_CHANNEL
 from tests.conftest import POSTGRES_URL, make_app, make_endpoint, make_message, utcnow
 from tests.integration.test_store_contract import RecordingHandoff, _outcome
 

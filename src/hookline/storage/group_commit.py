@@ -6,18 +6,21 @@ the first publish starts a flush; everything that arrives while it runs waits fo
 one, which carries them all. Each caller still hears back only about its own request, and
 only after the transaction that holds its rows has committed.
 
-Both SQL backends use this; they differ only in how they write one batch. A backend may
-also send attempt records through it (``record``): on SQLite, where every transaction takes
-the one write lock and a commit, the worker's records then ride in the publishes' commit.
+Both SQL backends use this; they differ only in how their batch writer writes one batch,
+and both route it with ``route_batch``. A backend may also send attempt records through it
+(``record``): on SQLite, where every transaction takes the one write lock and a commit, the
+worker's records then ride in the publishes' commit.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from hookline.domain.models import Message
+from hookline.domain.models import Endpoint, Message
+from hookline.storage import rows
 from hookline.storage.base import AttemptOutcome, Handoff, IdempotencyCompletion
 from hookline.storage.handoff import DeliveryRows
 
@@ -113,3 +116,29 @@ class GroupCommit:
                     request.done.set_exception(outcome)
                 else:
                     request.done.set_result(outcome)
+
+
+def route_batch(
+    batch: Sequence[PendingPublish],
+    by_app: Mapping[str, Sequence[Endpoint]],
+    deliveries: DeliveryRows,
+) -> tuple[list[Routed], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The routing loop of a publish, for every batch writer: each message goes to the
+    enabled endpoints of its application (``by_app``) that accept it, and each of its
+    deliveries is written pending or leased to the local worker (``DeliveryRows``).
+
+    Returns, per request, the endpoint ids of each message, and the parameters of the
+    delivery rows to write pending and leased."""
+    routed_all: list[Routed] = []
+    pending_all: list[dict[str, Any]] = []
+    leased_all: list[dict[str, Any]] = []
+    for request in batch:
+        routed: Routed = []
+        for msg in request.messages:
+            targets = rows.route(by_app[msg.app_id], msg, request.only_endpoint)
+            pending, leased = deliveries.split(msg, targets, request.now_ms)
+            pending_all += pending
+            leased_all += leased
+            routed.append([ep.id for ep in targets])
+        routed_all.append(routed)
+    return routed_all, pending_all, leased_all

@@ -26,7 +26,12 @@ from hookline.domain.models import (
     SigningKey,
 )
 from hookline.domain.routing import endpoint_accepts
-from hookline.storage.base import AttemptOutcome, Deferral, IdempotencyCompletion
+from hookline.storage.base import (
+    AttemptOutcome,
+    Deferral,
+    IdempotencyCompletion,
+    IdempotentResponse,
+)
 from hookline.storage.codec import RowCodec
 
 Row = Mapping[str, Any]
@@ -296,7 +301,7 @@ def route(endpoints: Sequence[Endpoint], msg: Message, only_endpoint: str | None
 def claim_params(
     limit: int, now: datetime, lease_until: datetime, worker_id: str, per_endpoint: int | None
 ) -> dict[str, Any]:
-    """Parameters of a claim; each backend adds the busy endpoints in its own form."""
+    """Parameters of a claim; the repository adds the busy endpoints (``busy``)."""
     return {
         "lease_token": uuid.uuid4().hex,
         "lease_until": to_ms(lease_until),
@@ -314,6 +319,15 @@ def completion_params(completion: IdempotencyCompletion) -> dict[str, Any]:
         "status": completion.status,
         "body": completion.body,
     }
+
+
+def idempotent_response_from(row: Row) -> IdempotentResponse:
+    body = row["body"]
+    return IdempotentResponse(
+        request_hash=row["request_hash"],
+        status=row["status"],
+        body=None if body is None else bytes(body),
+    )
 
 
 def worker_params(worker_id: str, now: datetime) -> dict[str, Any]:

@@ -73,7 +73,8 @@ def message_where(
 def attempt_query(
     dialect: Dialect, app_id: str, filters: AttemptFilter, msg_id: str | None
 ) -> tuple[str, list[str], dict[str, Any]]:
-    """SELECT, WHERE clauses and parameters for an attempt list."""
+    """The named head (``page_attempts``, or with its messages joined), WHERE clauses and
+    parameters of an attempt list."""
     where = ["a.app_id = :app_id"]
     params: dict[str, Any] = {"app_id": app_id}
     if msg_id is not None:
@@ -95,16 +96,16 @@ def attempt_query(
     if filters.after is not None:
         where.append("a.created_at > :after")
         params["after"] = rows.to_ms(filters.after)
-    select = "SELECT a.* FROM attempts AS a"
+    head = "page_attempts"
     if filters.event_types or filters.channel or filters.tag:
-        select += " JOIN messages AS m ON m.id = a.msg_id"
+        head = "page_attempts_with_messages"
         of_message = MessageFilter(
             event_types=filters.event_types, channel=filters.channel, tag=filters.tag
         )
         more, more_params = message_where(dialect, "m", of_message)
         where += more
         params.update(more_params)
-    return select, where, params
+    return head, where, params
 
 
 def page_sql(
@@ -147,19 +148,6 @@ def shape_page(
 
 
 HAS_ENDPOINTS = "EXISTS (SELECT 1 FROM endpoints AS e WHERE e.app_id = a.id)"
-ATTEMPTED_MESSAGES = (
-    "SELECT m.*, d.id AS d_id, d.status AS d_status, d.attempt_count AS d_attempts,"
-    " d.next_attempt_at AS d_next, d.updated_at AS d_updated, d.endpoint_id AS d_ep"
-    " FROM messages AS m JOIN deliveries AS d"
-    " ON d.msg_id = m.id AND d.endpoint_id = :endpoint_id"
-)
-ATTEMPTED_DESTINATIONS = (
-    "SELECT e.*, d.id AS d_id, d.status AS d_status, d.attempt_count AS d_attempts,"
-    " d.next_attempt_at AS d_next, d.updated_at AS d_updated, d.msg_id AS d_msg"
-    " FROM endpoints AS e JOIN deliveries AS d"
-    " ON d.endpoint_id = e.id AND d.msg_id = :msg_id"
-)
-
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 

@@ -14,7 +14,7 @@ import orjson
 
 from hookline.storage import rows
 from hookline.storage.base import AttemptOutcome
-from hookline.storage.group_commit import PendingPublish, Routed
+from hookline.storage.group_commit import PendingPublish, Routed, route_batch
 from hookline.storage.handoff import DeliveryRows
 from hookline.storage.sqlite.group_commit import fixed_width
 from hookline.storage.sqlite.group_commit.layout import COMPLETION, DISABLED, MESSAGE
@@ -59,27 +59,18 @@ def build(
     records: Records,
     routes: Routes,
 ) -> tuple[list[Routed], dict[str, Any]]:
-    """Route the batch and build the parameters of ``group_commit``: the document, the
-    payloads and idempotent responses concatenated, the attempts' texts, and what every
-    delivery row of the commit shares (its time and the worker's lease)."""
-    routed_all: list[Routed] = []
+    """Route the batch (``route_batch``) and build the parameters of ``group_commit``: the
+    document, the payloads and idempotent responses concatenated, the attempts' texts, and
+    what every delivery row of the commit shares (its time and the worker's lease)."""
+    routed_all, pending, leased = route_batch(batch, routes.by_app, deliveries)
     messages: list[tuple[Any, ...]] = []
-    pending_records: list[str] = []
-    leased_records: list[str] = []
     now_ms: int | None = None
     completions: list[tuple[Any, ...]] = []
     blobs: list[bytes] = []
     """Payloads and idempotent responses, concatenated; rows point into them."""
     at = 1  # substr() counts from 1
-    by_app = routes.by_app
     for request in batch:
-        routed: Routed = []
         for msg in request.messages:
-            targets = rows.route(by_app[msg.app_id], msg, request.only_endpoint)
-            pending, leased = deliveries.split(msg, targets, request.now_ms)
-            pending_records += map(fixed_width.delivery, pending)
-            leased_records += map(fixed_width.delivery, leased)
-            routed.append([ep.id for ep in targets])
             params = rows.message_params(msg)
             payload = params.pop("payload")
             params["payload_at"] = params["payload_size"] = None
@@ -89,7 +80,6 @@ def build(
                 at += len(payload)
                 blobs.append(payload)
             messages.append(_MESSAGE_ROW(params))
-        routed_all.append(routed)
         if now_ms is None or request.now_ms > now_ms:
             now_ms = request.now_ms
         if request.completion is not None:
@@ -103,8 +93,8 @@ def build(
     doc = {
         "version": routes.version,
         "messages": messages,
-        "pending": pending_records,
-        "leased": leased_records,
+        "pending": list(map(fixed_width.delivery, pending)),
+        "leased": list(map(fixed_width.delivery, leased)),
         "completions": completions,
         **records.doc,
     }

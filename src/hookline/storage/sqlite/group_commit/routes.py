@@ -9,13 +9,13 @@ from hookline.domain.models import Endpoint
 from hookline.storage import rows
 from hookline.storage.codec import RowCodec
 from hookline.storage.group_commit import PendingPublish
-from hookline.storage.queries import load_queries
+from hookline.storage.sqlite.connector import QUERIES
 from hookline.storage.sqlite.group_commit.statement import STATEMENTS
 
 ROUTES_CACHED_APPS = 4096
 """Applications whose endpoints are kept for routing before the write lock."""
 
-_ACTIVE_ENDPOINTS = load_queries("hookline.storage.sqlite", "queries.sql")["active_endpoints"]
+_ACTIVE_ENDPOINTS = QUERIES["active_endpoints"]
 
 
 class Routes:

@@ -6,6 +6,10 @@ statement checks under the lock that no endpoint has changed since; other proces
 only for the statement. Otherwise, or when one has changed, the endpoints are read and the
 batch routed inside the locked transaction. If a request conflicts (a repeated eventId),
 the batch is written again request by request in savepoints, so only it fails.
+
+Attempt records ride in the publishes' commit (``complete``): every SQLite transaction takes
+the one write lock and a commit, so the worker's records share the publishes' instead of
+taking their own.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from hookline.domain.errors import Conflict
+from hookline.storage import conflicts
 from hookline.storage.base import AttemptOutcome
 from hookline.storage.codec import RowCodec
-from hookline.storage.group_commit import PendingPublish, Routed
+from hookline.storage.group_commit import GroupCommit, PendingPublish, Routed
 from hookline.storage.handoff import DeliveryRows
+from hookline.storage.sqlite.connector import SqliteConnector
 from hookline.storage.sqlite.group_commit.document import NO_RECORDS, Records, build, records
 from hookline.storage.sqlite.group_commit.routes import Routes
 from hookline.storage.sqlite.group_commit.statement import STATEMENTS
@@ -31,7 +36,8 @@ class SqliteBatchWriter:
     """Writes each batch of the group commit (``storage/group_commit.py``) on one connection,
     keeping the routes it read for the next."""
 
-    def __init__(self, codec: RowCodec) -> None:
+    def __init__(self, connector: SqliteConnector, codec: RowCodec) -> None:
+        self._db = connector
         self._routes = Routes(codec)
 
     @staticmethod
@@ -39,7 +45,22 @@ class SqliteBatchWriter:
         """Create the connection's temporary view and trigger that the statement writes to."""
         conn.executescript(STATEMENTS["create_group_commit"])
 
-    def write(
+    async def write(
+        self,
+        batch: Sequence[PendingPublish],
+        deliveries: DeliveryRows,
+        outcomes: Sequence[AttemptOutcome],
+    ) -> list[Routed | Exception]:
+        """One batch of the group commit, on the connection's thread."""
+        return await self._db.run(
+            lambda conn, lock: self._write(conn, lock, batch, deliveries, outcomes)
+        )
+
+    async def complete(self, outcomes: Sequence[AttemptOutcome], group: GroupCommit) -> None:
+        """Recorded in the next group commit, beside whatever publishes it carries."""
+        await group.record(outcomes)
+
+    def _write(
         self,
         conn: sqlite3.Connection,
         lock: int | None,
@@ -95,12 +116,7 @@ class SqliteBatchWriter:
                 except sqlite3.IntegrityError:
                     conn.execute("ROLLBACK TO publish")
                     deliveries.undo(mark)
-                    results.append(
-                        Conflict(
-                            "A message with this eventId already exists in this application",
-                            code="conflict",
-                        )
-                    )
+                    results.append(conflicts.duplicate_event_id())
                 conn.execute("RELEASE publish")
             _, params = build([], deliveries, recorded, routes)
             conn.execute(_GROUP_COMMIT, params)
