@@ -19,6 +19,7 @@ from hookline.domain import ids
 from hookline.domain.clock import utcnow
 from hookline.domain.models import Application, Endpoint, EventType, Message, SigningKey
 from hookline.domain.signing import generate_secret
+from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage.base import Store
 from hookline.storage.codec import PLAIN, RowCodec
 from hookline.storage.postgres import PostgresStore
@@ -80,11 +81,15 @@ def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str,
     return "sqlite", str(tmp_path / "hookline.db")
 
 
-def make_store(location: tuple[str, str], codec: RowCodec = PLAIN) -> Store:
+def make_store(
+    location: tuple[str, str],
+    codec: RowCodec = PLAIN,
+    instrumentation: Instrumentation = NO_INSTRUMENTATION,
+) -> Store:
     backend, where = location
     if backend == "postgres":
-        return PostgresStore(where, pool_size=4, codec=codec)
-    return SqliteStore(where, codec=codec)
+        return PostgresStore(where, pool_size=4, codec=codec, instrumentation=instrumentation)
+    return SqliteStore(where, codec=codec, instrumentation=instrumentation)
 
 
 @pytest.fixture

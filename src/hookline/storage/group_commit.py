@@ -15,11 +15,13 @@ worker's records then ride in the publishes' commit.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hookline.domain.models import Endpoint, Message
+from hookline.instrumentation import NO_INSTRUMENTATION, BatchCommitted, Instrumentation
 from hookline.storage import rows
 from hookline.storage.base import AttemptOutcome, Handoff, IdempotencyCompletion
 from hookline.storage.handoff import DeliveryRows
@@ -44,14 +46,28 @@ class PendingPublish:
     done: asyncio.Future[Routed]
 
 
+_Records = tuple[Sequence[AttemptOutcome], asyncio.Future[None]]
+"""Attempt outcomes waiting for the next commit, and who waits for it."""
+
+
 class GroupCommit:
     """Queues publishes and writes them in batches of at most ``max_batch``, one at a time."""
 
-    def __init__(self, write: WriteBatch, max_batch: int) -> None:
+    def __init__(
+        self,
+        write: WriteBatch,
+        max_batch: int,
+        *,
+        backend: str = "",
+        instrumentation: Instrumentation = NO_INSTRUMENTATION,
+    ) -> None:
         self._write = write
         self._max_batch = max_batch
+        self._backend = backend
+        self._instrumentation = instrumentation
+        self._commits_heard = instrumentation.wants(BatchCommitted)
         self._pending: list[PendingPublish] = []
-        self._records: list[tuple[Sequence[AttemptOutcome], asyncio.Future[None]]] = []
+        self._records: list[_Records] = []
         self._flusher: asyncio.Task[None] | None = None
         self.handoff: Handoff | None = None
 
@@ -85,37 +101,60 @@ class GroupCommit:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             records, self._records = self._records, []
-            outcomes = [outcome for group, _ in records for outcome in group]
-            handoff = self.handoff if batch else None
-            # Flushes run one at a time, so one offer may take all the room there is.
-            offer = handoff.offer() if handoff is not None else None
-            deliveries = DeliveryRows(offer)
-            try:
-                routed = await self._write(batch, deliveries, outcomes)
-            except BaseException as exc:
-                if handoff is not None and offer is not None:
-                    handoff.accept(offer, [], ())
-                for request in batch:
-                    if not request.done.done():
-                        request.done.set_exception(exc)
-                for _, done in records:
-                    if not done.done():
-                        done.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
+            await self._commit(batch, records)
+
+    async def _commit(self, batch: list[PendingPublish], records: list[_Records]) -> None:
+        """One transaction: ``batch`` and the attempt records, with what the local worker
+        may take straight away; every caller hears about its own part once it committed."""
+        outcomes = [outcome for group, _ in records for outcome in group]
+        handoff = self.handoff if batch else None
+        # Flushes run one at a time, so one offer may take all the room there is.
+        offer = handoff.offer() if handoff is not None else None
+        deliveries = DeliveryRows(offer)
+        started = time.perf_counter() if self._commits_heard else 0.0
+        try:
+            routed = await self._write(batch, deliveries, outcomes)
+        except BaseException as exc:
             if handoff is not None and offer is not None:
-                handoff.accept(offer, deliveries.claimed, deliveries.left_for)
-            for _, done in records:
-                if not done.done():
-                    done.set_result(None)
-            for request, outcome in zip(batch, routed, strict=True):
-                if request.done.done():
-                    continue
-                if isinstance(outcome, Exception):
-                    request.done.set_exception(outcome)
-                else:
-                    request.done.set_result(outcome)
+                handoff.accept(offer, [], ())
+            _fail(batch, records, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if handoff is not None and offer is not None:
+            handoff.accept(offer, deliveries.claimed, deliveries.left_for)
+        if self._commits_heard:
+            messages = sum(len(request.messages) for request in batch)
+            elapsed = time.perf_counter() - started
+            committed = BatchCommitted(self._backend, len(batch), messages, len(outcomes), elapsed)
+            self._instrumentation.emit(committed)
+        _settle(batch, routed, records)
+
+
+def _fail(batch: Sequence[PendingPublish], records: Sequence[_Records], exc: BaseException) -> None:
+    for request in batch:
+        if not request.done.done():
+            request.done.set_exception(exc)
+    for _, done in records:
+        if not done.done():
+            done.set_exception(exc)
+
+
+def _settle(
+    batch: Sequence[PendingPublish],
+    routed: Sequence[Routed | Exception],
+    records: Sequence[_Records],
+) -> None:
+    for _, done in records:
+        if not done.done():
+            done.set_result(None)
+    for request, outcome in zip(batch, routed, strict=True):
+        if request.done.done():
+            continue
+        if isinstance(outcome, Exception):
+            request.done.set_exception(outcome)
+        else:
+            request.done.set_result(outcome)
 
 
 def route_batch(

@@ -39,6 +39,7 @@ from hookline.domain.models import (
     MessageStatus,
     Page,
 )
+from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import rows, sql
 from hookline.storage.base import (
     AttemptFilter,
@@ -70,15 +71,25 @@ class SqlRepository:
     """The ``Store`` contract over a dialect's connector, batch writer and claimer."""
 
     def __init__(
-        self, connector: Connector, writer: BatchWriter, claimer: Claimer, codec: RowCodec
+        self,
+        connector: Connector,
+        writer: BatchWriter,
+        claimer: Claimer,
+        codec: RowCodec,
+        *,
+        backend: str,
+        instrumentation: Instrumentation = NO_INSTRUMENTATION,
     ) -> None:
+        """``instrumentation`` hears each group commit (``BatchCommitted``)."""
         self._db = connector
         self.dialect = connector.dialect
         self.codec = codec
         """Encodes the columns that hold secrets (``storage/codec.py``), on every backend."""
         self._writer = writer
         self._claimer = claimer
-        self._group = GroupCommit(writer.write, GROUP_COMMIT_MAX)
+        self._group = GroupCommit(
+            writer.write, GROUP_COMMIT_MAX, backend=backend, instrumentation=instrumentation
+        )
 
     # -- lifecycle --------------------------------------------------------------------
 

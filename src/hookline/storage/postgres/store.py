@@ -7,6 +7,7 @@ UPDATE SKIP LOCKED``. Workers are woken by a trigger on ``deliveries`` (``listen
 
 from __future__ import annotations
 
+from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage.codec import PLAIN, RowCodec
 from hookline.storage.postgres.claimer import PostgresClaimer
 from hookline.storage.postgres.connector import PostgresConnector
@@ -17,7 +18,16 @@ from hookline.storage.repository import SqlRepository
 class PostgresStore(SqlRepository):
     """The ``Store`` contract on PostgreSQL; safe for many processes on many machines."""
 
-    def __init__(self, url: str, pool_size: int = 10, codec: RowCodec = PLAIN) -> None:
+    def __init__(
+        self,
+        url: str,
+        pool_size: int = 10,
+        codec: RowCodec = PLAIN,
+        instrumentation: Instrumentation = NO_INSTRUMENTATION,
+    ) -> None:
         connector = PostgresConnector(url, pool_size)
         writer = PostgresBatchWriter(connector, codec)
-        super().__init__(connector, writer, PostgresClaimer(connector), codec)
+        claimer = PostgresClaimer(connector)
+        super().__init__(
+            connector, writer, claimer, codec, backend="postgresql", instrumentation=instrumentation
+        )

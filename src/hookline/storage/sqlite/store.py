@@ -7,6 +7,7 @@ also carries the worker's attempt records, and the claimer's per-endpoint probes
 
 from __future__ import annotations
 
+from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage.codec import PLAIN, RowCodec
 from hookline.storage.repository import SqlRepository
 from hookline.storage.sqlite.claimer import SqliteClaimer
@@ -17,11 +18,24 @@ from hookline.storage.sqlite.group_commit import SqliteBatchWriter
 class SqliteStore(SqlRepository):
     """The ``Store`` contract on one SQLite file."""
 
-    def __init__(self, path: str, codec: RowCodec = PLAIN) -> None:
+    def __init__(
+        self,
+        path: str,
+        codec: RowCodec = PLAIN,
+        instrumentation: Instrumentation = NO_INSTRUMENTATION,
+    ) -> None:
         connector = SqliteConnector(path, on_connect=SqliteBatchWriter.prepare)
         writer = SqliteBatchWriter(connector, codec)
-        super().__init__(connector, writer, SqliteClaimer(connector), codec)
+        claimer = SqliteClaimer(connector)
+        super().__init__(
+            connector, writer, claimer, codec, backend="sqlite", instrumentation=instrumentation
+        )
 
     @classmethod
-    def from_url(cls, url: str, codec: RowCodec = PLAIN) -> SqliteStore:
-        return cls(path_from_url(url), codec)
+    def from_url(
+        cls,
+        url: str,
+        codec: RowCodec = PLAIN,
+        instrumentation: Instrumentation = NO_INSTRUMENTATION,
+    ) -> SqliteStore:
+        return cls(path_from_url(url), codec, instrumentation)
