@@ -33,7 +33,12 @@ ENV = {
     "HOOKLINE_REQUEST_TIMEOUT": "5",
     "HOOKLINE_LEASE_SECONDS": "30",
     "HOOKLINE_HEARTBEAT_INTERVAL": "0.5",
-    "HOOKLINE_STALL_TIMEOUT": "2",
+    # The test counts repeats against the killed worker's leases only, so a live worker must
+    # never be taken for dead: with 2 s, a live worker whose heartbeats stall while the
+    # connections are cut on a busy 2-core machine can be released, and its deliveries sent
+    # again (one repeat beyond the bound was seen once). Five seconds is ten missed
+    # heartbeats, and still quick to take the killed worker's deliveries over.
+    "HOOKLINE_STALL_TIMEOUT": "5",
     "HOOKLINE_POLL_INTERVAL": "0.5",
     "HOOKLINE_MAX_IN_FLIGHT": str(WORKER_IN_FLIGHT),
     "HOOKLINE_DB_POOL_SIZE": "8",
