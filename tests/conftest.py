@@ -17,10 +17,19 @@ import pytest
 
 from hookline.domain import ids
 from hookline.domain.clock import utcnow
-from hookline.domain.models import Application, Endpoint, EventType, Message, SigningKey
+from hookline.domain.models import (
+    Application,
+    Attempt,
+    ClaimedDelivery,
+    Endpoint,
+    EventType,
+    Message,
+    MessageStatus,
+    SigningKey,
+)
 from hookline.domain.signing import generate_secret
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
-from hookline.storage.base import Store
+from hookline.storage.base import AttemptOutcome, Store
 from hookline.storage.codec import PLAIN, RowCodec
 from hookline.storage.postgres import PostgresStore
 from hookline.storage.sqlite import SqliteStore
@@ -174,4 +183,30 @@ def make_message(
         channels=channels,
         tags=None,
         timestamp=utcnow(),
+    )
+
+
+def failed_outcome(claimed: ClaimedDelivery, code: int = 500) -> AttemptOutcome:
+    """A failed attempt that ends its delivery (no retry); a 410 also disables the endpoint,
+    as the worker records an endpoint that answered Gone."""
+    attempt = Attempt(
+        id=ids.new_id(ids.ATTEMPT),
+        app_id=claimed.endpoint.app_id,
+        msg_id=claimed.message.id,
+        endpoint_id=claimed.endpoint.id,
+        url=claimed.endpoint.url,
+        status=MessageStatus.FAIL,
+        response_status_code=code,
+        response="",
+        response_duration_ms=1,
+        trigger=claimed.trigger,
+        timestamp=utcnow(),
+    )
+    return AttemptOutcome(
+        claimed,
+        attempt,
+        MessageStatus.FAIL,
+        None,
+        claimed.attempt_count + 1,
+        disable_endpoint=code == 410,
     )

@@ -14,8 +14,7 @@ import pytest
 from hookline.api.app import Services
 from hookline.api.routes import create_app
 from hookline.config import load_settings
-from hookline.domain import ids
-from hookline.domain.models import Attempt, AttemptTrigger, MessageStatus
+from hookline.domain.models import Attempt
 from hookline.instrumentation import (
     EndpointEnabled,
     Event,
@@ -25,9 +24,9 @@ from hookline.instrumentation import (
 )
 from hookline.operations.context import Operations
 from hookline.server import ensure_admin_token
-from hookline.storage.base import AttemptOutcome, Store
+from hookline.storage.base import Store
 from hookline.storage.sqlite import SqliteStore
-from tests.conftest import utcnow
+from tests.conftest import failed_outcome, utcnow
 
 ADMIN_TOKEN = "hl_admin_test-token"
 
@@ -108,19 +107,6 @@ async def fail_next_delivery(store: Store) -> Attempt:
     """Claim the oldest due delivery and record its attempt as failed for good (no retry)."""
     now = utcnow()
     (claimed,) = await store.claim_due(1, now, now + timedelta(seconds=30), "w1")
-    attempt = Attempt(
-        id=ids.new_id(ids.ATTEMPT),
-        app_id=claimed.endpoint.app_id,
-        msg_id=claimed.message.id,
-        endpoint_id=claimed.endpoint.id,
-        url=claimed.endpoint.url,
-        status=MessageStatus.FAIL,
-        response_status_code=500,
-        response="",
-        response_duration_ms=1,
-        trigger=AttemptTrigger.SCHEDULED,
-        timestamp=now,
-    )
-    outcome = AttemptOutcome(claimed, attempt, MessageStatus.FAIL, None, 1, disable_endpoint=False)
+    outcome = failed_outcome(claimed)
     await store.complete([outcome])
-    return attempt
+    return outcome.attempt

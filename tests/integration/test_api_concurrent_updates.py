@@ -15,18 +15,13 @@ from typing import Any
 
 import pytest
 
-from hookline.domain import ids
 from hookline.domain.models import (
     Application,
-    Attempt,
-    ClaimedDelivery,
     Endpoint,
     EventType,
-    MessageStatus,
 )
 from hookline.operations.updates import UPDATE_TRIES
-from hookline.storage.base import AttemptOutcome
-from tests.conftest import make_message, utcnow
+from tests.conftest import failed_outcome, make_message, utcnow
 from tests.integration.conftest import Api
 
 
@@ -71,32 +66,6 @@ async def _endpoint(api: Api, app: Application) -> Endpoint:
     return endpoint
 
 
-def _gone(claimed: ClaimedDelivery) -> AttemptOutcome:
-    """What the worker records when the endpoint answers 410 Gone: it disables it."""
-    now = utcnow()
-    attempt = Attempt(
-        id=ids.new_id(ids.ATTEMPT),
-        app_id=claimed.endpoint.app_id,
-        msg_id=claimed.message.id,
-        endpoint_id=claimed.endpoint.id,
-        url=claimed.endpoint.url,
-        status=MessageStatus.FAIL,
-        response_status_code=410,
-        response="gone",
-        response_duration_ms=3,
-        trigger=claimed.trigger,
-        timestamp=now,
-    )
-    return AttemptOutcome(
-        claimed=claimed,
-        attempt=attempt,
-        delivery_status=MessageStatus.FAIL,
-        next_attempt_at=None,
-        scheduled_attempts=claimed.attempt_count + 1,
-        disable_endpoint=True,
-    )
-
-
 async def test_an_endpoint_patch_racing_another_update_lands_on_top_of_it(
     monkeypatch: pytest.MonkeyPatch, api: Api
 ) -> None:
@@ -130,7 +99,7 @@ async def test_an_endpoint_patch_racing_the_worker_disable_keeps_it_disabled(
     assert claimed.endpoint.id == endpoint.id
 
     async def worker_disables(_: Endpoint) -> None:
-        await api.store.complete([_gone(claimed)])
+        await api.store.complete([failed_outcome(claimed, 410)])
 
     _compete_after(monkeypatch, api, "get_endpoint", worker_disables)
     r = await api.client.patch("/api/v1/app/acme/endpoint/ep", json={"description": "renamed"})

@@ -12,15 +12,13 @@ from datetime import timedelta
 
 import pytest
 
-from hookline.domain import ids
-from hookline.domain.models import Attempt, AttemptTrigger, Endpoint, MessageStatus
+from hookline.domain.models import Endpoint
 from hookline.operations import applications, endpoints, messages
 from hookline.operations.applications import NewApplication
 from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
 from hookline.operations.messages import NewMessage
 from hookline.operations.principal import SYSTEM
-from hookline.storage.base import AttemptOutcome
-from tests.conftest import utcnow
+from tests.conftest import failed_outcome, utcnow
 from tests.integration.conftest import Ops
 
 
@@ -72,21 +70,7 @@ async def test_a_patch_racing_the_workers_disable_leaves_the_endpoint_disabled(
     (claimed,) = await ops.store.claim_due(1, now, now + timedelta(seconds=30), "w1")
 
     async def worker_disables() -> None:
-        attempt = Attempt(
-            id=ids.new_id(ids.ATTEMPT),
-            app_id=claimed.endpoint.app_id,
-            msg_id=claimed.message.id,
-            endpoint_id=claimed.endpoint.id,
-            url=claimed.endpoint.url,
-            status=MessageStatus.FAIL,
-            response_status_code=410,
-            response="gone",
-            response_duration_ms=1,
-            trigger=AttemptTrigger.SCHEDULED,
-            timestamp=utcnow(),
-        )
-        gone = AttemptOutcome(claimed, attempt, MessageStatus.FAIL, None, 1, disable_endpoint=True)
-        await ops.store.complete([gone])
+        await ops.store.complete([failed_outcome(claimed, 410)])
 
     compete_once(monkeypatch, ops, worker_disables)
     patched = await endpoints.patch(
