@@ -6,7 +6,7 @@ import asyncio
 import base64
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -22,23 +22,18 @@ from hookline.domain.models import MessageStatus, SigningKey
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle, generate_ed25519_secret, public_key
 from hookline.storage.base import AttemptFilter, ListQuery, Store
-from hookline.transport import DEFAULT_OPTIONS, HttpResult, RequestOptions
+from hookline.testing import MockRequest, MockTransport
+from hookline.transport import HttpResult
 from tests.conftest import make_app, make_endpoint, make_message, utcnow
 
 
 @dataclass
-class Call:
-    url: str
-    body: bytes
-    headers: dict[str, str]
-
-
-@dataclass
-class FakeTransport:
-    """Answers from a script per URL; records every request."""
+class FakeTransport(MockTransport):
+    """``hookline.testing.MockTransport`` with a scripted receiver: answers from a script per
+    URL (the last answer repeats), records every request, and can hold requests at a gate."""
 
     script: dict[str, list[HttpResult]] = field(default_factory=dict)
-    calls: list[Call] = field(default_factory=list)
+    calls: list[MockRequest] = field(default_factory=list)
     gate: asyncio.Event | None = None
     gated_urls: frozenset[str] | None = None
     """When set, only these URLs wait on ``gate``."""
@@ -46,31 +41,26 @@ class FakeTransport:
     active: int = 0
     peak: int = 0
 
-    async def post(
-        self,
-        url: str,
-        body: bytes,
-        headers: Mapping[str, str],
-        timeout: float,
-        options: RequestOptions = DEFAULT_OPTIONS,
-    ) -> HttpResult:
-        self.calls.append(Call(url, body, dict(headers)))
+    def __post_init__(self) -> None:
+        super().__init__(self._answer)
+
+    async def _answer(self, request: MockRequest) -> HttpResult:
+        self.calls.append(request)
         self.active += 1
         self.peak = max(self.peak, self.active)
         try:
-            if self.gate is not None and (self.gated_urls is None or url in self.gated_urls):
+            if self.gate is not None and (
+                self.gated_urls is None or request.url in self.gated_urls
+            ):
                 await self.gate.wait()
             if self.delay:
                 await asyncio.sleep(self.delay)
         finally:
             self.active -= 1
-        answers = self.script.get(url)
+        answers = self.script.get(request.url)
         if answers:
             return answers.pop(0) if len(answers) > 1 else answers[0]
-        return HttpResult(200, b"ok", None, 1, None)
-
-    async def close(self) -> None:
-        return None
+        return ok()
 
 
 def ok() -> HttpResult:
@@ -163,7 +153,7 @@ async def test_success_is_signed_verifiable_and_recorded(store: Store, running: 
     (call,) = transport.calls
     endpoint = await store.get_endpoint(app_id, ep_id)
     assert endpoint is not None
-    Webhook(endpoint.current_key.secret).verify(call.body, call.headers)
+    Webhook(endpoint.current_key.secret).verify(call.body, dict(call.headers))
     assert call.headers["webhook-id"] == msg_id and call.body == b'{"hello":"world"}'
     attempts = await store.list_attempts(app_id, ListQuery(), AttemptFilter(), msg_id)
     assert [(a.response_status_code, a.status) for a in attempts.data] == [
@@ -371,7 +361,7 @@ async def test_publish_hands_work_to_the_local_worker_without_a_claim(
     await store.publish([first], utcnow())
     await eventually(lambda: len(transport.calls) == 1)
     assert claimed() == 0
-    Webhook(ep.current_key.secret).verify(transport.calls[0].body, transport.calls[0].headers)
+    Webhook(ep.current_key.secret).verify(transport.calls[0].body, dict(transport.calls[0].headers))
     more = [make_message(app) for _ in range(9)]
     await store.publish(more, utcnow())
     await eventually(lambda: len(transport.calls) == 4)
