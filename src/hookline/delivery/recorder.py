@@ -119,6 +119,7 @@ class Recorder:
             circuits = [item for item in batch if isinstance(item, CircuitChange)]
             self._circuit_changes -= len(circuits)
         self._recording = len(batch)
+        landed = outcomes
         while True:
             try:
                 if outcomes:
@@ -138,14 +139,14 @@ class Recorder:
             await asyncio.sleep(STORE_RETRY_SECONDS)
         self._recording = 0
         if self._disables_heard:
-            self._announce_disabled(batch)
+            self._announce_disabled(landed)
         if any(isinstance(o, AttemptOutcome) and o.next_attempt_at is not None for o in batch):
             self._wake()
 
-    def _announce_disabled(self, batch: list[Result]) -> None:
-        """Endpoints this batch disabled (they answered 410 Gone), once it has landed."""
-        for item in batch:
-            if isinstance(item, AttemptOutcome) and item.disable_endpoint:
+    def _announce_disabled(self, outcomes: list[AttemptOutcome]) -> None:
+        """Endpoints these outcomes disabled (they answered 410 Gone), once they landed."""
+        for item in outcomes:
+            if item.disable_endpoint:
                 endpoint = item.claimed.endpoint
                 gone = EndpointDisabled(endpoint.app_id, endpoint.id, "it answered 410 Gone")
                 self._instrumentation.emit(gone)

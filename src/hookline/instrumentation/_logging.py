@@ -64,5 +64,3 @@ class LoggingHook:
                     event.endpoint_id,
                     event.attempts,
                 )
-            case _:
-                pass
