@@ -276,6 +276,45 @@ async def test_endpoint_put_upserts_and_patch_keeps_unset_fields(api: Api) -> No
     assert updated.status_code == 200 and updated.json()["eventTypes"] is None
 
 
+async def test_endpoint_and_application_policy_is_set_shown_patched_and_cleared(
+    api: Api,
+) -> None:
+    """``policy`` is taken on create, shown on read, a PATCH replaces it, null clears it."""
+    app = await api.client.post(
+        "/api/v1/app", json={"name": "P", "policy": {"retry": {"schedule": [1, 2]}}}
+    )
+    assert app.status_code == 201 and app.json()["policy"] == {"retry": {"schedule": [1.0, 2.0]}}
+    policy = {"ordering": {"onExhausted": "hold"}, "retry": {"maxAgeSeconds": 60}}
+    created = await api.client.post(
+        f"/api/v1/app/{app.json()['id']}/endpoint",
+        json={"url": "https://example.com/p", "policy": policy},
+    )
+    assert created.status_code == 201
+    path = f"/api/v1/app/{app.json()['id']}/endpoint/{created.json()['id']}"
+    shown = (await api.client.get(path)).json()["policy"]
+    assert shown == {"retry": {"maxAgeSeconds": 60.0}, "ordering": {"onExhausted": "hold"}}
+    patched = await api.client.patch(path, json={"policy": {"breaker": {"threshold": 2}}})
+    assert patched.json()["policy"] == {"breaker": {"threshold": 2}}
+    untouched = await api.client.patch(path, json={"description": "d"})
+    assert untouched.json()["policy"] == {"breaker": {"threshold": 2}}
+    cleared = await api.client.patch(path, json={"policy": None})
+    assert cleared.json()["policy"] == {}
+
+
+async def test_a_policy_hookline_cannot_use_is_a_422_naming_the_field(api: Api) -> None:
+    """A bad policy value is refused with a JSON 422 that says which field, and nothing is
+    stored."""
+    await _app(api)
+    refused = await api.client.post(
+        "/api/v1/app/acme/endpoint",
+        json={"url": "https://example.com/x", "policy": {"retry": {"schedule": [-1]}}},
+    )
+    assert refused.status_code == 422
+    assert "policy.retry.schedule" in refused.text
+    listed = (await api.client.get("/api/v1/app/acme/endpoint")).json()["data"]
+    assert listed == []
+
+
 async def test_event_type_delete_archives_unless_expunged(api: Api) -> None:
     """DELETE archives an event type (hidden from lists by default); expunge removes it."""
     await _event_type(api, "a.b")

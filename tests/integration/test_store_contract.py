@@ -25,6 +25,13 @@ from hookline.domain.models import (
     MessageStatus,
     SigningKey,
 )
+from hookline.domain.policy import (
+    ApplicationPolicy,
+    EndpointPolicy,
+    OnExhausted,
+    OrderingPolicy,
+    RetryPolicy,
+)
 from hookline.domain.signing import generate_secret
 from hookline.storage.base import (
     AttemptFilter,
@@ -1039,3 +1046,22 @@ async def test_purging_removes_circuits_whose_hold_has_ended(store: Store) -> No
     await store.save_circuit("ep_new", CircuitState(5, now.timestamp() + 60.0, 5.0))
     await store.purge_expired(now, now - timedelta(days=1))
     assert set(await store.open_circuits(now - timedelta(seconds=10))) == {"ep_new"}
+
+
+async def test_policies_of_applications_and_endpoints_round_trip_and_update(
+    store: Store,
+) -> None:
+    """A policy is stored with its row, read back equal, changed by an update and cleared."""
+    policy = EndpointPolicy(
+        retry=RetryPolicy((1.0, 2.0), 600.0), ordering=OrderingPolicy(OnExhausted.HOLD)
+    )
+    app = replace(make_app(), policy=ApplicationPolicy(RetryPolicy((9.0,))))
+    await store.create_application(app)
+    assert await store.get_application(app.id) == app
+    endpoint = replace(make_endpoint(app), policy=policy)
+    await store.create_endpoint(endpoint)
+    assert await store.get_endpoint(app.id, endpoint.id) == endpoint
+    cleared = await store.update_endpoint(replace(endpoint, policy=EndpointPolicy()))
+    assert cleared is not None
+    found = await store.get_endpoint(app.id, endpoint.id)
+    assert found is not None and found.policy == EndpointPolicy()

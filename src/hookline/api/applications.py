@@ -13,6 +13,7 @@ from hookline.api.http import (
     json_response,
     model_response,
 )
+from hookline.domain.policy import ApplicationPolicy
 from hookline.operations import applications
 from hookline.operations.applications import ApplicationPatch, NewApplication
 from hookline.operations.context import Operations
@@ -20,7 +21,11 @@ from hookline.operations.context import Operations
 
 def new_application(body: s.ApplicationIn) -> NewApplication:
     return NewApplication(
-        name=body.name, uid=body.uid, throttle_rate=body.throttle_rate, metadata=body.metadata
+        name=body.name,
+        uid=body.uid,
+        throttle_rate=body.throttle_rate,
+        metadata=body.metadata,
+        policy=ApplicationPolicy.from_json(body.policy),
     )
 
 
@@ -62,7 +67,10 @@ async def upsert_application(ops: Operations, request: Request) -> Response:
 
 async def patch_application(ops: Operations, request: Request) -> Response:
     body = params.body(s.ApplicationPatch, request)
-    changes = ApplicationPatch(**body.model_dump(exclude_unset=True))
+    given = body.model_dump(exclude_unset=True)
+    if given.get("policy") is not None:
+        given["policy"] = ApplicationPolicy.from_json(given["policy"])
+    changes = ApplicationPatch(**given)
     app = await applications.patch(ops, request.caller, request.app_key, changes)
     return model_response(200, serialize.application(app))
 

@@ -15,6 +15,7 @@ from hookline.api.http import (
     json_response,
     model_response,
 )
+from hookline.domain.policy import EndpointPolicy
 from hookline.operations import endpoints
 from hookline.operations.context import Operations
 from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
@@ -35,6 +36,7 @@ def _fields(body: s.EndpointUpdate) -> EndpointFields:
         metadata=body.metadata,
         secret=None if given is None else given.secret,
         headers=None if given is None else given.headers,
+        policy=EndpointPolicy.from_json(body.policy),
     )
 
 
@@ -71,7 +73,10 @@ async def upsert_endpoint(ops: Operations, request: Request) -> Response:
 
 async def patch_endpoint(ops: Operations, request: Request) -> Response:
     body = params.body(s.EndpointPatch, request)
-    changes = EndpointPatch(**body.model_dump(exclude_unset=True))
+    given = body.model_dump(exclude_unset=True)
+    if given.get("policy") is not None:
+        given["policy"] = EndpointPolicy.from_json(given["policy"])
+    changes = EndpointPatch(**given)
     updated = await endpoints.patch(ops, request.caller, request.app_key, _key(request), changes)
     return model_response(200, serialize.endpoint(updated))
 

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, computed_field
 from pydantic.alias_generators import to_camel
 
+from hookline.domain.policy import ApplicationPolicy, EndpointPolicy
+
 T = TypeVar("T")
 
 ID_PATTERN = r"^[a-zA-Z0-9\-_.]+$"
@@ -32,6 +34,21 @@ def _check_url(value: str) -> str:
 EndpointUrl = Annotated[str, Field(min_length=1, max_length=65536), AfterValidator(_check_url)]
 
 
+def _check_endpoint_policy(value: dict[str, Any]) -> dict[str, Any]:
+    EndpointPolicy.from_json(value)  # a PolicyError is a ValueError: a 422 naming the field
+    return value
+
+
+def _check_application_policy(value: dict[str, Any]) -> dict[str, Any]:
+    ApplicationPolicy.from_json(value)
+    return value
+
+
+EndpointPolicyWire = Annotated[dict[str, Any], AfterValidator(_check_endpoint_policy)]
+"""hookline's ``policy`` field (docs/delivery.md): retry, breaker, ordering, fallback."""
+ApplicationPolicyWire = Annotated[dict[str, Any], AfterValidator(_check_application_policy)]
+
+
 class Wire(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
@@ -46,6 +63,7 @@ class ApplicationIn(Wire):
     uid: Uid | None = None
     throttle_rate: int | None = Field(default=None, ge=1)
     metadata: dict[str, str] = Field(default_factory=dict)
+    policy: ApplicationPolicyWire | None = None
 
 
 class ApplicationPatch(Wire):
@@ -53,6 +71,7 @@ class ApplicationPatch(Wire):
     uid: Uid | None = None
     throttle_rate: int | None = Field(default=None, ge=1)
     metadata: dict[str, str] | None = None
+    policy: ApplicationPolicyWire | None = None
 
 
 class EventTypeUpdate(Wire):
@@ -88,6 +107,7 @@ class EndpointUpdate(Wire):
     )
     channels: list[Channel] | None = Field(default=None, min_length=1, max_length=10)
     metadata: dict[str, str] = Field(default_factory=dict)
+    policy: EndpointPolicyWire | None = None
 
 
 class EndpointIn(EndpointUpdate):
@@ -106,6 +126,7 @@ class EndpointPatch(Wire):
     )
     channels: list[Channel] | None = Field(default=None, max_length=10)
     metadata: dict[str, str] | None = None
+    policy: EndpointPolicyWire | None = None
 
 
 class EndpointSecretRotateIn(Wire):
@@ -171,6 +192,7 @@ class ApplicationOut(Wire):
     metadata: dict[str, str]
     created_at: datetime
     updated_at: datetime
+    policy: dict[str, Any]
 
 
 class EventTypeOut(Wire):
@@ -197,6 +219,7 @@ class EndpointOut(Wire):
     metadata: dict[str, str]
     created_at: datetime
     updated_at: datetime
+    policy: dict[str, Any]
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -39,6 +39,7 @@ def application(app: Application) -> s.ApplicationOut:
         metadata=app.metadata,
         created_at=app.created_at,
         updated_at=app.updated_at,
+        policy=app.policy.to_json(),
     )
 
 
@@ -73,6 +74,7 @@ def endpoint(ep: Endpoint) -> s.EndpointOut:
         metadata=ep.metadata,
         created_at=ep.created_at,
         updated_at=ep.updated_at,
+        policy=ep.policy.to_json(),
     )
 
 

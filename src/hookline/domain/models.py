@@ -11,6 +11,13 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, Generic, TypeVar
 
+from hookline.domain.policy import (
+    NO_APPLICATION_POLICY,
+    NO_ENDPOINT_POLICY,
+    ApplicationPolicy,
+    EndpointPolicy,
+)
+
 T = TypeVar("T")
 
 
@@ -46,6 +53,8 @@ class Application:
     updated_at: datetime
     version: int = 1
     """The version of the stored row this was read at; an update writes only that version."""
+    policy: ApplicationPolicy = NO_APPLICATION_POLICY
+    """Delivery policy for all its endpoints (``domain/policy.py``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,8 @@ class Endpoint:
     updated_at: datetime
     version: int = 1
     """The version of the stored row this was read at; an update writes only that version."""
+    policy: EndpointPolicy = NO_ENDPOINT_POLICY
+    """Its own delivery policy, over its application's and the server's."""
 
     @property
     def current_key(self) -> SigningKey:

@@ -15,6 +15,7 @@ from datetime import datetime
 from hookline.domain import ids
 from hookline.domain.errors import NotFound
 from hookline.domain.models import Application, Page
+from hookline.domain.policy import NO_APPLICATION_POLICY, ApplicationPolicy
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.updates import (
@@ -34,6 +35,7 @@ class NewApplication:
     uid: str | None = None
     throttle_rate: int | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    policy: ApplicationPolicy = NO_APPLICATION_POLICY
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,8 @@ class ApplicationPatch:
     uid: str | Unset | None = UNSET
     throttle_rate: int | Unset | None = UNSET
     metadata: Mapping[str, str] | Unset | None = UNSET
+    policy: ApplicationPolicy | Unset | None = UNSET
+    """None goes back to inheriting the server's policy."""
 
 
 def new_application(new: NewApplication, now: datetime, uid: str | None = None) -> Application:
@@ -56,6 +60,7 @@ def new_application(new: NewApplication, now: datetime, uid: str | None = None) 
         metadata=dict(new.metadata),
         created_at=now,
         updated_at=now,
+        policy=new.policy,
     )
 
 
@@ -67,6 +72,7 @@ def replace_application(app: Application, new: NewApplication, now: datetime) ->
         uid=new.uid if new.uid is not None else app.uid,
         throttle_rate=new.throttle_rate,
         metadata=dict(new.metadata),
+        policy=new.policy,
         updated_at=now,
     )
 
@@ -75,6 +81,8 @@ def patch_application(app: Application, patch: ApplicationPatch, now: datetime) 
     changes = changed_fields(patch, required=("name", "metadata"))
     if "metadata" in changes:
         changes["metadata"] = dict(changes["metadata"])
+    if changes.get("policy", NO_APPLICATION_POLICY) is None:
+        changes["policy"] = NO_APPLICATION_POLICY
     return replace(app, **changes, updated_at=now)
 
 

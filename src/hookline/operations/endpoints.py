@@ -14,6 +14,7 @@ from hookline.domain import ids
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.headers import InvalidHeader, merge_headers, normalize_headers, redacted
 from hookline.domain.models import Application, Endpoint, EndpointStats, Page, SigningKey
+from hookline.domain.policy import NO_ENDPOINT_POLICY, EndpointPolicy
 from hookline.domain.rotation import rotate_keys
 from hookline.domain.signing import InvalidSecret, generate_secret, normalize_secret
 from hookline.instrumentation import EndpointEnabled
@@ -47,6 +48,7 @@ class EndpointFields:
     """The first signing secret, generated when None; an update keeps the keys (rotate them)."""
     headers: Mapping[str, str] | None = None
     """The first custom headers; an update keeps them (``set_headers`` replaces them)."""
+    policy: EndpointPolicy = NO_ENDPOINT_POLICY
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,8 @@ class EndpointPatch:
     event_types: Sequence[str] | Unset | None = UNSET
     channels: Sequence[str] | Unset | None = UNSET
     metadata: Mapping[str, str] | Unset | None = UNSET
+    policy: EndpointPolicy | Unset | None = UNSET
+    """None goes back to inheriting the application's and the server's policy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +143,7 @@ def new_endpoint(
         keys=(SigningKey(_secret(given.secret)),),
         created_at=now,
         updated_at=now,
+        policy=given.policy,
     )
 
 
@@ -156,6 +161,7 @@ def replace_endpoint(
         event_types=event_types,
         channels=_nonempty(given.channels),
         metadata=dict(given.metadata),
+        policy=given.policy,
         updated_at=now,
     )
 
@@ -169,6 +175,8 @@ def patch_endpoint(existing: Endpoint, patch: EndpointPatch, now: datetime) -> E
         changes["channels"] = _nonempty(changes["channels"])
     if "metadata" in changes:
         changes["metadata"] = dict(changes["metadata"])
+    if changes.get("policy", NO_ENDPOINT_POLICY) is None:
+        changes["policy"] = NO_ENDPOINT_POLICY
     return replace(existing, **changes, updated_at=now)
 
 

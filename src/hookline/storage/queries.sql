@@ -3,9 +3,9 @@
 -- (storage/queries.py). Parameters are :name (PostgreSQL's become $n when loaded).
 
 -- name: insert_application
-INSERT INTO applications (id, uid, name, throttle_rate, metadata, created_at, updated_at,
-                          version)
-VALUES (:id, :uid, :name, :throttle_rate, :metadata, :created_at, :updated_at, 1)
+INSERT INTO applications (id, uid, name, throttle_rate, metadata, policy, created_at,
+                          updated_at, version)
+VALUES (:id, :uid, :name, :throttle_rate, :metadata, :policy, :created_at, :updated_at, 1)
 
 -- name: get_application
 SELECT * FROM applications WHERE id = :key OR uid = :key ORDER BY id = :key DESC LIMIT 1
@@ -15,7 +15,7 @@ SELECT * FROM applications WHERE id = :key OR uid = :key ORDER BY id = :key DESC
 -- else wrote it first, or it is gone.
 UPDATE applications
 SET uid = :uid, name = :name, throttle_rate = :throttle_rate, metadata = :metadata,
-    updated_at = :updated_at, version = version + 1
+    policy = :policy, updated_at = :updated_at, version = version + 1
 WHERE id = :id AND version = :version
 
 -- name: delete_application
@@ -48,10 +48,11 @@ DELETE FROM event_types WHERE name = :name
 
 -- name: insert_endpoint
 INSERT INTO endpoints (id, app_id, uid, url, description, throttle_rate, disabled,
-                       event_types, channels, metadata, headers, keys, created_at, updated_at,
-                       version)
+                       event_types, channels, metadata, headers, keys, policy, created_at,
+                       updated_at, version)
 VALUES (:id, :app_id, :uid, :url, :description, :throttle_rate, :disabled,
-        :event_types, :channels, :metadata, :headers, :keys, :created_at, :updated_at, 1)
+        :event_types, :channels, :metadata, :headers, :keys, :policy, :created_at,
+        :updated_at, 1)
 
 -- name: get_endpoint
 SELECT * FROM endpoints
@@ -64,8 +65,8 @@ ORDER BY id = :key DESC LIMIT 1
 UPDATE endpoints
 SET uid = :uid, url = :url, description = :description, throttle_rate = :throttle_rate,
     disabled = :disabled, event_types = :event_types, channels = :channels,
-    metadata = :metadata, headers = :headers, keys = :keys, updated_at = :updated_at,
-    version = version + 1
+    metadata = :metadata, headers = :headers, keys = :keys, policy = :policy,
+    updated_at = :updated_at, version = version + 1
 WHERE id = :id AND app_id = :app_id AND version = :version
 
 -- name: delete_endpoint

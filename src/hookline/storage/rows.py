@@ -25,6 +25,7 @@ from hookline.domain.models import (
     MessageStatus,
     SigningKey,
 )
+from hookline.domain.policy import ApplicationPolicy, EndpointPolicy
 from hookline.domain.routing import endpoint_accepts
 from hookline.storage.base import (
     AttemptOutcome,
@@ -61,6 +62,11 @@ def load_json(value: str | bytes | None) -> Any:
     return None if value is None else orjson.loads(value)
 
 
+def _policy_json(policy: dict[str, Any]) -> str | None:
+    """An empty policy (inherit everything) is stored as NULL, as rows written before it."""
+    return dump_json(policy) if policy else None
+
+
 def _tuple(value: str | None) -> tuple[str, ...] | None:
     loaded = load_json(value)
     return None if loaded is None else tuple(loaded)
@@ -73,6 +79,7 @@ def application_params(app: Application) -> dict[str, Any]:
         "name": app.name,
         "throttle_rate": app.throttle_rate,
         "metadata": dump_json(app.metadata),
+        "policy": _policy_json(app.policy.to_json()),
         "created_at": to_ms(app.created_at),
         "updated_at": to_ms(app.updated_at),
         "version": app.version,
@@ -89,6 +96,7 @@ def application_from(row: Row) -> Application:
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
         version=row["version"],
+        policy=ApplicationPolicy.from_json(load_json(row["policy"])),
     )
 
 
@@ -138,6 +146,7 @@ def endpoint_params(ep: Endpoint, codec: RowCodec) -> dict[str, Any]:
         "metadata": dump_json(ep.metadata),
         "headers": codec.encode("endpoints", "headers", orjson.dumps(ep.headers).decode()),
         "keys": codec.encode("endpoints", "keys", orjson.dumps(keys).decode()),
+        "policy": _policy_json(ep.policy.to_json()),
         "created_at": to_ms(ep.created_at),
         "updated_at": to_ms(ep.updated_at),
         "version": ep.version,
@@ -166,6 +175,7 @@ def endpoint_from(row: Row, codec: RowCodec) -> Endpoint:
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
         version=row["version"],
+        policy=EndpointPolicy.from_json(load_json(row["policy"])),
     )
 
 

@@ -15,7 +15,8 @@ CREATE TABLE applications (
     metadata TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    version INTEGER NOT NULL DEFAULT 1
+    version INTEGER NOT NULL DEFAULT 1,
+    policy TEXT
 );
 
 CREATE TABLE event_types (
@@ -47,6 +48,7 @@ CREATE TABLE endpoints (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     version INTEGER NOT NULL DEFAULT 1,
+    policy TEXT,
     UNIQUE (app_id, uid)
 );
 CREATE INDEX endpoints_app ON endpoints (app_id, id);
