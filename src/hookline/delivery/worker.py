@@ -76,7 +76,8 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[asyncio.Task[None], str] = {}
+        """Each delivery's task and the lease token it holds, which the heartbeat renews."""
         self.worker_id = ids.new_id(ids.WORKER)
         self._refill_at = max(1, min(CLAIM_BATCH, config.max_in_flight // 4))
         self._reserved = 0
@@ -169,7 +170,8 @@ class Worker:
             await self._store.heartbeat(self.worker_id, now)
             if self._in_flight:
                 lease_until = now + timedelta(seconds=self._config.lease_seconds)
-                await self._store.renew_leases(self.worker_id, lease_until)
+                tokens = set(self._in_flight.values())
+                await self._store.renew_leases(self.worker_id, tokens, lease_until)
             stalled_before = now - timedelta(seconds=self._config.stall_timeout)
             await self._store.release_stalled(stalled_before, now)
             self._admission.adopt(await self._store.open_circuits(now))
@@ -222,11 +224,11 @@ class Worker:
     def _start(self, item: ClaimedDelivery) -> None:
         self._admission.started(item.endpoint.id)
         task = asyncio.create_task(self._deliver(item))
-        self._in_flight.add(task)
+        self._in_flight[task] = item.lease_token
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+        self._in_flight.pop(task, None)
         self._slot_free.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())

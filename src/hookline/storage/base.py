@@ -260,12 +260,21 @@ class Store(Protocol):
 
     # workers: heartbeats let a dead worker's deliveries be taken over before their lease ends
     async def heartbeat(self, worker_id: str, now: datetime) -> None: ...
-    async def renew_leases(self, worker_id: str, lease_until: datetime) -> None:
-        """Extend every lease this live worker holds, so none runs out while it waits."""
+    async def renew_leases(
+        self, worker_id: str, lease_tokens: Collection[str], lease_until: datetime
+    ) -> None:
+        """Extend the leases this live worker holds under ``lease_tokens`` (those of the
+        deliveries it is working on), so none runs out while it waits; a lease it does not
+        name (taken by a claim whose outcome it never learned) is left to run out."""
         ...
 
     async def unregister_worker(self, worker_id: str) -> None: ...
-    async def release_stalled(self, stalled_before: datetime, now: datetime) -> None: ...
+    async def release_stalled(self, stalled_before: datetime, now: datetime) -> None:
+        """Give back to the queue the deliveries of workers silent since ``stalled_before``,
+        and those that this process's claims and hand-overs of unknown outcome may have
+        leased (a claim does the latter too, before it leases)."""
+        ...
+
     async def listen(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` whenever new work may be due, until cancelled (no-op if unsupported)."""
         ...

@@ -163,10 +163,6 @@ INSERT INTO workers (id, host, pid, started_at, heartbeat_at)
 VALUES (:worker_id, :host, :pid, :now, :now)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = :now
 
--- name: renew_leases
-UPDATE deliveries SET next_attempt_at = :lease_until
-WHERE worker_id = :worker_id AND status = 3
-
 -- name: unregister_worker
 DELETE FROM workers WHERE id = :worker_id
 

@@ -20,7 +20,7 @@ dialect's ``queries.sql`` holds only what differs (``queries.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -87,8 +87,16 @@ class SqlRepository:
         """Encodes the columns that hold secrets (``storage/codec.py``), on every backend."""
         self._writer = writer
         self._claimer = claimer
+        self._unsettled: dict[str, set[str]] = {}
+        """Lease tokens, by worker, of claims and hand-overs whose outcome this process never
+        learned (the connection dropped while they committed): released at the next claim or
+        heartbeat (``_settle_leases``)."""
         self._group = GroupCommit(
-            writer.write, GROUP_COMMIT_MAX, backend=backend, instrumentation=instrumentation
+            writer.write,
+            GROUP_COMMIT_MAX,
+            backend=backend,
+            instrumentation=instrumentation,
+            on_unsettled=self._unsettled_lease,
         )
 
     # -- lifecycle --------------------------------------------------------------------
@@ -299,9 +307,16 @@ class SqlRepository:
         busy_endpoints: Sequence[str] = (),
         per_endpoint: int | None = None,
     ) -> list[ClaimedDelivery]:
+        await self._settle_leases(now)
         params = rows.claim_params(limit, now, lease_until, worker_id, per_endpoint)
         params["busy"] = list(busy_endpoints)
-        leased, messages, endpoints = await self._claimer.lease(params)
+        try:
+            leased, messages, endpoints = await self._claimer.lease(params)
+        except BaseException:
+            # The claim may have committed without our hearing it: its rows would sit leased
+            # to a live worker that does not know them until the lease ran out.
+            self._unsettled_lease(worker_id, params["lease_token"])
+            raise
         if not leased:
             return []
         return rows.claimed_from(leased, messages, endpoints, params["lease_token"], self.codec)
@@ -340,19 +355,42 @@ class SqlRepository:
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
         await self._db.execute("register_worker", rows.worker_params(worker_id, now))
 
-    async def renew_leases(self, worker_id: str, lease_until: datetime) -> None:
-        await self._db.execute(
-            "renew_leases", {"worker_id": worker_id, "lease_until": rows.to_ms(lease_until)}
-        )
+    async def renew_leases(
+        self, worker_id: str, lease_tokens: Collection[str], lease_until: datetime
+    ) -> None:
+        params = {
+            "worker_id": worker_id,
+            "tokens": self.dialect.list_param(list(lease_tokens)),
+            "lease_until": rows.to_ms(lease_until),
+        }
+        await self._db.execute("renew_leases", params)
 
     async def unregister_worker(self, worker_id: str) -> None:
         await self._db.execute("unregister_worker", {"worker_id": worker_id})
 
     async def release_stalled(self, stalled_before: datetime, now: datetime) -> None:
+        await self._settle_leases(now)
         await self._db.script(
             "release_stalled",
             {"stalled_before": rows.to_ms(stalled_before), "now": rows.to_ms(now)},
         )
+
+    def _unsettled_lease(self, worker_id: str, lease_token: str) -> None:
+        self._unsettled.setdefault(worker_id, set()).add(lease_token)
+
+    async def _settle_leases(self, now: datetime) -> None:
+        """Put back in the queue what claims and hand-overs of unknown outcome may have
+        leased; a token stays until its release has committed."""
+        for worker_id, tokens in [(w, set(t)) for w, t in self._unsettled.items()]:
+            params = {
+                "worker_id": worker_id,
+                "tokens": self.dialect.list_param(sorted(tokens)),
+                "now": rows.to_ms(now),
+            }
+            await self._db.execute("release_leases", params)
+            left = self._unsettled.pop(worker_id, set()) - tokens
+            if left:
+                self._unsettled[worker_id] = left
 
     # -- circuits -------------------------------------------------------------------
 

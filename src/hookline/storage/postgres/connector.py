@@ -118,11 +118,18 @@ class PostgresConnector:
         pool = await self._ensure_pool()
         try:
             async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn:
-                if transaction:
-                    async with conn.transaction():
+                try:
+                    if transaction:
+                        async with conn.transaction():
+                            yield PostgresHandle(conn)
+                    else:
                         yield PostgresHandle(conn)
-                else:
-                    yield PostgresHandle(conn)
+                except CONNECTION_ERRORS:
+                    # Its protocol state is unknown (asyncpg's "cannot switch to state 15":
+                    # a ROLLBACK on a connection still inside the statement that broke), so
+                    # it must never serve another caller: close it, and the pool opens anew.
+                    conn.terminate()
+                    raise
         except asyncpg.UniqueViolationError as exc:
             raise conflicts.unique_violation(exc.constraint_name or "") from exc
         except CONNECTION_ERRORS as exc:
