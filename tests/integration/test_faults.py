@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
+from hookline.api import reservations
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain.errors import Unavailable
 from hookline.domain.models import MessageStatus
-from hookline.storage.base import Store
+from hookline.storage import repository
+from hookline.storage.base import ListQuery, MessageFilter, Store
 from hookline.storage.parts import Claimer, Leased
-from hookline.storage.repository import SqlRepository
+from hookline.storage.repository import IDEMPOTENCY_LEASE_SECONDS, SqlRepository
 from tests.conftest import make_app, make_endpoint, make_message, make_store, utcnow
+from tests.integration.conftest import Api
 from tests.integration.test_worker import FakeTransport, Running, config, eventually
 
 UNKNOWN_CLAIM_BOUND_SECONDS = 5.0
@@ -150,3 +156,69 @@ async def _publish_through_cuts(store: Store, url: str, running: Running) -> Non
         lambda: _all_delivered(store, published, endpoint.id),
         timeout=UNKNOWN_CLAIM_BOUND_SECONDS,
     )
+
+
+async def _new_app(api: Api) -> str:
+    r = await api.client.post("/api/v1/app", json={"name": "Acme", "uid": "acme"})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _messages(api: Api, app_id: str) -> int:
+    page = await api.store.list_messages(app_id, ListQuery(limit=250), MessageFilter())
+    return len(page.data)
+
+
+async def test_a_key_whose_owner_died_is_free_within_one_lease(api: Api) -> None:
+    """A reservation its (dead) owner stopped renewing is taken over once one lease old; a
+    younger one answers 409 with Retry-After, so a client that honours it gets through."""
+    app_id = await _new_app(api)
+    lease = timedelta(seconds=IDEMPOTENCY_LEASE_SECONDS)
+    body = b'{"eventType":"a.b","payload":{}}'
+    digest = hashlib.sha256(b"POST /api/v1/app/acme/msg\n" + body).hexdigest()
+    now = utcnow()
+    await api.store.idempotency_begin("admin", "young", digest, now - lease / 2)
+    await api.store.idempotency_begin("admin", "old", digest, now - lease - timedelta(seconds=1))
+
+    async def post(key: str) -> httpx.Response:
+        headers = {"idempotency-key": key, "content-type": "application/json"}
+        return await api.client.post("/api/v1/app/acme/msg", content=body, headers=headers)
+
+    busy = await post("young")
+    assert busy.status_code == 409 and busy.json()["code"] == "idempotency_in_progress"
+    assert busy.headers["retry-after"] == "1"
+    assert (await post("old")).status_code == 202
+    assert await _messages(api, app_id) == 1
+
+
+async def test_a_live_owner_keeps_its_key_past_the_lease(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request still running renews its reservation, so a retry during it gets 409 (never a
+    second publish) however long past one lease the first request takes."""
+    monkeypatch.setattr(repository, "IDEMPOTENCY_LEASE_SECONDS", 0.3)
+    monkeypatch.setattr(reservations, "IDEMPOTENCY_RENEW_SECONDS", 0.05)
+    app_id = await _new_app(api)
+    gate, reached = asyncio.Event(), asyncio.Event()
+    publish = api.store.publish
+
+    async def held_publish(*args: Any, **kwargs: Any) -> list[list[str]]:
+        reached.set()
+        await gate.wait()
+        return await publish(*args, **kwargs)
+
+    monkeypatch.setattr(api.store, "publish", held_publish)
+    body = {"eventType": "a.b", "payload": {}}
+    headers = {"idempotency-key": "k"}
+    first = asyncio.create_task(api.client.post("/api/v1/app/acme/msg", json=body, headers=headers))
+    await asyncio.wait_for(reached.wait(), 5)
+    held_until = time.monotonic() + 1.0  # more than three leases
+    try:
+        while time.monotonic() < held_until:
+            retry = await api.client.post("/api/v1/app/acme/msg", json=body, headers=headers)
+            assert retry.status_code == 409, retry.text
+            await asyncio.sleep(0.1)
+    finally:
+        gate.set()
+    assert (await first).status_code == 202
+    assert await _messages(api, app_id) == 1

@@ -145,6 +145,11 @@ WHERE idempotency_keys.status IS NULL AND idempotency_keys.created_at < :stale_b
 -- name: idempotency_get
 SELECT request_hash, status, body FROM idempotency_keys WHERE scope = :scope AND key = :key
 
+-- name: idempotency_renew
+-- A running request keeps its reservation: created_at is when it was last renewed.
+UPDATE idempotency_keys SET created_at = :now
+WHERE scope = :scope AND key = :key AND request_hash = :request_hash AND status IS NULL
+
 -- name: idempotency_finish
 UPDATE idempotency_keys SET status = :status, body = :body WHERE scope = :scope AND key = :key
 

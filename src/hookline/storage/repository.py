@@ -59,9 +59,10 @@ T = TypeVar("T")
 
 GROUP_COMMIT_MAX = 500
 """Most publishes one commit carries; more wait for the next."""
-IDEMPOTENCY_STALE_SECONDS = 60
-"""A reservation never finished nor abandoned for this long belongs to a request whose
-process died; the next request with its key takes it over."""
+IDEMPOTENCY_LEASE_SECONDS = 10
+"""A reservation is a lease: a running request renews it (``idempotency_renew``, every 2 s:
+``api/reservations.py``), so one not renewed for this long belongs to a request whose process
+died, and the next request with its key takes it over."""
 IDEMPOTENCY_TRIES = 3
 """Reservations attempted before giving up: a key read as taken may be gone by the time
 its record is read (abandoned meanwhile), and is then free to reserve again."""
@@ -474,7 +475,7 @@ class SqlRepository:
             "key": key,
             "request_hash": request_hash,
             "now": rows.to_ms(now),
-            "stale_before": rows.to_ms(now - timedelta(seconds=IDEMPOTENCY_STALE_SECONDS)),
+            "stale_before": rows.to_ms(now - timedelta(seconds=IDEMPOTENCY_LEASE_SECONDS)),
         }
         for _ in range(IDEMPOTENCY_TRIES):
             if await self._db.execute("idempotency_reserve", params) == 1:
@@ -483,6 +484,12 @@ class SqlRepository:
             if found:
                 return rows.idempotent_response_from(found[0])
         raise Unavailable("the idempotency key kept changing hands; retry the request")
+
+    async def idempotency_renew(
+        self, scope: str, key: str, request_hash: str, now: datetime
+    ) -> None:
+        params = {"scope": scope, "key": key, "request_hash": request_hash, "now": rows.to_ms(now)}
+        await self._db.execute("idempotency_renew", params)
 
     async def idempotency_finish(self, scope: str, key: str, status: int, body: bytes) -> None:
         await self._db.execute(
