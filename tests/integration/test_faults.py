@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,14 +19,24 @@ import pytest
 from hookline.api import reservations
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain.errors import Unavailable
-from hookline.domain.models import MessageStatus
+from hookline.domain.models import Application, MessageStatus
+from hookline.operations import endpoints
+from hookline.operations.context import Operations
+from hookline.operations.endpoints import EndpointPatch
+from hookline.operations.principal import SYSTEM
 from hookline.storage import repository
 from hookline.storage.base import ListQuery, MessageFilter, Store
 from hookline.storage.parts import Claimer, Leased
 from hookline.storage.repository import IDEMPOTENCY_LEASE_SECONDS, SqlRepository
 from tests.conftest import make_app, make_endpoint, make_message, make_store, utcnow
 from tests.integration.conftest import Api
-from tests.integration.test_worker import FakeTransport, Running, config, eventually
+from tests.integration.test_worker import (
+    FakeTransport,
+    Running,
+    config,
+    eventually,
+    status,
+)
 
 UNKNOWN_CLAIM_BOUND_SECONDS = 5.0
 """docs/delivery.md: a claim of unknown outcome is put back by its process's next claim or
@@ -222,3 +232,142 @@ async def test_a_live_owner_keeps_its_key_past_the_lease(
         gate.set()
     assert (await first).status_code == 202
     assert await _messages(api, app_id) == 1
+
+
+async def _held_burst(
+    store: Store, worker: Worker, app: Application, endpoint_id: str, count: int = 4
+) -> list[str]:
+    """Publish ``count`` messages the worker takes over (twice the cap of 2): two sending
+    (held at the receiver), the rest waiting at the endpoint's gate in memory."""
+    store.attach_handoff(worker)
+    burst = [make_message(app) for _ in range(count)]
+    await store.publish(burst, utcnow())
+    for msg in burst:
+        delivery = await store.get_delivery(msg.id, endpoint_id)
+        assert delivery is not None and delivery.status == MessageStatus.SENDING
+    return [m.id for m in burst]
+
+
+async def _pending(store: Store, msg_ids: list[str], endpoint_id: str) -> int:
+    found = [await store.get_delivery(msg_id, endpoint_id) for msg_id in msg_ids]
+    return sum(1 for d in found if d is not None and d.status == MessageStatus.PENDING)
+
+
+async def test_a_disable_stops_what_the_local_worker_holds_before_it_answers(
+    store: Store, running: Running
+) -> None:
+    """Once a disable (PATCH ``disabled: true``) has answered, the worker of the same process
+    starts no attempt to the endpoint, even for deliveries it already held; those stay
+    pending, unattempted, and are delivered when the endpoint is enabled again."""
+    app = make_app()
+    await store.create_application(app)
+    endpoint = make_endpoint(app, "https://rx.example/h")
+    await store.create_endpoint(endpoint)
+    transport = FakeTransport(gate=asyncio.Event())
+    worker = running(transport, config(endpoint_max_in_flight=2))
+    ops = Operations(store, endpoint_changed=worker.endpoint_changed)
+    held = await _held_burst(store, worker, app, endpoint.id)
+    await eventually(lambda: transport.active == 2)
+    await endpoints.patch(ops, SYSTEM, app.id, endpoint.id, EndpointPatch(disabled=True))
+    assert transport.gate is not None
+    transport.gate.set()
+    await eventually(lambda: _count_pending_is(store, held, endpoint.id, 2))
+    assert len(transport.calls) == 2
+    for msg_id in held:
+        delivery = await store.get_delivery(msg_id, endpoint.id)
+        assert delivery is not None and delivery.status != MessageStatus.FAIL
+    await endpoints.patch(ops, SYSTEM, app.id, endpoint.id, EndpointPatch(disabled=False))
+    await eventually(lambda: _all_delivered(store, held, endpoint.id))
+    assert len(transport.calls) == 4
+
+
+async def _count_pending_is(store: Store, msg_ids: list[str], endpoint_id: str, n: int) -> bool:
+    return await _pending(store, msg_ids, endpoint_id) == n
+
+
+NOTIFY_BOUND_SECONDS = 0.2
+"""docs/delivery.md: how long after a disable answers another process may still start an
+attempt it held (the time PostgreSQL takes to deliver a notification, milliseconds here)."""
+
+
+async def test_a_disable_reaches_workers_in_other_processes_within_the_bound(
+    postgres_url: str,
+) -> None:
+    """On PostgreSQL, two workers (each with its own pool and LISTEN connection, as two
+    processes) holding deliveries of an endpoint start no attempt to it once a third
+    process's disable has answered and the notification bound has passed."""
+    stores = [make_store(("postgres", postgres_url)) for _ in range(3)]
+    for each in stores:
+        await each.open()
+    api_store, first, second = stores
+    app = make_app()
+    await api_store.create_application(app)
+    endpoint = make_endpoint(app, "https://rx.example/h")
+    await api_store.create_endpoint(endpoint)
+    transport = FakeTransport(gate=asyncio.Event())
+    try:
+        async with workers(first) as run_first, workers(second) as run_second:
+            cfg = config(endpoint_max_in_flight=2)
+            held = await _held_burst(first, run_first(transport, cfg), app, endpoint.id)
+            held += await _held_burst(second, run_second(transport, cfg), app, endpoint.id)
+            await eventually(lambda: transport.active == 4)
+            ops = Operations(api_store)
+            patch = EndpointPatch(disabled=True)
+            await endpoints.patch(ops, SYSTEM, app.id, endpoint.id, patch)
+            await asyncio.sleep(NOTIFY_BOUND_SECONDS)  # the bound under test, not a race
+            calls_at_bound = len(transport.calls)
+            assert transport.gate is not None
+            transport.gate.set()
+            await eventually(lambda: _count_pending_is(api_store, held, endpoint.id, 4))
+            assert calls_at_bound == len(transport.calls) == 4
+    finally:
+        for each in stores:
+            await each.close()
+
+
+async def test_a_410_stops_the_deliveries_its_worker_holds_for_that_endpoint(
+    store: Store, running: Running
+) -> None:
+    """The worker that hears 410 Gone starts no further attempt to that endpoint: what it
+    held stays pending for a re-enable or a replay."""
+    app = make_app()
+    await store.create_application(app)
+    endpoint = make_endpoint(app, "https://rx.example/gone")
+    await store.create_endpoint(endpoint)
+    transport = FakeTransport(gate=asyncio.Event(), script={endpoint.url: [status(410)]})
+    worker = running(transport, config(endpoint_max_in_flight=2))
+    held = await _held_burst(store, worker, app, endpoint.id)
+    await eventually(lambda: transport.active == 2)
+    assert transport.gate is not None
+    transport.gate.set()
+    await eventually(lambda: _count_pending_is(store, held, endpoint.id, 2))
+    assert len(transport.calls) == 2
+
+
+async def test_a_disable_in_another_process_reaches_a_worker_by_its_next_heartbeat(
+    store_location: tuple[str, str], store: Store, running: Running
+) -> None:
+    """A disable made by another process, which the worker was not told of, holds the
+    deliveries it holds from its next heartbeat at the latest (on SQLite, which has no
+    notifications, by the heartbeat's read; on PostgreSQL a notification is sooner)."""
+    app = make_app()
+    await store.create_application(app)
+    endpoint = make_endpoint(app, "https://rx.example/h")
+    await store.create_endpoint(endpoint)
+    transport = FakeTransport(gate=asyncio.Event())
+    worker = running(transport, config(endpoint_max_in_flight=2, heartbeat_interval=0.2))
+    held = await _held_burst(store, worker, app, endpoint.id)
+    await eventually(lambda: transport.active == 2)
+    elsewhere = make_store(store_location)
+    await elsewhere.open()
+    try:
+        disabled = await elsewhere.get_endpoint(app.id, endpoint.id)
+        assert disabled is not None
+        await elsewhere.update_endpoint(replace(disabled, disabled=True))
+    finally:
+        await elsewhere.close()
+    await eventually(lambda: worker._endpoints.blocks(endpoint), timeout=1.0)
+    assert transport.gate is not None
+    transport.gate.set()
+    await eventually(lambda: _count_pending_is(store, held, endpoint.id, 2))
+    assert len(transport.calls) == 2

@@ -689,6 +689,20 @@ async def test_a_heartbeat_puts_back_a_claim_of_unknown_outcome(store: Store) ->
     assert released.next_attempt_at <= now + timedelta(seconds=1)
 
 
+async def test_endpoint_states_give_each_endpoints_version_and_disabled(store: Store) -> None:
+    """A worker's heartbeat read: version and disabled of the endpoints named, if they exist."""
+    app = make_app()
+    await store.create_application(app)
+    on, off = make_endpoint(app), make_endpoint(app)
+    await store.create_endpoint(on)
+    await store.create_endpoint(off)
+    stored = await store.update_endpoint(replace(off, disabled=True))
+    assert stored is not None
+    states = await store.endpoint_states({on.id, off.id, "ep_missing"})
+    assert states == {on.id: (on.version, False), off.id: (stored.version, True)}
+    assert await store.endpoint_states(set()) == {}
+
+
 async def test_claims_are_fair_across_endpoints(store: Store) -> None:
     """An endpoint with a long backlog cannot crowd out another: each offers per_endpoint."""
     app = make_app()

@@ -28,6 +28,9 @@ from hookline.domain.models import (
     Page,
 )
 
+EndpointChanged = Callable[[str, int, bool], None]
+"""Told ``(endpoint_id, version, disabled)`` when an endpoint is disabled or enabled."""
+
 MAX_LIST_LIMIT = 250
 DEFAULT_LIST_LIMIT = 50
 
@@ -275,8 +278,16 @@ class Store(Protocol):
         leased (a claim does the latter too, before it leases)."""
         ...
 
-    async def listen(self, wake: Callable[[], None]) -> None:
-        """Call ``wake`` whenever new work may be due, until cancelled (no-op if unsupported)."""
+    async def listen(
+        self, wake: Callable[[], None], endpoint_changed: EndpointChanged | None = None
+    ) -> None:
+        """Call ``wake`` whenever new work may be due, and ``endpoint_changed`` whenever an
+        endpoint is disabled or enabled again, by any process, until cancelled (no-op if
+        unsupported: SQLite's processes learn on their heartbeat, ``endpoint_states``)."""
+        ...
+
+    async def endpoint_states(self, endpoint_ids: Collection[str]) -> dict[str, tuple[int, bool]]:
+        """Each existing endpoint's row version and whether it is disabled."""
         ...
 
     # circuits: per-endpoint breaker state that holds across workers

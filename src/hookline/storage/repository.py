@@ -45,6 +45,7 @@ from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
     Deferral,
+    EndpointChanged,
     Handoff,
     IdempotencyCompletion,
     IdempotentResponse,
@@ -115,8 +116,10 @@ class SqlRepository:
     async def ping(self) -> None:
         await self._db.ping()
 
-    async def listen(self, wake: Callable[[], None]) -> None:
-        await self._db.listen(wake)
+    async def listen(
+        self, wake: Callable[[], None], endpoint_changed: EndpointChanged | None = None
+    ) -> None:
+        await self._db.listen(wake, endpoint_changed)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -240,6 +243,13 @@ class SqlRepository:
         return await self._versioned(
             "update_endpoint", rows.endpoint_params(endpoint, self.codec), self._endpoint_from
         )
+
+    async def endpoint_states(self, endpoint_ids: Collection[str]) -> dict[str, tuple[int, bool]]:
+        if not endpoint_ids:
+            return {}
+        params = {"ids": self.dialect.list_param(sorted(endpoint_ids))}
+        found = await self._db.query("endpoint_states", params)
+        return {r["id"]: (int(r["version"]), bool(r["disabled"])) for r in found}
 
     async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
         await self._db.script("delete_endpoint", {"app_id": app_id, "endpoint_id": endpoint_id})

@@ -97,3 +97,6 @@ WHERE worker_id = :worker_id AND status = 3 AND lease_token = ANY(:tokens)
 -- may be leased to it, but it does not know them, so they go back to the queue now.
 UPDATE deliveries SET next_attempt_at = :now, lease_token = NULL, worker_id = NULL
 WHERE worker_id = :worker_id AND status = 3 AND lease_token = ANY(:tokens)
+
+-- name: endpoint_states
+SELECT id, version, disabled FROM endpoints WHERE id = ANY(:ids)

@@ -40,3 +40,6 @@ WHERE worker_id = :worker_id AND status = 3 AND lease_token IN (SELECT value FRO
 -- may be leased to it, but it does not know them, so they go back to the queue now.
 UPDATE deliveries SET next_attempt_at = :now, lease_token = NULL, worker_id = NULL
 WHERE worker_id = :worker_id AND status = 3 AND lease_token IN (SELECT value FROM json_each(:tokens))
+
+-- name: endpoint_states
+SELECT id, version, disabled FROM endpoints WHERE id IN (SELECT value FROM json_each(:ids))
