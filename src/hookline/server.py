@@ -146,6 +146,7 @@ async def run(
     if delivery is not None:
         store.attach_handoff(delivery)
     tasks: list[asyncio.Task[None]] = []
+    delivering: list[asyncio.Task[None]] = []
     server: _Server | None = None
     try:
         if api:
@@ -153,6 +154,7 @@ async def run(
             ops = Operations(store, base_url=settings.base_url, instrumentation=instrumentation)
             if delivery is not None:
                 ops.work_queued = delivery.wake
+                ops.endpoint_changed = delivery.endpoint_changed
             services = Services(ops=ops, settings=settings)
             config = uvicorn.Config(
                 create_app(services, instrumentation),
@@ -171,8 +173,9 @@ async def run(
             sockets = None if listener is None else [listener]
             tasks.append(asyncio.create_task(server.serve(sockets), name="hookline-api"))
         if delivery is not None:
-            tasks.append(asyncio.create_task(delivery.run(), name="hookline-worker"))
-            tasks.append(asyncio.create_task(run_maintenance(store, stop), name="maintenance"))
+            delivering.append(asyncio.create_task(delivery.run(), name="hookline-worker"))
+            delivering.append(asyncio.create_task(run_maintenance(store, stop), name="maintenance"))
+            tasks += delivering
         log.info(
             "hookline running (api=%s, worker=%s, database=%s)",
             api,
@@ -182,10 +185,15 @@ async def run(
         await _until_stopped(stop, tasks)
     finally:
         stop.set()
+        if delivery is not None:
+            # Keep accepting publishes (committed, left pending for the next worker) while
+            # the worker finishes the attempts it holds, however long a hanging endpoint
+            # makes that; the listener closes only then, so a restart's publish gap is the
+            # restart alone (docs/deployment.md, "Restarts").
+            delivery.stop()
+            await asyncio.gather(*delivering, return_exceptions=True)
         if server is not None:
             server.should_exit = True
-        if delivery is not None:
-            delivery.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
         await transport.close()
         await store.close()

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from hookline.storage.base import Store
-from hookline.storage.repository import IDEMPOTENCY_STALE_SECONDS, SqlRepository
+from hookline.storage.repository import IDEMPOTENCY_LEASE_SECONDS, SqlRepository
 from tests.conftest import utcnow
 
-STALE = timedelta(seconds=IDEMPOTENCY_STALE_SECONDS)
+STALE = timedelta(seconds=IDEMPOTENCY_LEASE_SECONDS)
 
 
 async def test_an_unfinished_reservation_past_its_stale_age_is_taken_over(store: Store) -> None:
@@ -35,6 +35,29 @@ async def test_an_unfinished_reservation_younger_than_its_stale_age_is_kept(stor
     held = await store.idempotency_begin("admin", "k", "second", now)
     assert held is not None
     assert (held.request_hash, held.completed) == ("first", False)
+
+
+async def test_a_renewed_reservation_is_kept_past_its_lease(store: Store) -> None:
+    """A request that renews its key (a live owner) keeps it however long it runs; the same
+    key left unrenewed for one lease (its owner died) goes to the next request."""
+    start = utcnow()
+    assert await store.idempotency_begin("admin", "k", "live", start) is None
+    later = start
+    for _ in range(5):
+        later += STALE * 0.8
+        await store.idempotency_renew("admin", "k", "live", later)
+    held = await store.idempotency_begin("admin", "k", "other", later + STALE * 0.8)
+    assert held is not None and held.request_hash == "live"
+    taken = later + STALE + timedelta(seconds=1)
+    assert await store.idempotency_begin("admin", "k", "next", taken) is None
+
+
+async def test_a_renewal_does_not_touch_another_requests_or_a_finished_key(store: Store) -> None:
+    """Renewing under another request's hash, or a key already finished, changes nothing."""
+    now = utcnow()
+    assert await store.idempotency_begin("admin", "k", "holder", now) is None
+    await store.idempotency_renew("admin", "k", "impostor", now + STALE * 0.8)
+    assert await store.idempotency_begin("admin", "k", "next", now + STALE * 1.1) is None
 
 
 async def test_a_finished_key_is_replayed_however_old(store: Store) -> None:

@@ -8,13 +8,14 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from hookline.domain import admission, ids
 from hookline.domain.admission import EndpointLimits
 from hookline.domain.breaker import CircuitState
-from hookline.domain.errors import Conflict
+from hookline.domain.errors import Conflict, Unavailable
 from hookline.domain.models import (
     Application,
     Attempt,
@@ -43,6 +44,8 @@ from hookline.storage.base import (
     MessageFilter,
     Store,
 )
+from hookline.storage.parts import Claimer, Leased
+from hookline.storage.repository import SqlRepository
 from tests.conftest import (
     make_app,
     make_endpoint,
@@ -612,10 +615,99 @@ async def test_claims_skip_busy_endpoints_and_renewed_leases_hold(store: Store) 
     now = utcnow()
     claimed = await store.claim_due(10, now, now + timedelta(seconds=5), "w1", [busy.id])
     assert [c.endpoint.id for c in claimed] == [free.id]
-    await store.renew_leases("w1", now + timedelta(hours=1))
+    await store.renew_leases("w1", {claimed[0].lease_token}, now + timedelta(hours=1))
     later = now + timedelta(seconds=10)
     again = await store.claim_due(10, later, later + timedelta(seconds=5), "w2")
     assert [c.endpoint.id for c in again] == [busy.id]
+
+
+async def test_a_heartbeat_renews_only_the_leases_it_names(store: Store) -> None:
+    """Renewing by lease token leaves the worker's other leases (a claim it never heard
+    back from) to run out, so a live worker cannot keep deliveries it is not working on."""
+    app = make_app()
+    await store.create_application(app)
+    await store.create_endpoint(make_endpoint(app))
+    await store.publish([make_message(app), make_message(app)], utcnow())
+    now = utcnow()
+    lease = now + timedelta(seconds=5)
+    (held,) = await store.claim_due(1, now, lease, "w1")
+    (forgotten,) = await store.claim_due(1, now, lease, "w1")
+    await store.renew_leases("w1", {held.lease_token}, now + timedelta(hours=1))
+    later = now + timedelta(seconds=10)
+    again = await store.claim_due(10, later, later + timedelta(seconds=5), "w2")
+    assert [c.delivery_id for c in again] == [forgotten.delivery_id]
+
+
+@dataclass
+class CommitThenFail:
+    """A claimer whose claim commits but whose caller hears a dropped connection, once:
+    the outcome of that claim is unknown to the worker."""
+
+    real: Claimer
+    failures: int = 1
+
+    async def lease(self, params: dict[str, Any]) -> Leased:
+        leased = await self.real.lease(params)
+        if self.failures:
+            self.failures -= 1
+            raise Unavailable("database unavailable: connection was closed in the middle")
+        return leased
+
+
+async def test_a_claim_of_unknown_outcome_is_put_back_by_the_next_claim(
+    store: Store,
+) -> None:
+    """Rows a claim leased before its connection dropped are released by the next claim of
+    the same process, long before their lease would run out."""
+    assert isinstance(store, SqlRepository)
+    store._claimer = CommitThenFail(store._claimer)
+    app = make_app()
+    await store.create_application(app)
+    await store.create_endpoint(make_endpoint(app))
+    await store.publish([make_message(app) for _ in range(3)], utcnow())
+    now = utcnow()
+    with pytest.raises(Unavailable):
+        await store.claim_due(10, now, now + timedelta(hours=1), "w1")
+    claimed = await store.claim_due(10, now, now + timedelta(hours=1), "w1")
+    assert len(claimed) == 3
+
+
+async def test_a_heartbeat_puts_back_a_claim_of_unknown_outcome(store: Store) -> None:
+    """A worker too busy to claim again still releases an unknown claim's rows on its next
+    heartbeat (``release_stalled``)."""
+    assert isinstance(store, SqlRepository)
+    store._claimer = CommitThenFail(store._claimer)
+    app = make_app()
+    await store.create_application(app)
+    endpoint = make_endpoint(app)
+    await store.create_endpoint(endpoint)
+    message = make_message(app)
+    await store.publish([message], utcnow())
+    now = utcnow()
+    with pytest.raises(Unavailable):
+        await store.claim_due(10, now, now + timedelta(hours=1), "w1")
+    leased = await store.get_delivery(message.id, endpoint.id)
+    assert leased is not None and leased.next_attempt_at is not None
+    assert leased.next_attempt_at > now + timedelta(minutes=30)
+    await store.heartbeat("w1", now)
+    await store.release_stalled(now - timedelta(seconds=20), now)
+    released = await store.get_delivery(message.id, endpoint.id)
+    assert released is not None and released.next_attempt_at is not None
+    assert released.next_attempt_at <= now + timedelta(seconds=1)
+
+
+async def test_endpoint_states_give_each_endpoints_version_and_disabled(store: Store) -> None:
+    """A worker's heartbeat read: version and disabled of the endpoints named, if they exist."""
+    app = make_app()
+    await store.create_application(app)
+    on, off = make_endpoint(app), make_endpoint(app)
+    await store.create_endpoint(on)
+    await store.create_endpoint(off)
+    stored = await store.update_endpoint(replace(off, disabled=True))
+    assert stored is not None
+    states = await store.endpoint_states({on.id, off.id, "ep_missing"})
+    assert states == {on.id: (on.version, False), off.id: (stored.version, True)}
+    assert await store.endpoint_states(set()) == {}
 
 
 async def test_claims_are_fair_across_endpoints(store: Store) -> None:

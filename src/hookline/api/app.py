@@ -36,12 +36,14 @@ from hookline.api.http import (
     replay_record,
 )
 from hookline.api.params import QueryError
+from hookline.api.reservations import KeptReservation
 from hookline.config import Settings
 from hookline.domain.errors import HooklineError, Unavailable
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, RequestServed
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.tokens import Authenticator
+from hookline.storage.repository import IDEMPOTENCY_LEASE_SECONDS
 
 log = logging.getLogger("hookline.api")
 
@@ -51,6 +53,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 NO_ROUTE = "(no route)"
 """The template a request without a route is counted under: a bounded label, never a path."""
+IN_PROGRESS_RETRY_AFTER = b"1"
+"""Seconds a client is asked to wait before retrying a key whose request is still running."""
 ABANDON_TRIES = 2
 """How often releasing or completing an idempotency key is tried before giving up."""
 
@@ -200,11 +204,15 @@ class HooklineApp:
                     "use a new key for a new request",
                 )
             if not earlier.completed:
-                return error_response(
+                busy = error_response(
                     409,
                     "idempotency_in_progress",
-                    "A request with this idempotency-key is still being processed; retry shortly",
+                    "A request with this idempotency-key is still being processed; retry after "
+                    "the Retry-After seconds (a key whose request died is free again within "
+                    f"{IDEMPOTENCY_LEASE_SECONDS} s)",
                 )
+                busy.headers.append((b"retry-after", IN_PROGRESS_RETRY_AFTER))
+                return busy
             stored = orjson.loads(earlier.body or b"{}")
             headers = [(k.encode(), v.encode()) for k, v in stored["headers"]]
             return Response(
@@ -213,11 +221,16 @@ class HooklineApp:
                 [*headers, (b"idempotent-replayed", b"true")],
             )
         request.idempotency = (scope, key)
+        kept = KeptReservation(
+            lambda: store.idempotency_renew(scope, key, digest, self._ops.clock())
+        )
         try:
             response = await self._handle_safely(route, request)
         except BaseException:
             await self._abandon(scope, key)
             raise
+        finally:
+            await kept.release()
         if response.status >= 500:
             await self._abandon(scope, key)
         elif not request.idempotency_done:

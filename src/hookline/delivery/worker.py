@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from hookline.delivery.admission import Admission
 from hookline.delivery.attempt import AttemptRunner
+from hookline.delivery.disabled import EndpointStates
 from hookline.delivery.recorder import SHUTDOWN_GRACE_SECONDS, STORE_RETRY_SECONDS, Recorder
 from hookline.domain import ids
 from hookline.domain.admission import EndpointLimits
@@ -76,7 +77,10 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[asyncio.Task[None], ClaimedDelivery] = {}
+        """Each delivery's task and the delivery, whose lease the heartbeat renews."""
+        self._endpoints = EndpointStates()
+        """Endpoints disabled since their deliveries were read: held back at attempt start."""
         self.worker_id = ids.new_id(ids.WORKER)
         self._refill_at = max(1, min(CLAIM_BATCH, config.max_in_flight // 4))
         self._reserved = 0
@@ -105,6 +109,11 @@ class Worker:
         """Tell the worker new work may be due (a resend or recover in this process, or a
         notification from the database)."""
         self._wake.set()
+
+    def endpoint_changed(self, endpoint_id: str, version: int, disabled: bool) -> None:
+        """Learn an endpoint's new state: from the operation that changed it in this process
+        (before it answers), or from another process's change through the store."""
+        self._endpoints.observe(endpoint_id, version, disabled)
 
     def offer(self) -> LeaseOffer | None:
         """Reserve the free slots for deliveries a publish transaction will hand over."""
@@ -147,7 +156,9 @@ class Worker:
         recorder = asyncio.create_task(self._recorder.run(), name="hookline-recorder")
         helpers = [
             asyncio.create_task(self._heartbeat_loop(), name="hookline-heartbeat"),
-            asyncio.create_task(self._store.listen(self.wake), name="hookline-listen"),
+            asyncio.create_task(
+                self._store.listen(self.wake, self.endpoint_changed), name="hookline-listen"
+            ),
         ]
         try:
             await self._claim_loop()
@@ -169,7 +180,12 @@ class Worker:
             await self._store.heartbeat(self.worker_id, now)
             if self._in_flight:
                 lease_until = now + timedelta(seconds=self._config.lease_seconds)
-                await self._store.renew_leases(self.worker_id, lease_until)
+                held = list(self._in_flight.values())
+                tokens = {item.lease_token for item in held}
+                await self._store.renew_leases(self.worker_id, tokens, lease_until)
+                endpoint_ids = {item.endpoint.id for item in held}
+                self._endpoints.observe_all(await self._store.endpoint_states(endpoint_ids))
+                self._endpoints.keep_only(endpoint_ids)
             stalled_before = now - timedelta(seconds=self._config.stall_timeout)
             await self._store.release_stalled(stalled_before, now)
             self._admission.adopt(await self._store.open_circuits(now))
@@ -222,11 +238,11 @@ class Worker:
     def _start(self, item: ClaimedDelivery) -> None:
         self._admission.started(item.endpoint.id)
         task = asyncio.create_task(self._deliver(item))
-        self._in_flight.add(task)
+        self._in_flight[task] = item
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+        self._in_flight.pop(task, None)
         self._slot_free.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
@@ -249,12 +265,20 @@ class Worker:
                 return
             await gate.enter()
             try:
+                if self._endpoints.blocks(claimed.endpoint):
+                    # Disabled while held: back to pending, unattempted, for a re-enable or
+                    # a replay to deliver.
+                    self._recorder.put(Deferral(claimed, self._clock()))
+                    return
                 started = self._clock()
                 result = await self._attempts.send(claimed, started)
             finally:
                 gate.leave()
             admission.record(endpoint_id, result.status_code)
-            self._recorder.put(self._attempts.outcome(claimed, result, started))
+            outcome = self._attempts.outcome(claimed, result, started)
+            if outcome.disable_endpoint:
+                self._endpoints.observe(endpoint_id, claimed.endpoint.version + 1, True)
+            self._recorder.put(outcome)
         finally:
             admission.finished(endpoint_id)
 

@@ -18,6 +18,10 @@ def _nobody_listens() -> None:
     """Without a local worker (``serve --no-worker``, the CLI) queued work waits for a poll."""
 
 
+def _no_local_worker(_endpoint_id: str, _version: int, _disabled: bool) -> None:
+    """Without a local worker, workers elsewhere learn of a disable through the store."""
+
+
 @dataclass
 class Operations:
     """The store, the clock and the process-wide pieces the operations share."""
@@ -30,6 +34,10 @@ class Operations:
     work_queued: Callable[[], None] = _nobody_listens
     """Wakes the local worker after an operation queued deliveries outside a publish
     (resend, recover); publishes reach it through the store's handoff instead."""
+    endpoint_changed: Callable[[str, int, bool], None] = _no_local_worker
+    """Tells the local worker, before the operation answers, that an endpoint was disabled
+    or enabled again ``(endpoint_id, version, disabled)``, so that from the answer on it
+    starts no attempt to a disabled endpoint."""
     instrumentation: Instrumentation = NO_INSTRUMENTATION
     """Hears accepted messages and endpoints enabled again."""
     accepted_heard: bool = field(init=False)

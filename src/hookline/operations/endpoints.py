@@ -225,6 +225,8 @@ async def _update(
         ops.store.update_endpoint,
         current=current,
     )
+    if was_disabled != stored.disabled:
+        ops.endpoint_changed(stored.id, stored.version, stored.disabled)
     if was_disabled and not stored.disabled:
         ops.instrumentation.emit(EndpointEnabled(stored.app_id, stored.id))
     return stored

@@ -28,6 +28,9 @@ from hookline.domain.models import (
     Page,
 )
 
+EndpointChanged = Callable[[str, int, bool], None]
+"""Told ``(endpoint_id, version, disabled)`` when an endpoint is disabled or enabled."""
+
 MAX_LIST_LIMIT = 250
 DEFAULT_LIST_LIMIT = 50
 
@@ -260,14 +263,31 @@ class Store(Protocol):
 
     # workers: heartbeats let a dead worker's deliveries be taken over before their lease ends
     async def heartbeat(self, worker_id: str, now: datetime) -> None: ...
-    async def renew_leases(self, worker_id: str, lease_until: datetime) -> None:
-        """Extend every lease this live worker holds, so none runs out while it waits."""
+    async def renew_leases(
+        self, worker_id: str, lease_tokens: Collection[str], lease_until: datetime
+    ) -> None:
+        """Extend the leases this live worker holds under ``lease_tokens`` (those of the
+        deliveries it is working on), so none runs out while it waits; a lease it does not
+        name (taken by a claim whose outcome it never learned) is left to run out."""
         ...
 
     async def unregister_worker(self, worker_id: str) -> None: ...
-    async def release_stalled(self, stalled_before: datetime, now: datetime) -> None: ...
-    async def listen(self, wake: Callable[[], None]) -> None:
-        """Call ``wake`` whenever new work may be due, until cancelled (no-op if unsupported)."""
+    async def release_stalled(self, stalled_before: datetime, now: datetime) -> None:
+        """Give back to the queue the deliveries of workers silent since ``stalled_before``,
+        and those that this process's claims and hand-overs of unknown outcome may have
+        leased (a claim does the latter too, before it leases)."""
+        ...
+
+    async def listen(
+        self, wake: Callable[[], None], endpoint_changed: EndpointChanged | None = None
+    ) -> None:
+        """Call ``wake`` whenever new work may be due, and ``endpoint_changed`` whenever an
+        endpoint is disabled or enabled again, by any process, until cancelled (no-op if
+        unsupported: SQLite's processes learn on their heartbeat, ``endpoint_states``)."""
+        ...
+
+    async def endpoint_states(self, endpoint_ids: Collection[str]) -> dict[str, tuple[int, bool]]:
+        """Each existing endpoint's row version and whether it is disabled."""
         ...
 
     # circuits: per-endpoint breaker state that holds across workers
@@ -308,6 +328,13 @@ class Store(Protocol):
         self, scope: str, key: str, request_hash: str, now: datetime
     ) -> IdempotentResponse | None:
         """Reserve a key; return the earlier request's record if the key was already used."""
+        ...
+
+    async def idempotency_renew(
+        self, scope: str, key: str, request_hash: str, now: datetime
+    ) -> None:
+        """Keep a reservation this request still holds from going stale: a reservation not
+        renewed for ``IDEMPOTENCY_LEASE_SECONDS`` is taken over by the next request."""
         ...
 
     async def idempotency_finish(self, scope: str, key: str, status: int, body: bytes) -> None: ...

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hookline.domain.errors import Conflict
 from hookline.domain.models import Endpoint, Message
 from hookline.instrumentation import NO_INSTRUMENTATION, BatchCommitted, Instrumentation
 from hookline.storage import rows
@@ -60,8 +61,12 @@ class GroupCommit:
         *,
         backend: str = "",
         instrumentation: Instrumentation = NO_INSTRUMENTATION,
+        on_unsettled: Callable[[str, str], None] = lambda _worker_id, _lease_token: None,
     ) -> None:
+        """``on_unsettled(worker_id, lease_token)`` hears of a hand-over whose commit failed:
+        it may have committed all the same, leasing rows the worker was never given."""
         self._write = write
+        self._on_unsettled = on_unsettled
         self._max_batch = max_batch
         self._backend = backend
         self._instrumentation = instrumentation
@@ -117,6 +122,8 @@ class GroupCommit:
         except BaseException as exc:
             if handoff is not None and offer is not None:
                 handoff.accept(offer, [], ())
+                if not isinstance(exc, Conflict):  # a conflict rolled everything back
+                    self._on_unsettled(offer.worker_id, offer.lease_token)
             _fail(batch, records, exc)
             if not isinstance(exc, Exception):
                 raise

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from hookline.storage import sql
-from hookline.storage.base import AttemptOutcome
+from hookline.storage.base import AttemptOutcome, EndpointChanged
 from hookline.storage.group_commit import GroupCommit, PendingPublish, Routed
 from hookline.storage.handoff import DeliveryRows
 
@@ -54,7 +54,9 @@ class Connector(Protocol):
         """A ``;``-separated block of statements in one transaction."""
         ...
 
-    async def listen(self, wake: Callable[[], None]) -> None: ...
+    async def listen(
+        self, wake: Callable[[], None], endpoint_changed: EndpointChanged | None
+    ) -> None: ...
 
 
 class BatchWriter(Protocol):

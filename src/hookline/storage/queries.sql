@@ -146,6 +146,11 @@ WHERE idempotency_keys.status IS NULL AND idempotency_keys.created_at < :stale_b
 -- name: idempotency_get
 SELECT request_hash, status, body FROM idempotency_keys WHERE scope = :scope AND key = :key
 
+-- name: idempotency_renew
+-- A running request keeps its reservation: created_at is when it was last renewed.
+UPDATE idempotency_keys SET created_at = :now
+WHERE scope = :scope AND key = :key AND request_hash = :request_hash AND status IS NULL
+
 -- name: idempotency_finish
 UPDATE idempotency_keys SET status = :status, body = :body WHERE scope = :scope AND key = :key
 
@@ -163,10 +168,6 @@ DELETE FROM circuits WHERE open_until < :now
 INSERT INTO workers (id, host, pid, started_at, heartbeat_at)
 VALUES (:worker_id, :host, :pid, :now, :now)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = :now
-
--- name: renew_leases
-UPDATE deliveries SET next_attempt_at = :lease_until
-WHERE worker_id = :worker_id AND status = 3
 
 -- name: unregister_worker
 DELETE FROM workers WHERE id = :worker_id

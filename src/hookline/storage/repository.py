@@ -20,7 +20,7 @@ dialect's ``queries.sql`` holds only what differs (``queries.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -45,6 +45,7 @@ from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
     Deferral,
+    EndpointChanged,
     Handoff,
     IdempotencyCompletion,
     IdempotentResponse,
@@ -59,9 +60,10 @@ T = TypeVar("T")
 
 GROUP_COMMIT_MAX = 500
 """Most publishes one commit carries; more wait for the next."""
-IDEMPOTENCY_STALE_SECONDS = 60
-"""A reservation never finished nor abandoned for this long belongs to a request whose
-process died; the next request with its key takes it over."""
+IDEMPOTENCY_LEASE_SECONDS = 10
+"""A reservation is a lease: a running request renews it (``idempotency_renew``, every 2 s:
+``api/reservations.py``), so one not renewed for this long belongs to a request whose process
+died, and the next request with its key takes it over."""
 IDEMPOTENCY_TRIES = 3
 """Reservations attempted before giving up: a key read as taken may be gone by the time
 its record is read (abandoned meanwhile), and is then free to reserve again."""
@@ -87,8 +89,16 @@ class SqlRepository:
         """Encodes the columns that hold secrets (``storage/codec.py``), on every backend."""
         self._writer = writer
         self._claimer = claimer
+        self._unsettled: dict[str, set[str]] = {}
+        """Lease tokens, by worker, of claims and hand-overs whose outcome this process never
+        learned (the connection dropped while they committed): released at the next claim or
+        heartbeat (``_settle_leases``)."""
         self._group = GroupCommit(
-            writer.write, GROUP_COMMIT_MAX, backend=backend, instrumentation=instrumentation
+            writer.write,
+            GROUP_COMMIT_MAX,
+            backend=backend,
+            instrumentation=instrumentation,
+            on_unsettled=self._unsettled_lease,
         )
 
     # -- lifecycle --------------------------------------------------------------------
@@ -106,8 +116,10 @@ class SqlRepository:
     async def ping(self) -> None:
         await self._db.ping()
 
-    async def listen(self, wake: Callable[[], None]) -> None:
-        await self._db.listen(wake)
+    async def listen(
+        self, wake: Callable[[], None], endpoint_changed: EndpointChanged | None = None
+    ) -> None:
+        await self._db.listen(wake, endpoint_changed)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -232,6 +244,13 @@ class SqlRepository:
             "update_endpoint", rows.endpoint_params(endpoint, self.codec), self._endpoint_from
         )
 
+    async def endpoint_states(self, endpoint_ids: Collection[str]) -> dict[str, tuple[int, bool]]:
+        if not endpoint_ids:
+            return {}
+        params = {"ids": self.dialect.list_param(sorted(endpoint_ids))}
+        found = await self._db.query("endpoint_states", params)
+        return {r["id"]: (int(r["version"]), bool(r["disabled"])) for r in found}
+
     async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
         await self._db.script("delete_endpoint", {"app_id": app_id, "endpoint_id": endpoint_id})
 
@@ -299,9 +318,16 @@ class SqlRepository:
         busy_endpoints: Sequence[str] = (),
         per_endpoint: int | None = None,
     ) -> list[ClaimedDelivery]:
+        await self._settle_leases(now)
         params = rows.claim_params(limit, now, lease_until, worker_id, per_endpoint)
         params["busy"] = list(busy_endpoints)
-        leased, messages, endpoints = await self._claimer.lease(params)
+        try:
+            leased, messages, endpoints = await self._claimer.lease(params)
+        except BaseException:
+            # The claim may have committed without our hearing it: its rows would sit leased
+            # to a live worker that does not know them until the lease ran out.
+            self._unsettled_lease(worker_id, params["lease_token"])
+            raise
         if not leased:
             return []
         return rows.claimed_from(leased, messages, endpoints, params["lease_token"], self.codec)
@@ -340,19 +366,42 @@ class SqlRepository:
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
         await self._db.execute("register_worker", rows.worker_params(worker_id, now))
 
-    async def renew_leases(self, worker_id: str, lease_until: datetime) -> None:
-        await self._db.execute(
-            "renew_leases", {"worker_id": worker_id, "lease_until": rows.to_ms(lease_until)}
-        )
+    async def renew_leases(
+        self, worker_id: str, lease_tokens: Collection[str], lease_until: datetime
+    ) -> None:
+        params = {
+            "worker_id": worker_id,
+            "tokens": self.dialect.list_param(list(lease_tokens)),
+            "lease_until": rows.to_ms(lease_until),
+        }
+        await self._db.execute("renew_leases", params)
 
     async def unregister_worker(self, worker_id: str) -> None:
         await self._db.execute("unregister_worker", {"worker_id": worker_id})
 
     async def release_stalled(self, stalled_before: datetime, now: datetime) -> None:
+        await self._settle_leases(now)
         await self._db.script(
             "release_stalled",
             {"stalled_before": rows.to_ms(stalled_before), "now": rows.to_ms(now)},
         )
+
+    def _unsettled_lease(self, worker_id: str, lease_token: str) -> None:
+        self._unsettled.setdefault(worker_id, set()).add(lease_token)
+
+    async def _settle_leases(self, now: datetime) -> None:
+        """Put back in the queue what claims and hand-overs of unknown outcome may have
+        leased; a token stays until its release has committed."""
+        for worker_id, tokens in [(w, set(t)) for w, t in self._unsettled.items()]:
+            params = {
+                "worker_id": worker_id,
+                "tokens": self.dialect.list_param(sorted(tokens)),
+                "now": rows.to_ms(now),
+            }
+            await self._db.execute("release_leases", params)
+            left = self._unsettled.pop(worker_id, set()) - tokens
+            if left:
+                self._unsettled[worker_id] = left
 
     # -- circuits -------------------------------------------------------------------
 
@@ -436,7 +485,7 @@ class SqlRepository:
             "key": key,
             "request_hash": request_hash,
             "now": rows.to_ms(now),
-            "stale_before": rows.to_ms(now - timedelta(seconds=IDEMPOTENCY_STALE_SECONDS)),
+            "stale_before": rows.to_ms(now - timedelta(seconds=IDEMPOTENCY_LEASE_SECONDS)),
         }
         for _ in range(IDEMPOTENCY_TRIES):
             if await self._db.execute("idempotency_reserve", params) == 1:
@@ -445,6 +494,12 @@ class SqlRepository:
             if found:
                 return rows.idempotent_response_from(found[0])
         raise Unavailable("the idempotency key kept changing hands; retry the request")
+
+    async def idempotency_renew(
+        self, scope: str, key: str, request_hash: str, now: datetime
+    ) -> None:
+        params = {"scope": scope, "key": key, "request_hash": request_hash, "now": rows.to_ms(now)}
+        await self._db.execute("idempotency_renew", params)
 
     async def idempotency_finish(self, scope: str, key: str, status: int, body: bytes) -> None:
         await self._db.execute(

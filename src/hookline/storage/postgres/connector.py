@@ -23,6 +23,7 @@ import asyncpg
 
 from hookline.domain.errors import Unavailable
 from hookline.storage import conflicts, sql
+from hookline.storage.base import EndpointChanged
 from hookline.storage.migrations import check_version, load_migrations
 from hookline.storage.queries import dialect_queries
 
@@ -37,6 +38,8 @@ NOTIFY_CHANNEL = "hookline_work"
 """Where a trigger on ``deliveries`` announces claimable work (migration 0005)."""
 ACQUIRE_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 30.0
+ENDPOINTS_CHANNEL = "hookline_endpoints"
+"""Where a trigger on ``endpoints`` announces a disable or an enable (migration 0006)."""
 LISTEN_RETRY_SECONDS = 1.0
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -118,11 +121,18 @@ class PostgresConnector:
         pool = await self._ensure_pool()
         try:
             async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn:
-                if transaction:
-                    async with conn.transaction():
+                try:
+                    if transaction:
+                        async with conn.transaction():
+                            yield PostgresHandle(conn)
+                    else:
                         yield PostgresHandle(conn)
-                else:
-                    yield PostgresHandle(conn)
+                except CONNECTION_ERRORS:
+                    # Its protocol state is unknown (asyncpg's "cannot switch to state 15":
+                    # a ROLLBACK on a connection still inside the statement that broke), so
+                    # it must never serve another caller: close it, and the pool opens anew.
+                    conn.terminate()
+                    raise
         except asyncpg.UniqueViolationError as exc:
             raise conflicts.unique_violation(exc.constraint_name or "") from exc
         except CONNECTION_ERRORS as exc:
@@ -154,7 +164,9 @@ class PostgresConnector:
         async with self._acquire(transaction=True) as db:
             await db.script(name, params)
 
-    async def listen(self, wake: Callable[[], None]) -> None:
+    async def listen(
+        self, wake: Callable[[], None], endpoint_changed: EndpointChanged | None
+    ) -> None:
         """Hold a LISTEN connection, re-established whenever it drops, until cancelled."""
         while True:
             conn: Connection = None
@@ -163,6 +175,8 @@ class PostgresConnector:
                 lost = asyncio.Event()
                 conn.add_termination_listener(_setter(lost))
                 await conn.add_listener(NOTIFY_CHANNEL, lambda *_args: wake())
+                if endpoint_changed is not None:
+                    await conn.add_listener(ENDPOINTS_CHANNEL, _endpoint_listener(endpoint_changed))
                 wake()  # anything committed while we were not listening
                 await lost.wait()
                 log.warning("LISTEN connection lost; reconnecting")
@@ -211,6 +225,16 @@ class PostgresConnector:
 
     async def ping(self) -> None:
         await self.query("ping", {})
+
+
+def _endpoint_listener(endpoint_changed: EndpointChanged) -> Callable[..., None]:
+    """The trigger's payload (migration 0006) is ``disabled:version:endpoint_id``."""
+
+    def heard(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        disabled, version, endpoint_id = payload.split(":", 2)
+        endpoint_changed(endpoint_id, int(version), disabled == "1")
+
+    return heard
 
 
 def _setter(event: asyncio.Event) -> Callable[[Any], None]:

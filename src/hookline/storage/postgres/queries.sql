@@ -85,3 +85,18 @@ SELECT pg_advisory_xact_lock(:key)
 -- name: set_schema_version
 DELETE FROM schema_version;
 INSERT INTO schema_version (version) VALUES (:version)
+
+-- name: renew_leases
+-- Only the leases the worker still works on: a lease it took in a claim whose outcome it
+-- never learned (the connection dropped at the commit) must run out, not be renewed.
+UPDATE deliveries SET next_attempt_at = :lease_until
+WHERE worker_id = :worker_id AND status = 3 AND lease_token = ANY(:tokens)
+
+-- name: release_leases
+-- Leases taken by a claim or a hand-over whose outcome the worker never learned: the rows
+-- may be leased to it, but it does not know them, so they go back to the queue now.
+UPDATE deliveries SET next_attempt_at = :now, lease_token = NULL, worker_id = NULL
+WHERE worker_id = :worker_id AND status = 3 AND lease_token = ANY(:tokens)
+
+-- name: endpoint_states
+SELECT id, version, disabled FROM endpoints WHERE id = ANY(:ids)

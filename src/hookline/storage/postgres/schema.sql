@@ -53,6 +53,20 @@ CREATE TABLE endpoints (
 );
 CREATE INDEX endpoints_app ON endpoints (app_id, id);
 
+-- Disabling or enabling an endpoint tells every LISTENing worker at once, on
+-- hookline_endpoints, as "disabled:version:endpoint_id".
+CREATE FUNCTION hookline_notify_endpoint() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify(
+        'hookline_endpoints', NEW.disabled || ':' || NEW.version || ':' || NEW.id
+    );
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER endpoints_disabled_notify AFTER UPDATE OF disabled ON endpoints
+    FOR EACH ROW WHEN (OLD.disabled IS DISTINCT FROM NEW.disabled)
+    EXECUTE FUNCTION hookline_notify_endpoint();
+
 CREATE TABLE messages (
     id TEXT PRIMARY KEY,
     app_id TEXT NOT NULL,

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from hookline.domain.errors import Unavailable
 from hookline.storage import conflicts, sql
+from hookline.storage.base import EndpointChanged
 from hookline.storage.migrations import check_version, load_migrations
 from hookline.storage.queries import dialect_queries
 from hookline.storage.sqlite.transactions import transaction
@@ -107,7 +108,9 @@ class SqliteConnector:
 
         await self.run(write)
 
-    async def listen(self, wake: Callable[[], None]) -> None:
+    async def listen(
+        self, wake: Callable[[], None], endpoint_changed: EndpointChanged | None
+    ) -> None:
         """SQLite has no notifications: workers in other processes poll."""
         return None
 

@@ -28,3 +28,18 @@ SELECT * FROM endpoints WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: schema_initialised
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'
+
+-- name: renew_leases
+-- Only the leases the worker still works on: a lease it took in a claim whose outcome it
+-- never learned (the connection dropped at the commit) must run out, not be renewed.
+UPDATE deliveries SET next_attempt_at = :lease_until
+WHERE worker_id = :worker_id AND status = 3 AND lease_token IN (SELECT value FROM json_each(:tokens))
+
+-- name: release_leases
+-- Leases taken by a claim or a hand-over whose outcome the worker never learned: the rows
+-- may be leased to it, but it does not know them, so they go back to the queue now.
+UPDATE deliveries SET next_attempt_at = :now, lease_token = NULL, worker_id = NULL
+WHERE worker_id = :worker_id AND status = 3 AND lease_token IN (SELECT value FROM json_each(:tokens))
+
+-- name: endpoint_states
+SELECT id, version, disabled FROM endpoints WHERE id IN (SELECT value FROM json_each(:ids))
