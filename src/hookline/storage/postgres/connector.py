@@ -39,7 +39,7 @@ NOTIFY_CHANNEL = "hookline_work"
 ACQUIRE_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 30.0
 ENDPOINTS_CHANNEL = "hookline_endpoints"
-"""Where a trigger on ``endpoints`` announces a disable or an enable (migration 0006)."""
+"""Where a trigger on ``endpoints`` announces a disable or an enable (migration 0007)."""
 LISTEN_RETRY_SECONDS = 1.0
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -228,7 +228,7 @@ class PostgresConnector:
 
 
 def _endpoint_listener(endpoint_changed: EndpointChanged) -> Callable[..., None]:
-    """The trigger's payload (migration 0006) is ``disabled:version:endpoint_id``."""
+    """The trigger's payload (migration 0007) is ``disabled:version:endpoint_id``."""
 
     def heard(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
         disabled, version, endpoint_id = payload.split(":", 2)

@@ -1,4 +1,4 @@
--- 0006: every worker hears at once that an endpoint was disabled or enabled again, by
+-- 0007: every worker hears at once that an endpoint was disabled or enabled again, by
 -- whichever statement (an API update, a worker's disable on 410 Gone), so that none starts
 -- an attempt it already holds for a disabled endpoint (docs/delivery.md, "Faults and
 -- recovery bounds"). The payload is "disabled:version:endpoint_id"; the channel is the one
