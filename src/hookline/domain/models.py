@@ -92,6 +92,9 @@ class Endpoint:
     updated_at: datetime
     version: int = 1
     """The version of the stored row this was read at; an update writes only that version."""
+    failing_since: datetime | None = None
+    """Since when every attempt has failed (auto-disable), as last read; never written by an
+    update of the endpoint. None when it last succeeded, or for an endpoint read for a claim."""
 
     @property
     def current_key(self) -> SigningKey:

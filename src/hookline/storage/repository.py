@@ -45,6 +45,7 @@ from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
     Deferral,
+    EndpointFailure,
     Handoff,
     IdempotencyCompletion,
     IdempotentResponse,
@@ -365,6 +366,26 @@ class SqlRepository:
     async def open_circuits(self, now: datetime) -> dict[str, CircuitState]:
         found = await self._db.query("open_circuits", {"now": rows.to_ms(now)})
         return {r["endpoint_id"]: rows.circuit_from(r) for r in found}
+
+    # -- failing endpoints ------------------------------------------------------------
+
+    async def mark_endpoints_failing(self, endpoint_ids: Sequence[str], since: datetime) -> None:
+        if endpoint_ids:
+            params = {"ids": self.dialect.list_param(endpoint_ids), "since": rows.dt_to_ms(since)}
+            await self._db.execute("mark_endpoints_failing", params)
+
+    async def mark_endpoints_healthy(self, endpoint_ids: Sequence[str]) -> None:
+        if endpoint_ids:
+            params = {"ids": self.dialect.list_param(endpoint_ids)}
+            await self._db.execute("mark_endpoints_healthy", params)
+
+    async def failing_endpoints(self, before: datetime) -> list[EndpointFailure]:
+        found = await self._db.query("failing_endpoints", {"before": rows.dt_to_ms(before)})
+        return [rows.endpoint_failure_from(r) for r in found]
+
+    async def advance_failure_step(self, endpoint_id: str, since: datetime, step: int) -> bool:
+        params = {"endpoint_id": endpoint_id, "since": rows.dt_to_ms(since), "step": step}
+        return await self._db.execute("advance_failure_step", params) > 0
 
     # -- attempts -------------------------------------------------------------------
 

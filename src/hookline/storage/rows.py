@@ -29,6 +29,7 @@ from hookline.domain.routing import endpoint_accepts
 from hookline.storage.base import (
     AttemptOutcome,
     Deferral,
+    EndpointFailure,
     IdempotencyCompletion,
     IdempotentResponse,
 )
@@ -166,6 +167,17 @@ def endpoint_from(row: Row, codec: RowCodec) -> Endpoint:
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
         version=row["version"],
+        failing_since=from_ms(row["failing_since"]) if "failing_since" in row.keys() else None,
+    )
+
+
+def endpoint_failure_from(row: Row) -> EndpointFailure:
+    return EndpointFailure(
+        endpoint_id=row["endpoint_id"],
+        app_id=row["app_id"],
+        endpoint_uid=row["uid"],
+        failing_since=ms_to_dt(row["failing_since"]),
+        step=row["step"],
     )
 
 

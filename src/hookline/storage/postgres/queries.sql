@@ -85,3 +85,13 @@ SELECT pg_advisory_xact_lock(:key)
 -- name: set_schema_version
 DELETE FROM schema_version;
 INSERT INTO schema_version (version) VALUES (:version)
+
+-- name: mark_endpoints_failing
+-- The first failure after a success starts a failing period; later ones leave it.
+INSERT INTO endpoint_failures (endpoint_id, failing_since, step)
+SELECT unnest(:ids::text[]), :since, 0
+ON CONFLICT (endpoint_id) DO NOTHING
+
+-- name: mark_endpoints_healthy
+-- A success ends the failing period (and whatever warnings it had).
+DELETE FROM endpoint_failures WHERE endpoint_id = ANY(:ids)

@@ -28,3 +28,13 @@ SELECT * FROM endpoints WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: schema_initialised
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'
+
+-- name: mark_endpoints_failing
+-- The first failure after a success starts a failing period; later ones leave it.
+INSERT INTO endpoint_failures (endpoint_id, failing_since, step)
+SELECT value, :since, 0 FROM json_each(:ids) WHERE true
+ON CONFLICT (endpoint_id) DO NOTHING
+
+-- name: mark_endpoints_healthy
+-- A success ends the failing period (and whatever warnings it had).
+DELETE FROM endpoint_failures WHERE endpoint_id IN (SELECT value FROM json_each(:ids))
