@@ -39,6 +39,7 @@ from hookline.domain.models import (
     MessageStatus,
     Page,
 )
+from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import rows, sql
 from hookline.storage.base import (
@@ -156,9 +157,13 @@ class SqlRepository:
     async def list_applications(
         self, query: ListQuery, exclude_without_endpoints: bool = False
     ) -> Page[Application]:
-        where = [sql.HAS_ENDPOINTS] if exclude_without_endpoints else []
+        # The operational webhooks' reserved application is never listed.
+        where = ["a.id <> :reserved"]
+        if exclude_without_endpoints:
+            where.append(sql.HAS_ENDPOINTS)
+        params = {"reserved": OPERATIONAL_APP_ID}
         return await self._page(
-            "page_applications", where, {}, "a.id", query, rows.application_from
+            "page_applications", where, params, "a.id", query, rows.application_from
         )
 
     async def update_application(self, app: Application) -> Application | None:

@@ -167,7 +167,8 @@ def endpoint_from(row: Row, codec: RowCodec) -> Endpoint:
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
         version=row["version"],
-        failing_since=from_ms(row["failing_since"]) if "failing_since" in row.keys() else None,
+        # keys(): a sqlite3.Row's ``in`` looks at values, not names.
+        failing_since=from_ms(row["failing_since"]) if "failing_since" in row.keys() else None,  # noqa: SIM118
     )
 
 
