@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from hookline.delivery.admission import Admission
 from hookline.delivery.attempt import AttemptRunner
+from hookline.delivery.failing import FailingTracker
 from hookline.delivery.recorder import SHUTDOWN_GRACE_SECONDS, STORE_RETRY_SECONDS, Recorder
 from hookline.domain import ids
 from hookline.domain.admission import EndpointLimits
@@ -82,6 +83,7 @@ class Worker:
         self._reserved = 0
         """Slots offered to publish transactions that have not committed yet."""
         self._recorder = Recorder(store, clock, self.wake, instrumentation)
+        self._failing = FailingTracker(clock)
         self._admission = Admission(
             EndpointLimits(config.endpoint_max_in_flight),
             breaker_threshold=config.breaker_threshold,
@@ -255,6 +257,9 @@ class Worker:
                 gate.leave()
             admission.record(endpoint_id, result.status_code)
             self._recorder.put(self._attempts.outcome(claimed, result, started))
+            change = self._failing.record(endpoint_id, result.status_code)
+            if change is not None:
+                self._recorder.note_failing(change)
         finally:
             admission.finished(endpoint_id)
 
