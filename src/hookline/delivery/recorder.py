@@ -168,7 +168,9 @@ class Recorder:
         if started:
             since = min(c.at for c in started)
             await self._store.mark_endpoints_failing([c.endpoint_id for c in started], since)
-        await self._store.mark_endpoints_healthy([c.endpoint_id for c in changes if not c.failing])
+        ended = [c.endpoint_id for c in changes if not c.failing]
+        if ended:
+            await self._store.mark_endpoints_healthy(ended)
 
     def _announce_disabled(self, outcomes: list[AttemptOutcome]) -> None:
         """Endpoints these outcomes disabled (they answered 410 Gone), once they landed."""

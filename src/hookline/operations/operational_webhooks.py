@@ -173,6 +173,8 @@ class OperationalPublisher:
             ):
                 return
         elif getattr(event, "app_id", None) == OPERATIONAL_APP_ID:
+            if isinstance(event, EndpointCreated):
+                self._subscribed_until = float("-inf")  # ask the store again
             return
         if len(self._queue) >= MAX_QUEUED:
             if not self._dropping:
