@@ -223,9 +223,10 @@ async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
+    if waiter in done:
+        # Components that watch the stop signal themselves may end in the same step.
+        return
     for task in done:
-        if task is waiter:
-            return
         error = task.exception()
         if error is not None:
             raise error

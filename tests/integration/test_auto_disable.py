@@ -196,3 +196,15 @@ async def test_without_an_operational_endpoint_nothing_is_published(ops: Ops) ->
     publisher(_finished(app.id, endpoint.id, 4, "retry"))
     assert await publisher.flush(ops.ops) == 0
     assert await ops.store.get_application(OPERATIONAL_APP_ID) is None
+
+
+async def test_enabling_an_endpoint_again_forgets_its_old_failing_period(ops: Ops) -> None:
+    """An endpoint disabled and enabled by updates starts healthy, so an old failing period
+    does not disable it again at the next check."""
+    app, endpoint = await _failing_endpoint(ops)
+    await ops.store.mark_endpoints_failing([endpoint.id], utcnow() - PERIOD * 2)
+    for disabled in (True, False):
+        patch = endpoints.EndpointPatch(disabled=disabled)
+        await endpoints.patch(ops.ops, SYSTEM, app.id, endpoint.id, patch)
+    stored = await ops.store.get_endpoint(app.id, endpoint.id)
+    assert stored is not None and not stored.disabled and stored.failing_since is None

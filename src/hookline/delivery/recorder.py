@@ -177,5 +177,7 @@ class Recorder:
         for item in outcomes:
             if item.disable_endpoint:
                 endpoint = item.claimed.endpoint
-                gone = EndpointDisabled(endpoint.app_id, endpoint.id, "it answered 410 Gone")
+                gone = EndpointDisabled(
+                    endpoint.app_id, endpoint.id, "it answered 410 Gone", endpoint_uid=endpoint.uid
+                )
                 self._instrumentation.emit(gone)
