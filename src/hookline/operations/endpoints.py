@@ -236,13 +236,12 @@ async def _update(
         ops.store.update_endpoint,
         current=current,
     )
-    if was_disabled and not stored.disabled:
-        # Enabled again: a failing period from before the disable must not count.
-        await ops.store.mark_endpoints_healthy([stored.id])
     heard = ops.instrumentation
     if heard.wants(EndpointUpdated):
         heard.emit(EndpointUpdated(stored.app_id, stored.id, stored.uid))
     if was_disabled and not stored.disabled:
+        # Enabled again: a failing period from before the disable must not count.
+        await ops.store.mark_endpoints_healthy([stored.id])
         heard.emit(EndpointEnabled(stored.app_id, stored.id, stored.uid))
     elif stored.disabled and not was_disabled and heard.wants(EndpointDisabled):
         disabled = EndpointDisabled(
