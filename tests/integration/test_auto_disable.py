@@ -14,6 +14,7 @@ from hookline.domain.models import Application, Endpoint
 from hookline.domain.operational import OPERATIONAL_APP_ID, FailureStep
 from hookline.instrumentation import (
     AttemptFinished,
+    BackgroundTaskFinished,
     EndpointCreated,
     EndpointDisabled,
     EndpointFailing,
@@ -153,9 +154,10 @@ def _finished(app_id: str, endpoint_id: str, number: int, outcome: str) -> Attem
 async def test_the_publisher_sends_svix_shaped_events_to_operational_endpoints_only(
     ops: Ops,
 ) -> None:
-    """With an operational endpoint, attempt and endpoint events become messages of the
-    reserved application in Svix's shape; events about operational endpoints themselves
-    and attempts that are none of failing/exhausted/recovered make none."""
+    """With an operational endpoint, attempt, endpoint and background-task events become
+    messages of the reserved application in Svix's shape; events about operational
+    endpoints themselves and attempts that are none of failing/exhausted/recovered make
+    none."""
     publisher = OperationalPublisher()
     ops.ops.instrumentation = Instrumentation([publisher])
     assert await publisher.flush(ops.ops) == 0
@@ -166,24 +168,32 @@ async def test_the_publisher_sends_svix_shaped_events_to_operational_endpoints_o
     publisher(EndpointCreated(app.id, endpoint.id, endpoint.uid))
     for number, outcome in ((1, "retry"), (4, "retry"), (5, "success"), (3, "fail")):
         publisher(_finished(app.id, endpoint.id, number, outcome))
+    publisher(BackgroundTaskFinished("qtask_1", app.id, "endpoint.replay", "finished", {"n": 2}))
     publisher(_finished(OPERATIONAL_APP_ID, "ep_ops", 4, "retry"))
     publisher(EndpointCreated(OPERATIONAL_APP_ID, "ep_ops", None))
-    assert await publisher.flush(ops.ops) == 4
+    assert await publisher.flush(ops.ops) == 5
     page = await ops.store.list_messages(OPERATIONAL_APP_ID, ListQuery(), MessageFilter())
     bodies = sorted((orjson.loads(m.payload or b"{}") for m in page.data), key=lambda b: b["type"])
     assert [b["type"] for b in bodies] == [
+        "background_task.finished",
         "endpoint.created",
         "message.attempt.exhausted",
         "message.attempt.failing",
         "message.attempt.recovered",
     ]
     assert bodies[0]["data"] == {
+        "taskId": "qtask_1",
+        "task": "endpoint.replay",
+        "status": "finished",
+        "data": {"n": 2},
+    }
+    assert bodies[1]["data"] == {
         "appId": app.id,
         "appUid": "acme",
         "endpointId": endpoint.id,
         "endpointUid": "down",
     }
-    failing = bodies[2]["data"]
+    failing = bodies[3]["data"]
     assert failing["msgId"] == "msg_1" and failing["endpointId"] == endpoint.id
     assert failing["lastAttempt"]["id"] == "atmpt_4"
     assert failing["lastAttempt"]["responseStatusCode"] == 503
