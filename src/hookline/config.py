@@ -121,6 +121,10 @@ class Settings:
     breaker_cooldown: float = _setting(
         _positive_float, "seconds an open breaker holds deliveries before one probe"
     )
+    auto_disable_after: float = _setting(
+        _positive_float,
+        "seconds an endpoint may fail without a success before it is disabled (5 days)",
+    )
     db_pool_size: int = _setting(_positive_int, "PostgreSQL connections per process")
     heartbeat_interval: float = _setting(_positive_float, "seconds between worker heartbeats")
     stall_timeout: float = _setting(
@@ -162,6 +166,7 @@ DEFAULTS: dict[str, str] = {
     "processes": "1",
     "breaker_threshold": "5",
     "breaker_cooldown": "5",
+    "auto_disable_after": "432000",
     "db_pool_size": "10",
     "heartbeat_interval": "5",
     "stall_timeout": "20",

@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 
 import uvicorn
 
@@ -21,11 +22,13 @@ from hookline.api.app import Services
 from hookline.api.routes import create_app
 from hookline.api.write_coalescing import CoalescingHttpToolsProtocol
 from hookline.config import TRANSPORT, Settings
+from hookline.delivery.auto_disable import run_auto_disable
 from hookline.delivery.maintenance import run_maintenance
 from hookline.delivery.worker import Worker, WorkerConfig
-from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, LoggingHook
-from hookline.operations import tokens
+from hookline.instrumentation import NO_INSTRUMENTATION, Hook, Instrumentation, LoggingHook
+from hookline.operations import endpoints, tokens
 from hookline.operations.context import Operations
+from hookline.operations.operational_webhooks import OperationalPublisher
 from hookline.operations.principal import SYSTEM
 from hookline.storage.base import Store
 from hookline.storage.postgres import PostgresStore
@@ -85,9 +88,15 @@ def worker_config(settings: Settings) -> WorkerConfig:
     )
 
 
-def instrumentation_for(settings: Settings) -> Instrumentation:
-    """The consumers of hookline's events: its log lines (every attempt with ``--dev``)."""
-    return Instrumentation([LoggingHook(attempts=settings.dev)])
+def instrumentation_for(
+    settings: Settings, operational: OperationalPublisher | None = None
+) -> Instrumentation:
+    """The consumers of hookline's events: its log lines (every attempt with ``--dev``) and,
+    in every process that runs, the operational webhooks (``operational``)."""
+    hooks: list[Hook] = [LoggingHook(attempts=settings.dev)]
+    if operational is not None:
+        hooks.append(operational)
+    return Instrumentation(hooks)
 
 
 def transport_for(
@@ -130,7 +139,8 @@ async def run(
 ) -> None:
     """Run until SIGTERM/SIGINT; ``listener`` is a socket already bound by a parent process."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
-    instrumentation = instrumentation_for(settings)
+    publisher = OperationalPublisher()
+    instrumentation = instrumentation_for(settings, publisher)
     store = open_store(settings, instrumentation)
     await store.open()
     stop = asyncio.Event()
@@ -148,13 +158,20 @@ async def run(
     tasks: list[asyncio.Task[None]] = []
     delivering: list[asyncio.Task[None]] = []
     server: _Server | None = None
+    disable_after = timedelta(seconds=settings.auto_disable_after)
+    ops = Operations(
+        store,
+        base_url=settings.base_url,
+        instrumentation=instrumentation,
+        disable_after=disable_after,
+    )
+    if delivery is not None:
+        ops.work_queued = delivery.wake
+        ops.endpoint_changed = delivery.endpoint_changed
     try:
+        tasks.append(asyncio.create_task(publisher.run(ops, stop), name="operational-webhooks"))
         if api:
             await ensure_admin_token(store, settings)
-            ops = Operations(store, base_url=settings.base_url, instrumentation=instrumentation)
-            if delivery is not None:
-                ops.work_queued = delivery.wake
-                ops.endpoint_changed = delivery.endpoint_changed
             services = Services(ops=ops, settings=settings)
             config = uvicorn.Config(
                 create_app(services, instrumentation),
@@ -176,6 +193,14 @@ async def run(
             delivering.append(asyncio.create_task(delivery.run(), name="hookline-worker"))
             delivering.append(asyncio.create_task(run_maintenance(store, stop), name="maintenance"))
             tasks += delivering
+            auto_disable = run_auto_disable(
+                store,
+                stop,
+                disable_after,
+                lambda failure: endpoints.disable_failing(ops, failure),
+                instrumentation,
+            )
+            tasks.append(asyncio.create_task(auto_disable, name="auto-disable"))
         log.info(
             "hookline running (api=%s, worker=%s, database=%s)",
             api,
@@ -206,9 +231,10 @@ async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
+    if waiter in done:
+        # Components that watch the stop signal themselves may end in the same step.
+        return
     for task in done:
-        if task is waiter:
-            return
         error = task.exception()
         if error is not None:
             raise error

@@ -1157,3 +1157,94 @@ async def test_policies_of_applications_and_endpoints_round_trip_and_update(
     assert cleared is not None
     found = await store.get_endpoint(app.id, endpoint.id)
     assert found is not None and found.policy == EndpointPolicy()
+
+
+async def test_a_failing_period_starts_once_and_shows_on_the_endpoint_until_a_success(
+    store: Store,
+) -> None:
+    """The first failure mark starts the period; later marks keep its start; the endpoint
+    read back (alone and in a list) carries it; a healthy mark ends it."""
+    app = make_app()
+    await store.create_application(app)
+    endpoint = make_endpoint(app)
+    await store.create_endpoint(endpoint)
+    start = utcnow().replace(microsecond=0)
+    await store.mark_endpoints_failing([endpoint.id], start)
+    await store.mark_endpoints_failing([endpoint.id], start + timedelta(hours=1))
+    found = await store.get_endpoint(app.id, endpoint.id)
+    assert found is not None and found.failing_since == start
+    listed = await store.list_endpoints(app.id, ListQuery())
+    assert [e.failing_since for e in listed.data] == [start]
+    await store.mark_endpoints_healthy([endpoint.id])
+    found = await store.get_endpoint(app.id, endpoint.id)
+    assert found is not None and found.failing_since is None
+
+
+async def test_an_update_of_a_failing_endpoint_keeps_its_failing_period(store: Store) -> None:
+    """A versioned update of the endpoint neither writes nor clears its failing period."""
+    app = make_app()
+    await store.create_application(app)
+    endpoint = make_endpoint(app)
+    await store.create_endpoint(endpoint)
+    start = utcnow().replace(microsecond=0)
+    await store.mark_endpoints_failing([endpoint.id], start)
+    current = await store.get_endpoint(app.id, endpoint.id)
+    assert current is not None
+    assert await store.update_endpoint(replace(current, description="changed")) is not None
+    found = await store.get_endpoint(app.id, endpoint.id)
+    assert found is not None and found.failing_since == start and found.version == 2
+
+
+async def test_failing_endpoints_lists_enabled_ones_failing_long_enough(store: Store) -> None:
+    """Only enabled endpoints failing since the bound or earlier are listed, with their
+    application and step; a disabled or recent one is not."""
+    app = make_app()
+    await store.create_application(app)
+    old, recent, disabled = (make_endpoint(app) for _ in range(3))
+    disabled = replace(disabled, disabled=True)
+    for endpoint in (old, recent, disabled):
+        await store.create_endpoint(endpoint)
+    now = utcnow().replace(microsecond=0)
+    await store.mark_endpoints_failing([old.id, disabled.id], now - timedelta(hours=3))
+    await store.mark_endpoints_failing([recent.id], now)
+    found = await store.failing_endpoints(now - timedelta(hours=1))
+    assert [(f.endpoint_id, f.app_id, f.failing_since, f.step) for f in found] == [
+        (old.id, app.id, now - timedelta(hours=3), 0)
+    ]
+
+
+async def test_each_auto_disable_step_is_taken_once_per_failing_period(store: Store) -> None:
+    """Of concurrent callers one takes a step; a lower or equal step is refused after it; a
+    step for a period that ended (a success, then new failures) is refused."""
+    app = make_app()
+    await store.create_application(app)
+    endpoint = make_endpoint(app)
+    await store.create_endpoint(endpoint)
+    start = utcnow().replace(microsecond=0)
+    await store.mark_endpoints_failing([endpoint.id], start)
+    taken = await asyncio.gather(
+        *(store.advance_failure_step(endpoint.id, start, 1) for _ in range(4))
+    )
+    assert sorted(taken) == [False, False, False, True]
+    assert not await store.advance_failure_step(endpoint.id, start, 1)
+    assert await store.advance_failure_step(endpoint.id, start, 3)
+    assert await store.failing_endpoints(start) == []
+    await store.mark_endpoints_healthy([endpoint.id])
+    later = start + timedelta(hours=1)
+    await store.mark_endpoints_failing([endpoint.id], later)
+    assert not await store.advance_failure_step(endpoint.id, start, 2)
+    assert await store.advance_failure_step(endpoint.id, later, 2)
+
+
+async def test_deleting_an_endpoint_forgets_its_failing_period(store: Store) -> None:
+    """A deleted endpoint's failing period goes with it: the same id created again (an
+    import, a restore) starts healthy."""
+    app = make_app()
+    await store.create_application(app)
+    endpoint = make_endpoint(app)
+    await store.create_endpoint(endpoint)
+    start = utcnow().replace(microsecond=0)
+    await store.mark_endpoints_failing([endpoint.id], start)
+    await store.delete_endpoint(app.id, endpoint.id)
+    await store.create_endpoint(endpoint)
+    assert await store.failing_endpoints(start + timedelta(days=1)) == []

@@ -472,3 +472,40 @@ async def test_a_circuit_one_worker_opened_holds_the_endpoint_on_another(
     assert [c.url for c in transport.calls] == [healthy.url]
     for msg in messages:
         assert await _status(store, msg.id, dead.id) is MessageStatus.PENDING
+
+
+async def test_failing_periods_are_written_on_transitions_not_per_attempt(
+    store: Store, running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fifteen failed attempts of three deliveries start the endpoint's failing period with
+    one write; the success that follows ends it with one more."""
+    app = make_app()
+    await store.create_application(app)
+    ep = make_endpoint(app, "https://rx.example/flaky")
+    await store.create_endpoint(ep)
+    writes: list[tuple[str, list[str]]] = []
+    for name in ("mark_endpoints_failing", "mark_endpoints_healthy"):
+        original = getattr(store, name)
+
+        def counting(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            writes.append((_name, list(args[0])))
+            return _original(*args)
+
+        monkeypatch.setattr(store, name, counting)
+    transport = FakeTransport(script={ep.url: [status(503)]})
+    schedule = RetrySchedule((0.01,) * 4, jitter=0.0)
+    running(transport, config(retry_schedule=schedule, breaker_threshold=100))
+    await store.publish([make_message(app) for _ in range(3)], utcnow())
+    await eventually(lambda: len(transport.calls) == 15)
+
+    async def failing_since() -> object:
+        found = await store.get_endpoint(app.id, ep.id)
+        return found is not None and found.failing_since
+
+    await eventually(failing_since)
+    transport.script[ep.url] = [ok()]
+    await store.publish([make_message(app)], utcnow())
+    await eventually(lambda: any(w[0] == "mark_endpoints_healthy" for w in writes))
+    assert writes == [("mark_endpoints_failing", [ep.id]), ("mark_endpoints_healthy", [ep.id])]
+    healthy = await store.get_endpoint(app.id, ep.id)
+    assert healthy is not None and healthy.failing_since is None

@@ -12,6 +12,7 @@ from hookline.api import (
     health,
     messages,
     openapi,
+    operational_webhooks,
     portal,
 )
 from hookline.api.app import HooklineApp, Services
@@ -45,6 +46,7 @@ def all_routes() -> list[Route]:
         *endpoints.ROUTES,
         *messages.ROUTES,
         *attempts.ROUTES,
+        *operational_webhooks.ROUTES,
     ]
     known = {(r.method, r.path) for r in implemented}
     missing = [

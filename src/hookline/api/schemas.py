@@ -129,6 +129,28 @@ class EndpointPatch(Wire):
     policy: EndpointPolicyWire | None = None
 
 
+class OperationalEndpointUpdate(Wire):
+    """Svix's ``OperationalWebhookEndpointUpsertIn``: an endpoint without channels, whose
+    filter names operational event types."""
+
+    url: EndpointUrl
+    description: str = ""
+    throttle_rate: int | None = Field(default=None, ge=1)
+    uid: Uid | None = None
+    disabled: bool = False
+    event_types: list[EventTypeName] | None = Field(
+        default=None, validation_alias=AliasChoices("eventTypes", "filterTypes"), min_length=1
+    )
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class OperationalEndpointIn(OperationalEndpointUpdate):
+    """Svix's ``OperationalWebhookEndpointIn``."""
+
+    secret: str | None = None
+    headers: dict[str, str] | None = None
+
+
 class EndpointSecretRotateIn(Wire):
     key: str | None = None
     grace_period_seconds: int = Field(default=24 * 3600, ge=0, le=MAX_GRACE_PERIOD_SECONDS)
@@ -220,6 +242,10 @@ class EndpointOut(Wire):
     created_at: datetime
     updated_at: datetime
     policy: dict[str, Any]
+    failing_since: datetime | None = None
+    """hookline: since when every attempt has failed (None after a success)."""
+    disable_at: datetime | None = None
+    """hookline: when auto-disable will disable the endpoint if nothing succeeds."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property

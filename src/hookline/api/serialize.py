@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import orjson
@@ -61,7 +62,11 @@ def _list(values: tuple[str, ...] | None) -> list[str] | None:
     return None if values is None else list(values)
 
 
-def endpoint(ep: Endpoint) -> s.EndpointOut:
+def endpoint(ep: Endpoint, disable_after: timedelta | None = None) -> s.EndpointOut:
+    """``disable_after`` (the auto-disable period) gives ``disableAt`` to a failing one."""
+    disable_at = None
+    if disable_after is not None and ep.failing_since is not None and not ep.disabled:
+        disable_at = ep.failing_since + disable_after
     return s.EndpointOut(
         id=ep.id,
         uid=ep.uid,
@@ -75,6 +80,8 @@ def endpoint(ep: Endpoint) -> s.EndpointOut:
         created_at=ep.created_at,
         updated_at=ep.updated_at,
         policy=ep.policy.to_json(),
+        failing_since=ep.failing_since,
+        disable_at=disable_at,
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from hookline.delivery.failing import FailingChange
 from hookline.domain.breaker import CircuitState
 from hookline.domain.errors import Unavailable
 from hookline.instrumentation import NO_INSTRUMENTATION, EndpointDisabled, Instrumentation
@@ -35,7 +36,7 @@ class CircuitChange:
     state: CircuitState | None
 
 
-Result = AttemptOutcome | Deferral | CircuitChange
+Result = AttemptOutcome | Deferral | CircuitChange | FailingChange
 
 
 class Recorder:
@@ -60,11 +61,18 @@ class Recorder:
         """Results in the batch being written (and retried) now."""
         self._circuit_changes = 0
         """Circuit changes queued and not written yet: batches without any skip looking."""
+        self._failing_changes = 0
+        """Failing-period changes queued and not written yet (the same shortcut)."""
 
     def save_circuit(self, endpoint_id: str, state: CircuitState | None) -> None:
         """Queue a breaker's transition, for every worker to learn from the store."""
         self._circuit_changes += 1
         self._queue.put_nowait(CircuitChange(endpoint_id, state))
+
+    def note_failing(self, change: FailingChange) -> None:
+        """Queue the start or end of an endpoint's failing period (auto-disable)."""
+        self._failing_changes += 1
+        self._queue.put_nowait(change)
 
     def close(self) -> None:
         """Nothing more will be queued: ``run`` returns once the queue is written."""
@@ -118,7 +126,15 @@ class Recorder:
         if self._circuit_changes:
             circuits = [item for item in batch if isinstance(item, CircuitChange)]
             self._circuit_changes -= len(circuits)
-        self._recording = len(batch)
+        changes: list[FailingChange] = []
+        if self._failing_changes:
+            changes = [c for c in batch if isinstance(c, FailingChange)]
+            self._failing_changes -= len(changes)
+        # An endpoint that changed twice in the batch: its last change wins.
+        failing = {c.endpoint_id: c for c in changes}
+        # What the logs count: attempt results, not the failing-period notes beside them.
+        results = len(batch) - len(changes)
+        self._recording = results
         landed = outcomes
         while True:
             try:
@@ -131,11 +147,14 @@ class Recorder:
                 while circuits:
                     await self._store.save_circuit(circuits[0].endpoint_id, circuits[0].state)
                     del circuits[0]
+                if failing:
+                    await self._write_failing(list(failing.values()))
+                    failing = {}
                 break
             except Unavailable as exc:
-                log.warning("cannot record %d attempts, retrying: %s", len(batch), exc)
+                log.warning("cannot record %d attempts, retrying: %s", results, exc)
             except Exception:
-                log.exception("recording %d attempts failed, retrying", len(batch))
+                log.exception("recording %d attempts failed, retrying", results)
             await asyncio.sleep(STORE_RETRY_SECONDS)
         self._recording = 0
         if self._disables_heard:
@@ -143,10 +162,22 @@ class Recorder:
         if any(isinstance(o, AttemptOutcome) and o.next_attempt_at is not None for o in batch):
             self._wake()
 
+    async def _write_failing(self, changes: list[FailingChange]) -> None:
+        """Failing periods that began in this batch start at its earliest failure."""
+        started = [c for c in changes if c.failing]
+        if started:
+            since = min(c.at for c in started)
+            await self._store.mark_endpoints_failing([c.endpoint_id for c in started], since)
+        ended = [c.endpoint_id for c in changes if not c.failing]
+        if ended:
+            await self._store.mark_endpoints_healthy(ended)
+
     def _announce_disabled(self, outcomes: list[AttemptOutcome]) -> None:
         """Endpoints these outcomes disabled (they answered 410 Gone), once they landed."""
         for item in outcomes:
             if item.disable_endpoint:
                 endpoint = item.claimed.endpoint
-                gone = EndpointDisabled(endpoint.app_id, endpoint.id, "it answered 410 Gone")
+                gone = EndpointDisabled(
+                    endpoint.app_id, endpoint.id, "it answered 410 Gone", endpoint_uid=endpoint.uid
+                )
                 self._instrumentation.emit(gone)

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from hookline.delivery.admission import Admission
 from hookline.delivery.attempt import AttemptRunner
 from hookline.delivery.disabled import EndpointStates
+from hookline.delivery.failing import FailingTracker
 from hookline.delivery.recorder import SHUTDOWN_GRACE_SECONDS, STORE_RETRY_SECONDS, Recorder
 from hookline.domain import ids
 from hookline.domain.admission import EndpointLimits
@@ -86,6 +87,7 @@ class Worker:
         self._reserved = 0
         """Slots offered to publish transactions that have not committed yet."""
         self._recorder = Recorder(store, clock, self.wake, instrumentation)
+        self._failing = FailingTracker(clock)
         self._admission = Admission(
             EndpointLimits(config.endpoint_max_in_flight),
             breaker_threshold=config.breaker_threshold,
@@ -279,6 +281,9 @@ class Worker:
             if outcome.disable_endpoint:
                 self._endpoints.observe(endpoint_id, claimed.endpoint.version + 1, True)
             self._recorder.put(outcome)
+            change = self._failing.record(endpoint_id, result.status_code)
+            if change is not None:
+                self._recorder.note_failing(change)
         finally:
             admission.finished(endpoint_id)
 

@@ -103,6 +103,9 @@ class Endpoint:
     """The version of the stored row this was read at; an update writes only that version."""
     policy: EndpointPolicy = NO_ENDPOINT_POLICY
     """Its own delivery policy, over its application's and the server's."""
+    failing_since: datetime | None = None
+    """Since when every attempt has failed (auto-disable), as last read; never written by an
+    update of the endpoint. None when it last succeeded, or for an endpoint read for a claim."""
 
     @property
     def current_key(self) -> SigningKey:

@@ -63,12 +63,56 @@ class DeliveryExhausted:
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointCreated:
+    """An endpoint was created."""
+
+    app_id: str
+    endpoint_id: str
+    endpoint_uid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointUpdated:
+    """An endpoint was changed (its fields, headers or secret)."""
+
+    app_id: str
+    endpoint_id: str
+    endpoint_uid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointDeleted:
+    """An endpoint was deleted."""
+
+    app_id: str
+    endpoint_id: str
+    endpoint_uid: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class EndpointDisabled:
-    """An endpoint stopped receiving deliveries (for now: it answered 410 Gone)."""
+    """An endpoint stopped receiving deliveries: it answered 410 Gone, failed for the whole
+    auto-disable period, or someone disabled it."""
 
     app_id: str
     endpoint_id: str
     reason: str
+    trigger: str = "automatic"
+    """Svix's ``trigger``: ``automatic`` (hookline decided) or ``manual`` (an update)."""
+    fail_since: datetime | None = None
+    """Since when every attempt failed, for an auto-disable."""
+    endpoint_uid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointFailing:
+    """An endpoint has failed for a share of the auto-disable period (a warning)."""
+
+    app_id: str
+    endpoint_id: str
+    endpoint_uid: str | None
+    fail_since: datetime
+    disable_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +121,18 @@ class EndpointEnabled:
 
     app_id: str
     endpoint_id: str
+    endpoint_uid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BackgroundTaskFinished:
+    """A background task (replay, redrive, recover…) ended."""
+
+    task_id: str
+    app_id: str | None
+    task: str
+    status: str
+    data: dict[str, object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +175,13 @@ Event = (
     | MessageAccepted
     | AttemptFinished
     | DeliveryExhausted
+    | EndpointCreated
+    | EndpointUpdated
+    | EndpointDeleted
     | EndpointDisabled
+    | EndpointFailing
     | EndpointEnabled
+    | BackgroundTaskFinished
     | BreakerOpened
     | BreakerClosed
     | BatchCommitted

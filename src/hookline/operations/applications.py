@@ -3,7 +3,8 @@
 Reads go through a one-second cache (every publish names its application); an update or
 delete through this process drops the entry at once. Tenant isolation is applied in
 ``resolve``: a scoped token sees another application as absent (404), never as forbidden,
-so it cannot even learn which applications exist.
+so it cannot even learn which applications exist. The reserved application of the
+operational webhooks (``operations.operational_webhooks``) is absent to everyone here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 from hookline.domain import ids
 from hookline.domain.errors import NotFound
 from hookline.domain.models import Application, Page
+from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.policy import NO_APPLICATION_POLICY, ApplicationPolicy
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
@@ -93,7 +95,7 @@ async def resolve(ops: Operations, principal: Principal, key: str) -> Applicatio
         app = await ops.store.get_application(key)
         if app is not None:
             ops.app_cache.put(key, app)
-    if app is None or not principal.sees(app):
+    if app is None or app.id == OPERATIONAL_APP_ID or not principal.sees(app):
         raise NotFound("Application not found")
     return app
 
@@ -101,7 +103,7 @@ async def resolve(ops: Operations, principal: Principal, key: str) -> Applicatio
 async def _fresh(ops: Operations, principal: Principal, key: str) -> Application:
     """The stored application, bypassing the cache: what an update must start from."""
     app = await ops.store.get_application(key)
-    if app is None or not principal.sees(app):
+    if app is None or app.id == OPERATIONAL_APP_ID or not principal.sees(app):
         raise NotFound("Application not found")
     return app
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hookline.domain.clock import utcnow
+from hookline.domain.operational import DEFAULT_DISABLE_AFTER
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, MessageAccepted
 from hookline.operations.cache import ApplicationCache
 from hookline.storage.base import Store
@@ -39,7 +40,9 @@ class Operations:
     or enabled again ``(endpoint_id, version, disabled)``, so that from the answer on it
     starts no attempt to a disabled endpoint."""
     instrumentation: Instrumentation = NO_INSTRUMENTATION
-    """Hears accepted messages and endpoints enabled again."""
+    """Hears accepted messages and endpoints created, changed, enabled, disabled, deleted."""
+    disable_after: timedelta = DEFAULT_DISABLE_AFTER
+    """The auto-disable period: an endpoint failing this long is disabled."""
     accepted_heard: bool = field(init=False)
     """Whether anyone listens for ``MessageAccepted``: asked once, read on every publish."""
 

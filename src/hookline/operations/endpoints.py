@@ -14,10 +14,17 @@ from hookline.domain import ids
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.headers import InvalidHeader, merge_headers, normalize_headers, redacted
 from hookline.domain.models import Application, Endpoint, EndpointStats, Page, SigningKey
+from hookline.domain.operational import OPERATIONAL_APP_ID, unknown_event_types
 from hookline.domain.policy import NO_ENDPOINT_POLICY, EndpointPolicy
 from hookline.domain.rotation import rotate_keys
 from hookline.domain.signing import InvalidSecret, generate_secret, normalize_secret
-from hookline.instrumentation import EndpointEnabled
+from hookline.instrumentation import (
+    EndpointCreated,
+    EndpointDeleted,
+    EndpointDisabled,
+    EndpointEnabled,
+    EndpointUpdated,
+)
 from hookline.operations import applications
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
@@ -27,7 +34,7 @@ from hookline.operations.updates import (
     changed_fields,
     update_with_retry,
 )
-from hookline.storage.base import ListQuery
+from hookline.storage.base import EndpointFailure, ListQuery
 
 DEFAULT_GRACE = timedelta(hours=24)
 
@@ -105,10 +112,22 @@ def _nonempty(value: Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(value) if value else None
 
 
-async def _event_types(ops: Operations, names: Sequence[str] | None) -> tuple[str, ...] | None:
-    """A filter naming an unknown event type would silently receive nothing: refuse it."""
+async def _event_types(
+    ops: Operations, app: Application, names: Sequence[str] | None
+) -> tuple[str, ...] | None:
+    """A filter naming an unknown event type would silently receive nothing: refuse it. An
+    operational-webhook endpoint filters on hookline's own event types, not the catalogue."""
     if not names:
         return None
+    if app.id == OPERATIONAL_APP_ID:
+        unknown = unknown_event_types(tuple(names))
+        if unknown:
+            raise InvalidRequest(
+                f"Unknown operational event type(s): {', '.join(unknown)}; see "
+                "docs/delivery.md, 'Operational webhooks and auto-disable'",
+                loc=("body", "filterTypes"),
+            )
+        return tuple(dict.fromkeys(names))
     missing = await ops.store.missing_event_types(list(names))
     if missing:
         raise InvalidRequest(
@@ -204,14 +223,14 @@ async def in_application(ops: Operations, app: Application, key: str) -> Endpoin
 
 async def _update(
     ops: Operations,
-    principal: Principal,
-    app_key: str,
+    app: Application,
     key: str,
     apply: Callable[[Endpoint], Endpoint],
     current: Endpoint | None = None,
 ) -> Endpoint:
-    """Every endpoint change goes through here: read, apply, write, retried on a race. An
-    endpoint this change enabled again is announced (``EndpointEnabled``)."""
+    """Every endpoint change goes through here: read, apply, write, retried on a race. The
+    change is announced (``EndpointUpdated``), and so is an endpoint this change enabled
+    again (``EndpointEnabled``) or disabled (``EndpointDisabled``, trigger ``manual``)."""
     was_disabled = False
 
     def noting(endpoint: Endpoint) -> Endpoint:
@@ -220,15 +239,25 @@ async def _update(
         return apply(endpoint)
 
     stored = await update_with_retry(
-        lambda: get(ops, principal, app_key, key),
+        lambda: in_application(ops, app, key),
         noting,
         ops.store.update_endpoint,
         current=current,
     )
     if was_disabled != stored.disabled:
         ops.endpoint_changed(stored.id, stored.version, stored.disabled)
+    heard = ops.instrumentation
+    if heard.wants(EndpointUpdated):
+        heard.emit(EndpointUpdated(stored.app_id, stored.id, stored.uid))
     if was_disabled and not stored.disabled:
-        ops.instrumentation.emit(EndpointEnabled(stored.app_id, stored.id))
+        # Enabled again: a failing period from before the disable must not count.
+        await ops.store.mark_endpoints_healthy([stored.id])
+        heard.emit(EndpointEnabled(stored.app_id, stored.id, stored.uid))
+    elif stored.disabled and not was_disabled and heard.wants(EndpointDisabled):
+        disabled = EndpointDisabled(
+            stored.app_id, stored.id, "it was disabled by an update", "manual", None, stored.uid
+        )
+        heard.emit(disabled)
     return stored
 
 
@@ -243,15 +272,18 @@ async def create(
     ops: Operations, principal: Principal, app_key: str, given: EndpointFields
 ) -> Endpoint:
     app = await applications.resolve(ops, principal, app_key)
-    return await _create(ops, app, given)
+    return await create_in(ops, app, given)
 
 
-async def _create(
+async def create_in(
     ops: Operations, app: Application, given: EndpointFields, uid: str | None = None
 ) -> Endpoint:
-    event_types = await _event_types(ops, given.event_types)
+    """Create an endpoint of an application the caller already resolved (and may change)."""
+    event_types = await _event_types(ops, app, given.event_types)
     endpoint = new_endpoint(app, given, event_types, ops.clock(), uid)
     await ops.store.create_endpoint(endpoint)
+    if ops.instrumentation.wants(EndpointCreated):
+        ops.instrumentation.emit(EndpointCreated(app.id, endpoint.id, endpoint.uid))
     return endpoint
 
 
@@ -261,14 +293,19 @@ async def upsert(
     """PUT: replace the endpoint, or create it with the path as its uid; returns it and
     whether it was created."""
     app = await applications.resolve(ops, principal, app_key)
+    return await upsert_in(ops, app, key, given)
+
+
+async def upsert_in(
+    ops: Operations, app: Application, key: str, given: EndpointFields
+) -> tuple[Endpoint, bool]:
     existing = await ops.store.get_endpoint(app.id, key)
     if existing is None:
-        return await _create(ops, app, given, uid=key), True
-    event_types = await _event_types(ops, given.event_types)
+        return await create_in(ops, app, given, uid=key), True
+    event_types = await _event_types(ops, app, given.event_types)
     updated = await _update(
         ops,
-        principal,
-        app_key,
+        app,
         key,
         lambda ep: replace_endpoint(ep, given, event_types, ops.clock()),
         existing,
@@ -279,23 +316,25 @@ async def upsert(
 async def patch(
     ops: Operations, principal: Principal, app_key: str, key: str, changes: EndpointPatch
 ) -> Endpoint:
-    existing = await get(ops, principal, app_key, key)
+    app = await applications.resolve(ops, principal, app_key)
+    existing = await in_application(ops, app, key)
     if not isinstance(changes.event_types, Unset):
-        changes = replace(changes, event_types=await _event_types(ops, changes.event_types))
+        changes = replace(changes, event_types=await _event_types(ops, app, changes.event_types))
     return await _update(
-        ops,
-        principal,
-        app_key,
-        key,
-        lambda ep: patch_endpoint(ep, changes, ops.clock()),
-        existing,
+        ops, app, key, lambda ep: patch_endpoint(ep, changes, ops.clock()), existing
     )
 
 
 async def delete(ops: Operations, principal: Principal, app_key: str, key: str) -> None:
     app = await applications.resolve(ops, principal, app_key)
+    await delete_in(ops, app, key)
+
+
+async def delete_in(ops: Operations, app: Application, key: str) -> None:
     endpoint = await in_application(ops, app, key)
     await ops.store.delete_endpoint(app.id, endpoint.id)
+    if ops.instrumentation.wants(EndpointDeleted):
+        ops.instrumentation.emit(EndpointDeleted(app.id, endpoint.id, endpoint.uid))
 
 
 async def secret(ops: Operations, principal: Principal, app_key: str, key: str) -> str:
@@ -315,13 +354,23 @@ async def rotate_secret(
 
     The old keys keep signing for ``grace`` (see ``domain.rotation``).
     """
+    app = await applications.resolve(ops, principal, app_key)
+    return await rotate_secret_in(ops, app, key, new_secret, grace)
 
+
+async def rotate_secret_in(
+    ops: Operations,
+    app: Application,
+    key: str,
+    new_secret: str | None = None,
+    grace: timedelta = DEFAULT_GRACE,
+) -> str:
     def rotate(ep: Endpoint) -> Endpoint:
         now = ops.clock()
         keys = rotate_keys(ep.keys, _secret(new_secret), grace, now)
         return replace(ep, keys=keys, updated_at=now)
 
-    updated = await _update(ops, principal, app_key, key, rotate)
+    updated = await _update(ops, app, key, rotate)
     return updated.current_key.secret
 
 
@@ -336,12 +385,15 @@ async def set_headers(
     ops: Operations, principal: Principal, app_key: str, key: str, given: Mapping[str, str]
 ) -> Endpoint:
     """Replace every custom header."""
+    app = await applications.resolve(ops, principal, app_key)
+    return await set_headers_in(ops, app, key, given)
+
+
+async def set_headers_in(
+    ops: Operations, app: Application, key: str, given: Mapping[str, str]
+) -> Endpoint:
     return await _update(
-        ops,
-        principal,
-        app_key,
-        key,
-        lambda ep: replace(ep, headers=_headers(given), updated_at=ops.clock()),
+        ops, app, key, lambda ep: replace(ep, headers=_headers(given), updated_at=ops.clock())
     )
 
 
@@ -349,9 +401,8 @@ async def update_headers(
     ops: Operations, principal: Principal, app_key: str, key: str, changes: HeadersPatch
 ) -> Endpoint:
     """Add or overwrite the given headers and remove the named ones; keep the rest."""
-    return await _update(
-        ops, principal, app_key, key, lambda ep: patch_headers(ep, changes, ops.clock())
-    )
+    app = await applications.resolve(ops, principal, app_key)
+    return await _update(ops, app, key, lambda ep: patch_headers(ep, changes, ops.clock()))
 
 
 async def stats(
@@ -388,3 +439,40 @@ async def recover(
     count = await ops.store.recover(app.id, endpoint.id, since, end, now)
     ops.work_queued()
     return Recovery(ids.new_id(ids.TASK), count, now)
+
+
+async def disable_failing(ops: Operations, failure: EndpointFailure) -> Endpoint | None:
+    """Auto-disable: disable an endpoint that failed for the whole period (once per period,
+    decided by the caller with ``advance_failure_step``) and end its failing period.
+
+    The write is a versioned update, so a change made at the same time is kept; an
+    endpoint already disabled, or gone, is left alone (None) and nothing is announced.
+    """
+    disabled_now = False
+
+    def disable(endpoint: Endpoint) -> Endpoint:
+        nonlocal disabled_now
+        disabled_now = not endpoint.disabled
+        return replace(endpoint, disabled=True, updated_at=ops.clock())
+
+    async def read() -> Endpoint:
+        found = await ops.store.get_endpoint(failure.app_id, failure.endpoint_id)
+        if found is None:
+            raise NotFound("Endpoint not found")
+        return found
+
+    try:
+        stored = await update_with_retry(read, disable, ops.store.update_endpoint)
+    except NotFound:
+        return None
+    await ops.store.mark_endpoints_healthy([failure.endpoint_id])
+    if not disabled_now:
+        return None
+    if ops.instrumentation.wants(EndpointDisabled):
+        reason = f"every attempt failed since {failure.failing_since.isoformat()}"
+        ops.instrumentation.emit(
+            EndpointDisabled(
+                stored.app_id, stored.id, reason, "automatic", failure.failing_since, stored.uid
+            )
+        )
+    return stored

@@ -86,6 +86,18 @@ class Deferral:
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointFailure:
+    """An enabled endpoint failing without a success since ``failing_since``, and the
+    auto-disable step already taken for that period (``domain.operational.FailureStep``)."""
+
+    endpoint_id: str
+    app_id: str
+    endpoint_uid: str | None
+    failing_since: datetime
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
 class IdempotencyCompletion:
     """The response to store under a reserved key, in the same transaction as the work."""
 
@@ -298,6 +310,25 @@ class Store(Protocol):
 
     async def open_circuits(self, now: datetime) -> dict[str, CircuitState]:
         """The breakers still open at ``now``, whichever worker opened them."""
+        ...
+
+    # failing endpoints: auto-disable's state, written on transitions only
+    async def mark_endpoints_failing(self, endpoint_ids: Sequence[str], since: datetime) -> None:
+        """Start a failing period at ``since`` for each endpoint not already in one."""
+        ...
+
+    async def mark_endpoints_healthy(self, endpoint_ids: Sequence[str]) -> None:
+        """End the failing period of each endpoint (a success, or it was disabled)."""
+        ...
+
+    async def failing_endpoints(self, before: datetime) -> list[EndpointFailure]:
+        """Enabled endpoints failing since ``before`` or earlier, auto-disable not done."""
+        ...
+
+    async def advance_failure_step(self, endpoint_id: str, since: datetime, step: int) -> bool:
+        """Record ``step`` for the failing period that began at ``since``; True only for the
+        one caller that raised it (so each warning and the disable happen once), False if it
+        was taken already or the period ended."""
         ...
 
     # attempts

@@ -20,6 +20,8 @@ WHERE id = :id AND version = :version
 
 -- name: delete_application
 DELETE FROM applications WHERE id = :app_id;
+DELETE FROM endpoint_failures
+WHERE endpoint_id IN (SELECT id FROM endpoints WHERE app_id = :app_id);
 DELETE FROM endpoints WHERE app_id = :app_id;
 DELETE FROM messages WHERE app_id = :app_id;
 DELETE FROM deliveries WHERE app_id = :app_id;
@@ -55,7 +57,9 @@ VALUES (:id, :app_id, :uid, :url, :description, :throttle_rate, :disabled,
         :updated_at, 1)
 
 -- name: get_endpoint
-SELECT * FROM endpoints
+-- With since when it has failed (auto-disable), a read-only field of the endpoint.
+SELECT e.*, f.failing_since AS failing_since
+FROM endpoints AS e LEFT JOIN endpoint_failures AS f ON f.endpoint_id = e.id
 WHERE app_id = :app_id AND (id = :key OR uid = :key)
 ORDER BY id = :key DESC LIMIT 1
 
@@ -70,6 +74,8 @@ SET uid = :uid, url = :url, description = :description, throttle_rate = :throttl
 WHERE id = :id AND app_id = :app_id AND version = :version
 
 -- name: delete_endpoint
+DELETE FROM endpoint_failures
+WHERE endpoint_id IN (SELECT id FROM endpoints WHERE id = :endpoint_id AND app_id = :app_id);
 DELETE FROM endpoints WHERE id = :endpoint_id AND app_id = :app_id;
 DELETE FROM deliveries WHERE endpoint_id = :endpoint_id AND app_id = :app_id
 
@@ -192,6 +198,18 @@ DELETE FROM circuits WHERE endpoint_id = :endpoint_id
 -- name: open_circuits
 SELECT endpoint_id, failures, open_until, cooldown_ms FROM circuits WHERE open_until > :now
 
+-- name: failing_endpoints
+-- Enabled endpoints failing since :before or earlier whose auto-disable is not done.
+SELECT f.endpoint_id, f.failing_since, f.step, e.app_id, e.uid
+FROM endpoint_failures AS f JOIN endpoints AS e ON e.id = f.endpoint_id
+WHERE e.disabled = 0 AND f.failing_since <= :before AND f.step < 3
+
+-- name: advance_failure_step
+-- Take an auto-disable step once per failing period: of several workers checking, the one
+-- whose update changes the row takes it; a success in between (a new period) stops it.
+UPDATE endpoint_failures SET step = :step
+WHERE endpoint_id = :endpoint_id AND failing_since = :since AND step < :step
+
 -- name: schema_version
 SELECT coalesce(max(version), 0) FROM schema_version
 
@@ -206,7 +224,8 @@ SELECT * FROM applications AS a
 SELECT * FROM event_types
 
 -- name: page_endpoints
-SELECT * FROM endpoints
+SELECT e.*, f.failing_since AS failing_since
+FROM endpoints AS e LEFT JOIN endpoint_failures AS f ON f.endpoint_id = e.id
 
 -- name: page_messages
 SELECT m.* FROM messages AS m

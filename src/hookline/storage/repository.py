@@ -39,6 +39,7 @@ from hookline.domain.models import (
     MessageStatus,
     Page,
 )
+from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import rows, sql
 from hookline.storage.base import (
@@ -46,6 +47,7 @@ from hookline.storage.base import (
     AttemptOutcome,
     Deferral,
     EndpointChanged,
+    EndpointFailure,
     Handoff,
     IdempotencyCompletion,
     IdempotentResponse,
@@ -167,9 +169,13 @@ class SqlRepository:
     async def list_applications(
         self, query: ListQuery, exclude_without_endpoints: bool = False
     ) -> Page[Application]:
-        where = [sql.HAS_ENDPOINTS] if exclude_without_endpoints else []
+        # The operational webhooks' reserved application is never listed.
+        where = ["a.id <> :reserved"]
+        if exclude_without_endpoints:
+            where.append(sql.HAS_ENDPOINTS)
+        params = {"reserved": OPERATIONAL_APP_ID}
         return await self._page(
-            "page_applications", where, {}, "a.id", query, rows.application_from
+            "page_applications", where, params, "a.id", query, rows.application_from
         )
 
     async def update_application(self, app: Application) -> Application | None:
@@ -414,6 +420,26 @@ class SqlRepository:
     async def open_circuits(self, now: datetime) -> dict[str, CircuitState]:
         found = await self._db.query("open_circuits", {"now": rows.to_ms(now)})
         return {r["endpoint_id"]: rows.circuit_from(r) for r in found}
+
+    # -- failing endpoints ------------------------------------------------------------
+
+    async def mark_endpoints_failing(self, endpoint_ids: Sequence[str], since: datetime) -> None:
+        if endpoint_ids:
+            params = {"ids": self.dialect.list_param(endpoint_ids), "since": rows.dt_to_ms(since)}
+            await self._db.execute("mark_endpoints_failing", params)
+
+    async def mark_endpoints_healthy(self, endpoint_ids: Sequence[str]) -> None:
+        if endpoint_ids:
+            params = {"ids": self.dialect.list_param(endpoint_ids)}
+            await self._db.execute("mark_endpoints_healthy", params)
+
+    async def failing_endpoints(self, before: datetime) -> list[EndpointFailure]:
+        found = await self._db.query("failing_endpoints", {"before": rows.dt_to_ms(before)})
+        return [rows.endpoint_failure_from(r) for r in found]
+
+    async def advance_failure_step(self, endpoint_id: str, since: datetime, step: int) -> bool:
+        params = {"endpoint_id": endpoint_id, "since": rows.dt_to_ms(since), "step": step}
+        return await self._db.execute("advance_failure_step", params) > 0
 
     # -- attempts -------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from hookline.domain.routing import endpoint_accepts
 from hookline.storage.base import (
     AttemptOutcome,
     Deferral,
+    EndpointFailure,
     IdempotencyCompletion,
     IdempotentResponse,
 )
@@ -176,6 +177,18 @@ def endpoint_from(row: Row, codec: RowCodec) -> Endpoint:
         updated_at=ms_to_dt(row["updated_at"]),
         version=row["version"],
         policy=EndpointPolicy.from_json(load_json(row["policy"])),
+        # keys(): a sqlite3.Row's ``in`` looks at values, not names.
+        failing_since=from_ms(row["failing_since"]) if "failing_since" in row.keys() else None,  # noqa: SIM118
+    )
+
+
+def endpoint_failure_from(row: Row) -> EndpointFailure:
+    return EndpointFailure(
+        endpoint_id=row["endpoint_id"],
+        app_id=row["app_id"],
+        endpoint_uid=row["uid"],
+        failing_since=ms_to_dt(row["failing_since"]),
+        step=row["step"],
     )
 
 

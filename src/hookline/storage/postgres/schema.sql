@@ -173,3 +173,11 @@ CREATE TABLE circuits (
     open_until BIGINT NOT NULL,
     cooldown_ms BIGINT NOT NULL
 );
+
+-- Endpoints failing without a success, and the auto-disable step reached (docs/delivery.md);
+-- times in ms.
+CREATE TABLE endpoint_failures (
+    endpoint_id TEXT PRIMARY KEY,
+    failing_since BIGINT NOT NULL,
+    step INTEGER NOT NULL DEFAULT 0
+);

@@ -43,3 +43,13 @@ WHERE worker_id = :worker_id AND status = 3 AND lease_token IN (SELECT value FRO
 
 -- name: endpoint_states
 SELECT id, version, disabled FROM endpoints WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: mark_endpoints_failing
+-- The first failure after a success starts a failing period; later ones leave it.
+INSERT INTO endpoint_failures (endpoint_id, failing_since, step)
+SELECT value, :since, 0 FROM json_each(:ids) WHERE true
+ON CONFLICT (endpoint_id) DO NOTHING
+
+-- name: mark_endpoints_healthy
+-- A success ends the failing period (and whatever warnings it had).
+DELETE FROM endpoint_failures WHERE endpoint_id IN (SELECT value FROM json_each(:ids))

@@ -160,3 +160,11 @@ CREATE TABLE circuits (
     open_until INTEGER NOT NULL,
     cooldown_ms INTEGER NOT NULL
 );
+
+-- Endpoints failing without a success, and the auto-disable step reached (docs/delivery.md);
+-- times in ms.
+CREATE TABLE endpoint_failures (
+    endpoint_id TEXT PRIMARY KEY,
+    failing_since INTEGER NOT NULL,
+    step INTEGER NOT NULL DEFAULT 0
+);
