@@ -27,6 +27,7 @@ from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, Loggin
 from hookline.operations import tokens
 from hookline.operations.context import Operations
 from hookline.operations.principal import SYSTEM
+from hookline.operations.tasks import TaskRunner
 from hookline.storage.base import Store
 from hookline.storage.postgres import PostgresStore
 from hookline.storage.sqlite import SqliteStore
@@ -145,14 +146,17 @@ async def run(
     )
     if delivery is not None:
         store.attach_handoff(delivery)
+    ops = Operations(store, base_url=settings.base_url, instrumentation=instrumentation)
+    runner: TaskRunner | None = None
+    if delivery is not None:
+        runner = TaskRunner(ops)
+        ops.work_queued = delivery.wake
+        ops.task_queued = runner.wake
     tasks: list[asyncio.Task[None]] = []
     server: _Server | None = None
     try:
         if api:
             await ensure_admin_token(store, settings)
-            ops = Operations(store, base_url=settings.base_url, instrumentation=instrumentation)
-            if delivery is not None:
-                ops.work_queued = delivery.wake
             services = Services(ops=ops, settings=settings)
             config = uvicorn.Config(
                 create_app(services, instrumentation),
@@ -173,6 +177,8 @@ async def run(
         if delivery is not None:
             tasks.append(asyncio.create_task(delivery.run(), name="hookline-worker"))
             tasks.append(asyncio.create_task(run_maintenance(store, stop), name="maintenance"))
+        if runner is not None:
+            tasks.append(asyncio.create_task(runner.run(stop), name="background-tasks"))
         log.info(
             "hookline running (api=%s, worker=%s, database=%s)",
             api,

@@ -13,6 +13,7 @@ from hookline.api import (
     messages,
     openapi,
     portal,
+    tasks,
 )
 from hookline.api.app import HooklineApp, Services
 from hookline.api.errors import NotImplementedRoute
@@ -45,6 +46,7 @@ def all_routes() -> list[Route]:
         *endpoints.ROUTES,
         *messages.ROUTES,
         *attempts.ROUTES,
+        *tasks.ROUTES,
     ]
     known = {(r.method, r.path) for r in implemented}
     missing = [

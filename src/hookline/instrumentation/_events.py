@@ -114,6 +114,18 @@ class ConnectionOpened:
     duration_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class BackgroundTaskFinished:
+    """A background task (recover, replay, bulk replay, redrive) ended: finished, failed or
+    canceled. ``status`` and ``task`` are the Svix wire values; ``data`` is its progress."""
+
+    task_id: str
+    app_id: str | None
+    task: str
+    status: str
+    data: dict[str, object]
+
+
 Event = (
     RequestServed
     | MessageAccepted
@@ -125,4 +137,5 @@ Event = (
     | BreakerClosed
     | BatchCommitted
     | ConnectionOpened
+    | BackgroundTaskFinished
 )

@@ -30,6 +30,9 @@ class Operations:
     work_queued: Callable[[], None] = _nobody_listens
     """Wakes the local worker after an operation queued deliveries outside a publish
     (resend, recover); publishes reach it through the store's handoff instead."""
+    task_queued: Callable[[], None] = _nobody_listens
+    """Wakes this process's background-task runner after a task was created; without one,
+    another process's runner finds the task at its next poll."""
     instrumentation: Instrumentation = NO_INSTRUMENTATION
     """Hears accepted messages and endpoints enabled again."""
     accepted_heard: bool = field(init=False)
