@@ -141,6 +141,25 @@ async def start(
     return task
 
 
+async def run_to_end(
+    ops: Operations,
+    principal: Principal,
+    app_key: str,
+    request: TaskRequest,
+    poll_seconds: float = 0.2,
+) -> BackgroundTask:
+    """Start a task and run tasks in this process until it ended (the CLI's way): if a
+    server's runner took it first, wait for that runner to finish it."""
+    started = await start(ops, principal, app_key, request)
+    runner = TaskRunner(ops)
+    while True:
+        current = await get(ops, principal, started.id)
+        if current.status is not TaskStatus.RUNNING:
+            return current
+        if not await runner.run_one():
+            await asyncio.sleep(poll_seconds)
+
+
 async def count(ops: Operations, principal: Principal, app_key: str, request: TaskRequest) -> int:
     """Dry run: how many deliveries the task would queue now, reading the same batches and
     writing nothing."""
