@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from hookline.domain import ids
-from hookline.domain.models import Application, Endpoint, MessageStatus
+from hookline.domain.models import Application, AttemptTrigger, Endpoint, MessageStatus
 from hookline.domain.tasks import (
     BackgroundTask,
     TaskFilter,
@@ -23,14 +23,19 @@ from tests.conftest import failed_outcome, make_app, make_endpoint, make_message
 LEASE = timedelta(seconds=30)
 
 
-def _task(
-    app: Application, endpoint: Endpoint | None, kind: TaskKind = TaskKind.RECOVER
+def task_for(
+    endpoint: Endpoint | None,
+    app: Application | None = None,
+    kind: TaskKind = TaskKind.RECOVER,
 ) -> BackgroundTask:
+    """A running task of ``endpoint``'s application (or ``app``'s) over the last hour."""
+    app_id = app.id if app is not None else endpoint.app_id if endpoint is not None else None
+    assert app_id is not None, "name the endpoint or the application"
     now = utcnow()
     since = now - timedelta(hours=1)
     return BackgroundTask(
         id=ids.new_id(ids.TASK),
-        app_id=app.id,
+        app_id=app_id,
         endpoint_id=None if endpoint is None else endpoint.id,
         kind=kind,
         status=TaskStatus.RUNNING,
@@ -58,7 +63,7 @@ async def _fail_all(store: Store, code: int = 500) -> None:
     await store.complete([failed_outcome(c, code) for c in claimed])
 
 
-def _checkpoint(
+def checkpoint(
     task: BackgroundTask,
     token: str,
     cursor: str,
@@ -86,8 +91,8 @@ async def test_a_task_is_stored_read_back_and_listed_per_application(store: Stor
     app, endpoint = await _app_with_endpoint(store)
     other = make_app()
     await store.create_application(other)
-    mine = _task(app, endpoint)
-    theirs = _task(other, None, TaskKind.REDRIVE)
+    mine = task_for(endpoint)
+    theirs = task_for(None, other, TaskKind.REDRIVE)
     await store.create_task(mine)
     await store.create_task(theirs)
     assert await store.get_task(mine.id) == mine
@@ -106,8 +111,8 @@ async def test_a_task_is_stored_read_back_and_listed_per_application(store: Stor
 async def test_a_task_is_leased_by_one_runner_until_its_lease_runs_out(store: Store) -> None:
     """A leased task is not leased again while its lease holds; once it ran out (its runner
     died) another runner takes it, and the first one's checkpoint is refused."""
-    app, endpoint = await _app_with_endpoint(store)
-    task = _task(app, endpoint)
+    _app, endpoint = await _app_with_endpoint(store)
+    task = task_for(endpoint)
     await store.create_task(task)
     now = utcnow()
     first = await store.lease_task(now, now + LEASE, "runner-a")
@@ -116,8 +121,8 @@ async def test_a_task_is_leased_by_one_runner_until_its_lease_runs_out(store: St
     later = now + LEASE + timedelta(seconds=1)
     taken = await store.lease_task(later, later + LEASE, "runner-b")
     assert taken is not None and taken.id == task.id
-    assert not await store.checkpoint_task(_checkpoint(first, "runner-a", "msg_z"))
-    assert await store.checkpoint_task(_checkpoint(taken, "runner-b", "msg_z"))
+    assert not await store.checkpoint_task(checkpoint(first, "runner-a", "msg_z"))
+    assert await store.checkpoint_task(checkpoint(taken, "runner-b", "msg_z"))
     stored = await store.get_task(task.id)
     assert stored is not None and (stored.cursor, stored.scanned) == ("msg_z", 1)
 
@@ -133,13 +138,13 @@ async def test_a_checkpoint_writes_its_deliveries_and_cursor_together(store: Sto
     await store.publish([missing], utcnow(), only_endpoint="ep_none")
     delivery = await store.get_delivery(sent.id, endpoint.id)
     assert delivery is not None and delivery.status is MessageStatus.FAIL
-    task = _task(app, endpoint, TaskKind.BULK_REPLAY)
+    task = task_for(endpoint, kind=TaskKind.BULK_REPLAY)
     await store.create_task(task)
     now = utcnow()
     leased = await store.lease_task(now, now + LEASE, "t")
     assert leased is not None
     new_id = ids.new_id(ids.DELIVERY)
-    point = _checkpoint(leased, "t", missing.id, [delivery.id], [(new_id, missing.id)], True)
+    point = checkpoint(leased, "t", missing.id, [delivery.id], [(new_id, missing.id)], True)
     assert await store.checkpoint_task(point)
     for msg in (sent, missing):
         found = await store.get_delivery(msg.id, endpoint.id)
@@ -148,6 +153,9 @@ async def test_a_checkpoint_writes_its_deliveries_and_cursor_together(store: Sto
     stored = await store.get_task(task.id)
     assert stored is not None
     assert (stored.status, stored.queued, stored.cursor) == (TaskStatus.FINISHED, 2, missing.id)
+    claimed = await store.claim_due(10, utcnow(), utcnow() + LEASE, "w1")
+    assert {c.message.id for c in claimed} == {sent.id, missing.id}
+    assert {c.trigger for c in claimed} == {AttemptTrigger.MANUAL}
 
 
 async def test_a_canceled_task_writes_nothing_more(store: Store) -> None:
@@ -159,13 +167,13 @@ async def test_a_canceled_task_writes_nothing_more(store: Store) -> None:
     await _fail_all(store)
     delivery = await store.get_delivery(msg.id, endpoint.id)
     assert delivery is not None
-    task = _task(app, endpoint)
+    task = task_for(endpoint)
     await store.create_task(task)
     now = utcnow()
     leased = await store.lease_task(now, now + LEASE, "t")
     assert leased is not None
     assert await store.cancel_task(task.id, utcnow())
-    assert not await store.checkpoint_task(_checkpoint(leased, "t", msg.id, [delivery.id]))
+    assert not await store.checkpoint_task(checkpoint(leased, "t", msg.id, [delivery.id]))
     still = await store.get_delivery(msg.id, endpoint.id)
     assert still is not None and still.status is MessageStatus.FAIL
     stored = await store.get_task(task.id)
@@ -183,17 +191,17 @@ async def test_task_rows_walk_in_key_order_in_bounded_batches(store: Store) -> N
     await store.publish(msgs[:3], utcnow())
     await _fail_all(store, 503)
     await store.publish(msgs[3:], utcnow(), only_endpoint="ep_none")
-    replay = _task(app, endpoint, TaskKind.REPLAY_MISSING)
+    replay = task_for(endpoint, kind=TaskKind.REPLAY_MISSING)
     first = await store.task_rows(replay, replay.cursor, 3)
     assert [r.msg_id for r in first] == [m.id for m in msgs[:3]]
     rest = await store.task_rows(replay, first[-1].key, 3)
     assert [(r.msg_id, r.delivery_id) for r in rest] == [(m.id, None) for m in msgs[3:]]
-    bulk = _task(app, endpoint, TaskKind.BULK_REPLAY)
+    bulk = task_for(endpoint, kind=TaskKind.BULK_REPLAY)
     rows = await store.task_rows(bulk, bulk.cursor, 10)
     assert [(r.msg_id, r.status, r.last_status_code) for r in rows] == [
         (m.id, MessageStatus.FAIL, 503) for m in msgs[:3]
     ]
-    redrive = _task(app, None, TaskKind.REDRIVE)
+    redrive = task_for(None, app, TaskKind.REDRIVE)
     letters = await store.task_rows(redrive, redrive.cursor, 2)
     assert len(letters) == 2 and letters[0].key < letters[1].key
     more = await store.task_rows(redrive, letters[-1].key, 2)

@@ -107,15 +107,6 @@ UPDATE deliveries
 SET status = 1, next_attempt_at = :now, manual = 1, lease_token = NULL, updated_at = :now
 WHERE app_id = :app_id AND msg_id = :msg_id AND endpoint_id = :endpoint_id
 
--- name: recover
-UPDATE deliveries
-SET status = 1, next_attempt_at = :now, manual = 1, attempt_count = 0, updated_at = :now
-WHERE app_id = :app_id AND endpoint_id = :endpoint_id AND status = 2
-  AND msg_id IN (
-      SELECT id FROM messages
-      WHERE app_id = :app_id AND created_at >= :since AND created_at <= :until
-  )
-
 -- name: get_delivery
 SELECT * FROM deliveries WHERE msg_id = :msg_id AND endpoint_id = :endpoint_id
 

@@ -321,18 +321,6 @@ class SqlRepository:
         params = {"app_id": app_id, "msg_id": msg_id, "endpoint_id": endpoint_id}
         await self._db.execute("resend", {**params, "now": rows.to_ms(now)})
 
-    async def recover(
-        self, app_id: str, endpoint_id: str, since: datetime, until: datetime, now: datetime
-    ) -> int:
-        params = {
-            "app_id": app_id,
-            "endpoint_id": endpoint_id,
-            "since": rows.to_ms(since),
-            "until": rows.to_ms(until),
-            "now": rows.to_ms(now),
-        }
-        return await self._db.execute("recover", params)
-
     async def get_delivery(self, msg_id: str, endpoint_id: str) -> Delivery | None:
         return await self._one(
             "get_delivery", {"msg_id": msg_id, "endpoint_id": endpoint_id}, rows.delivery_from
