@@ -264,15 +264,17 @@ ORDER BY m.id LIMIT :limit
 
 -- name: page_delivery_rows
 -- Deliveries with what the filters read: their message's type, channels, tags and time,
--- and the status code of their last attempt (attempts_msg index). Listed and walked
--- through deliveries_endpoint (one endpoint, by message) or deliveries_dead (an
--- application's failures, by delivery id).
+-- and the status code of their last attempt. Listed and walked through deliveries_endpoint
+-- (one endpoint, by message) or deliveries_dead (an application's failures, by delivery
+-- id). The last attempt is read through attempts_msg, a message's few attempts: the
+-- "|| ''" keeps both planners off attempts_endpoint, which also serves the ORDER BY and
+-- would walk all of the endpoint's attempts back to this message's.
 SELECT * FROM (
     SELECT d.id AS delivery_id, d.app_id, d.msg_id, d.endpoint_id, d.status,
            d.attempt_count AS attempts, d.updated_at, m.event_type, m.channels, m.tags,
            m.created_at,
            (SELECT a.response_status_code FROM attempts AS a
-            WHERE a.msg_id = d.msg_id AND a.endpoint_id = d.endpoint_id
+            WHERE a.msg_id = d.msg_id AND a.endpoint_id || '' = d.endpoint_id
             ORDER BY a.id DESC LIMIT 1) AS last_code
     FROM deliveries AS d JOIN messages AS m ON m.id = d.msg_id
 ) AS dl
