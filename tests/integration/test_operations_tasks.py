@@ -3,6 +3,7 @@ runs, cancel, a task resumed by another runner, and confinement to the caller's 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -274,6 +275,27 @@ async def test_a_task_whose_runner_died_is_resumed_from_its_last_batch(
         MessageStatus.PENDING
     ] * 5
     assert [type(e) for e in heard.seen] == [BackgroundTaskFinished]
+
+
+async def test_a_runner_that_stops_hands_its_task_back_for_another_to_finish(
+    ops: Ops, app: Application
+) -> None:
+    """A runner stopped after one batch (SIGTERM) releases its task: another runner takes
+    it at once, not a lease later, and finishes it from the released cursor."""
+    since = _since()
+    await _publish(ops, 4)
+    await _fail(ops.store, 4)
+    started = await tasks.start(
+        ops.ops, SYSTEM, "acme", TaskRequest(TaskKind.RECOVER, since, endpoint="ep")
+    )
+    stop = asyncio.Event()
+    stopping = Operations(ops.store, work_queued=stop.set)
+    assert await TaskRunner(stopping, batch_size=2).run_one(stop)
+    halfway = await tasks.get(ops.ops, SYSTEM, started.id)
+    assert (halfway.status, halfway.queued) == (TaskStatus.RUNNING, 2)
+    assert await TaskRunner(ops.ops, batch_size=2).run_one()
+    done = await tasks.get(ops.ops, SYSTEM, started.id)
+    assert tasks.task_data(done) == {"messagesScanned": 4, "messagesSent": 4}
 
 
 async def test_a_task_whose_endpoint_was_deleted_fails_with_the_reason(

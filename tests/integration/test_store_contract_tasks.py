@@ -127,6 +127,21 @@ async def test_a_task_is_leased_by_one_runner_until_its_lease_runs_out(store: St
     assert stored is not None and (stored.cursor, stored.scanned) == ("msg_z", 1)
 
 
+async def test_a_released_task_is_free_at_once_for_another_runner(store: Store) -> None:
+    """A runner that stops hands its task back: another leases it without waiting for the
+    lease to run out; a release by a runner that does not hold it changes nothing."""
+    _, endpoint = await _app_with_endpoint(store)
+    task = task_for(endpoint)
+    await store.create_task(task)
+    now = utcnow()
+    assert await store.lease_task(now, now + LEASE, "runner-a") is not None
+    await store.release_task(task.id, "not-the-holder", now)
+    assert await store.lease_task(now, now + LEASE, "runner-b") is None
+    await store.release_task(task.id, "runner-a", now)
+    taken = await store.lease_task(now, now + LEASE, "runner-b")
+    assert taken is not None and taken.id == task.id
+
+
 async def test_a_checkpoint_writes_its_deliveries_and_cursor_together(store: Store) -> None:
     """A batch re-queues failed deliveries as manual with a fresh count, creates missing
     ones, and moves the task's cursor and counts; finishing ends the task."""
@@ -156,6 +171,30 @@ async def test_a_checkpoint_writes_its_deliveries_and_cursor_together(store: Sto
     claimed = await store.claim_due(10, utcnow(), utcnow() + LEASE, "w1")
     assert {c.message.id for c in claimed} == {sent.id, missing.id}
     assert {c.trigger for c in claimed} == {AttemptTrigger.MANUAL}
+
+
+async def test_a_checkpoint_never_touches_another_applications_rows(store: Store) -> None:
+    """Even handed another application's delivery and message ids, a task's batch re-queues
+    and creates nothing outside its own application."""
+    _, endpoint = await _app_with_endpoint(store)
+    other, other_endpoint = await _app_with_endpoint(store)
+    theirs = make_message(other)
+    await store.publish([theirs], utcnow())
+    await _fail_all(store)
+    their_delivery = await store.get_delivery(theirs.id, other_endpoint.id)
+    assert their_delivery is not None
+    task = task_for(endpoint, kind=TaskKind.BULK_REPLAY)
+    await store.create_task(task)
+    now = utcnow()
+    leased = await store.lease_task(now, now + LEASE, "t")
+    assert leased is not None
+    crafted = [(ids.new_id(ids.DELIVERY), theirs.id)]
+    assert await store.checkpoint_task(
+        checkpoint(leased, "t", theirs.id, [their_delivery.id], crafted)
+    )
+    still = await store.get_delivery(theirs.id, other_endpoint.id)
+    assert still is not None and still.status is MessageStatus.FAIL
+    assert await store.get_delivery(theirs.id, endpoint.id) is None
 
 
 async def test_a_canceled_task_writes_nothing_more(store: Store) -> None:

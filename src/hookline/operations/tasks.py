@@ -284,8 +284,8 @@ class TaskRunner:
                 waiter.cancel()
 
     async def run_one(self, stop: asyncio.Event | None = None) -> bool:
-        """Lease one task and walk it to its end (or until ``stop``, leaving its lease to run
-        out for another runner); False if no task was free."""
+        """Lease one task and walk it to its end, or until ``stop`` (then hand it back for
+        another runner); False if no task was free."""
         token = uuid.uuid4().hex
         now = self._ops.clock()
         task = await self._ops.store.lease_task(now, now + self._lease, token)
@@ -294,6 +294,8 @@ class TaskRunner:
         current: BackgroundTask | None = task
         while current is not None and (stop is None or not stop.is_set()):
             current = await self.step(current, token)
+        if current is not None:
+            await self._ops.store.release_task(current.id, token, self._ops.clock())
         return True
 
     async def step(self, task: BackgroundTask, token: str) -> BackgroundTask | None:

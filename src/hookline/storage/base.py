@@ -330,6 +330,10 @@ class Store(Protocol):
         process died), until ``lease_until``; None if there is none."""
         ...
 
+    async def release_task(self, task_id: str, lease_token: str, now: datetime) -> None:
+        """Hand a task this runner holds back, free for any runner to lease at once."""
+        ...
+
     async def cancel_task(self, task_id: str, now: datetime) -> bool:
         """Stop a running task after its current batch; False if it was not running."""
         ...

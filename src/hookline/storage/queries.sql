@@ -239,6 +239,12 @@ ORDER BY lease_until LIMIT 1
 UPDATE background_tasks SET lease_token = :lease_token, lease_until = :lease_until
 WHERE id = :task_id AND status = 'running' AND lease_until <= :now
 
+-- name: release_background_task
+-- A runner that stops (SIGTERM) hands its task back at once instead of letting the lease
+-- run out.
+UPDATE background_tasks SET lease_token = NULL, lease_until = :now
+WHERE id = :task_id AND lease_token = :lease_token AND status = 'running'
+
 -- name: cancel_background_task
 UPDATE background_tasks SET status = 'canceled', updated_at = :now
 WHERE id = :task_id AND status = 'running'

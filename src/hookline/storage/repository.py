@@ -402,6 +402,10 @@ class SqlRepository:
             return None
         return await self.get_task(due[0]["id"])
 
+    async def release_task(self, task_id: str, lease_token: str, now: datetime) -> None:
+        params = {"task_id": task_id, "lease_token": lease_token, "now": rows.to_ms(now)}
+        await self._db.execute("release_background_task", params)
+
     async def cancel_task(self, task_id: str, now: datetime) -> bool:
         params = {"task_id": task_id, "now": rows.to_ms(now)}
         return await self._db.execute("cancel_background_task", params) == 1

@@ -98,7 +98,7 @@ WHERE id = :task_id AND lease_token = :lease_token AND status = 'running'
 UPDATE deliveries
 SET status = 1, next_attempt_at = :now, manual = 1, attempt_count = 0, lease_token = NULL,
     worker_id = NULL, updated_at = :now
-WHERE id = ANY(:requeue::text[]) AND status IN (0, 2)
+WHERE id = ANY(:requeue::text[]) AND app_id = :app_id AND status IN (0, 2)
   AND EXISTS (SELECT 1 FROM background_tasks
               WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor);
 INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
@@ -106,6 +106,7 @@ INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
 SELECT u.id, CAST(:app_id AS TEXT), u.msg_id, CAST(:endpoint_id AS TEXT), 1, 0,
        CAST(:now AS BIGINT), 1, CAST(:now AS BIGINT)
 FROM unnest(:new_ids::text[], :new_msgs::text[]) AS u (id, msg_id)
-WHERE EXISTS (SELECT 1 FROM background_tasks
+WHERE EXISTS (SELECT 1 FROM messages WHERE id = u.msg_id AND app_id = CAST(:app_id AS TEXT))
+  AND EXISTS (SELECT 1 FROM background_tasks
               WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor)
 ON CONFLICT (msg_id, endpoint_id) DO NOTHING
