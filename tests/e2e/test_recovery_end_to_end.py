@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -102,6 +103,16 @@ def test_replay_missing_after_a_disable_and_bulk_replay_by_filter(
         assert proc.terminate() == 0, proc.output()
 
 
+def _cancel(api: HooklineProcess, task_id: str) -> dict[str, Any]:
+    """hookline's cancel route (the svix SDK has none)."""
+    r = httpx.post(
+        f"{api.url}/api/v1/background-task/{task_id}/cancel",
+        headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
 @pytest.fixture
 async def database() -> AsyncIterator[str]:
     if POSTGRES_URL is None:
@@ -116,12 +127,13 @@ async def database() -> AsyncIterator[str]:
         await admin.close()
 
 
-async def test_a_task_left_by_a_dead_runner_is_finished_by_one_of_two_workers(
+async def test_tasks_left_by_a_dead_runner_are_resumed_or_stay_canceled(
     database: str, tmp_path: Path, receiver: Receiver
 ) -> None:
-    """On PostgreSQL: a recover started on an API-only process, whose lease a runner that
-    died still holds, is left alone until that lease runs out, then one of two worker
-    processes finishes it: every dead letter arrives exactly once."""
+    """On PostgreSQL: two recovers started on an API-only process, whose lease a runner that
+    died still holds. The one canceled meanwhile sends nothing; the other is left alone
+    until the lease runs out, then one of two worker processes finishes it and every dead
+    letter of its endpoint arrives exactly once."""
     url = database_url(database)
     HooklineProcess(url, 0, ENV, tmp_path).run_command("migrate")
     api = HooklineProcess(url, free_port(), ENV, tmp_path).start("--no-worker", "--dev")
@@ -132,38 +144,49 @@ async def test_a_task_left_by_a_dead_runner_is_finished_by_one_of_two_workers(
         svix = Svix(ADMIN_TOKEN, SvixOptions(server_url=api.url))
         since = datetime.now(UTC) - timedelta(minutes=1)
         app = svix.application.create(ApplicationIn(name="Dead runner"))
-        receiver.status_for["/down"] = lambda _: 500
+        for path in ("/down", "/held"):
+            receiver.status_for[path] = lambda _: 500
         ep = svix.endpoint.create(app.id, EndpointIn(url=f"{receiver.url}/down"))
+        held = svix.endpoint.create(app.id, EndpointIn(url=f"{receiver.url}/held"))
         sent = [
             svix.message.create(app.id, MessageIn(event_type="tick", payload={"n": n})).id
             for n in range(6)
         ]
         headers = {"authorization": f"Bearer {ADMIN_TOKEN}"}
-        letters = f"{api.url}/api/v1/app/{app.id}/dead-letter?endpoint_id={ep.id}"
+        letters = f"{api.url}/api/v1/app/{app.id}/dead-letter"
 
         def dead() -> int:
             return len(httpx.get(letters, headers=headers).json()["data"])
 
-        wait_until(lambda: dead() == 6, 20, "every delivery to exhaust")
+        wait_until(lambda: dead() == 12, 20, "every delivery to exhaust")
         first.kill()
-        del receiver.status_for["/down"]
-        before = len(receiver.received("/down"))
+        receiver.status_for.clear()
+        before = {p: len(receiver.received(p)) for p in ("/down", "/held")}
         task = svix.endpoint.recover(app.id, ep.id, RecoverIn(since=since))
+        canceled = svix.endpoint.recover(app.id, held.id, RecoverIn(since=since))
         lease_ends = time.time() + 3
         taken = await db.execute(
             "UPDATE background_tasks SET lease_token = 'dead-runner', lease_until = $1"
-            " WHERE id = $2 AND lease_token IS NULL",
+            " WHERE id = ANY($2::text[]) AND lease_token IS NULL",
             int(lease_ends * 1000),
-            task.id,
+            [task.id, canceled.id],
         )
-        assert taken == "UPDATE 1"
+        assert taken == "UPDATE 2"
+        assert _cancel(api, canceled.id)["data"]["canceled"] is True
         workers = [HooklineProcess(url, 0, ENV, tmp_path).start_worker("--dev") for _ in range(2)]
         wait_until(lambda: _finished(svix, task.id), 20, "a live worker to finish the task")
         assert time.time() >= lease_ends
-        wait_until(lambda: len(receiver.received("/down")) == before + 6, 10, "redeliveries")
-        again = Counter(r.headers["webhook-id"] for r in receiver.received("/down")[before:])
+        wait_until(
+            lambda: len(receiver.received("/down")) == before["/down"] + 6, 10, "redeliveries"
+        )
+        again = Counter(
+            r.headers["webhook-id"] for r in receiver.received("/down")[before["/down"] :]
+        )
         assert again == Counter(sent)
         assert svix.background_task.get(task.id).data["messagesSent"] == 6
+        stopped = svix.background_task.get(canceled.id)
+        assert (stopped.status.value, stopped.data["messagesSent"]) == ("failed", 0)
+        assert len(receiver.received("/held")) == before["/held"]
     finally:
         await db.close()
         for proc in (api, *workers):
