@@ -93,7 +93,7 @@ async def test_bad_input_is_a_422_that_starts_nothing(api: Api) -> None:
 async def test_dead_letters_list_and_redrive(api: Api) -> None:
     """The dead-letter list shows each failure with its last status code; a redrive is a
     202 task shown as a bulk replay; a canceled task is failed with data.canceled, and a
-    second cancel is a 409."""
+    second cancel is a 409; the list's status=failed finds it, and so does status=canceled."""
     await _setup(api)
     r = await api.client.get("/api/v1/app/acme/dead-letter?status_code_class=500&limit=1")
     assert r.status_code == 200, r.text
@@ -111,6 +111,9 @@ async def test_dead_letters_list_and_redrive(api: Api) -> None:
     assert (r.json()["status"], r.json()["data"]["canceled"]) == ("failed", True)
     again = await api.client.post(f"/api/v1/background-task/{task['id']}/cancel")
     assert again.status_code == 409 and again.json()["code"] == "task_not_running"
+    for status, found in (("failed", [task["id"]]), ("canceled", [task["id"]]), ("running", [])):
+        listed = await api.client.get(f"/api/v1/background-task?status={status}")
+        assert [t["id"] for t in listed.json()["data"]] == found, status
 
 
 async def test_another_applications_token_reaches_nothing_of_acme(api: Api) -> None:

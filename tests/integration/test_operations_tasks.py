@@ -311,6 +311,28 @@ async def test_a_task_whose_endpoint_was_deleted_fails_with_the_reason(
     assert tasks.task_data(done)["error"] == "the endpoint was deleted"
 
 
+async def test_a_task_that_breaks_fails_instead_of_stopping_the_runner(
+    ops: Ops, app: Application, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected error in a batch ends that task failed, logged, and the runner goes
+    on: the process is not brought down and the task is not retried forever."""
+    started = await tasks.start(
+        ops.ops, SYSTEM, "acme", TaskRequest(TaskKind.RECOVER, _since(), endpoint="ep")
+    )
+    runner = TaskRunner(ops.ops)
+
+    async def broken(task: BackgroundTask, token: str) -> BackgroundTask | None:
+        raise RuntimeError("a bug")
+
+    runner.step = broken  # type: ignore[method-assign]
+    assert await runner.run_one()
+    done = await tasks.get(ops.ops, SYSTEM, started.id)
+    assert done.status is TaskStatus.FAILED
+    assert tasks.task_data(done)["error"] == "internal error; see the server's log"
+    assert "background task" in caplog.text and "a bug" in caplog.text
+    assert not await runner.run_one()
+
+
 async def test_every_bulk_operation_is_confined_to_the_callers_application(
     ops: Ops, app: Application
 ) -> None:

@@ -104,7 +104,7 @@ async def test_a_task_is_stored_read_back_and_listed_per_application(store: Stor
     }
     redrives = await store.list_tasks(None, ListQuery(), kinds=[TaskKind.REDRIVE])
     assert [t.id for t in redrives.data] == [theirs.id]
-    finished = await store.list_tasks(None, ListQuery(), status=TaskStatus.FINISHED)
+    finished = await store.list_tasks(None, ListQuery(), statuses=[TaskStatus.FINISHED])
     assert finished.data == []
 
 

@@ -135,15 +135,20 @@ async def list_tasks(ops: Operations, request: Request) -> Response:
     wire_kinds = {k.wire for k in TaskKind}
     if kind is not None and kind not in wire_kinds:
         raise params.QueryError("task", f"must be one of {', '.join(sorted(wire_kinds))}")
-    kinds = None if kind is None else [k for k in TaskKind if k.wire == kind]
     found = await tasks.list_tasks(
         ops,
         request.caller,
         params.list_query(request, True),
-        None if status is None else TaskStatus(status),
-        kinds,
+        None if status is None else _shown_as(status),
+        None if kind is None else [k for k in TaskKind if k.wire == kind],
     )
     return json_response(200, serialize.page(found, lambda t: serialize.dump(task_out(t))))
+
+
+def _shown_as(status: str) -> list[TaskStatus]:
+    """``failed`` finds canceled tasks too, since they are shown failed; ``canceled`` finds
+    those alone."""
+    return [s for s in TaskStatus if status in (s.value, s.wire)]
 
 
 async def get_task(ops: Operations, request: Request) -> Response:

@@ -196,10 +196,11 @@ async def list_tasks(
     ops: Operations,
     principal: Principal,
     query: ListQuery,
-    status: TaskStatus | None = None,
+    statuses: Sequence[TaskStatus] | None = None,
     kinds: Sequence[TaskKind] | None = None,
 ) -> Page[BackgroundTask]:
-    return await ops.store.list_tasks(principal.app_id, query, status, kinds)
+    """The caller's application's tasks (every task for an admin)."""
+    return await ops.store.list_tasks(principal.app_id, query, statuses, kinds)
 
 
 async def cancel(ops: Operations, principal: Principal, task_id: str) -> BackgroundTask:
@@ -293,7 +294,15 @@ class TaskRunner:
             return False
         current: BackgroundTask | None = task
         while current is not None and (stop is None or not stop.is_set()):
-            current = await self.step(current, token)
+            walking = current
+            try:
+                current = await self.step(walking, token)
+            except Unavailable:
+                raise  # the lease runs out and the task is resumed once the store is back
+            except Exception:
+                log.exception("background task %s failed", walking.id)
+                await self._fail(walking, token, "internal error; see the server's log")
+                return True
         if current is not None:
             await self._ops.store.release_task(current.id, token, self._ops.clock())
         return True
@@ -305,13 +314,16 @@ class TaskRunner:
         try:
             route = await _route(self._ops, task)
         except NotFound:
-            await store.fail_task(task.id, token, "the endpoint was deleted", self._ops.clock())
-            ended = await store.get_task(task.id)
-            if ended is not None and ended.status is TaskStatus.FAILED:
-                _announce(self._ops, ended)
+            await self._fail(task, token, "the endpoint was deleted")
             return None
         found = await store.task_rows(task, task.cursor, self._batch_size)
         return await self._commit(task, token, found, route)
+
+    async def _fail(self, task: BackgroundTask, token: str, reason: str) -> None:
+        await self._ops.store.fail_task(task.id, token, reason, self._ops.clock())
+        ended = await self._ops.store.get_task(task.id)
+        if ended is not None and ended.status is TaskStatus.FAILED:
+            _announce(self._ops, ended)
 
     async def _commit(
         self,

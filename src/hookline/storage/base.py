@@ -317,10 +317,11 @@ class Store(Protocol):
         self,
         app_id: str | None,
         query: ListQuery,
-        status: TaskStatus | None = None,
+        statuses: Sequence[TaskStatus] | None = None,
         kinds: Sequence[TaskKind] | None = None,
     ) -> Page[BackgroundTask]:
-        """Tasks of one application, or of all with ``app_id`` None (an admin)."""
+        """Tasks of one application, or of all with ``app_id`` None (an admin), in one of
+        ``statuses`` and of one of ``kinds`` when given."""
         ...
 
     async def lease_task(

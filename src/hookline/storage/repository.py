@@ -369,7 +369,7 @@ class SqlRepository:
         self,
         app_id: str | None,
         query: ListQuery,
-        status: TaskStatus | None = None,
+        statuses: Sequence[TaskStatus] | None = None,
         kinds: Sequence[TaskKind] | None = None,
     ) -> Page[BackgroundTask]:
         where: list[str] = []
@@ -377,9 +377,9 @@ class SqlRepository:
         if app_id is not None:
             where.append("app_id = :app_id")
             params["app_id"] = app_id
-        if status is not None:
-            where.append("status = :status")
-            params["status"] = status.value
+        if statuses is not None:
+            where.append(self.dialect.in_list.format(expr="status", param="statuses"))
+            params["statuses"] = self.dialect.list_param([s.value for s in statuses])
         if kinds is not None:
             where.append(self.dialect.in_list.format(expr="task", param="kinds"))
             params["kinds"] = self.dialect.list_param([k.value for k in kinds])
