@@ -20,7 +20,7 @@ from hookline.api.http import (
     model_response,
 )
 from hookline.domain.models import MessageStatus
-from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskStatus
+from hookline.domain.tasks import TaskKind, TaskStatus
 from hookline.operations import tasks
 from hookline.operations.context import Operations
 from hookline.operations.tasks import TaskRequest
@@ -32,37 +32,12 @@ DEAD_LETTER = "/api/v1/app/{app_id}/dead-letter"
 _WIRE_STATUSES = {"running", "finished", "failed", TaskStatus.CANCELED.value}
 
 
-def task_out(task: BackgroundTask) -> s.BackgroundTaskOut:
-    return s.BackgroundTaskOut(
-        id=task.id,
-        status=task.status.wire,
-        task=task.kind.wire,
-        updated_at=task.updated_at,
-        data=tasks.task_data(task),
-    )
-
-
-def dead_letter_out(letter: DeadLetter) -> s.DeadLetterOut:
-    return s.DeadLetterOut(
-        id=letter.delivery_id or "",
-        msg_id=letter.msg_id,
-        endpoint_id=letter.endpoint_id or "",
-        event_type=letter.event_type,
-        channels=None if letter.channels is None else list(letter.channels),
-        tags=None if letter.tags is None else list(letter.tags),
-        timestamp=letter.created_at,
-        attempt_count=letter.attempt_count,
-        last_status_code=letter.last_status_code,
-        failed_at=letter.updated_at or letter.created_at,
-    )
-
-
 async def _start(ops: Operations, request: Request, wanted: TaskRequest) -> Response:
     if params.query_bool(request, "dry_run"):
         counted = await tasks.count(ops, request.caller, request.app_key, wanted)
         return model_response(200, s.DryRunOut(task=wanted.kind.wire, count=counted))
     started = await tasks.start(ops, request.caller, request.app_key, wanted)
-    return model_response(202, task_out(started))
+    return model_response(202, serialize.background_task(started))
 
 
 async def recover(ops: Operations, request: Request) -> Response:
@@ -124,7 +99,9 @@ async def list_dead_letters(ops: Operations, request: Request) -> Response:
     found = await tasks.dead_letters(
         ops, request.caller, request.app_key, params.list_query(request, True), filters
     )
-    return json_response(200, serialize.page(found, lambda d: serialize.dump(dead_letter_out(d))))
+    return json_response(
+        200, serialize.page(found, lambda d: serialize.dump(serialize.dead_letter(d)))
+    )
 
 
 async def list_tasks(ops: Operations, request: Request) -> Response:
@@ -142,7 +119,9 @@ async def list_tasks(ops: Operations, request: Request) -> Response:
         None if status is None else _shown_as(status),
         None if kind is None else [k for k in TaskKind if k.wire == kind],
     )
-    return json_response(200, serialize.page(found, lambda t: serialize.dump(task_out(t))))
+    return json_response(
+        200, serialize.page(found, lambda t: serialize.dump(serialize.background_task(t)))
+    )
 
 
 def _shown_as(status: str) -> list[TaskStatus]:
@@ -153,12 +132,12 @@ def _shown_as(status: str) -> list[TaskStatus]:
 
 async def get_task(ops: Operations, request: Request) -> Response:
     found = await tasks.get(ops, request.caller, request.path_params["task_id"])
-    return model_response(200, task_out(found))
+    return model_response(200, serialize.background_task(found))
 
 
 async def cancel_task(ops: Operations, request: Request) -> Response:
     canceled = await tasks.cancel(ops, request.caller, request.path_params["task_id"])
-    return model_response(200, task_out(canceled))
+    return model_response(200, serialize.background_task(canceled))
 
 
 def _starter(path: str, handler: Handler, summary: str, body: type[s.Wire]) -> Route:
