@@ -48,7 +48,43 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--app", default=None, help="scope the token to this application id")
     for sub in (serve, commands.choices["worker"], commands.choices["migrate"], token):
         _add_settings(sub)
+    _add_task_commands(commands)
     return parser
+
+
+def _add_task_commands(commands: Any) -> None:
+    """``recover``, ``replay`` and ``redrive``: the background tasks of the API, started
+    and run to the end through the same operations (docs/delivery.md)."""
+    recover = commands.add_parser("recover", help="send an endpoint's failed deliveries again")
+    replay = commands.add_parser(
+        "replay",
+        help="send an endpoint's deliveries again by filter, or (--missing) the "
+        "messages it never got",
+    )
+    redrive = commands.add_parser("redrive", help="send an application's dead letters again")
+    for sub in (recover, replay, redrive):
+        sub.add_argument("app", help="the application's id or uid")
+    for sub in (recover, replay):
+        sub.add_argument("endpoint", help="the endpoint's id or uid")
+    redrive.add_argument("--endpoint", default=None, help="only this endpoint's dead letters")
+    for sub in (recover, replay, redrive):
+        required = sub is not redrive
+        sub.add_argument("--since", required=required, help="messages created from (ISO 8601)")
+        sub.add_argument("--until", default=None, help="messages created before (default: now)")
+        sub.add_argument(
+            "--dry-run", action="store_true", help="print the count only; change nothing"
+        )
+    for sub in (replay, redrive):
+        sub.add_argument("--event-types", default=None, help="comma-separated event types")
+        sub.add_argument(
+            "--status-code-class", type=int, default=None, choices=(0, 100, 200, 300, 400, 500)
+        )
+    replay.add_argument("--missing", action="store_true", help="replay-missing instead")
+    replay.add_argument("--channel", default=None)
+    replay.add_argument("--tag", default=None)
+    replay.add_argument("--status", type=int, default=None, choices=(0, 2), help="0 or 2")
+    for sub in (recover, replay, redrive):
+        _add_settings(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -74,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _run(_migrate(settings))
     elif args.command == "token":
         _run(_token(settings, args.app))
+    elif args.command in ("recover", "replay", "redrive"):
+        _run(_background_task(settings, args))
 
 
 async def _serve(settings: Settings, *, api: bool = True, worker: bool = True) -> None:
@@ -110,6 +148,67 @@ async def _token(settings: Settings, app_key: str | None) -> None:
     finally:
         await store.close()
     print(token)
+
+
+def _task_request(args: argparse.Namespace) -> Any:
+    from datetime import UTC, datetime
+
+    from hookline.domain.models import MessageStatus
+    from hookline.domain.tasks import TaskKind
+    from hookline.operations.tasks import TaskRequest
+
+    def when(text: str | None) -> datetime | None:
+        if text is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            sys.exit(f"hookline: not an ISO 8601 date-time: {text!r}")
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+    kind = {"recover": TaskKind.RECOVER, "redrive": TaskKind.REDRIVE}.get(args.command)
+    if kind is None:
+        kind = TaskKind.REPLAY_MISSING if args.missing else TaskKind.BULK_REPLAY
+    types = getattr(args, "event_types", None)
+    status = getattr(args, "status", None)
+    return TaskRequest(
+        kind,
+        when(args.since),
+        when(args.until),
+        args.endpoint,
+        event_types=tuple(t for t in types.split(",") if t) if types else None,
+        channel=getattr(args, "channel", None),
+        tag=getattr(args, "tag", None),
+        status=None if status is None else MessageStatus(status),
+        status_code_class=getattr(args, "status_code_class", None),
+    )
+
+
+async def _background_task(settings: Settings, args: argparse.Namespace) -> None:
+    from hookline.domain.errors import HooklineError
+    from hookline.operations import tasks
+    from hookline.operations.context import Operations
+    from hookline.operations.principal import SYSTEM
+    from hookline.server import open_store
+
+    store = open_store(settings)
+    await store.open()
+    ops = Operations(store)
+    try:
+        request = _task_request(args)
+        if args.dry_run:
+            count = await tasks.count(ops, SYSTEM, args.app, request)
+            print(f"hookline: {request.kind.value} would send {count} message(s) (dry run)")
+            return
+        done = await tasks.run_to_end(ops, SYSTEM, args.app, request)
+    except HooklineError as exc:
+        sys.exit(f"hookline: {exc.detail}")
+    finally:
+        await store.close()
+    print(
+        f"hookline: {done.kind.value} {done.id} {done.status.value}: sent {done.queued} "
+        f"message(s), scanned {done.scanned}"
+    )
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:

@@ -30,6 +30,7 @@ from hookline.operations import endpoints, tokens
 from hookline.operations.context import Operations
 from hookline.operations.operational_webhooks import OperationalPublisher
 from hookline.operations.principal import SYSTEM
+from hookline.operations.tasks import TaskRunner
 from hookline.storage.base import Store
 from hookline.storage.postgres import PostgresStore
 from hookline.storage.sqlite import SqliteStore
@@ -165,9 +166,12 @@ async def run(
         instrumentation=instrumentation,
         disable_after=disable_after,
     )
+    runner: TaskRunner | None = None
     if delivery is not None:
+        runner = TaskRunner(ops)
         ops.work_queued = delivery.wake
         ops.endpoint_changed = delivery.endpoint_changed
+        ops.task_queued = runner.wake
     try:
         tasks.append(asyncio.create_task(publisher.run(ops, stop), name="operational-webhooks"))
         if api:
@@ -201,6 +205,9 @@ async def run(
                 instrumentation,
             )
             tasks.append(asyncio.create_task(auto_disable, name="auto-disable"))
+        if runner is not None:
+            delivering.append(asyncio.create_task(runner.run(stop), name="background-tasks"))
+            tasks.append(delivering[-1])
         log.info(
             "hookline running (api=%s, worker=%s, database=%s)",
             api,

@@ -52,7 +52,7 @@ async def test_unknown_route_is_json_404_and_unimplemented_svix_route_is_501(api
     """Unknown paths get a JSON 404; Svix operations hookline lacks get a JSON 501."""
     r = await api.client.get("/nope")
     assert r.status_code == 404 and r.json()["code"] == "not_found"
-    r = await api.client.post("/api/v1/app/x/endpoint/y/replay-missing", json={})
+    r = await api.client.post("/api/v1/app/x/integration", json={})
     assert r.status_code == 501 and r.json()["code"] == "not_implemented"
 
 

@@ -1,4 +1,4 @@
-"""Endpoint operations on every backend: filters, upserts, patches, secrets, headers, recover."""
+"""Endpoint operations on every backend: filters, upserts, patches, secrets, headers."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ from typing import Any
 import pytest
 
 from hookline.domain.errors import InvalidRequest, NotFound
-from hookline.domain.models import Application, Endpoint, MessageStatus
-from hookline.operations import applications, endpoints, event_types, messages
+from hookline.domain.models import Application, Endpoint
+from hookline.operations import applications, endpoints, event_types
 from hookline.operations.applications import NewApplication
 from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
 from hookline.operations.event_types import EventTypeFields
-from hookline.operations.messages import NewMessage
 from hookline.operations.principal import SYSTEM, Principal
 from hookline.storage.base import ListQuery
 from tests.conftest import utcnow
-from tests.integration.conftest import Ops, fail_next_delivery
+from tests.integration.conftest import Ops
 
 URL = "https://example.com/hook"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -156,34 +155,3 @@ async def test_delete_removes_the_endpoint(ops: Ops, app: Application) -> None:
     await endpoints.delete(ops.ops, SYSTEM, "acme", "ep")
     with pytest.raises(NotFound):
         await endpoints.get(ops.ops, SYSTEM, "acme", "ep")
-
-
-async def test_recover_requeues_failed_deliveries_in_the_window_and_wakes_the_worker(
-    ops: Ops, app: Application
-) -> None:
-    """Recover counts the failed deliveries it re-queued and wakes the local worker."""
-    endpoint = await _endpoint(ops)
-    before = utcnow() - timedelta(minutes=1)
-    msg = await messages.publish(ops.ops, SYSTEM, "acme", NewMessage("a.b", {}))
-    await fail_next_delivery(ops.store)
-    empty = await endpoints.recover(
-        ops.ops, SYSTEM, "acme", "ep", before - timedelta(hours=1), before
-    )
-    assert empty.messages_sent == 0
-    done = await endpoints.recover(ops.ops, SYSTEM, "acme", "ep", before)
-    assert done.messages_sent == 1 and done.task_id.startswith("qtask_")
-    assert len(ops.wakes) == 2
-    delivery = await ops.store.get_delivery(msg.id, endpoint.id)
-    assert delivery is not None and delivery.status is MessageStatus.PENDING
-
-
-async def test_recover_refuses_an_empty_window(ops: Ops, app: Application) -> None:
-    """'since' must be before 'until' (or now): otherwise a 422 and nothing is re-queued."""
-    await _endpoint(ops)
-    now = utcnow()
-    with pytest.raises(InvalidRequest) as refused:
-        await endpoints.recover(ops.ops, SYSTEM, "acme", "ep", now, now)
-    assert refused.value.loc == ("body", "since")
-    with pytest.raises(InvalidRequest):
-        await endpoints.recover(ops.ops, SYSTEM, "acme", "ep", now + timedelta(hours=1))
-    assert ops.wakes == []

@@ -20,6 +20,7 @@ from hookline.storage.postgres import PostgresStore
 from hookline.storage.postgres.connector import NOTIFY_CHANNEL
 from tests.conftest import POSTGRES_URL, make_app, make_endpoint, make_message, utcnow
 from tests.integration.test_store_contract import RecordingHandoff, _outcome
+from tests.integration.test_store_contract_tasks import LEASE, checkpoint, task_for
 
 pytestmark = pytest.mark.skipif(
     POSTGRES_URL is None, reason="needs HOOKLINE_TEST_POSTGRES_URL (CI sets it)"
@@ -140,8 +141,11 @@ async def test_a_retry_scheduled_by_complete_wakes_workers(
     assert (await listener.after(store.complete([retry])))[1] == [""]
 
 
-async def test_resend_and_recover_wake_workers(store: PostgresStore, listener: Listener) -> None:
-    """A resend and a recovery set deliveries pending again."""
+async def test_resend_and_a_recover_batch_wake_workers(
+    store: PostgresStore, listener: Listener
+) -> None:
+    """A resend, and a background task's batch that re-queues a failure, set deliveries
+    pending again."""
     claimed = await _claim_one(store)
     app_id, ep_id, msg_id = claimed.endpoint.app_id, claimed.endpoint.id, claimed.message.id
     await store.complete([_outcome(claimed, MessageStatus.SUCCESS, 200, None)])
@@ -149,6 +153,11 @@ async def test_resend_and_recover_wake_workers(store: PostgresStore, listener: L
     now = utcnow()
     (again,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
     await store.complete([_outcome(again, MessageStatus.FAIL, 500, None)])
-    since = now - timedelta(hours=1)
-    recovered = store.recover(app_id, ep_id, since, utcnow(), utcnow())
-    assert (await listener.after(recovered))[1] == [""]
+    task = task_for(claimed.endpoint)
+    await store.create_task(task)
+    leased = await store.lease_task(utcnow(), utcnow() + LEASE, "runner")
+    assert leased is not None
+    delivery = await store.get_delivery(msg_id, ep_id)
+    assert delivery is not None
+    batch = checkpoint(leased, "runner", msg_id, [delivery.id], finished=True)
+    assert (await listener.after(store.checkpoint_task(batch)))[1] == [""]

@@ -406,25 +406,15 @@ async def test_attempts_recorded_together_read_back_field_for_field(store: Store
         assert delivery.next_attempt_at == outcome.next_attempt_at
 
 
-async def test_resend_and_recover_requeue_as_manual(store: Store) -> None:
-    """Resend queues a manual attempt; recover re-queues failed deliveries in a time range."""
+async def test_resend_requeues_as_manual(store: Store) -> None:
+    """Resend queues a manual attempt of a delivery that succeeded."""
     msg_id, ep_id = await _setup_one_delivery(store)
     now = utcnow()
     (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
-    await store.complete([_outcome(claimed, MessageStatus.FAIL, 500, None)])
-    app_id = claimed.endpoint.app_id
-    count = await store.recover(app_id, ep_id, now - timedelta(hours=1), utcnow(), utcnow())
-    assert count == 1
-    (recovered,) = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w1")
-    assert recovered.trigger is AttemptTrigger.MANUAL and recovered.attempt_count == 0
-    await store.complete([_outcome(recovered, MessageStatus.SUCCESS, 200, None)])
-    await store.resend(app_id, msg_id, ep_id, utcnow())
+    await store.complete([_outcome(claimed, MessageStatus.SUCCESS, 200, None)])
+    await store.resend(claimed.endpoint.app_id, msg_id, ep_id, utcnow())
     (resent,) = await store.claim_due(10, utcnow(), utcnow() + timedelta(seconds=30), "w1")
     assert resent.trigger is AttemptTrigger.MANUAL
-    none_in_range = await store.recover(
-        app_id, ep_id, utcnow() - timedelta(hours=2), utcnow() - timedelta(hours=1), utcnow()
-    )
-    assert none_in_range == 0
 
 
 async def test_attempt_filters_and_endpoint_views(store: Store) -> None:

@@ -11,6 +11,7 @@ import pytest
 from hookline.instrumentation import (
     NO_INSTRUMENTATION,
     AttemptFinished,
+    BackgroundTaskFinished,
     BreakerClosed,
     BreakerOpened,
     EndpointDisabled,
@@ -107,3 +108,16 @@ def test_the_logging_hook_says_why_a_breaker_opened(caplog: pytest.LogCaptureFix
     record = caplog.records[-1]
     assert record.levelno == logging.WARNING
     assert "ep_9 failed 5 times in a row; holding its deliveries for 10s" in record.getMessage()
+
+
+def test_the_logging_hook_says_how_a_background_task_ended(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A finished background task is logged with its type, status and counts."""
+    data: dict[str, object] = {"messagesScanned": 7, "messagesSent": 3}
+    ended = BackgroundTaskFinished("qtask_1", "app_1", "endpoint.recover", "finished", data)
+    with caplog.at_level(logging.INFO, logger="hookline.events"):
+        Instrumentation([LoggingHook()]).emit(ended)
+    line = caplog.records[-1].getMessage()
+    assert "qtask_1 (endpoint.recover) of app_1 ended finished" in line
+    assert "messagesScanned=7, messagesSent=3" in line

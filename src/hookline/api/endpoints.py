@@ -130,17 +130,6 @@ async def get_stats(ops: Operations, request: Request) -> Response:
     return model_response(200, serialize.stats(found))
 
 
-async def recover(ops: Operations, request: Request) -> Response:
-    body = params.body(s.RecoverIn, request)
-    done = await endpoints.recover(
-        ops, request.caller, request.app_key, _key(request), body.since, body.until
-    )
-    out = s.RecoverOut(
-        id=done.task_id, status="finished", task="endpoint.recover", updated_at=done.finished_at
-    )
-    return json_response(202, {**serialize.dump(out), "data": {"messagesSent": done.messages_sent}})
-
-
 ROUTES = [
     Route(
         "GET",
@@ -244,16 +233,5 @@ ROUTES = [
         Access.APP,
         response=s.EndpointStatsOut,
         query=("since", "until"),
-    ),
-    Route(
-        "POST",
-        EP + "/recover",
-        recover,
-        "Resend failed deliveries in a time range",
-        "Endpoint",
-        Access.APP,
-        body=s.RecoverIn,
-        response=s.RecoverOut,
-        status=202,
     ),
 ]

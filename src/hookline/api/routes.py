@@ -14,6 +14,7 @@ from hookline.api import (
     openapi,
     operational_webhooks,
     portal,
+    tasks,
 )
 from hookline.api.app import HooklineApp, Services
 from hookline.api.errors import NotImplementedRoute
@@ -47,6 +48,7 @@ def all_routes() -> list[Route]:
         *messages.ROUTES,
         *attempts.ROUTES,
         *operational_webhooks.ROUTES,
+        *tasks.ROUTES,
     ]
     known = {(r.method, r.path) for r in implemented}
     missing = [

@@ -7,7 +7,7 @@ work unchanged; where hookline is stricter it says so in docs/api-compatibility.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, computed_field
@@ -170,6 +170,34 @@ class RecoverIn(Wire):
     until: datetime | None = None
 
 
+StatusCodeClass = Literal[0, 100, 200, 300, 400, 500]
+
+
+class ReplayIn(Wire):
+    since: datetime
+    until: datetime | None = None
+
+
+class BulkReplayIn(Wire):
+    since: datetime
+    until: datetime | None = None
+    event_types: list[EventTypeName] | None = None
+    channel: Channel | None = None
+    tag: str | None = Field(default=None, min_length=1, max_length=128)
+    status: Literal[0, 1, 2, 3, 4] | None = None
+    status_code_class: StatusCodeClass | None = None
+
+
+class DeadLetterRedriveIn(Wire):
+    """hookline's own: which dead letters of the application to send again."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    endpoint_id: str | None = Field(default=None, min_length=1, max_length=256)
+    event_types: list[EventTypeName] | None = None
+    status_code_class: StatusCodeClass | None = None
+
+
 class EventExampleIn(Wire):
     event_type: EventTypeName
     example_index: int = Field(default=0, ge=0)
@@ -323,6 +351,37 @@ class RecoverOut(Wire):
     status: str
     task: str
     updated_at: datetime
+
+
+class BackgroundTaskOut(Wire):
+    id: str
+    status: str
+    task: str
+    updated_at: datetime
+    data: dict[str, Any]
+
+
+class DryRunOut(Wire):
+    """hookline's own: what a task would queue, counted without changing anything."""
+
+    task: str
+    count: int
+    dry_run: bool = True
+
+
+class DeadLetterOut(Wire):
+    """hookline's own: a delivery that failed and has no attempt left."""
+
+    id: str
+    msg_id: str
+    endpoint_id: str
+    event_type: str
+    channels: list[str] | None
+    tags: list[str] | None
+    timestamp: datetime
+    attempt_count: int
+    last_status_code: int | None
+    failed_at: datetime
 
 
 class AppPortalAccessOut(Wire):

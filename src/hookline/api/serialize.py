@@ -18,6 +18,8 @@ from hookline.domain.models import (
     Message,
     Page,
 )
+from hookline.domain.tasks import BackgroundTask, DeadLetter
+from hookline.operations.tasks import task_data
 
 T = TypeVar("T")
 
@@ -177,3 +179,29 @@ def stats(value: EndpointStats) -> s.EndpointStatsOut:
 
 def dump(model: Any) -> Any:
     return model.model_dump(mode="json", by_alias=True)
+
+
+def background_task(task: BackgroundTask) -> s.BackgroundTaskOut:
+    """In Svix's terms: a canceled task is ``failed`` and a redrive an ``endpoint.bulk-replay``."""
+    return s.BackgroundTaskOut(
+        id=task.id,
+        status=task.status.wire,
+        task=task.kind.wire,
+        updated_at=task.updated_at,
+        data=task_data(task),
+    )
+
+
+def dead_letter(letter: DeadLetter) -> s.DeadLetterOut:
+    return s.DeadLetterOut(
+        id=letter.delivery_id or "",
+        msg_id=letter.msg_id,
+        endpoint_id=letter.endpoint_id or "",
+        event_type=letter.event_type,
+        channels=None if letter.channels is None else list(letter.channels),
+        tags=None if letter.tags is None else list(letter.tags),
+        timestamp=letter.created_at,
+        attempt_count=letter.attempt_count,
+        last_status_code=letter.last_status_code,
+        failed_at=letter.updated_at or letter.created_at,
+    )

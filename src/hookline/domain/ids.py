@@ -114,3 +114,9 @@ def new_ids(prefix: str, count: int) -> list[str]:
         body = _increment(body)
         minted.append(f"{prefix}_{body}")
     return minted
+
+
+def lowest_at(prefix: str, unix_ms: int) -> str:
+    """The smallest id minted at ``unix_ms`` (no id minted later sorts before it): the start
+    of a key range covering what was created from that moment on."""
+    return f"{prefix}_{_base62(_time_part(unix_ms) << _PAYLOAD_BITS)}"

@@ -125,17 +125,6 @@ class EndpointEnabled:
 
 
 @dataclass(frozen=True, slots=True)
-class BackgroundTaskFinished:
-    """A background task (replay, redrive, recover…) ended."""
-
-    task_id: str
-    app_id: str | None
-    task: str
-    status: str
-    data: dict[str, object]
-
-
-@dataclass(frozen=True, slots=True)
 class BreakerOpened:
     """An endpoint's circuit breaker opened (or re-opened after a failed probe)."""
 
@@ -168,6 +157,18 @@ class ConnectionOpened:
 
     scheme: str
     duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class BackgroundTaskFinished:
+    """A background task (recover, replay, bulk replay, redrive) ended: finished, failed or
+    canceled. ``status`` and ``task`` are the Svix wire values; ``data`` is its progress."""
+
+    task_id: str
+    app_id: str | None
+    task: str
+    status: str
+    data: dict[str, object]
 
 
 Event = (

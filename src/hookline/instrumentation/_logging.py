@@ -10,6 +10,7 @@ import logging
 
 from hookline.instrumentation._events import (
     AttemptFinished,
+    BackgroundTaskFinished,
     BreakerClosed,
     BreakerOpened,
     DeliveryExhausted,
@@ -22,6 +23,7 @@ log = logging.getLogger("hookline.events")
 
 _ALWAYS: frozenset[type[Event]] = frozenset(
     {BreakerOpened, BreakerClosed, EndpointDisabled, EndpointEnabled, DeliveryExhausted}
+    | {BackgroundTaskFinished}
 )
 
 
@@ -63,4 +65,13 @@ class LoggingHook:
                     event.msg_id,
                     event.endpoint_id,
                     event.attempts,
+                )
+            case BackgroundTaskFinished():
+                log.info(
+                    "background task %s (%s) of %s ended %s: %s",
+                    event.task_id,
+                    event.task,
+                    event.app_id,
+                    event.status,
+                    ", ".join(f"{key}={value}" for key, value in event.data.items()),
                 )

@@ -39,6 +39,9 @@ class Operations:
     """Tells the local worker, before the operation answers, that an endpoint was disabled
     or enabled again ``(endpoint_id, version, disabled)``, so that from the answer on it
     starts no attempt to a disabled endpoint."""
+    task_queued: Callable[[], None] = _nobody_listens
+    """Wakes this process's background-task runner after a task was created; without one,
+    another process's runner finds the task at its next poll."""
     instrumentation: Instrumentation = NO_INSTRUMENTATION
     """Hears accepted messages and endpoints created, changed, enabled, disabled, deleted."""
     disable_after: timedelta = DEFAULT_DISABLE_AFTER

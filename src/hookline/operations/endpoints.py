@@ -82,15 +82,6 @@ class HeadersPatch:
     delete: Sequence[str] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Recovery:
-    """The outcome of a recover, which runs to completion before it answers."""
-
-    task_id: str
-    messages_sent: int
-    finished_at: datetime
-
-
 def _secret(value: str | None) -> str:
     if value is None:
         return generate_secret()
@@ -419,26 +410,6 @@ async def stats(
     app = await applications.resolve(ops, principal, app_key)
     endpoint = await in_application(ops, app, key)
     return await ops.store.endpoint_stats(app.id, endpoint.id, since, until)
-
-
-async def recover(
-    ops: Operations,
-    principal: Principal,
-    app_key: str,
-    key: str,
-    since: datetime,
-    until: datetime | None = None,
-) -> Recovery:
-    """Re-queue this endpoint's failed deliveries of messages created in [since, until)."""
-    app = await applications.resolve(ops, principal, app_key)
-    endpoint = await in_application(ops, app, key)
-    now = ops.clock()
-    end = until or now
-    if since >= end:
-        raise InvalidRequest("'since' must be earlier than 'until'", loc=("body", "since"))
-    count = await ops.store.recover(app.id, endpoint.id, since, end, now)
-    ops.work_queued()
-    return Recovery(ids.new_id(ids.TASK), count, now)
 
 
 async def disable_failing(ops: Operations, failure: EndpointFailure) -> Endpoint | None:

@@ -27,6 +27,7 @@ from hookline.domain.models import (
     MessageStatus,
     Page,
 )
+from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 
 EndpointChanged = Callable[[str, int, bool], None]
 """Told ``(endpoint_id, version, disabled)`` when an endpoint is disabled or enabled."""
@@ -63,6 +64,35 @@ class AttemptFilter:
     before: datetime | None = None
     after: datetime | None = None
     endpoint_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterFilter:
+    """Which failed deliveries of an application to list; times bound their messages'."""
+
+    endpoint_id: str | None = None
+    event_types: tuple[str, ...] | None = None
+    status_code_class: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCheckpoint:
+    """One batch of a background task: what it read up to and what it does, written together
+    and only while ``lease_token`` still holds the task at ``task.cursor``."""
+
+    task: BackgroundTask
+    lease_token: str
+    cursor: str
+    scanned: int
+    requeue: Sequence[str]
+    """Delivery ids to set pending again, as manual attempts with a fresh schedule."""
+    new_deliveries: Sequence[tuple[str, str]]
+    """(delivery id, message id) pairs to create for ``task.endpoint_id``."""
+    finished: bool
+    now: datetime
+    lease_until: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,9 +298,6 @@ class Store(Protocol):
         ...
 
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None: ...
-    async def recover(
-        self, app_id: str, endpoint_id: str, since: datetime, until: datetime, now: datetime
-    ) -> int: ...
     async def get_delivery(self, msg_id: str, endpoint_id: str) -> Delivery | None: ...
 
     # workers: heartbeats let a dead worker's deliveries be taken over before their lease ends
@@ -329,6 +356,58 @@ class Store(Protocol):
         """Record ``step`` for the failing period that began at ``since``; True only for the
         one caller that raised it (so each warning and the disable happen once), False if it
         was taken already or the period ended."""
+        ...
+
+    # background tasks: durable rows any process's runner leases and walks in batches
+    async def create_task(self, task: BackgroundTask) -> None:
+        """Store a new running task, free for any runner to lease at once."""
+        ...
+
+    async def get_task(self, task_id: str) -> BackgroundTask | None: ...
+    async def list_tasks(
+        self,
+        app_id: str | None,
+        query: ListQuery,
+        statuses: Sequence[TaskStatus] | None = None,
+        kinds: Sequence[TaskKind] | None = None,
+    ) -> Page[BackgroundTask]:
+        """Tasks of one application, or of all with ``app_id`` None (an admin), in one of
+        ``statuses`` and of one of ``kinds`` when given."""
+        ...
+
+    async def lease_task(
+        self, now: datetime, lease_until: datetime, lease_token: str
+    ) -> BackgroundTask | None:
+        """Take the oldest running task nobody holds (or whose holder's lease ran out, its
+        process died), until ``lease_until``; None if there is none."""
+        ...
+
+    async def release_task(self, task_id: str, lease_token: str, now: datetime) -> None:
+        """Hand a task this runner holds back, free for any runner to lease at once."""
+        ...
+
+    async def cancel_task(self, task_id: str, now: datetime) -> bool:
+        """Stop a running task after its current batch; False if it was not running."""
+        ...
+
+    async def fail_task(self, task_id: str, lease_token: str, error: str, now: datetime) -> None:
+        """End a task this runner holds as failed, with the reason."""
+        ...
+
+    async def task_rows(self, task: BackgroundTask, cursor: str, limit: int) -> list[TaskRow]:
+        """The next rows of the task's walk after ``cursor``: about ``limit`` of them, read
+        through an index whatever the filters, so that no batch scans without bound."""
+        ...
+
+    async def checkpoint_task(self, checkpoint: TaskCheckpoint) -> bool:
+        """Write a batch's deliveries and move the task's cursor and counts in one
+        transaction; False (nothing written) if the task was canceled or taken over."""
+        ...
+
+    async def list_dead_letters(
+        self, app_id: str, query: ListQuery, filters: DeadLetterFilter
+    ) -> Page[DeadLetter]:
+        """Failed deliveries of the application, newest first by default."""
         ...
 
     # attempts

@@ -114,15 +114,6 @@ UPDATE deliveries
 SET status = 1, next_attempt_at = :now, manual = 1, lease_token = NULL, updated_at = :now
 WHERE app_id = :app_id AND msg_id = :msg_id AND endpoint_id = :endpoint_id
 
--- name: recover
-UPDATE deliveries
-SET status = 1, next_attempt_at = :now, manual = 1, attempt_count = 0, updated_at = :now
-WHERE app_id = :app_id AND endpoint_id = :endpoint_id AND status = 2
-  AND msg_id IN (
-      SELECT id FROM messages
-      WHERE app_id = :app_id AND created_at >= :since AND created_at <= :until
-  )
-
 -- name: get_delivery
 SELECT * FROM deliveries WHERE msg_id = :msg_id AND endpoint_id = :endpoint_id
 
@@ -247,3 +238,70 @@ FROM messages AS m JOIN deliveries AS d ON d.msg_id = m.id AND d.endpoint_id = :
 SELECT e.*, d.id AS d_id, d.status AS d_status, d.attempt_count AS d_attempts,
        d.next_attempt_at AS d_next, d.updated_at AS d_updated, d.msg_id AS d_msg
 FROM endpoints AS e JOIN deliveries AS d ON d.endpoint_id = e.id AND d.msg_id = :msg_id
+
+-- name: insert_background_task
+INSERT INTO background_tasks (id, app_id, endpoint_id, task, status, filter, cursor, scanned,
+                              queued, error, lease_token, lease_until, created_at, updated_at)
+VALUES (:id, :app_id, :endpoint_id, :task, :status, :filter, :cursor, 0, 0, NULL, NULL,
+        :created_at, :created_at, :created_at)
+
+-- name: get_background_task
+SELECT * FROM background_tasks WHERE id = :task_id
+
+-- name: due_background_task
+-- The oldest running task whose lease ran out (or that nobody leased yet), through the
+-- background_tasks_due index.
+SELECT id FROM background_tasks
+WHERE status = 'running' AND lease_until <= :now
+ORDER BY lease_until LIMIT 1
+
+-- name: lease_background_task
+-- Only while the lease is still free: of two runners that read the same task, one wins.
+UPDATE background_tasks SET lease_token = :lease_token, lease_until = :lease_until
+WHERE id = :task_id AND status = 'running' AND lease_until <= :now
+
+-- name: release_background_task
+-- A runner that stops (SIGTERM) hands its task back at once instead of letting the lease
+-- run out.
+UPDATE background_tasks SET lease_token = NULL, lease_until = :now
+WHERE id = :task_id AND lease_token = :lease_token AND status = 'running'
+
+-- name: cancel_background_task
+UPDATE background_tasks SET status = 'canceled', updated_at = :now
+WHERE id = :task_id AND status = 'running'
+
+-- name: fail_background_task
+UPDATE background_tasks SET status = 'failed', error = :error, updated_at = :now
+WHERE id = :task_id AND status = 'running' AND lease_token = :lease_token
+
+-- name: page_background_tasks
+SELECT * FROM background_tasks
+
+-- name: task_message_rows
+-- The next messages of an application after :cursor (messages_app index), each with its
+-- delivery to :endpoint_id if it has one: a batch of replay-missing reads at most :limit
+-- rows, whatever the filters then keep.
+SELECT m.id AS row_key, m.id AS msg_id, m.event_type, m.channels, m.tags, m.created_at,
+       d.endpoint_id, d.id AS delivery_id, d.status, coalesce(d.attempt_count, 0) AS attempts,
+       d.updated_at, NULL AS last_code
+FROM messages AS m
+LEFT JOIN deliveries AS d ON d.msg_id = m.id AND d.endpoint_id = :endpoint_id
+WHERE m.app_id = :app_id AND m.id > :cursor AND m.id < :upper
+ORDER BY m.id LIMIT :limit
+
+-- name: page_delivery_rows
+-- Deliveries with what the filters read: their message's type, channels, tags and time,
+-- and the status code of their last attempt. Listed and walked through deliveries_endpoint
+-- (one endpoint, by message) or deliveries_dead (an application's failures, by delivery
+-- id). The last attempt is read through attempts_msg, a message's few attempts: the
+-- "|| ''" keeps both planners off attempts_endpoint, which also serves the ORDER BY and
+-- would walk all of the endpoint's attempts back to this message's.
+SELECT * FROM (
+    SELECT d.id AS delivery_id, d.app_id, d.msg_id, d.endpoint_id, d.status,
+           d.attempt_count AS attempts, d.updated_at, m.event_type, m.channels, m.tags,
+           m.created_at,
+           (SELECT a.response_status_code FROM attempts AS a
+            WHERE a.msg_id = d.msg_id AND a.endpoint_id || '' = d.endpoint_id
+            ORDER BY a.id DESC LIMIT 1) AS last_code
+    FROM deliveries AS d JOIN messages AS m ON m.id = d.msg_id
+) AS dl

@@ -40,11 +40,13 @@ from hookline.domain.models import (
     Page,
 )
 from hookline.domain.operational import OPERATIONAL_APP_ID
+from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import rows, sql
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
+    DeadLetterFilter,
     Deferral,
     EndpointChanged,
     EndpointFailure,
@@ -53,6 +55,7 @@ from hookline.storage.base import (
     IdempotentResponse,
     ListQuery,
     MessageFilter,
+    TaskCheckpoint,
 )
 from hookline.storage.codec import RowCodec
 from hookline.storage.group_commit import GroupCommit
@@ -350,18 +353,6 @@ class SqlRepository:
         params = {"app_id": app_id, "msg_id": msg_id, "endpoint_id": endpoint_id}
         await self._db.execute("resend", {**params, "now": rows.to_ms(now)})
 
-    async def recover(
-        self, app_id: str, endpoint_id: str, since: datetime, until: datetime, now: datetime
-    ) -> int:
-        params = {
-            "app_id": app_id,
-            "endpoint_id": endpoint_id,
-            "since": rows.to_ms(since),
-            "until": rows.to_ms(until),
-            "now": rows.to_ms(now),
-        }
-        return await self._db.execute("recover", params)
-
     async def get_delivery(self, msg_id: str, endpoint_id: str) -> Delivery | None:
         return await self._one(
             "get_delivery", {"msg_id": msg_id, "endpoint_id": endpoint_id}, rows.delivery_from
@@ -440,6 +431,144 @@ class SqlRepository:
     async def advance_failure_step(self, endpoint_id: str, since: datetime, step: int) -> bool:
         params = {"endpoint_id": endpoint_id, "since": rows.dt_to_ms(since), "step": step}
         return await self._db.execute("advance_failure_step", params) > 0
+
+    # -- background tasks -------------------------------------------------------------
+
+    async def create_task(self, task: BackgroundTask) -> None:
+        await self._db.execute("insert_background_task", rows.task_params(task))
+
+    async def get_task(self, task_id: str) -> BackgroundTask | None:
+        return await self._one("get_background_task", {"task_id": task_id}, rows.task_from)
+
+    async def list_tasks(
+        self,
+        app_id: str | None,
+        query: ListQuery,
+        statuses: Sequence[TaskStatus] | None = None,
+        kinds: Sequence[TaskKind] | None = None,
+    ) -> Page[BackgroundTask]:
+        where: list[str] = []
+        params: dict[str, Any] = {}
+        if app_id is not None:
+            where.append("app_id = :app_id")
+            params["app_id"] = app_id
+        if statuses is not None:
+            where.append(self.dialect.in_list.format(expr="status", param="statuses"))
+            params["statuses"] = self.dialect.list_param([s.value for s in statuses])
+        if kinds is not None:
+            where.append(self.dialect.in_list.format(expr="task", param="kinds"))
+            params["kinds"] = self.dialect.list_param([k.value for k in kinds])
+        return await self._page("page_background_tasks", where, params, "id", query, rows.task_from)
+
+    async def lease_task(
+        self, now: datetime, lease_until: datetime, lease_token: str
+    ) -> BackgroundTask | None:
+        params = {
+            "now": rows.to_ms(now),
+            "lease_until": rows.to_ms(lease_until),
+            "lease_token": lease_token,
+        }
+        due = await self._db.query("due_background_task", params)
+        if (
+            not due
+            or await self._db.execute("lease_background_task", {**params, "task_id": due[0]["id"]})
+            == 0
+        ):
+            return None
+        return await self.get_task(due[0]["id"])
+
+    async def release_task(self, task_id: str, lease_token: str, now: datetime) -> None:
+        params = {"task_id": task_id, "lease_token": lease_token, "now": rows.to_ms(now)}
+        await self._db.execute("release_background_task", params)
+
+    async def cancel_task(self, task_id: str, now: datetime) -> bool:
+        params = {"task_id": task_id, "now": rows.to_ms(now)}
+        return await self._db.execute("cancel_background_task", params) == 1
+
+    async def fail_task(self, task_id: str, lease_token: str, error: str, now: datetime) -> None:
+        params = {"task_id": task_id, "lease_token": lease_token, "error": error}
+        await self._db.execute("fail_background_task", {**params, "now": rows.to_ms(now)})
+
+    async def task_rows(self, task: BackgroundTask, cursor: str, limit: int) -> list[TaskRow]:
+        params: dict[str, Any] = {"app_id": task.app_id, "endpoint_id": task.endpoint_id}
+        if task.kind is TaskKind.REPLAY_MISSING:
+            params.update(cursor=cursor, upper=task.upper_key, limit=limit)
+            found = await self._db.query("task_message_rows", params)
+            return [rows.task_row_from(row, "msg_id") for row in found]
+        if task.kind is TaskKind.REDRIVE:
+            where = ["dl.app_id = :app_id", "dl.status = 2"]
+            key = "delivery_id"
+        else:
+            where = ["dl.app_id = :app_id", "dl.endpoint_id = :endpoint_id", "dl.msg_id < :upper"]
+            params["upper"] = task.upper_key
+            key = "msg_id"
+        text, named = sql.page_sql(
+            self._db.queries["page_delivery_rows"],
+            where,
+            params,
+            f"dl.{key}",
+            ListQuery(limit=limit - 1, iterator=cursor),  # a page reads one row more
+        )
+        return [rows.task_row_from(row, key) for row in await self._db.query(text, named)]
+
+    async def checkpoint_task(self, checkpoint: TaskCheckpoint) -> bool:
+        task = checkpoint.task
+        new = checkpoint.new_deliveries
+        params = {
+            "task_id": task.id,
+            "app_id": task.app_id,
+            "endpoint_id": task.endpoint_id,
+            "lease_token": checkpoint.lease_token,
+            "old_cursor": task.cursor,
+            "new_cursor": checkpoint.cursor,
+            "scanned": checkpoint.scanned,
+            "queued": len(checkpoint.requeue) + len(new),
+            "status": (TaskStatus.FINISHED if checkpoint.finished else TaskStatus.RUNNING).value,
+            "lease_until": rows.to_ms(checkpoint.lease_until),
+            "now": rows.to_ms(checkpoint.now),
+            "requeue": self.dialect.list_param(checkpoint.requeue),
+            "new_ids": self.dialect.list_param([delivery_id for delivery_id, _ in new]),
+            "new_msgs": self.dialect.list_param([msg_id for _, msg_id in new]),
+        }
+        await self._db.script("task_checkpoint", params)
+        found = await self._db.query("get_background_task", {"task_id": task.id})
+        return bool(found) and (
+            found[0]["lease_token"] == checkpoint.lease_token
+            and found[0]["cursor"] == checkpoint.cursor
+            and found[0]["status"] == params["status"]
+            and found[0]["updated_at"] == params["now"]
+        )
+
+    async def list_dead_letters(
+        self, app_id: str, query: ListQuery, filters: DeadLetterFilter
+    ) -> Page[DeadLetter]:
+        where = ["dl.app_id = :app_id", "dl.status = 2"]
+        params: dict[str, Any] = {"app_id": app_id}
+        if filters.endpoint_id is not None:
+            where.append("dl.endpoint_id = :endpoint_id")
+            params["endpoint_id"] = filters.endpoint_id
+        if filters.event_types:
+            where.append(self.dialect.in_list.format(expr="dl.event_type", param="event_types"))
+            params["event_types"] = self.dialect.list_param(filters.event_types)
+        if filters.status_code_class is not None:
+            low = filters.status_code_class
+            where.append("dl.last_code >= :code_lo AND dl.last_code < :code_hi")
+            params.update(code_lo=low, code_hi=low + 100 if low else 1)
+        if filters.since is not None:
+            where.append("dl.created_at >= :since")
+            params["since"] = rows.to_ms(filters.since)
+        if filters.until is not None:
+            where.append("dl.created_at < :until")
+            params["until"] = rows.to_ms(filters.until)
+        return await self._page(
+            "page_delivery_rows",
+            where,
+            params,
+            "dl.delivery_id",
+            query,
+            lambda row: rows.task_row_from(row, "delivery_id"),
+            lambda letter: letter.key,
+        )
 
     # -- attempts -------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from hookline.domain.models import (
 )
 from hookline.domain.policy import ApplicationPolicy, EndpointPolicy
 from hookline.domain.routing import endpoint_accepts
+from hookline.domain.tasks import BackgroundTask, TaskFilter, TaskKind, TaskRow, TaskStatus
 from hookline.storage.base import (
     AttemptOutcome,
     Deferral,
@@ -420,4 +421,83 @@ def circuit_from(row: Any) -> CircuitState:
         failures=row["failures"],
         open_until=row["open_until"] / 1000,
         cooldown=row["cooldown_ms"] / 1000,
+    )
+
+
+def task_filter_json(spec: TaskFilter) -> str:
+    return orjson.dumps(
+        {
+            "since": dt_to_ms(spec.since),
+            "until": dt_to_ms(spec.until),
+            "endpointId": spec.endpoint_id,
+            "eventTypes": None if spec.event_types is None else list(spec.event_types),
+            "channel": spec.channel,
+            "tag": spec.tag,
+            "status": None if spec.status is None else int(spec.status),
+            "statusCodeClass": spec.status_code_class,
+        }
+    ).decode()
+
+
+def task_filter_from(text: str) -> TaskFilter:
+    raw = orjson.loads(text)
+    return TaskFilter(
+        since=ms_to_dt(raw["since"]),
+        until=ms_to_dt(raw["until"]),
+        endpoint_id=raw["endpointId"],
+        event_types=None if raw["eventTypes"] is None else tuple(raw["eventTypes"]),
+        channel=raw["channel"],
+        tag=raw["tag"],
+        status=None if raw["status"] is None else MessageStatus(raw["status"]),
+        status_code_class=raw["statusCodeClass"],
+    )
+
+
+def task_params(task: BackgroundTask) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "app_id": task.app_id,
+        "endpoint_id": task.endpoint_id,
+        "task": task.kind.value,
+        "status": task.status.value,
+        "filter": task_filter_json(task.filter),
+        "cursor": task.cursor,
+        "created_at": dt_to_ms(task.created_at),
+    }
+
+
+def task_from(row: Row) -> BackgroundTask:
+    return BackgroundTask(
+        id=row["id"],
+        app_id=row["app_id"],
+        endpoint_id=row["endpoint_id"],
+        kind=TaskKind(row["task"]),
+        status=TaskStatus(row["status"]),
+        filter=task_filter_from(row["filter"]),
+        cursor=row["cursor"],
+        scanned=int(row["scanned"]),
+        queued=int(row["queued"]),
+        error=row["error"],
+        created_at=ms_to_dt(row["created_at"]),
+        updated_at=ms_to_dt(row["updated_at"]),
+    )
+
+
+def task_row_from(row: Row, key: str) -> TaskRow:
+    """A row of ``task_message_rows`` or ``page_delivery_rows``; ``key`` names the column
+    the walk is ordered by."""
+    status = row["status"]
+    return TaskRow(
+        key=row[key],
+        msg_id=row["msg_id"],
+        endpoint_id=row["endpoint_id"],
+        delivery_id=row["delivery_id"],
+        status=None if status is None else MessageStatus(status),
+        attempt_count=int(row["attempts"]),
+        updated_at=from_ms(row["updated_at"]),
+        event_type=row["event_type"],
+        channels=_tuple(row["channels"]),
+        tags=_tuple(row["tags"]),
+        created_at=ms_to_dt(row["created_at"]),
+        last_status_code=row["last_code"],
     )

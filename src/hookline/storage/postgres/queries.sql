@@ -110,3 +110,28 @@ ON CONFLICT (endpoint_id) DO NOTHING
 -- name: mark_endpoints_healthy
 -- A success ends the failing period (and whatever warnings it had).
 DELETE FROM endpoint_failures WHERE endpoint_id = ANY(:ids)
+
+-- name: task_checkpoint
+-- One batch of a background task, in one transaction: the task's row moves first (and stays
+-- locked until the commit, so a cancel waits for it), and only while this runner still holds
+-- it at the cursor it read from, and the writes that follow happen only if it moved.
+UPDATE background_tasks
+SET cursor = :new_cursor, scanned = scanned + :scanned, queued = queued + :queued,
+    status = :status, lease_until = :lease_until, updated_at = :now
+WHERE id = :task_id AND lease_token = :lease_token AND status = 'running'
+  AND cursor = :old_cursor;
+UPDATE deliveries
+SET status = 1, next_attempt_at = :now, manual = 1, attempt_count = 0, lease_token = NULL,
+    worker_id = NULL, updated_at = :now
+WHERE id = ANY(:requeue::text[]) AND app_id = :app_id AND status IN (0, 2)
+  AND EXISTS (SELECT 1 FROM background_tasks
+              WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor);
+INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                        next_attempt_at, manual, updated_at)
+SELECT u.id, CAST(:app_id AS TEXT), u.msg_id, CAST(:endpoint_id AS TEXT), 1, 0,
+       CAST(:now AS BIGINT), 1, CAST(:now AS BIGINT)
+FROM unnest(:new_ids::text[], :new_msgs::text[]) AS u (id, msg_id)
+WHERE EXISTS (SELECT 1 FROM messages WHERE id = u.msg_id AND app_id = CAST(:app_id AS TEXT))
+  AND EXISTS (SELECT 1 FROM background_tasks
+              WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor)
+ON CONFLICT (msg_id, endpoint_id) DO NOTHING

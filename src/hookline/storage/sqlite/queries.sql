@@ -53,3 +53,28 @@ ON CONFLICT (endpoint_id) DO NOTHING
 -- name: mark_endpoints_healthy
 -- A success ends the failing period (and whatever warnings it had).
 DELETE FROM endpoint_failures WHERE endpoint_id IN (SELECT value FROM json_each(:ids))
+
+-- name: task_checkpoint
+-- One batch of a background task, in one transaction: the task's row moves first, and only
+-- while this runner still holds it at the cursor it read from (not canceled, not taken over
+-- after its lease ran out), and the writes that follow happen only if it moved.
+UPDATE background_tasks
+SET cursor = :new_cursor, scanned = scanned + :scanned, queued = queued + :queued,
+    status = :status, lease_until = :lease_until, updated_at = :now
+WHERE id = :task_id AND lease_token = :lease_token AND status = 'running'
+  AND cursor = :old_cursor;
+UPDATE deliveries
+SET status = 1, next_attempt_at = :now, manual = 1, attempt_count = 0, lease_token = NULL,
+    worker_id = NULL, updated_at = :now
+WHERE id IN (SELECT value FROM json_each(:requeue)) AND app_id = :app_id
+  AND status IN (0, 2)
+  AND EXISTS (SELECT 1 FROM background_tasks
+              WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor);
+INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                        next_attempt_at, manual, updated_at)
+SELECT d.value, :app_id, m.value, :endpoint_id, 1, 0, :now, 1, :now
+FROM json_each(:new_ids) AS d JOIN json_each(:new_msgs) AS m ON m.key = d.key
+WHERE EXISTS (SELECT 1 FROM messages WHERE id = m.value AND app_id = :app_id)
+  AND EXISTS (SELECT 1 FROM background_tasks
+              WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor)
+ON CONFLICT (msg_id, endpoint_id) DO NOTHING

@@ -168,3 +168,25 @@ CREATE TABLE endpoint_failures (
     failing_since INTEGER NOT NULL,
     step INTEGER NOT NULL DEFAULT 0
 );
+
+-- Background tasks: each a row any process's runner leases (lease_until) and walks in
+-- batches from its cursor, committing the cursor with each batch's writes.
+CREATE TABLE background_tasks (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    endpoint_id TEXT,
+    task TEXT NOT NULL,
+    status TEXT NOT NULL,
+    filter TEXT NOT NULL,
+    cursor TEXT NOT NULL,
+    scanned INTEGER NOT NULL DEFAULT 0,
+    queued INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    lease_token TEXT,
+    lease_until INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX background_tasks_app ON background_tasks (app_id, id);
+CREATE INDEX background_tasks_due ON background_tasks (lease_until) WHERE status = 'running';
+CREATE INDEX deliveries_dead ON deliveries (app_id, id) WHERE status = 2;

@@ -1,0 +1,169 @@
+"""Background tasks (recover, replay-missing, bulk replay, dead-letter redrive) as pure rules.
+
+A task walks a key range in batches. Each batch reads a bounded run of rows (messages, or
+one endpoint's deliveries, or an application's dead letters) and ``selects`` decides which
+of them the task acts on, so the filters never make one database read scan without bound.
+Times come from the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from hookline.domain import ids
+from hookline.domain.models import MessageStatus
+from hookline.domain.routing import endpoint_accepts
+
+ID_CLOCK_MARGIN = timedelta(seconds=1)
+"""How far a message's id time may stray from its ``created_at`` (both read at publish, not
+at the same instant): key ranges are widened by it, and ``created_at`` decides exactly."""
+
+
+class TaskKind(StrEnum):
+    """What a task does; the value is its Svix ``BackgroundTaskType`` except for redrive."""
+
+    RECOVER = "endpoint.recover"
+    REPLAY_MISSING = "endpoint.replay"
+    BULK_REPLAY = "endpoint.bulk-replay"
+    REDRIVE = "dead-letter.redrive"
+
+    @property
+    def wire(self) -> str:
+        """Svix has no redrive type: a redrive is shown as the bulk replay of failures it is,
+        so Svix SDKs can read it."""
+        return TaskKind.BULK_REPLAY.value if self is TaskKind.REDRIVE else self.value
+
+
+class TaskStatus(StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    """hookline's own: Svix's ``BackgroundTaskStatus`` has no such value, so it is shown as
+    ``failed`` with ``data.canceled = true`` (SDK models refuse unknown statuses)."""
+
+    @property
+    def wire(self) -> str:
+        return TaskStatus.FAILED.value if self is TaskStatus.CANCELED else self.value
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """What a task acts on: messages created in [since, until) that pass every set filter."""
+
+    since: datetime
+    until: datetime
+    endpoint_id: str | None = None
+    event_types: tuple[str, ...] | None = None
+    channel: str | None = None
+    tag: str | None = None
+    status: MessageStatus | None = None
+    status_code_class: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    """One row a batch read: a message, with its delivery to the endpoint if there is one."""
+
+    key: str
+    """Where the next batch starts after this row."""
+    msg_id: str
+    endpoint_id: str | None
+    delivery_id: str | None
+    status: MessageStatus | None
+    attempt_count: int
+    updated_at: datetime | None
+    event_type: str
+    channels: tuple[str, ...] | None
+    tags: tuple[str, ...] | None
+    created_at: datetime
+    last_status_code: int | None
+
+
+DeadLetter = TaskRow
+"""A delivery that failed for good (status ``fail``, no attempt scheduled)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRoute:
+    """The endpoint's current filters, which replay-missing honours."""
+
+    event_types: tuple[str, ...] | None
+    channels: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class BackgroundTask:
+    id: str
+    app_id: str
+    endpoint_id: str | None
+    kind: TaskKind
+    status: TaskStatus
+    filter: TaskFilter
+    cursor: str
+    """The key the last committed batch ended at; the next batch reads after it."""
+    scanned: int
+    queued: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def upper_key(self) -> str:
+        """Keys at or above this are past the time range (not used by redrive)."""
+        return ids.lowest_at(ids.MESSAGE, _ms(self.filter.until + ID_CLOCK_MARGIN))
+
+
+def first_cursor(kind: TaskKind, since: datetime) -> str:
+    """Redrive walks dead letters by delivery id from the start; the others walk message ids
+    from ``since`` (less the clock margin)."""
+    if kind is TaskKind.REDRIVE:
+        return ""
+    return ids.lowest_at(ids.MESSAGE, _ms(since - ID_CLOCK_MARGIN))
+
+
+def _ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def in_code_class(code: int | None, code_class: int) -> bool:
+    """Svix's ``StatusCodeClass``: 0 is no HTTP answer, 100…500 a hundred codes each."""
+    if code is None:
+        return False
+    return code == 0 if code_class == 0 else code_class <= code < code_class + 100
+
+
+def selects(
+    kind: TaskKind, spec: TaskFilter, row: TaskRow, route: EndpointRoute | None = None
+) -> bool:
+    """Whether the task acts on ``row``: replay-missing queues a message the endpoint has no
+    delivery of and whose type and channels its filters accept now; the others re-queue a
+    finished delivery (failed only, for recover and redrive) that passes the filters."""
+    if not spec.since <= row.created_at < spec.until:
+        return False
+    if kind is TaskKind.REPLAY_MISSING:
+        return (
+            row.delivery_id is None
+            and route is not None
+            and endpoint_accepts(route.event_types, route.channels, row.event_type, row.channels)
+        )
+    if row.delivery_id is None or row.status not in (MessageStatus.SUCCESS, MessageStatus.FAIL):
+        return False
+    if kind in (TaskKind.RECOVER, TaskKind.REDRIVE) and row.status is not MessageStatus.FAIL:
+        return False
+    return _passes(spec, row)
+
+
+def _passes(spec: TaskFilter, row: TaskRow) -> bool:
+    checks = (
+        spec.endpoint_id is None or row.endpoint_id == spec.endpoint_id,
+        not spec.event_types or row.event_type in spec.event_types,
+        spec.channel is None or spec.channel in (row.channels or ()),
+        spec.tag is None or spec.tag in (row.tags or ()),
+        spec.status is None or row.status is spec.status,
+        spec.status_code_class is None
+        or in_code_class(row.last_status_code, spec.status_code_class),
+    )
+    return all(checks)
