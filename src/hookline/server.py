@@ -72,6 +72,7 @@ async def ensure_admin_token(store: Store, settings: Settings) -> None:
 def worker_config(settings: Settings) -> WorkerConfig:
     return WorkerConfig(
         retry_schedule=settings.retry_schedule,
+        retry_max_age=settings.retry_max_age,
         request_timeout=settings.request_timeout,
         lease_seconds=settings.lease_seconds,
         poll_interval=settings.poll_interval,

@@ -47,6 +47,7 @@ class WorkerConfig:
     lease_seconds: float
     poll_interval: float
     max_in_flight: int
+    retry_max_age: float | None = None
     heartbeat_interval: float = 5.0
     stall_timeout: float = 20.0
     endpoint_max_in_flight: int = 32
@@ -94,6 +95,7 @@ class Worker:
         self._attempts = AttemptRunner(
             transport,
             retry_schedule=config.retry_schedule,
+            retry_max_age=config.retry_max_age,
             request_timeout=config.request_timeout,
             clock=clock,
             rng=rng or random.Random(),
@@ -163,7 +165,8 @@ class Worker:
 
     async def _beat(self) -> None:
         """Prove this worker alive, hand dead workers' deliveries back to the queue, and learn
-        the breakers other workers opened."""
+        the breakers other workers opened and the applications' policies (so a policy
+        change reaches the worker within a heartbeat interval)."""
         now = self._clock()
         try:
             await self._store.heartbeat(self.worker_id, now)
@@ -173,6 +176,7 @@ class Worker:
             stalled_before = now - timedelta(seconds=self._config.stall_timeout)
             await self._store.release_stalled(stalled_before, now)
             self._admission.adopt(await self._store.open_circuits(now))
+            self._attempts.adopt_application_policies(await self._store.application_policies())
         except Unavailable as exc:
             log.warning("heartbeat failed: %s", exc)
 

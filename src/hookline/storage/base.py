@@ -27,6 +27,7 @@ from hookline.domain.models import (
     MessageStatus,
     Page,
 )
+from hookline.domain.policy import ApplicationPolicy
 
 MAX_LIST_LIMIT = 250
 DEFAULT_LIST_LIMIT = 50
@@ -278,6 +279,12 @@ class Store(Protocol):
 
     async def open_circuits(self, now: datetime) -> dict[str, CircuitState]:
         """The breakers still open at ``now``, whichever worker opened them."""
+        ...
+
+    # policies the worker applies without a read per delivery
+    async def application_policies(self) -> dict[str, ApplicationPolicy]:
+        """The policy of every application that sets one (docs/delivery.md, "Scheduling and
+        retry policy"): workers read it on each heartbeat."""
         ...
 
     # attempts

@@ -191,6 +191,10 @@ DELETE FROM circuits WHERE endpoint_id = :endpoint_id
 -- name: open_circuits
 SELECT endpoint_id, failures, open_until, cooldown_ms FROM circuits WHERE open_until > :now
 
+-- name: application_policies
+-- Only the applications that set a policy: an empty one is stored as NULL.
+SELECT id, policy FROM applications WHERE policy IS NOT NULL
+
 -- name: schema_version
 SELECT coalesce(max(version), 0) FROM schema_version
 

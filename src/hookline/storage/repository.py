@@ -39,6 +39,7 @@ from hookline.domain.models import (
     MessageStatus,
     Page,
 )
+from hookline.domain.policy import ApplicationPolicy
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import rows, sql
 from hookline.storage.base import (
@@ -365,6 +366,10 @@ class SqlRepository:
     async def open_circuits(self, now: datetime) -> dict[str, CircuitState]:
         found = await self._db.query("open_circuits", {"now": rows.to_ms(now)})
         return {r["endpoint_id"]: rows.circuit_from(r) for r in found}
+
+    async def application_policies(self) -> dict[str, ApplicationPolicy]:
+        found = await self._db.query("application_policies", {})
+        return {r["id"]: rows.application_policy_from(r) for r in found}
 
     # -- attempts -------------------------------------------------------------------
 
