@@ -19,6 +19,7 @@ from svix import webhooks as svix_webhooks
 from hookline.delivery import recorder as recorder_module
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain.models import MessageStatus, SigningKey
+from hookline.domain.policy import ApplicationPolicy, EndpointPolicy, RetryPolicy
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle, generate_ed25519_secret, public_key
 from hookline.storage.base import AttemptFilter, ListQuery, Store
@@ -472,3 +473,40 @@ async def test_a_circuit_one_worker_opened_holds_the_endpoint_on_another(
     assert [c.url for c in transport.calls] == [healthy.url]
     for msg in messages:
         assert await _status(store, msg.id, dead.id) is MessageStatus.PENDING
+
+
+async def test_a_retry_the_worker_scheduled_goes_out_when_due_not_at_the_next_poll(
+    store: Store, running: Running
+) -> None:
+    """The idle wait ends when a retry this worker scheduled falls due: with a 5 s poll
+    interval, a retry 0.1 s after a failure is sent well within a second."""
+    _, _, _ = await _one_endpoint(store)
+    transport = FakeTransport(script={"https://rx.example/h": [status(500), ok()]})
+    retries = RetrySchedule((0.1,), jitter=0.0)
+    running(transport, config(retry_schedule=retries, poll_interval=5.0))
+    await eventually(lambda: len(transport.calls) == 2, timeout=3.0)
+
+
+async def test_the_endpoint_retry_policy_wins_over_its_application_over_the_server(
+    store: Store, running: Running
+) -> None:
+    """A failing endpoint with its own schedule is tried as it says; a sibling without one
+    as its application says; neither as the server's schedule (one attempt) says."""
+    app = replace(make_app(), policy=ApplicationPolicy(RetryPolicy((0.01,) * 3)))
+    await store.create_application(app)
+    own = make_endpoint(app, "https://rx.example/own")
+    own = replace(own, policy=EndpointPolicy(retry=RetryPolicy((0.01,))))
+    inherits = make_endpoint(app, "https://rx.example/inherits")
+    for ep in (own, inherits):
+        await store.create_endpoint(ep)
+    msg = make_message(app)
+    await store.publish([msg], utcnow())
+    transport = FakeTransport(script={ep.url: [status(500)] for ep in (own, inherits)})
+    running(transport, config(retry_schedule=RetrySchedule(())))
+
+    async def exhausted() -> bool:
+        found = [await store.get_delivery(msg.id, ep.id) for ep in (own, inherits)]
+        return all(d is not None and d.status is MessageStatus.FAIL for d in found)
+
+    await eventually(exhausted)
+    assert Counter(c.url for c in transport.calls) == {own.url: 2, inherits.url: 4}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import random
 import uuid
@@ -38,6 +39,8 @@ from hookline.transport import Transport
 log = logging.getLogger("hookline.worker")
 
 CLAIM_BATCH = 100
+MAX_DUE_TRACKED = 4096
+"""Retry times a worker remembers to wake for; past that, retries wait for the next poll."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,9 @@ class Worker:
         self._refill_at = max(1, min(CLAIM_BATCH, config.max_in_flight // 4))
         self._reserved = 0
         """Slots offered to publish transactions that have not committed yet."""
+        self._due: list[float] = []
+        """A heap of the times (epoch seconds) of retries this worker scheduled and has not
+        claimed since: the idle wait ends at the first rather than at the next poll."""
         self._recorder = Recorder(store, clock, self.wake, instrumentation)
         self._admission = Admission(
             EndpointLimits(config.endpoint_max_in_flight),
@@ -208,11 +214,22 @@ class Worker:
                 self._start(item)
             if not claimed:
                 # Idle until a publish, a freed endpoint or a retry falls due wakes us.
-                await self._sleep(self._config.poll_interval)
+                await self._sleep(self._idle_seconds())
+
+    def _idle_seconds(self) -> float:
+        """The poll interval, or less when a retry this worker scheduled falls due sooner:
+        a claim finds only what is due, so a wait past that would only make it late."""
+        if not self._due:
+            return self._config.poll_interval
+        wait = self._due[0] - self._clock().timestamp()
+        return max(0.0, min(self._config.poll_interval, wait))
 
     async def _claim(self, wanted: int) -> list[ClaimedDelivery]:
         """Lease up to ``wanted`` due deliveries, as admission allows per endpoint."""
         now = self._clock()
+        due, at = self._due, now.timestamp()
+        while due and due[0] <= at:
+            heapq.heappop(due)  # this claim looks for it
         plan = self._admission.plan_claim()
         return await self._store.claim_due(
             wanted,
@@ -258,7 +275,10 @@ class Worker:
             finally:
                 gate.leave()
             admission.record(endpoint_id, result.status_code)
-            self._recorder.put(self._attempts.outcome(claimed, result, started))
+            outcome = self._attempts.outcome(claimed, result, started)
+            self._recorder.put(outcome)
+            if outcome.next_attempt_at is not None and len(self._due) < MAX_DUE_TRACKED:
+                heapq.heappush(self._due, outcome.next_attempt_at.timestamp())
         finally:
             admission.finished(endpoint_id)
 
