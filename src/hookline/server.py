@@ -154,6 +154,7 @@ async def run(
             ops = Operations(store, base_url=settings.base_url, instrumentation=instrumentation)
             if delivery is not None:
                 ops.work_queued = delivery.wake
+                ops.work_due = delivery.wake_at
             services = Services(ops=ops, settings=settings)
             config = uvicorn.Config(
                 create_app(services, instrumentation),

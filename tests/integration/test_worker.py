@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -18,7 +19,7 @@ from svix import webhooks as svix_webhooks
 
 from hookline.delivery import recorder as recorder_module
 from hookline.delivery.worker import Worker, WorkerConfig
-from hookline.domain.models import MessageStatus, SigningKey
+from hookline.domain.models import Attempt, MessageStatus, SigningKey
 from hookline.domain.policy import ApplicationPolicy, EndpointPolicy, RetryPolicy
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle, generate_ed25519_secret, public_key
@@ -510,3 +511,28 @@ async def test_the_endpoint_retry_policy_wins_over_its_application_over_the_serv
 
     await eventually(exhausted)
     assert Counter(c.url for c in transport.calls) == {own.url: 2, inherits.url: 4}
+
+
+async def test_a_scheduled_delivery_goes_out_at_its_time_when_the_worker_is_told(
+    store: Store, running: Running
+) -> None:
+    """Told when a publish's scheduled deliveries fall due (``wake_at``, as ``serve`` wires
+    it), a worker with a 5 s poll interval sends one at its deliverAt, not before, and not
+    at its next poll."""
+    app = make_app()
+    await store.create_application(app)
+    await store.create_endpoint(make_endpoint(app, "https://rx.example/later"))
+    transport = FakeTransport()
+    worker = running(transport, config(poll_interval=5.0))
+    soon = utcnow() + timedelta(seconds=0.3)
+    when = soon.replace(microsecond=soon.microsecond // 1000 * 1000)  # as stored
+    msg = replace(make_message(app), deliver_at=when)
+    await store.publish([msg], utcnow())
+    worker.wake_at(when)
+
+    async def attempted() -> list[Attempt]:
+        return (await store.list_attempts(app.id, ListQuery(), AttemptFilter(), msg.id)).data
+
+    await eventually(attempted, timeout=2.0)
+    (attempt,) = await attempted()
+    assert when <= attempt.timestamp < when + timedelta(seconds=1)

@@ -86,8 +86,9 @@ class Worker:
         self._reserved = 0
         """Slots offered to publish transactions that have not committed yet."""
         self._due: list[float] = []
-        """A heap of the times (epoch seconds) of retries this worker scheduled and has not
-        claimed since: the idle wait ends at the first rather than at the next poll."""
+        """A heap of the times (epoch seconds) of retries this worker scheduled, and of
+        deliveries a publish in this process scheduled, that it has not claimed since: the
+        idle wait ends at the first rather than at the next poll."""
         self._recorder = Recorder(store, clock, self.wake, instrumentation)
         self._admission = Admission(
             EndpointLimits(config.endpoint_max_in_flight),
@@ -113,6 +114,16 @@ class Worker:
         """Tell the worker new work may be due (a resend or recover in this process, or a
         notification from the database)."""
         self._wake.set()
+
+    def wake_at(self, when: datetime) -> None:
+        """Claim again at ``when``, when deliveries this process scheduled fall due (a
+        message's deliverAt), rather than at the next poll after it."""
+        self._expect(when)
+        self._wake.set()
+
+    def _expect(self, when: datetime) -> None:
+        if len(self._due) < MAX_DUE_TRACKED:
+            heapq.heappush(self._due, when.timestamp())
 
     def offer(self) -> LeaseOffer | None:
         """Reserve the free slots for deliveries a publish transaction will hand over."""
@@ -277,8 +288,8 @@ class Worker:
             admission.record(endpoint_id, result.status_code)
             outcome = self._attempts.outcome(claimed, result, started)
             self._recorder.put(outcome)
-            if outcome.next_attempt_at is not None and len(self._due) < MAX_DUE_TRACKED:
-                heapq.heappush(self._due, outcome.next_attempt_at.timestamp())
+            if outcome.next_attempt_at is not None:
+                self._expect(outcome.next_attempt_at)
         finally:
             admission.finished(endpoint_id)
 

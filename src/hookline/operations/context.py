@@ -18,6 +18,10 @@ def _nobody_listens() -> None:
     """Without a local worker (``serve --no-worker``, the CLI) queued work waits for a poll."""
 
 
+def _nothing_due(when: datetime) -> None:
+    """Without a local worker, scheduled deliveries are claimed by a worker's poll."""
+
+
 @dataclass
 class Operations:
     """The store, the clock and the process-wide pieces the operations share."""
@@ -30,6 +34,9 @@ class Operations:
     work_queued: Callable[[], None] = _nobody_listens
     """Wakes the local worker after an operation queued deliveries outside a publish
     (resend, recover); publishes reach it through the store's handoff instead."""
+    work_due: Callable[[datetime], None] = _nothing_due
+    """Tells the local worker when deliveries a publish scheduled (``deliverAt``) fall due,
+    so it wakes for them instead of at its next poll."""
     instrumentation: Instrumentation = NO_INSTRUMENTATION
     """Hears accepted messages and endpoints enabled again."""
     accepted_heard: bool = field(init=False)

@@ -97,6 +97,8 @@ async def publish(
     routed = await ops.store.publish(
         [msg], ops.clock(), completion=None if completion is None else completion(msg)
     )
+    if msg.deliver_at is not None and routed[0]:
+        ops.work_due(msg.deliver_at)
     if ops.accepted_heard:
         ops.instrumentation.emit(_accepted(msg, len(routed[0])))
     return msg
