@@ -2,12 +2,12 @@
 
 Both SQL backends write a publish's deliveries through ``DeliveryRows``: a delivery the
 local worker has room for is inserted already leased to it (status sending, lease until
-the offer's expiry), the rest are inserted pending for any worker to claim. A delivery of a
-message whose ``deliverAt`` is still ahead is never handed over: it is written pending,
-due then (its ``due``). Which ones the
+the offer's expiry), the rest are inserted pending for any worker to claim. Which ones the
 worker takes is its admission's decision, carried by the offer (``LeaseOffer.admission``)
 and asked here delivery by delivery: the rule is written once, in ``domain/admission.py``,
-for this hand-over and for the worker's claims alike. Delivery ids are minted in runs
+for this hand-over and for the worker's claims alike. A delivery of a message whose
+``deliverAt`` is still ahead is never handed over: it is written pending, due then (the
+row's ``due``). Delivery ids are minted in runs
 (``ids.new_ids``), because they are minted while the write lock is held.
 """
 
