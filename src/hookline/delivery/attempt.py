@@ -104,7 +104,7 @@ class AttemptRunner:
         manual = claimed.trigger is AttemptTrigger.MANUAL
         scheduled_attempts = claimed.attempt_count + (0 if manual else 1)
         retry = self.retry_for(claimed)
-        deadline = retry.deadline(claimed.message.due_at)
+        deadline = None if retry.max_age_seconds is None else retry.deadline(claimed.message.due_at)
         decision = decide(
             result.status_code,
             result.retry_after,
