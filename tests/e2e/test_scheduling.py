@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from svix.api import ApplicationIn, EndpointIn, MessageIn, Svix, SvixOptions
 
 from tests.conftest import STORE_BACKENDS
 from tests.e2e.harness import (
@@ -124,26 +125,21 @@ def created(response: httpx.Response) -> dict[str, Any]:
 def test_a_scheduled_message_arrives_at_its_time_and_not_before(
     api: HooklineProcess, clocked: Clocked
 ) -> None:
-    """A message with deliverAt 2 s ahead is not sent before then, and arrives within a poll
-    interval (and the time to send) after it; the message shows its deliverAt."""
+    """A message the official SDK publishes with deliverAt 2 s ahead is not sent before
+    then, and arrives within a poll interval (and the time to send) after it; the message
+    shows its deliverAt, as the SDK reads it."""
     clocked.answer("/later", 200)
-    with client(api) as http:
-        app = created(http.post("/api/v1/app", json={"name": "Scheduled"}))
-        created(
-            http.post(
-                f"/api/v1/app/{app['id']}/endpoint", json={"url": f"{clocked.receiver.url}/later"}
-            )
-        )
-        when = _whole_ms(datetime.now(UTC) + timedelta(seconds=2))
-        body = {"eventType": "e", "payload": {}, "deliverAt": when.isoformat()}
-        msg = created(http.post(f"/api/v1/app/{app['id']}/msg", json=body))
-        assert datetime.fromisoformat(msg["deliverAt"]) == when
-        wait_until(lambda: clocked.at("/later") != [], 10, "the scheduled message to arrive")
-        (arrived,) = clocked.at("/later")
-        late = arrived - when.timestamp()
-        assert 0 <= late <= LATE_BOUND_SECONDS, f"arrived {late:.3f} s after its deliverAt"
-        shown = http.get(f"/api/v1/app/{app['id']}/msg/{msg['id']}").json()
-        assert datetime.fromisoformat(shown["deliverAt"]) == when
+    svix = Svix(ADMIN_TOKEN, SvixOptions(server_url=api.url))
+    app = svix.application.create(ApplicationIn(name="Scheduled"))
+    svix.endpoint.create(app.id, EndpointIn(url=f"{clocked.receiver.url}/later"))
+    when = _whole_ms(datetime.now(UTC) + timedelta(seconds=2))
+    msg = svix.message.create(app.id, MessageIn(event_type="e", payload={}, deliver_at=when))
+    assert msg.deliver_at == when
+    wait_until(lambda: clocked.at("/later") != [], 10, "the scheduled message to arrive")
+    (arrived,) = clocked.at("/later")
+    late = arrived - when.timestamp()
+    assert 0 <= late <= LATE_BOUND_SECONDS, f"arrived {late:.3f} s after its deliverAt"
+    assert svix.message.get(app.id, msg.id).deliver_at == when
 
 
 def test_deliver_at_too_far_ahead_is_a_422_naming_the_field(api: HooklineProcess) -> None:
