@@ -32,6 +32,10 @@ from hookline.storage.base import AttemptOutcome
 from hookline.transport import HttpResult, Transport
 
 
+MAX_RETRY_POLICIES_KEPT = 1024
+"""Distinct (endpoint, application) retry policies whose effective rules are kept built."""
+
+
 class AttemptRunner:
     """Sends deliveries through ``transport`` and turns its answers into outcomes."""
 
@@ -78,6 +82,8 @@ class AttemptRunner:
         key = (own, app)
         retry = self._retries.get(key)
         if retry is None:
+            if len(self._retries) >= MAX_RETRY_POLICIES_KEPT:
+                self._retries.clear()  # policies edited over and over: start again
             retry = self._retries[key] = effective_retry(endpoint.policy, app, self._server_retry)
         return retry
 
