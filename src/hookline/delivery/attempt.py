@@ -31,7 +31,6 @@ from hookline.instrumentation import (
 from hookline.storage.base import AttemptOutcome
 from hookline.transport import HttpResult, Transport
 
-
 MAX_RETRY_POLICIES_KEPT = 1024
 """Distinct (endpoint, application) retry policies whose effective rules are kept built."""
 
