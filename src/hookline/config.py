@@ -6,6 +6,7 @@ This is the one place configuration is read, so every knob is documented and typ
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -61,6 +62,16 @@ def _schedule(text: str) -> RetrySchedule:
     return parse_schedule(text)
 
 
+def _max_age(text: str) -> float | None:
+    """Seconds, or 0 (or empty) for no limit."""
+    if not text.strip():
+        return None
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("must be a number of seconds, or 0 for no limit")
+    return value or None
+
+
 TRANSPORT = "asyncio"
 """hookline's one HTTP client for deliveries."""
 REMOVED_TRANSPORTS = ("curl", "aiohttp")
@@ -97,6 +108,11 @@ class Settings:
         _networks, "comma-separated CIDRs exempt from the SSRF guard"
     )
     retry_schedule: RetrySchedule = _setting(_schedule, "seconds between attempts")
+    retry_max_age: float | None = _setting(
+        _max_age,
+        "seconds after a message falls due past which no retry starts (0: no limit); "
+        "an endpoint's or application's policy.retry.maxAgeSeconds overrides it",
+    )
     request_timeout: float = _setting(_positive_float, "seconds per delivery attempt")
     max_payload_bytes: int = _setting(_positive_int, "largest accepted request body")
     lease_seconds: float = _setting(
@@ -157,6 +173,7 @@ DEFAULTS: dict[str, str] = {
     "port": "8071",
     "allow_networks": "",
     "retry_schedule": DEFAULT_SCHEDULE,
+    "retry_max_age": "0",
     "request_timeout": "15",
     "max_payload_bytes": "1048576",
     "poll_interval": "0.25",

@@ -76,6 +76,7 @@ async def ensure_admin_token(store: Store, settings: Settings) -> None:
 def worker_config(settings: Settings) -> WorkerConfig:
     return WorkerConfig(
         retry_schedule=settings.retry_schedule,
+        retry_max_age=settings.retry_max_age,
         request_timeout=settings.request_timeout,
         lease_seconds=settings.lease_seconds,
         poll_interval=settings.poll_interval,
@@ -171,6 +172,7 @@ async def run(
         runner = TaskRunner(ops)
         ops.work_queued = delivery.wake
         ops.endpoint_changed = delivery.endpoint_changed
+        ops.work_due = delivery.wake_at
         ops.task_queued = runner.wake
     try:
         tasks.append(asyncio.create_task(publisher.run(ops, stop), name="operational-webhooks"))

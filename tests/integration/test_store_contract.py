@@ -7,7 +7,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -1238,3 +1238,71 @@ async def test_deleting_an_endpoint_forgets_its_failing_period(store: Store) -> 
     await store.delete_endpoint(app.id, endpoint.id)
     await store.create_endpoint(endpoint)
     assert await store.failing_endpoints(start + timedelta(days=1)) == []
+
+
+def _whole_ms(when: datetime) -> datetime:
+    """A time as the store keeps it (milliseconds)."""
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+async def test_a_scheduled_delivery_is_neither_handed_over_nor_claimed_before_its_time(
+    store: Store,
+) -> None:
+    """A message with deliverAt ahead is stored with it, and its delivery is written pending,
+    due then: the local worker is not handed it even with room, no claim takes it before
+    then, and a claim at its time does."""
+    handoff = RecordingHandoff(slots=10, lease_seconds=600)
+    store.attach_handoff(handoff)
+    app = make_app()
+    await store.create_application(app)
+    endpoint = make_endpoint(app)
+    await store.create_endpoint(endpoint)
+    now = utcnow()
+    when = _whole_ms(now + timedelta(seconds=60))
+    scheduled = replace(make_message(app), deliver_at=when)
+    at_once = make_message(app)
+    await store.publish([scheduled, at_once], now)
+    assert [c.message.id for c in handoff.claimed] == [at_once.id]
+    assert handoff.accepted[0][2] == set()
+    stored = await store.get_message(app.id, scheduled.id)
+    assert stored is not None and stored.deliver_at == when
+    delivery = await store.get_delivery(scheduled.id, endpoint.id)
+    assert delivery is not None and delivery.status is MessageStatus.PENDING
+    assert delivery.next_attempt_at == when
+    lease = timedelta(seconds=30)
+    before = when - timedelta(milliseconds=1)
+    assert await store.claim_due(10, before, before + lease, "w2") == []
+    (claimed,) = await store.claim_due(10, when, when + lease, "w2")
+    assert claimed.message.id == scheduled.id and claimed.message.deliver_at == when
+
+
+async def test_a_deliver_at_already_past_is_delivered_at_once(store: Store) -> None:
+    """A deliverAt at or before the publish (within the tolerance the API allows) is due at
+    once: the local worker is handed it like any other delivery."""
+    handoff = RecordingHandoff(slots=10)
+    store.attach_handoff(handoff)
+    app = make_app()
+    await store.create_application(app)
+    await store.create_endpoint(make_endpoint(app))
+    now = utcnow()
+    msg = replace(make_message(app), deliver_at=_whole_ms(now - timedelta(seconds=5)))
+    await store.publish([msg], now)
+    assert [c.message.id for c in handoff.claimed] == [msg.id]
+
+
+async def test_application_policies_lists_the_applications_that_set_one(store: Store) -> None:
+    """Workers read every application's policy at once: only those that set one, with the
+    change an update makes, and without those whose policy was cleared."""
+    plain = make_app()
+    strict = replace(make_app(), policy=ApplicationPolicy(RetryPolicy((1.0,), 60.0)))
+    for app in (plain, strict):
+        await store.create_application(app)
+    assert await store.application_policies() == {strict.id: strict.policy}
+    changed = ApplicationPolicy(RetryPolicy((), None))
+    updated = await store.update_application(replace(strict, policy=changed))
+    assert updated is not None
+    assert await store.application_policies() == {strict.id: changed}
+    current = await store.get_application(strict.id)
+    assert current is not None
+    assert await store.update_application(replace(current, policy=ApplicationPolicy()))
+    assert await store.application_policies() == {}

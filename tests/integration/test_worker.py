@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -18,7 +19,8 @@ from svix import webhooks as svix_webhooks
 
 from hookline.delivery import recorder as recorder_module
 from hookline.delivery.worker import Worker, WorkerConfig
-from hookline.domain.models import MessageStatus, SigningKey
+from hookline.domain.models import Attempt, MessageStatus, SigningKey
+from hookline.domain.policy import ApplicationPolicy, EndpointPolicy, RetryPolicy
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle, generate_ed25519_secret, public_key
 from hookline.storage.base import AttemptFilter, ListQuery, Store
@@ -509,3 +511,65 @@ async def test_failing_periods_are_written_on_transitions_not_per_attempt(
     assert writes == [("mark_endpoints_failing", [ep.id]), ("mark_endpoints_healthy", [ep.id])]
     healthy = await store.get_endpoint(app.id, ep.id)
     assert healthy is not None and healthy.failing_since is None
+
+
+async def test_a_retry_the_worker_scheduled_goes_out_when_due_not_at_the_next_poll(
+    store: Store, running: Running
+) -> None:
+    """The idle wait ends when a retry this worker scheduled falls due: with a 5 s poll
+    interval, a retry 0.1 s after a failure is sent well within a second."""
+    _, _, _ = await _one_endpoint(store)
+    transport = FakeTransport(script={"https://rx.example/h": [status(500), ok()]})
+    retries = RetrySchedule((0.1,), jitter=0.0)
+    running(transport, config(retry_schedule=retries, poll_interval=5.0))
+    await eventually(lambda: len(transport.calls) == 2, timeout=3.0)
+
+
+async def test_the_endpoint_retry_policy_wins_over_its_application_over_the_server(
+    store: Store, running: Running
+) -> None:
+    """A failing endpoint with its own schedule is tried as it says; a sibling without one
+    as its application says; neither as the server's schedule (one attempt) says."""
+    app = replace(make_app(), policy=ApplicationPolicy(RetryPolicy((0.01,) * 3)))
+    await store.create_application(app)
+    own = make_endpoint(app, "https://rx.example/own")
+    own = replace(own, policy=EndpointPolicy(retry=RetryPolicy((0.01,))))
+    inherits = make_endpoint(app, "https://rx.example/inherits")
+    for ep in (own, inherits):
+        await store.create_endpoint(ep)
+    msg = make_message(app)
+    await store.publish([msg], utcnow())
+    transport = FakeTransport(script={ep.url: [status(500)] for ep in (own, inherits)})
+    running(transport, config(retry_schedule=RetrySchedule(())))
+
+    async def exhausted() -> bool:
+        found = [await store.get_delivery(msg.id, ep.id) for ep in (own, inherits)]
+        return all(d is not None and d.status is MessageStatus.FAIL for d in found)
+
+    await eventually(exhausted)
+    assert Counter(c.url for c in transport.calls) == {own.url: 2, inherits.url: 4}
+
+
+async def test_a_scheduled_delivery_goes_out_at_its_time_when_the_worker_is_told(
+    store: Store, running: Running
+) -> None:
+    """Told when a publish's scheduled deliveries fall due (``wake_at``, as ``serve`` wires
+    it), a worker with a 5 s poll interval sends one at its deliverAt, not before, and not
+    at its next poll."""
+    app = make_app()
+    await store.create_application(app)
+    await store.create_endpoint(make_endpoint(app, "https://rx.example/later"))
+    transport = FakeTransport()
+    worker = running(transport, config(poll_interval=5.0))
+    soon = utcnow() + timedelta(seconds=0.3)
+    when = soon.replace(microsecond=soon.microsecond // 1000 * 1000)  # as stored
+    msg = replace(make_message(app), deliver_at=when)
+    await store.publish([msg], utcnow())
+    worker.wake_at(when)
+
+    async def attempted() -> list[Attempt]:
+        return (await store.list_attempts(app.id, ListQuery(), AttemptFilter(), msg.id)).data
+
+    await eventually(attempted, timeout=2.0)
+    (attempt,) = await attempted()
+    assert when <= attempt.timestamp < when + timedelta(seconds=1)

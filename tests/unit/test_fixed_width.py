@@ -192,6 +192,22 @@ def test_a_delivery_row_reads_back_field_for_field_through_the_rendered_sql() ->
     assert _read_back(layout.DELIVERY, fixed_width.delivery(params)) == params
 
 
+def test_a_scheduled_row_reads_back_field_for_field_and_refuses_a_short_time() -> None:
+    """A scheduled delivery row (a delivery after its due time) comes back whole through
+    the rendered positions; a due time of another width is refused."""
+    delivery = {
+        "id": ids.new_id(ids.DELIVERY),
+        "app_id": ids.new_id(ids.APP),
+        "msg_id": ids.new_id(ids.MESSAGE),
+        "endpoint_id": ids.new_id(ids.ENDPOINT),
+    }
+    due = int(AT.timestamp() * 1000)
+    encoded = fixed_width.scheduled({**delivery, "due": due})
+    assert _read_back(layout.SCHEDULED, encoded) == {"due": str(due), **delivery}
+    with pytest.raises(ValueError, match="fixed widths"):
+        fixed_width.scheduled({**delivery, "due": 12345})
+
+
 def test_positions_are_rendered_from_the_layout() -> None:
     """Placeholders become the positions the layout gives: substr() for fixed widths (NULL
     for zeros where a field is optional), ``->>`` for JSON rows, of ``value`` or an alias."""

@@ -176,11 +176,14 @@ def test_build_message_serializes_the_payload_and_sets_the_expiry() -> None:
     assert msg.timestamp == NOW and msg.expires_at == NOW + timedelta(days=90)
 
 
-def test_build_message_refuses_deliver_at() -> None:
-    """Scheduled delivery is not supported yet: deliverAt is a 422, not silently ignored."""
-    with pytest.raises(InvalidRequest) as refused:
-        build_message(APP, NewMessage("a.b", {}, deliver_at=NOW), NOW)
-    assert refused.value.loc == ("body", "deliverAt")
+def test_build_message_keeps_deliver_at_and_refuses_it_out_of_bounds() -> None:
+    """deliverAt is stored on the message; far in the past or beyond 24 h ahead is a 422."""
+    later = NOW + timedelta(seconds=2)
+    assert build_message(APP, NewMessage("a.b", {}, deliver_at=later), NOW).deliver_at == later
+    for bad in (NOW - timedelta(minutes=5), NOW + timedelta(hours=24, seconds=1)):
+        with pytest.raises(InvalidRequest) as refused:
+            build_message(APP, NewMessage("a.b", {}, deliver_at=bad), NOW)
+        assert refused.value.loc == ("body", "deliverAt")
 
 
 def test_example_payload_picks_the_indexed_example_or_a_stub() -> None:

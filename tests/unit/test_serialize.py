@@ -27,6 +27,7 @@ MESSAGES = [
         AT,
     ),
     Message("msg_3", "app_1", "user.deleted", None, None, (), (), AT, None),
+    Message("msg_4", "app_1", "user.later", None, b"{}", None, None, AT, None, ON_THE_SECOND),
 ]
 
 

@@ -307,6 +307,7 @@ class MessageOut(Wire):
     channels: list[str] | None
     tags: list[str] | None
     timestamp: datetime
+    deliver_at: datetime | None = None
 
 
 class MessageAttemptOut(Wire):

@@ -104,6 +104,7 @@ def message_wire(msg: Message, with_content: bool = True) -> dict[str, Any]:
         "channels": _list(msg.channels),
         "tags": _list(msg.tags),
         "timestamp": msg.timestamp,
+        "deliverAt": msg.deliver_at,
     }
 
 
@@ -116,6 +117,7 @@ def message(msg: Message, with_content: bool = True) -> s.MessageOut:
         channels=_list(msg.channels),
         tags=_list(msg.tags),
         timestamp=msg.timestamp,
+        deliver_at=msg.deliver_at,
     )
 
 

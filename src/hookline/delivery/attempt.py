@@ -4,19 +4,23 @@ The request carries the Standard Webhooks headers (``webhook-id``, ``webhook-tim
 ``webhook-signature``; or Svix's ``svix-*`` names, or both, as ``HOOKLINE_SIGNATURE_HEADERS``
 says) over the exact payload bytes stored at publish; the answer becomes an
 ``AttemptOutcome`` whose verdict (success, retry when, fail, endpoint gone) is decided by the
-pure rule in ``domain/outcome.py``.
+pure rule in ``domain/outcome.py``, under the delivery's retry policy: its endpoint's, else
+its application's (as the worker last read them), else the server's
+(``domain/scheduling.py``).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from hookline.domain import ids
 from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
 from hookline.domain.outcome import Verdict, decide
+from hookline.domain.policy import ApplicationPolicy, RetryPolicy
 from hookline.domain.retry import RetrySchedule
+from hookline.domain.scheduling import EffectiveRetry, effective_retry
 from hookline.domain.signing import HeaderStyle, sign, signature_header_names
 from hookline.instrumentation import (
     NO_INSTRUMENTATION,
@@ -27,6 +31,9 @@ from hookline.instrumentation import (
 from hookline.storage.base import AttemptOutcome
 from hookline.transport import HttpResult, Transport
 
+MAX_RETRY_POLICIES_KEPT = 1024
+"""Distinct (endpoint, application) retry policies whose effective rules are kept built."""
+
 
 class AttemptRunner:
     """Sends deliveries through ``transport`` and turns its answers into outcomes."""
@@ -36,6 +43,7 @@ class AttemptRunner:
         transport: Transport,
         *,
         retry_schedule: RetrySchedule,
+        retry_max_age: float | None = None,
         request_timeout: float,
         clock: Callable[[], datetime],
         rng: random.Random,
@@ -44,13 +52,39 @@ class AttemptRunner:
     ) -> None:
         self._transport = transport
         self._signature_names = signature_header_names(signature_headers)
-        self._retry_schedule = retry_schedule
+        self._server_retry = EffectiveRetry(retry_schedule, retry_max_age)
+        self._app_policies: Mapping[str, ApplicationPolicy] = {}
+        self._retries: dict[
+            tuple[RetryPolicy | None, ApplicationPolicy | None], EffectiveRetry
+        ] = {}
+        """Effective retry rules by the policies they come from: built once each."""
         self._request_timeout = request_timeout
         self._instrumentation = instrumentation
         self._attempts_heard = instrumentation.wants(AttemptFinished)
         self._exhaustion_heard = instrumentation.wants(DeliveryExhausted)
         self._clock = clock
         self._rng = rng
+
+    def adopt_application_policies(self, policies: Mapping[str, ApplicationPolicy]) -> None:
+        """The applications' policies as last read from the store (each heartbeat)."""
+        if policies != self._app_policies:
+            self._app_policies = policies
+            self._retries.clear()
+
+    def retry_for(self, claimed: ClaimedDelivery) -> EffectiveRetry:
+        """The endpoint's retry policy, else its application's, else the server's."""
+        endpoint = claimed.endpoint
+        own = endpoint.policy.retry
+        app = self._app_policies.get(endpoint.app_id) if self._app_policies else None
+        if own is None and app is None:
+            return self._server_retry
+        key = (own, app)
+        retry = self._retries.get(key)
+        if retry is None:
+            if len(self._retries) >= MAX_RETRY_POLICIES_KEPT:
+                self._retries.clear()  # policies edited over and over: start again
+            retry = self._retries[key] = effective_retry(endpoint.policy, app, self._server_retry)
+        return retry
 
     async def send(self, claimed: ClaimedDelivery, now: datetime) -> HttpResult:
         """The signed request; a message whose content was expunged is not sent."""
@@ -74,19 +108,24 @@ class AttemptRunner:
         """The attempt record and what it does to its delivery."""
         manual = claimed.trigger is AttemptTrigger.MANUAL
         scheduled_attempts = claimed.attempt_count + (0 if manual else 1)
+        retry = self.retry_for(claimed)
+        deadline = None if retry.max_age_seconds is None else retry.deadline(claimed.message.due_at)
         decision = decide(
             result.status_code,
             result.retry_after,
             max(scheduled_attempts, 1),
-            self._retry_schedule,
+            retry.schedule,
             started,
             self._rng,
+            deadline=deadline,
         )
         succeeded = decision.verdict is Verdict.SUCCEEDED
         next_at = None
         if decision.verdict is Verdict.RETRY:
             status = MessageStatus.PENDING
             next_at = self._clock() + timedelta(seconds=decision.delay_seconds or 0.0)
+            if deadline is not None and next_at > deadline:
+                next_at = deadline  # the attempt took a moment: still never past the max age
         else:
             status = MessageStatus.SUCCESS if succeeded else MessageStatus.FAIL
         response = result.body.decode("utf-8", errors="replace") if result.status_code else ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import random
 import uuid
@@ -40,6 +41,8 @@ from hookline.transport import Transport
 log = logging.getLogger("hookline.worker")
 
 CLAIM_BATCH = 100
+MAX_DUE_TRACKED = 4096
+"""Retry times a worker remembers to wake for; past that, retries wait for the next poll."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class WorkerConfig:
     lease_seconds: float
     poll_interval: float
     max_in_flight: int
+    retry_max_age: float | None = None
     heartbeat_interval: float = 5.0
     stall_timeout: float = 20.0
     endpoint_max_in_flight: int = 32
@@ -86,6 +90,10 @@ class Worker:
         self._refill_at = max(1, min(CLAIM_BATCH, config.max_in_flight // 4))
         self._reserved = 0
         """Slots offered to publish transactions that have not committed yet."""
+        self._due: list[float] = []
+        """A heap of the times (epoch seconds) of retries this worker scheduled, and of
+        deliveries a publish in this process scheduled, that it has not claimed since: the
+        idle wait ends at the first rather than at the next poll."""
         self._recorder = Recorder(store, clock, self.wake, instrumentation)
         self._failing = FailingTracker(clock)
         self._admission = Admission(
@@ -100,6 +108,7 @@ class Worker:
         self._attempts = AttemptRunner(
             transport,
             retry_schedule=config.retry_schedule,
+            retry_max_age=config.retry_max_age,
             request_timeout=config.request_timeout,
             clock=clock,
             rng=rng or random.Random(),
@@ -116,6 +125,16 @@ class Worker:
         """Learn an endpoint's new state: from the operation that changed it in this process
         (before it answers), or from another process's change through the store."""
         self._endpoints.observe(endpoint_id, version, disabled)
+
+    def wake_at(self, when: datetime) -> None:
+        """Claim again at ``when``, when deliveries this process scheduled fall due (a
+        message's deliverAt), rather than at the next poll after it."""
+        self._expect(when)
+        self._wake.set()
+
+    def _expect(self, when: datetime) -> None:
+        if len(self._due) < MAX_DUE_TRACKED:
+            heapq.heappush(self._due, when.timestamp())
 
     def offer(self) -> LeaseOffer | None:
         """Reserve the free slots for deliveries a publish transaction will hand over."""
@@ -176,7 +195,8 @@ class Worker:
 
     async def _beat(self) -> None:
         """Prove this worker alive, hand dead workers' deliveries back to the queue, and learn
-        the breakers other workers opened."""
+        the breakers other workers opened and the applications' policies (so a policy
+        change reaches the worker within a heartbeat interval)."""
         now = self._clock()
         try:
             await self._store.heartbeat(self.worker_id, now)
@@ -191,6 +211,7 @@ class Worker:
             stalled_before = now - timedelta(seconds=self._config.stall_timeout)
             await self._store.release_stalled(stalled_before, now)
             self._admission.adopt(await self._store.open_circuits(now))
+            self._attempts.adopt_application_policies(await self._store.application_policies())
         except Unavailable as exc:
             log.warning("heartbeat failed: %s", exc)
 
@@ -222,11 +243,22 @@ class Worker:
                 self._start(item)
             if not claimed:
                 # Idle until a publish, a freed endpoint or a retry falls due wakes us.
-                await self._sleep(self._config.poll_interval)
+                await self._sleep(self._idle_seconds())
+
+    def _idle_seconds(self) -> float:
+        """The poll interval, or less when a retry this worker scheduled falls due sooner:
+        a claim finds only what is due, so a wait past that would only make it late."""
+        if not self._due:
+            return self._config.poll_interval
+        wait = self._due[0] - self._clock().timestamp()
+        return max(0.0, min(self._config.poll_interval, wait))
 
     async def _claim(self, wanted: int) -> list[ClaimedDelivery]:
         """Lease up to ``wanted`` due deliveries, as admission allows per endpoint."""
         now = self._clock()
+        due, at = self._due, now.timestamp()
+        while due and due[0] <= at:
+            heapq.heappop(due)  # this claim looks for it
         plan = self._admission.plan_claim()
         return await self._store.claim_due(
             wanted,
@@ -284,6 +316,8 @@ class Worker:
             change = self._failing.record(endpoint_id, result.status_code)
             if change is not None:
                 self._recorder.note_failing(change)
+            if outcome.next_attempt_at is not None:
+                self._expect(outcome.next_attempt_at)
         finally:
             admission.finished(endpoint_id)
 

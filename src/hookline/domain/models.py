@@ -128,6 +128,13 @@ class Message:
     tags: tuple[str, ...] | None
     timestamp: datetime
     expires_at: datetime | None = None
+    deliver_at: datetime | None = None
+    """Svix's ``deliverAt``: its deliveries are not attempted before then."""
+
+    @property
+    def due_at(self) -> datetime:
+        """When its deliveries first fall due: what a maximum age is counted from."""
+        return self.timestamp if self.deliver_at is None else max(self.timestamp, self.deliver_at)
 
 
 @dataclass(frozen=True, slots=True)

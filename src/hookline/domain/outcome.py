@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from hookline.domain.retry import RetrySchedule, parse_retry_after
@@ -43,12 +43,15 @@ def decide(
     now: datetime,
     rng: random.Random,
     max_retry_after_seconds: float = MAX_RETRY_AFTER_SECONDS,
+    deadline: datetime | None = None,
 ) -> Decision:
     """2xx succeeds; 410 Gone retires the endpoint; anything else is retried while it can be.
 
     Redirects (3xx) are not followed and count as failures, and so does status 0 (no
     response). A ``Retry-After`` on 429/503 can lengthen the wait, never shorten it, and is
-    capped so a hostile receiver cannot park a delivery forever.
+    capped so a hostile receiver cannot park a delivery forever. ``deadline`` is the last
+    moment an attempt may start (the retry policy's maximum age): a retry that would start
+    after it is not scheduled, the delivery is exhausted instead.
     """
     if 200 <= status_code < 300:
         return Decision(Verdict.SUCCEEDED)
@@ -61,4 +64,6 @@ def decide(
         asked = parse_retry_after(retry_after, now)
         if asked is not None:
             delay = max(delay, min(asked, max_retry_after_seconds))
+    if deadline is not None and now + timedelta(seconds=delay) > deadline:
+        return Decision(Verdict.EXHAUSTED)
     return Decision(Verdict.RETRY, delay)

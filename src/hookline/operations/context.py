@@ -23,6 +23,10 @@ def _no_local_worker(_endpoint_id: str, _version: int, _disabled: bool) -> None:
     """Without a local worker, workers elsewhere learn of a disable through the store."""
 
 
+def _nothing_due(when: datetime) -> None:
+    """Without a local worker, scheduled deliveries are claimed by a worker's poll."""
+
+
 @dataclass
 class Operations:
     """The store, the clock and the process-wide pieces the operations share."""
@@ -42,6 +46,9 @@ class Operations:
     task_queued: Callable[[], None] = _nobody_listens
     """Wakes this process's background-task runner after a task was created; without one,
     another process's runner finds the task at its next poll."""
+    work_due: Callable[[datetime], None] = _nothing_due
+    """Tells the local worker when deliveries a publish scheduled (``deliverAt``) fall due,
+    so it wakes for them instead of at its next poll."""
     instrumentation: Instrumentation = NO_INSTRUMENTATION
     """Hears accepted messages and endpoints created, changed, enabled, disabled, deleted."""
     disable_after: timedelta = DEFAULT_DISABLE_AFTER

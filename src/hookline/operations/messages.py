@@ -17,6 +17,7 @@ import orjson
 from hookline.domain import ids
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.models import Application, EventType, Message, Page
+from hookline.domain.scheduling import check_deliver_at
 from hookline.instrumentation import MessageAccepted
 from hookline.operations import applications, endpoints, event_types
 from hookline.operations.applications import NewApplication
@@ -61,10 +62,6 @@ def retention(new: NewMessage) -> timedelta:
 
 
 def build_message(app: Application, new: NewMessage, now: datetime) -> Message:
-    if new.deliver_at is not None:
-        raise InvalidRequest(
-            "deliverAt is not supported by hookline yet", loc=("body", "deliverAt")
-        )
     return Message(
         id=ids.new_id(ids.MESSAGE),
         app_id=app.id,
@@ -75,6 +72,7 @@ def build_message(app: Application, new: NewMessage, now: datetime) -> Message:
         tags=tuple(new.tags) if new.tags else None,
         timestamp=now,
         expires_at=now + retention(new),
+        deliver_at=None if new.deliver_at is None else check_deliver_at(new.deliver_at, now),
     )
 
 
@@ -99,6 +97,8 @@ async def publish(
     routed = await ops.store.publish(
         [msg], ops.clock(), completion=None if completion is None else completion(msg)
     )
+    if msg.deliver_at is not None and routed[0]:
+        ops.work_due(msg.deliver_at)
     if ops.accepted_heard:
         ops.instrumentation.emit(_accepted(msg, len(routed[0])))
     return msg

@@ -27,6 +27,7 @@ from hookline.domain.models import (
     MessageStatus,
     Page,
 )
+from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 
 EndpointChanged = Callable[[str, int, bool], None]
@@ -408,6 +409,12 @@ class Store(Protocol):
         self, app_id: str, query: ListQuery, filters: DeadLetterFilter
     ) -> Page[DeadLetter]:
         """Failed deliveries of the application, newest first by default."""
+        ...
+
+    # policies the worker applies without a read per delivery
+    async def application_policies(self) -> dict[str, ApplicationPolicy]:
+        """The policy of every application that sets one (docs/delivery.md, "Scheduling and
+        retry policy"): workers read it on each heartbeat."""
         ...
 
     # attempts

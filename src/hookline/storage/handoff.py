@@ -5,7 +5,9 @@ local worker has room for is inserted already leased to it (status sending, leas
 the offer's expiry), the rest are inserted pending for any worker to claim. Which ones the
 worker takes is its admission's decision, carried by the offer (``LeaseOffer.admission``)
 and asked here delivery by delivery: the rule is written once, in ``domain/admission.py``,
-for this hand-over and for the worker's claims alike. Delivery ids are minted in runs
+for this hand-over and for the worker's claims alike. A delivery of a message whose
+``deliverAt`` is still ahead is never handed over: it is written pending, due then (the
+row's ``due``). Delivery ids are minted in runs
 (``ids.new_ids``), because they are minted while the write lock is held.
 """
 
@@ -31,6 +33,8 @@ class DeliveryRows:
         self._left: list[str] = []
         self.lease_until_ms = to_ms(offer.lease_until) if offer is not None else None
         self._unused_ids: list[str] = []
+        self.scheduled = 0
+        """Pending rows written with a later due time (``due``: a message's deliverAt)."""
 
     @property
     def left_pending(self) -> int:
@@ -67,6 +71,9 @@ class DeliveryRows:
         pending: list[dict[str, Any]] = []
         leased: list[dict[str, Any]] = []
         offer = self.offer
+        due = None if msg.deliver_at is None else to_ms(msg.deliver_at)
+        if due is not None and due <= now_ms:
+            due = None
         for endpoint in targets:
             params: dict[str, Any] = {
                 "id": self._delivery_id(),
@@ -75,7 +82,12 @@ class DeliveryRows:
                 "endpoint_id": endpoint.id,
                 "now": now_ms,
             }
-            if offer is not None and offer.admission.take(endpoint.id):
+            if due is not None:
+                # Not due yet: no worker may take it before then, the local one included.
+                params["due"] = due
+                pending.append(params)
+                self.scheduled += 1
+            elif offer is not None and offer.admission.take(endpoint.id):
                 params["lease_token"] = offer.lease_token
                 params["lease_until"] = self.lease_until_ms
                 params["worker_id"] = offer.worker_id

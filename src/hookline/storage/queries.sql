@@ -201,6 +201,10 @@ WHERE e.disabled = 0 AND f.failing_since <= :before AND f.step < 3
 UPDATE endpoint_failures SET step = :step
 WHERE endpoint_id = :endpoint_id AND failing_since = :since AND step < :step
 
+-- name: application_policies
+-- Only the applications that set a policy: an empty one is stored as NULL.
+SELECT id, policy FROM applications WHERE policy IS NOT NULL
+
 -- name: schema_version
 SELECT coalesce(max(version), 0) FROM schema_version
 

@@ -40,6 +40,7 @@ from hookline.domain.models import (
     Page,
 )
 from hookline.domain.operational import OPERATIONAL_APP_ID
+from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import rows, sql
@@ -569,6 +570,10 @@ class SqlRepository:
             lambda row: rows.task_row_from(row, "delivery_id"),
             lambda letter: letter.key,
         )
+
+    async def application_policies(self) -> dict[str, ApplicationPolicy]:
+        found = await self._db.query("application_policies", {})
+        return {r["id"]: rows.application_policy_from(r) for r in found}
 
     # -- attempts -------------------------------------------------------------------
 

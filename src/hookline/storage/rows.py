@@ -64,6 +64,10 @@ def load_json(value: str | bytes | None) -> Any:
     return None if value is None else orjson.loads(value)
 
 
+def application_policy_from(row: Row) -> ApplicationPolicy:
+    return ApplicationPolicy.from_json(load_json(row["policy"]))
+
+
 def _policy_json(policy: dict[str, Any]) -> str | None:
     """An empty policy (inherit everything) is stored as NULL, as rows written before it."""
     return dump_json(policy) if policy else None
@@ -98,7 +102,7 @@ def application_from(row: Row) -> Application:
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
         version=row["version"],
-        policy=ApplicationPolicy.from_json(load_json(row["policy"])),
+        policy=application_policy_from(row),
     )
 
 
@@ -204,6 +208,7 @@ def message_params(msg: Message) -> dict[str, Any]:
         "tags": dump_json(msg.tags),
         "created_at": to_ms(msg.timestamp),
         "expires_at": to_ms(msg.expires_at),
+        "deliver_at": to_ms(msg.deliver_at),
     }
 
 
@@ -219,6 +224,7 @@ def message_from(row: Row) -> Message:
         tags=_tuple(row["tags"]),
         timestamp=ms_to_dt(row["created_at"]),
         expires_at=from_ms(row["expires_at"]),
+        deliver_at=from_ms(row["deliver_at"]),
     )
 
 

@@ -7,20 +7,22 @@ SELECT name FROM event_types WHERE name = ANY(:names)
 -- name: insert_messages
 -- A whole group commit in one statement: one array per column.
 INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
-                      created_at, expires_at)
+                      created_at, expires_at, deliver_at)
 SELECT * FROM unnest(:id::text[], :app_id::text[], :event_type::text[], :event_id::text[],
                      :payload::bytea[], :channels::text[], :tags::text[],
-                     :created_at::bigint[], :expires_at::bigint[])
+                     :created_at::bigint[], :expires_at::bigint[], :deliver_at::bigint[])
 
 -- name: insert_deliveries
 -- Pending rows, and rows leased to the publishing process's worker (with a lease_token).
+-- A pending row of a scheduled message (deliverAt) is due at :due, others at once.
 INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
                         next_attempt_at, lease_token, worker_id, updated_at)
 SELECT id, app_id, msg_id, endpoint_id, CASE WHEN lease_token IS NULL THEN 1 ELSE 3 END, 0,
-       coalesce(lease_until, written), lease_token, worker_id, written
+       coalesce(lease_until, due, written), lease_token, worker_id, written
 FROM unnest(:id::text[], :app_id::text[], :msg_id::text[], :endpoint_id::text[],
-            :lease_until::bigint[], :lease_token::text[], :worker_id::text[], :now::bigint[])
-     AS u (id, app_id, msg_id, endpoint_id, lease_until, lease_token, worker_id, written)
+            :lease_until::bigint[], :lease_token::text[], :worker_id::text[], :now::bigint[],
+            :due::bigint[])
+     AS u (id, app_id, msg_id, endpoint_id, lease_until, lease_token, worker_id, written, due)
 
 -- name: claim_due
 -- Fair across endpoints: each enabled endpoint that is not busy offers its oldest due

@@ -77,6 +77,7 @@ CREATE TABLE messages (
     tags TEXT,
     created_at BIGINT NOT NULL,
     expires_at BIGINT,
+    deliver_at BIGINT,
     UNIQUE (app_id, event_id)
 );
 CREATE INDEX messages_app ON messages (app_id, id);

@@ -82,6 +82,7 @@ CREATE TABLE messages (
     tags TEXT,
     created_at INTEGER NOT NULL,
     expires_at INTEGER,
+    deliver_at INTEGER,
     UNIQUE (app_id, event_id)
 );
 CREATE INDEX messages_app ON messages (app_id, id);

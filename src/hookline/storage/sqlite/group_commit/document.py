@@ -90,10 +90,15 @@ def build(
             at += len(body)
             blobs.append(body)
             completions.append(_COMPLETION_ROW(completion))
+    scheduled: list[str] = []
+    if deliveries.scheduled:
+        scheduled = [fixed_width.scheduled(p) for p in pending if "due" in p]
+        pending = [p for p in pending if "due" not in p]
     doc = {
         "version": routes.version,
         "messages": messages,
         "pending": list(map(fixed_width.delivery, pending)),
+        "scheduled": scheduled,
         "leased": list(map(fixed_width.delivery, leased)),
         "completions": completions,
         **records.doc,

@@ -29,6 +29,7 @@ from hookline.storage.sqlite.group_commit.layout import (
     ENDPOINT_ID,
     FINISHED,
     ID,
+    SCHEDULED,
     TIME,
 )
 
@@ -38,6 +39,7 @@ _CODES = range(10 ** ATTEMPT.field("response_status_code").width)
 _TEXT_REF = f"%0{COUNT}d%0{COUNT}d"
 _ATTEMPT = ATTEMPT.template
 _FINISHED = FINISHED.template
+_DUE = SCHEDULED.field("due").template()
 
 
 def _refuse(row: str) -> ValueError:
@@ -80,6 +82,14 @@ def delivery(params: dict[str, Any]) -> str:
     if len(delivery_id) != ID or len(app_id) != ID or len(msg_id) != ID:
         raise _refuse(DELIVERY.name)
     return delivery_id + app_id + msg_id + endpoint_id
+
+
+def scheduled(params: dict[str, Any]) -> str:
+    """A ``SCHEDULED`` row: a ``DELIVERY`` row after its due time."""
+    due: int = params["due"]
+    if due not in _TIMES:
+        raise _refuse(SCHEDULED.name)
+    return _DUE % due + delivery(params)
 
 
 def attempt(record: Attempt, texts: Texts) -> str:

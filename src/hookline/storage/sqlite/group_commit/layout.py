@@ -146,6 +146,7 @@ MESSAGE = JsonRow(
     "tags",
     "created_at",
     "expires_at",
+    "deliver_at",
 )
 """``payload_at`` and ``payload_size`` point into the ``payloads`` BLOB."""
 COMPLETION = JsonRow("completion", "scope", "key", "status", "body_at", "body_size")
@@ -155,6 +156,15 @@ DISABLED = JsonRow("disabled", "endpoint_id", "now")
 DELIVERY = FixedWidth(
     "delivery", text("id", ID), text("app_id", ID), text("msg_id", ID), rest("endpoint_id")
 )
+SCHEDULED = FixedWidth(
+    "scheduled",
+    digits("due", TIME),
+    text("id", ID),
+    text("app_id", ID),
+    text("msg_id", ID),
+    rest("endpoint_id"),
+)
+"""A pending delivery of a message whose ``deliverAt`` is ahead: due then, not now."""
 ATTEMPT = FixedWidth(
     "attempt",
     text("id", ATTEMPT_ID),
@@ -181,7 +191,7 @@ FINISHED = FixedWidth(
 """The delivery an attempt moves."""
 
 ROWS: dict[str, FixedWidth | JsonRow] = {
-    row.name: row for row in (MESSAGE, COMPLETION, DISABLED, DELIVERY, ATTEMPT, FINISHED)
+    row.name: row for row in (MESSAGE, COMPLETION, DISABLED, DELIVERY, SCHEDULED, ATTEMPT, FINISHED)
 }
 
 _PLACEHOLDER = re.compile(r"\{(?:(\w+)\.)?(\w+)\.(\w+)\}")

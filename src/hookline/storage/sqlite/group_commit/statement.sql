@@ -30,10 +30,11 @@ BEGIN
     WHERE NEW.doc ->> '$.version' IS NOT NULL
       AND (SELECT version FROM endpoint_changes) IS NOT NEW.doc ->> '$.version';
     INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
-                          created_at, expires_at)
+                          created_at, expires_at, deliver_at)
     SELECT {message.id}, {message.app_id}, {message.event_type}, {message.event_id},
            substr(NEW.payloads, {message.payload_at}, {message.payload_size}),
-           {message.channels}, {message.tags}, {message.created_at}, {message.expires_at}
+           {message.channels}, {message.tags}, {message.created_at}, {message.expires_at},
+           {message.deliver_at}
     FROM json_each(NEW.doc, '$.messages');
     -- Deliveries, pending and leased to the publishing process's worker.
     INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
@@ -41,6 +42,12 @@ BEGIN
     SELECT {delivery.id}, {delivery.app_id}, {delivery.msg_id},
            {delivery.endpoint_id}, 1, 0, NEW.now, NULL, NULL, NEW.now
     FROM json_each(NEW.doc, '$.pending');
+    -- Deliveries of messages whose deliverAt is ahead: pending, due then.
+    INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                            next_attempt_at, lease_token, worker_id, updated_at)
+    SELECT {scheduled.id}, {scheduled.app_id}, {scheduled.msg_id},
+           {scheduled.endpoint_id}, 1, 0, CAST({scheduled.due} AS INTEGER), NULL, NULL, NEW.now
+    FROM json_each(NEW.doc, '$.scheduled');
     INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
                             next_attempt_at, lease_token, worker_id, updated_at)
     SELECT {delivery.id}, {delivery.app_id}, {delivery.msg_id},
