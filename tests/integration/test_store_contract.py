@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from hookline.domain import admission, ids
+from hookline.domain import admission, ids, ratelimit
 from hookline.domain.admission import EndpointLimits
 from hookline.domain.breaker import CircuitState
 from hookline.domain.errors import Conflict
@@ -25,6 +25,7 @@ from hookline.domain.models import (
     MessageStatus,
     SigningKey,
 )
+from hookline.domain.ratelimit import SlotRequest
 from hookline.domain.signing import generate_secret
 from hookline.storage.base import (
     AttemptFilter,
@@ -36,6 +37,7 @@ from hookline.storage.base import (
     MessageFilter,
     Store,
 )
+from hookline.storage.rows import to_us as rows_to_us
 from tests.conftest import (
     make_app,
     make_endpoint,
@@ -1039,3 +1041,70 @@ async def test_purging_removes_circuits_whose_hold_has_ended(store: Store) -> No
     await store.save_circuit("ep_new", CircuitState(5, now.timestamp() + 60.0, 5.0))
     await store.purge_expired(now, now - timedelta(days=1))
     assert set(await store.open_circuits(now - timedelta(seconds=10))) == {"ep_new"}
+
+
+async def test_rate_slots_are_spaced_at_the_rate_and_reach_no_further_than_the_horizon(
+    store: Store,
+) -> None:
+    """Slots of one endpoint follow each other ``interval`` apart across grants, whoever asks,
+    and a grant stops at the horizon: the rest must be asked for later."""
+    now = utcnow()
+    interval = ratelimit.interval_us(100)
+    first = await store.take_rate_slots([SlotRequest("ep", 100, 5)], now)
+    second = await store.take_rate_slots([SlotRequest("ep", 100, 5)], now)
+    assert first["ep"].count == 5
+    assert second["ep"].first_us == first["ep"].first_us + 5 * interval
+    assert first["ep"].first_us == rows_to_us(now)
+    full = await store.take_rate_slots([SlotRequest("ep", 100, 1000)], now)
+    horizon_slots = ratelimit.HORIZON_US // interval + 1
+    assert full["ep"].count == horizon_slots - 10
+    assert (await store.take_rate_slots([SlotRequest("ep", 100, 5)], now))["ep"].count == 0
+    later = now + timedelta(seconds=0.1)
+    assert (await store.take_rate_slots([SlotRequest("ep", 100, 5)], later))["ep"].count == 5
+
+
+async def test_an_idle_rate_timeline_earns_no_burst(store: Store) -> None:
+    """After a quiet minute a grant starts now, and still no more than the horizon holds."""
+    now = utcnow()
+    await store.take_rate_slots([SlotRequest("ep", 10, 2)], now)
+    later = now + timedelta(seconds=60)
+    grant = (await store.take_rate_slots([SlotRequest("ep", 10, 100)], later))["ep"]
+    assert grant.first_us == rows_to_us(later)
+    assert grant.count == ratelimit.HORIZON_US // ratelimit.interval_us(10) + 1
+
+
+async def test_concurrent_slot_grants_never_share_a_slot(store: Store) -> None:
+    """Workers asking at once (PostgreSQL: several connections) get disjoint slots."""
+    now = utcnow()
+    grants = await asyncio.gather(
+        *(store.take_rate_slots([SlotRequest("ep", 1000, 20)], now) for _ in range(8))
+    )
+    times = [t for grant in grants for t in grant["ep"].times()]
+    assert len(times) == len(set(times)) == sum(g["ep"].count for g in grants)
+    assert len(times) == min(160, ratelimit.HORIZON_US // ratelimit.interval_us(1000) + 1)
+
+
+async def test_a_slowdown_is_seen_by_every_worker_and_with_each_grant(store: Store) -> None:
+    """A receiver's slowdown is listed while it may hold, and comes back with the slots."""
+    now = utcnow()
+    await store.slow_endpoint("ep_slow", 50.0, now)
+    assert await store.slowed_endpoints(now) == {
+        "ep_slow": ratelimit.Slowdown(50.0, rows_to_us(now) // 1000 / 1000)
+    }
+    grant = (await store.take_rate_slots([SlotRequest("ep_slow", 50, 1)], now))["ep_slow"]
+    assert grant.slowdown is not None and grant.slowdown.rate == 50.0
+    gone = now + timedelta(seconds=ratelimit.RECOVERY_SECONDS * ratelimit.RECOVERY_DOUBLINGS + 1)
+    assert await store.slowed_endpoints(gone) == {}
+
+
+async def test_an_application_rate_limit_reaches_its_endpoints_claimed_deliveries(
+    store: Store,
+) -> None:
+    """A claimed delivery's endpoint carries its application's limit where its own is unset."""
+    app, _, _ = await _setup_deliveries(store, 1)
+    stored = await store.get_application(app.id)
+    assert stored is not None
+    await store.update_application(replace(stored, throttle_rate=7))
+    now = utcnow()
+    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    assert claimed.endpoint.rate_limit == 7

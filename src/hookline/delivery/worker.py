@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from hookline.delivery.admission import Admission
 from hookline.delivery.attempt import AttemptRunner
+from hookline.delivery.pacing import Pacing
 from hookline.delivery.recorder import SHUTDOWN_GRACE_SECONDS, STORE_RETRY_SECONDS, Recorder
 from hookline.domain import ids
 from hookline.domain.admission import EndpointLimits
@@ -90,6 +91,7 @@ class Worker:
             wake=self.wake,
             save_circuit=self._recorder.save_circuit,
             instrumentation=instrumentation,
+            pacing=Pacing(store.take_rate_slots, store.slow_endpoint, clock),
         )
         self._attempts = AttemptRunner(
             transport,
@@ -139,6 +141,7 @@ class Worker:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._admission.stop()
         self._wake.set()
         self._slot_free.set()
 
@@ -173,6 +176,7 @@ class Worker:
             stalled_before = now - timedelta(seconds=self._config.stall_timeout)
             await self._store.release_stalled(stalled_before, now)
             self._admission.adopt(await self._store.open_circuits(now))
+            self._admission.adopt_slowdowns(await self._store.slowed_endpoints(now))
         except Unavailable as exc:
             log.warning("heartbeat failed: %s", exc)
 
@@ -217,9 +221,11 @@ class Worker:
             self.worker_id,
             plan.skip,
             plan.per_endpoint,
+            dict(plan.caps),
         )
 
     def _start(self, item: ClaimedDelivery) -> None:
+        self._admission.learn(item.endpoint)
         self._admission.started(item.endpoint.id)
         task = asyncio.create_task(self._deliver(item))
         self._in_flight.add(task)
@@ -238,12 +244,19 @@ class Worker:
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
         """One attempt, never more than the endpoint's cap at once; a claim batch or a
         hand-over may hold a few more, which wait at its gate with their leases renewed by
-        the heartbeat. A delivery its endpoint's breaker holds is put back unattempted."""
+        the heartbeat; a rate-limited endpoint's wait for their send slots first. A delivery
+        its endpoint's breaker holds, or still waiting for a slot when the worker stops, is
+        put back unattempted."""
         admission = self._admission
         endpoint_id = claimed.endpoint.id
         gate = admission.gate(endpoint_id)
         try:
             until = admission.hold(endpoint_id)
+            if until is None and admission.paced(endpoint_id):
+                if not await admission.pace(endpoint_id):
+                    until = self._clock()
+                else:
+                    until = admission.hold(endpoint_id)
             if until is not None:
                 self._recorder.put(Deferral(claimed, until))
                 return
@@ -254,6 +267,10 @@ class Worker:
             finally:
                 gate.leave()
             admission.record(endpoint_id, result.status_code)
+            if result.retry_after is not None:
+                admission.answered(
+                    endpoint_id, result.status_code, result.retry_after, result.duration_ms
+                )
             self._recorder.put(self._attempts.outcome(claimed, result, started))
         finally:
             admission.finished(endpoint_id)

@@ -92,6 +92,13 @@ class Endpoint:
     updated_at: datetime
     version: int = 1
     """The version of the stored row this was read at; an update writes only that version."""
+    app_throttle_rate: int | None = None
+    """Its application's ``throttleRate``, where the worker reads it (claims, hand-overs)."""
+
+    @property
+    def rate_limit(self) -> int | None:
+        """Messages per second it may be sent: its own limit, else its application's."""
+        return self.throttle_rate if self.throttle_rate is not None else self.app_throttle_rate
 
     @property
     def current_key(self) -> SigningKey:

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from hookline.domain import ratelimit
 from hookline.domain.breaker import CircuitState
 from hookline.domain.models import (
     AccessToken,
@@ -25,6 +26,7 @@ from hookline.domain.models import (
     MessageStatus,
     SigningKey,
 )
+from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
 from hookline.domain.routing import endpoint_accepts
 from hookline.storage.base import (
     AttemptOutcome,
@@ -166,7 +168,16 @@ def endpoint_from(row: Row, codec: RowCodec) -> Endpoint:
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
         version=row["version"],
+        app_throttle_rate=_optional(row, "app_throttle_rate"),
     )
+
+
+def _optional(row: Row, column: str) -> Any:
+    """A column only some queries select (sqlite3 raises IndexError, asyncpg KeyError)."""
+    try:
+        return row[column]
+    except (IndexError, KeyError):
+        return None
 
 
 def message_params(msg: Message) -> dict[str, Any]:
@@ -398,3 +409,31 @@ def circuit_from(row: Any) -> CircuitState:
         open_until=row["open_until"] / 1000,
         cooldown=row["cooldown_ms"] / 1000,
     )
+
+
+def to_us(dt: datetime) -> int:
+    """Epoch microseconds: a rate limit's slots can be less than a millisecond apart."""
+    return int(dt.timestamp() * 1_000_000)
+
+
+def rate_slot_params(request: SlotRequest, now_us: int) -> dict[str, Any]:
+    fresh_next, fresh_granted = ratelimit.fresh_grant(request, now_us)
+    return {
+        "endpoint_id": request.endpoint_id,
+        "now": now_us,
+        "reach": now_us + ratelimit.HORIZON_US,
+        "interval": request.interval_us,
+        "wanted": request.wanted,
+        "fresh_next": fresh_next,
+        "fresh_granted": fresh_granted,
+    }
+
+
+def slot_grant_from(row: Any, interval: int) -> SlotGrant:
+    first, count = ratelimit.grant_from(row["next_slot"], row["granted"], interval)
+    slowdown = slowdown_from(row) if row["slow_rate"] is not None else None
+    return SlotGrant(first, count, interval, row["next_slot"], slowdown)
+
+
+def slowdown_from(row: Any) -> Slowdown:
+    return Slowdown(rate=row["slow_rate"], since=row["slowed_at"] / 1000)

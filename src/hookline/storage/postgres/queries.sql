@@ -24,8 +24,9 @@ FROM unnest(:id::text[], :app_id::text[], :msg_id::text[], :endpoint_id::text[],
 
 -- name: claim_due
 -- Fair across endpoints: each enabled endpoint that is not busy offers its oldest due
--- deliveries (at most :per_endpoint, through the endpoint_due index, skipping rows other
--- workers hold), and the oldest of those are taken.
+-- deliveries (at most :per_endpoint, or its entry in :caps for an endpoint in :capped,
+-- through the endpoint_due index, skipping rows other workers hold), and the oldest of
+-- those are taken.
 UPDATE deliveries
 SET status = 3, lease_token = :lease_token, next_attempt_at = :lease_until,
     worker_id = :worker_id
@@ -35,7 +36,7 @@ WHERE id IN (
         SELECT x.id, x.next_attempt_at FROM deliveries AS x
         WHERE x.endpoint_id = e.id AND x.status IN (1, 3) AND x.next_attempt_at <= :now
         ORDER BY x.next_attempt_at
-        LIMIT :per_endpoint
+        LIMIT coalesce((:caps::int[])[array_position(:capped::text[], e.id)], :per_endpoint)
         FOR UPDATE SKIP LOCKED
     ) AS c
     WHERE e.disabled = 0 AND NOT e.id = ANY(:busy)
@@ -48,7 +49,10 @@ RETURNING id, msg_id, endpoint_id, attempt_count, manual
 SELECT * FROM messages WHERE id = ANY(:ids)
 
 -- name: endpoints_by_ids
-SELECT * FROM endpoints WHERE id = ANY(:ids)
+-- With their application's rate limit, which applies where theirs is not set.
+SELECT e.*, a.throttle_rate AS app_throttle_rate
+FROM endpoints AS e JOIN applications AS a ON a.id = e.app_id
+WHERE e.id = ANY(:ids)
 
 -- name: insert_attempts
 -- A worker's batch of attempt records in one statement: one array per column.
@@ -85,3 +89,17 @@ SELECT pg_advisory_xact_lock(:key)
 -- name: set_schema_version
 DELETE FROM schema_version;
 INSERT INTO schema_version (version) VALUES (:version)
+
+-- name: take_rate_slots
+-- Up to :wanted send slots of one endpoint, :interval µs apart on its shared timeline, none
+-- later than :reach (domain/ratelimit.py: slots_within); a first grant is computed by the
+-- caller. The timeline moves past what was granted; the row lock of the upsert serializes
+-- workers. Returns where the timeline now stands, the count granted and any slowdown.
+INSERT INTO rate_slots (endpoint_id, next_slot, granted)
+VALUES (:endpoint_id, :fresh_next, :fresh_granted)
+ON CONFLICT (endpoint_id) DO UPDATE
+SET granted = LEAST(:wanted,
+        GREATEST(0, :reach - GREATEST(rate_slots.next_slot, :now) + :interval) / :interval),
+    next_slot = GREATEST(rate_slots.next_slot, :now) + :interval * LEAST(:wanted,
+        GREATEST(0, :reach - GREATEST(rate_slots.next_slot, :now) + :interval) / :interval)
+RETURNING next_slot, granted, slow_rate, slowed_at

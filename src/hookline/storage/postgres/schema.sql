@@ -157,3 +157,13 @@ CREATE TABLE circuits (
     open_until BIGINT NOT NULL,
     cooldown_ms BIGINT NOT NULL
 );
+
+-- Each rate-limited endpoint's send timeline, shared by every worker, and the slowdown a
+-- receiver's Retry-After asked for (domain/ratelimit.py); next_slot in µs, slowed_at in ms.
+CREATE TABLE rate_slots (
+    endpoint_id TEXT PRIMARY KEY,
+    next_slot BIGINT NOT NULL,
+    granted INTEGER NOT NULL,
+    slow_rate DOUBLE PRECISION,
+    slowed_at BIGINT
+);

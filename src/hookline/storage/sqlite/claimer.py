@@ -42,11 +42,17 @@ def _claim(conn: sqlite3.Connection, lock: int | None, params: dict[str, Any]) -
 
 def _lease(conn: sqlite3.Connection, params: dict[str, Any]) -> Leased:
     busy = set(params["busy"])
+    caps = dict(zip(params["capped"], params["caps"], strict=True))
+    per_endpoint = params["per_endpoint"]
     offered: list[tuple[int, str]] = []
     for (endpoint_id,) in conn.execute(QUERIES["enabled_endpoint_ids"]).fetchall():
         if endpoint_id in busy:
             continue
-        probe = {**params, "endpoint_id": endpoint_id}
+        probe = {
+            **params,
+            "endpoint_id": endpoint_id,
+            "per_endpoint": caps.get(endpoint_id, per_endpoint),
+        }
         offered += [(r[1], r[0]) for r in conn.execute(QUERIES["due_of_endpoint"], probe)]
     offered.sort()
     chosen = [delivery_id for _, delivery_id in offered[: params["limit"]]]

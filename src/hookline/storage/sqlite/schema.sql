@@ -158,3 +158,17 @@ CREATE TABLE circuits (
     open_until INTEGER NOT NULL,
     cooldown_ms INTEGER NOT NULL
 );
+
+-- Each rate-limited endpoint's send timeline, shared by every worker, and the slowdown a
+-- receiver's Retry-After asked for (domain/ratelimit.py); next_slot in µs, slowed_at in ms.
+CREATE TABLE rate_slots (
+    endpoint_id TEXT PRIMARY KEY,
+    next_slot INTEGER NOT NULL,
+    granted INTEGER NOT NULL,
+    slow_rate REAL,
+    slowed_at INTEGER
+);
+CREATE TRIGGER application_rate_changed AFTER UPDATE OF throttle_rate ON applications
+BEGIN
+    UPDATE endpoint_changes SET version = version + 1;
+END;
