@@ -400,3 +400,25 @@ async def test_endpoint_stats_refuse_a_range_that_ends_before_it_starts(api: Api
         params={"since": "2026-12-07T10:00:00Z", "until": "2026-12-07T09:00:00Z"},
     )
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "since"]
+
+
+async def test_rate_limit_is_an_alias_of_throttle_rate_on_endpoints_and_applications(
+    api: Api,
+) -> None:
+    """``rateLimit`` (Svix's older name) sets ``throttleRate``; an endpoint shows both; the
+    two at odds are a 422 that changes nothing."""
+    r = await api.client.post("/api/v1/app", json={"name": "Acme", "uid": "acme", "rateLimit": 9})
+    assert r.status_code == 201 and r.json()["throttleRate"] == 9
+    r = await api.client.post(
+        "/api/v1/app/acme/endpoint",
+        json={"url": "https://example.com/h", "uid": "ep", "rateLimit": 50},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["throttleRate"] == r.json()["rateLimit"] == 50
+    r = await api.client.patch("/api/v1/app/acme/endpoint/ep", json={"rateLimit": 20})
+    assert r.json()["throttleRate"] == r.json()["rateLimit"] == 20
+    r = await api.client.patch(
+        "/api/v1/app/acme/endpoint/ep", json={"rateLimit": 5, "throttleRate": 6}
+    )
+    assert r.status_code == 422 and "rateLimit" in r.text
+    assert (await api.client.get("/api/v1/app/acme/endpoint/ep")).json()["throttleRate"] == 20

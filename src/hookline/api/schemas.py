@@ -10,7 +10,15 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, computed_field
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 T = TypeVar("T")
@@ -41,14 +49,31 @@ class Wire(BaseModel):
 # -- requests ------------------------------------------------------------------------
 
 
-class ApplicationIn(Wire):
+class ThrottleRateIn(Wire):
+    """A body with ``throttleRate``, which Svix also accepts as ``rateLimit`` (its older
+    name, still sent by some SDKs): either may be given, both only if they agree."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rate_limit_alias(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "rateLimit" not in data:
+            return data
+        data = dict(data)
+        given = data.pop("rateLimit")
+        if "throttleRate" in data and data["throttleRate"] != given:
+            raise ValueError("throttleRate and rateLimit differ: send one of them")
+        data["throttleRate"] = given
+        return data
+
+
+class ApplicationIn(ThrottleRateIn):
     name: str = Field(min_length=1, max_length=256)
     uid: Uid | None = None
     throttle_rate: int | None = Field(default=None, ge=1)
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
-class ApplicationPatch(Wire):
+class ApplicationPatch(ThrottleRateIn):
     name: str | None = Field(default=None, min_length=1, max_length=256)
     uid: Uid | None = None
     throttle_rate: int | None = Field(default=None, ge=1)
@@ -77,7 +102,7 @@ class EventTypePatch(Wire):
     feature_flags: list[str] | None = None
 
 
-class EndpointUpdate(Wire):
+class EndpointUpdate(ThrottleRateIn):
     url: EndpointUrl
     description: str = ""
     throttle_rate: int | None = Field(default=None, ge=1)
@@ -95,7 +120,7 @@ class EndpointIn(EndpointUpdate):
     headers: dict[str, str] | None = None
 
 
-class EndpointPatch(Wire):
+class EndpointPatch(ThrottleRateIn):
     url: EndpointUrl | None = None
     description: str | None = None
     throttle_rate: int | None = Field(default=None, ge=1)
@@ -203,6 +228,12 @@ class EndpointOut(Wire):
     def filter_types(self) -> list[str] | None:
         """The same list under Svix's older name, read by pre-2.0 SDKs."""
         return self.event_types
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate_limit(self) -> int | None:
+        """``throttleRate`` under Svix's older name, which some SDKs read."""
+        return self.throttle_rate
 
 
 class EndpointSecretOut(Wire):
