@@ -1108,3 +1108,24 @@ async def test_an_application_rate_limit_reaches_its_endpoints_claimed_deliverie
     now = utcnow()
     (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
     assert claimed.endpoint.rate_limit == 7
+
+
+async def test_a_claim_takes_turns_across_applications_then_endpoints(store: Store) -> None:
+    """One application's backlog over many endpoints takes no more of a claim than another
+    application's single, newer message; within an application, endpoints take turns."""
+    busy_app = make_app()
+    await store.create_application(busy_app)
+    for _ in range(5):
+        await store.create_endpoint(make_endpoint(busy_app))
+    now = utcnow()
+    await store.publish([make_message(busy_app) for _ in range(10)], now)
+    other_app = make_app()
+    await store.create_application(other_app)
+    await store.create_endpoint(make_endpoint(other_app))
+    (late,) = [make_message(other_app)]
+    await store.publish([late], now + timedelta(seconds=1))
+    later = now + timedelta(seconds=2)
+    claimed = await store.claim_due(4, later, later + timedelta(seconds=30), "w1", (), 10)
+    assert late.id in {c.message.id for c in claimed}
+    of_busy = [c.endpoint.id for c in claimed if c.message.app_id == busy_app.id]
+    assert len(of_busy) == len(set(of_busy)) == 3

@@ -79,15 +79,16 @@ async def _has_count(found: Awaitable[list[MessageStatus]], count: int) -> bool:
 async def test_the_application_limit_applies_where_the_endpoint_sets_none(
     store: Store, running: Running
 ) -> None:
-    """An application at 10/s paces an endpoint without a limit of its own; an endpoint of it
-    with its own, higher, limit goes at that one."""
-    _, limited, free = await _limited(store, 12, endpoint_rate=None, app_rate=10)
+    """An application at 10/s paces its endpoint without a limit of its own at 10/s, and its
+    endpoint with its own limit (30/s, higher) at that one."""
+    _, limited, free = await _limited(store, 12, endpoint_rate=30, app_rate=10)
     transport = TimedTransport()
     running(transport, config(max_in_flight=64))
     await eventually(lambda: len(transport.sent_at.get(free.url, [])) == 12, timeout=10)
-    for url in (limited.url, free.url):
-        times = transport.sent_at[url]
-        assert times[-1] - times[0] >= 11 / 10 * 0.9
+    by_app, by_endpoint = transport.sent_at[free.url], transport.sent_at[limited.url]
+    assert by_app[-1] - by_app[0] >= 11 / 10 * 0.9
+    assert by_endpoint[-1] - by_endpoint[0] >= 11 / 30 * 0.9
+    assert by_endpoint[-1] < by_app[-1] - 0.5
 
 
 async def test_two_workers_share_one_endpoints_rate(store: Store, running: Running) -> None:

@@ -23,24 +23,32 @@ FROM unnest(:id::text[], :app_id::text[], :msg_id::text[], :endpoint_id::text[],
      AS u (id, app_id, msg_id, endpoint_id, lease_until, lease_token, worker_id, written)
 
 -- name: claim_due
--- Fair across endpoints: each enabled endpoint that is not busy offers its oldest due
--- deliveries (at most :per_endpoint, or its entry in :caps for an endpoint in :capped,
--- through the endpoint_due index, skipping rows other workers hold), and the oldest of
--- those are taken.
+-- Fair across endpoints and across applications: each enabled endpoint that is not busy
+-- offers its oldest due deliveries (at most :per_endpoint, or its entry in :caps for an
+-- endpoint in :capped, through the endpoint_due index, skipping rows other workers hold).
+-- Of those, each application's turn-th is its endpoints' first offers, oldest first, then
+-- their second offers, and so on; the claim takes every application's first turn, then
+-- every application's second, each turn oldest first. So one application's burst, over any
+-- number of endpoints, takes no more of a claim than another application's single message.
 UPDATE deliveries
 SET status = 3, lease_token = :lease_token, next_attempt_at = :lease_until,
     worker_id = :worker_id
 WHERE id IN (
-    SELECT c.id FROM endpoints AS e
-    CROSS JOIN LATERAL (
-        SELECT x.id, x.next_attempt_at FROM deliveries AS x
-        WHERE x.endpoint_id = e.id AND x.status IN (1, 3) AND x.next_attempt_at <= :now
-        ORDER BY x.next_attempt_at
-        LIMIT coalesce((:caps::int[])[array_position(:capped::text[], e.id)], :per_endpoint)
-        FOR UPDATE SKIP LOCKED
-    ) AS c
-    WHERE e.disabled = 0 AND NOT e.id = ANY(:busy)
-    ORDER BY c.next_attempt_at
+    SELECT o.id FROM (
+        SELECT c.id, c.next_attempt_at, e.app_id,
+               row_number() OVER (PARTITION BY e.id ORDER BY c.next_attempt_at) AS endpoint_turn
+        FROM endpoints AS e
+        CROSS JOIN LATERAL (
+            SELECT x.id, x.next_attempt_at FROM deliveries AS x
+            WHERE x.endpoint_id = e.id AND x.status IN (1, 3) AND x.next_attempt_at <= :now
+            ORDER BY x.next_attempt_at
+            LIMIT coalesce((:caps::int[])[array_position(:capped::text[], e.id)], :per_endpoint)
+            FOR UPDATE SKIP LOCKED
+        ) AS c
+        WHERE e.disabled = 0 AND NOT e.id = ANY(:busy)
+    ) AS o
+    ORDER BY row_number() OVER (PARTITION BY o.app_id ORDER BY o.endpoint_turn, o.next_attempt_at),
+             o.next_attempt_at
     LIMIT :limit
 )
 RETURNING id, msg_id, endpoint_id, attempt_count, manual

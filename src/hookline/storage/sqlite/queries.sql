@@ -5,7 +5,7 @@
 SELECT name FROM event_types WHERE name IN (SELECT value FROM json_each(:names))
 
 -- name: enabled_endpoint_ids
-SELECT id FROM endpoints WHERE disabled = 0
+SELECT id, app_id FROM endpoints WHERE disabled = 0
 
 -- name: due_of_endpoint
 SELECT id, next_attempt_at FROM deliveries
