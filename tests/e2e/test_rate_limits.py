@@ -46,12 +46,12 @@ async def _publish(api: HooklineProcess, receiver: Receiver, messages: int) -> N
     async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=30) as client:
         app = (await client.post("/api/v1/app", json={"name": "Rate"})).json()
         for path, limit in (("/limited", RATE), ("/free", None)):
-            body = {"url": f"{receiver.url}{path}", "rateLimit": limit}
-            r = await client.post(f"/api/v1/app/{app['id']}/endpoint", json=body)
+            endpoint = {"url": f"{receiver.url}{path}", "rateLimit": limit}
+            r = await client.post(f"/api/v1/app/{app['id']}/endpoint", json=endpoint)
             assert r.status_code == 201, r.text
         for i in range(messages):
-            body = {"eventType": "tick", "payload": {"i": i}}
-            r = await client.post(f"/api/v1/app/{app['id']}/msg", json=body)
+            message = {"eventType": "tick", "payload": {"i": i}}
+            r = await client.post(f"/api/v1/app/{app['id']}/msg", json=message)
             assert r.status_code == 202, r.text
 
 
@@ -95,9 +95,7 @@ async def database() -> AsyncIterator[str]:
         await admin.close()
 
 
-async def test_two_postgres_workers_share_one_endpoints_rate(
-    database: str, tmp_path: Path
-) -> None:
+async def test_two_postgres_workers_share_one_endpoints_rate(database: str, tmp_path: Path) -> None:
     """An API and two worker processes on PostgreSQL: 60 messages reach a 20/s endpoint
     over about 3 s, never more than 20 in a second, while both workers hold some of them."""
     url = database_url(database)
