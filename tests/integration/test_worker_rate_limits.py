@@ -127,3 +127,14 @@ async def test_an_unlimited_endpoint_answering_429_is_slowed_down_too(
     await eventually(lambda: len(transport.sent_at.get(free.url, [])) == 2)
     slowed = await store.slowed_endpoints(utcnow())
     assert slowed[free.id].rate >= MIN_RATE
+
+
+async def test_a_paced_endpoints_breaker_still_probes_and_closes(
+    store: Store, running: Running
+) -> None:
+    """A limited endpoint that fails until its breaker opens gets its half-open probe, with
+    a send slot, and once it answers again every message is delivered."""
+    _, limited, _ = await _limited(store, 6, endpoint_rate=50)
+    transport = TimedTransport(script={limited.url: [status(503)] * 3 + [ok()]})
+    running(transport, config(breaker_threshold=2, breaker_cooldown=0.2))
+    await eventually(lambda: len(transport.sent_at.get(limited.url, [])) >= 9, timeout=10)

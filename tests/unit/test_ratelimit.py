@@ -99,3 +99,11 @@ def test_a_hand_over_takes_no_more_of_a_limited_endpoint_than_a_claim_would() ->
     assert sum(offered.take("half") for _ in range(10)) == 3
     assert sum(offered.take("new") for _ in range(10)) == 2
     assert sum(offered.take("free") for _ in range(100)) == limits.hold_cap
+
+
+def test_a_grant_asks_for_what_recent_use_needs_when_more_than_what_waits() -> None:
+    """A limit that does not bind still costs one grant per horizon: the worker asks for
+    the horizon's worth of its recent use, never beyond its allowance."""
+    assert ratelimit.slots_wanted(1, 500.0, 400) == 100
+    assert ratelimit.slots_wanted(30, 10.0, 400) == 30
+    assert ratelimit.slots_wanted(1, 10_000.0, 400) == 400

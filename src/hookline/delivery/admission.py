@@ -157,6 +157,17 @@ class Admission:
             return None
         return datetime.fromtimestamp(breaker.hold_until(now), UTC)
 
+    def held_until(self, endpoint_id: str) -> datetime | None:
+        """As ``hold``, but without taking a half-open breaker's probe: for a delivery that
+        will wait for a send slot first, and ask ``hold`` once it has one."""
+        breaker = self._breakers.get(endpoint_id)
+        if breaker is None:
+            return None
+        now = self._clock().timestamp()
+        if not breaker.blocks(now):
+            return None
+        return datetime.fromtimestamp(breaker.hold_until(now), UTC)
+
     def record(self, endpoint_id: str, status_code: int) -> None:
         """Count an attempt's answer against its endpoint's breaker."""
         breaker = self._breakers.get(endpoint_id)

@@ -4,9 +4,12 @@ The rule is ``domain/ratelimit.py``: every worker takes send slots from one time
 endpoint in the store. Here is the worker's side. A delivery of a limited (or slowed)
 endpoint waits in ``wait`` for a slot, then until the slot's time; one task (``_refill``)
 asks the store for the slots of every endpoint with deliveries waiting, one statement per
-endpoint per grant, and hands them out in arrival order. A grant reaches at most the
-horizon ahead, so the task asks again once half of it has passed: about ten round trips a
-second per busy limited endpoint, whatever its rate, and none for an endpoint nobody waits on.
+endpoint per grant, and hands them out in arrival order, keeping what is left over for the
+deliveries that follow. It asks for what the waiting deliveries need or, if more, what the
+endpoint's recent use needs over the horizon. A grant reaches at most the horizon ahead, so
+the task asks again once half of it has passed: about ten round trips a second per busy
+limited endpoint, whatever its rate and whether its limit binds or not, and none for an
+endpoint nobody waits on.
 
 An endpoint without a limit is not known here at all: ``paced`` is one dictionary lookup,
 and nothing else of this module runs for its deliveries.
@@ -41,14 +44,29 @@ MIN_ASK_SECONDS = 0.005
 STORE_RETRY_SECONDS = 0.5
 
 
+USE_WINDOW_SECONDS = 1.0
+"""The recent use of an endpoint's slots is counted over about this long."""
+
+
 class _Lane:
-    """One endpoint's deliveries waiting for slots, and slots not yet handed out."""
+    """One endpoint's deliveries waiting for slots, slots not yet handed out, and how many
+    slots it used lately (``used`` since ``counting_since``)."""
 
-    __slots__ = ("slots", "waiters")
+    __slots__ = ("counting_since", "slots", "used", "waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, now: float) -> None:
         self.waiters: deque[asyncio.Future[float | None]] = deque()
         self.slots: deque[float] = deque()
+        self.used = 0
+        self.counting_since = now
+
+    def use(self, now: float) -> None:
+        if now - self.counting_since > USE_WINDOW_SECONDS:
+            self.used, self.counting_since = 0, now - USE_WINDOW_SECONDS / 2
+        self.used += 1
+
+    def use_rate(self, now: float) -> float:
+        return self.used / max(now - self.counting_since, ratelimit.GRANT_HORIZON_SECONDS)
 
     def unserved(self) -> int:
         return sum(1 for w in self.waiters if not w.done())
@@ -122,36 +140,42 @@ class Pacing:
     # -- one delivery -----------------------------------------------------------------------
 
     async def wait(self, endpoint_id: str) -> bool:
-        """Wait for a send slot of ``endpoint_id`` and for its time. False if the worker is
-        stopping first: the delivery goes back unattempted."""
-        if self._closed:
-            return False
+        """Wait for a send slot of ``endpoint_id`` and for its time; a slot that comes too
+        late (the worker was not run in time) is given up for another. False if the worker
+        is stopping first: the delivery goes back unattempted."""
         lane = self._lanes.get(endpoint_id)
         if lane is None:
-            lane = self._lanes[endpoint_id] = _Lane()
-        at = self._fresh_slot(lane)
-        if at is None:
-            waiter: asyncio.Future[float | None] = asyncio.get_running_loop().create_future()
-            lane.waiters.append(waiter)
-            self._start_refill()
-            try:
-                at = await waiter
-            except asyncio.CancelledError:
-                unused = waiter.result() if waiter.done() and not waiter.cancelled() else None
-                if unused is not None:
-                    lane.slots.appendleft(unused)  # the next delivery may use it
-                raise
+            lane = self._lanes[endpoint_id] = _Lane(self._clock().timestamp())
+        while not self._closed:
+            at = self._fresh_slot(lane)
             if at is None:
-                return False
-        delay = at - self._clock().timestamp()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        return True
+                at = await self._slot(lane)
+                if at is None:
+                    return False
+            delay = at - self._clock().timestamp()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = self._clock().timestamp()
+            if now - at <= ratelimit.LATE_SLOT_SECONDS:
+                lane.use(now)
+                return True
+        return False
+
+    async def _slot(self, lane: _Lane) -> float | None:
+        waiter: asyncio.Future[float | None] = asyncio.get_running_loop().create_future()
+        lane.waiters.append(waiter)
+        self._start_refill()
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            unused = waiter.result() if waiter.done() and not waiter.cancelled() else None
+            if unused is not None:
+                lane.slots.appendleft(unused)  # the next delivery may use it
+            raise
 
     def _fresh_slot(self, lane: _Lane) -> float | None:
-        """A slot left over from a grant, unless its time is long gone (using it late
-        would send it beside the slots granted for now)."""
-        oldest = self._clock().timestamp() - ratelimit.GRANT_HORIZON_SECONDS
+        """A slot left over from a grant, unless it is already too late to use."""
+        oldest = self._clock().timestamp() - ratelimit.LATE_SLOT_SECONDS
         while lane.slots:
             at = lane.slots.popleft()
             if at >= oldest:
@@ -236,8 +260,10 @@ class Pacing:
             rate = self.rate(endpoint_id, ts)
             if rate is None:  # its limit is gone: nothing to wait for
                 lane.serve([ts] * lane.unserved())
-            else:
-                requests.append(SlotRequest(endpoint_id, rate, lane.unserved()))
+                continue
+            allowance = ratelimit.hold_allowance(rate)
+            wanted = ratelimit.slots_wanted(lane.unserved(), lane.use_rate(ts), allowance)
+            requests.append(SlotRequest(endpoint_id, rate, wanted))
         grants = await self._take(requests, now)
         pause = ratelimit.GRANT_HORIZON_SECONDS
         for endpoint_id, grant in grants.items():

@@ -244,24 +244,27 @@ class Worker:
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
         """One attempt, never more than the endpoint's cap at once; a claim batch or a
         hand-over may hold a few more, which wait at its gate with their leases renewed by
-        the heartbeat; a rate-limited endpoint's wait for their send slots first. A delivery
-        its endpoint's breaker holds, or still waiting for a slot when the worker stops, is
-        put back unattempted."""
+        the heartbeat. Past the gate, a rate-limited endpoint's delivery waits for its send
+        slot (so a slot is taken only when the delivery can be sent at once). A delivery its
+        endpoint's breaker holds, or still waiting for a slot when the worker stops, is put
+        back unattempted."""
         admission = self._admission
         endpoint_id = claimed.endpoint.id
         gate = admission.gate(endpoint_id)
         try:
-            until = admission.hold(endpoint_id)
-            if until is None and admission.paced(endpoint_id):
-                if not await admission.pace(endpoint_id):
-                    until = self._clock()
-                else:
-                    until = admission.hold(endpoint_id)
+            paced = admission.paced(endpoint_id)
+            # A paced delivery takes its breaker's probe only once it has its slot (_pace).
+            until = admission.held_until(endpoint_id) if paced else admission.hold(endpoint_id)
             if until is not None:
                 self._recorder.put(Deferral(claimed, until))
                 return
             await gate.enter()
             try:
+                if paced:
+                    until = await self._pace(endpoint_id)
+                    if until is not None:
+                        self._recorder.put(Deferral(claimed, until))
+                        return
                 started = self._clock()
                 result = await self._attempts.send(claimed, started)
             finally:
@@ -274,6 +277,13 @@ class Worker:
             self._recorder.put(self._attempts.outcome(claimed, result, started))
         finally:
             admission.finished(endpoint_id)
+
+    async def _pace(self, endpoint_id: str) -> datetime | None:
+        """Wait for the endpoint's send slot; None to send now, else when the delivery is due
+        again (the worker is stopping, or the endpoint's breaker opened meanwhile)."""
+        if not await self._admission.pace(endpoint_id):
+            return self._clock()
+        return self._admission.hold(endpoint_id)
 
     async def _drain(self) -> None:
         """Finish attempts in flight, and those a publish still committing hands over."""

@@ -14,12 +14,15 @@ properties follow, whatever the number of workers:
   of all workers are spaced ``interval`` apart on the one timeline, and a slot is never
   sent before its time;
 - nothing can be hoarded: a grant reaches at most ``GRANT_HORIZON_SECONDS`` beyond now, and
-  a slot not used by its time is simply gone (a worker that dies with slots in hand costs
-  the endpoint at most that horizon), so an idle endpoint earns no burst either.
+  a slot not used by its time (within ``LATE_SLOT_SECONDS``) is simply gone (a worker that
+  dies with slots in hand costs the endpoint at most that horizon), so an idle endpoint
+  earns no burst either.
 
-A worker asks once per endpoint per grant for as many slots as it has deliveries waiting,
-so the store sees one statement per limited endpoint per ``GRANT_HORIZON_SECONDS`` or so
-(docs/performance-decisions.md), and an unlimited endpoint never asks.
+A worker asks for as many slots as it has deliveries waiting, or as its recent use of the
+endpoint's slots suggests it will need over the horizon if that is more (``slots_wanted``),
+so the store sees about one statement per limited endpoint per ``GRANT_HORIZON_SECONDS``
+whether the limit binds or not (docs/performance-decisions.md), and an unlimited endpoint
+never asks.
 
 **Slowing down.** A 429 or 503 with ``Retry-After`` halves the endpoint's current rate
 (``slowed_rate``), never below ``MIN_RATE``; the slowed rate then doubles every
@@ -34,6 +37,11 @@ from dataclasses import dataclass
 
 GRANT_HORIZON_SECONDS = 0.2
 """How far beyond now one grant of slots may reach."""
+
+LATE_SLOT_SECONDS = 0.05
+"""A slot not used within this long of its time is given up, and the delivery waits for a
+new one: sent late, it would go out beside the slots of now, over the rate (a worker the
+machine did not run for a while would send a burst)."""
 
 HOLD_SECONDS = 2.0
 """A worker holds at most this many seconds' worth of a limited endpoint's deliveries
@@ -173,3 +181,11 @@ def slow_down(
     if current is not None and now - current.since < SLOWDOWN_SPACING_SECONDS:
         return None
     return Slowdown(slowed_rate(rate if rate is not None else observed), now)
+
+
+def slots_wanted(waiting: int, used_per_second: float, allowance: int) -> int:
+    """How many slots to ask for: those deliveries ``waiting`` now need, or, if more, what
+    the recent use would need over the horizon (so that a limit that does not bind costs a
+    grant per horizon, not one per delivery); never more than ``allowance``."""
+    expected = math.ceil(used_per_second * GRANT_HORIZON_SECONDS)
+    return max(waiting, min(expected, allowance))
