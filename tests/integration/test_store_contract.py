@@ -1129,3 +1129,36 @@ async def test_a_claim_takes_turns_across_applications_then_endpoints(store: Sto
     assert late.id in {c.message.id for c in claimed}
     of_busy = [c.endpoint.id for c in claimed if c.message.app_id == busy_app.id]
     assert len(of_busy) == len(set(of_busy)) == 3
+
+
+async def test_a_publish_after_an_application_limit_changes_hands_over_the_new_limit(
+    store: Store,
+) -> None:
+    """Routes read before an application's limit changed are not used after it (SQLite
+    caches them by the endpoint counter, which the change moves)."""
+    app, _, _ = await _setup_deliveries(store, 1)
+    stored = await store.get_application(app.id)
+    assert stored is not None
+    await store.update_application(replace(stored, throttle_rate=3))
+    (msg,) = [make_message(app)]
+    offer = LeaseOffer(
+        worker_id="w1",
+        lease_token="t",
+        lease_until=utcnow() + timedelta(seconds=30),
+        slots=10,
+        admission=admission.snapshot(EndpointLimits(4), {}, (), 10),
+    )
+    handed: list[ClaimedDelivery] = []
+
+    class Taker:
+        def offer(self) -> LeaseOffer | None:
+            return offer
+
+        def accept(
+            self, offer: LeaseOffer, claimed: Sequence[ClaimedDelivery], left: Collection[str]
+        ) -> None:
+            handed.extend(claimed)
+
+    store.attach_handoff(Taker())
+    await store.publish([msg], utcnow())
+    assert [c.endpoint.rate_limit for c in handed] == [3]

@@ -4,6 +4,8 @@ down and lets it recover."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from hookline.domain import ratelimit
@@ -107,3 +109,28 @@ def test_a_grant_asks_for_what_recent_use_needs_when_more_than_what_waits() -> N
     assert ratelimit.slots_wanted(1, 500.0, 400) == 100
     assert ratelimit.slots_wanted(30, 10.0, 400) == 30
     assert ratelimit.slots_wanted(1, 10_000.0, 400) == 400
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_with_rate_limits_a_hand_over_never_admits_what_a_claim_would_refuse(seed: int) -> None:
+    """Over generated loads, blocked endpoints and allowances: a claim takes no more of an
+    endpoint than its room, a hand-over neither, and a claim skips an endpoint whose room is
+    gone."""
+    rng = random.Random(seed)
+    limits = EndpointLimits(send_cap=rng.randint(1, 6))
+    endpoints = [f"ep{n}" for n in range(6)]
+    loads = {e: rng.randint(0, limits.hold_cap + 2) for e in endpoints if rng.random() < 0.6}
+    blocked = {e for e in endpoints if rng.random() < 0.2}
+    allowances = {e: rng.randint(1, 3 * limits.send_cap) for e in endpoints if rng.random() < 0.5}
+    plan = plan_claim(limits, loads, blocked, allowances)
+    caps = dict(plan.caps)
+    offered = snapshot(limits, loads, blocked, rng.randint(0, 60), allowances)
+    for endpoint in [*endpoints, "ep-new"]:
+        load = loads.get(endpoint, 0)
+        room = limits.room(load, endpoint in blocked, allowances.get(endpoint))
+        taken = sum(offered.take(endpoint) for _ in range(3 * limits.hold_cap))
+        assert taken <= room
+        if endpoint in plan.skip:
+            continue
+        claimable = caps.get(endpoint, plan.per_endpoint)
+        assert claimable <= room, (endpoint, load, claimable, room)

@@ -169,6 +169,7 @@ CREATE TABLE rate_slots (
     slowed_at INTEGER
 );
 CREATE TRIGGER application_rate_changed AFTER UPDATE OF throttle_rate ON applications
+WHEN OLD.throttle_rate IS NOT NEW.throttle_rate
 BEGIN
     UPDATE endpoint_changes SET version = version + 1;
 END;

@@ -11,6 +11,7 @@ CREATE TABLE rate_slots (
 -- An application's rate limit reaches its endpoints' deliveries: routes cached against the
 -- endpoint counter of 0003 are read again when it changes.
 CREATE TRIGGER application_rate_changed AFTER UPDATE OF throttle_rate ON applications
+WHEN OLD.throttle_rate IS NOT NEW.throttle_rate
 BEGIN
     UPDATE endpoint_changes SET version = version + 1;
 END;
