@@ -143,10 +143,8 @@ class Pacing:
         """Wait for a send slot of ``endpoint_id`` and for its time; a slot that comes too
         late (the worker was not run in time) is given up for another. False if the worker
         is stopping first: the delivery goes back unattempted."""
-        lane = self._lanes.get(endpoint_id)
-        if lane is None:
-            lane = self._lanes[endpoint_id] = _Lane(self._clock().timestamp())
         while not self._closed:
+            lane = self._lane(endpoint_id)  # an idle lane may have been dropped meanwhile
             at = self._fresh_slot(lane)
             if at is None:
                 at = await self._slot(lane)
@@ -160,6 +158,12 @@ class Pacing:
                 lane.use(now)
                 return True
         return False
+
+    def _lane(self, endpoint_id: str) -> _Lane:
+        lane = self._lanes.get(endpoint_id)
+        if lane is None:
+            lane = self._lanes[endpoint_id] = _Lane(self._clock().timestamp())
+        return lane
 
     async def _slot(self, lane: _Lane) -> float | None:
         waiter: asyncio.Future[float | None] = asyncio.get_running_loop().create_future()
@@ -247,6 +251,10 @@ class Pacing:
                 pause = await self._grant(wanting)
             except Unavailable as exc:
                 log.warning("cannot take send slots, retrying: %s", exc)
+                pause = STORE_RETRY_SECONDS
+            except Exception:
+                # Deliveries wait on this task: it must outlive any one failed grant.
+                log.exception("taking send slots failed, retrying")
                 pause = STORE_RETRY_SECONDS
             if pause > 0:
                 await asyncio.sleep(pause)
