@@ -1093,6 +1093,9 @@ async def test_a_slowdown_is_seen_by_every_worker_and_with_each_grant(store: Sto
     }
     grant = (await store.take_rate_slots([SlotRequest("ep_slow", 50, 1)], now))["ep_slow"]
     assert grant.slowdown is not None and grant.slowdown.rate == 50.0
+    slowdown = await store.endpoint_slowdown("ep_slow")
+    assert slowdown is not None and slowdown.rate == 50.0
+    assert await store.endpoint_slowdown("ep_other") is None
     gone = now + timedelta(seconds=ratelimit.RECOVERY_SECONDS * ratelimit.RECOVERY_DOUBLINGS + 1)
     assert await store.slowed_endpoints(gone) == {}
 

@@ -134,3 +134,15 @@ def test_with_rate_limits_a_hand_over_never_admits_what_a_claim_would_refuse(see
             continue
         claimable = caps.get(endpoint, plan.per_endpoint)
         assert claimable <= room, (endpoint, load, claimable, room)
+
+
+def test_the_rate_limit_state_says_where_the_limit_comes_from_and_when_it_recovers() -> None:
+    """Without a slowdown, the limit and its source; slowed from 100 to 25, back at the
+    limit two doublings later."""
+    assert ratelimit.rate_limit_state(None, None, None, 0.0) == ratelimit.RateLimitState(None, None)
+    assert ratelimit.rate_limit_state(None, 5, None, 0.0).source == "application"
+    slowed = ratelimit.rate_limit_state(100, 5, Slowdown(25.0, 10.0), 10.0)
+    assert (slowed.limit, slowed.source, slowed.current) == (100, "endpoint", 25.0)
+    assert slowed.recovers_at == 10.0 + 2 * ratelimit.RECOVERY_SECONDS
+    unlimited = ratelimit.rate_limit_state(None, None, Slowdown(3.0, 10.0), 10.0)
+    assert unlimited.recovers_at == 10.0 + ratelimit.RECOVERY_DOUBLINGS * ratelimit.RECOVERY_SECONDS

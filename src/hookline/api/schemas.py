@@ -245,12 +245,23 @@ class EndpointHeadersOut(Wire):
     sensitive: list[str]
 
 
+class RateLimitOut(Wire):
+    """hookline's view of an endpoint's rate limit (docs/delivery.md, "Rate limits")."""
+
+    limit: int | None
+    source: str | None
+    current_rate: float | None
+    recovers_at: datetime | None
+
+
 class EndpointStatsOut(Wire):
     success: int
     pending: int
     sending: int
     fail: int
     canceled: int
+    rate_limit: RateLimitOut | None = None
+    """A hookline field: the limit that applies, and any slowdown a receiver asked for."""
 
 
 class MessageOut(Wire):

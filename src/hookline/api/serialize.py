@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -17,6 +18,7 @@ from hookline.domain.models import (
     Message,
     Page,
 )
+from hookline.domain.ratelimit import RateLimitState
 
 T = TypeVar("T")
 
@@ -163,6 +165,17 @@ def stats(value: EndpointStats) -> s.EndpointStatsOut:
         sending=value.sending,
         fail=value.fail,
         canceled=value.canceled,
+        rate_limit=None if value.rate_limit is None else rate_limit(value.rate_limit),
+    )
+
+
+def rate_limit(state: RateLimitState) -> s.RateLimitOut:
+    recovers = state.recovers_at
+    return s.RateLimitOut(
+        limit=state.limit,
+        source=state.source,
+        current_rate=state.current,
+        recovers_at=None if recovers is None else datetime.fromtimestamp(recovers, UTC),
     )
 
 

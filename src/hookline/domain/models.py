@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, Generic, TypeVar
 
+from hookline.domain.ratelimit import RateLimitState
+
 T = TypeVar("T")
 
 
@@ -181,6 +183,8 @@ class EndpointStats:
     sending: int = 0
     fail: int = 0
     canceled: int = 0
+    rate_limit: RateLimitState | None = None
+    """The endpoint's rate limit as it stands (``operations.endpoints.stats`` adds it)."""
 
 
 @dataclass(frozen=True, slots=True)

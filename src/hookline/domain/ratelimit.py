@@ -189,3 +189,30 @@ def slots_wanted(waiting: int, used_per_second: float, allowance: int) -> int:
     grant per horizon, not one per delivery); never more than ``allowance``."""
     expected = math.ceil(used_per_second * GRANT_HORIZON_SECONDS)
     return max(waiting, min(expected, allowance))
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitState:
+    """What an endpoint's rate limit is now, for people: the limit that applies and where it
+    comes from, and, while a receiver's ``Retry-After`` has it slowed down, the rate it is
+    sent at and when it is back to its limit (epoch seconds)."""
+
+    limit: int | None
+    source: str | None
+    """``"endpoint"``, ``"application"``, or None without a limit."""
+    current: float | None = None
+    recovers_at: float | None = None
+
+
+def rate_limit_state(
+    endpoint_rate: int | None, app_rate: int | None, slowdown: Slowdown | None, now: float
+) -> RateLimitState:
+    limit = rate_limit(endpoint_rate, app_rate)
+    source = "endpoint" if endpoint_rate is not None else "application" if app_rate else None
+    if slowdown is None or slowdown.over(now, limit):
+        return RateLimitState(limit, source)
+    doublings = RECOVERY_DOUBLINGS
+    if limit is not None:
+        doublings = min(doublings, math.ceil(math.log2(max(1.0, limit / slowdown.rate))))
+    recovers_at = slowdown.since + doublings * RECOVERY_SECONDS
+    return RateLimitState(limit, source, effective_rate(limit, slowdown, now), recovers_at)

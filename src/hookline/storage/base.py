@@ -296,6 +296,10 @@ class Store(Protocol):
         """Record that a receiver asked ``endpoint_id`` to slow down to ``rate`` at ``now``."""
         ...
 
+    async def endpoint_slowdown(self, endpoint_id: str) -> Slowdown | None:
+        """The last slowdown recorded for one endpoint, over or not."""
+        ...
+
     async def slowed_endpoints(self, now: datetime) -> dict[str, Slowdown]:
         """The slowdowns that may still hold at ``now``, whichever worker recorded them."""
         ...

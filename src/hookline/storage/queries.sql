@@ -200,6 +200,10 @@ VALUES (:endpoint_id, 0, 0, :slow_rate, :now)
 ON CONFLICT (endpoint_id) DO UPDATE
 SET slow_rate = excluded.slow_rate, slowed_at = excluded.slowed_at
 
+-- name: slowdown_of_endpoint
+SELECT endpoint_id, slow_rate, slowed_at FROM rate_slots
+WHERE endpoint_id = :endpoint_id AND slow_rate IS NOT NULL
+
 -- name: slowed_endpoints
 SELECT endpoint_id, slow_rate, slowed_at FROM rate_slots
 WHERE slow_rate IS NOT NULL AND slowed_at > :since

@@ -390,6 +390,11 @@ class SqlRepository:
         params = {"endpoint_id": endpoint_id, "slow_rate": rate, "now": rows.to_ms(now)}
         await self._db.execute("slow_rate_slots", params)
 
+    async def endpoint_slowdown(self, endpoint_id: str) -> Slowdown | None:
+        return await self._one(
+            "slowdown_of_endpoint", {"endpoint_id": endpoint_id}, rows.slowdown_from
+        )
+
     async def slowed_endpoints(self, now: datetime) -> dict[str, Slowdown]:
         since = now - timedelta(seconds=ratelimit.RECOVERY_SECONDS * ratelimit.RECOVERY_DOUBLINGS)
         found = await self._db.query("slowed_endpoints", {"since": rows.to_ms(since)})
