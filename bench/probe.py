@@ -1,7 +1,8 @@
 """A Python receiver for the scenarios nginx cannot serve: receipt times and slow answers.
 
 It runs inside the bench process. It is fast enough for the fixed 500 messages/s of the
-latency scenario, and its ``/slow`` route answers after 10 s for the isolation scenario.
+latency scenario, and its ``/slow`` route answers after 10 s for the isolation scenario;
+``/tick`` only notes when each request arrived (the rate-limit scenario).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ SLOW_SECONDS = 10.0
 class Probe:
     port: int
     received_at: dict[int, float] = field(default_factory=dict)
+    arrivals: list[float] = field(default_factory=list)
     _runner: web.AppRunner | None = None
 
     def url(self, route: str) -> str:
@@ -28,6 +30,11 @@ class Probe:
     async def _record(self, request: web.Request) -> web.Response:
         body = json.loads(await request.read())
         self.received_at.setdefault(int(body["i"]), time.time())
+        return web.Response(text="ok")
+
+    async def _tick(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.arrivals.append(time.time())
         return web.Response(text="ok")
 
     async def _slow(self, request: web.Request) -> web.Response:
@@ -39,6 +46,7 @@ class Probe:
         app = web.Application()
         app.router.add_post("/rx", self._record)
         app.router.add_post("/slow", self._slow)
+        app.router.add_post("/tick", self._tick)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=4096).start()

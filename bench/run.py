@@ -600,6 +600,8 @@ SCENARIOS = (
     "isolation",
     "backlog",
     "postgres",
+    "ratelimit",
+    "fairness",
 )
 
 
@@ -632,6 +634,8 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--messages", type=int, default=100_000, help="end-to-end size")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     args = parser.parse_args(argv)
+    from bench import policy  # it builds on this module's helpers
+
     chosen = args.scenarios.split(",")
     big = 5000 if args.quick else args.messages
     small = 2000 if args.quick else 20_000
@@ -667,6 +671,10 @@ async def main(argv: list[str]) -> None:
             ("backlog", lambda: backlog_sqlite(nginx, work, backlog_n, 10 if args.quick else 30)),
             ("postgres", lambda: end_to_end_postgres(nginx, work, big, workers=1)),
             ("postgres", lambda: end_to_end_postgres(nginx, work, big, workers=2)),
+            ("ratelimit", lambda: policy.rate_limit_postgres(work, None)),
+            ("ratelimit", lambda: policy.rate_limit_postgres(work, policy.RATE)),
+            ("fairness", lambda: policy.fairness(nginx, work, big, workers=0)),
+            ("fairness", lambda: policy.fairness(nginx, work, big, workers=2)),
         ]
         for key, step in steps:
             if key in chosen:

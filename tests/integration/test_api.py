@@ -9,6 +9,7 @@ import httpx
 
 from hookline.api.routes import all_routes
 from hookline.storage.base import ListQuery, MessageFilter
+from tests.conftest import utcnow
 from tests.integration.conftest import Api
 
 
@@ -373,7 +374,11 @@ async def test_messages_filter_expunge_and_attempted_views(api: Api) -> None:
     sent = (await api.client.get("/api/v1/app/acme/endpoint/ep1/msg")).json()["data"]
     assert len(sent) == 2 and {m["statusText"] for m in sent} == {"pending"}
     stats = (await api.client.get("/api/v1/app/acme/endpoint/ep1/stats")).json()
-    assert stats == {"success": 0, "pending": 2, "sending": 0, "fail": 0, "canceled": 0}
+    unlimited = {"limit": None, "source": None, "currentRate": None, "recoversAt": None}
+    assert stats == {
+        **{"success": 0, "pending": 2, "sending": 0, "fail": 0, "canceled": 0},
+        "rateLimit": unlimited,
+    }
     bad = await api.client.get(f"/api/v1/app/acme/attempt/endpoint/{ep['id']}?status=9")
     assert bad.status_code == 422
 
@@ -439,3 +444,48 @@ async def test_endpoint_stats_refuse_a_range_that_ends_before_it_starts(api: Api
         params={"since": "2026-12-07T10:00:00Z", "until": "2026-12-07T09:00:00Z"},
     )
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "since"]
+
+
+async def test_rate_limit_is_an_alias_of_throttle_rate_on_endpoints_and_applications(
+    api: Api,
+) -> None:
+    """``rateLimit`` (Svix's older name) sets ``throttleRate``; an endpoint shows both; the
+    two at odds are a 422 that changes nothing."""
+    r = await api.client.post("/api/v1/app", json={"name": "Acme", "uid": "acme", "rateLimit": 9})
+    assert r.status_code == 201 and r.json()["throttleRate"] == 9
+    r = await api.client.post(
+        "/api/v1/app/acme/endpoint",
+        json={"url": "https://example.com/h", "uid": "ep", "rateLimit": 50},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["throttleRate"] == r.json()["rateLimit"] == 50
+    r = await api.client.patch("/api/v1/app/acme/endpoint/ep", json={"rateLimit": 20})
+    assert r.json()["throttleRate"] == r.json()["rateLimit"] == 20
+    r = await api.client.patch(
+        "/api/v1/app/acme/endpoint/ep", json={"rateLimit": 5, "throttleRate": 6}
+    )
+    assert r.status_code == 422 and "rateLimit" in r.text
+    assert (await api.client.get("/api/v1/app/acme/endpoint/ep")).json()["throttleRate"] == 20
+
+
+async def test_endpoint_stats_show_the_rate_limit_and_its_slowdown(api: Api) -> None:
+    """Stats carry hookline's ``rateLimit``: the limit and where it comes from, and while a
+    receiver has the endpoint slowed down, its current rate and when it recovers."""
+    r = await api.client.post("/api/v1/app", json={"name": "Acme", "uid": "acme", "rateLimit": 8})
+    r = await api.client.post(
+        "/api/v1/app/acme/endpoint", json={"url": "https://example.com/h", "uid": "ep"}
+    )
+    endpoint_id = r.json()["id"]
+    stats = (await api.client.get("/api/v1/app/acme/endpoint/ep/stats")).json()
+    assert stats["rateLimit"] == {
+        "limit": 8,
+        "source": "application",
+        "currentRate": None,
+        "recoversAt": None,
+    }
+    await api.store.slow_endpoint(endpoint_id, 4.0, utcnow())
+    r = await api.client.patch("/api/v1/app/acme/endpoint/ep", json={"throttleRate": 16})
+    slowed = (await api.client.get("/api/v1/app/acme/endpoint/ep/stats")).json()["rateLimit"]
+    assert (slowed["limit"], slowed["source"]) == (16, "endpoint")
+    assert 4.0 <= slowed["currentRate"] < 5.0
+    assert slowed["recoversAt"] is not None

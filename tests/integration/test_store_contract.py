@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hookline.domain import admission, ids
+from hookline.domain import admission, ids, ratelimit
 from hookline.domain.admission import EndpointLimits
 from hookline.domain.breaker import CircuitState
 from hookline.domain.errors import Conflict, Unavailable
@@ -33,6 +33,7 @@ from hookline.domain.policy import (
     OrderingPolicy,
     RetryPolicy,
 )
+from hookline.domain.ratelimit import SlotRequest
 from hookline.domain.signing import generate_secret
 from hookline.storage.base import (
     AttemptFilter,
@@ -46,6 +47,7 @@ from hookline.storage.base import (
 )
 from hookline.storage.parts import Claimer, Leased
 from hookline.storage.repository import SqlRepository
+from hookline.storage.rows import to_us as rows_to_us
 from tests.conftest import (
     make_app,
     make_endpoint,
@@ -1306,3 +1308,127 @@ async def test_application_policies_lists_the_applications_that_set_one(store: S
     assert current is not None
     assert await store.update_application(replace(current, policy=ApplicationPolicy()))
     assert await store.application_policies() == {}
+
+
+async def test_rate_slots_are_spaced_at_the_rate_and_reach_no_further_than_the_horizon(
+    store: Store,
+) -> None:
+    """Slots of one endpoint follow each other ``interval`` apart across grants, whoever asks,
+    and a grant stops at the horizon: the rest must be asked for later."""
+    now = utcnow()
+    interval = ratelimit.interval_us(100)
+    first = await store.take_rate_slots([SlotRequest("ep", 100, 5)], now)
+    second = await store.take_rate_slots([SlotRequest("ep", 100, 5)], now)
+    assert first["ep"].count == 5
+    assert second["ep"].first_us == first["ep"].first_us + 5 * interval
+    assert first["ep"].first_us == rows_to_us(now)
+    full = await store.take_rate_slots([SlotRequest("ep", 100, 1000)], now)
+    horizon_slots = ratelimit.HORIZON_US // interval + 1
+    assert full["ep"].count == horizon_slots - 10
+    assert (await store.take_rate_slots([SlotRequest("ep", 100, 5)], now))["ep"].count == 0
+    later = now + timedelta(seconds=0.1)
+    assert (await store.take_rate_slots([SlotRequest("ep", 100, 5)], later))["ep"].count == 5
+
+
+async def test_an_idle_rate_timeline_earns_no_burst(store: Store) -> None:
+    """After a quiet minute a grant starts now, and still no more than the horizon holds."""
+    now = utcnow()
+    await store.take_rate_slots([SlotRequest("ep", 10, 2)], now)
+    later = now + timedelta(seconds=60)
+    grant = (await store.take_rate_slots([SlotRequest("ep", 10, 100)], later))["ep"]
+    assert grant.first_us == rows_to_us(later)
+    assert grant.count == ratelimit.HORIZON_US // ratelimit.interval_us(10) + 1
+
+
+async def test_concurrent_slot_grants_never_share_a_slot(store: Store) -> None:
+    """Workers asking at once (PostgreSQL: several connections) get disjoint slots."""
+    now = utcnow()
+    grants = await asyncio.gather(
+        *(store.take_rate_slots([SlotRequest("ep", 1000, 20)], now) for _ in range(8))
+    )
+    times = [t for grant in grants for t in grant["ep"].times()]
+    assert len(times) == len(set(times)) == sum(g["ep"].count for g in grants)
+    assert len(times) == min(160, ratelimit.HORIZON_US // ratelimit.interval_us(1000) + 1)
+
+
+async def test_a_slowdown_is_seen_by_every_worker_and_with_each_grant(store: Store) -> None:
+    """A receiver's slowdown is listed while it may hold, and comes back with the slots."""
+    now = utcnow()
+    await store.slow_endpoint("ep_slow", 50.0, now)
+    assert await store.slowed_endpoints(now) == {
+        "ep_slow": ratelimit.Slowdown(50.0, rows_to_us(now) // 1000 / 1000)
+    }
+    grant = (await store.take_rate_slots([SlotRequest("ep_slow", 50, 1)], now))["ep_slow"]
+    assert grant.slowdown is not None and grant.slowdown.rate == 50.0
+    slowdown = await store.endpoint_slowdown("ep_slow")
+    assert slowdown is not None and slowdown.rate == 50.0
+    assert await store.endpoint_slowdown("ep_other") is None
+    gone = now + timedelta(seconds=ratelimit.RECOVERY_SECONDS * ratelimit.RECOVERY_DOUBLINGS + 1)
+    assert await store.slowed_endpoints(gone) == {}
+
+
+async def test_an_application_rate_limit_reaches_its_endpoints_claimed_deliveries(
+    store: Store,
+) -> None:
+    """A claimed delivery's endpoint carries its application's limit where its own is unset."""
+    app, _, _ = await _setup_deliveries(store, 1)
+    stored = await store.get_application(app.id)
+    assert stored is not None
+    await store.update_application(replace(stored, throttle_rate=7))
+    now = utcnow()
+    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    assert claimed.endpoint.rate_limit == 7
+
+
+async def test_a_claim_takes_turns_across_applications_then_endpoints(store: Store) -> None:
+    """One application's backlog over many endpoints takes no more of a claim than another
+    application's single, newer message; within an application, endpoints take turns."""
+    busy_app = make_app()
+    await store.create_application(busy_app)
+    for _ in range(5):
+        await store.create_endpoint(make_endpoint(busy_app))
+    now = utcnow()
+    await store.publish([make_message(busy_app) for _ in range(10)], now)
+    other_app = make_app()
+    await store.create_application(other_app)
+    await store.create_endpoint(make_endpoint(other_app))
+    (late,) = [make_message(other_app)]
+    await store.publish([late], now + timedelta(seconds=1))
+    later = now + timedelta(seconds=2)
+    claimed = await store.claim_due(4, later, later + timedelta(seconds=30), "w1", (), 10)
+    assert late.id in {c.message.id for c in claimed}
+    of_busy = [c.endpoint.id for c in claimed if c.message.app_id == busy_app.id]
+    assert len(of_busy) == len(set(of_busy)) == 3
+
+
+async def test_a_publish_after_an_application_limit_changes_hands_over_the_new_limit(
+    store: Store,
+) -> None:
+    """Routes read before an application's limit changed are not used after it (SQLite
+    caches them by the endpoint counter, which the change moves)."""
+    app, _, _ = await _setup_deliveries(store, 1)
+    stored = await store.get_application(app.id)
+    assert stored is not None
+    await store.update_application(replace(stored, throttle_rate=3))
+    (msg,) = [make_message(app)]
+    offer = LeaseOffer(
+        worker_id="w1",
+        lease_token="t",
+        lease_until=utcnow() + timedelta(seconds=30),
+        slots=10,
+        admission=admission.snapshot(EndpointLimits(4), {}, (), 10),
+    )
+    handed: list[ClaimedDelivery] = []
+
+    class Taker:
+        def offer(self) -> LeaseOffer | None:
+            return offer
+
+        def accept(
+            self, offer: LeaseOffer, claimed: Sequence[ClaimedDelivery], left: Collection[str]
+        ) -> None:
+            handed.extend(claimed)
+
+    store.attach_handoff(Taker())
+    await store.publish([msg], utcnow())
+    assert [c.endpoint.rate_limit for c in handed] == [3]

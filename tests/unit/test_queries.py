@@ -16,7 +16,7 @@ from hookline.storage.sqlite.connector import QUERIES as SQLITE
 STORAGE = Path(queries.__file__).parent
 DIALECTS = {"sqlite": SQLITE, "postgres": POSTGRES}
 _USED = re.compile(
-    r"""(?:\.(?:query|execute|execute_many|execute_arrays|script)|_one|_versioned|_page)"""
+    r"""(?:\.(?:query|execute|execute_many|execute_arrays|script|write_returning)|_one|_versioned|_page)"""
     r"""\(\s*"([a-z_]+)"|QUERIES\["([a-z_]+)"\]|(?:head|name) = "([a-z_]+)\""""
 )
 

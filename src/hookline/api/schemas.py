@@ -10,7 +10,15 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, computed_field
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from hookline.domain.policy import ApplicationPolicy, EndpointPolicy
@@ -58,7 +66,24 @@ class Wire(BaseModel):
 # -- requests ------------------------------------------------------------------------
 
 
-class ApplicationIn(Wire):
+class ThrottleRateIn(Wire):
+    """A body with ``throttleRate``, which Svix also accepts as ``rateLimit`` (its older
+    name, still sent by some SDKs): either may be given, both only if they agree."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rate_limit_alias(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "rateLimit" not in data:
+            return data
+        data = dict(data)
+        given = data.pop("rateLimit")
+        if "throttleRate" in data and data["throttleRate"] != given:
+            raise ValueError("throttleRate and rateLimit differ: send one of them")
+        data["throttleRate"] = given
+        return data
+
+
+class ApplicationIn(ThrottleRateIn):
     name: str = Field(min_length=1, max_length=256)
     uid: Uid | None = None
     throttle_rate: int | None = Field(default=None, ge=1)
@@ -66,7 +91,7 @@ class ApplicationIn(Wire):
     policy: ApplicationPolicyWire | None = None
 
 
-class ApplicationPatch(Wire):
+class ApplicationPatch(ThrottleRateIn):
     name: str | None = Field(default=None, min_length=1, max_length=256)
     uid: Uid | None = None
     throttle_rate: int | None = Field(default=None, ge=1)
@@ -96,7 +121,7 @@ class EventTypePatch(Wire):
     feature_flags: list[str] | None = None
 
 
-class EndpointUpdate(Wire):
+class EndpointUpdate(ThrottleRateIn):
     url: EndpointUrl
     description: str = ""
     throttle_rate: int | None = Field(default=None, ge=1)
@@ -115,7 +140,7 @@ class EndpointIn(EndpointUpdate):
     headers: dict[str, str] | None = None
 
 
-class EndpointPatch(Wire):
+class EndpointPatch(ThrottleRateIn):
     url: EndpointUrl | None = None
     description: str | None = None
     throttle_rate: int | None = Field(default=None, ge=1)
@@ -281,6 +306,12 @@ class EndpointOut(Wire):
         """The same list under Svix's older name, read by pre-2.0 SDKs."""
         return self.event_types
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate_limit(self) -> int | None:
+        """``throttleRate`` under Svix's older name, which some SDKs read."""
+        return self.throttle_rate
+
 
 class EndpointSecretOut(Wire):
     key: str
@@ -291,12 +322,23 @@ class EndpointHeadersOut(Wire):
     sensitive: list[str]
 
 
+class RateLimitOut(Wire):
+    """hookline's view of an endpoint's rate limit (docs/delivery.md, "Rate limits")."""
+
+    limit: int | None
+    source: str | None
+    current_rate: float | None
+    recovers_at: datetime | None
+
+
 class EndpointStatsOut(Wire):
     success: int
     pending: int
     sending: int
     fail: int
     canceled: int
+    rate_limit: RateLimitOut | None = None
+    """A hookline field: the limit that applies, and any slowdown a receiver asked for."""
 
 
 class MessageOut(Wire):

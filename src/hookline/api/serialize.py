@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import orjson
@@ -18,6 +18,7 @@ from hookline.domain.models import (
     Message,
     Page,
 )
+from hookline.domain.ratelimit import RateLimitState
 from hookline.domain.tasks import BackgroundTask, DeadLetter
 from hookline.operations.tasks import task_data
 
@@ -176,6 +177,17 @@ def stats(value: EndpointStats) -> s.EndpointStatsOut:
         sending=value.sending,
         fail=value.fail,
         canceled=value.canceled,
+        rate_limit=None if value.rate_limit is None else rate_limit(value.rate_limit),
+    )
+
+
+def rate_limit(state: RateLimitState) -> s.RateLimitOut:
+    recovers = state.recovers_at
+    return s.RateLimitOut(
+        limit=state.limit,
+        source=state.source,
+        current_rate=state.current,
+        recovers_at=None if recovers is None else datetime.fromtimestamp(recovers, UTC),
     )
 
 

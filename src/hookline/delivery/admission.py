@@ -7,10 +7,12 @@ own thread. Both are made by the pure rule in ``domain/admission.py`` from the s
 here: how many deliveries of each endpoint the worker holds, each endpoint's gate (at most
 ``send_cap`` attempts at once), and each endpoint's circuit breaker (``domain/breaker.py``).
 
-The per-endpoint limits that come next (a rate-limit bucket, FIFO ordering) keep their state
-here beside the breakers, and reach the rule beside the loads and the blocked endpoints, in
-``plan_claim`` and ``snapshot``: those are the only two places a limit is applied, so the
-claim and the hand-over cannot disagree about it.
+The per-endpoint limits beyond those keep their state here beside the breakers, and reach
+the rule beside the loads and the blocked endpoints, in ``plan_claim`` and ``snapshot``:
+those are the only two places a limit is applied, so the claim and the hand-over cannot
+disagree about it. Rate limits are the first (``pacing.py``: the limits learned from the
+deliveries held, the slowdowns, the send slots taken from the store); they reach the rule as
+``allowances``, and a delivery of a limited endpoint waits for its slot in ``pace``.
 
 Breakers hold across workers: each transition (opened, re-opened, closed; rare, never one
 per attempt) goes to ``save_circuit``, which the worker's recorder writes to the store, and
@@ -27,9 +29,12 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 
 from hookline.delivery.gate import Gate
+from hookline.delivery.pacing import Pacing
 from hookline.domain import admission
 from hookline.domain.admission import AdmissionSnapshot, ClaimPlan, EndpointLimits
 from hookline.domain.breaker import Breaker, CircuitState, is_endpoint_failure
+from hookline.domain.models import Endpoint
+from hookline.domain.ratelimit import Slowdown
 from hookline.instrumentation import (
     NO_INSTRUMENTATION,
     BreakerClosed,
@@ -51,8 +56,11 @@ class Admission:
         wake: Callable[[], None],
         save_circuit: Callable[[str, CircuitState | None], None],
         instrumentation: Instrumentation = NO_INSTRUMENTATION,
+        pacing: Pacing | None = None,
     ) -> None:
+        """Without ``pacing``, rate limits are not enforced (unit tests of the rest)."""
         self.limits = limits
+        self._pacing = pacing
         self._instrumentation = instrumentation
         self._save_circuit = save_circuit
         self._breaker_threshold = breaker_threshold
@@ -70,20 +78,26 @@ class Admission:
 
     def plan_claim(self) -> ClaimPlan:
         """What the next claim may take; the endpoints it skips are woken when they free up."""
-        plan = admission.plan_claim(self.limits, self._load, self._blocked())
+        plan = admission.plan_claim(self.limits, self._load, self._blocked(), self._allowances())
         self._skipped.update(plan.skip)
         return plan
 
     def snapshot(self, slots: int) -> AdmissionSnapshot:
         """What one publish transaction may hand over, within ``slots``."""
-        return admission.snapshot(self.limits, self._load, self._blocked(), slots)
+        return admission.snapshot(
+            self.limits, self._load, self._blocked(), slots, self._allowances()
+        )
 
     def left_pending(self, endpoints: Collection[str]) -> bool:
         """Note endpoints a hand-over wrote pending deliveries for; True if a claim may take
         some of them now (others wait until their endpoint frees up)."""
-        held = set(admission.plan_claim(self.limits, self._load, self._blocked()).skip)
+        plan = admission.plan_claim(self.limits, self._load, self._blocked(), self._allowances())
+        held = set(plan.skip)
         self._skipped.update(held.intersection(endpoints))
         return not held.issuperset(endpoints)
+
+    def _allowances(self) -> dict[str, int]:
+        return self._pacing.allowances() if self._pacing is not None else {}
 
     def _blocked(self) -> list[str]:
         now = self._clock().timestamp()
@@ -93,6 +107,38 @@ class Admission:
 
     def started(self, endpoint_id: str) -> None:
         self._load[endpoint_id] = self._load.get(endpoint_id, 0) + 1
+
+    def learn(self, endpoint: Endpoint) -> None:
+        """Note the rate limit of an endpoint whose delivery the worker takes on."""
+        if self._pacing is not None:
+            self._pacing.note(endpoint)
+
+    def paced(self, endpoint_id: str) -> bool:
+        """Whether a delivery of the endpoint must wait for a send slot (``pace``)."""
+        return self._pacing is not None and self._pacing.paced(endpoint_id)
+
+    async def pace(self, endpoint_id: str) -> bool:
+        """Wait for the endpoint's next send slot; False if the worker stops first."""
+        return self._pacing is None or await self._pacing.wait(endpoint_id)
+
+    def answered(self, endpoint_id: str, status_code: int, retry_after: str, ms: int) -> None:
+        """A receiver answered with ``Retry-After``: a 429 or 503 slows its endpoint down.
+        Without a limit of its own, its current rate is estimated from what this worker has
+        under way to it over the answer's time (Little's law)."""
+        if self._pacing is not None:
+            under_way = min(self._load.get(endpoint_id, 1), self.limits.send_cap)
+            observed = under_way / max(ms / 1000, 0.001)
+            self._pacing.answered(endpoint_id, status_code, retry_after, observed)
+
+    def adopt_slowdowns(self, slowdowns: Mapping[str, Slowdown]) -> None:
+        """Slow down the endpoints other workers' receivers asked to (learned on heartbeats)."""
+        if self._pacing is not None:
+            self._pacing.adopt(slowdowns)
+
+    def stop(self) -> None:
+        """The worker is stopping: deliveries waiting for a send slot go back."""
+        if self._pacing is not None:
+            self._pacing.close()
 
     def gate(self, endpoint_id: str) -> Gate:
         gate = self._gates.get(endpoint_id)
@@ -108,6 +154,17 @@ class Admission:
             return None
         now = self._clock().timestamp()
         if breaker.admit(now):
+            return None
+        return datetime.fromtimestamp(breaker.hold_until(now), UTC)
+
+    def held_until(self, endpoint_id: str) -> datetime | None:
+        """As ``hold``, but without taking a half-open breaker's probe: for a delivery that
+        will wait for a send slot first, and ask ``hold`` once it has one."""
+        breaker = self._breakers.get(endpoint_id)
+        if breaker is None:
+            return None
+        now = self._clock().timestamp()
+        if not breaker.blocks(now):
             return None
         return datetime.fromtimestamp(breaker.hold_until(now), UTC)
 

@@ -25,6 +25,7 @@ from hookline.delivery.admission import Admission
 from hookline.delivery.attempt import AttemptRunner
 from hookline.delivery.disabled import EndpointStates
 from hookline.delivery.failing import FailingTracker
+from hookline.delivery.pacing import Pacing
 from hookline.delivery.recorder import SHUTDOWN_GRACE_SECONDS, STORE_RETRY_SECONDS, Recorder
 from hookline.domain import ids
 from hookline.domain.admission import EndpointLimits
@@ -104,6 +105,7 @@ class Worker:
             wake=self.wake,
             save_circuit=self._recorder.save_circuit,
             instrumentation=instrumentation,
+            pacing=Pacing(store.take_rate_slots, store.slow_endpoint, clock),
         )
         self._attempts = AttemptRunner(
             transport,
@@ -169,6 +171,7 @@ class Worker:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._admission.stop()
         self._wake.set()
         self._slot_free.set()
 
@@ -212,6 +215,7 @@ class Worker:
             await self._store.release_stalled(stalled_before, now)
             self._admission.adopt(await self._store.open_circuits(now))
             self._attempts.adopt_application_policies(await self._store.application_policies())
+            self._admission.adopt_slowdowns(await self._store.slowed_endpoints(now))
         except Unavailable as exc:
             log.warning("heartbeat failed: %s", exc)
 
@@ -267,9 +271,11 @@ class Worker:
             self.worker_id,
             plan.skip,
             plan.per_endpoint,
+            dict(plan.caps),
         )
 
     def _start(self, item: ClaimedDelivery) -> None:
+        self._admission.learn(item.endpoint)
         self._admission.started(item.endpoint.id)
         task = asyncio.create_task(self._deliver(item))
         self._in_flight[task] = item
@@ -288,17 +294,27 @@ class Worker:
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
         """One attempt, never more than the endpoint's cap at once; a claim batch or a
         hand-over may hold a few more, which wait at its gate with their leases renewed by
-        the heartbeat. A delivery its endpoint's breaker holds is put back unattempted."""
+        the heartbeat. Past the gate, a rate-limited endpoint's delivery waits for its send
+        slot (so a slot is taken only when the delivery can be sent at once). A delivery its
+        endpoint's breaker holds, or still waiting for a slot when the worker stops, is put
+        back unattempted."""
         admission = self._admission
         endpoint_id = claimed.endpoint.id
         gate = admission.gate(endpoint_id)
         try:
-            until = admission.hold(endpoint_id)
+            paced = admission.paced(endpoint_id)
+            # A paced delivery takes its breaker's probe only once it has its slot (_pace).
+            until = admission.held_until(endpoint_id) if paced else admission.hold(endpoint_id)
             if until is not None:
                 self._recorder.put(Deferral(claimed, until))
                 return
             await gate.enter()
             try:
+                if paced:
+                    until = await self._pace(endpoint_id)
+                    if until is not None:
+                        self._recorder.put(Deferral(claimed, until))
+                        return
                 if self._endpoints.blocks(claimed.endpoint):
                     # Disabled while held: back to pending, unattempted, for a re-enable or
                     # a replay to deliver.
@@ -309,6 +325,10 @@ class Worker:
             finally:
                 gate.leave()
             admission.record(endpoint_id, result.status_code)
+            if result.retry_after is not None:
+                admission.answered(
+                    endpoint_id, result.status_code, result.retry_after, result.duration_ms
+                )
             outcome = self._attempts.outcome(claimed, result, started)
             if outcome.disable_endpoint:
                 self._endpoints.observe(endpoint_id, claimed.endpoint.version + 1, True)
@@ -320,6 +340,13 @@ class Worker:
                 self._expect(outcome.next_attempt_at)
         finally:
             admission.finished(endpoint_id)
+
+    async def _pace(self, endpoint_id: str) -> datetime | None:
+        """Wait for the endpoint's send slot; None to send now, else when the delivery is due
+        again (the worker is stopping, or the endpoint's breaker opened meanwhile)."""
+        if not await self._admission.pace(endpoint_id):
+            return self._clock()
+        return self._admission.hold(endpoint_id)
 
     async def _drain(self) -> None:
         """Finish attempts in flight, and those a publish still committing hands over."""

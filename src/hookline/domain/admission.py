@@ -18,10 +18,13 @@ The hand-over decision runs on the store's thread inside the publish transaction
 an ``AdmissionSnapshot``: the room of every endpoint the worker holds, fixed when the offer
 is made, with its own counters.
 
-A rate-limit bucket and FIFO ordering are the next limits of this kind: each narrows the same
-room (tokens left; one at a time while an ordered endpoint has a delivery out), so each is one
-more input to ``room`` and to ``plan_claim``, and neither way in can take what the other would
-refuse.
+A rate limit narrows the same room: a worker holds at most ``allowance`` deliveries of a
+limited endpoint (``domain/ratelimit.py``: about two seconds' worth at its rate), so the rest
+stay in the store for other workers, and what it holds waits for send slots in memory.
+``allowances`` is therefore one more input to ``room``, ``plan_claim`` and ``snapshot``: a
+claim skips a limited endpoint at its allowance and takes no more than the allowance leaves
+(``ClaimPlan.caps``), a hand-over fills no more than it. FIFO ordering will be the next input
+of this kind; neither way in can take what the other would refuse.
 """
 
 from __future__ import annotations
@@ -45,11 +48,13 @@ class EndpointLimits:
         """Deliveries of one endpoint held at once, waiting ones included."""
         return self.send_cap * HOLD_FACTOR
 
-    def room(self, load: int, blocked: bool) -> int:
-        """How many more deliveries of an endpoint holding ``load`` may be taken on."""
+    def room(self, load: int, blocked: bool, allowance: int | None = None) -> int:
+        """How many more deliveries of an endpoint holding ``load`` may be taken on; a
+        rate-limited endpoint's ``allowance`` lowers the hold cap."""
         if blocked:
             return 0
-        return max(0, self.hold_cap - load)
+        cap = self.hold_cap if allowance is None else min(self.hold_cap, allowance)
+        return max(0, cap - load)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,27 +63,45 @@ class ClaimPlan:
 
     skip: tuple[str, ...]
     per_endpoint: int
+    caps: tuple[tuple[str, int], ...] = ()
+    """Endpoints of which fewer than ``per_endpoint`` may be taken (rate-limited ones)."""
 
 
 def plan_claim(
-    limits: EndpointLimits, loads: Mapping[str, int], blocked: Collection[str]
+    limits: EndpointLimits,
+    loads: Mapping[str, int],
+    blocked: Collection[str],
+    allowances: Mapping[str, int] | None = None,
 ) -> ClaimPlan:
     """The claim's side of the decision: it skips an endpoint that is blocked or sending at
-    its cap, and takes at most ``send_cap`` of any other, which stays within its room."""
+    its cap, and takes at most ``send_cap`` of any other, which stays within its room; of a
+    rate-limited endpoint, at most what its allowance leaves."""
     skip = {endpoint for endpoint, load in loads.items() if load >= limits.send_cap}
     skip.update(blocked)
-    return ClaimPlan(tuple(skip), limits.send_cap)
+    caps: list[tuple[str, int]] = []
+    for endpoint, allowance in (allowances or {}).items():
+        left = allowance - loads.get(endpoint, 0)
+        if left <= 0:
+            skip.add(endpoint)
+        elif left < limits.send_cap and endpoint not in skip:
+            caps.append((endpoint, left))
+    return ClaimPlan(tuple(skip), limits.send_cap, tuple(caps))
 
 
 def snapshot(
-    limits: EndpointLimits, loads: Mapping[str, int], blocked: Iterable[str], slots: int
+    limits: EndpointLimits,
+    loads: Mapping[str, int],
+    blocked: Iterable[str],
+    slots: int,
+    allowances: Mapping[str, int] | None = None,
 ) -> AdmissionSnapshot:
-    """The hand-over's side of the decision: the room of every endpoint held or blocked now;
-    any other endpoint has a whole ``hold_cap``."""
+    """The hand-over's side of the decision: the room of every endpoint held, blocked or
+    rate-limited now; any other endpoint has a whole ``hold_cap``."""
     held = set(blocked)
+    allowed = allowances or {}
     room = {
-        endpoint: limits.room(loads.get(endpoint, 0), endpoint in held)
-        for endpoint in held.union(loads)
+        endpoint: limits.room(loads.get(endpoint, 0), endpoint in held, allowed.get(endpoint))
+        for endpoint in held.union(loads, allowed)
     }
     return AdmissionSnapshot(slots, room, limits.hold_cap)
 

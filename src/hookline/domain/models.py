@@ -17,6 +17,7 @@ from hookline.domain.policy import (
     ApplicationPolicy,
     EndpointPolicy,
 )
+from hookline.domain.ratelimit import RateLimitState
 
 T = TypeVar("T")
 
@@ -106,6 +107,13 @@ class Endpoint:
     failing_since: datetime | None = None
     """Since when every attempt has failed (auto-disable), as last read; never written by an
     update of the endpoint. None when it last succeeded, or for an endpoint read for a claim."""
+    app_throttle_rate: int | None = None
+    """Its application's ``throttleRate``, where the worker reads it (claims, hand-overs)."""
+
+    @property
+    def rate_limit(self) -> int | None:
+        """Messages per second it may be sent: its own limit, else its application's."""
+        return self.throttle_rate if self.throttle_rate is not None else self.app_throttle_rate
 
     @property
     def current_key(self) -> SigningKey:
@@ -195,6 +203,8 @@ class EndpointStats:
     sending: int = 0
     fail: int = 0
     canceled: int = 0
+    rate_limit: RateLimitState | None = None
+    """The endpoint's rate limit as it stands (``operations.endpoints.stats`` adds it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from hookline.domain import ids
+from hookline.domain import ids, ratelimit
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.headers import InvalidHeader, merge_headers, normalize_headers, redacted
 from hookline.domain.models import Application, Endpoint, EndpointStats, Page, SigningKey
@@ -404,12 +404,18 @@ async def stats(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> EndpointStats:
-    """Deliveries by status; with ``since``/``until``, of the messages created in that range."""
+    """Deliveries by status; with ``since``/``until``, of the messages created in that range;
+    and the endpoint's rate limit as it stands."""
     if since is not None and until is not None and since >= until:
         raise InvalidRequest("'since' must be earlier than 'until'", loc=("query", "since"))
     app = await applications.resolve(ops, principal, app_key)
     endpoint = await in_application(ops, app, key)
-    return await ops.store.endpoint_stats(app.id, endpoint.id, since, until)
+    found = await ops.store.endpoint_stats(app.id, endpoint.id, since, until)
+    slowdown = await ops.store.endpoint_slowdown(endpoint.id)
+    state = ratelimit.rate_limit_state(
+        endpoint.throttle_rate, app.throttle_rate, slowdown, ops.clock().timestamp()
+    )
+    return replace(found, rate_limit=state)
 
 
 async def disable_failing(ops: Operations, failure: EndpointFailure) -> Endpoint | None:

@@ -7,7 +7,7 @@ coroutine so an API handler never blocks the event loop on I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -28,6 +28,7 @@ from hookline.domain.models import (
     Page,
 )
 from hookline.domain.policy import ApplicationPolicy
+from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 
 EndpointChanged = Callable[[str, int, bool], None]
@@ -288,9 +289,11 @@ class Store(Protocol):
         worker_id: str,
         busy_endpoints: Sequence[str] = (),
         per_endpoint: int | None = None,
+        endpoint_caps: Mapping[str, int] | None = None,
     ) -> list[ClaimedDelivery]:
         """Lease up to ``limit`` due deliveries, oldest first but at most ``per_endpoint``
-        from one endpoint, skipping endpoints the caller has saturated."""
+        from one endpoint (fewer from those ``endpoint_caps`` names), skipping endpoints the
+        caller has saturated."""
         ...
 
     async def complete(self, outcomes: Sequence[AttemptOutcome]) -> None: ...
@@ -415,6 +418,27 @@ class Store(Protocol):
     async def application_policies(self) -> dict[str, ApplicationPolicy]:
         """The policy of every application that sets one (docs/delivery.md, "Scheduling and
         retry policy"): workers read it on each heartbeat."""
+        ...
+
+    # rate limits: each limited endpoint's send timeline, shared by every worker
+    async def take_rate_slots(
+        self, requests: Sequence[SlotRequest], now: datetime
+    ) -> dict[str, SlotGrant]:
+        """Send slots for each request's endpoint, from the timeline all workers share
+        (``domain/ratelimit.py``): at most ``wanted``, spaced at the request's rate, none
+        beyond the grant horizon; with the endpoint's slowdown, if any."""
+        ...
+
+    async def slow_endpoint(self, endpoint_id: str, rate: float, now: datetime) -> None:
+        """Record that a receiver asked ``endpoint_id`` to slow down to ``rate`` at ``now``."""
+        ...
+
+    async def endpoint_slowdown(self, endpoint_id: str) -> Slowdown | None:
+        """The last slowdown recorded for one endpoint, over or not."""
+        ...
+
+    async def slowed_endpoints(self, now: datetime) -> dict[str, Slowdown]:
+        """The slowdowns that may still hold at ``now``, whichever worker recorded them."""
         ...
 
     # attempts

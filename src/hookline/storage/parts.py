@@ -54,6 +54,12 @@ class Connector(Protocol):
         """A ``;``-separated block of statements in one transaction."""
         ...
 
+    async def write_returning(self, name: str, params: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        """One writing statement per parameter set, and the rows each returned. Each holds
+        its row locks no longer than it must (its own commit where the dialect has row
+        locks), so workers contending for one row wait for a statement, not a batch."""
+        ...
+
     async def listen(
         self, wake: Callable[[], None], endpoint_changed: EndpointChanged | None
     ) -> None: ...

@@ -93,7 +93,10 @@ WHERE d.endpoint_id = :endpoint_id AND d.app_id = :app_id
 GROUP BY d.status
 
 -- name: active_endpoints
-SELECT * FROM endpoints WHERE app_id = :app_id AND disabled = 0
+-- With their application's rate limit, which applies where theirs is not set.
+SELECT e.*, a.throttle_rate AS app_throttle_rate
+FROM endpoints AS e JOIN applications AS a ON a.id = e.app_id
+WHERE e.app_id = :app_id AND e.disabled = 0
 
 -- name: get_message
 SELECT * FROM messages
@@ -204,6 +207,21 @@ WHERE endpoint_id = :endpoint_id AND failing_since = :since AND step < :step
 -- name: application_policies
 -- Only the applications that set a policy: an empty one is stored as NULL.
 SELECT id, policy FROM applications WHERE policy IS NOT NULL
+
+-- name: slow_rate_slots
+-- A receiver asked an endpoint to slow down (domain/ratelimit.py): the latest request wins.
+INSERT INTO rate_slots (endpoint_id, next_slot, granted, slow_rate, slowed_at)
+VALUES (:endpoint_id, 0, 0, :slow_rate, :now)
+ON CONFLICT (endpoint_id) DO UPDATE
+SET slow_rate = excluded.slow_rate, slowed_at = excluded.slowed_at
+
+-- name: slowdown_of_endpoint
+SELECT endpoint_id, slow_rate, slowed_at FROM rate_slots
+WHERE endpoint_id = :endpoint_id AND slow_rate IS NOT NULL
+
+-- name: slowed_endpoints
+SELECT endpoint_id, slow_rate, slowed_at FROM rate_slots
+WHERE slow_rate IS NOT NULL AND slowed_at > :since
 
 -- name: schema_version
 SELECT coalesce(max(version), 0) FROM schema_version

@@ -20,10 +20,11 @@ dialect's ``queries.sql`` holds only what differs (``queries.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from hookline.domain import ratelimit
 from hookline.domain.breaker import CircuitState
 from hookline.domain.errors import Conflict, Unavailable
 from hookline.domain.models import (
@@ -41,6 +42,7 @@ from hookline.domain.models import (
 )
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.policy import ApplicationPolicy
+from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import rows, sql
@@ -327,10 +329,13 @@ class SqlRepository:
         worker_id: str,
         busy_endpoints: Sequence[str] = (),
         per_endpoint: int | None = None,
+        endpoint_caps: Mapping[str, int] | None = None,
     ) -> list[ClaimedDelivery]:
         await self._settle_leases(now)
         params = rows.claim_params(limit, now, lease_until, worker_id, per_endpoint)
         params["busy"] = list(busy_endpoints)
+        params["capped"] = list(endpoint_caps or ())
+        params["caps"] = list((endpoint_caps or {}).values())
         try:
             leased, messages, endpoints = await self._claimer.lease(params)
         except BaseException:
@@ -574,6 +579,35 @@ class SqlRepository:
     async def application_policies(self) -> dict[str, ApplicationPolicy]:
         found = await self._db.query("application_policies", {})
         return {r["id"]: rows.application_policy_from(r) for r in found}
+
+    # -- rate limits ----------------------------------------------------------------
+
+    async def take_rate_slots(
+        self, requests: Sequence[SlotRequest], now: datetime
+    ) -> dict[str, SlotGrant]:
+        if not requests:
+            return {}
+        now_us = rows.to_us(now)
+        params = [rows.rate_slot_params(request, now_us) for request in requests]
+        found = await self._db.write_returning("take_rate_slots", params)
+        return {
+            request.endpoint_id: rows.slot_grant_from(result[0], request.interval_us)
+            for request, result in zip(requests, found, strict=True)
+        }
+
+    async def slow_endpoint(self, endpoint_id: str, rate: float, now: datetime) -> None:
+        params = {"endpoint_id": endpoint_id, "slow_rate": rate, "now": rows.to_ms(now)}
+        await self._db.execute("slow_rate_slots", params)
+
+    async def endpoint_slowdown(self, endpoint_id: str) -> Slowdown | None:
+        return await self._one(
+            "slowdown_of_endpoint", {"endpoint_id": endpoint_id}, rows.slowdown_from
+        )
+
+    async def slowed_endpoints(self, now: datetime) -> dict[str, Slowdown]:
+        since = now - timedelta(seconds=ratelimit.RECOVERY_SECONDS * ratelimit.RECOVERY_DOUBLINGS)
+        found = await self._db.query("slowed_endpoints", {"since": rows.to_ms(since)})
+        return {r["endpoint_id"]: rows.slowdown_from(r) for r in found}
 
     # -- attempts -------------------------------------------------------------------
 

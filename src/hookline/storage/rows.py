@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from hookline.domain import ratelimit
 from hookline.domain.breaker import CircuitState
 from hookline.domain.models import (
     AccessToken,
@@ -26,6 +27,7 @@ from hookline.domain.models import (
     SigningKey,
 )
 from hookline.domain.policy import ApplicationPolicy, EndpointPolicy
+from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
 from hookline.domain.routing import endpoint_accepts
 from hookline.domain.tasks import BackgroundTask, TaskFilter, TaskKind, TaskRow, TaskStatus
 from hookline.storage.base import (
@@ -182,8 +184,8 @@ def endpoint_from(row: Row, codec: RowCodec) -> Endpoint:
         updated_at=ms_to_dt(row["updated_at"]),
         version=row["version"],
         policy=EndpointPolicy.from_json(load_json(row["policy"])),
-        # keys(): a sqlite3.Row's ``in`` looks at values, not names.
-        failing_since=from_ms(row["failing_since"]) if "failing_since" in row.keys() else None,  # noqa: SIM118
+        failing_since=from_ms(_optional(row, "failing_since")),
+        app_throttle_rate=_optional(row, "app_throttle_rate"),
     )
 
 
@@ -195,6 +197,14 @@ def endpoint_failure_from(row: Row) -> EndpointFailure:
         failing_since=ms_to_dt(row["failing_since"]),
         step=row["step"],
     )
+
+
+def _optional(row: Row, column: str) -> Any:
+    """A column only some queries select (sqlite3 raises IndexError, asyncpg KeyError)."""
+    try:
+        return row[column]
+    except (IndexError, KeyError):
+        return None
 
 
 def message_params(msg: Message) -> dict[str, Any]:
@@ -507,3 +517,31 @@ def task_row_from(row: Row, key: str) -> TaskRow:
         created_at=ms_to_dt(row["created_at"]),
         last_status_code=row["last_code"],
     )
+
+
+def to_us(dt: datetime) -> int:
+    """Epoch microseconds: a rate limit's slots can be less than a millisecond apart."""
+    return int(dt.timestamp() * 1_000_000)
+
+
+def rate_slot_params(request: SlotRequest, now_us: int) -> dict[str, Any]:
+    fresh_next, fresh_granted = ratelimit.fresh_grant(request, now_us)
+    return {
+        "endpoint_id": request.endpoint_id,
+        "now": now_us,
+        "reach": now_us + ratelimit.HORIZON_US,
+        "interval": request.interval_us,
+        "wanted": request.wanted,
+        "fresh_next": fresh_next,
+        "fresh_granted": fresh_granted,
+    }
+
+
+def slot_grant_from(row: Any, interval: int) -> SlotGrant:
+    first, count = ratelimit.grant_from(row["next_slot"], row["granted"], interval)
+    slowdown = slowdown_from(row) if row["slow_rate"] is not None else None
+    return SlotGrant(first, count, interval, row["next_slot"], slowdown)
+
+
+def slowdown_from(row: Any) -> Slowdown:
+    return Slowdown(rate=row["slow_rate"], since=row["slowed_at"] / 1000)

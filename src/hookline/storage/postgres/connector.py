@@ -164,6 +164,11 @@ class PostgresConnector:
         async with self._acquire(transaction=True) as db:
             await db.script(name, params)
 
+    async def write_returning(self, name: str, params: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        """Each statement commits on its own, so a row lock lasts one statement."""
+        async with self._acquire(transaction=False) as db:
+            return [await db.query(name, p) for p in params]
+
     async def listen(
         self, wake: Callable[[], None], endpoint_changed: EndpointChanged | None
     ) -> None:

@@ -25,23 +25,32 @@ FROM unnest(:id::text[], :app_id::text[], :msg_id::text[], :endpoint_id::text[],
      AS u (id, app_id, msg_id, endpoint_id, lease_until, lease_token, worker_id, written, due)
 
 -- name: claim_due
--- Fair across endpoints: each enabled endpoint that is not busy offers its oldest due
--- deliveries (at most :per_endpoint, through the endpoint_due index, skipping rows other
--- workers hold), and the oldest of those are taken.
+-- Fair across endpoints and across applications: each enabled endpoint that is not busy
+-- offers its oldest due deliveries (at most :per_endpoint, or its entry in :caps for an
+-- endpoint in :capped, through the endpoint_due index, skipping rows other workers hold).
+-- Of those, each application's turn-th is its endpoints' first offers, oldest first, then
+-- their second offers, and so on; the claim takes every application's first turn, then
+-- every application's second, each turn oldest first. So one application's burst, over any
+-- number of endpoints, takes no more of a claim than another application's single message.
 UPDATE deliveries
 SET status = 3, lease_token = :lease_token, next_attempt_at = :lease_until,
     worker_id = :worker_id
 WHERE id IN (
-    SELECT c.id FROM endpoints AS e
-    CROSS JOIN LATERAL (
-        SELECT x.id, x.next_attempt_at FROM deliveries AS x
-        WHERE x.endpoint_id = e.id AND x.status IN (1, 3) AND x.next_attempt_at <= :now
-        ORDER BY x.next_attempt_at
-        LIMIT :per_endpoint
-        FOR UPDATE SKIP LOCKED
-    ) AS c
-    WHERE e.disabled = 0 AND NOT e.id = ANY(:busy)
-    ORDER BY c.next_attempt_at
+    SELECT o.id FROM (
+        SELECT c.id, c.next_attempt_at, e.app_id,
+               row_number() OVER (PARTITION BY e.id ORDER BY c.next_attempt_at) AS endpoint_turn
+        FROM endpoints AS e
+        CROSS JOIN LATERAL (
+            SELECT x.id, x.next_attempt_at FROM deliveries AS x
+            WHERE x.endpoint_id = e.id AND x.status IN (1, 3) AND x.next_attempt_at <= :now
+            ORDER BY x.next_attempt_at
+            LIMIT coalesce((:caps::int[])[array_position(:capped::text[], e.id)], :per_endpoint)
+            FOR UPDATE SKIP LOCKED
+        ) AS c
+        WHERE e.disabled = 0 AND NOT e.id = ANY(:busy)
+    ) AS o
+    ORDER BY row_number() OVER (PARTITION BY o.app_id ORDER BY o.endpoint_turn, o.next_attempt_at),
+             o.next_attempt_at
     LIMIT :limit
 )
 RETURNING id, msg_id, endpoint_id, attempt_count, manual
@@ -50,7 +59,10 @@ RETURNING id, msg_id, endpoint_id, attempt_count, manual
 SELECT * FROM messages WHERE id = ANY(:ids)
 
 -- name: endpoints_by_ids
-SELECT * FROM endpoints WHERE id = ANY(:ids)
+-- With their application's rate limit, which applies where theirs is not set.
+SELECT e.*, a.throttle_rate AS app_throttle_rate
+FROM endpoints AS e JOIN applications AS a ON a.id = e.app_id
+WHERE e.id = ANY(:ids)
 
 -- name: insert_attempts
 -- A worker's batch of attempt records in one statement: one array per column.
@@ -137,3 +149,17 @@ WHERE EXISTS (SELECT 1 FROM messages WHERE id = u.msg_id AND app_id = CAST(:app_
   AND EXISTS (SELECT 1 FROM background_tasks
               WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor)
 ON CONFLICT (msg_id, endpoint_id) DO NOTHING
+
+-- name: take_rate_slots
+-- Up to :wanted send slots of one endpoint, :interval µs apart on its shared timeline, none
+-- later than :reach (domain/ratelimit.py: slots_within); a first grant is computed by the
+-- caller. The timeline moves past what was granted; the row lock of the upsert serializes
+-- workers. Returns where the timeline now stands, the count granted and any slowdown.
+INSERT INTO rate_slots (endpoint_id, next_slot, granted)
+VALUES (:endpoint_id, :fresh_next, :fresh_granted)
+ON CONFLICT (endpoint_id) DO UPDATE
+SET granted = LEAST(:wanted,
+        GREATEST(0, :reach - GREATEST(rate_slots.next_slot, :now) + :interval) / :interval),
+    next_slot = GREATEST(rate_slots.next_slot, :now) + :interval * LEAST(:wanted,
+        GREATEST(0, :reach - GREATEST(rate_slots.next_slot, :now) + :interval) / :interval)
+RETURNING next_slot, granted, slow_rate, slowed_at

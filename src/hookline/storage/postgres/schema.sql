@@ -204,3 +204,13 @@ CREATE TABLE background_tasks (
 CREATE INDEX background_tasks_app ON background_tasks (app_id, id);
 CREATE INDEX background_tasks_due ON background_tasks (lease_until) WHERE status = 'running';
 CREATE INDEX deliveries_dead ON deliveries (app_id, id) WHERE status = 2;
+
+-- Each rate-limited endpoint's send timeline, shared by every worker, and the slowdown a
+-- receiver's Retry-After asked for (domain/ratelimit.py); next_slot in µs, slowed_at in ms.
+CREATE TABLE rate_slots (
+    endpoint_id TEXT PRIMARY KEY,
+    next_slot BIGINT NOT NULL,
+    granted INTEGER NOT NULL,
+    slow_rate DOUBLE PRECISION,
+    slowed_at BIGINT
+);

@@ -1,11 +1,12 @@
 """``SqliteClaimer``: a claim on SQLite, one transaction on the connection's thread.
 
-SQLite has no ``FOR UPDATE SKIP LOCKED`` and no ``LATERAL``, so fairness across endpoints
-is a loop: each enabled endpoint that is not busy offers its oldest due deliveries, one
-index probe each, and the oldest of all those are leased. The loop needs Python between
-statements inside one write transaction, so it runs whole on the thread (``run``), not
-statement by statement across awaits, which would hold the write lock through event-loop
-turns. What it reads is assembled into claims by the repository, as PostgreSQL's is.
+SQLite has no ``FOR UPDATE SKIP LOCKED`` and no ``LATERAL``, so fairness is a loop: each
+enabled endpoint that is not busy offers its oldest due deliveries, one index probe each,
+and they are taken in turns across applications (``fair_order``), as on PostgreSQL. The
+loop needs Python between statements inside one write transaction, so it runs whole on the
+thread (``run``), not statement by statement across awaits, which would hold the write lock
+through event-loop turns. What it reads is assembled into claims by the repository, as
+PostgreSQL's is.
 """
 
 from __future__ import annotations
@@ -42,14 +43,22 @@ def _claim(conn: sqlite3.Connection, lock: int | None, params: dict[str, Any]) -
 
 def _lease(conn: sqlite3.Connection, params: dict[str, Any]) -> Leased:
     busy = set(params["busy"])
-    offered: list[tuple[int, str]] = []
-    for (endpoint_id,) in conn.execute(QUERIES["enabled_endpoint_ids"]).fetchall():
+    caps = dict(zip(params["capped"], params["caps"], strict=True))
+    per_endpoint = params["per_endpoint"]
+    offered: dict[str, list[tuple[int, int, str]]] = {}
+    for endpoint_id, app_id in conn.execute(QUERIES["enabled_endpoint_ids"]).fetchall():
         if endpoint_id in busy:
             continue
-        probe = {**params, "endpoint_id": endpoint_id}
-        offered += [(r[1], r[0]) for r in conn.execute(QUERIES["due_of_endpoint"], probe)]
-    offered.sort()
-    chosen = [delivery_id for _, delivery_id in offered[: params["limit"]]]
+        probe = {
+            **params,
+            "endpoint_id": endpoint_id,
+            "per_endpoint": caps.get(endpoint_id, per_endpoint),
+        }
+        rows = conn.execute(QUERIES["due_of_endpoint"], probe).fetchall()
+        offered.setdefault(app_id, []).extend(
+            (turn, due, delivery_id) for turn, (delivery_id, due) in enumerate(rows)
+        )
+    chosen = [delivery_id for *_, delivery_id in fair_order(offered)[: params["limit"]]]
     if not chosen:
         return NOTHING
     leased = conn.execute(QUERIES["lease_ids"], {**params, "ids": SQLITE.list_param(chosen)})
@@ -61,3 +70,19 @@ def _lease(conn: sqlite3.Connection, params: dict[str, Any]) -> Leased:
     messages = conn.execute(QUERIES["messages_by_ids"], {"ids": msg_ids}).fetchall()
     endpoints = conn.execute(QUERIES["endpoints_by_ids"], {"ids": endpoint_ids}).fetchall()
     return leased_rows, messages, endpoints
+
+
+def fair_order(
+    offered: dict[str, list[tuple[int, int, str]]],
+) -> list[tuple[int, int, str]]:
+    """The offers of every application, ``(endpoint turn, due, id)``, in claim order: each
+    application's first turn (its endpoints' oldest offers, oldest first), then each one's
+    second, and so on, each round oldest first; PostgreSQL's ``claim_due`` orders the same."""
+    rounds: list[tuple[int, int, str]] = []
+    for offers in offered.values():
+        offers.sort()
+        rounds += [
+            (app_turn, due, delivery_id) for app_turn, (_, due, delivery_id) in enumerate(offers)
+        ]
+    rounds.sort()
+    return rounds

@@ -108,6 +108,15 @@ class SqliteConnector:
 
         await self.run(write)
 
+    async def write_returning(self, name: str, params: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        """All in one transaction: the file has one writer at a time anyway."""
+
+        def write(conn: sqlite3.Connection, lock: int | None) -> list[list[Any]]:
+            with transaction(conn, lock):
+                return [conn.execute(QUERIES[name], p).fetchall() for p in params]
+
+        return await self.run(write)
+
     async def listen(
         self, wake: Callable[[], None], endpoint_changed: EndpointChanged | None
     ) -> None:

@@ -5,7 +5,7 @@
 SELECT name FROM event_types WHERE name IN (SELECT value FROM json_each(:names))
 
 -- name: enabled_endpoint_ids
-SELECT id FROM endpoints WHERE disabled = 0
+SELECT id, app_id FROM endpoints WHERE disabled = 0
 
 -- name: due_of_endpoint
 SELECT id, next_attempt_at FROM deliveries
@@ -24,7 +24,10 @@ RETURNING id, msg_id, endpoint_id, attempt_count, manual
 SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: endpoints_by_ids
-SELECT * FROM endpoints WHERE id IN (SELECT value FROM json_each(:ids))
+-- With their application's rate limit, which applies where theirs is not set.
+SELECT e.*, a.throttle_rate AS app_throttle_rate
+FROM endpoints AS e JOIN applications AS a ON a.id = e.app_id
+WHERE e.id IN (SELECT value FROM json_each(:ids))
 
 -- name: schema_initialised
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'
@@ -78,3 +81,17 @@ WHERE EXISTS (SELECT 1 FROM messages WHERE id = m.value AND app_id = :app_id)
   AND EXISTS (SELECT 1 FROM background_tasks
               WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor)
 ON CONFLICT (msg_id, endpoint_id) DO NOTHING
+
+-- name: take_rate_slots
+-- Up to :wanted send slots of one endpoint, :interval µs apart on its shared timeline, none
+-- later than :reach (domain/ratelimit.py: slots_within); a first grant is computed by the
+-- caller. The timeline moves past what was granted; the row lock of the upsert serializes
+-- workers. Returns where the timeline now stands, the count granted and any slowdown.
+INSERT INTO rate_slots (endpoint_id, next_slot, granted)
+VALUES (:endpoint_id, :fresh_next, :fresh_granted)
+ON CONFLICT (endpoint_id) DO UPDATE
+SET granted = min(:wanted,
+        max(0, :reach - max(rate_slots.next_slot, :now) + :interval) / :interval),
+    next_slot = max(rate_slots.next_slot, :now) + :interval * min(:wanted,
+        max(0, :reach - max(rate_slots.next_slot, :now) + :interval) / :interval)
+RETURNING next_slot, granted, slow_rate, slowed_at

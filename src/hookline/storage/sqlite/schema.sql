@@ -191,3 +191,18 @@ CREATE TABLE background_tasks (
 CREATE INDEX background_tasks_app ON background_tasks (app_id, id);
 CREATE INDEX background_tasks_due ON background_tasks (lease_until) WHERE status = 'running';
 CREATE INDEX deliveries_dead ON deliveries (app_id, id) WHERE status = 2;
+
+-- Each rate-limited endpoint's send timeline, shared by every worker, and the slowdown a
+-- receiver's Retry-After asked for (domain/ratelimit.py); next_slot in µs, slowed_at in ms.
+CREATE TABLE rate_slots (
+    endpoint_id TEXT PRIMARY KEY,
+    next_slot INTEGER NOT NULL,
+    granted INTEGER NOT NULL,
+    slow_rate REAL,
+    slowed_at INTEGER
+);
+CREATE TRIGGER application_rate_changed AFTER UPDATE OF throttle_rate ON applications
+WHEN OLD.throttle_rate IS NOT NEW.throttle_rate
+BEGIN
+    UPDATE endpoint_changes SET version = version + 1;
+END;
