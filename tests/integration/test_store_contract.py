@@ -7,13 +7,14 @@ import dataclasses
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
 from hookline.domain import admission, ids
 from hookline.domain.admission import EndpointLimits
-from hookline.domain.breaker import CircuitState
+from hookline.domain.breaker import CircuitState, ProbeGrant, Reason
 from hookline.domain.errors import Conflict
 from hookline.domain.models import (
     Application,
@@ -1009,43 +1010,106 @@ async def test_updating_a_deleted_row_returns_none_and_writes_nothing(store: Sto
     assert await store.get_application(app.id) is None
 
 
-async def test_an_open_circuit_is_seen_by_every_worker_until_it_ends_or_closes(
-    store: Store,
-) -> None:
-    """A saved open circuit is returned while it holds, not once its hold has ended, and
-    not after it was closed."""
+def opened(now: datetime, cooldown: float, failures: int = 5, **more: Any) -> CircuitState:
+    return CircuitState(
+        failures=failures,
+        open_until=now.timestamp() + cooldown,
+        cooldown=cooldown,
+        opened_at=now.timestamp(),
+        **more,
+    )
+
+
+async def test_a_circuit_is_seen_by_every_worker_until_it_closes(store: Store) -> None:
+    """A saved circuit is returned, with what the API shows of it, while it is open and
+    after its cooldown (half-open), until it is closed."""
     now = utcnow()
-    until = now.timestamp() + 30.0
-    await store.save_circuit("ep_down", CircuitState(failures=5, open_until=until, cooldown=30.0))
-    await store.save_circuit("ep_other", CircuitState(failures=6, open_until=until, cooldown=10.0))
-    assert await store.open_circuits(now) == {
-        "ep_down": CircuitState(failures=5, open_until=until, cooldown=30.0),
-        "ep_other": CircuitState(failures=6, open_until=until, cooldown=10.0),
-    }
-    assert await store.open_circuits(now + timedelta(seconds=31)) == {}
+    down = opened(now, 30.0, failure_ratio=0.95, reason=Reason.FAILURE_RATIO)
+    other = opened(now, 10.0, failures=6)
+    await store.save_circuit("ep_down", down)
+    await store.save_circuit("ep_other", other)
+    assert await store.open_circuits(now) == {"ep_down": down, "ep_other": other}
+    assert set(await store.open_circuits(now + timedelta(seconds=31))) == {"ep_down", "ep_other"}
     await store.save_circuit("ep_down", None)
     assert set(await store.open_circuits(now)) == {"ep_other"}
+    assert await store.circuits_of(["ep_down", "ep_other", "ep_none"]) == {"ep_other": other}
+    assert await store.circuits_of([]) == {}
 
 
 async def test_of_two_openings_of_one_circuit_the_longer_hold_is_kept(store: Store) -> None:
-    """A re-opening (which always holds longer) replaces an opening, and an opening written
-    late by a slower worker does not shorten the hold another worker saved."""
+    """A re-opening (which always holds longer) replaces an opening and keeps the time the
+    episode began, and an opening written late by a slower worker does not shorten the hold
+    another worker saved."""
     now = utcnow()
-    first = CircuitState(failures=5, open_until=now.timestamp() + 5.0, cooldown=5.0)
-    reopened = CircuitState(failures=6, open_until=now.timestamp() + 20.0, cooldown=10.0)
+    first = opened(now, 5.0)
+    reopened = replace(opened(now + timedelta(seconds=5), 15.0, failures=6), cooldown=10.0)
     await store.save_circuit("ep", first)
     await store.save_circuit("ep", reopened)
     await store.save_circuit("ep", first)
-    assert await store.open_circuits(now) == {"ep": reopened}
+    assert await store.open_circuits(now) == {"ep": replace(reopened, opened_at=now.timestamp())}
 
 
-async def test_purging_removes_circuits_whose_hold_has_ended(store: Store) -> None:
-    """Circuits nobody closed (their endpoint deleted, say) are purged once they have ended."""
+async def test_exactly_one_worker_gets_the_half_open_probe(store: Store) -> None:
+    """The probe cannot be claimed while the circuit cools down; after it, the first bid is
+    granted and every other is told TAKEN with the winner's probe lease, until that lease
+    runs out; a bid on a closed circuit says CLOSED."""
     now = utcnow()
-    await store.save_circuit("ep_old", CircuitState(5, now.timestamp() - 1.0, 5.0))
-    await store.save_circuit("ep_new", CircuitState(5, now.timestamp() + 60.0, 5.0))
+    await store.save_circuit("ep", opened(now, 5.0))
+    lease = timedelta(seconds=20)
+    grant, state = await store.claim_probe("ep", "wrk_a", now, now + lease)
+    assert grant is ProbeGrant.TAKEN and state is not None and state.probe_until is None
+    later = now + timedelta(seconds=5)
+    bids = await asyncio.gather(
+        *(store.claim_probe("ep", f"wrk_{n}", later, later + lease) for n in range(4))
+    )
+    assert [grant for grant, _ in bids].count(ProbeGrant.GRANTED) == 1
+    taken = [state for grant, state in bids if grant is ProbeGrant.TAKEN]
+    assert len(taken) == 3
+    assert all(s is not None and s.probe_until == (later + lease).timestamp() for s in taken)
+    circuit = (await store.open_circuits(later))["ep"]
+    assert circuit.hold_until == (later + lease).timestamp()
+    expired = later + lease
+    grant, _ = await store.claim_probe("ep", "wrk_b", expired, expired + lease)
+    assert grant is ProbeGrant.GRANTED, "a probe lease that ran out is claimed again"
+    await store.save_circuit("ep", None)
+    assert await store.claim_probe("ep", "wrk_c", expired, expired + lease) == (
+        ProbeGrant.CLOSED,
+        None,
+    )
+
+
+async def test_a_reopening_ends_the_probe(store: Store) -> None:
+    """The probe's failure re-opens the circuit: its lease is gone and the new cooldown
+    holds every worker."""
+    now = utcnow()
+    await store.save_circuit("ep", opened(now, 5.0))
+    later = now + timedelta(seconds=5)
+    grant, _ = await store.claim_probe("ep", "wrk_a", later, later + timedelta(seconds=20))
+    assert grant is ProbeGrant.GRANTED
+    await store.save_circuit("ep", replace(opened(later, 10.0, failures=6), opened_at=0.0))
+    circuit = (await store.open_circuits(later))["ep"]
+    assert circuit.probe_until is None and circuit.hold_until == later.timestamp() + 10.0
+    grant, _ = await store.claim_probe("ep", "wrk_b", later, later + timedelta(seconds=20))
+    assert grant is ProbeGrant.TAKEN
+
+
+async def test_a_circuit_goes_with_its_endpoint(store: Store) -> None:
+    """Deleting an endpoint (or its application) deletes its circuit; purging removes a
+    circuit whose endpoint is gone and keeps one whose endpoint exists, however old."""
+    now = utcnow()
+    app = make_app()
+    await store.create_application(app)
+    kept, deleted = make_endpoint(app), make_endpoint(app)
+    for endpoint in (kept, deleted):
+        await store.create_endpoint(endpoint)
+        await store.save_circuit(endpoint.id, opened(now - timedelta(days=2), 5.0))
+    await store.save_circuit("ep_orphan", opened(now - timedelta(days=2), 5.0))
+    await store.delete_endpoint(app.id, deleted.id)
+    assert set(await store.open_circuits(now)) == {kept.id, "ep_orphan"}
     await store.purge_expired(now, now - timedelta(days=1))
-    assert set(await store.open_circuits(now - timedelta(seconds=10))) == {"ep_new"}
+    assert set(await store.open_circuits(now)) == {kept.id}
+    await store.delete_application(app.id)
+    assert await store.open_circuits(now) == {}
 
 
 async def test_policies_of_applications_and_endpoints_round_trip_and_update(

@@ -18,6 +18,7 @@ from svix import webhooks as svix_webhooks
 
 from hookline.delivery import recorder as recorder_module
 from hookline.delivery.worker import Worker, WorkerConfig
+from hookline.domain.breaker import BreakerSettings
 from hookline.domain.models import MessageStatus, SigningKey
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle, generate_ed25519_secret, public_key
@@ -419,8 +420,7 @@ async def test_a_dead_endpoint_trips_its_breaker_and_stops_costing_attempts(
     transport = FakeTransport(script={dead.url: [status(0)]})
     cfg = config(
         retry_schedule=RetrySchedule((0.05,) * 9, jitter=0.0),
-        breaker_threshold=3,
-        breaker_cooldown=1.0,
+        breaker=BreakerSettings(threshold=3, cooldown=1.0),
     )
     worker = running(transport, cfg)
     store.attach_handoff(worker)
@@ -452,7 +452,7 @@ async def test_a_circuit_one_worker_opened_holds_the_endpoint_on_another(
     healthy = make_endpoint(app, "https://ok.example/h")
     for ep in (dead, healthy):
         await store.create_endpoint(ep)
-    cfg = config(breaker_threshold=1, breaker_cooldown=60.0)
+    cfg = config(breaker=BreakerSettings(threshold=1, cooldown=60.0))
     first = Worker(store, FakeTransport(script={dead.url: [status(0)]}), cfg)
     first_run = asyncio.create_task(first.run())
     messages = [make_message(app)]
@@ -472,3 +472,54 @@ async def test_a_circuit_one_worker_opened_holds_the_endpoint_on_another(
     assert [c.url for c in transport.calls] == [healthy.url]
     for msg in messages:
         assert await _status(store, msg.id, dead.id) is MessageStatus.PENDING
+
+
+async def test_one_probe_serves_every_worker_and_its_success_resumes_them_all(
+    store: Store,
+) -> None:
+    """Two workers share a dead endpoint's circuit: after the cooldown exactly one probe goes
+    out across both (the other holds while it is out), and when it succeeds both workers
+    deliver the endpoint's held deliveries again."""
+    app = make_app()
+    await store.create_application(app)
+    dead = make_endpoint(app, "https://dead.example/h")
+    await store.create_endpoint(dead)
+    script = {dead.url: [status(0)]}
+    gate = asyncio.Event()
+    transports = [FakeTransport(script=script, gate=gate, gated_urls=frozenset()) for _ in range(2)]
+    cfg = config(
+        breaker=BreakerSettings(threshold=2, cooldown=0.5),
+        heartbeat_interval=0.1,
+        endpoint_max_in_flight=2,
+        retry_schedule=RetrySchedule((0.05,) * 20, jitter=0.0),
+    )
+    workers = [Worker(store, transport, cfg) for transport in transports]
+    tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    try:
+        messages = [make_message(app) for _ in range(30)]
+        await store.publish(messages, utcnow())
+
+        async def dead_is_open() -> bool:
+            return dead.id in await store.open_circuits(utcnow())
+
+        await eventually(dead_is_open)
+        for transport in transports:
+            transport.gated_urls = frozenset({dead.url})
+        script[dead.url] = [ok()]
+        before = [len(t.calls) for t in transports]
+        await eventually(lambda: sum(t.active for t in transports) == 1)
+        await asyncio.sleep(0.5)  # five heartbeats and a cooldown: time for a second probe
+        assert sum(t.active for t in transports) == 1, "one probe across both workers"
+        assert sum(len(t.calls) for t in transports) == sum(before) + 1
+        for transport in transports:
+            transport.delay = 0.02
+        gate.set()
+        for msg in messages:
+            await eventually(partial(_is, store, msg.id, dead.id, MessageStatus.SUCCESS), 15)
+        after = [len(t.calls) - n for t, n in zip(transports, before, strict=True)]
+        assert all(sent > 1 for sent in after), f"both workers resumed: {after}"
+        assert dead.id not in await store.open_circuits(utcnow())
+    finally:
+        for worker in workers:
+            worker.stop()
+        await asyncio.gather(*(asyncio.wait_for(task, 10) for task in tasks))

@@ -14,8 +14,10 @@ claim and the hand-over cannot disagree about it.
 
 Breakers hold across workers: each transition (opened, re-opened, closed; rare, never one
 per attempt) goes to ``save_circuit``, which the worker's recorder writes to the store, and
-``adopt`` takes on the breakers other workers opened, learned on each heartbeat. A breaker
-one worker opened therefore holds the endpoint's deliveries on all of them.
+``adopt`` takes on the store's circuits on each heartbeat: those other workers opened, and
+the absence of one this worker holds (another worker's probe closed it). The half-open probe
+is one across all workers: ``wants_probe`` tells the worker to bid for it in the store, and
+``probe_answer`` takes the store's answer.
 
 Waking: a claim passes over an endpoint at its cap; once a delivery of it finishes below the
 cap, or its breaker closes, ``wake`` is called so that its waiting deliveries are claimed.
@@ -29,7 +31,14 @@ from datetime import UTC, datetime
 from hookline.delivery.gate import Gate
 from hookline.domain import admission
 from hookline.domain.admission import AdmissionSnapshot, ClaimPlan, EndpointLimits
-from hookline.domain.breaker import Breaker, CircuitState, is_endpoint_failure
+from hookline.domain.breaker import (
+    Breaker,
+    BreakerSettings,
+    CircuitState,
+    ProbeGrant,
+    is_endpoint_failure,
+)
+from hookline.domain.models import Endpoint
 from hookline.instrumentation import (
     NO_INSTRUMENTATION,
     BreakerClosed,
@@ -45,8 +54,7 @@ class Admission:
         self,
         limits: EndpointLimits,
         *,
-        breaker_threshold: int,
-        breaker_cooldown: float,
+        breaker: BreakerSettings,
         clock: Callable[[], datetime],
         wake: Callable[[], None],
         save_circuit: Callable[[str, CircuitState | None], None],
@@ -55,14 +63,16 @@ class Admission:
         self.limits = limits
         self._instrumentation = instrumentation
         self._save_circuit = save_circuit
-        self._breaker_threshold = breaker_threshold
-        self._breaker_cooldown = breaker_cooldown
+        self._breaker_settings = breaker
         self._clock = clock
         self._wake = wake
         self._load: dict[str, int] = {}
         """Deliveries held per endpoint: sending, or waiting at its gate."""
         self._gates: dict[str, Gate] = {}
         self._breakers: dict[str, Breaker] = {}
+        self._unsaved: dict[str, int] = {}
+        """Circuit transitions per endpoint queued for the store and not written yet: until
+        they are, the store's silence about a circuit is not news that it closed."""
         self._skipped: set[str] = set()
         """Endpoints a claim passed over for being at their cap: due rows may be waiting."""
 
@@ -100,49 +110,103 @@ class Admission:
             gate = self._gates[endpoint_id] = Gate(self.limits.send_cap)
         return gate
 
+    def wants_probe(self, endpoint_id: str) -> bool:
+        """True if this delivery should bid for its endpoint's half-open probe (the store
+        grants it to one worker); the worker then passes the answer to ``probe_answer``."""
+        breaker = self._breakers.get(endpoint_id)
+        return breaker is not None and breaker.wants_probe(self._clock().timestamp())
+
+    def probe_answer(
+        self, endpoint_id: str, grant: ProbeGrant | None, state: CircuitState | None
+    ) -> None:
+        """The store's answer to this worker's bid; None if the store could not be asked."""
+        breaker = self._breakers.get(endpoint_id)
+        if breaker is None:
+            return
+        if grant is None:
+            breaker.probe_failed_to_bid()
+            return
+        breaker.probe_granted(grant, state)
+        if breaker.idle:
+            del self._breakers[endpoint_id]
+        if grant is ProbeGrant.CLOSED:
+            self._wake()
+
     def hold(self, endpoint_id: str) -> datetime | None:
         """None if an attempt may start now; else when the delivery is due again (its
-        endpoint's breaker is open, or half-open with its probe under way)."""
+        endpoint's breaker is open, or half-open with a probe under way)."""
         breaker = self._breakers.get(endpoint_id)
         if breaker is None:
             return None
         now = self._clock().timestamp()
-        if breaker.admit(now):
+        if not breaker.blocks(now):
             return None
         return datetime.fromtimestamp(breaker.hold_until(now), UTC)
 
-    def record(self, endpoint_id: str, status_code: int) -> None:
+    def record(self, endpoint: Endpoint, status_code: int, retry_after: str | None) -> None:
         """Count an attempt's answer against its endpoint's breaker."""
+        endpoint_id = endpoint.id
         breaker = self._breakers.get(endpoint_id)
+        settings = self._breaker_settings.over(endpoint.policy.breaker)
         if breaker is None:
             if not is_endpoint_failure(status_code):
                 return
-            breaker = self._breakers[endpoint_id] = self._breaker()
+            breaker = self._breakers[endpoint_id] = Breaker(settings)
+        elif settings is not breaker.settings:
+            breaker.reconfigure(settings)
         was_closed = breaker.closed
-        held_until = breaker.open_until
-        breaker.record(status_code, self._clock().timestamp())
-        if breaker.closed and breaker.failures == 0:
-            del self._breakers[endpoint_id]
-            if not was_closed:
-                self._instrumentation.emit(BreakerClosed(endpoint_id))
-                self._save_circuit(endpoint_id, None)
-                self._wake()
-        elif breaker.open_until != held_until:
+        now = self._clock().timestamp()
+        opened = breaker.record(status_code, retry_after, now)
+        if opened is not None:
             self._instrumentation.emit(
-                BreakerOpened(endpoint_id, breaker.failures, breaker.cooldown)
+                BreakerOpened(
+                    endpoint_id,
+                    opened.failures,
+                    opened.cooldown,
+                    app_id=endpoint.app_id,
+                    reason=opened.reason.value,
+                    failure_ratio=opened.failure_ratio,
+                )
             )
-            self._save_circuit(endpoint_id, breaker.state)
+            self._save(endpoint_id, opened)
+        elif breaker.closed and not was_closed:
+            self._instrumentation.emit(BreakerClosed(endpoint_id, app_id=endpoint.app_id))
+            self._save(endpoint_id, None)
+            self._wake()
+        if breaker.idle:
+            del self._breakers[endpoint_id]
+
+    def _save(self, endpoint_id: str, state: CircuitState | None) -> None:
+        self._unsaved[endpoint_id] = self._unsaved.get(endpoint_id, 0) + 1
+        self._save_circuit(endpoint_id, state)
+
+    def circuit_saved(self, endpoint_id: str) -> None:
+        """One transition of ``endpoint_id`` reached the store."""
+        left = self._unsaved.get(endpoint_id, 1) - 1
+        if left > 0:
+            self._unsaved[endpoint_id] = left
+        else:
+            self._unsaved.pop(endpoint_id, None)
 
     def adopt(self, circuits: Mapping[str, CircuitState]) -> None:
-        """Hold the endpoints whose breakers other workers opened, as long as they hold them."""
+        """Take on the store's circuits: hold the endpoints other workers' breakers opened,
+        as long as they hold them, and release those whose circuit is gone (another
+        worker's probe closed it) unless this worker's own news has not reached the store."""
         for endpoint_id, state in circuits.items():
             breaker = self._breakers.get(endpoint_id)
             if breaker is None:
-                breaker = self._breakers[endpoint_id] = self._breaker()
+                breaker = self._breakers[endpoint_id] = Breaker(self._breaker_settings)
             breaker.adopt(state)
-
-    def _breaker(self) -> Breaker:
-        return Breaker(threshold=self._breaker_threshold, base_cooldown=self._breaker_cooldown)
+        released = False
+        for endpoint_id in [e for e in self._breakers if e not in circuits]:
+            if endpoint_id in self._unsaved:
+                continue
+            breaker = self._breakers[endpoint_id]
+            released |= breaker.adopt(None)
+            if breaker.idle:
+                del self._breakers[endpoint_id]
+        if released:
+            self._wake()
 
     def finished(self, endpoint_id: str) -> None:
         """A delivery is no longer held: sent, or put back."""

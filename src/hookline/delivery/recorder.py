@@ -60,6 +60,8 @@ class Recorder:
         """Results in the batch being written (and retried) now."""
         self._circuit_changes = 0
         """Circuit changes queued and not written yet: batches without any skip looking."""
+        self.circuit_saved: Callable[[str], None] = lambda endpoint_id: None
+        """Told of each circuit change once it is written (admission's ``circuit_saved``)."""
 
     def save_circuit(self, endpoint_id: str, state: CircuitState | None) -> None:
         """Queue a breaker's transition, for every worker to learn from the store."""
@@ -130,6 +132,7 @@ class Recorder:
                     deferrals = []
                 while circuits:
                     await self._store.save_circuit(circuits[0].endpoint_id, circuits[0].state)
+                    self.circuit_saved(circuits[0].endpoint_id)
                     del circuits[0]
                 break
             except Unavailable as exc:

@@ -25,7 +25,7 @@ from hookline.delivery.attempt import AttemptRunner
 from hookline.delivery.recorder import SHUTDOWN_GRACE_SECONDS, STORE_RETRY_SECONDS, Recorder
 from hookline.domain import ids
 from hookline.domain.admission import EndpointLimits
-from hookline.domain.breaker import DEFAULT_COOLDOWN_SECONDS, DEFAULT_THRESHOLD
+from hookline.domain.breaker import BreakerSettings, ProbeGrant
 from hookline.domain.clock import utcnow
 from hookline.domain.errors import Unavailable
 from hookline.domain.models import ClaimedDelivery
@@ -38,6 +38,8 @@ from hookline.transport import Transport
 log = logging.getLogger("hookline.worker")
 
 CLAIM_BATCH = 100
+PROBE_GRACE_SECONDS = 5.0
+"""A probe's lease is one attempt's timeout and this much more."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,7 @@ class WorkerConfig:
     heartbeat_interval: float = 5.0
     stall_timeout: float = 20.0
     endpoint_max_in_flight: int = 32
-    breaker_threshold: int = DEFAULT_THRESHOLD
-    breaker_cooldown: float = DEFAULT_COOLDOWN_SECONDS
+    breaker: BreakerSettings = BreakerSettings()
     signature_headers: HeaderStyle = HeaderStyle.WEBHOOK
 
 
@@ -84,13 +85,13 @@ class Worker:
         self._recorder = Recorder(store, clock, self.wake, instrumentation)
         self._admission = Admission(
             EndpointLimits(config.endpoint_max_in_flight),
-            breaker_threshold=config.breaker_threshold,
-            breaker_cooldown=config.breaker_cooldown,
+            breaker=config.breaker,
             clock=clock,
             wake=self.wake,
             save_circuit=self._recorder.save_circuit,
             instrumentation=instrumentation,
         )
+        self._recorder.circuit_saved = self._admission.circuit_saved
         self._attempts = AttemptRunner(
             transport,
             retry_schedule=config.retry_schedule,
@@ -243,7 +244,11 @@ class Worker:
         endpoint_id = claimed.endpoint.id
         gate = admission.gate(endpoint_id)
         try:
-            until = admission.hold(endpoint_id)
+            if admission.wants_probe(endpoint_id):
+                granted = await self._bid_for_probe(endpoint_id)
+                until = None if granted else admission.hold(endpoint_id)
+            else:
+                until = admission.hold(endpoint_id)
             if until is not None:
                 self._recorder.put(Deferral(claimed, until))
                 return
@@ -253,10 +258,27 @@ class Worker:
                 result = await self._attempts.send(claimed, started)
             finally:
                 gate.leave()
-            admission.record(endpoint_id, result.status_code)
+            admission.record(claimed.endpoint, result.status_code, result.retry_after)
             self._recorder.put(self._attempts.outcome(claimed, result, started))
         finally:
             admission.finished(endpoint_id)
+
+    async def _bid_for_probe(self, endpoint_id: str) -> bool:
+        """Ask the store for a half-open circuit's one probe; True if this delivery is it
+        (or the circuit turned out closed). Its lease outlasts one attempt, so a worker that
+        dies mid-probe holds the endpoint only that long."""
+        now = self._clock()
+        probe_until = now + timedelta(seconds=self._config.request_timeout + PROBE_GRACE_SECONDS)
+        try:
+            grant, state = await self._store.claim_probe(
+                endpoint_id, self.worker_id, now, probe_until
+            )
+        except Unavailable as exc:
+            log.warning("cannot bid for the probe of %s: %s", endpoint_id, exc)
+            self._admission.probe_answer(endpoint_id, None, None)
+            return False
+        self._admission.probe_answer(endpoint_id, grant, state)
+        return grant is not ProbeGrant.TAKEN
 
     async def _drain(self) -> None:
         """Finish attempts in flight, and those a publish still committing hands over."""

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from hookline.domain.admission import AdmissionSnapshot
-from hookline.domain.breaker import CircuitState
+from hookline.domain.breaker import CircuitState, ProbeGrant
 from hookline.domain.models import (
     AccessToken,
     Application,
@@ -277,7 +277,21 @@ class Store(Protocol):
         ...
 
     async def open_circuits(self, now: datetime) -> dict[str, CircuitState]:
-        """The breakers still open at ``now``, whichever worker opened them."""
+        """Every circuit not closed (open, or half-open with or without a probe out),
+        whichever worker opened it: what a heartbeat learns. A circuit absent here is
+        closed."""
+        ...
+
+    async def claim_probe(
+        self, endpoint_id: str, worker_id: str, now: datetime, probe_until: datetime
+    ) -> tuple[ProbeGrant, CircuitState | None]:
+        """Bid for a half-open circuit's one probe (compare-and-set): GRANTED to one worker
+        until ``probe_until`` (its probe lease); else TAKEN with the circuit as it stands
+        (cooling down, or another worker's probe out), or CLOSED if there is none."""
+        ...
+
+    async def circuits_of(self, endpoint_ids: Sequence[str]) -> dict[str, CircuitState]:
+        """The circuits of these endpoints that are not closed, in one query (the API)."""
         ...
 
     # attempts

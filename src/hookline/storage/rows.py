@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from hookline.domain.breaker import CircuitState
+from hookline.domain.breaker import CircuitState, Reason
 from hookline.domain.models import (
     AccessToken,
     Application,
@@ -399,12 +399,20 @@ def circuit_params(endpoint_id: str, state: CircuitState) -> dict[str, Any]:
         "failures": state.failures,
         "open_until": int(state.open_until * 1000),
         "cooldown_ms": int(state.cooldown * 1000),
+        "opened_at": int(state.opened_at * 1000),
+        "failure_ratio": state.failure_ratio,
+        "reason": state.reason.value,
     }
 
 
 def circuit_from(row: Any) -> CircuitState:
+    probe_until = row["probe_until"]
     return CircuitState(
         failures=row["failures"],
         open_until=row["open_until"] / 1000,
         cooldown=row["cooldown_ms"] / 1000,
+        opened_at=row["opened_at"] / 1000,
+        failure_ratio=row["failure_ratio"],
+        reason=Reason(row["reason"]),
+        probe_until=None if probe_until is None else probe_until / 1000,
     )

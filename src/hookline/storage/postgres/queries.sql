@@ -85,3 +85,6 @@ SELECT pg_advisory_xact_lock(:key)
 -- name: set_schema_version
 DELETE FROM schema_version;
 INSERT INTO schema_version (version) VALUES (:version)
+
+-- name: circuits_by_ids
+SELECT * FROM circuits WHERE endpoint_id = ANY(:ids)

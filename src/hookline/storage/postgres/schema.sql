@@ -157,5 +157,10 @@ CREATE TABLE circuits (
     endpoint_id TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,
     open_until BIGINT NOT NULL,
-    cooldown_ms BIGINT NOT NULL
+    cooldown_ms BIGINT NOT NULL,
+    opened_at BIGINT NOT NULL DEFAULT 0,
+    failure_ratio DOUBLE PRECISION,
+    reason TEXT NOT NULL DEFAULT 'consecutiveFailures',
+    probe_until BIGINT,
+    probe_owner TEXT
 );

@@ -28,3 +28,6 @@ SELECT * FROM endpoints WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: schema_initialised
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'
+
+-- name: circuits_by_ids
+SELECT * FROM circuits WHERE endpoint_id IN (SELECT value FROM json_each(:ids))

@@ -158,5 +158,10 @@ CREATE TABLE circuits (
     endpoint_id TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,
     open_until INTEGER NOT NULL,
-    cooldown_ms INTEGER NOT NULL
+    cooldown_ms INTEGER NOT NULL,
+    opened_at INTEGER NOT NULL DEFAULT 0,
+    failure_ratio REAL,
+    reason TEXT NOT NULL DEFAULT 'consecutiveFailures',
+    probe_until INTEGER,
+    probe_owner TEXT
 );
