@@ -15,6 +15,7 @@ from hookline.api.http import (
     json_response,
     model_response,
 )
+from hookline.domain.breaker import CLOSED_VIEW
 from hookline.domain.policy import EndpointPolicy
 from hookline.operations import endpoints
 from hookline.operations.context import Operations
@@ -46,21 +47,21 @@ def _key(request: Request) -> str:
 
 async def list_endpoints(ops: Operations, request: Request) -> Response:
     query = params.list_query(request, False)
-    found = await endpoints.list_endpoints(ops, request.caller, request.app_key, query)
+    found = await endpoints.list_shown(ops, request.caller, request.app_key, query)
     return json_response(
-        200, serialize.page(found, lambda e: serialize.dump(serialize.endpoint(e)))
+        200, serialize.page(found, lambda pair: serialize.dump(serialize.endpoint(*pair)))
     )
 
 
 async def create_endpoint(ops: Operations, request: Request) -> Response:
     body = params.body(s.EndpointIn, request)
     created = await endpoints.create(ops, request.caller, request.app_key, _fields(body))
-    return model_response(201, serialize.endpoint(created))
+    return model_response(201, serialize.endpoint(created, CLOSED_VIEW))
 
 
 async def get_endpoint(ops: Operations, request: Request) -> Response:
-    found = await endpoints.get(ops, request.caller, request.app_key, _key(request))
-    return model_response(200, serialize.endpoint(found))
+    found, circuit = await endpoints.show(ops, request.caller, request.app_key, _key(request))
+    return model_response(200, serialize.endpoint(found, circuit))
 
 
 async def upsert_endpoint(ops: Operations, request: Request) -> Response:

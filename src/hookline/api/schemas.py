@@ -207,6 +207,18 @@ class EventTypeOut(Wire):
     updated_at: datetime
 
 
+class CircuitOut(Wire):
+    """hookline's own: an endpoint's circuit breaker (docs/delivery.md)."""
+
+    state: str
+    consecutive_failures: int | None
+    failure_ratio: float | None
+    reason: str | None
+    opened_at: datetime | None
+    next_probe_at: datetime | None
+    probing: bool
+
+
 class EndpointOut(Wire):
     id: str
     uid: str | None
@@ -220,6 +232,8 @@ class EndpointOut(Wire):
     created_at: datetime
     updated_at: datetime
     policy: dict[str, Any]
+    circuit: CircuitOut | None = None
+    """Read-only; null in the answer to a PUT or PATCH (read the endpoint to see it)."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -243,6 +257,7 @@ class EndpointStatsOut(Wire):
     sending: int
     fail: int
     canceled: int
+    circuit: CircuitOut
 
 
 class MessageOut(Wire):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
 
 from hookline.api import schemas as s
+from hookline.domain.breaker import CircuitView
 from hookline.domain.models import (
     Application,
     Attempt,
@@ -61,7 +63,24 @@ def _list(values: tuple[str, ...] | None) -> list[str] | None:
     return None if values is None else list(values)
 
 
-def endpoint(ep: Endpoint) -> s.EndpointOut:
+def _time(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def circuit(value: CircuitView) -> s.CircuitOut:
+    return s.CircuitOut(
+        state=value.phase.value,
+        consecutive_failures=value.consecutive_failures,
+        failure_ratio=value.failure_ratio,
+        reason=None if value.reason is None else value.reason.value,
+        opened_at=_time(value.opened_at),
+        next_probe_at=_time(value.next_probe_at),
+        probing=value.probing,
+    )
+
+
+def endpoint(ep: Endpoint, state: CircuitView | None = None) -> s.EndpointOut:
+    """``state`` None: not read (a write's answer); a new endpoint's is CLOSED_VIEW."""
     return s.EndpointOut(
         id=ep.id,
         uid=ep.uid,
@@ -75,6 +94,7 @@ def endpoint(ep: Endpoint) -> s.EndpointOut:
         created_at=ep.created_at,
         updated_at=ep.updated_at,
         policy=ep.policy.to_json(),
+        circuit=None if state is None else circuit(state),
     )
 
 
@@ -165,6 +185,7 @@ def stats(value: EndpointStats) -> s.EndpointStatsOut:
         sending=value.sending,
         fail=value.fail,
         canceled=value.canceled,
+        circuit=circuit(value.circuit),
     )
 
 

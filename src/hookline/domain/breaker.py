@@ -336,3 +336,41 @@ class Breaker:
         self.state = None
         self.probing = False
         self.throttled, self.throttled_since = 0, None
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitView:
+    """What the API shows of an endpoint's circuit: enough to see why its deliveries wait.
+
+    Counts are those at the last opening (a closed circuit's live counts stay in each
+    worker's memory: writing them would cost a store write per attempt).
+    """
+
+    phase: Phase = Phase.CLOSED
+    consecutive_failures: int | None = None
+    failure_ratio: float | None = None
+    reason: Reason | None = None
+    opened_at: float | None = None
+    next_probe_at: float | None = None
+    """When the probe may go (the cooldown's end), or, with a probe out, its lease's end."""
+    probing: bool = False
+    """A worker's probe is under way now."""
+
+
+CLOSED_VIEW = CircuitView()
+
+
+def view(state: CircuitState | None, now: float) -> CircuitView:
+    """The API's view of the store's circuit at ``now``."""
+    if state is None:
+        return CLOSED_VIEW
+    probing = state.probe_until is not None and now < state.probe_until
+    return CircuitView(
+        phase=state.phase(now),
+        consecutive_failures=state.failures,
+        failure_ratio=state.failure_ratio,
+        reason=state.reason,
+        opened_at=state.opened_at,
+        next_probe_at=state.hold_until,
+        probing=probing,
+    )

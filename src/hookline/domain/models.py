@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, Generic, TypeVar
 
+from hookline.domain.breaker import CLOSED_VIEW, CircuitView
 from hookline.domain.policy import (
     NO_APPLICATION_POLICY,
     NO_ENDPOINT_POLICY,
@@ -185,6 +186,8 @@ class EndpointStats:
     sending: int = 0
     fail: int = 0
     canceled: int = 0
+    circuit: CircuitView = CLOSED_VIEW
+    """The endpoint's circuit breaker now (a hookline field)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from hookline.domain import ids
+from hookline.domain import breaker, ids
+from hookline.domain.breaker import CircuitView
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.headers import InvalidHeader, merge_headers, normalize_headers, redacted
 from hookline.domain.models import Application, Endpoint, EndpointStats, Page, SigningKey
@@ -194,6 +195,26 @@ async def get(ops: Operations, principal: Principal, app_key: str, key: str) -> 
     return await in_application(ops, app, key)
 
 
+async def show(
+    ops: Operations, principal: Principal, app_key: str, key: str
+) -> tuple[Endpoint, CircuitView]:
+    """An endpoint and its circuit breaker, as the API shows them (one more query)."""
+    endpoint = await get(ops, principal, app_key, key)
+    circuits = await ops.store.circuits_of([endpoint.id])
+    return endpoint, breaker.view(circuits.get(endpoint.id), ops.clock().timestamp())
+
+
+async def list_shown(
+    ops: Operations, principal: Principal, app_key: str, query: ListQuery
+) -> Page[tuple[Endpoint, CircuitView]]:
+    """A page of endpoints, each with its circuit breaker: one query for the whole page."""
+    page = await list_endpoints(ops, principal, app_key, query)
+    circuits = await ops.store.circuits_of([e.id for e in page.data])
+    now = ops.clock().timestamp()
+    shown = [(e, breaker.view(circuits.get(e.id), now)) for e in page.data]
+    return Page(shown, page.iterator, page.prev_iterator, page.done)
+
+
 async def in_application(ops: Operations, app: Application, key: str) -> Endpoint:
     """An endpoint of an application the caller already resolved (and may see)."""
     found = await ops.store.get_endpoint(app.id, key)
@@ -365,7 +386,9 @@ async def stats(
         raise InvalidRequest("'since' must be earlier than 'until'", loc=("query", "since"))
     app = await applications.resolve(ops, principal, app_key)
     endpoint = await in_application(ops, app, key)
-    return await ops.store.endpoint_stats(app.id, endpoint.id, since, until)
+    counts = await ops.store.endpoint_stats(app.id, endpoint.id, since, until)
+    circuits = await ops.store.circuits_of([endpoint.id])
+    return replace(counts, circuit=breaker.view(circuits.get(endpoint.id), ops.clock().timestamp()))
 
 
 async def recover(
