@@ -180,7 +180,7 @@ DEFAULTS: dict[str, str] = {
     "endpoint_max_in_flight": "32",
     "transport": "asyncio",
     "processes": "1",
-    "breaker_threshold": "5",
+    "breaker_threshold": "20",
     "breaker_cooldown": "5",
     "breaker_failure_ratio": "0.9",
     "breaker_window": "60",

@@ -277,6 +277,11 @@ class Worker:
             log.warning("cannot bid for the probe of %s: %s", endpoint_id, exc)
             self._admission.probe_answer(endpoint_id, None, None)
             return False
+        except BaseException:
+            # Cancelled or broken: the bid must not stay marked under way, or this worker
+            # would hold the endpoint for good.
+            self._admission.probe_answer(endpoint_id, None, None)
+            raise
         self._admission.probe_answer(endpoint_id, grant, state)
         return grant is not ProbeGrant.TAKEN
 

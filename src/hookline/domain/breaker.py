@@ -37,7 +37,7 @@ from enum import StrEnum
 
 from hookline.domain.policy import BreakerPolicy
 
-DEFAULT_THRESHOLD = 5
+DEFAULT_THRESHOLD = 20
 DEFAULT_COOLDOWN_SECONDS = 5.0
 DEFAULT_MAX_COOLDOWN_SECONDS = 300.0
 DEFAULT_FAILURE_RATIO = 0.9
