@@ -29,6 +29,7 @@ from hookline.domain.models import (
 from hookline.domain.policy import (
     ApplicationPolicy,
     EndpointPolicy,
+    FallbackPolicy,
     OnExhausted,
     OrderingPolicy,
     RetryPolicy,
@@ -38,6 +39,8 @@ from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
     Deferral,
+    Diversion,
+    FallbackDelivery,
     IdempotencyCompletion,
     LeaseOffer,
     ListQuery,
@@ -45,6 +48,7 @@ from hookline.storage.base import (
     Store,
 )
 from tests.conftest import (
+    failed_outcome,
     make_app,
     make_endpoint,
     make_event_type,
@@ -1129,3 +1133,109 @@ async def test_policies_of_applications_and_endpoints_round_trip_and_update(
     assert cleared is not None
     found = await store.get_endpoint(app.id, endpoint.id)
     assert found is not None and found.policy == EndpointPolicy()
+
+
+async def _primary_and_fallback(
+    store: Store, *, fallback_disabled: bool = False
+) -> tuple[ClaimedDelivery, Endpoint]:
+    """An application with a primary endpoint (one leased delivery) and the endpoint its
+    policy names as fallback (subscribed to nothing, so it has no delivery of its own)."""
+    app = make_app()
+    await store.create_application(app)
+    backup = make_endpoint(app, "https://backup.example/h", disabled=fallback_disabled)
+    backup = replace(backup, event_types=("other.type",))
+    primary = replace(
+        make_endpoint(app, "https://primary.example/h"),
+        policy=EndpointPolicy(fallback=FallbackPolicy(backup.id)),
+    )
+    await store.create_endpoint(backup)
+    await store.create_endpoint(primary)
+    await store.publish([make_message(app)], utcnow())
+    now = utcnow()
+    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    assert claimed.endpoint.id == primary.id and claimed.fallback_for is None
+    return claimed, backup
+
+
+def _stand_in(claimed: ClaimedDelivery, backup: Endpoint) -> FallbackDelivery:
+    return FallbackDelivery(
+        ids.new_id(ids.DELIVERY),
+        claimed.endpoint.app_id,
+        claimed.message.id,
+        backup.id,
+        claimed.endpoint.id,
+        utcnow(),
+    )
+
+
+async def test_an_exhausted_delivery_s_stand_in_is_written_with_its_exhaustion(
+    store: Store,
+) -> None:
+    """complete() with an exhausted outcome that carries a fallback writes a pending delivery
+    to the fallback destination, naming the endpoint it stands in for; a claim hands it out
+    with that name, and its attempt is logged with it."""
+    claimed, backup = await _primary_and_fallback(store)
+    exhausted = replace(failed_outcome(claimed), fallback=_stand_in(claimed, backup))
+    await store.complete([exhausted])
+    primary = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
+    assert primary is not None and primary.status is MessageStatus.FAIL
+    now = utcnow()
+    (stand_in,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    assert (stand_in.endpoint.id, stand_in.fallback_for) == (backup.id, claimed.endpoint.id)
+    ok = failed_outcome(stand_in, 200)
+    attempt = replace(ok.attempt, status=MessageStatus.SUCCESS, fallback_for=claimed.endpoint.id)
+    await store.complete([replace(ok, attempt=attempt, delivery_status=MessageStatus.SUCCESS)])
+    app_id = claimed.endpoint.app_id
+    page = await store.list_attempts(app_id, ListQuery(), AttemptFilter(), claimed.message.id)
+    stood_in = {a.endpoint_id: a.fallback_for for a in page.data}
+    assert stood_in == {claimed.endpoint.id: None, backup.id: claimed.endpoint.id}
+    logged = await store.get_attempt(app_id, attempt.id)
+    assert logged is not None and logged.fallback_for == claimed.endpoint.id
+
+
+async def test_no_stand_in_is_written_for_a_disabled_or_deleted_fallback(store: Store) -> None:
+    """A fallback destination that is disabled, or deleted since, gets nothing; the primary's
+    exhaustion is recorded all the same."""
+    claimed, backup = await _primary_and_fallback(store, fallback_disabled=True)
+    await store.complete([replace(failed_outcome(claimed), fallback=_stand_in(claimed, backup))])
+    assert await store.get_delivery(claimed.message.id, backup.id) is None
+    primary = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
+    assert primary is not None and primary.status is MessageStatus.FAIL
+
+
+async def test_a_diverted_delivery_fails_unattempted_and_its_stand_in_is_written(
+    store: Store,
+) -> None:
+    """divert() fails the leased delivery without an attempt and writes its stand-in."""
+    claimed, backup = await _primary_and_fallback(store)
+    await store.divert([Diversion(claimed, _stand_in(claimed, backup))])
+    primary = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
+    assert primary is not None
+    assert (primary.status, primary.attempt_count) == (MessageStatus.FAIL, 0)
+    stand_in = await store.get_delivery(claimed.message.id, backup.id)
+    assert stand_in is not None and stand_in.status is MessageStatus.PENDING
+
+
+async def test_a_diversion_whose_fallback_is_gone_or_whose_lease_was_lost_changes_nothing(
+    store: Store,
+) -> None:
+    """The delivery keeps its state and no stand-in is written when the fallback destination
+    was deleted, or when the diversion's lease is no longer the delivery's."""
+    claimed, gone = await _primary_and_fallback(store)
+    await store.delete_endpoint(claimed.endpoint.app_id, gone.id)
+    await store.divert([Diversion(claimed, _stand_in(claimed, gone))])
+    kept = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
+    assert kept is not None and kept.status is MessageStatus.SENDING
+    stale = replace(claimed, lease_token="not-the-lease")
+    other = replace(make_endpoint(await _app_of(store, claimed)), event_types=("other.type",))
+    await store.create_endpoint(other)
+    await store.divert([Diversion(stale, _stand_in(stale, other))])
+    kept = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
+    assert kept is not None and kept.status is MessageStatus.SENDING
+    assert await store.get_delivery(claimed.message.id, other.id) is None
+
+
+async def _app_of(store: Store, claimed: ClaimedDelivery) -> Application:
+    app = await store.get_application(claimed.endpoint.app_id)
+    assert app is not None
+    return app

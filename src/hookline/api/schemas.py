@@ -283,6 +283,9 @@ class MessageAttemptOut(Wire):
     trigger_type: int
     timestamp: datetime
     msg: MessageOut | None = None
+    fallback_for: str | None = None
+    """hookline's own: set on an attempt at a fallback destination, the id of the endpoint
+    it stood in for (docs/delivery.md, "Fallback destinations")."""
 
 
 class EndpointMessageOut(MessageOut):

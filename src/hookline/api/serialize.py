@@ -146,6 +146,7 @@ def attempt(
         trigger_type=int(a.trigger),
         timestamp=a.timestamp,
         msg=None if msg is None else message(msg, msg_content),
+        fallback_for=a.fallback_for,
     )
 
 

@@ -70,6 +70,9 @@ class Admission:
         """Deliveries held per endpoint: sending, or waiting at its gate."""
         self._gates: dict[str, Gate] = {}
         self._breakers: dict[str, Breaker] = {}
+        self._diverting: dict[str, float] = {}
+        """Endpoints with a fallback destination that takes their held deliveries once their
+        circuit has been open this many seconds (``policy.fallback.afterOpenSeconds``)."""
         self._unsaved: dict[str, int] = {}
         """Circuit transitions per endpoint queued for the store and not written yet: until
         they are, the store's silence about a circuit is not news that it closed."""
@@ -96,8 +99,32 @@ class Admission:
         return not held.issuperset(endpoints)
 
     def _blocked(self) -> list[str]:
+        """Endpoints whose breaker blocks, except those whose held deliveries now go to
+        their fallback destination: those are taken, to be diverted."""
         now = self._clock().timestamp()
-        return [endpoint for endpoint, breaker in self._breakers.items() if breaker.blocks(now)]
+        return [
+            endpoint
+            for endpoint, breaker in self._breakers.items()
+            if breaker.blocks(now) and not self._open_too_long(endpoint, now)
+        ]
+
+    def _open_too_long(self, endpoint_id: str, now: float) -> bool:
+        after = self._diverting.get(endpoint_id)
+        breaker = self._breakers.get(endpoint_id)
+        if after is None or breaker is None or breaker.state is None:
+            return False
+        return now - breaker.state.opened_at >= after
+
+    def diverts(self, endpoint: Endpoint) -> bool:
+        """Should a delivery of ``endpoint`` that its breaker holds go to the endpoint's
+        fallback destination instead (its circuit has been open longer than
+        ``afterOpenSeconds``)? Also notes the setting, so claims take such deliveries."""
+        fallback = endpoint.policy.fallback
+        if fallback is None or fallback.after_open_seconds is None:
+            self._diverting.pop(endpoint.id, None)
+            return False
+        self._diverting[endpoint.id] = fallback.after_open_seconds
+        return self._open_too_long(endpoint.id, self._clock().timestamp())
 
     # -- one delivery, from start to finish ---------------------------------------------
 

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from hookline.delivery import fallback
 from hookline.domain import ids
 from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
 from hookline.domain.outcome import Verdict, decide
@@ -102,6 +103,7 @@ class AttemptRunner:
             response_duration_ms=result.duration_ms,
             trigger=claimed.trigger,
             timestamp=started,
+            fallback_for=claimed.fallback_for,
         )
         if self._attempts_heard:
             self._instrumentation.emit(
@@ -119,6 +121,9 @@ class AttemptRunner:
             next_attempt_at=next_at,
             scheduled_attempts=scheduled_attempts,
             disable_endpoint=decision.verdict is Verdict.ENDPOINT_GONE,
+            fallback=fallback.stand_in(claimed, started)
+            if decision.verdict is Verdict.EXHAUSTED
+            else None,
         )
 
 

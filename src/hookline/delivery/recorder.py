@@ -18,7 +18,7 @@ from datetime import datetime
 from hookline.domain.breaker import CircuitState
 from hookline.domain.errors import Unavailable
 from hookline.instrumentation import NO_INSTRUMENTATION, EndpointDisabled, Instrumentation
-from hookline.storage.base import AttemptOutcome, Deferral, Store
+from hookline.storage.base import AttemptOutcome, Deferral, Diversion, Store
 
 log = logging.getLogger("hookline.worker")
 
@@ -35,7 +35,7 @@ class CircuitChange:
     state: CircuitState | None
 
 
-Result = AttemptOutcome | Deferral | CircuitChange
+Result = AttemptOutcome | Deferral | Diversion | CircuitChange
 
 
 class Recorder:
@@ -54,7 +54,7 @@ class Recorder:
         self._clock = clock
         self._wake = wake
         self._queue: asyncio.Queue[Result | None] = asyncio.Queue()
-        self.put: Callable[[AttemptOutcome | Deferral], None] = self._queue.put_nowait
+        self.put: Callable[[AttemptOutcome | Deferral | Diversion], None] = self._queue.put_nowait
         """Queue one result (the queue's own method: one call per delivery, nothing more)."""
         self._recording = 0
         """Results in the batch being written (and retried) now."""
@@ -116,6 +116,7 @@ class Recorder:
         """Write a batch, retrying until it lands."""
         outcomes = [item for item in batch if isinstance(item, AttemptOutcome)]
         deferrals = [item for item in batch if isinstance(item, Deferral)]
+        diversions = [item for item in batch if isinstance(item, Diversion)]
         circuits: list[CircuitChange] = []
         if self._circuit_changes:
             circuits = [item for item in batch if isinstance(item, CircuitChange)]
@@ -130,6 +131,9 @@ class Recorder:
                 if deferrals:
                     await self._store.defer(deferrals, self._clock())
                     deferrals = []
+                if diversions:
+                    await self._store.divert(diversions)
+                    diversions = []
                 while circuits:
                     await self._store.save_circuit(circuits[0].endpoint_id, circuits[0].state)
                     self.circuit_saved(circuits[0].endpoint_id)
@@ -143,7 +147,7 @@ class Recorder:
         self._recording = 0
         if self._disables_heard:
             self._announce_disabled(landed)
-        if any(isinstance(o, AttemptOutcome) and o.next_attempt_at is not None for o in batch):
+        if any(_brings_work(item) for item in batch):
             self._wake()
 
     def _announce_disabled(self, outcomes: list[AttemptOutcome]) -> None:
@@ -153,3 +157,12 @@ class Recorder:
                 endpoint = item.claimed.endpoint
                 gone = EndpointDisabled(endpoint.app_id, endpoint.id, "it answered 410 Gone")
                 self._instrumentation.emit(gone)
+
+
+def _brings_work(item: Result) -> bool:
+    """A retry scheduled, or a delivery written for a fallback destination."""
+    if isinstance(item, Diversion):
+        return True
+    return isinstance(item, AttemptOutcome) and (
+        item.next_attempt_at is not None or item.fallback is not None
+    )

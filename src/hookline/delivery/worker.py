@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from hookline.delivery import fallback
 from hookline.delivery.admission import Admission
 from hookline.delivery.attempt import AttemptRunner
 from hookline.delivery.recorder import SHUTDOWN_GRACE_SECONDS, STORE_RETRY_SECONDS, Recorder
@@ -32,7 +33,7 @@ from hookline.domain.models import ClaimedDelivery
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
-from hookline.storage.base import Deferral, LeaseOffer, Store
+from hookline.storage.base import Deferral, Diversion, LeaseOffer, Store
 from hookline.transport import Transport
 
 log = logging.getLogger("hookline.worker")
@@ -250,7 +251,7 @@ class Worker:
             else:
                 until = admission.hold(endpoint_id)
             if until is not None:
-                self._recorder.put(Deferral(claimed, until))
+                self._recorder.put(self._held(claimed, until))
                 return
             await gate.enter()
             try:
@@ -262,6 +263,15 @@ class Worker:
             self._recorder.put(self._attempts.outcome(claimed, result, started))
         finally:
             admission.finished(endpoint_id)
+
+    def _held(self, claimed: ClaimedDelivery, until: datetime) -> Deferral | Diversion:
+        """A delivery its breaker holds: put back until ``until``, or, once the circuit has
+        been open long enough, given to the endpoint's fallback destination."""
+        if self._admission.diverts(claimed.endpoint):
+            stand_in = fallback.stand_in(claimed, self._clock())
+            if stand_in is not None:
+                return Diversion(claimed, stand_in)
+        return Deferral(claimed, until)
 
     async def _bid_for_probe(self, endpoint_id: str) -> bool:
         """Ask the store for a half-open circuit's one probe; True if this delivery is it

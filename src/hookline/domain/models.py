@@ -155,6 +155,8 @@ class Attempt:
     response_duration_ms: int
     trigger: AttemptTrigger
     timestamp: datetime
+    fallback_for: str | None = None
+    """Set on an attempt at a fallback destination: the endpoint it stood in for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +169,8 @@ class ClaimedDelivery:
     trigger: AttemptTrigger
     message: Message
     endpoint: Endpoint
+    fallback_for: str | None = None
+    """A delivery to a fallback destination: the endpoint it stands in for."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,8 +270,48 @@ async def _create(
 ) -> Endpoint:
     event_types = await _event_types(ops, given.event_types)
     endpoint = new_endpoint(app, given, event_types, ops.clock(), uid)
+    endpoint = replace(endpoint, policy=await _checked_policy(ops, app, endpoint.id, given.policy))
     await ops.store.create_endpoint(endpoint)
     return endpoint
+
+
+MAX_FALLBACK_CHAIN = 100
+"""Steps followed when looking for a cycle of fallbacks (more than any application has)."""
+
+
+async def _checked_policy(
+    ops: Operations, app: Application, endpoint_id: str, policy: EndpointPolicy
+) -> EndpointPolicy:
+    """The policy with its fallback destination resolved to an id: another endpoint of the
+    same application (by id or uid), not the endpoint itself, and not one whose own fallbacks
+    lead back to it. Anything else is a 422 naming ``policy.fallback.endpointId``."""
+    fallback = policy.fallback
+    if fallback is None:
+        return policy
+    loc = ("body", "policy", "fallback", "endpointId")
+    target = await ops.store.get_endpoint(app.id, fallback.endpoint_id)
+    if target is None:
+        raise InvalidRequest(
+            "policy.fallback.endpointId must name another endpoint of this application", loc=loc
+        )
+    if target.id == endpoint_id:
+        raise InvalidRequest("policy.fallback.endpointId cannot name the endpoint itself", loc=loc)
+    step, seen = target, {target.id}
+    for _ in range(MAX_FALLBACK_CHAIN):
+        if step.policy.fallback is None:
+            break
+        found = await ops.store.get_endpoint(app.id, step.policy.fallback.endpoint_id)
+        if found is None or found.id in seen:
+            break
+        if found.id == endpoint_id:
+            raise InvalidRequest(
+                f"policy.fallback.endpointId: {target.id} falls back (through "
+                f"{len(seen)} endpoint(s)) to this endpoint; fallbacks may not form a cycle",
+                loc=loc,
+            )
+        step = found
+        seen.add(found.id)
+    return replace(policy, fallback=replace(fallback, endpoint_id=target.id))
 
 
 async def upsert(
@@ -284,6 +324,7 @@ async def upsert(
     if existing is None:
         return await _create(ops, app, given, uid=key), True
     event_types = await _event_types(ops, given.event_types)
+    given = replace(given, policy=await _checked_policy(ops, app, existing.id, given.policy))
     updated = await _update(
         ops,
         principal,
@@ -301,6 +342,10 @@ async def patch(
     existing = await get(ops, principal, app_key, key)
     if not isinstance(changes.event_types, Unset):
         changes = replace(changes, event_types=await _event_types(ops, changes.event_types))
+    if isinstance(changes.policy, EndpointPolicy):
+        app = await applications.resolve(ops, principal, app_key)
+        checked = await _checked_policy(ops, app, existing.id, changes.policy)
+        changes = replace(changes, policy=checked)
     return await _update(
         ops,
         principal,

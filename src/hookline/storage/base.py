@@ -63,6 +63,20 @@ class AttemptFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class FallbackDelivery:
+    """A new delivery of a message to an endpoint's fallback destination, standing in for
+    the endpoint (``fallback_for``); written only if that destination exists and is enabled,
+    and not if it already has a delivery of the message."""
+
+    id: str
+    app_id: str
+    msg_id: str
+    endpoint_id: str
+    fallback_for: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AttemptOutcome:
     """The result of one attempt and what it does to its delivery (decided in ``domain``)."""
 
@@ -72,6 +86,17 @@ class AttemptOutcome:
     next_attempt_at: datetime | None
     scheduled_attempts: int
     disable_endpoint: bool
+    fallback: FallbackDelivery | None = None
+    """The exhausted delivery's stand-in, written in the same transaction."""
+
+
+@dataclass(frozen=True, slots=True)
+class Diversion:
+    """A leased delivery whose endpoint's circuit has been open too long, given to its
+    fallback destination instead: it fails, unattempted, and ``fallback`` is written."""
+
+    claimed: ClaimedDelivery
+    fallback: FallbackDelivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +275,11 @@ class Store(Protocol):
     async def complete(self, outcomes: Sequence[AttemptOutcome]) -> None: ...
     async def defer(self, deferrals: Sequence[Deferral], now: datetime) -> None:
         """Give leased deliveries back, pending until ``until``, without an attempt."""
+        ...
+
+    async def divert(self, diversions: Sequence[Diversion]) -> None:
+        """Fail each leased delivery (while its lease holds) and write its stand-in, in one
+        transaction per diversion."""
         ...
 
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None: ...

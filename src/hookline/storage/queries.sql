@@ -105,6 +105,23 @@ SET status = 1, next_attempt_at = :until, lease_token = NULL, worker_id = NULL,
     updated_at = :now
 WHERE id = :id AND lease_token = :lease_token
 
+-- name: divert_delivery
+-- A delivery held by a circuit open too long goes to the fallback destination instead: it
+-- fails unattempted (while its lease holds), and its stand-in is written.
+UPDATE deliveries
+SET status = 2, lease_token = NULL, worker_id = NULL, manual = 0, updated_at = :now
+WHERE id = :delivery_id AND lease_token = :lease_token
+  AND EXISTS (SELECT 1 FROM endpoints
+              WHERE id = :endpoint_id AND app_id = :app_id AND disabled = 0);
+INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                        next_attempt_at, updated_at, fallback_for)
+SELECT :id, e.app_id, :msg_id, e.id, 1, 0, CAST(:now AS BIGINT), CAST(:now AS BIGINT),
+       :fallback_for
+FROM endpoints AS e JOIN deliveries AS d ON d.id = :delivery_id
+WHERE e.id = :endpoint_id AND e.app_id = :app_id AND e.disabled = 0
+  AND d.status = 2 AND d.lease_token IS NULL
+ON CONFLICT (msg_id, endpoint_id) DO NOTHING
+
 -- name: resend
 UPDATE deliveries
 SET status = 1, next_attempt_at = :now, manual = 1, lease_token = NULL, updated_at = :now

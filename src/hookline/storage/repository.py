@@ -45,6 +45,7 @@ from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
     Deferral,
+    Diversion,
     Handoff,
     IdempotencyCompletion,
     IdempotentResponse,
@@ -313,6 +314,10 @@ class SqlRepository:
         await self._db.execute_many(
             "defer_delivery", [rows.defer_params(d, now) for d in deferrals]
         )
+
+    async def divert(self, diversions: Sequence[Diversion]) -> None:
+        for diversion in diversions:
+            await self._db.script("divert_delivery", rows.divert_params(diversion))
 
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None:
         params = {"app_id": app_id, "msg_id": msg_id, "endpoint_id": endpoint_id}

@@ -30,6 +30,8 @@ from hookline.domain.routing import endpoint_accepts
 from hookline.storage.base import (
     AttemptOutcome,
     Deferral,
+    Diversion,
+    FallbackDelivery,
     IdempotencyCompletion,
     IdempotentResponse,
 )
@@ -249,6 +251,30 @@ def finish_params(outcome: AttemptOutcome) -> dict[str, Any]:
     }
 
 
+def fallback_params(fallback: FallbackDelivery) -> dict[str, Any]:
+    return {
+        "id": fallback.id,
+        "app_id": fallback.app_id,
+        "msg_id": fallback.msg_id,
+        "endpoint_id": fallback.endpoint_id,
+        "fallback_for": fallback.fallback_for,
+        "now": to_ms(fallback.now),
+    }
+
+
+def stood_in_params(outcome: AttemptOutcome) -> dict[str, Any]:
+    """Marks an attempt at a fallback destination with the endpoint it stood in for."""
+    return {"id": outcome.attempt.id, "fallback_for": outcome.attempt.fallback_for}
+
+
+def divert_params(diversion: Diversion) -> dict[str, Any]:
+    return {
+        **fallback_params(diversion.fallback),
+        "delivery_id": diversion.claimed.delivery_id,
+        "lease_token": diversion.claimed.lease_token,
+    }
+
+
 def defer_params(deferral: Deferral, now: datetime) -> dict[str, Any]:
     return {
         "id": deferral.claimed.delivery_id,
@@ -271,6 +297,7 @@ def attempt_from(row: Row) -> Attempt:
         response_duration_ms=row["duration_ms"],
         trigger=AttemptTrigger(row["trigger_type"]),
         timestamp=ms_to_dt(row["created_at"]),
+        fallback_for=row["fallback_for"],
     )
 
 
@@ -292,6 +319,7 @@ def claimed_from(
             trigger=AttemptTrigger.MANUAL if r["manual"] else AttemptTrigger.SCHEDULED,
             message=by_msg[r["msg_id"]],
             endpoint=by_endpoint[r["endpoint_id"]],
+            fallback_for=r["fallback_for"],
         )
         for r in leased
         if r["msg_id"] in by_msg and r["endpoint_id"] in by_endpoint

@@ -82,6 +82,7 @@ CREATE TABLE deliveries (
     worker_id TEXT,
     manual INTEGER NOT NULL DEFAULT 0,
     updated_at BIGINT NOT NULL,
+    fallback_for TEXT,
     UNIQUE (msg_id, endpoint_id)
 );
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, msg_id);
@@ -118,7 +119,8 @@ CREATE TABLE attempts (
     response TEXT NOT NULL,
     duration_ms INTEGER NOT NULL,
     trigger_type INTEGER NOT NULL,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    fallback_for TEXT
 );
 CREATE INDEX attempts_msg ON attempts (msg_id, id);
 CREATE INDEX attempts_endpoint ON attempts (endpoint_id, id);

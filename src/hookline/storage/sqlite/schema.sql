@@ -101,6 +101,7 @@ CREATE TABLE deliveries (
     worker_id TEXT,
     manual INTEGER NOT NULL DEFAULT 0,
     updated_at INTEGER NOT NULL,
+    fallback_for TEXT,
     UNIQUE (msg_id, endpoint_id)
 );
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, msg_id);
@@ -119,7 +120,8 @@ CREATE TABLE attempts (
     response TEXT NOT NULL,
     duration_ms INTEGER NOT NULL,
     trigger_type INTEGER NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    fallback_for TEXT
 );
 CREATE INDEX attempts_msg ON attempts (msg_id, id);
 CREATE INDEX attempts_endpoint ON attempts (endpoint_id, id);
