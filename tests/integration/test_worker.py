@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 from svix import webhooks as svix_webhooks
 
 from hookline.delivery import recorder as recorder_module
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain.breaker import BreakerSettings
-from hookline.domain.models import MessageStatus, SigningKey
+from hookline.domain.models import Application, Endpoint, MessageStatus, SigningKey
+from hookline.domain.policy import EndpointPolicy, FallbackPolicy
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle, generate_ed25519_secret, public_key
 from hookline.storage.base import AttemptFilter, ListQuery, Store
@@ -523,3 +524,92 @@ async def test_one_probe_serves_every_worker_and_its_success_resumes_them_all(
         for worker in workers:
             worker.stop()
         await asyncio.gather(*(asyncio.wait_for(task, 10) for task in tasks))
+
+
+async def _with_fallback(
+    store: Store, after_open_seconds: float | None = None
+) -> tuple[Endpoint, Endpoint, Application]:
+    """A primary endpoint whose policy names a fallback destination (subscribed to another
+    event type, so it receives only what stands in for the primary)."""
+    app = make_app()
+    await store.create_application(app)
+    backup = replace(make_endpoint(app, "https://backup.example/h"), event_types=("x.other",))
+    policy = EndpointPolicy(fallback=FallbackPolicy(backup.id, after_open_seconds))
+    primary = replace(make_endpoint(app, "https://primary.example/h"), policy=policy)
+    await store.create_endpoint(backup)
+    await store.create_endpoint(primary)
+    return primary, backup, app
+
+
+async def test_what_the_primary_exhausted_goes_to_its_fallback_signed_with_its_secret(
+    store: Store, running: Running
+) -> None:
+    """A delivery the primary exhausted is delivered to the fallback destination, signed with
+    the fallback's own secret; the attempt log shows the fallback's attempt standing in for
+    the primary, and a fallback's own exhaustion goes no further."""
+    primary, backup, app = await _with_fallback(store)
+    transport = FakeTransport(script={primary.url: [status(500)], backup.url: [ok()]})
+    running(transport, config(retry_schedule=RetrySchedule((0.01,), jitter=0.0)))
+    msg = make_message(app)
+    await store.publish([msg], utcnow())
+    await eventually(partial(_is, store, msg.id, backup.id, MessageStatus.SUCCESS))
+    assert await _status(store, msg.id, primary.id) is MessageStatus.FAIL
+    (call,) = [c for c in transport.calls if c.url == backup.url]
+    Webhook(backup.current_key.secret).verify(call.body, dict(call.headers))
+    with pytest.raises(WebhookVerificationError):
+        Webhook(primary.current_key.secret).verify(call.body, dict(call.headers))
+    attempts = await store.list_attempts(app.id, ListQuery(), AttemptFilter(), msg.id)
+    logged = sorted((a.endpoint_id, a.response_status_code, a.fallback_for) for a in attempts.data)
+    assert logged == sorted(
+        [(primary.id, 500, None), (primary.id, 500, None), (backup.id, 200, primary.id)]
+    )
+
+
+async def test_a_fallback_exhausted_in_turn_does_not_chain_further(
+    store: Store, running: Running
+) -> None:
+    """The fallback destination names a fallback of its own; what it exhausts while standing
+    in for the primary stays failed there and goes nowhere else."""
+    primary, backup, app = await _with_fallback(store)
+    third = replace(make_endpoint(app, "https://third.example/h"), event_types=("x.other",))
+    await store.create_endpoint(third)
+    chained = replace(backup, policy=EndpointPolicy(fallback=FallbackPolicy(third.id)))
+    assert await store.update_endpoint(chained) is not None
+    transport = FakeTransport(script={primary.url: [status(500)], backup.url: [status(500)]})
+    running(transport, config(retry_schedule=RetrySchedule((), jitter=0.0)))
+    msg = make_message(app)
+    await store.publish([msg], utcnow())
+    await eventually(partial(_is, store, msg.id, backup.id, MessageStatus.FAIL))
+    await asyncio.sleep(0.2)  # a few polls: time for a (wrong) third delivery to appear
+    assert await store.get_delivery(msg.id, third.id) is None
+    assert third.url not in {c.url for c in transport.calls}
+
+
+async def test_what_waits_behind_a_circuit_open_too_long_is_diverted_to_the_fallback(
+    store: Store, running: Running
+) -> None:
+    """While the primary's circuit has been open less than afterOpenSeconds its deliveries
+    are held; after that, held deliveries go to the fallback destination instead (the
+    primary's fail unattempted), and the fallback's attempts name the primary."""
+    primary, backup, app = await _with_fallback(store, after_open_seconds=0.5)
+    transport = FakeTransport(script={primary.url: [status(0)], backup.url: [ok()]})
+    cfg = config(
+        breaker=BreakerSettings(threshold=1, cooldown=60.0),
+        retry_schedule=RetrySchedule((0.05,) * 5, jitter=0.0),
+    )
+    running(transport, cfg)
+    first = make_message(app)
+    await store.publish([first], utcnow())
+
+    async def primary_is_open() -> bool:
+        return primary.id in await store.open_circuits(utcnow())
+
+    await eventually(primary_is_open)
+    held = [make_message(app) for _ in range(5)]
+    await store.publish(held, utcnow())
+    for msg in [first, *held]:
+        await eventually(partial(_is, store, msg.id, backup.id, MessageStatus.SUCCESS), 10)
+        assert await _status(store, msg.id, primary.id) is MessageStatus.FAIL
+    assert sum(c.url == primary.url for c in transport.calls) == 1, "no attempt while open"
+    attempts = await store.list_attempts(app.id, ListQuery(limit=50), AttemptFilter(), None)
+    assert {a.fallback_for for a in attempts.data if a.endpoint_id == backup.id} == {primary.id}

@@ -19,7 +19,7 @@ from hookline.delivery.admission import Admission
 from hookline.domain.admission import HOLD_FACTOR, AdmissionSnapshot, EndpointLimits
 from hookline.domain.breaker import BreakerSettings, CircuitState, ProbeGrant
 from hookline.domain.models import Endpoint
-from hookline.domain.policy import BreakerPolicy, EndpointPolicy
+from hookline.domain.policy import BreakerPolicy, EndpointPolicy, FallbackPolicy
 from tests.conftest import make_app, make_endpoint
 
 THRESHOLD = 3
@@ -358,3 +358,18 @@ def test_an_endpoint_policy_overrides_the_servers_breaker_settings() -> None:
     assert admission.hold("ep") is not None
     admission.record(endpoint("lenient"), 503, None)
     assert admission.hold("lenient") is None
+
+
+def test_an_endpoint_open_longer_than_its_fallback_allows_is_claimed_to_be_diverted() -> None:
+    """Before afterOpenSeconds an open endpoint is skipped and its held deliveries are put
+    back; after it, claims take its deliveries again and each held one is to be diverted."""
+    admission, clock, _ = make()
+    policy = EndpointPolicy(fallback=FallbackPolicy("ep_backup", after_open_seconds=5.0))
+    primary = endpoint("ep", policy)
+    for _ in range(THRESHOLD):
+        admission.record(primary, 503, None)
+    assert "ep" in admission.plan_claim().skip and not admission.diverts(primary)
+    clock.advance(5.0)
+    assert "ep" not in admission.plan_claim().skip
+    assert admission.hold("ep") is not None and admission.diverts(primary)
+    assert not admission.diverts(endpoint("ep")), "no fallback named: held, not diverted"

@@ -119,12 +119,15 @@ class Admission:
         """Should a delivery of ``endpoint`` that its breaker holds go to the endpoint's
         fallback destination instead (its circuit has been open longer than
         ``afterOpenSeconds``)? Also notes the setting, so claims take such deliveries."""
+        self._note_fallback(endpoint)
+        return self._open_too_long(endpoint.id, self._clock().timestamp())
+
+    def _note_fallback(self, endpoint: Endpoint) -> None:
         fallback = endpoint.policy.fallback
         if fallback is None or fallback.after_open_seconds is None:
             self._diverting.pop(endpoint.id, None)
-            return False
-        self._diverting[endpoint.id] = fallback.after_open_seconds
-        return self._open_too_long(endpoint.id, self._clock().timestamp())
+        else:
+            self._diverting[endpoint.id] = fallback.after_open_seconds
 
     # -- one delivery, from start to finish ---------------------------------------------
 
@@ -181,6 +184,7 @@ class Admission:
             breaker = self._breakers[endpoint_id] = Breaker(settings)
         elif settings is not breaker.settings:
             breaker.reconfigure(settings)
+        self._note_fallback(endpoint)
         was_closed = breaker.closed
         now = self._clock().timestamp()
         opened = breaker.record(status_code, retry_after, now)
@@ -202,6 +206,7 @@ class Admission:
             self._wake()
         if breaker.idle:
             del self._breakers[endpoint_id]
+            self._diverting.pop(endpoint_id, None)
 
     def _save(self, endpoint_id: str, state: CircuitState | None) -> None:
         self._unsaved[endpoint_id] = self._unsaved.get(endpoint_id, 0) + 1
