@@ -1208,7 +1208,7 @@ async def test_a_diverted_delivery_fails_unattempted_and_its_stand_in_is_written
 ) -> None:
     """divert() fails the leased delivery without an attempt and writes its stand-in."""
     claimed, backup = await _primary_and_fallback(store)
-    await store.divert([Diversion(claimed, _stand_in(claimed, backup))])
+    await store.divert([Diversion(claimed, _stand_in(claimed, backup), utcnow())])
     primary = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
     assert primary is not None
     assert (primary.status, primary.attempt_count) == (MessageStatus.FAIL, 0)
@@ -1216,23 +1216,28 @@ async def test_a_diverted_delivery_fails_unattempted_and_its_stand_in_is_written
     assert stand_in is not None and stand_in.status is MessageStatus.PENDING
 
 
-async def test_a_diversion_whose_fallback_is_gone_or_whose_lease_was_lost_changes_nothing(
+async def test_a_diversion_whose_lease_was_lost_or_whose_fallback_is_gone_fails_nothing(
     store: Store,
 ) -> None:
-    """The delivery keeps its state and no stand-in is written when the fallback destination
-    was deleted, or when the diversion's lease is no longer the delivery's."""
+    """No stand-in is written when the diversion's lease is no longer the delivery's (the
+    delivery keeps its new holder's state), nor when the fallback destination was deleted
+    (the delivery is put back until the hold ends, as a deferral would)."""
     claimed, gone = await _primary_and_fallback(store)
     await store.delete_endpoint(claimed.endpoint.app_id, gone.id)
-    await store.divert([Diversion(claimed, _stand_in(claimed, gone))])
-    kept = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
-    assert kept is not None and kept.status is MessageStatus.SENDING
     stale = replace(claimed, lease_token="not-the-lease")
     other = replace(make_endpoint(await _app_of(store, claimed)), event_types=("other.type",))
     await store.create_endpoint(other)
-    await store.divert([Diversion(stale, _stand_in(stale, other))])
+    await store.divert([Diversion(stale, _stand_in(stale, other), utcnow())])
     kept = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
     assert kept is not None and kept.status is MessageStatus.SENDING
     assert await store.get_delivery(claimed.message.id, other.id) is None
+    until = utcnow() + timedelta(seconds=30)
+    await store.divert([Diversion(claimed, _stand_in(claimed, gone), until)])
+    kept = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
+    assert kept is not None
+    assert (kept.status, kept.attempt_count) == (MessageStatus.PENDING, 0), "put back"
+    assert kept.next_attempt_at is not None and kept.next_attempt_at >= until - timedelta(seconds=1)
+    assert await store.get_delivery(claimed.message.id, gone.id) is None
 
 
 async def _app_of(store: Store, claimed: ClaimedDelivery) -> Application:

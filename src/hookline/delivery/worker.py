@@ -270,7 +270,7 @@ class Worker:
         if self._admission.diverts(claimed.endpoint):
             stand_in = fallback.stand_in(claimed, self._clock())
             if stand_in is not None:
-                return Diversion(claimed, stand_in)
+                return Diversion(claimed, stand_in, until)
         return Deferral(claimed, until)
 
     async def _bid_for_probe(self, endpoint_id: str) -> bool:

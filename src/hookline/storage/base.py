@@ -97,6 +97,8 @@ class Diversion:
 
     claimed: ClaimedDelivery
     fallback: FallbackDelivery
+    until: datetime
+    """If the fallback cannot take it (disabled or deleted), it is put back until then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +281,8 @@ class Store(Protocol):
 
     async def divert(self, diversions: Sequence[Diversion]) -> None:
         """Fail each leased delivery (while its lease holds) and write its stand-in, in one
-        transaction per diversion."""
+        transaction per diversion; one whose fallback cannot take it is put back instead,
+        as ``defer`` would."""
         ...
 
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None: ...

@@ -120,7 +120,12 @@ SELECT :id, e.app_id, :msg_id, e.id, 1, 0, CAST(:now AS BIGINT), CAST(:now AS BI
 FROM endpoints AS e JOIN deliveries AS d ON d.id = :delivery_id
 WHERE e.id = :endpoint_id AND e.app_id = :app_id AND e.disabled = 0
   AND d.status = 2 AND d.lease_token IS NULL
-ON CONFLICT (msg_id, endpoint_id) DO NOTHING
+ON CONFLICT (msg_id, endpoint_id) DO NOTHING;
+-- Still leased: the fallback could not take it (disabled or deleted), so put it back.
+UPDATE deliveries
+SET status = 1, next_attempt_at = :until, lease_token = NULL, worker_id = NULL,
+    updated_at = :now
+WHERE id = :delivery_id AND lease_token = :lease_token
 
 -- name: resend
 UPDATE deliveries

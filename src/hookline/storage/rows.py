@@ -272,6 +272,7 @@ def divert_params(diversion: Diversion) -> dict[str, Any]:
         **fallback_params(diversion.fallback),
         "delivery_id": diversion.claimed.delivery_id,
         "lease_token": diversion.claimed.lease_token,
+        "until": to_ms(diversion.until),
     }
 
 
