@@ -613,3 +613,17 @@ async def test_what_waits_behind_a_circuit_open_too_long_is_diverted_to_the_fall
     assert sum(c.url == primary.url for c in transport.calls) == 1, "no attempt while open"
     attempts = await store.list_attempts(app.id, ListQuery(limit=50), AttemptFilter(), None)
     assert {a.fallback_for for a in attempts.data if a.endpoint_id == backup.id} == {primary.id}
+
+
+async def test_a_delivery_failed_by_410_gone_goes_to_the_fallback(
+    store: Store, running: Running
+) -> None:
+    """410 Gone fails the delivery and disables the primary; its fallback receives it."""
+    primary, backup, app = await _with_fallback(store)
+    transport = FakeTransport(script={primary.url: [status(410)], backup.url: [ok()]})
+    running(transport, config())
+    msg = make_message(app)
+    await store.publish([msg], utcnow())
+    await eventually(partial(_is, store, msg.id, backup.id, MessageStatus.SUCCESS))
+    disabled = await store.get_endpoint(app.id, primary.id)
+    assert disabled is not None and disabled.disabled

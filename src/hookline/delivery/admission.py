@@ -177,13 +177,16 @@ class Admission:
         """Count an attempt's answer against its endpoint's breaker."""
         endpoint_id = endpoint.id
         breaker = self._breakers.get(endpoint_id)
-        settings = self._breaker_settings.over(endpoint.policy.breaker)
         if breaker is None:
             if not is_endpoint_failure(status_code):
-                return
-            breaker = self._breakers[endpoint_id] = Breaker(settings)
-        elif settings is not breaker.settings:
-            breaker.reconfigure(settings)
+                return  # the common case: a healthy endpoint, nothing to count
+            breaker = self._breakers[endpoint_id] = Breaker(
+                self._breaker_settings.over(endpoint.policy.breaker)
+            )
+        else:
+            settings = self._breaker_settings.over(endpoint.policy.breaker)
+            if settings is not breaker.settings:
+                breaker.reconfigure(settings)
         self._note_fallback(endpoint)
         was_closed = breaker.closed
         now = self._clock().timestamp()

@@ -122,10 +122,13 @@ class AttemptRunner:
             scheduled_attempts=scheduled_attempts,
             disable_endpoint=decision.verdict is Verdict.ENDPOINT_GONE,
             fallback=fallback.stand_in(claimed, started)
-            if decision.verdict is Verdict.EXHAUSTED
+            if decision.verdict in _FAILED_FOR_GOOD
             else None,
         )
 
+
+_FAILED_FOR_GOOD = (Verdict.EXHAUSTED, Verdict.ENDPOINT_GONE)
+"""Verdicts after which a delivery goes to its endpoint's fallback destination, if any."""
 
 _OUTCOMES = {
     Verdict.SUCCEEDED: "success",
