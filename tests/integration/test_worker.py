@@ -627,3 +627,31 @@ async def test_a_delivery_failed_by_410_gone_goes_to_the_fallback(
     await eventually(partial(_is, store, msg.id, backup.id, MessageStatus.SUCCESS))
     disabled = await store.get_endpoint(app.id, primary.id)
     assert disabled is not None and disabled.disabled
+
+
+async def test_429_with_retry_after_reschedules_without_opening_the_breaker(
+    store: Store, running: Running
+) -> None:
+    """An endpoint that asks to slow down (429 with Retry-After) on more attempts than the
+    threshold keeps its circuit closed: each delivery is rescheduled, and all are delivered
+    once it answers 200; the same answers without Retry-After open it."""
+    app = make_app()
+    await store.create_application(app)
+    slow = make_endpoint(app, "https://slow.example/h")
+    plain = make_endpoint(app, "https://plain.example/h")
+    for ep in (slow, plain):
+        await store.create_endpoint(ep)
+    script = {slow.url: [status(429, "0")] * 6 + [ok()], plain.url: [status(429)]}
+    transport = FakeTransport(script=script)
+    running(transport, config(breaker=BreakerSettings(threshold=2, cooldown=60.0)))
+    messages = [make_message(app) for _ in range(3)]
+    await store.publish(messages, utcnow())
+
+    async def plain_is_open() -> bool:
+        return plain.id in await store.open_circuits(utcnow())
+
+    await eventually(plain_is_open)
+    for msg in messages:
+        await eventually(partial(_is, store, msg.id, slow.id, MessageStatus.SUCCESS))
+    assert sum(c.url == slow.url for c in transport.calls) >= 7
+    assert slow.id not in await store.open_circuits(utcnow())
