@@ -38,6 +38,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise ValueError("must be greater than 0 and at most 1")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -141,6 +148,19 @@ class Settings:
         _positive_float,
         "seconds an endpoint may fail without a success before it is disabled (5 days)",
     )
+    breaker_failure_ratio: float = _setting(
+        _ratio, "failed share of the attempts in the window that opens a circuit breaker"
+    )
+    breaker_window: float = _setting(
+        _positive_float, "seconds over which the breaker's failure ratio is measured"
+    )
+    breaker_min_attempts: int = _setting(
+        _positive_int, "attempts the breaker's window must hold before its ratio is judged"
+    )
+    breaker_throttle_seconds: float = _setting(
+        _positive_float,
+        "seconds of nothing but 429/503 with Retry-After before they open a circuit breaker",
+    )
     db_pool_size: int = _setting(_positive_int, "PostgreSQL connections per process")
     heartbeat_interval: float = _setting(_positive_float, "seconds between worker heartbeats")
     stall_timeout: float = _setting(
@@ -181,9 +201,13 @@ DEFAULTS: dict[str, str] = {
     "endpoint_max_in_flight": "32",
     "transport": "asyncio",
     "processes": "1",
-    "breaker_threshold": "5",
+    "breaker_threshold": "20",
     "breaker_cooldown": "5",
     "auto_disable_after": "432000",
+    "breaker_failure_ratio": "0.9",
+    "breaker_window": "60",
+    "breaker_min_attempts": "20",
+    "breaker_throttle_seconds": "60",
     "db_pool_size": "10",
     "heartbeat_interval": "5",
     "stall_timeout": "20",

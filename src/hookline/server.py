@@ -25,6 +25,7 @@ from hookline.config import TRANSPORT, Settings
 from hookline.delivery.auto_disable import run_auto_disable
 from hookline.delivery.maintenance import run_maintenance
 from hookline.delivery.worker import Worker, WorkerConfig
+from hookline.domain.breaker import BreakerSettings
 from hookline.instrumentation import NO_INSTRUMENTATION, Hook, Instrumentation, LoggingHook
 from hookline.operations import endpoints, tokens
 from hookline.operations.context import Operations
@@ -82,8 +83,14 @@ def worker_config(settings: Settings) -> WorkerConfig:
         poll_interval=settings.poll_interval,
         max_in_flight=settings.max_in_flight,
         endpoint_max_in_flight=settings.endpoint_max_in_flight,
-        breaker_threshold=settings.breaker_threshold,
-        breaker_cooldown=settings.breaker_cooldown,
+        breaker=BreakerSettings(
+            threshold=settings.breaker_threshold,
+            failure_ratio=settings.breaker_failure_ratio,
+            window_seconds=settings.breaker_window,
+            min_attempts=settings.breaker_min_attempts,
+            cooldown=settings.breaker_cooldown,
+            throttle_seconds=settings.breaker_throttle_seconds,
+        ),
         heartbeat_interval=settings.heartbeat_interval,
         stall_timeout=settings.stall_timeout,
         signature_headers=settings.signature_headers,

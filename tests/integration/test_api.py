@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from hookline.api.routes import all_routes
+from hookline.domain.breaker import CircuitState, ProbeGrant, Reason
 from hookline.storage.base import ListQuery, MessageFilter
 from tests.conftest import utcnow
 from tests.integration.conftest import Api
+
+CLOSED_CIRCUIT = {
+    "state": "closed",
+    "consecutiveFailures": None,
+    "failureRatio": None,
+    "reason": None,
+    "openedAt": None,
+    "nextProbeAt": None,
+    "probing": False,
+}
 
 
 async def _app(api: Api, uid: str = "acme") -> dict[str, Any]:
@@ -378,6 +390,7 @@ async def test_messages_filter_expunge_and_attempted_views(api: Api) -> None:
     assert stats == {
         **{"success": 0, "pending": 2, "sending": 0, "fail": 0, "canceled": 0},
         "rateLimit": unlimited,
+        "circuit": CLOSED_CIRCUIT,
     }
     bad = await api.client.get(f"/api/v1/app/acme/attempt/endpoint/{ep['id']}?status=9")
     assert bad.status_code == 422
@@ -489,3 +502,49 @@ async def test_endpoint_stats_show_the_rate_limit_and_its_slowdown(api: Api) -> 
     assert (slowed["limit"], slowed["source"]) == (16, "endpoint")
     assert 4.0 <= slowed["currentRate"] < 5.0
     assert slowed["recoversAt"] is not None
+
+
+async def test_an_endpoints_circuit_is_shown_on_the_endpoint_its_list_and_its_stats(
+    api: Api,
+) -> None:
+    """``circuit`` says closed for a new endpoint; once a worker saved an open circuit, the
+    endpoint, the list and the stats show it open with its counts, the rule that opened it,
+    when it opened and when the probe may go; past the cooldown, half-open with the probe
+    out; and closed again once it is closed."""
+    app = await _app(api)
+    created = await api.client.post(
+        "/api/v1/app/acme/endpoint", json={"url": "https://example.com/c", "uid": "ep"}
+    )
+    assert created.json()["circuit"] == CLOSED_CIRCUIT
+    endpoint_id = created.json()["id"]
+    now = utcnow().timestamp()
+    state = CircuitState(7, now + 60.0, 60.0, now - 1.0, 0.95, Reason.FAILURE_RATIO)
+    await api.store.save_circuit(endpoint_id, state)
+    shown = (await api.client.get("/api/v1/app/acme/endpoint/ep")).json()["circuit"]
+    assert shown["state"] == "open" and shown["probing"] is False
+    assert (shown["consecutiveFailures"], shown["failureRatio"], shown["reason"]) == (
+        7,
+        0.95,
+        "failureRatio",
+    )
+    assert shown["openedAt"].startswith(api_time(now - 1.0))
+    assert shown["nextProbeAt"].startswith(api_time(now + 60.0))
+    listed = (await api.client.get("/api/v1/app/acme/endpoint")).json()["data"]
+    assert [e["circuit"] for e in listed] == [shown]
+    stats = (await api.client.get("/api/v1/app/acme/endpoint/ep/stats")).json()
+    assert stats["circuit"] == shown
+    await api.store.save_circuit(endpoint_id, None)
+    await api.store.save_circuit(endpoint_id, CircuitState(5, now - 1.0, 5.0, now - 6.0))
+    later = utcnow()
+    bid = await api.store.claim_probe(endpoint_id, "wrk_x", later, later + timedelta(seconds=20))
+    assert bid[0] is ProbeGrant.GRANTED
+    half_open = (await api.client.get("/api/v1/app/acme/endpoint/ep")).json()["circuit"]
+    assert half_open["state"] == "halfOpen" and half_open["probing"] is True
+    await api.store.save_circuit(endpoint_id, None)
+    closed = (await api.client.get(f"/api/v1/app/{app['id']}/endpoint/ep")).json()["circuit"]
+    assert closed == CLOSED_CIRCUIT
+
+
+def api_time(seconds: float) -> str:
+    """The API's rendering of a time, to the second."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")

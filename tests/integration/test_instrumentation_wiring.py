@@ -10,6 +10,7 @@ from typing import TypeVar
 import pytest
 
 from hookline.delivery.worker import Worker
+from hookline.domain.breaker import BreakerSettings
 from hookline.domain.models import MessageStatus
 from hookline.domain.retry import RetrySchedule
 from hookline.instrumentation import (
@@ -69,7 +70,9 @@ async def heard_worker(store: Store) -> AsyncIterator[tuple[Heard, FakeTransport
     worker = Worker(
         store,
         transport,
-        config(retry_schedule=RetrySchedule((0.01,), jitter=0.0), breaker_threshold=2),
+        config(
+            retry_schedule=RetrySchedule((0.01,), jitter=0.0), breaker=BreakerSettings(threshold=2)
+        ),
         instrumentation=Instrumentation([heard]),
     )
     task = asyncio.create_task(worker.run())

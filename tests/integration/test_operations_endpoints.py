@@ -10,6 +10,7 @@ import pytest
 
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.models import Application, Endpoint
+from hookline.domain.policy import EndpointPolicy, FallbackPolicy
 from hookline.operations import applications, endpoints, event_types
 from hookline.operations.applications import NewApplication
 from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
@@ -155,3 +156,52 @@ async def test_delete_removes_the_endpoint(ops: Ops, app: Application) -> None:
     await endpoints.delete(ops.ops, SYSTEM, "acme", "ep")
     with pytest.raises(NotFound):
         await endpoints.get(ops.ops, SYSTEM, "acme", "ep")
+
+
+def _falls_back_to(endpoint_id: str) -> EndpointPolicy:
+    return EndpointPolicy(fallback=FallbackPolicy(endpoint_id, after_open_seconds=60.0))
+
+
+async def test_a_fallback_must_be_another_endpoint_of_the_same_application(
+    ops: Ops, app: Application
+) -> None:
+    """policy.fallback.endpointId is resolved (a uid becomes the id) and must name another
+    existing endpoint of the application: an unknown one, one of another application, or the
+    endpoint itself is a 422 on that field, and nothing is stored or changed."""
+    backup = await endpoints.create(ops.ops, SYSTEM, "acme", EndpointFields(URL, uid="backup"))
+    primary = await _endpoint(ops, policy=_falls_back_to("backup"))
+    assert primary.policy.fallback == FallbackPolicy(backup.id, 60.0)
+    await applications.create(ops.ops, SYSTEM, NewApplication("Other", uid="other"))
+    foreign = await endpoints.create(ops.ops, SYSTEM, "other", EndpointFields(URL))
+    loc = ("body", "policy", "fallback", "endpointId")
+    for target in ("ep_nosuchendpoint", foreign.id, primary.id, "ep"):
+        with pytest.raises(InvalidRequest) as refused:
+            await endpoints.patch(
+                ops.ops, SYSTEM, "acme", "ep", EndpointPatch(policy=_falls_back_to(target))
+            )
+        assert refused.value.loc == loc
+    with pytest.raises(InvalidRequest):
+        await endpoints.create(
+            ops.ops, SYSTEM, "acme", EndpointFields(URL, policy=_falls_back_to(foreign.id))
+        )
+    assert (await endpoints.get(ops.ops, SYSTEM, "acme", "ep")) == primary
+    page = await endpoints.list_endpoints(ops.ops, SYSTEM, "acme", ListQuery())
+    assert len(page.data) == 2
+
+
+async def test_fallbacks_may_not_form_a_cycle(ops: Ops, app: Application) -> None:
+    """a → b → c is allowed; then c → a (through PATCH or PUT) is a 422 naming the field."""
+    for uid in ("a", "b", "c"):
+        await endpoints.create(ops.ops, SYSTEM, "acme", EndpointFields(URL, uid=uid))
+    await endpoints.patch(ops.ops, SYSTEM, "acme", "a", EndpointPatch(policy=_falls_back_to("b")))
+    await endpoints.patch(ops.ops, SYSTEM, "acme", "b", EndpointPatch(policy=_falls_back_to("c")))
+    with pytest.raises(InvalidRequest) as refused:
+        await endpoints.patch(
+            ops.ops, SYSTEM, "acme", "c", EndpointPatch(policy=_falls_back_to("a"))
+        )
+    assert "cycle" in refused.value.detail
+    with pytest.raises(InvalidRequest):
+        await endpoints.upsert(
+            ops.ops, SYSTEM, "acme", "c", EndpointFields(URL, policy=_falls_back_to("a"))
+        )
+    assert (await endpoints.get(ops.ops, SYSTEM, "acme", "c")).policy == EndpointPolicy()

@@ -14,7 +14,7 @@ import pytest
 
 from hookline.domain import admission, ids, ratelimit
 from hookline.domain.admission import EndpointLimits
-from hookline.domain.breaker import CircuitState
+from hookline.domain.breaker import CircuitState, ProbeGrant, Reason
 from hookline.domain.errors import Conflict, Unavailable
 from hookline.domain.models import (
     Application,
@@ -29,6 +29,7 @@ from hookline.domain.models import (
 from hookline.domain.policy import (
     ApplicationPolicy,
     EndpointPolicy,
+    FallbackPolicy,
     OnExhausted,
     OrderingPolicy,
     RetryPolicy,
@@ -39,6 +40,8 @@ from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
     Deferral,
+    Diversion,
+    FallbackDelivery,
     IdempotencyCompletion,
     LeaseOffer,
     ListQuery,
@@ -49,6 +52,7 @@ from hookline.storage.parts import Claimer, Leased
 from hookline.storage.repository import SqlRepository
 from hookline.storage.rows import to_us as rows_to_us
 from tests.conftest import (
+    failed_outcome,
     make_app,
     make_endpoint,
     make_event_type,
@@ -1093,43 +1097,106 @@ async def test_updating_a_deleted_row_returns_none_and_writes_nothing(store: Sto
     assert await store.get_application(app.id) is None
 
 
-async def test_an_open_circuit_is_seen_by_every_worker_until_it_ends_or_closes(
-    store: Store,
-) -> None:
-    """A saved open circuit is returned while it holds, not once its hold has ended, and
-    not after it was closed."""
+def opened(now: datetime, cooldown: float, failures: int = 5, **more: Any) -> CircuitState:
+    return CircuitState(
+        failures=failures,
+        open_until=now.timestamp() + cooldown,
+        cooldown=cooldown,
+        opened_at=now.timestamp(),
+        **more,
+    )
+
+
+async def test_a_circuit_is_seen_by_every_worker_until_it_closes(store: Store) -> None:
+    """A saved circuit is returned, with what the API shows of it, while it is open and
+    after its cooldown (half-open), until it is closed."""
     now = utcnow()
-    until = now.timestamp() + 30.0
-    await store.save_circuit("ep_down", CircuitState(failures=5, open_until=until, cooldown=30.0))
-    await store.save_circuit("ep_other", CircuitState(failures=6, open_until=until, cooldown=10.0))
-    assert await store.open_circuits(now) == {
-        "ep_down": CircuitState(failures=5, open_until=until, cooldown=30.0),
-        "ep_other": CircuitState(failures=6, open_until=until, cooldown=10.0),
-    }
-    assert await store.open_circuits(now + timedelta(seconds=31)) == {}
+    down = opened(now, 30.0, failure_ratio=0.95, reason=Reason.FAILURE_RATIO)
+    other = opened(now, 10.0, failures=6)
+    await store.save_circuit("ep_down", down)
+    await store.save_circuit("ep_other", other)
+    assert await store.open_circuits(now) == {"ep_down": down, "ep_other": other}
+    assert set(await store.open_circuits(now + timedelta(seconds=31))) == {"ep_down", "ep_other"}
     await store.save_circuit("ep_down", None)
     assert set(await store.open_circuits(now)) == {"ep_other"}
+    assert await store.circuits_of(["ep_down", "ep_other", "ep_none"]) == {"ep_other": other}
+    assert await store.circuits_of([]) == {}
 
 
 async def test_of_two_openings_of_one_circuit_the_longer_hold_is_kept(store: Store) -> None:
-    """A re-opening (which always holds longer) replaces an opening, and an opening written
-    late by a slower worker does not shorten the hold another worker saved."""
+    """A re-opening (which always holds longer) replaces an opening and keeps the time the
+    episode began, and an opening written late by a slower worker does not shorten the hold
+    another worker saved."""
     now = utcnow()
-    first = CircuitState(failures=5, open_until=now.timestamp() + 5.0, cooldown=5.0)
-    reopened = CircuitState(failures=6, open_until=now.timestamp() + 20.0, cooldown=10.0)
+    first = opened(now, 5.0)
+    reopened = replace(opened(now + timedelta(seconds=5), 15.0, failures=6), cooldown=10.0)
     await store.save_circuit("ep", first)
     await store.save_circuit("ep", reopened)
     await store.save_circuit("ep", first)
-    assert await store.open_circuits(now) == {"ep": reopened}
+    assert await store.open_circuits(now) == {"ep": replace(reopened, opened_at=now.timestamp())}
 
 
-async def test_purging_removes_circuits_whose_hold_has_ended(store: Store) -> None:
-    """Circuits nobody closed (their endpoint deleted, say) are purged once they have ended."""
+async def test_exactly_one_worker_gets_the_half_open_probe(store: Store) -> None:
+    """The probe cannot be claimed while the circuit cools down; after it, the first bid is
+    granted and every other is told TAKEN with the winner's probe lease, until that lease
+    runs out; a bid on a closed circuit says CLOSED."""
     now = utcnow()
-    await store.save_circuit("ep_old", CircuitState(5, now.timestamp() - 1.0, 5.0))
-    await store.save_circuit("ep_new", CircuitState(5, now.timestamp() + 60.0, 5.0))
+    await store.save_circuit("ep", opened(now, 5.0))
+    lease = timedelta(seconds=20)
+    grant, state = await store.claim_probe("ep", "wrk_a", now, now + lease)
+    assert grant is ProbeGrant.TAKEN and state is not None and state.probe_until is None
+    later = now + timedelta(seconds=5)
+    bids = await asyncio.gather(
+        *(store.claim_probe("ep", f"wrk_{n}", later, later + lease) for n in range(4))
+    )
+    assert [grant for grant, _ in bids].count(ProbeGrant.GRANTED) == 1
+    taken = [state for grant, state in bids if grant is ProbeGrant.TAKEN]
+    assert len(taken) == 3
+    assert all(s is not None and s.probe_until == (later + lease).timestamp() for s in taken)
+    circuit = (await store.open_circuits(later))["ep"]
+    assert circuit.hold_until == (later + lease).timestamp()
+    expired = later + lease
+    grant, _ = await store.claim_probe("ep", "wrk_b", expired, expired + lease)
+    assert grant is ProbeGrant.GRANTED, "a probe lease that ran out is claimed again"
+    await store.save_circuit("ep", None)
+    assert await store.claim_probe("ep", "wrk_c", expired, expired + lease) == (
+        ProbeGrant.CLOSED,
+        None,
+    )
+
+
+async def test_a_reopening_ends_the_probe(store: Store) -> None:
+    """The probe's failure re-opens the circuit: its lease is gone and the new cooldown
+    holds every worker."""
+    now = utcnow()
+    await store.save_circuit("ep", opened(now, 5.0))
+    later = now + timedelta(seconds=5)
+    grant, _ = await store.claim_probe("ep", "wrk_a", later, later + timedelta(seconds=20))
+    assert grant is ProbeGrant.GRANTED
+    await store.save_circuit("ep", replace(opened(later, 10.0, failures=6), opened_at=0.0))
+    circuit = (await store.open_circuits(later))["ep"]
+    assert circuit.probe_until is None and circuit.hold_until == later.timestamp() + 10.0
+    grant, _ = await store.claim_probe("ep", "wrk_b", later, later + timedelta(seconds=20))
+    assert grant is ProbeGrant.TAKEN
+
+
+async def test_a_circuit_goes_with_its_endpoint(store: Store) -> None:
+    """Deleting an endpoint (or its application) deletes its circuit; purging removes a
+    circuit whose endpoint is gone and keeps one whose endpoint exists, however old."""
+    now = utcnow()
+    app = make_app()
+    await store.create_application(app)
+    kept, deleted = make_endpoint(app), make_endpoint(app)
+    for endpoint in (kept, deleted):
+        await store.create_endpoint(endpoint)
+        await store.save_circuit(endpoint.id, opened(now - timedelta(days=2), 5.0))
+    await store.save_circuit("ep_orphan", opened(now - timedelta(days=2), 5.0))
+    await store.delete_endpoint(app.id, deleted.id)
+    assert set(await store.open_circuits(now)) == {kept.id, "ep_orphan"}
     await store.purge_expired(now, now - timedelta(days=1))
-    assert set(await store.open_circuits(now - timedelta(seconds=10))) == {"ep_new"}
+    assert set(await store.open_circuits(now)) == {kept.id}
+    await store.delete_application(app.id)
+    assert await store.open_circuits(now) == {}
 
 
 async def test_policies_of_applications_and_endpoints_round_trip_and_update(
@@ -1432,3 +1499,114 @@ async def test_a_publish_after_an_application_limit_changes_hands_over_the_new_l
     store.attach_handoff(Taker())
     await store.publish([msg], utcnow())
     assert [c.endpoint.rate_limit for c in handed] == [3]
+
+
+async def _primary_and_fallback(
+    store: Store, *, fallback_disabled: bool = False
+) -> tuple[ClaimedDelivery, Endpoint]:
+    """An application with a primary endpoint (one leased delivery) and the endpoint its
+    policy names as fallback (subscribed to nothing, so it has no delivery of its own)."""
+    app = make_app()
+    await store.create_application(app)
+    backup = make_endpoint(app, "https://backup.example/h", disabled=fallback_disabled)
+    backup = replace(backup, event_types=("other.type",))
+    primary = replace(
+        make_endpoint(app, "https://primary.example/h"),
+        policy=EndpointPolicy(fallback=FallbackPolicy(backup.id)),
+    )
+    await store.create_endpoint(backup)
+    await store.create_endpoint(primary)
+    await store.publish([make_message(app)], utcnow())
+    now = utcnow()
+    (claimed,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    assert claimed.endpoint.id == primary.id and claimed.fallback_for is None
+    return claimed, backup
+
+
+def _stand_in(claimed: ClaimedDelivery, backup: Endpoint) -> FallbackDelivery:
+    return FallbackDelivery(
+        ids.new_id(ids.DELIVERY),
+        claimed.endpoint.app_id,
+        claimed.message.id,
+        backup.id,
+        claimed.endpoint.id,
+        utcnow(),
+    )
+
+
+async def test_an_exhausted_delivery_s_stand_in_is_written_with_its_exhaustion(
+    store: Store,
+) -> None:
+    """complete() with an exhausted outcome that carries a fallback writes a pending delivery
+    to the fallback destination, naming the endpoint it stands in for; a claim hands it out
+    with that name, and its attempt is logged with it."""
+    claimed, backup = await _primary_and_fallback(store)
+    exhausted = replace(failed_outcome(claimed), fallback=_stand_in(claimed, backup))
+    await store.complete([exhausted])
+    primary = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
+    assert primary is not None and primary.status is MessageStatus.FAIL
+    now = utcnow()
+    (stand_in,) = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    assert (stand_in.endpoint.id, stand_in.fallback_for) == (backup.id, claimed.endpoint.id)
+    ok = failed_outcome(stand_in, 200)
+    attempt = replace(ok.attempt, status=MessageStatus.SUCCESS, fallback_for=claimed.endpoint.id)
+    await store.complete([replace(ok, attempt=attempt, delivery_status=MessageStatus.SUCCESS)])
+    app_id = claimed.endpoint.app_id
+    page = await store.list_attempts(app_id, ListQuery(), AttemptFilter(), claimed.message.id)
+    stood_in = {a.endpoint_id: a.fallback_for for a in page.data}
+    assert stood_in == {claimed.endpoint.id: None, backup.id: claimed.endpoint.id}
+    logged = await store.get_attempt(app_id, attempt.id)
+    assert logged is not None and logged.fallback_for == claimed.endpoint.id
+
+
+async def test_no_stand_in_is_written_for_a_disabled_or_deleted_fallback(store: Store) -> None:
+    """A fallback destination that is disabled, or deleted since, gets nothing; the primary's
+    exhaustion is recorded all the same."""
+    claimed, backup = await _primary_and_fallback(store, fallback_disabled=True)
+    await store.complete([replace(failed_outcome(claimed), fallback=_stand_in(claimed, backup))])
+    assert await store.get_delivery(claimed.message.id, backup.id) is None
+    primary = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
+    assert primary is not None and primary.status is MessageStatus.FAIL
+
+
+async def test_a_diverted_delivery_fails_unattempted_and_its_stand_in_is_written(
+    store: Store,
+) -> None:
+    """divert() fails the leased delivery without an attempt and writes its stand-in."""
+    claimed, backup = await _primary_and_fallback(store)
+    await store.divert([Diversion(claimed, _stand_in(claimed, backup), utcnow())])
+    primary = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
+    assert primary is not None
+    assert (primary.status, primary.attempt_count) == (MessageStatus.FAIL, 0)
+    stand_in = await store.get_delivery(claimed.message.id, backup.id)
+    assert stand_in is not None and stand_in.status is MessageStatus.PENDING
+
+
+async def test_a_diversion_whose_lease_was_lost_or_whose_fallback_is_gone_fails_nothing(
+    store: Store,
+) -> None:
+    """No stand-in is written when the diversion's lease is no longer the delivery's (the
+    delivery keeps its new holder's state), nor when the fallback destination was deleted
+    (the delivery is put back until the hold ends, as a deferral would)."""
+    claimed, gone = await _primary_and_fallback(store)
+    await store.delete_endpoint(claimed.endpoint.app_id, gone.id)
+    stale = replace(claimed, lease_token="not-the-lease")
+    other = replace(make_endpoint(await _app_of(store, claimed)), event_types=("other.type",))
+    await store.create_endpoint(other)
+    await store.divert([Diversion(stale, _stand_in(stale, other), utcnow())])
+    kept = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
+    assert kept is not None and kept.status is MessageStatus.SENDING
+    assert await store.get_delivery(claimed.message.id, other.id) is None
+    until = utcnow() + timedelta(seconds=30)
+    await store.divert([Diversion(claimed, _stand_in(claimed, gone), until)])
+    kept = await store.get_delivery(claimed.message.id, claimed.endpoint.id)
+    assert kept is not None
+    assert (kept.status, kept.attempt_count) == (MessageStatus.PENDING, 0), "put back"
+    assert kept.next_attempt_at is not None and kept.next_attempt_at >= until - timedelta(seconds=1)
+    assert await store.get_delivery(claimed.message.id, gone.id) is None
+
+
+async def _app_of(store: Store, claimed: ClaimedDelivery) -> Application:
+    app = await store.get_application(claimed.endpoint.app_id)
+    assert app is not None
+    return app

@@ -14,13 +14,19 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 from svix import webhooks as svix_webhooks
 
 from hookline.delivery import recorder as recorder_module
 from hookline.delivery.worker import Worker, WorkerConfig
-from hookline.domain.models import Attempt, MessageStatus, SigningKey
-from hookline.domain.policy import ApplicationPolicy, EndpointPolicy, RetryPolicy
+from hookline.domain.breaker import BreakerSettings
+from hookline.domain.models import Application, Attempt, Endpoint, MessageStatus, SigningKey
+from hookline.domain.policy import (
+    ApplicationPolicy,
+    EndpointPolicy,
+    FallbackPolicy,
+    RetryPolicy,
+)
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle, generate_ed25519_secret, public_key
 from hookline.storage.base import AttemptFilter, ListQuery, Store
@@ -421,8 +427,7 @@ async def test_a_dead_endpoint_trips_its_breaker_and_stops_costing_attempts(
     transport = FakeTransport(script={dead.url: [status(0)]})
     cfg = config(
         retry_schedule=RetrySchedule((0.05,) * 9, jitter=0.0),
-        breaker_threshold=3,
-        breaker_cooldown=1.0,
+        breaker=BreakerSettings(threshold=3, cooldown=1.0),
     )
     worker = running(transport, cfg)
     store.attach_handoff(worker)
@@ -454,7 +459,7 @@ async def test_a_circuit_one_worker_opened_holds_the_endpoint_on_another(
     healthy = make_endpoint(app, "https://ok.example/h")
     for ep in (dead, healthy):
         await store.create_endpoint(ep)
-    cfg = config(breaker_threshold=1, breaker_cooldown=60.0)
+    cfg = config(breaker=BreakerSettings(threshold=1, cooldown=60.0))
     first = Worker(store, FakeTransport(script={dead.url: [status(0)]}), cfg)
     first_run = asyncio.create_task(first.run())
     messages = [make_message(app)]
@@ -496,7 +501,7 @@ async def test_failing_periods_are_written_on_transitions_not_per_attempt(
         monkeypatch.setattr(store, name, counting)
     transport = FakeTransport(script={ep.url: [status(503)]})
     schedule = RetrySchedule((0.01,) * 4, jitter=0.0)
-    running(transport, config(retry_schedule=schedule, breaker_threshold=100))
+    running(transport, config(retry_schedule=schedule, breaker=BreakerSettings(threshold=100)))
     await store.publish([make_message(app) for _ in range(3)], utcnow())
     await eventually(lambda: len(transport.calls) == 15)
 
@@ -573,3 +578,185 @@ async def test_a_scheduled_delivery_goes_out_at_its_time_when_the_worker_is_told
     await eventually(attempted, timeout=2.0)
     (attempt,) = await attempted()
     assert when <= attempt.timestamp < when + timedelta(seconds=1)
+
+
+async def test_one_probe_serves_every_worker_and_its_success_resumes_them_all(
+    store: Store,
+) -> None:
+    """Two workers share a dead endpoint's circuit: after the cooldown exactly one probe goes
+    out across both (the other holds while it is out), and when it succeeds both workers
+    deliver the endpoint's held deliveries again."""
+    app = make_app()
+    await store.create_application(app)
+    dead = make_endpoint(app, "https://dead.example/h")
+    await store.create_endpoint(dead)
+    script = {dead.url: [status(0)]}
+    gate = asyncio.Event()
+    transports = [FakeTransport(script=script, gate=gate, gated_urls=frozenset()) for _ in range(2)]
+    cfg = config(
+        breaker=BreakerSettings(threshold=2, cooldown=0.5),
+        heartbeat_interval=0.1,
+        endpoint_max_in_flight=2,
+        retry_schedule=RetrySchedule((0.05,) * 20, jitter=0.0),
+    )
+    workers = [Worker(store, transport, cfg) for transport in transports]
+    tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    try:
+        messages = [make_message(app) for _ in range(30)]
+        await store.publish(messages, utcnow())
+
+        async def dead_is_open() -> bool:
+            return dead.id in await store.open_circuits(utcnow())
+
+        await eventually(dead_is_open)
+        for transport in transports:
+            transport.gated_urls = frozenset({dead.url})
+        script[dead.url] = [ok()]
+        before = [len(t.calls) for t in transports]
+        await eventually(lambda: sum(t.active for t in transports) == 1)
+        await asyncio.sleep(0.5)  # five heartbeats and a cooldown: time for a second probe
+        assert sum(t.active for t in transports) == 1, "one probe across both workers"
+        assert sum(len(t.calls) for t in transports) == sum(before) + 1
+        for transport in transports:
+            transport.delay = 0.02
+        gate.set()
+        for msg in messages:
+            await eventually(partial(_is, store, msg.id, dead.id, MessageStatus.SUCCESS), 15)
+        after = [len(t.calls) - n for t, n in zip(transports, before, strict=True)]
+        assert all(sent > 1 for sent in after), f"both workers resumed: {after}"
+        assert dead.id not in await store.open_circuits(utcnow())
+    finally:
+        for worker in workers:
+            worker.stop()
+        await asyncio.gather(*(asyncio.wait_for(task, 10) for task in tasks))
+
+
+async def _with_fallback(
+    store: Store, after_open_seconds: float | None = None
+) -> tuple[Endpoint, Endpoint, Application]:
+    """A primary endpoint whose policy names a fallback destination (subscribed to another
+    event type, so it receives only what stands in for the primary)."""
+    app = make_app()
+    await store.create_application(app)
+    backup = replace(make_endpoint(app, "https://backup.example/h"), event_types=("x.other",))
+    policy = EndpointPolicy(fallback=FallbackPolicy(backup.id, after_open_seconds))
+    primary = replace(make_endpoint(app, "https://primary.example/h"), policy=policy)
+    await store.create_endpoint(backup)
+    await store.create_endpoint(primary)
+    return primary, backup, app
+
+
+async def test_what_the_primary_exhausted_goes_to_its_fallback_signed_with_its_secret(
+    store: Store, running: Running
+) -> None:
+    """A delivery the primary exhausted is delivered to the fallback destination, signed with
+    the fallback's own secret; the attempt log shows the fallback's attempt standing in for
+    the primary, and a fallback's own exhaustion goes no further."""
+    primary, backup, app = await _with_fallback(store)
+    transport = FakeTransport(script={primary.url: [status(500)], backup.url: [ok()]})
+    running(transport, config(retry_schedule=RetrySchedule((0.01,), jitter=0.0)))
+    msg = make_message(app)
+    await store.publish([msg], utcnow())
+    await eventually(partial(_is, store, msg.id, backup.id, MessageStatus.SUCCESS))
+    assert await _status(store, msg.id, primary.id) is MessageStatus.FAIL
+    (call,) = [c for c in transport.calls if c.url == backup.url]
+    Webhook(backup.current_key.secret).verify(call.body, dict(call.headers))
+    with pytest.raises(WebhookVerificationError):
+        Webhook(primary.current_key.secret).verify(call.body, dict(call.headers))
+    attempts = await store.list_attempts(app.id, ListQuery(), AttemptFilter(), msg.id)
+    logged = sorted((a.endpoint_id, a.response_status_code, a.fallback_for) for a in attempts.data)
+    assert logged == sorted(
+        [(primary.id, 500, None), (primary.id, 500, None), (backup.id, 200, primary.id)]
+    )
+
+
+async def test_a_fallback_exhausted_in_turn_does_not_chain_further(
+    store: Store, running: Running
+) -> None:
+    """The fallback destination names a fallback of its own; what it exhausts while standing
+    in for the primary stays failed there and goes nowhere else."""
+    primary, backup, app = await _with_fallback(store)
+    third = replace(make_endpoint(app, "https://third.example/h"), event_types=("x.other",))
+    await store.create_endpoint(third)
+    chained = replace(backup, policy=EndpointPolicy(fallback=FallbackPolicy(third.id)))
+    assert await store.update_endpoint(chained) is not None
+    transport = FakeTransport(script={primary.url: [status(500)], backup.url: [status(500)]})
+    running(transport, config(retry_schedule=RetrySchedule((), jitter=0.0)))
+    msg = make_message(app)
+    await store.publish([msg], utcnow())
+    await eventually(partial(_is, store, msg.id, backup.id, MessageStatus.FAIL))
+    await asyncio.sleep(0.2)  # a few polls: time for a (wrong) third delivery to appear
+    assert await store.get_delivery(msg.id, third.id) is None
+    assert third.url not in {c.url for c in transport.calls}
+
+
+async def test_what_waits_behind_a_circuit_open_too_long_is_diverted_to_the_fallback(
+    store: Store, running: Running
+) -> None:
+    """While the primary's circuit has been open less than afterOpenSeconds its deliveries
+    are held; after that, held deliveries go to the fallback destination instead (the
+    primary's fail unattempted), and the fallback's attempts name the primary."""
+    primary, backup, app = await _with_fallback(store, after_open_seconds=0.5)
+    transport = FakeTransport(script={primary.url: [status(0)], backup.url: [ok()]})
+    cfg = config(
+        breaker=BreakerSettings(threshold=1, cooldown=60.0),
+        retry_schedule=RetrySchedule((0.05,) * 5, jitter=0.0),
+    )
+    running(transport, cfg)
+    first = make_message(app)
+    await store.publish([first], utcnow())
+
+    async def primary_is_open() -> bool:
+        return primary.id in await store.open_circuits(utcnow())
+
+    await eventually(primary_is_open)
+    held = [make_message(app) for _ in range(5)]
+    await store.publish(held, utcnow())
+    for msg in [first, *held]:
+        await eventually(partial(_is, store, msg.id, backup.id, MessageStatus.SUCCESS), 10)
+        assert await _status(store, msg.id, primary.id) is MessageStatus.FAIL
+    assert sum(c.url == primary.url for c in transport.calls) == 1, "no attempt while open"
+    attempts = await store.list_attempts(app.id, ListQuery(limit=50), AttemptFilter(), None)
+    assert {a.fallback_for for a in attempts.data if a.endpoint_id == backup.id} == {primary.id}
+
+
+async def test_a_delivery_failed_by_410_gone_goes_to_the_fallback(
+    store: Store, running: Running
+) -> None:
+    """410 Gone fails the delivery and disables the primary; its fallback receives it."""
+    primary, backup, app = await _with_fallback(store)
+    transport = FakeTransport(script={primary.url: [status(410)], backup.url: [ok()]})
+    running(transport, config())
+    msg = make_message(app)
+    await store.publish([msg], utcnow())
+    await eventually(partial(_is, store, msg.id, backup.id, MessageStatus.SUCCESS))
+    disabled = await store.get_endpoint(app.id, primary.id)
+    assert disabled is not None and disabled.disabled
+
+
+async def test_429_with_retry_after_reschedules_without_opening_the_breaker(
+    store: Store, running: Running
+) -> None:
+    """An endpoint that asks to slow down (429 with Retry-After) on more attempts than the
+    threshold keeps its circuit closed: each delivery is rescheduled, and all are delivered
+    once it answers 200; the same answers without Retry-After open it."""
+    app = make_app()
+    await store.create_application(app)
+    slow = make_endpoint(app, "https://slow.example/h")
+    plain = make_endpoint(app, "https://plain.example/h")
+    for ep in (slow, plain):
+        await store.create_endpoint(ep)
+    script = {slow.url: [status(429, "0")] * 6 + [ok()], plain.url: [status(429)]}
+    transport = FakeTransport(script=script)
+    running(transport, config(breaker=BreakerSettings(threshold=2, cooldown=60.0)))
+    messages = [make_message(app) for _ in range(3)]
+    await store.publish(messages, utcnow())
+
+    async def plain_is_open() -> bool:
+        return plain.id in await store.open_circuits(utcnow())
+
+    await eventually(plain_is_open)
+    for msg in messages:
+        await eventually(partial(_is, store, msg.id, slow.id, MessageStatus.SUCCESS))
+    assert sum(c.url == slow.url for c in transport.calls) >= 7
+    assert slow.id not in await store.open_circuits(utcnow())

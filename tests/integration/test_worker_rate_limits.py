@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 
+from hookline.domain.breaker import BreakerSettings
 from hookline.domain.models import Application, Endpoint, MessageStatus
 from hookline.domain.ratelimit import MIN_RATE
 from hookline.storage.base import AttemptFilter, ListQuery, Store
@@ -136,5 +137,5 @@ async def test_a_paced_endpoints_breaker_still_probes_and_closes(
     a send slot, and once it answers again every message is delivered."""
     _, limited, _ = await _limited(store, 6, endpoint_rate=50)
     transport = TimedTransport(script={limited.url: [status(503)] * 3 + [ok()]})
-    running(transport, config(breaker_threshold=2, breaker_cooldown=0.2))
+    running(transport, config(breaker=BreakerSettings(threshold=2, cooldown=0.2)))
     await eventually(lambda: len(transport.sent_at.get(limited.url, [])) >= 9, timeout=10)

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hookline.delivery.admission import Admission
 from hookline.domain.admission import HOLD_FACTOR, AdmissionSnapshot, EndpointLimits
-from hookline.domain.breaker import CircuitState
+from hookline.domain.breaker import BreakerSettings, CircuitState, ProbeGrant
+from hookline.domain.models import Endpoint
+from hookline.domain.policy import BreakerPolicy, EndpointPolicy, FallbackPolicy
+from tests.conftest import make_app, make_endpoint
 
 THRESHOLD = 3
 COOLDOWN = 10.0
@@ -66,8 +69,7 @@ def make(send_cap: int = 2, saves: Saves | None = None) -> tuple[Admission, Cloc
     clock, wakes = Clock(), Wakes()
     admission = Admission(
         EndpointLimits(send_cap),
-        breaker_threshold=THRESHOLD,
-        breaker_cooldown=COOLDOWN,
+        breaker=BreakerSettings(threshold=THRESHOLD, cooldown=COOLDOWN),
         clock=clock,
         wake=wakes,
         save_circuit=saves if saves is not None else Saves(),
@@ -75,9 +77,30 @@ def make(send_cap: int = 2, saves: Saves | None = None) -> tuple[Admission, Cloc
     return admission, clock, wakes
 
 
+_APP = make_app()
+
+
+def endpoint(endpoint_id: str, policy: EndpointPolicy | None = None) -> Endpoint:
+    """An endpoint of that id, as a claimed delivery carries it."""
+    made = make_endpoint(_APP)
+    return replace(made, id=endpoint_id, policy=policy or made.policy)
+
+
+def record(
+    admission: Admission, endpoint_id: str, status: int, retry_after: str | None = None
+) -> None:
+    admission.record(endpoint(endpoint_id), status, retry_after)
+
+
 def trip(admission: Admission, endpoint_id: str) -> None:
     for _ in range(THRESHOLD):
-        admission.record(endpoint_id, 503)
+        record(admission, endpoint_id, 503)
+
+
+def probe(admission: Admission, endpoint_id: str) -> None:
+    """This worker bids for the half-open probe and the store grants it."""
+    assert admission.wants_probe(endpoint_id), "the first delivery after the cooldown bids"
+    admission.probe_answer(endpoint_id, ProbeGrant.GRANTED, None)
 
 
 def generated(rng: random.Random) -> State:
@@ -90,25 +113,25 @@ def generated(rng: random.Random) -> State:
         f"ep{n}": rng.choice(["none", "failing", "open", "half-open", "probing"])
         for n in range(rng.randint(1, 6))
     }
-    for endpoint, kind in breakers.items():
+    for ep, kind in breakers.items():
         if kind == "failing":
             for _ in range(rng.randint(1, THRESHOLD - 1)):
-                admission.record(endpoint, 0)
+                record(admission, ep, 0)
         elif kind != "none":
-            trip(admission, endpoint)
+            trip(admission, ep)
     clock.advance(COOLDOWN + 1)
-    for endpoint, kind in breakers.items():
+    for ep, kind in breakers.items():
         if kind in ("open", "probing"):
-            assert admission.hold(endpoint) is None, "the first caller after the cooldown probes"
+            probe(admission, ep)
         if kind == "open":
-            admission.record(endpoint, 0)  # the probe failed: open again, for twice as long
+            record(admission, ep, 0)  # the probe failed: open again, for twice as long
         if kind in ("open", "probing"):
-            state.blocked.add(endpoint)
+            state.blocked.add(ep)
         load = rng.choice([0, 0, rng.randint(0, hold_cap + 2)])
         for _ in range(load):
-            admission.started(endpoint)
+            admission.started(ep)
         if load:
-            state.loads[endpoint] = load
+            state.loads[ep] = load
     return state
 
 
@@ -220,19 +243,25 @@ def test_rows_left_pending_ask_for_a_claim_only_for_endpoints_below_their_cap() 
 
 
 def test_an_open_breaker_holds_deliveries_until_its_cooldown_and_then_lets_one_probe() -> None:
-    """While open, a delivery is held until the cooldown ends; after it, one probe goes out
-    and the others are held; the probe's success closes the breaker and wakes the worker."""
+    """While open, a delivery is held until the cooldown ends; after it, one delivery bids for
+    the probe and the others are held; the probe's success closes the breaker and wakes the
+    worker."""
     admission, clock, wakes = make()
     trip(admission, "ep")
     assert admission.hold("ep") == START + timedelta(seconds=COOLDOWN)
     assert "ep" in admission.plan_claim().skip
     assert not admission.snapshot(10).take("ep")
     clock.advance(COOLDOWN)
-    assert admission.hold("ep") is None
+    probe(admission, "ep")
+    assert not admission.wants_probe("ep"), "one probe at a time"
     assert admission.hold("ep") == clock.now + timedelta(seconds=COOLDOWN)
-    admission.record("ep", 200)
+    record(admission, "ep", 200)
     assert wakes.count == 1
     assert admission.hold("ep") is None and admission.snapshot(10).take("ep")
+
+
+def at(seconds: float) -> float:
+    return START.timestamp() + seconds
 
 
 def test_only_breaker_transitions_are_shared_never_single_attempts() -> None:
@@ -240,27 +269,27 @@ def test_only_breaker_transitions_are_shared_never_single_attempts() -> None:
     re-opening after a failed probe and closing each write the new state once."""
     saves = Saves()
     admission, clock, _ = make(saves=saves)
-    admission.record("ep", 200)
+    record(admission, "ep", 200)
     for _ in range(THRESHOLD - 1):
-        admission.record("ep", 0)
-    admission.record("ep", 404)
+        record(admission, "ep", 0)
+    record(admission, "ep", 404)
     assert saves.saved == []
     trip(admission, "ep")
-    opened = CircuitState(THRESHOLD, START.timestamp() + COOLDOWN, COOLDOWN)
+    opened = CircuitState(THRESHOLD, at(COOLDOWN), COOLDOWN, at(0), 5 / 6)
     assert saves.saved == [("ep", opened)]
     clock.advance(COOLDOWN)
-    assert admission.hold("ep") is None
-    admission.record("ep", 0)
-    reopened = CircuitState(THRESHOLD + 1, clock.now.timestamp() + 2 * COOLDOWN, 2 * COOLDOWN)
+    probe(admission, "ep")
+    record(admission, "ep", 0)
+    reopened = CircuitState(THRESHOLD + 1, at(3 * COOLDOWN), 2 * COOLDOWN, at(0), 6 / 7)
     clock.advance(2 * COOLDOWN)
-    assert admission.hold("ep") is None
-    admission.record("ep", 200)
+    probe(admission, "ep")
+    record(admission, "ep", 200)
     assert saves.saved == [("ep", opened), ("ep", reopened), ("ep", None)]
 
 
 def test_a_circuit_another_worker_opened_holds_the_endpoint_here_too() -> None:
     """An adopted open circuit makes the claim skip the endpoint, the hand-over refuse it and
-    a leased delivery wait until it ends; then this worker sends its own probe."""
+    a leased delivery wait until it ends; then this worker bids for the probe."""
     admission, clock, _ = make()
     until = START.timestamp() + 30.0
     admission.adopt({"ep": CircuitState(THRESHOLD, until, 30.0)})
@@ -268,8 +297,8 @@ def test_a_circuit_another_worker_opened_holds_the_endpoint_here_too() -> None:
     assert not admission.snapshot(10).take("ep")
     assert admission.hold("ep") == datetime.fromtimestamp(until, UTC)
     clock.advance(30.0)
-    assert admission.hold("ep") is None
-    assert admission.hold("ep") is not None, "one probe at a time"
+    assert "ep" not in admission.plan_claim().skip
+    assert admission.wants_probe("ep")
 
 
 def test_adopting_never_shortens_a_longer_hold_of_this_worker() -> None:
@@ -279,3 +308,68 @@ def test_adopting_never_shortens_a_longer_hold_of_this_worker() -> None:
     own_until = admission.hold("ep")
     admission.adopt({"ep": CircuitState(1, START.timestamp() + 1.0, 1.0)})
     assert admission.hold("ep") == own_until
+
+
+def test_a_circuit_gone_from_the_store_is_released_once_this_workers_news_landed() -> None:
+    """The store without the circuit means another worker's probe closed it: this worker
+    releases the endpoint and wakes, but not while its own opening is still unwritten."""
+    admission, _, wakes = make()
+    trip(admission, "ep")
+    admission.adopt({})
+    assert admission.hold("ep") is not None, "its opening has not reached the store yet"
+    admission.circuit_saved("ep")
+    admission.adopt({})
+    assert admission.hold("ep") is None and wakes.count == 1
+
+
+def test_a_probe_taken_by_another_worker_holds_until_its_lease_and_closed_releases() -> None:
+    """TAKEN makes claims skip the endpoint until the other worker's probe lease ends (a
+    leased delivery comes back one cooldown later); CLOSED (its probe succeeded) releases
+    the endpoint here and wakes the worker."""
+    admission, clock, wakes = make()
+    trip(admission, "ep")
+    clock.advance(COOLDOWN)
+    assert admission.wants_probe("ep")
+    theirs = CircuitState(THRESHOLD, at(COOLDOWN), COOLDOWN, probe_until=at(COOLDOWN + 20))
+    admission.probe_answer("ep", ProbeGrant.TAKEN, theirs)
+    assert admission.hold("ep") == clock.now + timedelta(seconds=COOLDOWN)
+    assert "ep" in admission.plan_claim().skip
+    clock.advance(20)
+    assert admission.wants_probe("ep")
+    admission.probe_answer("ep", ProbeGrant.CLOSED, None)
+    assert admission.hold("ep") is None and wakes.count == 1
+
+
+def test_a_bid_the_store_could_not_answer_is_made_again() -> None:
+    """A store error during the bid leaves the breaker half-open for the next delivery."""
+    admission, clock, _ = make()
+    trip(admission, "ep")
+    clock.advance(COOLDOWN)
+    assert admission.wants_probe("ep")
+    admission.probe_answer("ep", None, None)
+    assert admission.wants_probe("ep")
+
+
+def test_an_endpoint_policy_overrides_the_servers_breaker_settings() -> None:
+    """An endpoint whose policy sets threshold 1 opens on its first failure."""
+    admission, _, _ = make()
+    strict = EndpointPolicy(breaker=BreakerPolicy(threshold=1))
+    admission.record(endpoint("ep", strict), 503, None)
+    assert admission.hold("ep") is not None
+    admission.record(endpoint("lenient"), 503, None)
+    assert admission.hold("lenient") is None
+
+
+def test_an_endpoint_open_longer_than_its_fallback_allows_is_claimed_to_be_diverted() -> None:
+    """Before afterOpenSeconds an open endpoint is skipped and its held deliveries are put
+    back; after it, claims take its deliveries again and each held one is to be diverted."""
+    admission, clock, _ = make()
+    policy = EndpointPolicy(fallback=FallbackPolicy("ep_backup", after_open_seconds=5.0))
+    primary = endpoint("ep", policy)
+    for _ in range(THRESHOLD):
+        admission.record(primary, 503, None)
+    assert "ep" in admission.plan_claim().skip and not admission.diverts(primary)
+    clock.advance(5.0)
+    assert "ep" not in admission.plan_claim().skip
+    assert admission.hold("ep") is not None and admission.diverts(primary)
+    assert not admission.diverts(endpoint("ep")), "no fallback named: held, not diverted"

@@ -107,7 +107,10 @@ def test_the_logging_hook_says_why_a_breaker_opened(caplog: pytest.LogCaptureFix
         Instrumentation([LoggingHook()]).emit(BreakerOpened("ep_9", 5, 10.0))
     record = caplog.records[-1]
     assert record.levelno == logging.WARNING
-    assert "ep_9 failed 5 times in a row; holding its deliveries for 10s" in record.getMessage()
+    assert (
+        "ep_9 circuit opened (consecutiveFailures; 5 failures in a row); "
+        "holding its deliveries for 10s" in record.getMessage()
+    )
 
 
 def test_the_logging_hook_says_how_a_background_task_ended(

@@ -15,6 +15,7 @@ from hookline.api.http import (
     json_response,
     model_response,
 )
+from hookline.domain.breaker import CLOSED_VIEW
 from hookline.domain.policy import EndpointPolicy
 from hookline.operations import endpoints
 from hookline.operations.context import Operations
@@ -46,22 +47,25 @@ def _key(request: Request) -> str:
 
 async def list_endpoints(ops: Operations, request: Request) -> Response:
     query = params.list_query(request, False)
-    found = await endpoints.list_endpoints(ops, request.caller, request.app_key, query)
+    found = await endpoints.list_shown(ops, request.caller, request.app_key, query)
     return json_response(
         200,
-        serialize.page(found, lambda e: serialize.dump(serialize.endpoint(e, ops.disable_after))),
+        serialize.page(
+            found,
+            lambda pair: serialize.dump(serialize.endpoint(pair[0], pair[1], ops.disable_after)),
+        ),
     )
 
 
 async def create_endpoint(ops: Operations, request: Request) -> Response:
     body = params.body(s.EndpointIn, request)
     created = await endpoints.create(ops, request.caller, request.app_key, _fields(body))
-    return model_response(201, serialize.endpoint(created, ops.disable_after))
+    return model_response(201, serialize.endpoint(created, CLOSED_VIEW, ops.disable_after))
 
 
 async def get_endpoint(ops: Operations, request: Request) -> Response:
-    found = await endpoints.get(ops, request.caller, request.app_key, _key(request))
-    return model_response(200, serialize.endpoint(found, ops.disable_after))
+    found, circuit = await endpoints.show(ops, request.caller, request.app_key, _key(request))
+    return model_response(200, serialize.endpoint(found, circuit, ops.disable_after))
 
 
 async def upsert_endpoint(ops: Operations, request: Request) -> Response:
@@ -69,7 +73,9 @@ async def upsert_endpoint(ops: Operations, request: Request) -> Response:
     stored, created = await endpoints.upsert(
         ops, request.caller, request.app_key, _key(request), _fields(body)
     )
-    return model_response(201 if created else 200, serialize.endpoint(stored, ops.disable_after))
+    return model_response(
+        201 if created else 200, serialize.endpoint(stored, None, ops.disable_after)
+    )
 
 
 async def patch_endpoint(ops: Operations, request: Request) -> Response:
@@ -79,7 +85,7 @@ async def patch_endpoint(ops: Operations, request: Request) -> Response:
         given["policy"] = EndpointPolicy.from_json(given["policy"])
     changes = EndpointPatch(**given)
     updated = await endpoints.patch(ops, request.caller, request.app_key, _key(request), changes)
-    return model_response(200, serialize.endpoint(updated, ops.disable_after))
+    return model_response(200, serialize.endpoint(updated, None, ops.disable_after))
 
 
 async def delete_endpoint(ops: Operations, request: Request) -> Response:

@@ -282,6 +282,18 @@ class EventTypeOut(Wire):
     updated_at: datetime
 
 
+class CircuitOut(Wire):
+    """hookline's own: an endpoint's circuit breaker (docs/delivery.md)."""
+
+    state: str
+    consecutive_failures: int | None
+    failure_ratio: float | None
+    reason: str | None
+    opened_at: datetime | None
+    next_probe_at: datetime | None
+    probing: bool
+
+
 class EndpointOut(Wire):
     id: str
     uid: str | None
@@ -299,6 +311,8 @@ class EndpointOut(Wire):
     """hookline: since when every attempt has failed (None after a success)."""
     disable_at: datetime | None = None
     """hookline: when auto-disable will disable the endpoint if nothing succeeds."""
+    circuit: CircuitOut | None = None
+    """Read-only; null in the answer to a PUT or PATCH (read the endpoint to see it)."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -339,6 +353,7 @@ class EndpointStatsOut(Wire):
     canceled: int
     rate_limit: RateLimitOut | None = None
     """A hookline field: the limit that applies, and any slowdown a receiver asked for."""
+    circuit: CircuitOut
 
 
 class MessageOut(Wire):
@@ -365,6 +380,9 @@ class MessageAttemptOut(Wire):
     trigger_type: int
     timestamp: datetime
     msg: MessageOut | None = None
+    fallback_for: str | None = None
+    """hookline's own: set on an attempt at a fallback destination, the id of the endpoint
+    it stood in for (docs/delivery.md, "Fallback destinations")."""
 
 
 class EndpointMessageOut(MessageOut):

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import orjson
 
 from hookline.api import schemas as s
+from hookline.domain.breaker import CircuitView
 from hookline.domain.models import (
     Application,
     Attempt,
@@ -65,8 +66,27 @@ def _list(values: tuple[str, ...] | None) -> list[str] | None:
     return None if values is None else list(values)
 
 
-def endpoint(ep: Endpoint, disable_after: timedelta | None = None) -> s.EndpointOut:
-    """``disable_after`` (the auto-disable period) gives ``disableAt`` to a failing one."""
+def _time(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def circuit(value: CircuitView) -> s.CircuitOut:
+    return s.CircuitOut(
+        state=value.phase.value,
+        consecutive_failures=value.consecutive_failures,
+        failure_ratio=value.failure_ratio,
+        reason=None if value.reason is None else value.reason.value,
+        opened_at=_time(value.opened_at),
+        next_probe_at=_time(value.next_probe_at),
+        probing=value.probing,
+    )
+
+
+def endpoint(
+    ep: Endpoint, state: CircuitView | None = None, disable_after: timedelta | None = None
+) -> s.EndpointOut:
+    """``state`` None: not read (a write's answer); a new endpoint's is CLOSED_VIEW.
+    ``disable_after`` (the auto-disable period) gives ``disableAt`` to a failing one."""
     disable_at = None
     if disable_after is not None and ep.failing_since is not None and not ep.disabled:
         disable_at = ep.failing_since + disable_after
@@ -85,6 +105,7 @@ def endpoint(ep: Endpoint, disable_after: timedelta | None = None) -> s.Endpoint
         policy=ep.policy.to_json(),
         failing_since=ep.failing_since,
         disable_at=disable_at,
+        circuit=None if state is None else circuit(state),
     )
 
 
@@ -138,6 +159,7 @@ def attempt(
         trigger_type=int(a.trigger),
         timestamp=a.timestamp,
         msg=None if msg is None else message(msg, msg_content),
+        fallback_for=a.fallback_for,
     )
 
 
@@ -178,6 +200,7 @@ def stats(value: EndpointStats) -> s.EndpointStatsOut:
         fail=value.fail,
         canceled=value.canceled,
         rate_limit=None if value.rate_limit is None else rate_limit(value.rate_limit),
+        circuit=circuit(value.circuit),
     )
 
 

@@ -16,8 +16,10 @@ deliveries held, the slowdowns, the send slots taken from the store); they reach
 
 Breakers hold across workers: each transition (opened, re-opened, closed; rare, never one
 per attempt) goes to ``save_circuit``, which the worker's recorder writes to the store, and
-``adopt`` takes on the breakers other workers opened, learned on each heartbeat. A breaker
-one worker opened therefore holds the endpoint's deliveries on all of them.
+``adopt`` takes on the store's circuits on each heartbeat: those other workers opened, and
+the absence of one this worker holds (another worker's probe closed it). The half-open probe
+is one across all workers: ``wants_probe`` tells the worker to bid for it in the store, and
+``probe_answer`` takes the store's answer.
 
 Waking: a claim passes over an endpoint at its cap; once a delivery of it finishes below the
 cap, or its breaker closes, ``wake`` is called so that its waiting deliveries are claimed.
@@ -32,7 +34,13 @@ from hookline.delivery.gate import Gate
 from hookline.delivery.pacing import Pacing
 from hookline.domain import admission
 from hookline.domain.admission import AdmissionSnapshot, ClaimPlan, EndpointLimits
-from hookline.domain.breaker import Breaker, CircuitState, is_endpoint_failure
+from hookline.domain.breaker import (
+    Breaker,
+    BreakerSettings,
+    CircuitState,
+    ProbeGrant,
+    is_endpoint_failure,
+)
 from hookline.domain.models import Endpoint
 from hookline.domain.ratelimit import Slowdown
 from hookline.instrumentation import (
@@ -50,8 +58,7 @@ class Admission:
         self,
         limits: EndpointLimits,
         *,
-        breaker_threshold: int,
-        breaker_cooldown: float,
+        breaker: BreakerSettings,
         clock: Callable[[], datetime],
         wake: Callable[[], None],
         save_circuit: Callable[[str, CircuitState | None], None],
@@ -63,14 +70,19 @@ class Admission:
         self._pacing = pacing
         self._instrumentation = instrumentation
         self._save_circuit = save_circuit
-        self._breaker_threshold = breaker_threshold
-        self._breaker_cooldown = breaker_cooldown
+        self._breaker_settings = breaker
         self._clock = clock
         self._wake = wake
         self._load: dict[str, int] = {}
         """Deliveries held per endpoint: sending, or waiting at its gate."""
         self._gates: dict[str, Gate] = {}
         self._breakers: dict[str, Breaker] = {}
+        self._diverting: dict[str, float] = {}
+        """Endpoints with a fallback destination that takes their held deliveries once their
+        circuit has been open this many seconds (``policy.fallback.afterOpenSeconds``)."""
+        self._unsaved: dict[str, int] = {}
+        """Circuit transitions per endpoint queued for the store and not written yet: until
+        they are, the store's silence about a circuit is not news that it closed."""
         self._skipped: set[str] = set()
         """Endpoints a claim passed over for being at their cap: due rows may be waiting."""
 
@@ -100,8 +112,35 @@ class Admission:
         return self._pacing.allowances() if self._pacing is not None else {}
 
     def _blocked(self) -> list[str]:
+        """Endpoints whose breaker blocks, except those whose held deliveries now go to
+        their fallback destination: those are taken, to be diverted."""
         now = self._clock().timestamp()
-        return [endpoint for endpoint, breaker in self._breakers.items() if breaker.blocks(now)]
+        return [
+            endpoint
+            for endpoint, breaker in self._breakers.items()
+            if breaker.blocks(now) and not self._open_too_long(endpoint, now)
+        ]
+
+    def _open_too_long(self, endpoint_id: str, now: float) -> bool:
+        after = self._diverting.get(endpoint_id)
+        breaker = self._breakers.get(endpoint_id)
+        if after is None or breaker is None or breaker.state is None:
+            return False
+        return now - breaker.state.opened_at >= after
+
+    def diverts(self, endpoint: Endpoint) -> bool:
+        """Should a delivery of ``endpoint`` that its breaker holds go to the endpoint's
+        fallback destination instead (its circuit has been open longer than
+        ``afterOpenSeconds``)? Also notes the setting, so claims take such deliveries."""
+        self._note_fallback(endpoint)
+        return self._open_too_long(endpoint.id, self._clock().timestamp())
+
+    def _note_fallback(self, endpoint: Endpoint) -> None:
+        fallback = endpoint.policy.fallback
+        if fallback is None or fallback.after_open_seconds is None:
+            self._diverting.pop(endpoint.id, None)
+        else:
+            self._diverting[endpoint.id] = fallback.after_open_seconds
 
     # -- one delivery, from start to finish ---------------------------------------------
 
@@ -146,20 +185,31 @@ class Admission:
             gate = self._gates[endpoint_id] = Gate(self.limits.send_cap)
         return gate
 
-    def hold(self, endpoint_id: str) -> datetime | None:
-        """None if an attempt may start now; else when the delivery is due again (its
-        endpoint's breaker is open, or half-open with its probe under way)."""
+    def wants_probe(self, endpoint_id: str) -> bool:
+        """True if this delivery should bid for its endpoint's half-open probe (the store
+        grants it to one worker); the worker then passes the answer to ``probe_answer``."""
+        breaker = self._breakers.get(endpoint_id)
+        return breaker is not None and breaker.wants_probe(self._clock().timestamp())
+
+    def probe_answer(
+        self, endpoint_id: str, grant: ProbeGrant | None, state: CircuitState | None
+    ) -> None:
+        """The store's answer to this worker's bid; None if the store could not be asked."""
         breaker = self._breakers.get(endpoint_id)
         if breaker is None:
-            return None
-        now = self._clock().timestamp()
-        if breaker.admit(now):
-            return None
-        return datetime.fromtimestamp(breaker.hold_until(now), UTC)
+            return
+        if grant is None:
+            breaker.probe_failed_to_bid()
+            return
+        breaker.probe_granted(grant, state)
+        if breaker.idle:
+            del self._breakers[endpoint_id]
+        if grant is ProbeGrant.CLOSED:
+            self._wake()
 
-    def held_until(self, endpoint_id: str) -> datetime | None:
-        """As ``hold``, but without taking a half-open breaker's probe: for a delivery that
-        will wait for a send slot first, and ask ``hold`` once it has one."""
+    def hold(self, endpoint_id: str) -> datetime | None:
+        """None if an attempt may start now; else when the delivery is due again (its
+        endpoint's breaker is open, or half-open with a probe under way)."""
         breaker = self._breakers.get(endpoint_id)
         if breaker is None:
             return None
@@ -168,38 +218,75 @@ class Admission:
             return None
         return datetime.fromtimestamp(breaker.hold_until(now), UTC)
 
-    def record(self, endpoint_id: str, status_code: int) -> None:
+    def record(self, endpoint: Endpoint, status_code: int, retry_after: str | None) -> None:
         """Count an attempt's answer against its endpoint's breaker."""
+        endpoint_id = endpoint.id
         breaker = self._breakers.get(endpoint_id)
         if breaker is None:
             if not is_endpoint_failure(status_code):
-                return
-            breaker = self._breakers[endpoint_id] = self._breaker()
-        was_closed = breaker.closed
-        held_until = breaker.open_until
-        breaker.record(status_code, self._clock().timestamp())
-        if breaker.closed and breaker.failures == 0:
-            del self._breakers[endpoint_id]
-            if not was_closed:
-                self._instrumentation.emit(BreakerClosed(endpoint_id))
-                self._save_circuit(endpoint_id, None)
-                self._wake()
-        elif breaker.open_until != held_until:
-            self._instrumentation.emit(
-                BreakerOpened(endpoint_id, breaker.failures, breaker.cooldown)
+                return  # the common case: a healthy endpoint, nothing to count
+            breaker = self._breakers[endpoint_id] = Breaker(
+                self._breaker_settings.over(endpoint.policy.breaker)
             )
-            self._save_circuit(endpoint_id, breaker.state)
+        else:
+            settings = self._breaker_settings.over(endpoint.policy.breaker)
+            if settings is not breaker.settings:
+                breaker.reconfigure(settings)
+        self._note_fallback(endpoint)
+        was_closed = breaker.closed
+        now = self._clock().timestamp()
+        opened = breaker.record(status_code, retry_after, now)
+        if opened is not None:
+            self._instrumentation.emit(
+                BreakerOpened(
+                    endpoint_id,
+                    opened.failures,
+                    opened.cooldown,
+                    app_id=endpoint.app_id,
+                    reason=opened.reason.value,
+                    failure_ratio=opened.failure_ratio,
+                )
+            )
+            self._save(endpoint_id, opened)
+        elif breaker.closed and not was_closed:
+            self._instrumentation.emit(BreakerClosed(endpoint_id, app_id=endpoint.app_id))
+            self._save(endpoint_id, None)
+            self._wake()
+        if breaker.idle:
+            del self._breakers[endpoint_id]
+            self._diverting.pop(endpoint_id, None)
+
+    def _save(self, endpoint_id: str, state: CircuitState | None) -> None:
+        self._unsaved[endpoint_id] = self._unsaved.get(endpoint_id, 0) + 1
+        self._save_circuit(endpoint_id, state)
+
+    def circuit_saved(self, endpoint_id: str) -> None:
+        """One transition of ``endpoint_id`` reached the store."""
+        left = self._unsaved.get(endpoint_id, 1) - 1
+        if left > 0:
+            self._unsaved[endpoint_id] = left
+        else:
+            self._unsaved.pop(endpoint_id, None)
 
     def adopt(self, circuits: Mapping[str, CircuitState]) -> None:
-        """Hold the endpoints whose breakers other workers opened, as long as they hold them."""
+        """Take on the store's circuits: hold the endpoints other workers' breakers opened,
+        as long as they hold them, and release those whose circuit is gone (another
+        worker's probe closed it) unless this worker's own news has not reached the store."""
         for endpoint_id, state in circuits.items():
             breaker = self._breakers.get(endpoint_id)
             if breaker is None:
-                breaker = self._breakers[endpoint_id] = self._breaker()
+                breaker = self._breakers[endpoint_id] = Breaker(self._breaker_settings)
             breaker.adopt(state)
-
-    def _breaker(self) -> Breaker:
-        return Breaker(threshold=self._breaker_threshold, base_cooldown=self._breaker_cooldown)
+        released = False
+        for endpoint_id in [e for e in self._breakers if e not in circuits]:
+            if endpoint_id in self._unsaved:
+                continue
+            breaker = self._breakers[endpoint_id]
+            released |= breaker.adopt(None)
+            if breaker.idle:
+                del self._breakers[endpoint_id]
+        if released:
+            self._wake()
 
     def finished(self, endpoint_id: str) -> None:
         """A delivery is no longer held: sent, or put back."""

@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
+from hookline.delivery import fallback
 from hookline.domain import ids
 from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
 from hookline.domain.outcome import Verdict, decide
@@ -141,6 +142,7 @@ class AttemptRunner:
             response_duration_ms=result.duration_ms,
             trigger=claimed.trigger,
             timestamp=started,
+            fallback_for=claimed.fallback_for,
         )
         if self._attempts_heard:
             self._instrumentation.emit(
@@ -158,8 +160,14 @@ class AttemptRunner:
             next_attempt_at=next_at,
             scheduled_attempts=scheduled_attempts,
             disable_endpoint=decision.verdict is Verdict.ENDPOINT_GONE,
+            fallback=fallback.stand_in(claimed, started)
+            if decision.verdict in _FAILED_FOR_GOOD
+            else None,
         )
 
+
+_FAILED_FOR_GOOD = (Verdict.EXHAUSTED, Verdict.ENDPOINT_GONE)
+"""Verdicts after which a delivery goes to its endpoint's fallback destination, if any."""
 
 _OUTCOMES = {
     Verdict.SUCCEEDED: "success",

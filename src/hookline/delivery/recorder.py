@@ -19,7 +19,7 @@ from hookline.delivery.failing import FailingChange
 from hookline.domain.breaker import CircuitState
 from hookline.domain.errors import Unavailable
 from hookline.instrumentation import NO_INSTRUMENTATION, EndpointDisabled, Instrumentation
-from hookline.storage.base import AttemptOutcome, Deferral, Store
+from hookline.storage.base import AttemptOutcome, Deferral, Diversion, Store
 
 log = logging.getLogger("hookline.worker")
 
@@ -36,7 +36,7 @@ class CircuitChange:
     state: CircuitState | None
 
 
-Result = AttemptOutcome | Deferral | CircuitChange | FailingChange
+Result = AttemptOutcome | Deferral | Diversion | CircuitChange | FailingChange
 
 
 class Recorder:
@@ -55,7 +55,7 @@ class Recorder:
         self._clock = clock
         self._wake = wake
         self._queue: asyncio.Queue[Result | None] = asyncio.Queue()
-        self.put: Callable[[AttemptOutcome | Deferral], None] = self._queue.put_nowait
+        self.put: Callable[[AttemptOutcome | Deferral | Diversion], None] = self._queue.put_nowait
         """Queue one result (the queue's own method: one call per delivery, nothing more)."""
         self._recording = 0
         """Results in the batch being written (and retried) now."""
@@ -63,6 +63,8 @@ class Recorder:
         """Circuit changes queued and not written yet: batches without any skip looking."""
         self._failing_changes = 0
         """Failing-period changes queued and not written yet (the same shortcut)."""
+        self.circuit_saved: Callable[[str], None] = lambda endpoint_id: None
+        """Told of each circuit change once it is written (admission's ``circuit_saved``)."""
 
     def save_circuit(self, endpoint_id: str, state: CircuitState | None) -> None:
         """Queue a breaker's transition, for every worker to learn from the store."""
@@ -122,6 +124,7 @@ class Recorder:
         """Write a batch, retrying until it lands."""
         outcomes = [item for item in batch if isinstance(item, AttemptOutcome)]
         deferrals = [item for item in batch if isinstance(item, Deferral)]
+        diversions = [item for item in batch if isinstance(item, Diversion)]
         circuits: list[CircuitChange] = []
         if self._circuit_changes:
             circuits = [item for item in batch if isinstance(item, CircuitChange)]
@@ -144,8 +147,12 @@ class Recorder:
                 if deferrals:
                     await self._store.defer(deferrals, self._clock())
                     deferrals = []
+                if diversions:
+                    await self._store.divert(diversions)
+                    diversions = []
                 while circuits:
                     await self._store.save_circuit(circuits[0].endpoint_id, circuits[0].state)
+                    self.circuit_saved(circuits[0].endpoint_id)
                     del circuits[0]
                 if failing:
                     await self._write_failing(list(failing.values()))
@@ -159,7 +166,7 @@ class Recorder:
         self._recording = 0
         if self._disables_heard:
             self._announce_disabled(landed)
-        if any(isinstance(o, AttemptOutcome) and o.next_attempt_at is not None for o in batch):
+        if any(_brings_work(item) for item in batch):
             self._wake()
 
     async def _write_failing(self, changes: list[FailingChange]) -> None:
@@ -181,3 +188,12 @@ class Recorder:
                     endpoint.app_id, endpoint.id, "it answered 410 Gone", endpoint_uid=endpoint.uid
                 )
                 self._instrumentation.emit(gone)
+
+
+def _brings_work(item: Result) -> bool:
+    """A retry scheduled, or a delivery written for a fallback destination."""
+    if isinstance(item, Diversion):
+        return True
+    return isinstance(item, AttemptOutcome) and (
+        item.next_attempt_at is not None or item.fallback is not None
+    )

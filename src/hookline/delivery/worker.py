@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from hookline.delivery import fallback
 from hookline.delivery.admission import Admission
 from hookline.delivery.attempt import AttemptRunner
 from hookline.delivery.disabled import EndpointStates
@@ -29,14 +30,14 @@ from hookline.delivery.pacing import Pacing
 from hookline.delivery.recorder import SHUTDOWN_GRACE_SECONDS, STORE_RETRY_SECONDS, Recorder
 from hookline.domain import ids
 from hookline.domain.admission import EndpointLimits
-from hookline.domain.breaker import DEFAULT_COOLDOWN_SECONDS, DEFAULT_THRESHOLD
+from hookline.domain.breaker import BreakerSettings, ProbeGrant
 from hookline.domain.clock import utcnow
 from hookline.domain.errors import Unavailable
 from hookline.domain.models import ClaimedDelivery
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
-from hookline.storage.base import Deferral, LeaseOffer, Store
+from hookline.storage.base import Deferral, Diversion, LeaseOffer, Store
 from hookline.transport import Transport
 
 log = logging.getLogger("hookline.worker")
@@ -44,6 +45,9 @@ log = logging.getLogger("hookline.worker")
 CLAIM_BATCH = 100
 MAX_DUE_TRACKED = 4096
 """Retry times a worker remembers to wake for; past that, retries wait for the next poll."""
+
+PROBE_GRACE_SECONDS = 5.0
+"""A probe's lease is one attempt's timeout and this much more."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,7 @@ class WorkerConfig:
     heartbeat_interval: float = 5.0
     stall_timeout: float = 20.0
     endpoint_max_in_flight: int = 32
-    breaker_threshold: int = DEFAULT_THRESHOLD
-    breaker_cooldown: float = DEFAULT_COOLDOWN_SECONDS
+    breaker: BreakerSettings = BreakerSettings()
     signature_headers: HeaderStyle = HeaderStyle.WEBHOOK
 
 
@@ -99,14 +102,14 @@ class Worker:
         self._failing = FailingTracker(clock)
         self._admission = Admission(
             EndpointLimits(config.endpoint_max_in_flight),
-            breaker_threshold=config.breaker_threshold,
-            breaker_cooldown=config.breaker_cooldown,
+            breaker=config.breaker,
             clock=clock,
             wake=self.wake,
             save_circuit=self._recorder.save_circuit,
             instrumentation=instrumentation,
             pacing=Pacing(store.take_rate_slots, store.slow_endpoint, clock),
         )
+        self._recorder.circuit_saved = self._admission.circuit_saved
         self._attempts = AttemptRunner(
             transport,
             retry_schedule=config.retry_schedule,
@@ -303,17 +306,17 @@ class Worker:
         gate = admission.gate(endpoint_id)
         try:
             paced = admission.paced(endpoint_id)
-            # A paced delivery takes its breaker's probe only once it has its slot (_pace).
-            until = admission.held_until(endpoint_id) if paced else admission.hold(endpoint_id)
+            # A paced delivery bids for its breaker's probe only once it has its slot (_pace).
+            until = admission.hold(endpoint_id) if paced else await self._breaker_hold(endpoint_id)
             if until is not None:
-                self._recorder.put(Deferral(claimed, until))
+                self._recorder.put(self._held(claimed, until))
                 return
             await gate.enter()
             try:
                 if paced:
                     until = await self._pace(endpoint_id)
                     if until is not None:
-                        self._recorder.put(Deferral(claimed, until))
+                        self._recorder.put(self._held(claimed, until))
                         return
                 if self._endpoints.blocks(claimed.endpoint):
                     # Disabled while held: back to pending, unattempted, for a re-enable or
@@ -324,7 +327,7 @@ class Worker:
                 result = await self._attempts.send(claimed, started)
             finally:
                 gate.leave()
-            admission.record(endpoint_id, result.status_code)
+            admission.record(claimed.endpoint, result.status_code, result.retry_after)
             if result.retry_after is not None:
                 admission.answered(
                     endpoint_id, result.status_code, result.retry_after, result.duration_ms
@@ -346,7 +349,47 @@ class Worker:
         again (the worker is stopping, or the endpoint's breaker opened meanwhile)."""
         if not await self._admission.pace(endpoint_id):
             return self._clock()
-        return self._admission.hold(endpoint_id)
+        return await self._breaker_hold(endpoint_id)
+
+    async def _breaker_hold(self, endpoint_id: str) -> datetime | None:
+        """None if an attempt may start now; else when the delivery is due again. A
+        half-open circuit's probe is bid for here, so one delivery across all workers is it."""
+        admission = self._admission
+        if admission.wants_probe(endpoint_id):
+            granted = await self._bid_for_probe(endpoint_id)
+            return None if granted else admission.hold(endpoint_id)
+        return admission.hold(endpoint_id)
+
+    def _held(self, claimed: ClaimedDelivery, until: datetime) -> Deferral | Diversion:
+        """A delivery its breaker holds: put back until ``until``, or, once the circuit has
+        been open long enough, given to the endpoint's fallback destination."""
+        if self._admission.diverts(claimed.endpoint):
+            stand_in = fallback.stand_in(claimed, self._clock())
+            if stand_in is not None:
+                return Diversion(claimed, stand_in, until)
+        return Deferral(claimed, until)
+
+    async def _bid_for_probe(self, endpoint_id: str) -> bool:
+        """Ask the store for a half-open circuit's one probe; True if this delivery is it
+        (or the circuit turned out closed). Its lease outlasts one attempt, so a worker that
+        dies mid-probe holds the endpoint only that long."""
+        now = self._clock()
+        probe_until = now + timedelta(seconds=self._config.request_timeout + PROBE_GRACE_SECONDS)
+        try:
+            grant, state = await self._store.claim_probe(
+                endpoint_id, self.worker_id, now, probe_until
+            )
+        except Unavailable as exc:
+            log.warning("cannot bid for the probe of %s: %s", endpoint_id, exc)
+            self._admission.probe_answer(endpoint_id, None, None)
+            return False
+        except BaseException:
+            # Cancelled or broken: the bid must not stay marked under way, or this worker
+            # would hold the endpoint for good.
+            self._admission.probe_answer(endpoint_id, None, None)
+            raise
+        self._admission.probe_answer(endpoint_id, grant, state)
+        return grant is not ProbeGrant.TAKEN
 
     async def _drain(self) -> None:
         """Finish attempts in flight, and those a publish still committing hands over."""

@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, Generic, TypeVar
 
+from hookline.domain.breaker import CLOSED_VIEW, CircuitView
 from hookline.domain.policy import (
     NO_APPLICATION_POLICY,
     NO_ENDPOINT_POLICY,
@@ -172,6 +173,8 @@ class Attempt:
     response_duration_ms: int
     trigger: AttemptTrigger
     timestamp: datetime
+    fallback_for: str | None = None
+    """Set on an attempt at a fallback destination: the endpoint it stood in for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,8 @@ class ClaimedDelivery:
     trigger: AttemptTrigger
     message: Message
     endpoint: Endpoint
+    fallback_for: str | None = None
+    """A delivery to a fallback destination: the endpoint it stands in for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +210,8 @@ class EndpointStats:
     canceled: int = 0
     rate_limit: RateLimitState | None = None
     """The endpoint's rate limit as it stands (``operations.endpoints.stats`` adds it)."""
+    circuit: CircuitView = CLOSED_VIEW
+    """The endpoint's circuit breaker now (a hookline field)."""
 
 
 @dataclass(frozen=True, slots=True)

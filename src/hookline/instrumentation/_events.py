@@ -130,7 +130,13 @@ class BreakerOpened:
 
     endpoint_id: str
     failures: int
+    """Failures in a row when it opened."""
     cooldown_s: float
+    app_id: str = ""
+    reason: str = "consecutiveFailures"
+    """The rule that opened it: ``consecutiveFailures``, ``failureRatio`` or ``throttled``."""
+    failure_ratio: float | None = None
+    """Failed share of the attempts in the breaker's window when it opened."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +144,7 @@ class BreakerClosed:
     """An endpoint answered again and its circuit breaker closed."""
 
     endpoint_id: str
+    app_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

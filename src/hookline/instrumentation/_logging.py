@@ -48,8 +48,10 @@ class LoggingHook:
                 )
             case BreakerOpened():
                 log.warning(
-                    "endpoint %s failed %d times in a row; holding its deliveries for %.0fs",
+                    "endpoint %s circuit opened (%s; %d failures in a row); "
+                    "holding its deliveries for %.0fs",
                     event.endpoint_id,
+                    event.reason,
                     event.failures,
                     event.cooldown_s,
                 )

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from hookline.domain import ids, ratelimit
+from hookline.domain import breaker, ids, ratelimit
+from hookline.domain.breaker import CircuitView
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.headers import InvalidHeader, merge_headers, normalize_headers, redacted
 from hookline.domain.models import Application, Endpoint, EndpointStats, Page, SigningKey
@@ -204,6 +205,26 @@ async def get(ops: Operations, principal: Principal, app_key: str, key: str) -> 
     return await in_application(ops, app, key)
 
 
+async def show(
+    ops: Operations, principal: Principal, app_key: str, key: str
+) -> tuple[Endpoint, CircuitView]:
+    """An endpoint and its circuit breaker, as the API shows them (one more query)."""
+    endpoint = await get(ops, principal, app_key, key)
+    circuits = await ops.store.circuits_of([endpoint.id])
+    return endpoint, breaker.view(circuits.get(endpoint.id), ops.clock().timestamp())
+
+
+async def list_shown(
+    ops: Operations, principal: Principal, app_key: str, query: ListQuery
+) -> Page[tuple[Endpoint, CircuitView]]:
+    """A page of endpoints, each with its circuit breaker: one query for the whole page."""
+    page = await list_endpoints(ops, principal, app_key, query)
+    circuits = await ops.store.circuits_of([e.id for e in page.data])
+    now = ops.clock().timestamp()
+    shown = [(e, breaker.view(circuits.get(e.id), now)) for e in page.data]
+    return Page(shown, page.iterator, page.prev_iterator, page.done)
+
+
 async def in_application(ops: Operations, app: Application, key: str) -> Endpoint:
     """An endpoint of an application the caller already resolved (and may see)."""
     found = await ops.store.get_endpoint(app.id, key)
@@ -272,10 +293,50 @@ async def create_in(
     """Create an endpoint of an application the caller already resolved (and may change)."""
     event_types = await _event_types(ops, app, given.event_types)
     endpoint = new_endpoint(app, given, event_types, ops.clock(), uid)
+    endpoint = replace(endpoint, policy=await _checked_policy(ops, app, endpoint.id, given.policy))
     await ops.store.create_endpoint(endpoint)
     if ops.instrumentation.wants(EndpointCreated):
         ops.instrumentation.emit(EndpointCreated(app.id, endpoint.id, endpoint.uid))
     return endpoint
+
+
+MAX_FALLBACK_CHAIN = 100
+"""Steps followed when looking for a cycle of fallbacks (more than any application has)."""
+
+
+async def _checked_policy(
+    ops: Operations, app: Application, endpoint_id: str, policy: EndpointPolicy
+) -> EndpointPolicy:
+    """The policy with its fallback destination resolved to an id: another endpoint of the
+    same application (by id or uid), not the endpoint itself, and not one whose own fallbacks
+    lead back to it. Anything else is a 422 naming ``policy.fallback.endpointId``."""
+    fallback = policy.fallback
+    if fallback is None:
+        return policy
+    loc = ("body", "policy", "fallback", "endpointId")
+    target = await ops.store.get_endpoint(app.id, fallback.endpoint_id)
+    if target is None:
+        raise InvalidRequest(
+            "policy.fallback.endpointId must name another endpoint of this application", loc=loc
+        )
+    if target.id == endpoint_id:
+        raise InvalidRequest("policy.fallback.endpointId cannot name the endpoint itself", loc=loc)
+    step, seen = target, {target.id}
+    for _ in range(MAX_FALLBACK_CHAIN):
+        if step.policy.fallback is None:
+            break
+        found = await ops.store.get_endpoint(app.id, step.policy.fallback.endpoint_id)
+        if found is None or found.id in seen:
+            break
+        if found.id == endpoint_id:
+            raise InvalidRequest(
+                f"policy.fallback.endpointId: {target.id} falls back (through "
+                f"{len(seen)} endpoint(s)) to this endpoint; fallbacks may not form a cycle",
+                loc=loc,
+            )
+        step = found
+        seen.add(found.id)
+    return replace(policy, fallback=replace(fallback, endpoint_id=target.id))
 
 
 async def upsert(
@@ -294,6 +355,7 @@ async def upsert_in(
     if existing is None:
         return await create_in(ops, app, given, uid=key), True
     event_types = await _event_types(ops, app, given.event_types)
+    given = replace(given, policy=await _checked_policy(ops, app, existing.id, given.policy))
     updated = await _update(
         ops,
         app,
@@ -311,6 +373,10 @@ async def patch(
     existing = await in_application(ops, app, key)
     if not isinstance(changes.event_types, Unset):
         changes = replace(changes, event_types=await _event_types(ops, app, changes.event_types))
+    if isinstance(changes.policy, EndpointPolicy):
+        app = await applications.resolve(ops, principal, app_key)
+        checked = await _checked_policy(ops, app, existing.id, changes.policy)
+        changes = replace(changes, policy=checked)
     return await _update(
         ops, app, key, lambda ep: patch_endpoint(ep, changes, ops.clock()), existing
     )
@@ -415,7 +481,9 @@ async def stats(
     state = ratelimit.rate_limit_state(
         endpoint.throttle_rate, app.throttle_rate, slowdown, ops.clock().timestamp()
     )
-    return replace(found, rate_limit=state)
+    circuits = await ops.store.circuits_of([endpoint.id])
+    view = breaker.view(circuits.get(endpoint.id), ops.clock().timestamp())
+    return replace(found, rate_limit=state, circuit=view)
 
 
 async def disable_failing(ops: Operations, failure: EndpointFailure) -> Endpoint | None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from hookline.domain.admission import AdmissionSnapshot
-from hookline.domain.breaker import CircuitState
+from hookline.domain.breaker import CircuitState, ProbeGrant
 from hookline.domain.models import (
     AccessToken,
     Application,
@@ -98,6 +98,20 @@ class TaskCheckpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class FallbackDelivery:
+    """A new delivery of a message to an endpoint's fallback destination, standing in for
+    the endpoint (``fallback_for``); written only if that destination exists and is enabled,
+    and not if it already has a delivery of the message."""
+
+    id: str
+    app_id: str
+    msg_id: str
+    endpoint_id: str
+    fallback_for: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AttemptOutcome:
     """The result of one attempt and what it does to its delivery (decided in ``domain``)."""
 
@@ -107,6 +121,19 @@ class AttemptOutcome:
     next_attempt_at: datetime | None
     scheduled_attempts: int
     disable_endpoint: bool
+    fallback: FallbackDelivery | None = None
+    """The exhausted delivery's stand-in, written in the same transaction."""
+
+
+@dataclass(frozen=True, slots=True)
+class Diversion:
+    """A leased delivery whose endpoint's circuit has been open too long, given to its
+    fallback destination instead: it fails, unattempted, and ``fallback`` is written."""
+
+    claimed: ClaimedDelivery
+    fallback: FallbackDelivery
+    until: datetime
+    """If the fallback cannot take it (disabled or deleted), it is put back until then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +328,12 @@ class Store(Protocol):
         """Give leased deliveries back, pending until ``until``, without an attempt."""
         ...
 
+    async def divert(self, diversions: Sequence[Diversion]) -> None:
+        """Fail each leased delivery (while its lease holds) and write its stand-in, in one
+        transaction per diversion; one whose fallback cannot take it is put back instead,
+        as ``defer`` would."""
+        ...
+
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None: ...
     async def get_delivery(self, msg_id: str, endpoint_id: str) -> Delivery | None: ...
 
@@ -340,7 +373,21 @@ class Store(Protocol):
         ...
 
     async def open_circuits(self, now: datetime) -> dict[str, CircuitState]:
-        """The breakers still open at ``now``, whichever worker opened them."""
+        """Every circuit not closed (open, or half-open with or without a probe out),
+        whichever worker opened it: what a heartbeat learns. A circuit absent here is
+        closed."""
+        ...
+
+    async def claim_probe(
+        self, endpoint_id: str, worker_id: str, now: datetime, probe_until: datetime
+    ) -> tuple[ProbeGrant, CircuitState | None]:
+        """Bid for a half-open circuit's one probe (compare-and-set): GRANTED to one worker
+        until ``probe_until`` (its probe lease); else TAKEN with the circuit as it stands
+        (cooling down, or another worker's probe out), or CLOSED if there is none."""
+        ...
+
+    async def circuits_of(self, endpoint_ids: Sequence[str]) -> dict[str, CircuitState]:
+        """The circuits of these endpoints that are not closed, in one query (the API)."""
         ...
 
     # failing endpoints: auto-disable's state, written on transitions only

@@ -22,6 +22,7 @@ WHERE id = :id AND version = :version
 DELETE FROM applications WHERE id = :app_id;
 DELETE FROM endpoint_failures
 WHERE endpoint_id IN (SELECT id FROM endpoints WHERE app_id = :app_id);
+DELETE FROM circuits WHERE endpoint_id IN (SELECT id FROM endpoints WHERE app_id = :app_id);
 DELETE FROM endpoints WHERE app_id = :app_id;
 DELETE FROM messages WHERE app_id = :app_id;
 DELETE FROM deliveries WHERE app_id = :app_id;
@@ -76,6 +77,7 @@ WHERE id = :id AND app_id = :app_id AND version = :version
 -- name: delete_endpoint
 DELETE FROM endpoint_failures
 WHERE endpoint_id IN (SELECT id FROM endpoints WHERE id = :endpoint_id AND app_id = :app_id);
+DELETE FROM circuits WHERE endpoint_id = :endpoint_id;
 DELETE FROM endpoints WHERE id = :endpoint_id AND app_id = :app_id;
 DELETE FROM deliveries WHERE endpoint_id = :endpoint_id AND app_id = :app_id
 
@@ -111,6 +113,28 @@ UPDATE deliveries
 SET status = 1, next_attempt_at = :until, lease_token = NULL, worker_id = NULL,
     updated_at = :now
 WHERE id = :id AND lease_token = :lease_token
+
+-- name: divert_delivery
+-- A delivery held by a circuit open too long goes to the fallback destination instead: it
+-- fails unattempted (while its lease holds), and its stand-in is written.
+UPDATE deliveries
+SET status = 2, lease_token = NULL, worker_id = NULL, manual = 0, updated_at = :now
+WHERE id = :delivery_id AND lease_token = :lease_token
+  AND EXISTS (SELECT 1 FROM endpoints
+              WHERE id = :endpoint_id AND app_id = :app_id AND disabled = 0);
+INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                        next_attempt_at, updated_at, fallback_for)
+SELECT :id, e.app_id, :msg_id, e.id, 1, 0, CAST(:now AS BIGINT), CAST(:now AS BIGINT),
+       :fallback_for
+FROM endpoints AS e JOIN deliveries AS d ON d.id = :delivery_id
+WHERE e.id = :endpoint_id AND e.app_id = :app_id AND e.disabled = 0
+  AND d.status = 2 AND d.lease_token IS NULL
+ON CONFLICT (msg_id, endpoint_id) DO NOTHING;
+-- Still leased: the fallback could not take it (disabled or deleted), so put it back.
+UPDATE deliveries
+SET status = 1, next_attempt_at = :until, lease_token = NULL, worker_id = NULL,
+    updated_at = :now
+WHERE id = :delivery_id AND lease_token = :lease_token
 
 -- name: resend
 UPDATE deliveries
@@ -162,7 +186,8 @@ DELETE FROM idempotency_keys WHERE created_at < :before;
 UPDATE messages SET payload = NULL
 WHERE expires_at IS NOT NULL AND expires_at < :now AND payload IS NOT NULL;
 DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < :now;
-DELETE FROM circuits WHERE open_until < :now
+-- A circuit outlives its endpoint only if the endpoint was deleted while it was open.
+DELETE FROM circuits WHERE endpoint_id NOT IN (SELECT id FROM endpoints)
 
 -- name: register_worker
 INSERT INTO workers (id, host, pid, started_at, heartbeat_at)
@@ -178,19 +203,37 @@ WHERE status = 3 AND worker_id IN (SELECT id FROM workers WHERE heartbeat_at < :
 DELETE FROM workers WHERE heartbeat_at < :stalled_before
 
 -- name: open_circuit
--- Of two openings of one endpoint's breaker, the one that holds it longer is the newer.
-INSERT INTO circuits (endpoint_id, failures, open_until, cooldown_ms)
-VALUES (:endpoint_id, :failures, :open_until, :cooldown_ms)
+-- Of two openings of one endpoint's breaker, the one that holds it longer is the newer; an
+-- opening ends any probe (it is the probe's failure, or news the probe has not heard), and
+-- the episode keeps the time it began.
+INSERT INTO circuits (endpoint_id, failures, open_until, cooldown_ms, opened_at, failure_ratio,
+                      reason, probe_until, probe_owner)
+VALUES (:endpoint_id, :failures, :open_until, :cooldown_ms, :opened_at, :failure_ratio,
+        :reason, NULL, NULL)
 ON CONFLICT (endpoint_id) DO UPDATE
 SET failures = excluded.failures, open_until = excluded.open_until,
-    cooldown_ms = excluded.cooldown_ms
+    cooldown_ms = excluded.cooldown_ms, failure_ratio = excluded.failure_ratio,
+    opened_at = CASE WHEN circuits.opened_at < excluded.opened_at
+                     THEN circuits.opened_at ELSE excluded.opened_at END,
+    probe_until = NULL, probe_owner = NULL
 WHERE circuits.open_until < excluded.open_until
 
 -- name: close_circuit
 DELETE FROM circuits WHERE endpoint_id = :endpoint_id
 
 -- name: open_circuits
-SELECT endpoint_id, failures, open_until, cooldown_ms FROM circuits WHERE open_until > :now
+-- Every circuit not closed: open, or half-open (its cooldown over) with or without a probe.
+SELECT * FROM circuits
+
+-- name: claim_probe
+-- The half-open probe, once across all workers: only a circuit whose cooldown is over and
+-- whose last probe lease (if any) ran out can be claimed, by one worker at a time.
+UPDATE circuits SET probe_until = :probe_until, probe_owner = :worker_id
+WHERE endpoint_id = :endpoint_id AND open_until <= :now
+  AND (probe_until IS NULL OR probe_until <= :now)
+
+-- name: get_circuit
+SELECT * FROM circuits WHERE endpoint_id = :endpoint_id
 
 -- name: failing_endpoints
 -- Enabled endpoints failing since :before or earlier whose auto-disable is not done.

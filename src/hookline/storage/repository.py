@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from hookline.domain import ratelimit
-from hookline.domain.breaker import CircuitState
+from hookline.domain.breaker import CircuitState, ProbeGrant
 from hookline.domain.errors import Conflict, Unavailable
 from hookline.domain.models import (
     AccessToken,
@@ -51,6 +51,7 @@ from hookline.storage.base import (
     AttemptOutcome,
     DeadLetterFilter,
     Deferral,
+    Diversion,
     EndpointChanged,
     EndpointFailure,
     Handoff,
@@ -355,6 +356,10 @@ class SqlRepository:
             "defer_delivery", [rows.defer_params(d, now) for d in deferrals]
         )
 
+    async def divert(self, diversions: Sequence[Diversion]) -> None:
+        for diversion in diversions:
+            await self._db.script("divert_delivery", rows.divert_params(diversion))
+
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None:
         params = {"app_id": app_id, "msg_id": msg_id, "endpoint_id": endpoint_id}
         await self._db.execute("resend", {**params, "now": rows.to_ms(now)})
@@ -415,7 +420,29 @@ class SqlRepository:
             await self._db.execute("open_circuit", rows.circuit_params(endpoint_id, state))
 
     async def open_circuits(self, now: datetime) -> dict[str, CircuitState]:
-        found = await self._db.query("open_circuits", {"now": rows.to_ms(now)})
+        found = await self._db.query("open_circuits", {})
+        return {r["endpoint_id"]: rows.circuit_from(r) for r in found}
+
+    async def claim_probe(
+        self, endpoint_id: str, worker_id: str, now: datetime, probe_until: datetime
+    ) -> tuple[ProbeGrant, CircuitState | None]:
+        params = {
+            "endpoint_id": endpoint_id,
+            "worker_id": worker_id,
+            "now": rows.to_ms(now),
+            "probe_until": rows.to_ms(probe_until),
+        }
+        if await self._db.execute("claim_probe", params) == 1:
+            return ProbeGrant.GRANTED, None
+        state = await self._one("get_circuit", params, rows.circuit_from)
+        return (ProbeGrant.CLOSED if state is None else ProbeGrant.TAKEN), state
+
+    async def circuits_of(self, endpoint_ids: Sequence[str]) -> dict[str, CircuitState]:
+        if not endpoint_ids:
+            return {}
+        found = await self._db.query(
+            "circuits_by_ids", {"ids": self.dialect.list_param(endpoint_ids)}
+        )
         return {r["endpoint_id"]: rows.circuit_from(r) for r in found}
 
     # -- failing endpoints ------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from hookline.domain import ratelimit
-from hookline.domain.breaker import CircuitState
+from hookline.domain.breaker import CircuitState, Reason
 from hookline.domain.models import (
     AccessToken,
     Application,
@@ -33,7 +33,9 @@ from hookline.domain.tasks import BackgroundTask, TaskFilter, TaskKind, TaskRow,
 from hookline.storage.base import (
     AttemptOutcome,
     Deferral,
+    Diversion,
     EndpointFailure,
+    FallbackDelivery,
     IdempotencyCompletion,
     IdempotentResponse,
 )
@@ -279,6 +281,31 @@ def finish_params(outcome: AttemptOutcome) -> dict[str, Any]:
     }
 
 
+def fallback_params(fallback: FallbackDelivery) -> dict[str, Any]:
+    return {
+        "id": fallback.id,
+        "app_id": fallback.app_id,
+        "msg_id": fallback.msg_id,
+        "endpoint_id": fallback.endpoint_id,
+        "fallback_for": fallback.fallback_for,
+        "now": to_ms(fallback.now),
+    }
+
+
+def stood_in_params(outcome: AttemptOutcome) -> dict[str, Any]:
+    """Marks an attempt at a fallback destination with the endpoint it stood in for."""
+    return {"id": outcome.attempt.id, "fallback_for": outcome.attempt.fallback_for}
+
+
+def divert_params(diversion: Diversion) -> dict[str, Any]:
+    return {
+        **fallback_params(diversion.fallback),
+        "delivery_id": diversion.claimed.delivery_id,
+        "lease_token": diversion.claimed.lease_token,
+        "until": to_ms(diversion.until),
+    }
+
+
 def defer_params(deferral: Deferral, now: datetime) -> dict[str, Any]:
     return {
         "id": deferral.claimed.delivery_id,
@@ -301,6 +328,7 @@ def attempt_from(row: Row) -> Attempt:
         response_duration_ms=row["duration_ms"],
         trigger=AttemptTrigger(row["trigger_type"]),
         timestamp=ms_to_dt(row["created_at"]),
+        fallback_for=row["fallback_for"],
     )
 
 
@@ -322,6 +350,7 @@ def claimed_from(
             trigger=AttemptTrigger.MANUAL if r["manual"] else AttemptTrigger.SCHEDULED,
             message=by_msg[r["msg_id"]],
             endpoint=by_endpoint[r["endpoint_id"]],
+            fallback_for=r["fallback_for"],
         )
         for r in leased
         if r["msg_id"] in by_msg and r["endpoint_id"] in by_endpoint
@@ -429,14 +458,22 @@ def circuit_params(endpoint_id: str, state: CircuitState) -> dict[str, Any]:
         "failures": state.failures,
         "open_until": int(state.open_until * 1000),
         "cooldown_ms": int(state.cooldown * 1000),
+        "opened_at": int(state.opened_at * 1000),
+        "failure_ratio": state.failure_ratio,
+        "reason": state.reason.value,
     }
 
 
 def circuit_from(row: Any) -> CircuitState:
+    probe_until = row["probe_until"]
     return CircuitState(
         failures=row["failures"],
         open_until=row["open_until"] / 1000,
         cooldown=row["cooldown_ms"] / 1000,
+        opened_at=row["opened_at"] / 1000,
+        failure_ratio=row["failure_ratio"],
+        reason=Reason(row["reason"]),
+        probe_until=None if probe_until is None else probe_until / 1000,
     )
 
 

@@ -53,7 +53,7 @@ WHERE id IN (
              o.next_attempt_at
     LIMIT :limit
 )
-RETURNING id, msg_id, endpoint_id, attempt_count, manual
+RETURNING id, msg_id, endpoint_id, attempt_count, manual, fallback_for
 
 -- name: messages_by_ids
 SELECT * FROM messages WHERE id = ANY(:ids)
@@ -83,6 +83,21 @@ FROM unnest(:id::text[], :lease_token::text[], :status::int[], :attempt_count::i
             :next_attempt_at::bigint[], :now::bigint[])
      AS u (id, lease_token, status, attempt_count, next_attempt_at, now)
 WHERE d.id = u.id AND d.lease_token = u.lease_token
+
+-- name: insert_fallback
+-- An exhausted delivery's stand-in at the endpoint's fallback destination: only if that
+-- destination exists in the same application and is enabled, and has no delivery of the
+-- message yet. (SQLite writes these in its group commit: group_commit/statement.sql.)
+INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                        next_attempt_at, updated_at, fallback_for)
+SELECT :id, e.app_id, :msg_id, e.id, 1, 0, CAST(:now AS BIGINT), CAST(:now AS BIGINT),
+       :fallback_for
+FROM endpoints AS e
+WHERE e.id = :endpoint_id AND e.app_id = :app_id AND e.disabled = 0
+ON CONFLICT (msg_id, endpoint_id) DO NOTHING
+
+-- name: mark_stood_in
+UPDATE attempts SET fallback_for = :fallback_for WHERE id = :id
 
 -- name: disable_endpoint
 -- Moves the version, so that an update read before it is refused (update_endpoint).
@@ -163,3 +178,6 @@ SET granted = LEAST(:wanted,
     next_slot = GREATEST(rate_slots.next_slot, :now) + :interval * LEAST(:wanted,
         GREATEST(0, :reach - GREATEST(rate_slots.next_slot, :now) + :interval) / :interval)
 RETURNING next_slot, granted, slow_rate, slowed_at
+
+-- name: circuits_by_ids
+SELECT * FROM circuits WHERE endpoint_id = ANY(:ids)

@@ -86,8 +86,15 @@ class PostgresBatchWriter:
             for o in outcomes
             if o.disable_endpoint
         ]
+        fallbacks = [rows.fallback_params(o.fallback) for o in outcomes if o.fallback]
+        stood_in = [rows.stood_in_params(o) for o in outcomes if o.attempt.fallback_for]
         async with self._db.transaction() as tx:
             await tx.execute_arrays("insert_attempts", attempts)
             await tx.execute_arrays("finish_deliveries", finishes)
             if disables:
                 await tx.execute_many("disable_endpoint", disables)
+            # Fallback destinations (docs/delivery.md): rare, so one statement per row.
+            if stood_in:
+                await tx.execute_many("mark_stood_in", stood_in)
+            if fallbacks:
+                await tx.execute_many("insert_fallback", fallbacks)

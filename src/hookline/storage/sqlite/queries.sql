@@ -18,7 +18,7 @@ UPDATE deliveries
 SET status = 3, lease_token = :lease_token, next_attempt_at = :lease_until,
     worker_id = :worker_id
 WHERE id IN (SELECT value FROM json_each(:ids))
-RETURNING id, msg_id, endpoint_id, attempt_count, manual
+RETURNING id, msg_id, endpoint_id, attempt_count, manual, fallback_for
 
 -- name: messages_by_ids
 SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(:ids))
@@ -95,3 +95,6 @@ SET granted = min(:wanted,
     next_slot = max(rate_slots.next_slot, :now) + :interval * min(:wanted,
         max(0, :reach - max(rate_slots.next_slot, :now) + :interval) / :interval)
 RETURNING next_slot, granted, slow_rate, slowed_at
+
+-- name: circuits_by_ids
+SELECT * FROM circuits WHERE endpoint_id IN (SELECT value FROM json_each(:ids))

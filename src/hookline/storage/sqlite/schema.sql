@@ -102,6 +102,7 @@ CREATE TABLE deliveries (
     worker_id TEXT,
     manual INTEGER NOT NULL DEFAULT 0,
     updated_at INTEGER NOT NULL,
+    fallback_for TEXT,
     UNIQUE (msg_id, endpoint_id)
 );
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, msg_id);
@@ -120,7 +121,8 @@ CREATE TABLE attempts (
     response TEXT NOT NULL,
     duration_ms INTEGER NOT NULL,
     trigger_type INTEGER NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    fallback_for TEXT
 );
 CREATE INDEX attempts_msg ON attempts (msg_id, id);
 CREATE INDEX attempts_endpoint ON attempts (endpoint_id, id);
@@ -159,7 +161,12 @@ CREATE TABLE circuits (
     endpoint_id TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,
     open_until INTEGER NOT NULL,
-    cooldown_ms INTEGER NOT NULL
+    cooldown_ms INTEGER NOT NULL,
+    opened_at INTEGER NOT NULL DEFAULT 0,
+    failure_ratio REAL,
+    reason TEXT NOT NULL DEFAULT 'consecutiveFailures',
+    probe_until INTEGER,
+    probe_owner TEXT
 );
 
 -- Endpoints failing without a success, and the auto-disable step reached (docs/delivery.md);

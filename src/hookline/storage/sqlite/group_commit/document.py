@@ -17,12 +17,20 @@ from hookline.storage.base import AttemptOutcome
 from hookline.storage.group_commit import PendingPublish, Routed, route_batch
 from hookline.storage.handoff import DeliveryRows
 from hookline.storage.sqlite.group_commit import fixed_width
-from hookline.storage.sqlite.group_commit.layout import COMPLETION, DISABLED, MESSAGE
+from hookline.storage.sqlite.group_commit.layout import (
+    COMPLETION,
+    DISABLED,
+    FALLBACK,
+    MESSAGE,
+    STOOD_IN,
+)
 from hookline.storage.sqlite.group_commit.routes import Routes
 
 _MESSAGE_ROW = MESSAGE.values
 _COMPLETION_ROW = COMPLETION.values
 _DISABLED_ROW = DISABLED.values
+_FALLBACK_ROW = FALLBACK.values
+_STOOD_IN_ROW = STOOD_IN.values
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +54,20 @@ def records(outcomes: Sequence[AttemptOutcome]) -> Records:
             for o in outcomes
             if o.disable_endpoint
         ],
+        # Fallback destinations (docs/delivery.md): rare, so plain JSON rows.
+        "fallbacks": [
+            _FALLBACK_ROW(rows.fallback_params(o.fallback)) for o in outcomes if o.fallback
+        ],
+        "stood_in": [
+            _STOOD_IN_ROW(rows.stood_in_params(o)) for o in outcomes if o.attempt.fallback_for
+        ],
     }
     return Records(doc, texts.blob())
 
 
-NO_RECORDS = Records({"attempts": [], "finished": [], "disabled": []}, b"")
+NO_RECORDS = Records(
+    {"attempts": [], "finished": [], "disabled": [], "fallbacks": [], "stood_in": []}, b""
+)
 
 
 def build(

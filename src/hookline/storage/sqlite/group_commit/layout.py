@@ -153,6 +153,10 @@ COMPLETION = JsonRow("completion", "scope", "key", "status", "body_at", "body_si
 """An idempotent response; ``body_at`` and ``body_size`` point into ``payloads``."""
 DISABLED = JsonRow("disabled", "endpoint_id", "now")
 """An endpoint an attempt disables."""
+FALLBACK = JsonRow("fallback", "id", "app_id", "msg_id", "endpoint_id", "fallback_for", "now")
+"""An exhausted delivery's stand-in at its endpoint's fallback destination."""
+STOOD_IN = JsonRow("stood_in", "id", "fallback_for")
+"""An attempt at a fallback destination, and the endpoint it stood in for."""
 DELIVERY = FixedWidth(
     "delivery", text("id", ID), text("app_id", ID), text("msg_id", ID), rest("endpoint_id")
 )
@@ -191,7 +195,18 @@ FINISHED = FixedWidth(
 """The delivery an attempt moves."""
 
 ROWS: dict[str, FixedWidth | JsonRow] = {
-    row.name: row for row in (MESSAGE, COMPLETION, DISABLED, DELIVERY, SCHEDULED, ATTEMPT, FINISHED)
+    row.name: row
+    for row in (
+        MESSAGE,
+        COMPLETION,
+        DISABLED,
+        FALLBACK,
+        STOOD_IN,
+        DELIVERY,
+        SCHEDULED,
+        ATTEMPT,
+        FINISHED,
+    )
 }
 
 _PLACEHOLDER = re.compile(r"\{(?:(\w+)\.)?(\w+)\.(\w+)\}")

@@ -92,6 +92,20 @@ BEGIN
     SET disabled = 1, updated_at = {d.disabled.now}, version = endpoints.version + 1
     FROM json_each(NEW.doc, '$.disabled') AS d
     WHERE endpoints.id = {d.disabled.endpoint_id};
+    -- Fallback destinations (docs/delivery.md, storage/queries.sql insert_fallback): an
+    -- exhausted delivery's stand-in, if its destination exists in the application and is
+    -- enabled; and the attempts made at a destination standing in for another endpoint.
+    INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                            next_attempt_at, updated_at, fallback_for)
+    SELECT {f.fallback.id}, e.app_id, {f.fallback.msg_id}, e.id, 1, 0,
+           {f.fallback.now}, {f.fallback.now}, {f.fallback.fallback_for}
+    FROM json_each(NEW.doc, '$.fallbacks') AS f
+    JOIN endpoints AS e ON e.id = {f.fallback.endpoint_id}
+    WHERE e.app_id = {f.fallback.app_id} AND e.disabled = 0
+    ON CONFLICT (msg_id, endpoint_id) DO NOTHING;
+    UPDATE attempts SET fallback_for = {s.stood_in.fallback_for}
+    FROM json_each(NEW.doc, '$.stood_in') AS s
+    WHERE attempts.id = {s.stood_in.id};
 END
 
 -- name: group_commit
