@@ -17,6 +17,7 @@ from hookline.domain.models import (
     Message,
     Page,
 )
+from hookline.domain.ordering import is_held
 
 T = TypeVar("T")
 
@@ -95,6 +96,7 @@ def message_wire(msg: Message, with_content: bool = True) -> dict[str, Any]:
         "channels": _list(msg.channels),
         "tags": _list(msg.tags),
         "timestamp": msg.timestamp,
+        "orderingKey": msg.ordering_key,
     }
 
 
@@ -107,6 +109,7 @@ def message(msg: Message, with_content: bool = True) -> s.MessageOut:
         channels=_list(msg.channels),
         tags=_list(msg.tags),
         timestamp=msg.timestamp,
+        ordering_key=msg.ordering_key,
     )
 
 
@@ -136,6 +139,7 @@ def endpoint_message(pair: tuple[Message, Delivery], with_content: bool) -> s.En
         status=int(delivery.status),
         status_text=delivery.status.text,
         next_attempt=delivery.next_attempt_at if delivery.status.text == "pending" else None,
+        held=is_held(delivery),
     )
 
 
@@ -155,6 +159,7 @@ def message_endpoint(pair: tuple[Endpoint, Delivery]) -> s.MessageEndpointOut:
         status=int(delivery.status),
         status_text=delivery.status.text,
         next_attempt=delivery.next_attempt_at if delivery.status.text == "pending" else None,
+        held=is_held(delivery),
     )
 
 

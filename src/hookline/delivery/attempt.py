@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from hookline.domain import ids
 from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
+from hookline.domain.ordering import ended
 from hookline.domain.outcome import Verdict, decide
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle, sign, signature_header_names
@@ -89,6 +90,8 @@ class AttemptRunner:
             next_at = self._clock() + timedelta(seconds=decision.delay_seconds or 0.0)
         else:
             status = MessageStatus.SUCCESS if succeeded else MessageStatus.FAIL
+            if not succeeded:
+                status, next_at = ended(claimed.endpoint, status, next_at)
         response = result.body.decode("utf-8", errors="replace") if result.status_code else ""
         attempt = Attempt(
             id=ids.new_id(ids.ATTEMPT),

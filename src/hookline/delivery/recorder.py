@@ -38,6 +38,17 @@ class CircuitChange:
 Result = AttemptOutcome | Deferral | CircuitChange
 
 
+def _frees_work(item: Result) -> bool:
+    """Whether a claim may find something new now that ``item`` is written: a retry that
+    falls due, or the next delivery of an ordered endpoint's sequence, which only a claim
+    takes (and no notification announces, as nothing pending was written)."""
+    if isinstance(item, CircuitChange):
+        return False
+    return (
+        isinstance(item, AttemptOutcome) and item.next_attempt_at is not None
+    ) or item.claimed.endpoint.policy.ordering is not None
+
+
 class Recorder:
     """Queue results with ``put``; ``run`` writes them until ``close``; ``finish`` waits."""
 
@@ -140,7 +151,7 @@ class Recorder:
         self._recording = 0
         if self._disables_heard:
             self._announce_disabled(landed)
-        if any(isinstance(o, AttemptOutcome) and o.next_attempt_at is not None for o in batch):
+        if any(_frees_work(item) for item in batch):
             self._wake()
 
     def _announce_disabled(self, outcomes: list[AttemptOutcome]) -> None:

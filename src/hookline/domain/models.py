@@ -125,6 +125,8 @@ class Message:
     tags: tuple[str, ...] | None
     timestamp: datetime
     expires_at: datetime | None = None
+    ordering_key: str | None = None
+    """Keeps order per key on an ordered endpoint (``domain/ordering.py``); a hookline field."""
 
 
 @dataclass(frozen=True, slots=True)

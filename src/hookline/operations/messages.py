@@ -46,6 +46,8 @@ class NewMessage:
     retention_days: int | None = None
     retention_hours: int | None = None
     deliver_at: datetime | None = None
+    ordering_key: str | None = None
+    """Order is kept per key on an ordered endpoint (``domain/ordering.py``)."""
 
 
 def retention(new: NewMessage) -> timedelta:
@@ -75,6 +77,7 @@ def build_message(app: Application, new: NewMessage, now: datetime) -> Message:
         tags=tuple(new.tags) if new.tags else None,
         timestamp=now,
         expires_at=now + retention(new),
+        ordering_key=new.ordering_key,
     )
 
 

@@ -255,7 +255,16 @@ class Store(Protocol):
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> None: ...
     async def recover(
         self, app_id: str, endpoint_id: str, since: datetime, until: datetime, now: datetime
-    ) -> int: ...
+    ) -> int:
+        """Queue again the endpoint's failed and held deliveries of messages created in
+        [since, until], their retry schedules restarted; how many."""
+        ...
+
+    async def skip_held(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> bool:
+        """Fail a held delivery (a dead letter), so its ordered endpoint's line moves on;
+        False when the delivery is not held."""
+        ...
+
     async def get_delivery(self, msg_id: str, endpoint_id: str) -> Delivery | None: ...
 
     # workers: heartbeats let a dead worker's deliveries be taken over before their lease ends

@@ -5,7 +5,9 @@ local worker has room for is inserted already leased to it (status sending, leas
 the offer's expiry), the rest are inserted pending for any worker to claim. Which ones the
 worker takes is its admission's decision, carried by the offer (``LeaseOffer.admission``)
 and asked here delivery by delivery: the rule is written once, in ``domain/admission.py``,
-for this hand-over and for the worker's claims alike. Delivery ids are minted in runs
+for this hand-over and for the worker's claims alike. An ordered endpoint's deliveries are
+never handed over (``domain/ordering.py``): they are written pending with their sequence,
+for a claim to take each when it heads its sequence. Delivery ids are minted in runs
 (``ids.new_ids``), because they are minted while the write lock is held.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 
 from hookline.domain import ids
 from hookline.domain.models import AttemptTrigger, ClaimedDelivery, Endpoint, Message
+from hookline.domain.ordering import may_hand_over, sequence_of
 from hookline.storage.base import LeaseOffer
 from hookline.storage.rows import to_ms
 
@@ -62,10 +65,12 @@ class DeliveryRows:
 
     def split(
         self, msg: Message, targets: Sequence[Endpoint], now_ms: int
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Parameters of the delivery rows to write pending, and of those leased to the offer."""
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """Parameters of the delivery rows to write pending, of those leased to the offer,
+        and of those written pending in an ordered endpoint's sequence (``ordering_key``)."""
         pending: list[dict[str, Any]] = []
         leased: list[dict[str, Any]] = []
+        ordered: list[dict[str, Any]] = []
         offer = self.offer
         for endpoint in targets:
             params: dict[str, Any] = {
@@ -75,7 +80,11 @@ class DeliveryRows:
                 "endpoint_id": endpoint.id,
                 "now": now_ms,
             }
-            if offer is not None and offer.admission.take(endpoint.id):
+            if not may_hand_over(endpoint):
+                params["ordering_key"] = sequence_of(endpoint, msg)
+                ordered.append(params)
+                self._left.append(endpoint.id)
+            elif offer is not None and offer.admission.take(endpoint.id):
                 params["lease_token"] = offer.lease_token
                 params["lease_until"] = self.lease_until_ms
                 params["worker_id"] = offer.worker_id
@@ -93,4 +102,4 @@ class DeliveryRows:
             else:
                 pending.append(params)
                 self._left.append(endpoint.id)
-        return pending, leased
+        return pending, leased, ordered

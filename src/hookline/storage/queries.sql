@@ -109,13 +109,23 @@ SET status = 1, next_attempt_at = :now, manual = 1, lease_token = NULL, updated_
 WHERE app_id = :app_id AND msg_id = :msg_id AND endpoint_id = :endpoint_id
 
 -- name: recover
+-- Failed deliveries, and held ones (pending with no next attempt: an ordered endpoint's
+-- line stopped at them, domain/ordering.py).
 UPDATE deliveries
 SET status = 1, next_attempt_at = :now, manual = 1, attempt_count = 0, updated_at = :now
-WHERE app_id = :app_id AND endpoint_id = :endpoint_id AND status = 2
+WHERE app_id = :app_id AND endpoint_id = :endpoint_id
+  AND (status = 2 OR (status = 1 AND next_attempt_at IS NULL))
   AND msg_id IN (
       SELECT id FROM messages
       WHERE app_id = :app_id AND created_at >= :since AND created_at <= :until
   )
+
+-- name: skip_held
+-- A held delivery (pending with no next attempt) becomes failed, a dead letter, and its
+-- ordered endpoint's line moves on.
+UPDATE deliveries SET status = 2, manual = 0, updated_at = :now
+WHERE app_id = :app_id AND msg_id = :msg_id AND endpoint_id = :endpoint_id
+  AND status = 1 AND next_attempt_at IS NULL
 
 -- name: get_delivery
 SELECT * FROM deliveries WHERE msg_id = :msg_id AND endpoint_id = :endpoint_id

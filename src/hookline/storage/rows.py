@@ -190,6 +190,7 @@ def message_params(msg: Message) -> dict[str, Any]:
         "tags": dump_json(msg.tags),
         "created_at": to_ms(msg.timestamp),
         "expires_at": to_ms(msg.expires_at),
+        "ordering_key": msg.ordering_key,
     }
 
 
@@ -205,6 +206,7 @@ def message_from(row: Row) -> Message:
         tags=_tuple(row["tags"]),
         timestamp=ms_to_dt(row["created_at"]),
         expires_at=from_ms(row["expires_at"]),
+        ordering_key=row["ordering_key"],
     )
 
 

@@ -7,25 +7,31 @@ SELECT name FROM event_types WHERE name = ANY(:names)
 -- name: insert_messages
 -- A whole group commit in one statement: one array per column.
 INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
-                      created_at, expires_at)
+                      created_at, expires_at, ordering_key)
 SELECT * FROM unnest(:id::text[], :app_id::text[], :event_type::text[], :event_id::text[],
                      :payload::bytea[], :channels::text[], :tags::text[],
-                     :created_at::bigint[], :expires_at::bigint[])
+                     :created_at::bigint[], :expires_at::bigint[], :ordering_key::text[])
 
 -- name: insert_deliveries
--- Pending rows, and rows leased to the publishing process's worker (with a lease_token).
+-- Pending rows, rows leased to the publishing process's worker (with a lease_token), and
+-- pending rows in an ordered endpoint's sequence (with an ordering_key).
 INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
-                        next_attempt_at, lease_token, worker_id, updated_at)
+                        next_attempt_at, lease_token, worker_id, updated_at, ordering_key)
 SELECT id, app_id, msg_id, endpoint_id, CASE WHEN lease_token IS NULL THEN 1 ELSE 3 END, 0,
-       coalesce(lease_until, written), lease_token, worker_id, written
+       coalesce(lease_until, written), lease_token, worker_id, written, ordering_key
 FROM unnest(:id::text[], :app_id::text[], :msg_id::text[], :endpoint_id::text[],
-            :lease_until::bigint[], :lease_token::text[], :worker_id::text[], :now::bigint[])
-     AS u (id, app_id, msg_id, endpoint_id, lease_until, lease_token, worker_id, written)
+            :lease_until::bigint[], :lease_token::text[], :worker_id::text[], :now::bigint[],
+            :ordering_key::text[])
+     AS u (id, app_id, msg_id, endpoint_id, lease_until, lease_token, worker_id, written,
+           ordering_key)
 
 -- name: claim_due
 -- Fair across endpoints: each enabled endpoint that is not busy offers its oldest due
 -- deliveries (at most :per_endpoint, through the endpoint_due index, skipping rows other
 -- workers hold), and the oldest of those are taken.
+-- Ordered delivery: a delivery in a sequence (ordering_key set) is offered only while it
+-- heads it, no delivery of an earlier message in its sequence being pending or sending
+-- (deliveries_sequence). A row locked by another claim still counts, as its snapshot has it.
 UPDATE deliveries
 SET status = 3, lease_token = :lease_token, next_attempt_at = :lease_until,
     worker_id = :worker_id
@@ -34,6 +40,11 @@ WHERE id IN (
     CROSS JOIN LATERAL (
         SELECT x.id, x.next_attempt_at FROM deliveries AS x
         WHERE x.endpoint_id = e.id AND x.status IN (1, 3) AND x.next_attempt_at <= :now
+          AND (x.ordering_key IS NULL OR NOT EXISTS (
+              SELECT 1 FROM deliveries AS y
+              WHERE y.endpoint_id = x.endpoint_id AND y.ordering_key = x.ordering_key
+                AND y.status IN (1, 3) AND y.msg_id < x.msg_id
+          ))
         ORDER BY x.next_attempt_at
         LIMIT :per_endpoint
         FOR UPDATE SKIP LOCKED

@@ -29,6 +29,7 @@ from hookline.storage.sqlite.group_commit.layout import (
     ENDPOINT_ID,
     FINISHED,
     ID,
+    ORDERED,
     TIME,
 )
 
@@ -80,6 +81,14 @@ def delivery(params: dict[str, Any]) -> str:
     if len(delivery_id) != ID or len(app_id) != ID or len(msg_id) != ID:
         raise _refuse(DELIVERY.name)
     return delivery_id + app_id + msg_id + endpoint_id
+
+
+def ordered(params: dict[str, Any]) -> str:
+    """An ``ORDERED`` row: a delivery row and its sequence's ordering key."""
+    key: str = params["ordering_key"]
+    if len(params["endpoint_id"]) != ENDPOINT_ID:
+        raise _refuse(ORDERED.name)
+    return delivery(params) + key
 
 
 def attempt(record: Attempt, texts: Texts) -> str:

@@ -146,6 +146,7 @@ MESSAGE = JsonRow(
     "tags",
     "created_at",
     "expires_at",
+    "ordering_key",
 )
 """``payload_at`` and ``payload_size`` point into the ``payloads`` BLOB."""
 COMPLETION = JsonRow("completion", "scope", "key", "status", "body_at", "body_size")
@@ -155,6 +156,15 @@ DISABLED = JsonRow("disabled", "endpoint_id", "now")
 DELIVERY = FixedWidth(
     "delivery", text("id", ID), text("app_id", ID), text("msg_id", ID), rest("endpoint_id")
 )
+ORDERED = FixedWidth(
+    "ordered",
+    text("id", ID),
+    text("app_id", ID),
+    text("msg_id", ID),
+    text("endpoint_id", ENDPOINT_ID),
+    rest("ordering_key"),
+)
+"""A pending delivery in an ordered endpoint's sequence: its ordering key ('' for none)."""
 ATTEMPT = FixedWidth(
     "attempt",
     text("id", ATTEMPT_ID),
@@ -181,7 +191,7 @@ FINISHED = FixedWidth(
 """The delivery an attempt moves."""
 
 ROWS: dict[str, FixedWidth | JsonRow] = {
-    row.name: row for row in (MESSAGE, COMPLETION, DISABLED, DELIVERY, ATTEMPT, FINISHED)
+    row.name: row for row in (MESSAGE, COMPLETION, DISABLED, DELIVERY, ORDERED, ATTEMPT, FINISHED)
 }
 
 _PLACEHOLDER = re.compile(r"\{(?:(\w+)\.)?(\w+)\.(\w+)\}")
