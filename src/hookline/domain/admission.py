@@ -18,10 +18,11 @@ The hand-over decision runs on the store's thread inside the publish transaction
 an ``AdmissionSnapshot``: the room of every endpoint the worker holds, fixed when the offer
 is made, with its own counters.
 
-A rate-limit bucket and FIFO ordering are the next limits of this kind: each narrows the same
-room (tokens left; one at a time while an ordered endpoint has a delivery out), so each is one
-more input to ``room`` and to ``plan_claim``, and neither way in can take what the other would
-refuse.
+A rate-limit bucket is the next limit of this kind: it narrows the same room (tokens left), so
+it is one more input to ``room`` and to ``plan_claim``, and neither way in can take what the
+other would refuse. Ordering is not decided here: which delivery heads its sequence only the
+store can tell, so the claim takes heads only and a hand-over never takes an ordered
+endpoint's deliveries (``domain/ordering.py``).
 """
 
 from __future__ import annotations

@@ -29,27 +29,61 @@ FROM unnest(:id::text[], :app_id::text[], :msg_id::text[], :endpoint_id::text[],
 -- Fair across endpoints: each enabled endpoint that is not busy offers its oldest due
 -- deliveries (at most :per_endpoint, through the endpoint_due index, skipping rows other
 -- workers hold), and the oldest of those are taken.
--- Ordered delivery: a delivery in a sequence (ordering_key set) is offered only while it
--- heads it, no delivery of an earlier message in its sequence being pending or sending
--- (deliveries_sequence). A row locked by another claim still counts, as its snapshot has it.
+-- Ordered delivery (docs/delivery.md) is the separate `heads` part: a delivery in a sequence
+-- (ordering_key set, never in the endpoint_due index) is taken only while it heads its
+-- sequence. The recursive scan steps from one sequence to the next through the
+-- deliveries_sequence index, whose first row of each sequence is its head: one probe per
+-- sequence with work, and none when there is none. A head another claim holds is skipped,
+-- never exchanged for the row after it; a head changed since this statement's snapshot is
+-- rechecked when it is locked.
+WITH RECURSIVE sequences AS (
+    (SELECT id, endpoint_id, ordering_key, next_attempt_at FROM deliveries
+     WHERE status IN (1, 3) AND ordering_key IS NOT NULL
+     ORDER BY endpoint_id, ordering_key, msg_id
+     LIMIT 1)
+    UNION ALL
+    SELECT n.id, n.endpoint_id, n.ordering_key, n.next_attempt_at FROM sequences AS s
+    CROSS JOIN LATERAL (
+        SELECT y.id, y.endpoint_id, y.ordering_key, y.next_attempt_at FROM deliveries AS y
+        WHERE y.status IN (1, 3) AND y.ordering_key IS NOT NULL
+          AND (y.endpoint_id, y.ordering_key) > (s.endpoint_id, s.ordering_key)
+        ORDER BY y.endpoint_id, y.ordering_key, y.msg_id
+        LIMIT 1
+    ) AS n
+),
+heads AS (
+    SELECT h.id FROM (
+        SELECT s.id, row_number() OVER (
+            PARTITION BY s.endpoint_id ORDER BY s.next_attempt_at
+        ) AS nth
+        FROM sequences AS s JOIN endpoints AS e ON e.id = s.endpoint_id
+        WHERE s.next_attempt_at <= :now AND e.disabled = 0 AND NOT e.id = ANY(:busy)
+    ) AS h
+    WHERE h.nth <= :per_endpoint
+)
 UPDATE deliveries
 SET status = 3, lease_token = :lease_token, next_attempt_at = :lease_until,
     worker_id = :worker_id
 WHERE id IN (
-    SELECT c.id FROM endpoints AS e
-    CROSS JOIN LATERAL (
-        SELECT x.id, x.next_attempt_at FROM deliveries AS x
-        WHERE x.endpoint_id = e.id AND x.status IN (1, 3) AND x.next_attempt_at <= :now
-          AND (x.ordering_key IS NULL OR NOT EXISTS (
-              SELECT 1 FROM deliveries AS y
-              WHERE y.endpoint_id = x.endpoint_id AND y.ordering_key = x.ordering_key
-                AND y.status IN (1, 3) AND y.msg_id < x.msg_id
-          ))
-        ORDER BY x.next_attempt_at
-        LIMIT :per_endpoint
-        FOR UPDATE SKIP LOCKED
+    SELECT c.id FROM (
+        SELECT c.id, c.next_attempt_at FROM endpoints AS e
+        CROSS JOIN LATERAL (
+            SELECT x.id, x.next_attempt_at FROM deliveries AS x
+            WHERE x.endpoint_id = e.id AND x.status IN (1, 3) AND x.next_attempt_at <= :now
+              AND x.ordering_key IS NULL
+            ORDER BY x.next_attempt_at
+            LIMIT :per_endpoint
+            FOR UPDATE SKIP LOCKED
+        ) AS c
+        WHERE e.disabled = 0 AND NOT e.id = ANY(:busy)
+        UNION ALL
+        SELECT z.id, z.next_attempt_at FROM (
+            SELECT d.id, d.next_attempt_at FROM deliveries AS d
+            WHERE d.id IN (SELECT id FROM heads)
+              AND d.status IN (1, 3) AND d.next_attempt_at <= :now
+            FOR UPDATE SKIP LOCKED
+        ) AS z
     ) AS c
-    WHERE e.disabled = 0 AND NOT e.id = ANY(:busy)
     ORDER BY c.next_attempt_at
     LIMIT :limit
 )

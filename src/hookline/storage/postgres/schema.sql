@@ -88,13 +88,12 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, msg_id);
 CREATE INDEX deliveries_endpoint_due ON deliveries (endpoint_id, next_attempt_at)
-    WHERE status IN (1, 3);
+    WHERE status IN (1, 3) AND ordering_key IS NULL;
 CREATE INDEX deliveries_leased ON deliveries (worker_id) WHERE status = 3;
 -- Ordered endpoints (docs/delivery.md): ordering_key is the sequence a delivery joined when
 -- it was written (its message's key, '' for none; NULL when its endpoint was not ordered).
--- It heads its sequence when no delivery of the same endpoint and key with an earlier
--- message is pending or sending; claims probe this index for it, which holds sequences'
--- rows only.
+-- Claims find the rows outside sequences through deliveries_endpoint_due, and the head of
+-- each sequence (its first pending or sending row) through deliveries_sequence.
 CREATE INDEX deliveries_sequence ON deliveries (endpoint_id, ordering_key, msg_id)
     WHERE status IN (1, 3) AND ordering_key IS NOT NULL;
 

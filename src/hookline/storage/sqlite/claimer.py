@@ -2,7 +2,9 @@
 
 SQLite has no ``FOR UPDATE SKIP LOCKED`` and no ``LATERAL``, so fairness across endpoints
 is a loop: each enabled endpoint that is not busy offers its oldest due deliveries, one
-index probe each, and the oldest of all those are leased. The loop needs Python between
+index probe each, and the oldest of all those are leased. An ordered endpoint's deliveries
+are offered by a second loop, one probe per sequence, which offers only each sequence's head
+(``_due_heads``, docs/delivery.md "Ordered delivery"). The loop needs Python between
 statements inside one write transaction, so it runs whole on the thread (``run``), not
 statement by statement across awaits, which would hold the write lock through event-loop
 turns. What it reads is assembled into claims by the repository, as PostgreSQL's is.
@@ -43,11 +45,14 @@ def _claim(conn: sqlite3.Connection, lock: int | None, params: dict[str, Any]) -
 def _lease(conn: sqlite3.Connection, params: dict[str, Any]) -> Leased:
     busy = set(params["busy"])
     offered: list[tuple[int, str]] = []
+    ready: set[str] = set()
     for (endpoint_id,) in conn.execute(QUERIES["enabled_endpoint_ids"]).fetchall():
         if endpoint_id in busy:
             continue
+        ready.add(endpoint_id)
         probe = {**params, "endpoint_id": endpoint_id}
         offered += [(r[1], r[0]) for r in conn.execute(QUERIES["due_of_endpoint"], probe)]
+    offered += _due_heads(conn, params, ready)
     offered.sort()
     chosen = [delivery_id for _, delivery_id in offered[: params["limit"]]]
     if not chosen:
@@ -61,3 +66,20 @@ def _lease(conn: sqlite3.Connection, params: dict[str, Any]) -> Leased:
     messages = conn.execute(QUERIES["messages_by_ids"], {"ids": msg_ids}).fetchall()
     endpoints = conn.execute(QUERIES["endpoints_by_ids"], {"ids": endpoint_ids}).fetchall()
     return leased_rows, messages, endpoints
+
+
+def _due_heads(
+    conn: sqlite3.Connection, params: dict[str, Any], ready: set[str]
+) -> list[tuple[int, str]]:
+    """Ordered delivery: the due head of every sequence of an endpoint in ``ready``, stepping
+    from one sequence to the next; of one endpoint, the ``per_endpoint`` oldest."""
+    due: dict[str, list[tuple[int, str]]] = {}
+    after = {"endpoint_id": "", "ordering_key": ""}
+    query = QUERIES["next_sequence_head"]
+    while (row := conn.execute(query, after).fetchone()) is not None:
+        endpoint_id = row["endpoint_id"]
+        after = {"endpoint_id": endpoint_id, "ordering_key": row["ordering_key"]}
+        due_at = row["next_attempt_at"]  # None while the sequence is held
+        if endpoint_id in ready and due_at is not None and due_at <= params["now"]:
+            due.setdefault(endpoint_id, []).append((due_at, row["id"]))
+    return [head for heads in due.values() for head in sorted(heads)[: params["per_endpoint"]]]

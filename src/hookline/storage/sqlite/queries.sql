@@ -8,18 +8,22 @@ SELECT name FROM event_types WHERE name IN (SELECT value FROM json_each(:names))
 SELECT id FROM endpoints WHERE disabled = 0
 
 -- name: due_of_endpoint
--- Ordered delivery: a delivery in a sequence (ordering_key set) is offered only while it
--- heads it, no delivery of an earlier message in its sequence being pending or sending
--- (deliveries_sequence).
-SELECT x.id, x.next_attempt_at FROM deliveries AS x
-WHERE x.endpoint_id = :endpoint_id AND x.status IN (1, 3) AND x.next_attempt_at <= :now
-  AND (x.ordering_key IS NULL OR NOT EXISTS (
-      SELECT 1 FROM deliveries AS y
-      WHERE y.endpoint_id = x.endpoint_id AND y.ordering_key = x.ordering_key
-        AND y.status IN (1, 3) AND y.msg_id < x.msg_id
-  ))
-ORDER BY x.next_attempt_at
+-- Deliveries in no sequence; an ordered endpoint's are offered by next_sequence_head.
+SELECT id, next_attempt_at FROM deliveries
+WHERE endpoint_id = :endpoint_id AND status IN (1, 3) AND next_attempt_at <= :now
+  AND ordering_key IS NULL
+ORDER BY next_attempt_at
 LIMIT :per_endpoint
+
+-- name: next_sequence_head
+-- Ordered delivery: the head of the first sequence (endpoint and ordering key) after the
+-- given one, its first pending or sending row in deliveries_sequence. Stepping from one to
+-- the next costs one index probe per sequence with work.
+SELECT id, endpoint_id, ordering_key, next_attempt_at FROM deliveries
+WHERE status IN (1, 3) AND ordering_key IS NOT NULL
+  AND (endpoint_id, ordering_key) > (:endpoint_id, :ordering_key)
+ORDER BY endpoint_id, ordering_key, msg_id
+LIMIT 1
 
 -- name: lease_ids
 UPDATE deliveries
