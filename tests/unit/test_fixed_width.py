@@ -192,6 +192,35 @@ def test_a_delivery_row_reads_back_field_for_field_through_the_rendered_sql() ->
     assert _read_back(layout.DELIVERY, fixed_width.delivery(params)) == params
 
 
+@pytest.mark.parametrize("key", ["", "customer:42"])
+def test_an_ordered_delivery_row_reads_back_field_for_field_through_the_rendered_sql(
+    key: str,
+) -> None:
+    """A delivery in an ordered endpoint's sequence comes back whole with its ordering key,
+    the empty one (no key) included."""
+    params = {
+        "id": ids.new_id(ids.DELIVERY),
+        "app_id": ids.new_id(ids.APP),
+        "msg_id": ids.new_id(ids.MESSAGE),
+        "endpoint_id": ids.new_id(ids.ENDPOINT),
+        "ordering_key": key,
+    }
+    assert _read_back(layout.ORDERED, fixed_width.ordered(params)) == params
+
+
+def test_an_ordered_delivery_row_refuses_an_endpoint_id_of_another_width() -> None:
+    """The ordering key follows the endpoint id, so that id must have its fixed width."""
+    params = {
+        "id": ids.new_id(ids.DELIVERY),
+        "app_id": ids.new_id(ids.APP),
+        "msg_id": ids.new_id(ids.MESSAGE),
+        "endpoint_id": ids.new_id(ids.ENDPOINT) + "x",
+        "ordering_key": "k",
+    }
+    with pytest.raises(ValueError, match="fixed widths"):
+        fixed_width.ordered(params)
+
+
 def test_positions_are_rendered_from_the_layout() -> None:
     """Placeholders become the positions the layout gives: substr() for fixed widths (NULL
     for zeros where a field is optional), ``->>`` for JSON rows, of ``value`` or an alias."""
