@@ -72,6 +72,17 @@ async def test_different_ordering_keys_flow_in_parallel(store: Store) -> None:
     assert await _claim(store) == []
 
 
+async def test_a_claim_takes_at_most_per_endpoint_heads_of_one_endpoint(store: Store) -> None:
+    """Many keys of one endpoint are many heads; a claim takes no more of them than its
+    per-endpoint limit, and the next claim takes the rest."""
+    _, msgs = await _setup(store, [f"k{n}" for n in range(5)])
+    now = utcnow()
+    first = await store.claim_due(100, now, now + timedelta(seconds=30), "w1", (), 2)
+    rest = await store.claim_due(100, now, now + timedelta(seconds=30), "w1", (), 10)
+    assert len(first) == 2 and len(rest) == 3
+    assert sorted(c.message.id for c in first + rest) == sorted(m.id for m in msgs)
+
+
 async def test_a_retry_waiting_blocks_the_rest_of_its_sequence(store: Store) -> None:
     """A head that failed and waits for its retry keeps the next one back, even once the next
     is long due; when the retry falls due, the head is claimed again, not its successor."""
