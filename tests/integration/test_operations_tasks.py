@@ -12,6 +12,7 @@ import pytest
 
 from hookline.domain.errors import Conflict, InvalidRequest, NotFound
 from hookline.domain.models import Application, Endpoint, MessageStatus
+from hookline.domain.policy import EndpointPolicy, OnExhausted, OrderingPolicy
 from hookline.domain.tasks import BackgroundTask, TaskKind, TaskStatus
 from hookline.instrumentation import BackgroundTaskFinished, Event, Instrumentation
 from hookline.operations import applications, endpoints, event_types, messages, tasks
@@ -25,6 +26,7 @@ from hookline.operations.tasks import TaskRequest, TaskRunner
 from hookline.storage.base import DeadLetterFilter, ListQuery, Store
 from tests.conftest import utcnow
 from tests.integration.conftest import Ops, fail_next_delivery
+from tests.integration.test_store_contract import _outcome
 
 URL = "https://example.com/hook"
 
@@ -101,6 +103,32 @@ async def test_recover_is_a_task_that_requeues_the_failures_of_its_window(
     statuses = [await _status(ops.store, m, endpoint.id) for m in msg_ids]
     assert statuses == [MessageStatus.PENDING] * 3
     assert ops.wakes
+
+
+async def test_recover_releases_the_held_head_of_an_ordered_line(
+    ops: Ops, app: Application
+) -> None:
+    """A delivery holding an ordered endpoint's line (exhausted under ``hold``: pending with
+    no attempt due) is re-queued by a recover of its window, with a fresh schedule, and is
+    claimed before the rest of its line."""
+    since = _since()
+    policy = EndpointPolicy(ordering=OrderingPolicy(OnExhausted.HOLD))
+    await endpoints.patch(ops.ops, SYSTEM, "acme", "ep", EndpointPatch(policy=policy))
+    msg_ids = await _publish(ops, 2)
+    endpoint = await _endpoint(ops)
+    now = utcnow()
+    (head,) = await ops.store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    await ops.store.complete([_outcome(head, MessageStatus.PENDING, 500, None)])
+    assert await ops.store.claim_due(10, now, now + timedelta(seconds=30), "w1") == []
+    started = await tasks.start(
+        ops.ops, SYSTEM, "acme", TaskRequest(TaskKind.RECOVER, since, endpoint="ep")
+    )
+    done = await _run(ops.ops, started)
+    assert tasks.task_data(done) == {"messagesScanned": 2, "messagesSent": 1}
+    later = utcnow()
+    (again,) = await ops.store.claim_due(10, later, later + timedelta(seconds=30), "w1")
+    assert (again.message.id, again.attempt_count) == (msg_ids[0], 0)
+    assert again.endpoint.id == endpoint.id
 
 
 async def test_a_window_that_is_empty_or_in_the_future_is_refused(

@@ -208,6 +208,40 @@ def test_a_scheduled_row_reads_back_field_for_field_and_refuses_a_short_time() -
         fixed_width.scheduled({**delivery, "due": 12345})
 
 
+@pytest.mark.parametrize("key", ["", "customer:42"])
+def test_an_ordered_delivery_row_reads_back_field_for_field_through_the_rendered_sql(
+    key: str,
+) -> None:
+    """A delivery in an ordered endpoint's sequence comes back whole with its due time (its
+    publish's, or its message's deliverAt) and its ordering key, the empty one included."""
+    now = int(AT.timestamp() * 1000)
+    params = {
+        "id": ids.new_id(ids.DELIVERY),
+        "app_id": ids.new_id(ids.APP),
+        "msg_id": ids.new_id(ids.MESSAGE),
+        "endpoint_id": ids.new_id(ids.ENDPOINT),
+        "ordering_key": key,
+    }
+    encoded = fixed_width.ordered({**params, "now": now})
+    assert _read_back(layout.ORDERED, encoded) == {"due": str(now), **params}
+    scheduled = fixed_width.ordered({**params, "now": now, "due": now + 5000})
+    assert _read_back(layout.ORDERED, scheduled) == {"due": str(now + 5000), **params}
+
+
+def test_an_ordered_delivery_row_refuses_an_endpoint_id_of_another_width() -> None:
+    """The ordering key follows the endpoint id, so that id must have its fixed width."""
+    params = {
+        "id": ids.new_id(ids.DELIVERY),
+        "app_id": ids.new_id(ids.APP),
+        "msg_id": ids.new_id(ids.MESSAGE),
+        "endpoint_id": ids.new_id(ids.ENDPOINT) + "x",
+        "ordering_key": "k",
+        "now": int(AT.timestamp() * 1000),
+    }
+    with pytest.raises(ValueError, match="fixed widths"):
+        fixed_width.ordered(params)
+
+
 def test_positions_are_rendered_from_the_layout() -> None:
     """Placeholders become the positions the layout gives: substr() for fixed widths (NULL
     for zeros where a field is optional), ``->>`` for JSON rows, of ``value`` or an alias."""

@@ -6,7 +6,15 @@ from dataclasses import replace
 
 from hookline.api import params, serialize
 from hookline.api import schemas as s
-from hookline.api.http import Access, Request, Response, Route, json_response, model_response
+from hookline.api.http import (
+    Access,
+    Request,
+    Response,
+    Route,
+    empty_response,
+    json_response,
+    model_response,
+)
 from hookline.domain.models import Attempt, Message
 from hookline.operations import attempts
 from hookline.operations.context import Operations
@@ -148,6 +156,17 @@ async def resend(ops: Operations, request: Request) -> Response:
     return json_response(202, {})
 
 
+async def skip(ops: Operations, request: Request) -> Response:
+    await attempts.skip(
+        ops,
+        request.caller,
+        request.app_key,
+        request.path_params["msg_id"],
+        request.path_params["endpoint_id"],
+    )
+    return empty_response(204)
+
+
 APP = "/api/v1/app/{app_id}"
 ROUTES = [
     Route(
@@ -219,5 +238,14 @@ ROUTES = [
         "Message Attempt",
         Access.APP,
         status=202,
+    ),
+    Route(
+        "POST",
+        APP + "/msg/{msg_id}/endpoint/{endpoint_id}/skip",
+        skip,
+        "Skip a held delivery: an ordered endpoint's line moves on (hookline)",
+        "Message Attempt",
+        Access.APP,
+        status=204,
     ),
 ]

@@ -36,6 +36,7 @@ def _new_message(body: s.MessageIn) -> NewMessage:
         retention_days=body.payload_retention_period,
         retention_hours=body.payload_retention_hours,
         deliver_at=body.deliver_at,
+        ordering_key=body.ordering_key,
     )
 
 

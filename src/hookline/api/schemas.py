@@ -29,6 +29,8 @@ ID_PATTERN = r"^[a-zA-Z0-9\-_.]+$"
 Uid = Annotated[str, Field(min_length=1, max_length=256, pattern=ID_PATTERN)]
 EventTypeName = Annotated[str, Field(min_length=1, max_length=256, pattern=ID_PATTERN)]
 Channel = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[a-zA-Z0-9\-_.:]+$")]
+OrderingKey = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[a-zA-Z0-9\-_.:]+$")]
+"""A hookline field: on an ordered endpoint, order is kept per key (docs/delivery.md)."""
 MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 3600
 
 
@@ -238,6 +240,7 @@ class MessageIn(Wire):
     payload_retention_period: int | None = Field(default=None, ge=1, le=90)
     payload_retention_hours: int | None = Field(default=None, ge=1, le=2160)
     deliver_at: datetime | None = None
+    ordering_key: OrderingKey | None = None
 
 
 class AppPortalAccessIn(Wire):
@@ -365,6 +368,8 @@ class MessageOut(Wire):
     tags: list[str] | None
     timestamp: datetime
     deliver_at: datetime | None = None
+    ordering_key: str | None = None
+    """A hookline field (``orderingKey``): the message's ordering key, if it has one."""
 
 
 class MessageAttemptOut(Wire):
@@ -389,6 +394,8 @@ class EndpointMessageOut(MessageOut):
     status: int
     status_text: str
     next_attempt: datetime | None
+    held: bool = False
+    """A hookline field: this delivery holds its ordered endpoint's line (docs/delivery.md)."""
 
 
 class MessageEndpointOut(Wire):
@@ -405,6 +412,8 @@ class MessageEndpointOut(Wire):
     status: int
     status_text: str
     next_attempt: datetime | None
+    held: bool = False
+    """A hookline field: this delivery holds the endpoint's ordered line (docs/delivery.md)."""
 
 
 class RecoverOut(Wire):

@@ -19,6 +19,7 @@ from hookline.domain.models import (
     Message,
     Page,
 )
+from hookline.domain.ordering import is_held
 from hookline.domain.ratelimit import RateLimitState
 from hookline.domain.tasks import BackgroundTask, DeadLetter
 from hookline.operations.tasks import task_data
@@ -127,6 +128,7 @@ def message_wire(msg: Message, with_content: bool = True) -> dict[str, Any]:
         "tags": _list(msg.tags),
         "timestamp": msg.timestamp,
         "deliverAt": msg.deliver_at,
+        "orderingKey": msg.ordering_key,
     }
 
 
@@ -140,6 +142,7 @@ def message(msg: Message, with_content: bool = True) -> s.MessageOut:
         tags=_list(msg.tags),
         timestamp=msg.timestamp,
         deliver_at=msg.deliver_at,
+        ordering_key=msg.ordering_key,
     )
 
 
@@ -170,6 +173,7 @@ def endpoint_message(pair: tuple[Message, Delivery], with_content: bool) -> s.En
         status=int(delivery.status),
         status_text=delivery.status.text,
         next_attempt=delivery.next_attempt_at if delivery.status.text == "pending" else None,
+        held=is_held(delivery),
     )
 
 
@@ -189,6 +193,7 @@ def message_endpoint(pair: tuple[Endpoint, Delivery]) -> s.MessageEndpointOut:
         status=int(delivery.status),
         status_text=delivery.status.text,
         next_attempt=delivery.next_attempt_at if delivery.status.text == "pending" else None,
+        held=is_held(delivery),
     )
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from hookline.delivery import fallback
 from hookline.domain import ids
 from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
+from hookline.domain.ordering import ended
 from hookline.domain.outcome import Verdict, decide
 from hookline.domain.policy import ApplicationPolicy, RetryPolicy
 from hookline.domain.retry import RetrySchedule
@@ -129,6 +130,8 @@ class AttemptRunner:
                 next_at = deadline  # the attempt took a moment: still never past the max age
         else:
             status = MessageStatus.SUCCESS if succeeded else MessageStatus.FAIL
+            if not succeeded:
+                status, next_at = ended(claimed.endpoint, status, next_at)
         response = result.body.decode("utf-8", errors="replace") if result.status_code else ""
         attempt = Attempt(
             id=ids.new_id(ids.ATTEMPT),

@@ -191,8 +191,15 @@ class Recorder:
 
 
 def _brings_work(item: Result) -> bool:
-    """A retry scheduled, or a delivery written for a fallback destination."""
+    """Whether a claim may find something new now that ``item`` is written: a retry that
+    falls due, a delivery written for a fallback destination, or the next delivery of an
+    ordered endpoint's sequence, which only a claim takes (and no notification announces, as
+    nothing pending was written)."""
     if isinstance(item, Diversion):
+        return True
+    if not isinstance(item, AttemptOutcome | Deferral):
+        return False
+    if item.claimed.endpoint.policy.ordering is not None:
         return True
     return isinstance(item, AttemptOutcome) and (
         item.next_attempt_at is not None or item.fallback is not None

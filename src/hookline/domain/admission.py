@@ -23,8 +23,10 @@ limited endpoint (``domain/ratelimit.py``: about two seconds' worth at its rate)
 stay in the store for other workers, and what it holds waits for send slots in memory.
 ``allowances`` is therefore one more input to ``room``, ``plan_claim`` and ``snapshot``: a
 claim skips a limited endpoint at its allowance and takes no more than the allowance leaves
-(``ClaimPlan.caps``), a hand-over fills no more than it. FIFO ordering will be the next input
-of this kind; neither way in can take what the other would refuse.
+(``ClaimPlan.caps``), a hand-over fills no more than it; neither way in can take what the
+other would refuse. Ordering is not decided here: which delivery heads its sequence only the
+store can tell, so the claim takes heads only and a hand-over never takes an ordered
+endpoint's deliveries (``domain/ordering.py``).
 """
 
 from __future__ import annotations

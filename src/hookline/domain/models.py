@@ -140,6 +140,9 @@ class Message:
     deliver_at: datetime | None = None
     """Svix's ``deliverAt``: its deliveries are not attempted before then."""
 
+    ordering_key: str | None = None
+    """Keeps order per key on an ordered endpoint (``domain/ordering.py``); a hookline field."""
+
     @property
     def due_at(self) -> datetime:
         """When its deliveries first fall due: what a maximum age is counted from."""

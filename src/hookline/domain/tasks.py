@@ -80,6 +80,8 @@ class TaskRow:
     tags: tuple[str, ...] | None
     created_at: datetime
     last_status_code: int | None
+    held: bool = False
+    """Pending with no attempt due: an ordered endpoint's line stopped at it (``hold``)."""
 
 
 DeadLetter = TaskRow
@@ -140,7 +142,8 @@ def selects(
 ) -> bool:
     """Whether the task acts on ``row``: replay-missing queues a message the endpoint has no
     delivery of and whose type and channels its filters accept now; the others re-queue a
-    finished delivery (failed only, for recover and redrive) that passes the filters."""
+    finished delivery (failed only, for recover and redrive; recover also a held one) that
+    passes the filters."""
     if not spec.since <= row.created_at < spec.until:
         return False
     if kind is TaskKind.REPLAY_MISSING:
@@ -149,7 +152,12 @@ def selects(
             and route is not None
             and endpoint_accepts(route.event_types, route.channels, row.event_type, row.channels)
         )
-    if row.delivery_id is None or row.status not in (MessageStatus.SUCCESS, MessageStatus.FAIL):
+    if row.delivery_id is None:
+        return False
+    if row.held:
+        # A held head of an ordered endpoint's line: recover releases it like a failure.
+        return kind is TaskKind.RECOVER and _passes(spec, row)
+    if row.status not in (MessageStatus.SUCCESS, MessageStatus.FAIL):
         return False
     if kind in (TaskKind.RECOVER, TaskKind.REDRIVE) and row.status is not MessageStatus.FAIL:
         return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from hookline.domain.errors import NotFound
+from hookline.domain.errors import Conflict, NotFound
 from hookline.domain.models import Attempt, Delivery, Endpoint, Message, MessageStatus, Page
 from hookline.operations import applications, endpoints, messages
 from hookline.operations.context import Operations
@@ -111,4 +111,27 @@ async def resend(
     if await ops.store.get_delivery(msg.id, endpoint.id) is None:
         raise NotFound("This message was never sent to this endpoint")
     await ops.store.resend(app.id, msg.id, endpoint.id, ops.clock())
+    ops.work_queued()
+
+
+async def skip(
+    ops: Operations, principal: Principal, app_key: str, msg_key: str, endpoint_key: str
+) -> None:
+    """Release an ordered endpoint's held line: its held delivery becomes a dead letter
+    (failed; it can still be resent) and the next message of its sequence goes out.
+
+    Only a held delivery can be skipped (409 ``not_held`` otherwise): skipping one still
+    pending or sending would let the line overtake it.
+    """
+    app = await applications.resolve(ops, principal, app_key)
+    msg = await messages.in_application(ops, app, msg_key)
+    endpoint = await endpoints.in_application(ops, app, endpoint_key)
+    if await ops.store.get_delivery(msg.id, endpoint.id) is None:
+        raise NotFound("This message was never sent to this endpoint")
+    if not await ops.store.skip_held(app.id, msg.id, endpoint.id, ops.clock()):
+        raise Conflict(
+            "This delivery is not holding its endpoint's line: only a held delivery "
+            "(an ordered endpoint's exhausted delivery with onExhausted 'hold') can be skipped",
+            code="not_held",
+        )
     ops.work_queued()

@@ -47,6 +47,8 @@ class NewMessage:
     retention_days: int | None = None
     retention_hours: int | None = None
     deliver_at: datetime | None = None
+    ordering_key: str | None = None
+    """Order is kept per key on an ordered endpoint (``domain/ordering.py``)."""
 
 
 def retention(new: NewMessage) -> timedelta:
@@ -73,6 +75,7 @@ def build_message(app: Application, new: NewMessage, now: datetime) -> Message:
         timestamp=now,
         expires_at=now + retention(new),
         deliver_at=None if new.deliver_at is None else check_deliver_at(new.deliver_at, now),
+        ordering_key=new.ordering_key,
     )
 
 

@@ -168,23 +168,26 @@ def route_batch(
     batch: Sequence[PendingPublish],
     by_app: Mapping[str, Sequence[Endpoint]],
     deliveries: DeliveryRows,
-) -> tuple[list[Routed], list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[Routed], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """The routing loop of a publish, for every batch writer: each message goes to the
     enabled endpoints of its application (``by_app``) that accept it, and each of its
     deliveries is written pending or leased to the local worker (``DeliveryRows``).
 
     Returns, per request, the endpoint ids of each message, and the parameters of the
-    delivery rows to write pending and leased."""
+    delivery rows to write pending, leased, and pending in an ordered endpoint's sequence."""
     routed_all: list[Routed] = []
     pending_all: list[dict[str, Any]] = []
     leased_all: list[dict[str, Any]] = []
+    ordered_all: list[dict[str, Any]] = []
     for request in batch:
         routed: Routed = []
         for msg in request.messages:
             targets = rows.route(by_app[msg.app_id], msg, request.only_endpoint)
-            pending, leased = deliveries.split(msg, targets, request.now_ms)
+            pending, leased, ordered = deliveries.split(msg, targets, request.now_ms)
             pending_all += pending
             leased_all += leased
+            if ordered:
+                ordered_all += ordered
             routed.append([ep.id for ep in targets])
         routed_all.append(routed)
-    return routed_all, pending_all, leased_all
+    return routed_all, pending_all, leased_all, ordered_all

@@ -7,8 +7,9 @@ worker takes is its admission's decision, carried by the offer (``LeaseOffer.adm
 and asked here delivery by delivery: the rule is written once, in ``domain/admission.py``,
 for this hand-over and for the worker's claims alike. A delivery of a message whose
 ``deliverAt`` is still ahead is never handed over: it is written pending, due then (the
-row's ``due``). Delivery ids are minted in runs
-(``ids.new_ids``), because they are minted while the write lock is held.
+row's ``due``). Nor is an ordered endpoint's (``domain/ordering.py``): it is written pending
+with its sequence, for a claim to take it when it heads its sequence. Delivery ids are
+minted in runs (``ids.new_ids``), because they are minted while the write lock is held.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from hookline.domain import ids
 from hookline.domain.models import AttemptTrigger, ClaimedDelivery, Endpoint, Message
+from hookline.domain.ordering import may_hand_over, sequence_of
 from hookline.storage.base import LeaseOffer
 from hookline.storage.rows import to_ms
 
@@ -66,10 +68,12 @@ class DeliveryRows:
 
     def split(
         self, msg: Message, targets: Sequence[Endpoint], now_ms: int
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Parameters of the delivery rows to write pending, and of those leased to the offer."""
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """Parameters of the delivery rows to write pending, of those leased to the offer,
+        and of those written pending in an ordered endpoint's sequence (``ordering_key``)."""
         pending: list[dict[str, Any]] = []
         leased: list[dict[str, Any]] = []
+        ordered: list[dict[str, Any]] = []
         offer = self.offer
         due = None if msg.deliver_at is None else to_ms(msg.deliver_at)
         if due is not None and due <= now_ms:
@@ -82,7 +86,13 @@ class DeliveryRows:
                 "endpoint_id": endpoint.id,
                 "now": now_ms,
             }
-            if due is not None:
+            if not may_hand_over(endpoint):
+                params["ordering_key"] = sequence_of(endpoint, msg)
+                if due is not None:
+                    params["due"] = due
+                ordered.append(params)
+                self._left.append(endpoint.id)
+            elif due is not None:
                 # Not due yet: no worker may take it before then, the local one included.
                 params["due"] = due
                 pending.append(params)
@@ -105,4 +115,4 @@ class DeliveryRows:
             else:
                 pending.append(params)
                 self._left.append(endpoint.id)
-        return pending, leased
+        return pending, leased, ordered

@@ -141,6 +141,13 @@ UPDATE deliveries
 SET status = 1, next_attempt_at = :now, manual = 1, lease_token = NULL, updated_at = :now
 WHERE app_id = :app_id AND msg_id = :msg_id AND endpoint_id = :endpoint_id
 
+-- name: skip_held
+-- A held delivery (pending with no next attempt) becomes failed, a dead letter, and its
+-- ordered endpoint's line moves on.
+UPDATE deliveries SET status = 2, manual = 0, updated_at = :now
+WHERE app_id = :app_id AND msg_id = :msg_id AND endpoint_id = :endpoint_id
+  AND status = 1 AND next_attempt_at IS NULL
+
 -- name: get_delivery
 SELECT * FROM deliveries WHERE msg_id = :msg_id AND endpoint_id = :endpoint_id
 
@@ -364,7 +371,7 @@ ORDER BY m.id LIMIT :limit
 SELECT * FROM (
     SELECT d.id AS delivery_id, d.app_id, d.msg_id, d.endpoint_id, d.status,
            d.attempt_count AS attempts, d.updated_at, m.event_type, m.channels, m.tags,
-           m.created_at,
+           m.created_at, d.status = 1 AND d.next_attempt_at IS NULL AS held,
            (SELECT a.response_status_code FROM attempts AS a
             WHERE a.msg_id = d.msg_id AND a.endpoint_id || '' = d.endpoint_id
             ORDER BY a.id DESC LIMIT 1) AS last_code

@@ -364,6 +364,10 @@ class SqlRepository:
         params = {"app_id": app_id, "msg_id": msg_id, "endpoint_id": endpoint_id}
         await self._db.execute("resend", {**params, "now": rows.to_ms(now)})
 
+    async def skip_held(self, app_id: str, msg_id: str, endpoint_id: str, now: datetime) -> bool:
+        params = {"app_id": app_id, "msg_id": msg_id, "endpoint_id": endpoint_id}
+        return await self._db.execute("skip_held", {**params, "now": rows.to_ms(now)}) == 1
+
     async def get_delivery(self, msg_id: str, endpoint_id: str) -> Delivery | None:
         return await self._one(
             "get_delivery", {"msg_id": msg_id, "endpoint_id": endpoint_id}, rows.delivery_from

@@ -221,6 +221,7 @@ def message_params(msg: Message) -> dict[str, Any]:
         "created_at": to_ms(msg.timestamp),
         "expires_at": to_ms(msg.expires_at),
         "deliver_at": to_ms(msg.deliver_at),
+        "ordering_key": msg.ordering_key,
     }
 
 
@@ -237,6 +238,7 @@ def message_from(row: Row) -> Message:
         timestamp=ms_to_dt(row["created_at"]),
         expires_at=from_ms(row["expires_at"]),
         deliver_at=from_ms(row["deliver_at"]),
+        ordering_key=row["ordering_key"],
     )
 
 
@@ -553,6 +555,7 @@ def task_row_from(row: Row, key: str) -> TaskRow:
         tags=_tuple(row["tags"]),
         created_at=ms_to_dt(row["created_at"]),
         last_status_code=row["last_code"],
+        held=bool(_optional(row, "held")),
     )
 
 

@@ -7,22 +7,25 @@ SELECT name FROM event_types WHERE name = ANY(:names)
 -- name: insert_messages
 -- A whole group commit in one statement: one array per column.
 INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
-                      created_at, expires_at, deliver_at)
+                      created_at, expires_at, deliver_at, ordering_key)
 SELECT * FROM unnest(:id::text[], :app_id::text[], :event_type::text[], :event_id::text[],
                      :payload::bytea[], :channels::text[], :tags::text[],
-                     :created_at::bigint[], :expires_at::bigint[], :deliver_at::bigint[])
+                     :created_at::bigint[], :expires_at::bigint[], :deliver_at::bigint[],
+                     :ordering_key::text[])
 
 -- name: insert_deliveries
--- Pending rows, and rows leased to the publishing process's worker (with a lease_token).
--- A pending row of a scheduled message (deliverAt) is due at :due, others at once.
+-- Pending rows, rows leased to the publishing process's worker (with a lease_token), and
+-- pending rows in an ordered endpoint's sequence (with an ordering_key). A pending row of a
+-- scheduled message (deliverAt) is due at :due, others at once.
 INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
-                        next_attempt_at, lease_token, worker_id, updated_at)
+                        next_attempt_at, lease_token, worker_id, updated_at, ordering_key)
 SELECT id, app_id, msg_id, endpoint_id, CASE WHEN lease_token IS NULL THEN 1 ELSE 3 END, 0,
-       coalesce(lease_until, due, written), lease_token, worker_id, written
+       coalesce(lease_until, due, written), lease_token, worker_id, written, ordering_key
 FROM unnest(:id::text[], :app_id::text[], :msg_id::text[], :endpoint_id::text[],
             :lease_until::bigint[], :lease_token::text[], :worker_id::text[], :now::bigint[],
-            :due::bigint[])
-     AS u (id, app_id, msg_id, endpoint_id, lease_until, lease_token, worker_id, written, due)
+            :due::bigint[], :ordering_key::text[])
+     AS u (id, app_id, msg_id, endpoint_id, lease_until, lease_token, worker_id, written, due,
+           ordering_key)
 
 -- name: claim_due
 -- Fair across endpoints and across applications: each enabled endpoint that is not busy
@@ -32,6 +35,39 @@ FROM unnest(:id::text[], :app_id::text[], :msg_id::text[], :endpoint_id::text[],
 -- their second offers, and so on; the claim takes every application's first turn, then
 -- every application's second, each turn oldest first. So one application's burst, over any
 -- number of endpoints, takes no more of a claim than another application's single message.
+-- Ordered delivery (docs/delivery.md) is the separate `heads` part: a delivery in a sequence
+-- (ordering_key set, never in the endpoint_due index) is offered only while it heads its
+-- sequence. The recursive scan steps from one sequence to the next through the
+-- deliveries_sequence index, whose first row of each sequence is its head: one probe per
+-- sequence with work, and none when there is none. A head another claim holds is skipped,
+-- never exchanged for the row after it; a head changed since this statement's snapshot is
+-- rechecked when it is locked. Heads take their turns with the other offers.
+WITH RECURSIVE sequences AS (
+    (SELECT id, endpoint_id, ordering_key, next_attempt_at FROM deliveries
+     WHERE status IN (1, 3) AND ordering_key IS NOT NULL
+     ORDER BY endpoint_id, ordering_key, msg_id
+     LIMIT 1)
+    UNION ALL
+    SELECT n.id, n.endpoint_id, n.ordering_key, n.next_attempt_at FROM sequences AS s
+    CROSS JOIN LATERAL (
+        SELECT y.id, y.endpoint_id, y.ordering_key, y.next_attempt_at FROM deliveries AS y
+        WHERE y.status IN (1, 3) AND y.ordering_key IS NOT NULL
+          AND (y.endpoint_id, y.ordering_key) > (s.endpoint_id, s.ordering_key)
+        ORDER BY y.endpoint_id, y.ordering_key, y.msg_id
+        LIMIT 1
+    ) AS n
+),
+heads AS (
+    SELECT h.id, h.app_id, h.nth FROM (
+        SELECT s.id, e.app_id, row_number() OVER (
+            PARTITION BY s.endpoint_id ORDER BY s.next_attempt_at
+        ) AS nth,
+        coalesce((:caps::int[])[array_position(:capped::text[], e.id)], :per_endpoint) AS cap
+        FROM sequences AS s JOIN endpoints AS e ON e.id = s.endpoint_id
+        WHERE s.next_attempt_at <= :now AND e.disabled = 0 AND NOT e.id = ANY(:busy)
+    ) AS h
+    WHERE h.nth <= h.cap
+)
 UPDATE deliveries
 SET status = 3, lease_token = :lease_token, next_attempt_at = :lease_until,
     worker_id = :worker_id
@@ -43,11 +79,19 @@ WHERE id IN (
         CROSS JOIN LATERAL (
             SELECT x.id, x.next_attempt_at FROM deliveries AS x
             WHERE x.endpoint_id = e.id AND x.status IN (1, 3) AND x.next_attempt_at <= :now
+              AND x.ordering_key IS NULL
             ORDER BY x.next_attempt_at
             LIMIT coalesce((:caps::int[])[array_position(:capped::text[], e.id)], :per_endpoint)
             FOR UPDATE SKIP LOCKED
         ) AS c
         WHERE e.disabled = 0 AND NOT e.id = ANY(:busy)
+        UNION ALL
+        SELECT z.id, z.next_attempt_at, z.app_id, z.nth FROM (
+            SELECT d.id, d.next_attempt_at, h.app_id, h.nth FROM deliveries AS d
+            JOIN heads AS h ON h.id = d.id
+            WHERE d.status IN (1, 3) AND d.next_attempt_at <= :now
+            FOR UPDATE OF d SKIP LOCKED
+        ) AS z
     ) AS o
     ORDER BY row_number() OVER (PARTITION BY o.app_id ORDER BY o.endpoint_turn, o.next_attempt_at),
              o.next_attempt_at
@@ -152,7 +196,8 @@ WHERE id = :task_id AND lease_token = :lease_token AND status = 'running'
 UPDATE deliveries
 SET status = 1, next_attempt_at = :now, manual = 1, attempt_count = 0, lease_token = NULL,
     worker_id = NULL, updated_at = :now
-WHERE id = ANY(:requeue::text[]) AND app_id = :app_id AND status IN (0, 2)
+WHERE id = ANY(:requeue::text[]) AND app_id = :app_id
+  AND (status IN (0, 2) OR (status = 1 AND next_attempt_at IS NULL))
   AND EXISTS (SELECT 1 FROM background_tasks
               WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor);
 INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,

@@ -78,6 +78,7 @@ CREATE TABLE messages (
     created_at BIGINT NOT NULL,
     expires_at BIGINT,
     deliver_at BIGINT,
+    ordering_key TEXT,
     UNIQUE (app_id, event_id)
 );
 CREATE INDEX messages_app ON messages (app_id, id);
@@ -98,12 +99,19 @@ CREATE TABLE deliveries (
     manual INTEGER NOT NULL DEFAULT 0,
     updated_at BIGINT NOT NULL,
     fallback_for TEXT,
+    ordering_key TEXT,
     UNIQUE (msg_id, endpoint_id)
 );
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, msg_id);
 CREATE INDEX deliveries_endpoint_due ON deliveries (endpoint_id, next_attempt_at)
-    WHERE status IN (1, 3);
+    WHERE status IN (1, 3) AND ordering_key IS NULL;
 CREATE INDEX deliveries_leased ON deliveries (worker_id) WHERE status = 3;
+-- Ordered endpoints (docs/delivery.md): ordering_key is the sequence a delivery joined when
+-- it was written (its message's key, '' for none; NULL when its endpoint was not ordered).
+-- Claims find the rows outside sequences through deliveries_endpoint_due, and the head of
+-- each sequence (its first pending or sending row) through deliveries_sequence.
+CREATE INDEX deliveries_sequence ON deliveries (endpoint_id, ordering_key, msg_id)
+    WHERE status IN (1, 3) AND ordering_key IS NOT NULL;
 
 -- A delivery that becomes claimable (written pending, or set pending again) wakes the
 -- workers LISTENing on hookline_work: once per statement, and only if a row it wrote is

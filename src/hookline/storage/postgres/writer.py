@@ -63,11 +63,11 @@ class PostgresBatchWriter:
         for app_id in {msg.app_id for request in batch for msg in request.messages}:
             active = await tx.query("active_endpoints", {"app_id": app_id})
             by_app[app_id] = [rows.endpoint_from(r, self._codec) for r in active]
-        routed, pending, leased = route_batch(batch, by_app, deliveries)
+        routed, pending, leased, ordered = route_batch(batch, by_app, deliveries)
         messages = [rows.message_params(msg) for request in batch for msg in request.messages]
         await tx.execute_arrays("insert_messages", messages)
-        if pending or leased:
-            await tx.execute_arrays("insert_deliveries", pending + leased)
+        if pending or leased or ordered:
+            await tx.execute_arrays("insert_deliveries", pending + leased + ordered)
         completions = [
             rows.completion_params(r.completion) for r in batch if r.completion is not None
         ]

@@ -2,10 +2,12 @@
 
 SQLite has no ``FOR UPDATE SKIP LOCKED`` and no ``LATERAL``, so fairness is a loop: each
 enabled endpoint that is not busy offers its oldest due deliveries, one index probe each,
-and they are taken in turns across applications (``fair_order``), as on PostgreSQL. The
-loop needs Python between statements inside one write transaction, so it runs whole on the
+and they are taken in turns across applications (``fair_order``), as on PostgreSQL. An
+ordered endpoint's deliveries are offered by a second loop, one probe per sequence, which
+offers only each sequence's head (``_due_heads``, docs/delivery.md "Ordered delivery"). The
+loops need Python between statements inside one write transaction, so they run whole on the
 thread (``run``), not statement by statement across awaits, which would hold the write lock
-through event-loop turns. What it reads is assembled into claims by the repository, as
+through event-loop turns. What they read is assembled into claims by the repository, as
 PostgreSQL's is.
 """
 
@@ -46,9 +48,12 @@ def _lease(conn: sqlite3.Connection, params: dict[str, Any]) -> Leased:
     caps = dict(zip(params["capped"], params["caps"], strict=True))
     per_endpoint = params["per_endpoint"]
     offered: dict[str, list[tuple[int, int, str]]] = {}
+    ready: dict[str, str] = {}
+    """Endpoints that may be claimed from, and their application."""
     for endpoint_id, app_id in conn.execute(QUERIES["enabled_endpoint_ids"]).fetchall():
         if endpoint_id in busy:
             continue
+        ready[endpoint_id] = app_id
         probe = {
             **params,
             "endpoint_id": endpoint_id,
@@ -57,6 +62,11 @@ def _lease(conn: sqlite3.Connection, params: dict[str, Any]) -> Leased:
         rows = conn.execute(QUERIES["due_of_endpoint"], probe).fetchall()
         offered.setdefault(app_id, []).extend(
             (turn, due, delivery_id) for turn, (delivery_id, due) in enumerate(rows)
+        )
+    for endpoint_id, heads in _due_heads(conn, params["now"], ready).items():
+        cap = caps.get(endpoint_id, per_endpoint)
+        offered.setdefault(ready[endpoint_id], []).extend(
+            (turn, due, delivery_id) for turn, (due, delivery_id) in enumerate(heads[:cap])
         )
     chosen = [delivery_id for *_, delivery_id in fair_order(offered)[: params["limit"]]]
     if not chosen:
@@ -86,3 +96,22 @@ def fair_order(
         ]
     rounds.sort()
     return rounds
+
+
+def _due_heads(
+    conn: sqlite3.Connection, now: int, ready: dict[str, str]
+) -> dict[str, list[tuple[int, str]]]:
+    """Ordered delivery: the due heads ``(due, id)`` of the sequences of each endpoint in
+    ``ready``, oldest first, stepping from one sequence to the next."""
+    due: dict[str, list[tuple[int, str]]] = {}
+    after = {"endpoint_id": "", "ordering_key": ""}
+    query = QUERIES["next_sequence_head"]
+    while (row := conn.execute(query, after).fetchone()) is not None:
+        endpoint_id = row["endpoint_id"]
+        after = {"endpoint_id": endpoint_id, "ordering_key": row["ordering_key"]}
+        due_at = row["next_attempt_at"]  # None while the sequence is held
+        if endpoint_id in ready and due_at is not None and due_at <= now:
+            due.setdefault(endpoint_id, []).append((due_at, row["id"]))
+    for heads in due.values():
+        heads.sort()
+    return due

@@ -8,10 +8,22 @@ SELECT name FROM event_types WHERE name IN (SELECT value FROM json_each(:names))
 SELECT id, app_id FROM endpoints WHERE disabled = 0
 
 -- name: due_of_endpoint
+-- Deliveries in no sequence; an ordered endpoint's are offered by next_sequence_head.
 SELECT id, next_attempt_at FROM deliveries
 WHERE endpoint_id = :endpoint_id AND status IN (1, 3) AND next_attempt_at <= :now
+  AND ordering_key IS NULL
 ORDER BY next_attempt_at
 LIMIT :per_endpoint
+
+-- name: next_sequence_head
+-- Ordered delivery: the head of the first sequence (endpoint and ordering key) after the
+-- given one, its first pending or sending row in deliveries_sequence. Stepping from one to
+-- the next costs one index probe per sequence with work.
+SELECT id, endpoint_id, ordering_key, next_attempt_at FROM deliveries
+WHERE status IN (1, 3) AND ordering_key IS NOT NULL
+  AND (endpoint_id, ordering_key) > (:endpoint_id, :ordering_key)
+ORDER BY endpoint_id, ordering_key, msg_id
+LIMIT 1
 
 -- name: lease_ids
 UPDATE deliveries
@@ -70,7 +82,7 @@ UPDATE deliveries
 SET status = 1, next_attempt_at = :now, manual = 1, attempt_count = 0, lease_token = NULL,
     worker_id = NULL, updated_at = :now
 WHERE id IN (SELECT value FROM json_each(:requeue)) AND app_id = :app_id
-  AND status IN (0, 2)
+  AND (status IN (0, 2) OR (status = 1 AND next_attempt_at IS NULL))
   AND EXISTS (SELECT 1 FROM background_tasks
               WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor);
 INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,

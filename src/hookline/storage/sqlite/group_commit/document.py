@@ -79,7 +79,7 @@ def build(
     """Route the batch (``route_batch``) and build the parameters of ``group_commit``: the
     document, the payloads and idempotent responses concatenated, the attempts' texts, and
     what every delivery row of the commit shares (its time and the worker's lease)."""
-    routed_all, pending, leased = route_batch(batch, routes.by_app, deliveries)
+    routed_all, pending, leased, ordered = route_batch(batch, routes.by_app, deliveries)
     messages: list[tuple[Any, ...]] = []
     now_ms: int | None = None
     completions: list[tuple[Any, ...]] = []
@@ -117,6 +117,7 @@ def build(
         "pending": list(map(fixed_width.delivery, pending)),
         "scheduled": scheduled,
         "leased": list(map(fixed_width.delivery, leased)),
+        "ordered": list(map(fixed_width.ordered, ordered)),
         "completions": completions,
         **records.doc,
     }

@@ -29,6 +29,7 @@ from hookline.storage.sqlite.group_commit.layout import (
     ENDPOINT_ID,
     FINISHED,
     ID,
+    ORDERED,
     SCHEDULED,
     TIME,
 )
@@ -90,6 +91,15 @@ def scheduled(params: dict[str, Any]) -> str:
     if due not in _TIMES:
         raise _refuse(SCHEDULED.name)
     return _DUE % due + delivery(params)
+
+
+def ordered(params: dict[str, Any]) -> str:
+    """An ``ORDERED`` row: its due time, a delivery row and its sequence's ordering key."""
+    key: str = params["ordering_key"]
+    due: int = params.get("due", params["now"])
+    if len(params["endpoint_id"]) != ENDPOINT_ID or due not in _TIMES:
+        raise _refuse(ORDERED.name)
+    return _DUE % due + delivery(params) + key
 
 
 def attempt(record: Attempt, texts: Texts) -> str:

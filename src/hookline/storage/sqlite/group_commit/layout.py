@@ -147,6 +147,7 @@ MESSAGE = JsonRow(
     "created_at",
     "expires_at",
     "deliver_at",
+    "ordering_key",
 )
 """``payload_at`` and ``payload_size`` point into the ``payloads`` BLOB."""
 COMPLETION = JsonRow("completion", "scope", "key", "status", "body_at", "body_size")
@@ -169,6 +170,17 @@ SCHEDULED = FixedWidth(
     rest("endpoint_id"),
 )
 """A pending delivery of a message whose ``deliverAt`` is ahead: due then, not now."""
+ORDERED = FixedWidth(
+    "ordered",
+    digits("due", TIME),
+    text("id", ID),
+    text("app_id", ID),
+    text("msg_id", ID),
+    text("endpoint_id", ENDPOINT_ID),
+    rest("ordering_key"),
+)
+"""A pending delivery in an ordered endpoint's sequence: due now, or at its message's
+``deliverAt``; its ordering key ('' for none)."""
 ATTEMPT = FixedWidth(
     "attempt",
     text("id", ATTEMPT_ID),
@@ -204,6 +216,7 @@ ROWS: dict[str, FixedWidth | JsonRow] = {
         STOOD_IN,
         DELIVERY,
         SCHEDULED,
+        ORDERED,
         ATTEMPT,
         FINISHED,
     )

@@ -30,11 +30,11 @@ BEGIN
     WHERE NEW.doc ->> '$.version' IS NOT NULL
       AND (SELECT version FROM endpoint_changes) IS NOT NEW.doc ->> '$.version';
     INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
-                          created_at, expires_at, deliver_at)
+                          created_at, expires_at, deliver_at, ordering_key)
     SELECT {message.id}, {message.app_id}, {message.event_type}, {message.event_id},
            substr(NEW.payloads, {message.payload_at}, {message.payload_size}),
            {message.channels}, {message.tags}, {message.created_at}, {message.expires_at},
-           {message.deliver_at}
+           {message.deliver_at}, {message.ordering_key}
     FROM json_each(NEW.doc, '$.messages');
     -- Deliveries, pending and leased to the publishing process's worker.
     INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
@@ -53,6 +53,13 @@ BEGIN
     SELECT {delivery.id}, {delivery.app_id}, {delivery.msg_id},
            {delivery.endpoint_id}, 3, 0, NEW.lease_until, NEW.lease_token, NEW.worker_id, NEW.now
     FROM json_each(NEW.doc, '$.leased');
+    -- Deliveries in an ordered endpoint's sequence: pending (due now, or at the message's
+    -- deliverAt), never handed over.
+    INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
+                            next_attempt_at, lease_token, worker_id, updated_at, ordering_key)
+    SELECT {ordered.id}, {ordered.app_id}, {ordered.msg_id}, {ordered.endpoint_id}, 1, 0,
+           CAST({ordered.due} AS INTEGER), NULL, NULL, NEW.now, {ordered.ordering_key}
+    FROM json_each(NEW.doc, '$.ordered');
     UPDATE idempotency_keys
     SET status = {c.completion.status},
         body = substr(NEW.payloads, {c.completion.body_at}, {c.completion.body_size})
