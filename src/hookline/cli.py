@@ -46,7 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="create or upgrade the database schema")
     token = commands.add_parser("token", help="create a new admin token and print it")
     token.add_argument("--app", default=None, help="scope the token to this application id")
-    for sub in (serve, commands.choices["worker"], commands.choices["migrate"], token):
+    prune = commands.add_parser(
+        "prune", help="remove messages, deliveries and attempts past the retention horizon now"
+    )
+    prune.add_argument(
+        "--older-than",
+        default=None,
+        metavar="DURATION",
+        help="this horizon instead of HOOKLINE_RETENTION (90d, 12h, 30m, 45s)",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
+    prune.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="SQLite: first rebuild the file once with incremental auto-vacuum (older databases)",
+    )
+    for sub in (serve, commands.choices["worker"], commands.choices["migrate"], token, prune):
         _add_settings(sub)
     return parser
 
@@ -74,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _run(_migrate(settings))
     elif args.command == "token":
         _run(_token(settings, args.app))
+    elif args.command == "prune":
+        _run(_prune(settings, args.older_than, dry_run=args.dry_run, vacuum=args.vacuum))
 
 
 async def _serve(settings: Settings, *, api: bool = True, worker: bool = True) -> None:
@@ -110,6 +127,48 @@ async def _token(settings: Settings, app_key: str | None) -> None:
     finally:
         await store.close()
     print(token)
+
+
+async def _prune(
+    settings: Settings, older_than: str | None, *, dry_run: bool, vacuum: bool
+) -> None:
+    from datetime import UTC, datetime
+
+    from hookline.delivery.retention import prune
+    from hookline.domain.retention import cutoff, format_retention, parse_retention
+    from hookline.server import open_store
+
+    try:
+        horizon = settings.retention if older_than is None else parse_retention(older_than)
+    except ValueError as exc:
+        sys.exit(f"hookline: invalid --older-than {older_than!r}: {exc}")
+    if horizon is None:
+        sys.exit("hookline: retention is off; give a horizon with --older-than (e.g. 90d)")
+    store = open_store(settings)
+    await store.open()
+    try:
+        if vacuum and not dry_run:
+            compacted = await store.compact()
+            print(
+                "hookline: database rebuilt with incremental auto-vacuum"
+                if compacted
+                else "hookline: --vacuum has nothing to do on this database"
+            )
+        report = await prune(store, cutoff(datetime.now(UTC), horizon), dry_run=dry_run)
+    finally:
+        await store.close()
+    verb = "would remove" if dry_run else "removed"
+    print(
+        f"hookline: {verb} {report.messages} messages, {report.deliveries} deliveries and "
+        f"{report.attempts} attempts older than {format_retention(horizon)}"
+    )
+    if report.held:
+        print(
+            f"hookline: kept {report.held} older messages with a delivery still pending or "
+            "sending (enable or delete their endpoints to let them go)"
+        )
+    if report.reclaimed_pages:
+        print(f"hookline: gave {report.reclaimed_pages} free pages back to the file system")
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:

@@ -22,6 +22,7 @@ from hookline.api.routes import create_app
 from hookline.api.write_coalescing import CoalescingHttpToolsProtocol
 from hookline.config import TRANSPORT, Settings
 from hookline.delivery.maintenance import run_maintenance
+from hookline.delivery.retention import run_pruning
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, LoggingHook
 from hookline.operations import tokens
@@ -173,6 +174,9 @@ async def run(
         if delivery is not None:
             tasks.append(asyncio.create_task(delivery.run(), name="hookline-worker"))
             tasks.append(asyncio.create_task(run_maintenance(store, stop), name="maintenance"))
+            if settings.retention is not None:
+                pruning = run_pruning(store, settings.retention, settings.prune_interval, stop)
+                tasks.append(asyncio.create_task(pruning, name="retention"))
         log.info(
             "hookline running (api=%s, worker=%s, database=%s)",
             api,

@@ -114,3 +114,9 @@ def new_ids(prefix: str, count: int) -> list[str]:
         body = _increment(body)
         minted.append(f"{prefix}_{body}")
     return minted
+
+
+def first_id_at(prefix: str, unix_ms: int) -> str:
+    """The smallest id of ``prefix`` minted at ``unix_ms`` or later: ids minted earlier sort
+    below it, since the time leads the id (to the 4 ms tick) and the rest is random."""
+    return f"{prefix}_{_base62(_time_part(unix_ms) << _PAYLOAD_BITS)}"

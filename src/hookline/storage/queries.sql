@@ -226,3 +226,16 @@ FROM messages AS m JOIN deliveries AS d ON d.msg_id = m.id AND d.endpoint_id = :
 SELECT e.*, d.id AS d_id, d.status AS d_status, d.attempt_count AS d_attempts,
        d.next_attempt_at AS d_next, d.updated_at AS d_updated, d.msg_id AS d_msg
 FROM endpoints AS e JOIN deliveries AS d ON d.endpoint_id = e.id AND d.msg_id = :msg_id
+
+-- name: prune_scan
+-- Retention: the next :limit messages after :after_id below :before_id, the first id minted
+-- at the horizon (ids sort by time, so this walks the primary key); each says whether it
+-- was created before the horizon and whether it is held, a delivery of it still pending or
+-- sending (deliveries' (msg_id, endpoint_id) key answers that).
+SELECT m.id, m.created_at < :before AS expired,
+       EXISTS (SELECT 1 FROM deliveries AS d WHERE d.msg_id = m.id AND d.status IN (1, 3))
+           AS held
+FROM messages AS m
+WHERE m.id > :after_id AND m.id < :before_id
+ORDER BY m.id
+LIMIT :limit

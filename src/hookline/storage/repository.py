@@ -40,7 +40,7 @@ from hookline.domain.models import (
     Page,
 )
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
-from hookline.storage import rows, sql
+from hookline.storage import pruning, rows, sql
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
@@ -50,10 +50,11 @@ from hookline.storage.base import (
     IdempotentResponse,
     ListQuery,
     MessageFilter,
+    PruneBatch,
 )
 from hookline.storage.codec import RowCodec
 from hookline.storage.group_commit import GroupCommit
-from hookline.storage.parts import BatchWriter, Claimer, Connector
+from hookline.storage.parts import BatchWriter, Claimer, Connector, Pruner
 
 T = TypeVar("T")
 
@@ -75,6 +76,7 @@ class SqlRepository:
         connector: Connector,
         writer: BatchWriter,
         claimer: Claimer,
+        pruner: Pruner,
         codec: RowCodec,
         *,
         backend: str,
@@ -87,6 +89,7 @@ class SqlRepository:
         """Encodes the columns that hold secrets (``storage/codec.py``), on every backend."""
         self._writer = writer
         self._claimer = claimer
+        self._pruner = pruner
         self._group = GroupCommit(
             writer.write, GROUP_COMMIT_MAX, backend=backend, instrumentation=instrumentation
         )
@@ -459,3 +462,16 @@ class SqlRepository:
             "purge_expired",
             {"now": rows.to_ms(now), "before": rows.to_ms(idempotency_before)},
         )
+
+    # -- retention ------------------------------------------------------------------
+
+    async def prune_batch(
+        self, before: datetime, after_id: str, limit: int, dry_run: bool = False
+    ) -> PruneBatch:
+        return await self._pruner.prune(pruning.scan_params(before, after_id, limit), dry_run)
+
+    async def reclaim_space(self, max_pages: int) -> int:
+        return await self._pruner.reclaim(max_pages)
+
+    async def compact(self) -> bool:
+        return await self._pruner.compact()
