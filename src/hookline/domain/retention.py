@@ -43,7 +43,7 @@ def format_retention(horizon: timedelta | None) -> str:
     if horizon is None:
         return "off"
     seconds = horizon.total_seconds()
-    for unit in ("w", "d", "h", "m"):
+    for unit in ("d", "h", "m"):
         size = _UNITS[unit]
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"

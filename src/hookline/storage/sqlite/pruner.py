@@ -74,9 +74,10 @@ def _reclaim(conn: sqlite3.Connection, lock: int | None, max_pages: int) -> int:
     free = int(conn.execute(QUERIES["free_pages"]).fetchone()[0])
     if free == 0:
         return 0
-    with transaction(conn, lock):
-        # The pragma frees pages as it is stepped: it must run to its end.
-        conn.execute(QUERIES["incremental_vacuum"].format(pages=int(max_pages))).fetchall()
+    with write_lock(lock):
+        # The pragma frees one page per step, and a cursor steps it once: executescript
+        # (sqlite3_exec) runs it to its end, in a transaction of its own.
+        conn.executescript(QUERIES["incremental_vacuum"].format(pages=int(max_pages)))
     return free - int(conn.execute(QUERIES["free_pages"]).fetchone()[0])
 
 
