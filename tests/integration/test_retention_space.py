@@ -35,7 +35,8 @@ async def _cycle(store: SqliteStore, app: Application, count: int) -> None:
 
 async def test_the_file_stops_growing_across_prune_cycles(tmp_path: Path) -> None:
     """After the first cycle, publishing and pruning as much again leaves the file no larger:
-    the pages pruning freed are reused or given back."""
+    the pages pruning freed are reused or given back, beyond a reserve of a quarter of the
+    pages in use."""
     path = tmp_path / "space.db"
     store = SqliteStore(str(path))
     await store.open()
@@ -48,7 +49,8 @@ async def test_the_file_stops_growing_across_prune_cycles(tmp_path: Path) -> Non
         for _ in range(3):
             await _cycle(store, app, 600)
             assert _pragma(path, "page_count") <= first
-        assert _pragma(path, "freelist_count") < first // 4
+        free = _pragma(path, "freelist_count")
+        assert free <= (_pragma(path, "page_count") - free) // 4 + 1
     finally:
         await store.close()
 

@@ -3,9 +3,9 @@
 A batch is one short write transaction on the connection's thread (scan, then delete by
 key), so a publish or a claim waits at most one batch for the write lock. Deleted rows'
 pages go to the file's free list, where new rows reuse them; with ``auto_vacuum =
-INCREMENTAL`` (set on every new database, ``connector.py``) ``reclaim`` also gives free
-pages back to the file system a bounded number at a time. An older database is switched
-once by ``compact`` (``hookline prune --vacuum``), which rebuilds the file.
+INCREMENTAL`` (set on every new database, ``connector.py``) ``reclaim`` also gives the free
+pages beyond a reserve back to the file system, a bounded number at a time. An older
+database is switched once by ``compact`` (``hookline prune --vacuum``), which rebuilds the file.
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ from hookline.storage.sqlite.transactions import transaction, write_lock
 
 INCREMENTAL = 2
 """``PRAGMA auto_vacuum``'s value for incremental auto-vacuum."""
+FREE_RESERVE = 0.25
+"""Free pages up to this share of the pages in use are kept for the rows that come next: in steady
+traffic a pass frees about what the next one's publishes fill, and handing those pages back
+only to grow the file again would cost page moves and file extensions for nothing. Beyond
+it (traffic fell, or the horizon was shortened) the surplus goes back to the file system."""
 
 
 class SqlitePruner:
@@ -68,16 +73,19 @@ def _prune(conn: sqlite3.Connection, lock: int | None, params: dict[str, Any]) -
 
 
 def _reclaim(conn: sqlite3.Connection, lock: int | None, max_pages: int) -> int:
-    """Free pages handed back, at most ``max_pages`` (0 unless the file is incremental)."""
+    """Free pages handed back, at most ``max_pages`` and only those beyond a reserve of
+    ``FREE_RESERVE`` times the pages in use (0 unless the file is incremental)."""
     if conn.execute(QUERIES["auto_vacuum"]).fetchone()[0] != INCREMENTAL:
         return 0
     free = int(conn.execute(QUERIES["free_pages"]).fetchone()[0])
-    if free == 0:
+    pages = int(conn.execute(QUERIES["page_count"]).fetchone()[0])
+    surplus = min(max_pages, free - int((pages - free) * FREE_RESERVE))
+    if surplus <= 0:
         return 0
     with write_lock(lock):
         # The pragma frees one page per step, and a cursor steps it once: executescript
         # (sqlite3_exec) runs it to its end, in a transaction of its own.
-        conn.executescript(QUERIES["incremental_vacuum"].format(pages=int(max_pages)))
+        conn.executescript(QUERIES["incremental_vacuum"].format(pages=surplus))
     return free - int(conn.execute(QUERIES["free_pages"]).fetchone()[0])
 
 

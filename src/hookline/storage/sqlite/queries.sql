@@ -57,6 +57,9 @@ PRAGMA freelist_count
 -- PRAGMA arguments cannot be bound: {pages} is an int formatted in by sqlite/pruner.py.
 PRAGMA incremental_vacuum({pages})
 
+-- name: page_count
+PRAGMA page_count
+
 -- name: auto_vacuum
 PRAGMA auto_vacuum
 
