@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--vacuum",
         action="store_true",
-        help="SQLite: first rebuild the file once with incremental auto-vacuum (older databases)",
+        help="then reclaim the space: SQLite rebuilds the file (and switches an older one to "
+        "incremental auto-vacuum), PostgreSQL runs VACUUM on the pruned tables",
     )
     for sub in (serve, commands.choices["worker"], commands.choices["migrate"], token, prune):
         _add_settings(sub)
@@ -147,14 +148,8 @@ async def _prune(
     store = open_store(settings)
     await store.open()
     try:
-        if vacuum and not dry_run:
-            compacted = await store.compact()
-            print(
-                "hookline: database rebuilt with incremental auto-vacuum"
-                if compacted
-                else "hookline: --vacuum has nothing to do on this database"
-            )
         report = await prune(store, cutoff(datetime.now(UTC), horizon), dry_run=dry_run)
+        compacted = vacuum and not dry_run and await store.compact()
     finally:
         await store.close()
     verb = "would remove" if dry_run else "removed"
@@ -169,6 +164,8 @@ async def _prune(
         )
     if report.reclaimed_pages:
         print(f"hookline: gave {report.reclaimed_pages} free pages back to the file system")
+    if compacted:
+        print("hookline: vacuumed the database, so the space pruning freed is reused")
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:

@@ -68,6 +68,7 @@ def test_prune_dry_run_counts_then_prune_removes_and_reports(
     cli.main(["prune", "--database-url", url, "--older-than", "7d", "--vacuum"])
     out = capsys.readouterr().out
     assert "removed 1 messages, 1 deliveries and 1 attempts older than 7d" in out
+    assert "vacuumed the database" in out
     assert not _exists(db, app_id, old) and _exists(db, app_id, new)
 
 

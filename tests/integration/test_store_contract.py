@@ -1202,3 +1202,17 @@ async def test_two_pruners_at_once_remove_each_message_once_without_error(
     assert sum(counts) == 60
     page = await store.list_messages(app.id, ListQuery(), MessageFilter())
     assert page.data == []
+
+
+async def test_compact_after_pruning_keeps_what_was_not_pruned(store: Store) -> None:
+    """Reclaiming space by hand (SQLite's rebuild, PostgreSQL's VACUUM) is done, and the
+    rows left after pruning read back unchanged."""
+    app, ep, (kept,) = await _setup_deliveries(store, 1)
+    await _finish_all(store)
+    await store.publish([_old_message(app, 100)], utcnow())
+    await _finish_all(store)
+    assert (await store.prune_batch(utcnow() - timedelta(days=90), "", 100)).messages == 1
+    assert await store.compact() is True
+    assert await store.get_message(app.id, kept.id) == kept
+    delivery = await store.get_delivery(kept.id, ep.id)
+    assert delivery is not None and delivery.status is MessageStatus.SUCCESS

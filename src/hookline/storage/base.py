@@ -345,7 +345,7 @@ class Store(Protocol):
         ...
 
     async def compact(self) -> bool:
-        """Rebuild the database once so that it reuses space incrementally from then on
-        (SQLite: ``VACUUM`` into ``auto_vacuum = INCREMENTAL``); False where there is
-        nothing to do (PostgreSQL)."""
+        """Reclaim what pruning freed now. SQLite: rebuild the file (``VACUUM``), which also
+        switches an older file to ``auto_vacuum = INCREMENTAL``; PostgreSQL: ``VACUUM`` the
+        pruned tables, as autovacuum would. True when it was done."""
         ...

@@ -2,9 +2,9 @@
 
 Pruners in several processes take turns batch by batch on an advisory lock (two deleting
 overlapping rows in different orders could deadlock), so one batch waits at most for
-another's. Deleted rows' space is reused by new rows once autovacuum has marked it free:
-there is nothing to reclaim or compact by hand (docs/performance-decisions.md says why
-this is batched ``DELETE`` and not dropped time partitions).
+another's. Deleted rows' space is reused by new rows once autovacuum has marked it free;
+``compact`` runs that ``VACUUM`` by hand, for servers with autovacuum off. Why this is
+batched ``DELETE`` and not dropped time partitions: docs/performance-decisions.md.
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ class PostgresPruner:
         return 0
 
     async def compact(self) -> bool:
-        return False
+        """``VACUUM`` the three tables now (outside a transaction, as it must run): for a
+        server whose autovacuum is off, or an operator who will not wait for it."""
+        await self._db.execute("vacuum_retained", {})
+        return True
 
 
 async def _scan(tx: PostgresHandle, params: dict[str, Any]) -> Scanned:

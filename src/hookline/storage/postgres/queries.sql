@@ -110,3 +110,8 @@ SELECT count(*) FROM deliveries WHERE msg_id = ANY(:ids)
 
 -- name: prunable_attempts
 SELECT count(*) FROM attempts WHERE msg_id = ANY(:ids)
+
+-- name: vacuum_retained
+-- What autovacuum does after pruning, by hand (hookline prune --vacuum): one statement,
+-- outside a transaction as VACUUM must be; not FULL, so reads and writes go on meanwhile.
+VACUUM (ANALYZE) messages, deliveries, attempts
