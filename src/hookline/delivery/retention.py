@@ -3,10 +3,10 @@
 Every process that runs a worker runs ``run_pruning`` beside maintenance; ``hookline prune``
 runs ``prune`` once, to completion. A pass walks the messages older than the horizon by
 primary key, ``BATCH_MESSAGES`` at a time, each batch one short transaction
-(``Store.prune_batch``), and rests between batches at least as long as the batch took, so
-pruning never holds more than about half of the database's writing time, and on SQLite a
-publish waits for at most one batch. A message with a delivery still pending or sending is
-kept whole, however old (docs/delivery.md#retention).
+(``Store.prune_batch``) with a rest after it, so a publish waits for at most one batch; on
+SQLite batches and group commits take turns on the connection's thread, so pruning keeps
+pace with ingest without taking more than its turns. A message with a delivery still
+pending or sending is kept whole, however old (docs/delivery.md#retention).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,11 +22,12 @@ from hookline.storage.base import PruneBatch, Store
 
 log = logging.getLogger("hookline.retention")
 
-BATCH_MESSAGES = 500
-"""Messages scanned per transaction; with their deliveries and attempts, a few thousand rows
-at most, a few milliseconds of the write lock."""
-PAUSE_SECONDS = 0.02
-"""The least rest between two batches."""
+BATCH_MESSAGES = 250
+"""Messages scanned per transaction; with their deliveries and attempts, under a thousand
+rows, a few milliseconds of the write lock. On SQLite the batches queue on the connection's
+one thread with the group commits and take turns with them."""
+PAUSE_SECONDS = 0.01
+"""The rest between two batches: a publish waiting for the write lock gets it first."""
 RECLAIM_PAGES = 2000
 """Free SQLite pages (4 KiB each) given back after a batch, at most: 8 MiB per transaction."""
 
@@ -65,7 +65,6 @@ async def prune(
     report = PruneReport()
     after = ""  # sorts below every id
     while True:
-        started = time.monotonic()
         batch = await store.prune_batch(before, after, batch_messages, dry_run=dry_run)
         report.add(batch)
         if batch.messages and not dry_run:
@@ -73,7 +72,7 @@ async def prune(
         if batch.scanned_to is None or (stop is not None and stop.is_set()):
             return report
         after = batch.scanned_to
-        await asyncio.sleep(max(PAUSE_SECONDS, time.monotonic() - started))
+        await asyncio.sleep(PAUSE_SECONDS)
 
 
 async def run_pruning(
