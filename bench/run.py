@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -22,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -49,6 +50,12 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 CONCURRENCY = 64
 ISOLATION_PAIRS = 3
 RATIO_ROUNDS = 3
+RETENTION_HORIZONS = 3
+"""The retention scenario publishes this many horizons' worth of messages."""
+RETENTION_PAIRS = 3
+BENCH_VACUUM_SECONDS = 10.0
+"""On a PostgreSQL server with autovacuum off, the retention scenario vacuums its tables this
+often itself (in both runs), as autovacuum would on a default server."""
 """The baseline and the end-to-end runs alternate this many times, and each is reported by its
 median round: the ratios compare runs made minutes apart on a machine whose speed drifts."""
 PAYLOAD = {"data": "x" * 990}  # about 1 KB of JSON
@@ -528,6 +535,173 @@ async def backlog_sqlite(nginx: Nginx, work: Path, pending: int, seconds: float)
     )
 
 
+@dataclass
+class SizedRun:
+    """One end-to-end run with the database's size sampled throughout."""
+
+    rate: float
+    seconds: float
+    samples: list[tuple[float, int]]
+    """(seconds since the first publish, bytes in use) every half second."""
+    final: int
+    """Bytes in use once the run has stopped (SQLite: the file, its WAL checkpointed)."""
+
+
+async def sample_size(
+    size: Callable[[], Awaitable[int]], samples: list[tuple[float, int]], started: float
+) -> None:
+    """Append the database's size twice a second until cancelled."""
+    while True:
+        samples.append((time.perf_counter() - started, await size()))
+        await asyncio.sleep(0.5)
+
+
+def sqlite_size(path: Path) -> Callable[[], Awaitable[int]]:
+    """The SQLite file and its WAL: what the disk holds."""
+
+    async def size() -> int:
+        return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+    return size
+
+
+PG_TABLES_SIZE = (
+    "SELECT sum(pg_total_relation_size(t))::bigint"
+    " FROM unnest(ARRAY['messages', 'deliveries', 'attempts']) AS t"
+)
+
+
+async def end_to_end_sized(
+    nginx: Nginx, work: Path, count: int, retention: str, tag: str, postgres: bool = False
+) -> SizedRun:
+    """The end-to-end run under ``HOOKLINE_RETENTION``, pruning every second when on: SQLite
+    with ``serve --processes 1``, or PostgreSQL with one API and one worker process. The
+    timed part ends at the last receipt; then, untimed, one more second of samples. With
+    pruning on, delivered rows vanish, so success rows cannot be counted."""
+    env = {"HOOKLINE_RETENTION": retention, "HOOKLINE_PRUNE_INTERVAL": "1"}
+    procs: list[Hookline] = []
+    samples: list[tuple[float, int]] = []
+    size: Callable[[], Awaitable[int]]
+    recorded: Callable[[], Awaitable[int]]
+    async with contextlib.AsyncExitStack() as stack:
+        if postgres:
+            url = await stack.enter_async_context(postgres_database())
+            env["HOOKLINE_DATABASE_URL"] = url
+            api = Hookline(["serve", "--no-worker"], env, work / "hookline.log", free_port())
+            procs += [api.start(), Hookline(["worker"], env, work / "hookline.log")]
+            procs[-1].start(wait_http=False)
+            db = await asyncpg.connect(url)
+            stack.push_async_callback(db.close)
+
+            async def tables_size() -> int:
+                return int(await db.fetchval(PG_TABLES_SIZE) or 0)
+
+            async def done_rows() -> int:
+                return int(await db.fetchval("SELECT count(*) FROM deliveries WHERE status = 0"))
+
+            size, recorded = tables_size, done_rows
+            if await db.fetchval("SHOW autovacuum") == "off":
+                vacuum = asyncio.create_task(vacuum_every(url, BENCH_VACUUM_SECONDS))
+                stack.callback(vacuum.cancel)
+        else:
+            path = work / f"retention-{tag}.db"
+            env["HOOKLINE_DATABASE_URL"] = f"sqlite:///{path}"
+            api = Hookline(["serve"], env, work / "hookline.log", free_port()).start()
+            procs.append(api)
+            size, recorded = sqlite_size(path), sqlite_success_counter(path)
+        try:
+            app_id = await setup_app(api.url, [nginx.url])
+            receipts = nginx.receipts()
+            started = time.perf_counter()
+            sampler = asyncio.create_task(sample_size(size, samples, started))
+            await publish_load(api.url, app_id, count)
+            done, _ = await last_receipt(receipts, count, recorded if retention == "off" else None)
+            await asyncio.sleep(1.0)
+            sampler.cancel()
+        finally:
+            for proc in procs:
+                proc.stop()
+        final = await size()
+    return SizedRun(count / (done - started), done - started, samples, final)
+
+
+async def vacuum_every(url: str, seconds: float) -> None:
+    """What autovacuum would do, for a server that has it off: ``VACUUM`` the three tables
+    pruning writes, every ``seconds``, on a connection of its own, until cancelled."""
+    conn = await asyncpg.connect(url)
+    try:
+        while True:
+            await asyncio.sleep(seconds)
+            await conn.execute("VACUUM messages, deliveries, attempts")
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one run, dropped after it."""
+    name = f"hookline_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def size_at(run: SizedRun, seconds: float) -> float:
+    """The database's size in MB at the sample nearest ``seconds`` into the run."""
+    _, size = min(run.samples, key=lambda s: abs(s[0] - seconds))
+    return size / 2**20
+
+
+async def retention_run(
+    nginx: Nginx, work: Path, count: int, pairs: int, postgres: bool = False
+) -> Result:
+    """End to end with pruning on (a horizon a third of the run, pruned every second) beside
+    the same run without it, alternating ``pairs`` times. The horizon is set from the first
+    run without pruning, so each run publishes three horizons' worth: the size with pruning
+    should level off after the first horizon, while without it it grows to the end.
+
+    PostgreSQL reuses deleted rows' space only once autovacuum has visited the table (every
+    minute at most, by default), so its run is twice as long and run once: a horizon of a
+    few seconds would only show that autovacuum had not come yet."""
+    off_runs: list[SizedRun] = []
+    on_runs: list[SizedRun] = []
+    horizon = 0.0
+    for pair in range(pairs):
+        off = await end_to_end_sized(nginx, work, count, "off", f"off-{pair}", postgres)
+        off_runs.append(off)
+        if not horizon:
+            horizon = max(3.0, round(off.seconds / RETENTION_HORIZONS))
+        on_runs.append(
+            await end_to_end_sized(nginx, work, count, f"{horizon:g}s", f"on-{pair}", postgres)
+        )
+    shares = [on.rate / off.rate for off, on in zip(off_runs, on_runs, strict=True)]
+    share = statistics.median(shares)
+    off, on = off_runs[-1], on_runs[-1]
+    at = {n: horizon * n for n in range(1, RETENTION_HORIZONS + 1)}
+    backend = "PostgreSQL, 1 API + 1 worker" if postgres else "SQLite"
+    return Result(
+        f"retention pruning during the end-to-end run, {backend}",
+        {
+            "deliveries/s without pruning": statistics.mean(r.rate for r in off_runs),
+            "deliveries/s with pruning": statistics.mean(r.rate for r in on_runs),
+            "share %": 100 * share,
+            **({"lowest pair's share %": 100 * min(shares)} if len(shares) > 1 else {}),
+            **({"highest pair's share %": 100 * max(shares)} if len(shares) > 1 else {}),
+            "horizon s": horizon,
+            **{f"MB at {n}h without": size_at(off, t) for n, t in at.items()},
+            **{f"MB at {n}h with": size_at(on, t) for n, t in at.items()},
+            "MB after without": off.final / 2**20,
+            "MB after with": on.final / 2**20,
+            "bytes/delivery without": off.final / count,
+        },
+        statistics.mean(r.rate for r in on_runs),
+    )
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -602,6 +776,8 @@ SCENARIOS = (
     "postgres",
     "ratelimit",
     "fairness",
+    "retention",
+    "retention-postgres",
 )
 
 
@@ -641,6 +817,7 @@ async def main(argv: list[str]) -> None:
     small = 2000 if args.quick else 20_000
     baseline_n = 1000 if args.quick else 5000
     backlog_n = 50_000 if args.quick else 1_000_000
+    retention_pairs = 1 if args.quick else RETENTION_PAIRS
     work = Path(tempfile.mkdtemp(prefix="hookline-bench-"))
     nginx = Nginx(free_port()).start()
     results: list[Result] = []
@@ -675,6 +852,11 @@ async def main(argv: list[str]) -> None:
             ("ratelimit", lambda: policy.rate_limit_postgres(work, policy.RATE)),
             ("fairness", lambda: policy.fairness(nginx, work, big, workers=0)),
             ("fairness", lambda: policy.fairness(nginx, work, big, workers=2)),
+            ("retention", lambda: retention_run(nginx, work, big, retention_pairs)),
+            (
+                "retention-postgres",
+                lambda: retention_run(nginx, work, 2 * big, 1, postgres=True),
+            ),
         ]
         for key, step in steps:
             if key in chosen:

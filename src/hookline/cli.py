@@ -46,7 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="create or upgrade the database schema")
     token = commands.add_parser("token", help="create a new admin token and print it")
     token.add_argument("--app", default=None, help="scope the token to this application id")
-    for sub in (serve, commands.choices["worker"], commands.choices["migrate"], token):
+    prune = commands.add_parser(
+        "prune", help="remove messages, deliveries and attempts past the retention horizon now"
+    )
+    prune.add_argument(
+        "--older-than",
+        default=None,
+        metavar="DURATION",
+        help="this horizon instead of HOOKLINE_RETENTION (90d, 12h, 30m, 45s)",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
+    prune.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="then reclaim the space: SQLite rebuilds the file (and switches an older one to "
+        "incremental auto-vacuum), PostgreSQL runs VACUUM on the pruned tables",
+    )
+    for sub in (serve, commands.choices["worker"], commands.choices["migrate"], token, prune):
         _add_settings(sub)
     _add_task_commands(commands)
     return parser
@@ -112,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _run(_token(settings, args.app))
     elif args.command in ("recover", "replay", "redrive"):
         _run(_background_task(settings, args))
+    elif args.command == "prune":
+        _run(_prune(settings, args.older_than, dry_run=args.dry_run, vacuum=args.vacuum))
 
 
 async def _serve(settings: Settings, *, api: bool = True, worker: bool = True) -> None:
@@ -209,6 +227,44 @@ async def _background_task(settings: Settings, args: argparse.Namespace) -> None
         f"hookline: {done.kind.value} {done.id} {done.status.value}: sent {done.queued} "
         f"message(s), scanned {done.scanned}"
     )
+
+
+async def _prune(
+    settings: Settings, older_than: str | None, *, dry_run: bool, vacuum: bool
+) -> None:
+    from datetime import UTC, datetime
+
+    from hookline.delivery.retention import prune
+    from hookline.domain.retention import cutoff, format_retention, parse_retention
+    from hookline.server import open_store
+
+    try:
+        horizon = settings.retention if older_than is None else parse_retention(older_than)
+    except ValueError as exc:
+        sys.exit(f"hookline: invalid --older-than {older_than!r}: {exc}")
+    if horizon is None:
+        sys.exit("hookline: retention is off; give a horizon with --older-than (e.g. 90d)")
+    store = open_store(settings)
+    await store.open()
+    try:
+        report = await prune(store, cutoff(datetime.now(UTC), horizon), dry_run=dry_run)
+        compacted = vacuum and not dry_run and await store.compact()
+    finally:
+        await store.close()
+    verb = "would remove" if dry_run else "removed"
+    print(
+        f"hookline: {verb} {report.messages} messages, {report.deliveries} deliveries and "
+        f"{report.attempts} attempts older than {format_retention(horizon)}"
+    )
+    if report.held:
+        print(
+            f"hookline: kept {report.held} older messages with a delivery still pending or "
+            "sending (enable or delete their endpoints to let them go)"
+        )
+    if report.reclaimed_pages:
+        print(f"hookline: gave {report.reclaimed_pages} free pages back to the file system")
+    if compacted:
+        print("hookline: vacuumed the database, so the space pruning freed is reused")
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:

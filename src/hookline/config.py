@@ -10,9 +10,11 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
+from hookline.domain.retention import DEFAULT_RETENTION, parse_retention
 from hookline.domain.retry import DEFAULT_SCHEDULE, RetrySchedule, parse_schedule
 from hookline.domain.signing import HeaderStyle
 from hookline.domain.ssrf import parse_networks
@@ -170,6 +172,13 @@ class Settings:
         _header_style,
         "names of the id/timestamp/signature headers: webhook (Standard Webhooks), svix, or both",
     )
+    retention: timedelta | None = _setting(
+        parse_retention,
+        "how long messages, deliveries and attempts are kept (90d, 12h, 30s; off keeps all)",
+    )
+    prune_interval: float = _setting(
+        _positive_float, "seconds between pruning passes of rows past the retention horizon"
+    )
     dev: bool = _setting(_bool, "allow loopback/private destinations and log every attempt")
     public_url: str | None = _setting(str, "external base URL used in portal links")
 
@@ -212,6 +221,8 @@ DEFAULTS: dict[str, str] = {
     "heartbeat_interval": "5",
     "stall_timeout": "20",
     "signature_headers": "webhook",
+    "retention": DEFAULT_RETENTION,
+    "prune_interval": "60",
     "dev": "false",
 }
 

@@ -24,6 +24,7 @@ from hookline.api.write_coalescing import CoalescingHttpToolsProtocol
 from hookline.config import TRANSPORT, Settings
 from hookline.delivery.auto_disable import run_auto_disable
 from hookline.delivery.maintenance import run_maintenance
+from hookline.delivery.retention import run_pruning
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain.breaker import BreakerSettings
 from hookline.instrumentation import NO_INSTRUMENTATION, Hook, Instrumentation, LoggingHook
@@ -217,6 +218,9 @@ async def run(
         if runner is not None:
             delivering.append(asyncio.create_task(runner.run(stop), name="background-tasks"))
             tasks.append(delivering[-1])
+            if settings.retention is not None:
+                pruning = run_pruning(store, settings.retention, settings.prune_interval, stop)
+                tasks.append(asyncio.create_task(pruning, name="retention"))
         log.info(
             "hookline running (api=%s, worker=%s, database=%s)",
             api,

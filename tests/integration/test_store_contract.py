@@ -1610,3 +1610,197 @@ async def _app_of(store: Store, claimed: ClaimedDelivery) -> Application:
     app = await store.get_application(claimed.endpoint.app_id)
     assert app is not None
     return app
+
+
+async def test_purging_forgets_the_rate_timeline_of_a_deleted_endpoint(store: Store) -> None:
+    """A deleted endpoint's slowdown (its rate_slots row) goes at the next purge; a live
+    endpoint's stays."""
+    app = make_app()
+    await store.create_application(app)
+    live, gone = make_endpoint(app), make_endpoint(app)
+    for endpoint in (live, gone):
+        await store.create_endpoint(endpoint)
+    now = utcnow()
+    await store.slow_endpoint(live.id, 5.0, now)
+    await store.slow_endpoint(gone.id, 5.0, now)
+    await store.delete_endpoint(app.id, gone.id)
+    await store.purge_expired(now, now - timedelta(days=1))
+    assert await store.endpoint_slowdown(gone.id) is None
+    assert await store.endpoint_slowdown(live.id) is not None
+
+
+# -- retention ----------------------------------------------------------------------------
+
+
+def _old_message(app: Application, days_ago: float, seq: int = 0) -> Message:
+    """A message created ``days_ago``, its id minted then (ids sort by time); ``seq`` seconds
+    apart keeps several such ids distinct."""
+    when = utcnow() - timedelta(days=days_ago) + timedelta(seconds=seq)
+    msg_id = ids.first_id_at(ids.MESSAGE, int(when.timestamp() * 1000))
+    return replace(make_message(app), id=msg_id, timestamp=when)
+
+
+async def _finish_all(store: Store, status: MessageStatus = MessageStatus.SUCCESS) -> None:
+    """Claim every due delivery and record one attempt that ends it (success or failure)."""
+    now = utcnow()
+    claimed = await store.claim_due(1000, now, now + timedelta(seconds=30), "w1")
+    code = 200 if status is MessageStatus.SUCCESS else 500
+    await store.complete([_outcome(c, status, code, None) for c in claimed])
+
+
+async def _attempt_count(store: Store, app_id: str, msg_id: str) -> int:
+    page = await store.list_attempts(app_id, ListQuery(), AttemptFilter(), msg_id)
+    return len(page.data)
+
+
+async def test_pruning_removes_finished_messages_past_the_horizon_only(store: Store) -> None:
+    """Messages older than the horizon whose deliveries all ended (succeeded or failed) go
+    with their deliveries and attempts; a newer finished message stays whole."""
+    app, ep, (new,) = await _setup_deliveries(store, 1)
+    old_ok, old_failed = _old_message(app, 91), _old_message(app, 91, seq=1)
+    await store.publish([old_ok], utcnow())
+    await _finish_all(store)
+    await store.publish([old_failed], utcnow())
+    await _finish_all(store, MessageStatus.FAIL)
+    batch = await store.prune_batch(utcnow() - timedelta(days=90), "", 100)
+    assert (batch.messages, batch.deliveries, batch.attempts, batch.held) == (2, 2, 2, 0)
+    assert batch.scanned_to is None
+    for gone in (old_ok, old_failed):
+        assert await store.get_message(app.id, gone.id) is None
+        assert await store.get_delivery(gone.id, ep.id) is None
+        assert await _attempt_count(store, app.id, gone.id) == 0
+    assert await store.get_message(app.id, new.id) is not None
+    delivery = await store.get_delivery(new.id, ep.id)
+    assert delivery is not None and delivery.status is MessageStatus.SUCCESS
+    assert await _attempt_count(store, app.id, new.id) == 1
+
+
+async def test_pruning_keeps_a_message_while_any_delivery_can_still_be_attempted(
+    store: Store,
+) -> None:
+    """An old message with one delivery done and one still pending is kept whole (held),
+    and goes on the first pass after its last delivery ends."""
+    app = make_app()
+    await store.create_application(app)
+    done, waiting = make_endpoint(app), make_endpoint(app)
+    for ep in (done, waiting):
+        await store.create_endpoint(ep)
+    old = _old_message(app, 100)
+    await store.publish([old], utcnow())
+    now = utcnow()
+    claimed = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    first = next(c for c in claimed if c.endpoint.id == done.id)
+    second = next(c for c in claimed if c.endpoint.id == waiting.id)
+    await store.complete(
+        [
+            _outcome(first, MessageStatus.SUCCESS, 200, None),
+            _outcome(second, MessageStatus.PENDING, 500, 3600),
+        ]
+    )
+    horizon = utcnow() - timedelta(days=90)
+    held = await store.prune_batch(horizon, "", 100)
+    assert (held.messages, held.deliveries, held.attempts, held.held) == (0, 0, 0, 1)
+    assert await store.get_message(app.id, old.id) is not None
+    assert await store.get_delivery(old.id, done.id) is not None
+    assert await _attempt_count(store, app.id, old.id) == 2
+    later = utcnow() + timedelta(seconds=3601)
+    (retry,) = await store.claim_due(10, later, later + timedelta(seconds=30), "w1")
+    await store.complete([_outcome(retry, MessageStatus.SUCCESS, 200, None)])
+    freed = await store.prune_batch(horizon, "", 100)
+    assert (freed.messages, freed.deliveries, freed.attempts, freed.held) == (1, 2, 3, 0)
+
+
+async def test_a_sending_delivery_holds_its_message_past_the_horizon(store: Store) -> None:
+    """A delivery leased to a worker (sending) is never pruned, nor its message."""
+    app, ep, _ = await _setup_deliveries(store, 0)
+    old = _old_message(app, 100)
+    await store.publish([old], utcnow())
+    now = utcnow()
+    assert len(await store.claim_due(10, now, now + timedelta(seconds=30), "w1")) == 1
+    batch = await store.prune_batch(utcnow() - timedelta(days=90), "", 100)
+    assert (batch.messages, batch.held) == (0, 1)
+    delivery = await store.get_delivery(old.id, ep.id)
+    assert delivery is not None and delivery.status is MessageStatus.SENDING
+
+
+async def test_pruning_batches_are_bounded_and_a_pass_resumes_where_one_ended(
+    store: Store,
+) -> None:
+    """A batch scans at most ``limit`` messages and says where it stopped; the next batch
+    starts there, and the pass ends on a short batch."""
+    app, _, _ = await _setup_deliveries(store, 0)
+    olds = [_old_message(app, 120, seq=i) for i in range(5)]
+    await store.publish(olds, utcnow())
+    await _finish_all(store)
+    horizon = utcnow() - timedelta(days=90)
+    first = await store.prune_batch(horizon, "", 2)
+    assert (first.messages, first.scanned_to) == (2, olds[1].id)
+    second = await store.prune_batch(horizon, first.scanned_to or "", 2)
+    assert (second.messages, second.scanned_to) == (2, olds[3].id)
+    last = await store.prune_batch(horizon, second.scanned_to or "", 2)
+    assert (last.messages, last.scanned_to) == (1, None)
+
+
+async def test_a_dry_run_counts_what_pruning_then_removes_and_a_second_pass_finds_nothing(
+    store: Store,
+) -> None:
+    """A dry run changes nothing and counts exactly what the real pass removes; pruning
+    again removes nothing (idempotent)."""
+    app, _, _ = await _setup_deliveries(store, 0)
+    await store.create_endpoint(make_endpoint(app))
+    olds = [_old_message(app, 95, seq=i) for i in range(3)]
+    await store.publish(olds, utcnow())
+    await _finish_all(store)
+    horizon = utcnow() - timedelta(days=90)
+    dry = await store.prune_batch(horizon, "", 100, dry_run=True)
+    assert (dry.messages, dry.deliveries, dry.attempts) == (3, 6, 6)
+    assert await store.get_message(app.id, olds[0].id) is not None
+    real = await store.prune_batch(horizon, "", 100)
+    assert (real.messages, real.deliveries, real.attempts) == (3, 6, 6)
+    again = await store.prune_batch(horizon, "", 100)
+    assert (again.messages, again.deliveries, again.attempts, again.held) == (0, 0, 0, 0)
+
+
+async def test_two_pruners_at_once_remove_each_message_once_without_error(
+    store: Store, store_location: tuple[str, str]
+) -> None:
+    """Two stores (two processes) pruning the same range concurrently neither fail nor count
+    a message twice, and together remove all of it."""
+    app, _, _ = await _setup_deliveries(store, 0)
+    olds = [_old_message(app, 200, seq=i) for i in range(60)]
+    await store.publish(olds, utcnow())
+    await _finish_all(store)
+    horizon = utcnow() - timedelta(days=90)
+    other = make_store(store_location)
+    await other.open()
+
+    async def pass_of(pruner: Store) -> int:
+        removed, after = 0, ""
+        while True:
+            batch = await pruner.prune_batch(horizon, after, 7)
+            removed += batch.messages
+            if batch.scanned_to is None:
+                return removed
+            after = batch.scanned_to
+
+    try:
+        counts = await asyncio.gather(pass_of(store), pass_of(other))
+    finally:
+        await other.close()
+    assert sum(counts) == 60
+    page = await store.list_messages(app.id, ListQuery(), MessageFilter())
+    assert page.data == []
+
+
+async def test_compact_after_pruning_keeps_what_was_not_pruned(store: Store) -> None:
+    """Reclaiming space by hand (SQLite's rebuild, PostgreSQL's VACUUM) is done, and the
+    rows left after pruning read back unchanged."""
+    app, ep, (kept,) = await _setup_deliveries(store, 1)
+    await _finish_all(store)
+    await store.publish([_old_message(app, 100)], utcnow())
+    await _finish_all(store)
+    assert (await store.prune_batch(utcnow() - timedelta(days=90), "", 100)).messages == 1
+    assert await store.compact() is True
+    assert await store.get_message(app.id, kept.id) == kept
+    delivery = await store.get_delivery(kept.id, ep.id)
+    assert delivery is not None and delivery.status is MessageStatus.SUCCESS

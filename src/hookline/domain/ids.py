@@ -116,7 +116,7 @@ def new_ids(prefix: str, count: int) -> list[str]:
     return minted
 
 
-def lowest_at(prefix: str, unix_ms: int) -> str:
-    """The smallest id minted at ``unix_ms`` (no id minted later sorts before it): the start
-    of a key range covering what was created from that moment on."""
+def first_id_at(prefix: str, unix_ms: int) -> str:
+    """The smallest id of ``prefix`` minted at ``unix_ms`` or later: ids minted earlier sort
+    below it, since the time leads the id (to the 4 ms tick) and the rest is random."""
     return f"{prefix}_{_base62(_time_part(unix_ms) << _PAYLOAD_BITS)}"

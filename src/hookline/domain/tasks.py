@@ -115,7 +115,7 @@ class BackgroundTask:
     @property
     def upper_key(self) -> str:
         """Keys at or above this are past the time range (not used by redrive)."""
-        return ids.lowest_at(ids.MESSAGE, _ms(self.filter.until + ID_CLOCK_MARGIN))
+        return ids.first_id_at(ids.MESSAGE, _ms(self.filter.until + ID_CLOCK_MARGIN))
 
 
 def first_cursor(kind: TaskKind, since: datetime) -> str:
@@ -123,7 +123,7 @@ def first_cursor(kind: TaskKind, since: datetime) -> str:
     from ``since`` (less the clock margin)."""
     if kind is TaskKind.REDRIVE:
         return ""
-    return ids.lowest_at(ids.MESSAGE, _ms(since - ID_CLOCK_MARGIN))
+    return ids.first_id_at(ids.MESSAGE, _ms(since - ID_CLOCK_MARGIN))
 
 
 def _ms(value: datetime) -> int:

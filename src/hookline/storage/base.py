@@ -197,6 +197,20 @@ class LeaseOffer:
     transaction consults for each delivery instead of deciding itself."""
 
 
+@dataclass(frozen=True, slots=True)
+class PruneBatch:
+    """What one pruning transaction scanned and removed (or, dry, would remove)."""
+
+    scanned_to: str | None
+    """The last message id scanned, where the next batch starts; None when the scan reached
+    the horizon."""
+    messages: int
+    deliveries: int
+    attempts: int
+    held: int
+    """Messages past the horizon kept because a delivery of theirs is pending or sending."""
+
+
 class Handoff(Protocol):
     """The local worker's side of a publish handoff (``Store.attach_handoff``)."""
 
@@ -533,3 +547,25 @@ class Store(Protocol):
     async def idempotency_finish(self, scope: str, key: str, status: int, body: bytes) -> None: ...
     async def idempotency_abandon(self, scope: str, key: str) -> None: ...
     async def purge_expired(self, now: datetime, idempotency_before: datetime) -> None: ...
+
+    # retention: bounded batches, each one short transaction (docs/delivery.md#retention)
+    async def prune_batch(
+        self, before: datetime, after_id: str, limit: int, dry_run: bool = False
+    ) -> PruneBatch:
+        """Scan the next ``limit`` messages after ``after_id`` created before ``before``, and
+        remove those whose deliveries are all finished (succeeded or failed), with their
+        deliveries and attempts, in one transaction. A message with a delivery pending or
+        sending is kept whole (``held``). Several pruners may run at once: on PostgreSQL
+        their batches take turns; on SQLite the write lock serialises them anyway."""
+        ...
+
+    async def reclaim_space(self, max_pages: int) -> int:
+        """Give up to ``max_pages`` free pages back to the file system (SQLite's incremental
+        vacuum); the pages released. PostgreSQL's autovacuum reuses space itself: 0."""
+        ...
+
+    async def compact(self) -> bool:
+        """Reclaim what pruning freed now. SQLite: rebuild the file (``VACUUM``), which also
+        switches an older file to ``auto_vacuum = INCREMENTAL``; PostgreSQL: ``VACUUM`` the
+        pruned tables, as autovacuum would. True when it was done."""
+        ...

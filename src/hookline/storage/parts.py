@@ -1,8 +1,9 @@
 """The parts a dialect supplies to the repository (``repository.py``), and nothing more.
 
-A dialect is three objects: a ``Connector`` (its driver), a ``BatchWriter`` (how the group
-commit's batches and the worker's attempt records reach it) and a ``Claimer`` (how due
-deliveries are leased). Each is small enough to read in one sitting; what they share is
+A dialect is four objects: a ``Connector`` (its driver), a ``BatchWriter`` (how the group
+commit's batches and the worker's attempt records reach it), a ``Claimer`` (how due
+deliveries are leased) and a ``Pruner`` (how rows past the retention horizon go, and the
+space they leave is reused). Each is small enough to read in one sitting; what they share is
 the repository's.
 """
 
@@ -12,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from hookline.storage import sql
-from hookline.storage.base import AttemptOutcome, EndpointChanged
+from hookline.storage.base import AttemptOutcome, EndpointChanged, PruneBatch
 from hookline.storage.group_commit import GroupCommit, PendingPublish, Routed
 from hookline.storage.handoff import DeliveryRows
 
@@ -87,3 +88,14 @@ class Claimer(Protocol):
     async def lease(self, params: dict[str, Any]) -> Leased:
         """Lease due deliveries as ``rows.claim_params`` and ``busy`` (endpoint ids) say."""
         ...
+
+
+class Pruner(Protocol):
+    """Retention's transactions (``Store.prune_batch``, ``reclaim_space``, ``compact``)."""
+
+    async def prune(self, params: dict[str, Any], dry_run: bool) -> PruneBatch:
+        """One batch as ``pruning.scan_params`` describes it, removed or only counted."""
+        ...
+
+    async def reclaim(self, max_pages: int) -> int: ...
+    async def compact(self) -> bool: ...

@@ -193,8 +193,10 @@ DELETE FROM idempotency_keys WHERE created_at < :before;
 UPDATE messages SET payload = NULL
 WHERE expires_at IS NOT NULL AND expires_at < :now AND payload IS NOT NULL;
 DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < :now;
--- A circuit outlives its endpoint only if the endpoint was deleted while it was open.
-DELETE FROM circuits WHERE endpoint_id NOT IN (SELECT id FROM endpoints)
+-- A circuit outlives its endpoint only if the endpoint was deleted while it was open, and
+-- a rate timeline only if it was deleted while rate-limited.
+DELETE FROM circuits WHERE endpoint_id NOT IN (SELECT id FROM endpoints);
+DELETE FROM rate_slots WHERE endpoint_id NOT IN (SELECT id FROM endpoints)
 
 -- name: register_worker
 INSERT INTO workers (id, host, pid, started_at, heartbeat_at)
@@ -377,3 +379,15 @@ SELECT * FROM (
             ORDER BY a.id DESC LIMIT 1) AS last_code
     FROM deliveries AS d JOIN messages AS m ON m.id = d.msg_id
 ) AS dl
+-- name: prune_scan
+-- Retention: the next :limit messages after :after_id below :before_id, the first id minted
+-- at the horizon (ids sort by time, so this walks the primary key); each says whether it
+-- was created before the horizon and whether it is held, a delivery of it still pending or
+-- sending (deliveries' (msg_id, endpoint_id) key answers that).
+SELECT m.id, m.created_at < :before AS expired,
+       EXISTS (SELECT 1 FROM deliveries AS d WHERE d.msg_id = m.id AND d.status IN (1, 3))
+           AS held
+FROM messages AS m
+WHERE m.id > :after_id AND m.id < :before_id
+ORDER BY m.id
+LIMIT :limit

@@ -45,7 +45,7 @@ from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
-from hookline.storage import rows, sql
+from hookline.storage import pruning, rows, sql
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
@@ -59,11 +59,12 @@ from hookline.storage.base import (
     IdempotentResponse,
     ListQuery,
     MessageFilter,
+    PruneBatch,
     TaskCheckpoint,
 )
 from hookline.storage.codec import RowCodec
 from hookline.storage.group_commit import GroupCommit
-from hookline.storage.parts import BatchWriter, Claimer, Connector
+from hookline.storage.parts import BatchWriter, Claimer, Connector, Pruner
 
 T = TypeVar("T")
 
@@ -86,6 +87,7 @@ class SqlRepository:
         connector: Connector,
         writer: BatchWriter,
         claimer: Claimer,
+        pruner: Pruner,
         codec: RowCodec,
         *,
         backend: str,
@@ -102,6 +104,7 @@ class SqlRepository:
         """Lease tokens, by worker, of claims and hand-overs whose outcome this process never
         learned (the connection dropped while they committed): released at the next claim or
         heartbeat (``_settle_leases``)."""
+        self._pruner = pruner
         self._group = GroupCommit(
             writer.write,
             GROUP_COMMIT_MAX,
@@ -739,3 +742,16 @@ class SqlRepository:
             "purge_expired",
             {"now": rows.to_ms(now), "before": rows.to_ms(idempotency_before)},
         )
+
+    # -- retention ------------------------------------------------------------------
+
+    async def prune_batch(
+        self, before: datetime, after_id: str, limit: int, dry_run: bool = False
+    ) -> PruneBatch:
+        return await self._pruner.prune(pruning.scan_params(before, after_id, limit), dry_run)
+
+    async def reclaim_space(self, max_pages: int) -> int:
+        return await self._pruner.reclaim(max_pages)
+
+    async def compact(self) -> bool:
+        return await self._pruner.compact()

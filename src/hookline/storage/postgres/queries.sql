@@ -226,3 +226,33 @@ RETURNING next_slot, granted, slow_rate, slowed_at
 
 -- name: circuits_by_ids
 SELECT * FROM circuits WHERE endpoint_id = ANY(:ids)
+
+-- name: lock_pruning
+-- Pruners in several processes take turns, one batch each, until the transaction ends:
+-- two deleting overlapping rows at once could deadlock.
+SELECT pg_advisory_xact_lock(:key)
+
+-- name: prune_deliveries
+-- Retention: the finished deliveries (0 success, 2 fail) of messages the scan found
+-- removable, by their (msg_id, endpoint_id) key.
+DELETE FROM deliveries WHERE msg_id = ANY(:ids) AND status IN (0, 2)
+
+-- name: prune_messages
+-- Only messages left without deliveries: one sent again since the scan stays.
+DELETE FROM messages
+WHERE id = ANY(:ids) AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.msg_id = messages.id)
+RETURNING id
+
+-- name: prune_attempts
+DELETE FROM attempts WHERE msg_id = ANY(:ids)
+
+-- name: prunable_deliveries
+SELECT count(*) FROM deliveries WHERE msg_id = ANY(:ids)
+
+-- name: prunable_attempts
+SELECT count(*) FROM attempts WHERE msg_id = ANY(:ids)
+
+-- name: vacuum_retained
+-- What autovacuum does after pruning, by hand (hookline prune --vacuum): one statement,
+-- outside a transaction as VACUUM must be; not FULL, so reads and writes go on meanwhile.
+VACUUM (ANALYZE) messages, deliveries, attempts

@@ -132,6 +132,9 @@ class SqliteConnector:
             )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # Before the first table exists, so a new database reuses space incrementally
+            # (sqlite/pruner.py); on an existing file it only prepares the next VACUUM.
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode = WAL")
             # FULL: a committed 202 survives power loss too, not only a killed process.
             conn.execute("PRAGMA synchronous = FULL")

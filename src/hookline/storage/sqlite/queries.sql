@@ -110,3 +110,42 @@ RETURNING next_slot, granted, slow_rate, slowed_at
 
 -- name: circuits_by_ids
 SELECT * FROM circuits WHERE endpoint_id IN (SELECT value FROM json_each(:ids))
+
+-- name: prune_deliveries
+-- Retention: the finished deliveries (0 success, 2 fail) of messages the scan found
+-- removable, by their (msg_id, endpoint_id) key.
+DELETE FROM deliveries WHERE msg_id IN (SELECT value FROM json_each(:ids)) AND status IN (0, 2)
+
+-- name: prune_messages
+-- Only messages left without deliveries: one sent again since the scan stays.
+DELETE FROM messages
+WHERE id IN (SELECT value FROM json_each(:ids))
+  AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.msg_id = messages.id)
+RETURNING id
+
+-- name: prune_attempts
+DELETE FROM attempts WHERE msg_id IN (SELECT value FROM json_each(:ids))
+
+-- name: prunable_deliveries
+SELECT count(*) FROM deliveries WHERE msg_id IN (SELECT value FROM json_each(:ids))
+
+-- name: prunable_attempts
+SELECT count(*) FROM attempts WHERE msg_id IN (SELECT value FROM json_each(:ids))
+
+-- name: free_pages
+PRAGMA freelist_count
+
+-- name: incremental_vacuum
+-- PRAGMA arguments cannot be bound: {pages} is an int formatted in by sqlite/pruner.py.
+PRAGMA incremental_vacuum({pages})
+
+-- name: page_count
+PRAGMA page_count
+
+-- name: auto_vacuum
+PRAGMA auto_vacuum
+
+-- name: compact
+-- Rebuilds the file, and with it switches an older database to incremental auto-vacuum.
+PRAGMA auto_vacuum = INCREMENTAL;
+VACUUM

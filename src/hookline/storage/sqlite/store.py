@@ -2,7 +2,8 @@
 
 The repository (``storage/repository.py``) composed over SQLite's parts: the connector
 that owns the connection's thread, the group commit's fast path (``group_commit/``), which
-also carries the worker's attempt records, and the claimer's per-endpoint probes.
+also carries the worker's attempt records, the claimer's per-endpoint probes, and the
+pruner's short batches with incremental vacuum.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from hookline.storage.repository import SqlRepository
 from hookline.storage.sqlite.claimer import SqliteClaimer
 from hookline.storage.sqlite.connector import SqliteConnector, path_from_url
 from hookline.storage.sqlite.group_commit import SqliteBatchWriter
+from hookline.storage.sqlite.pruner import SqlitePruner
 
 
 class SqliteStore(SqlRepository):
@@ -27,8 +29,15 @@ class SqliteStore(SqlRepository):
         connector = SqliteConnector(path, on_connect=SqliteBatchWriter.prepare)
         writer = SqliteBatchWriter(connector, codec)
         claimer = SqliteClaimer(connector)
+        pruner = SqlitePruner(connector)
         super().__init__(
-            connector, writer, claimer, codec, backend="sqlite", instrumentation=instrumentation
+            connector,
+            writer,
+            claimer,
+            pruner,
+            codec,
+            backend="sqlite",
+            instrumentation=instrumentation,
         )
 
     @classmethod

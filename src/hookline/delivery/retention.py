@@ -1,0 +1,108 @@
+"""Retention: remove messages, deliveries and attempts past the horizon, in small batches.
+
+Every process that runs a worker runs ``run_pruning`` beside maintenance; ``hookline prune``
+runs ``prune`` once, to completion. A pass walks the messages older than the horizon by
+primary key, ``BATCH_MESSAGES`` at a time, each batch one short transaction
+(``Store.prune_batch``) with a rest after it, so a publish waits for at most one batch; on
+SQLite batches and group commits take turns on the connection's thread, so pruning keeps
+pace with ingest without taking more than its turns. A message with a delivery still
+pending or sending is kept whole, however old (docs/delivery.md#retention).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from hookline.domain.retention import cutoff
+from hookline.storage.base import PruneBatch, Store
+
+log = logging.getLogger("hookline.retention")
+
+BATCH_MESSAGES = 250
+"""Messages scanned per transaction; with their deliveries and attempts, under a thousand
+rows, a few milliseconds of the write lock. On SQLite the batches queue on the connection's
+one thread with the group commits and take turns with them."""
+PAUSE_SECONDS = 0.01
+"""The rest between two batches: a publish waiting for the write lock gets it first."""
+RECLAIM_PAGES = 2000
+"""Free SQLite pages (4 KiB each) given back after a batch, at most: 8 MiB per transaction."""
+
+
+@dataclass
+class PruneReport:
+    """What one pass removed (or, dry, would remove), and what it had to keep."""
+
+    messages: int = 0
+    deliveries: int = 0
+    attempts: int = 0
+    held: int = 0
+    """Messages past the horizon kept because a delivery of theirs can still be attempted."""
+    reclaimed_pages: int = 0
+    batches: int = 0
+
+    def add(self, batch: PruneBatch) -> None:
+        self.messages += batch.messages
+        self.deliveries += batch.deliveries
+        self.attempts += batch.attempts
+        self.held += batch.held
+        self.batches += 1
+
+
+async def prune(
+    store: Store,
+    before: datetime,
+    *,
+    dry_run: bool = False,
+    stop: asyncio.Event | None = None,
+    batch_messages: int = BATCH_MESSAGES,
+) -> PruneReport:
+    """One pass over the messages created before ``before``; ``stop`` ends it between
+    batches (the next pass starts over, and finds what this one removed gone)."""
+    report = PruneReport()
+    after = ""  # sorts below every id
+    while True:
+        batch = await store.prune_batch(before, after, batch_messages, dry_run=dry_run)
+        report.add(batch)
+        if batch.messages and not dry_run:
+            report.reclaimed_pages += await store.reclaim_space(RECLAIM_PAGES)
+        if batch.scanned_to is None or (stop is not None and stop.is_set()):
+            return report
+        after = batch.scanned_to
+        await asyncio.sleep(PAUSE_SECONDS)
+
+
+async def run_pruning(
+    store: Store, horizon: timedelta, interval_seconds: float, stop: asyncio.Event
+) -> None:
+    """A pass every ``interval_seconds`` until ``stop``. A failed pass is logged and the next
+    one tries again: housekeeping never takes the worker down with it."""
+    while not stop.is_set():
+        try:
+            report = await prune(store, cutoff(datetime.now(UTC), horizon), stop=stop)
+        except Exception:
+            log.exception("pruning pass failed; retrying in %.0f s", interval_seconds)
+        else:
+            _log_pass(report)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+
+
+def _log_pass(report: PruneReport) -> None:
+    if report.messages:
+        log.info(
+            "pruned %d messages, %d deliveries, %d attempts past the retention horizon",
+            report.messages,
+            report.deliveries,
+            report.attempts,
+        )
+    if report.held:
+        log.warning(
+            "%d messages past the retention horizon are kept because a delivery of theirs is "
+            "still pending or sending (a disabled endpoint's, or one that keeps failing): "
+            "enable or delete the endpoint to let them go",
+            report.held,
+        )
