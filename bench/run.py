@@ -53,6 +53,9 @@ RATIO_ROUNDS = 3
 RETENTION_HORIZONS = 3
 """The retention scenario publishes this many horizons' worth of messages."""
 RETENTION_PAIRS = 3
+NOT_BINDING = 1_000_000
+"""A ``throttleRate`` (messages/s) far above what one endpoint is sent in the bench: the
+limit's machinery runs (slot grants, pacing), but it never holds a delivery back."""
 BENCH_VACUUM_SECONDS = 10.0
 """On a PostgreSQL server with autovacuum off, the retention scenario vacuums its tables this
 often itself (in both runs), as autovacuum would on a default server."""
@@ -165,14 +168,17 @@ async def publish_load(base_url: str, app_id: str, count: int) -> Load:
     return load
 
 
-async def setup_app(base_url: str, endpoint_urls: list[str]) -> str:
+async def setup_app(
+    base_url: str, endpoint_urls: list[str], throttle_rate: int | None = None
+) -> str:
     headers = {"authorization": f"Bearer {TOKEN}"}
     async with aiohttp.ClientSession(headers=headers) as session:
         async with session.post(f"{base_url}/api/v1/app", json={"name": "bench"}) as r:
             app_id = str((await r.json())["id"])
         for url in endpoint_urls:
             async with session.post(
-                f"{base_url}/api/v1/app/{app_id}/endpoint", json={"url": url}
+                f"{base_url}/api/v1/app/{app_id}/endpoint",
+                json={"url": url, "throttleRate": throttle_rate},
             ) as r:
                 if r.status != 201:
                     raise RuntimeError(await r.text())
@@ -241,13 +247,20 @@ async def receiver_ceiling(nginx: Nginx, count: int) -> Result:
 
 
 async def end_to_end_sqlite(
-    nginx: Nginx, work: Path, count: int, fan_out: int = 1, processes: int = 1
+    nginx: Nginx,
+    work: Path,
+    count: int,
+    fan_out: int = 1,
+    processes: int = 1,
+    throttle_rate: int | None = None,
 ) -> Result:
+    """``throttle_rate`` sets a rate limit on the endpoint that does not bind (far above what
+    is delivered), so that admission's pacing path runs (issue 13's "admission on" run)."""
     db = work / f"e2e-{fan_out}-{processes}.db"
     env = {"HOOKLINE_DATABASE_URL": f"sqlite:///{db}", "HOOKLINE_PROCESSES": str(processes)}
     proc = Hookline(["serve"], env, work / "hookline.log", free_port()).start()
     try:
-        app_id = await setup_app(proc.url, [nginx.url] * fan_out)
+        app_id = await setup_app(proc.url, [nginx.url] * fan_out, throttle_rate)
         receipts = nginx.receipts()
         started = time.perf_counter()
         load = await publish_load(proc.url, app_id, count)
@@ -259,6 +272,8 @@ async def end_to_end_sqlite(
     name = f"end-to-end, SQLite, serve --processes {processes}" + (
         f", fan-out {fan_out}" if fan_out > 1 else ""
     )
+    if throttle_rate is not None:
+        name += f", throttleRate {throttle_rate} (not binding)"
     return Result(
         name,
         {
@@ -768,6 +783,7 @@ SCENARIOS = (
     "ceiling",
     "baseline",
     "e2e",
+    "admission",
     "fanout",
     "ingest",
     "latency",
@@ -828,6 +844,11 @@ async def main(argv: list[str]) -> None:
             ("baseline", lambda: baseline_celery(nginx, work, baseline_n)),
             ("e2e", lambda: end_to_end_sqlite(nginx, work, big)),
             ("e2e", lambda: end_to_end_sqlite(nginx, work, big, processes=2)),
+            ("admission", lambda: end_to_end_sqlite(nginx, work, big, throttle_rate=NOT_BINDING)),
+            (
+                "admission",
+                lambda: end_to_end_sqlite(nginx, work, big, processes=2, throttle_rate=NOT_BINDING),
+            ),
         ]
         runs: dict[str, list[Result]] = {}
         for _ in range(1 if args.quick else RATIO_ROUNDS):

@@ -28,7 +28,7 @@ from hookline.storage import repository
 from hookline.storage.base import ListQuery, MessageFilter, Store
 from hookline.storage.parts import Claimer, Leased
 from hookline.storage.repository import IDEMPOTENCY_LEASE_SECONDS, SqlRepository
-from tests.conftest import make_app, make_endpoint, make_message, make_store, utcnow
+from tests.conftest import POSTGRES_URL, make_app, make_endpoint, make_message, make_store, utcnow
 from tests.integration.conftest import Api
 from tests.integration.test_worker import (
     FakeTransport,
@@ -41,6 +41,10 @@ from tests.integration.test_worker import (
 UNKNOWN_CLAIM_BOUND_SECONDS = 5.0
 """docs/delivery.md: a claim of unknown outcome is put back by its process's next claim or
 heartbeat once the database answers."""
+
+NEEDS_POSTGRES = pytest.mark.skipif(
+    POSTGRES_URL is None, reason="needs HOOKLINE_TEST_POSTGRES_URL (CI sets it)"
+)
 
 
 @dataclass
@@ -131,6 +135,7 @@ async def _terminate_backends(url: str, stop: asyncio.Event) -> int:
     return cut
 
 
+@NEEDS_POSTGRES
 async def test_cut_connections_strand_no_delivery_under_a_live_worker(
     postgres_url: str,
 ) -> None:
@@ -290,6 +295,7 @@ NOTIFY_BOUND_SECONDS = 0.2
 attempt it held (the time PostgreSQL takes to deliver a notification, milliseconds here)."""
 
 
+@NEEDS_POSTGRES
 async def test_a_disable_reaches_workers_in_other_processes_within_the_bound(
     postgres_url: str,
 ) -> None:
