@@ -148,6 +148,7 @@ def _finished(app_id: str, endpoint_id: str, number: int, outcome: str) -> Attem
         manual=False,
         outcome=outcome,
         started_at=utcnow().replace(microsecond=0),
+        msg_event_id="order-42" if number == 4 else None,
     )
 
 
@@ -195,6 +196,7 @@ async def test_the_publisher_sends_svix_shaped_events_to_operational_endpoints_o
     }
     failing = bodies[3]["data"]
     assert failing["msgId"] == "msg_1" and failing["endpointId"] == endpoint.id
+    assert failing["msgEventId"] == "order-42"
     assert failing["lastAttempt"]["id"] == "atmpt_4"
     assert failing["lastAttempt"]["responseStatusCode"] == 503
 

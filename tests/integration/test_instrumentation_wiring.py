@@ -25,6 +25,7 @@ from hookline.instrumentation import (
 )
 from hookline.storage.base import Store
 from hookline.transport import AsyncioTransport, SsrfPolicy
+from tests.conftest import make_app, make_endpoint, make_message, utcnow
 from tests.integration.keep_alive import KeepAliveServer, keep_alive_server
 from tests.integration.test_worker import (
     FakeTransport,
@@ -95,6 +96,23 @@ async def test_each_attempt_is_heard_with_what_it_did_to_its_delivery(
         (200, "success", 2),
     ]
     assert {(a.app_id, a.msg_id, a.endpoint_id) for a in attempts} == {(app_id, msg_id, ep_id)}
+
+
+async def test_an_attempt_is_heard_with_its_messages_event_id(
+    store: Store, heard_worker: tuple[Heard, FakeTransport]
+) -> None:
+    """The producer's ``eventId`` travels with each attempt's event, so that operational
+    webhooks can carry Svix's ``msgEventId``."""
+    heard, transport = heard_worker
+    transport.script["https://rx.example/h"] = [ok()]
+    app = make_app()
+    await store.create_application(app)
+    ep = make_endpoint(app, "https://rx.example/h")
+    await store.create_endpoint(ep)
+    msg = make_message(app, event_id="order-42")
+    await store.publish([msg], utcnow())
+    await eventually(lambda: _is(store, msg.id, ep.id, MessageStatus.SUCCESS))
+    assert [a.msg_event_id for a in heard.of(AttemptFinished)] == ["order-42"]
 
 
 async def test_an_exhausted_delivery_and_its_breaker_are_heard(

@@ -149,7 +149,9 @@ class AttemptRunner:
         )
         if self._attempts_heard:
             self._instrumentation.emit(
-                _finished(attempt, result, decision.verdict, scheduled_attempts)
+                _finished(
+                    attempt, result, decision.verdict, scheduled_attempts, claimed.message.event_id
+                )
             )
         if self._exhaustion_heard and decision.verdict is Verdict.EXHAUSTED:
             exhausted = DeliveryExhausted(
@@ -181,7 +183,11 @@ _OUTCOMES = {
 
 
 def _finished(
-    attempt: Attempt, result: HttpResult, verdict: Verdict, scheduled_attempts: int
+    attempt: Attempt,
+    result: HttpResult,
+    verdict: Verdict,
+    scheduled_attempts: int,
+    msg_event_id: str | None,
 ) -> AttemptFinished:
     return AttemptFinished(
         app_id=attempt.app_id,
@@ -195,4 +201,5 @@ def _finished(
         manual=attempt.trigger is AttemptTrigger.MANUAL,
         outcome=_OUTCOMES[verdict],
         started_at=attempt.timestamp,
+        msg_event_id=msg_event_id,
     )

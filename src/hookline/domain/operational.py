@@ -140,17 +140,18 @@ def attempt_data(
     app_id: str,
     app_uid: str | None,
     msg_id: str,
+    msg_event_id: str | None,
     endpoint_id: str,
     attempt: dict[str, Any],
 ) -> dict[str, Any]:
     """Svix's ``MessageAttempt{Failing,Exhausted,Recovered}EventData``; ``attempt`` is
-    ``{id, responseStatusCode, timestamp}``. ``msgEventId`` is not known where the event is
-    heard, so it is null (the field is optional in Svix's schema)."""
+    ``{id, responseStatusCode, timestamp}``; ``msgEventId`` is the message's ``eventId``,
+    null when it has none."""
     return {
         "appId": app_id,
         "appUid": app_uid,
         "msgId": msg_id,
-        "msgEventId": None,
+        "msgEventId": msg_event_id,
         "endpointId": endpoint_id,
         "lastAttempt": attempt,
     }

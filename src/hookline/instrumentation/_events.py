@@ -50,6 +50,8 @@ class AttemptFinished:
     outcome: str
     """What the attempt did to its delivery: ``success``, ``retry``, ``fail`` or ``gone``."""
     started_at: datetime
+    msg_event_id: str | None = None
+    """The message's ``eventId`` (the producer's own id), for operational webhooks."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -268,7 +268,7 @@ def _body(event: Event, app_uid: str | None) -> dict[str, Any] | None:
                 "timestamp": _iso(event.started_at),
             }
             data = operational.attempt_data(
-                event.app_id, app_uid, event.msg_id, event.endpoint_id, attempt
+                event.app_id, app_uid, event.msg_id, event.msg_event_id, event.endpoint_id, attempt
             )
             return operational.envelope(kind, data)
         case EndpointDisabled():
