@@ -416,13 +416,6 @@ class MessageEndpointOut(Wire):
     """A hookline field: this delivery holds the endpoint's ordered line (docs/delivery.md)."""
 
 
-class RecoverOut(Wire):
-    id: str
-    status: str
-    task: str
-    updated_at: datetime
-
-
 class BackgroundTaskOut(Wire):
     id: str
     status: str

@@ -42,14 +42,12 @@ class PruneReport:
     held: int = 0
     """Messages past the horizon kept because a delivery of theirs can still be attempted."""
     reclaimed_pages: int = 0
-    batches: int = 0
 
     def add(self, batch: PruneBatch) -> None:
         self.messages += batch.messages
         self.deliveries += batch.deliveries
         self.attempts += batch.attempts
         self.held += batch.held
-        self.batches += 1
 
 
 async def prune(
