@@ -1,4 +1,4 @@
-"""The group-commit document: a batch routed and turned into the statement's parameters.
+"""The group-commit parameters: a batch routed and turned into one JSON array per kind of row.
 
 Everything here runs before the write lock is taken when the routes are cached, so the
 lock is held for the statement alone. Rows follow ``layout.py``.
@@ -35,16 +35,16 @@ _STOOD_IN_ROW = STOOD_IN.values
 
 @dataclass(frozen=True, slots=True)
 class Records:
-    """Attempt outcomes as the parts of a group-commit document that record them, and the
-    free text those parts point into."""
+    """Attempt outcomes as the kinds of group-commit rows that record them, and the free text
+    those rows point into."""
 
-    doc: dict[str, list[Any]]
+    sections: dict[str, list[Any]]
     texts: bytes
 
 
 def records(outcomes: Sequence[AttemptOutcome]) -> Records:
     texts = fixed_width.Texts()
-    doc: dict[str, list[Any]] = {
+    sections: dict[str, list[Any]] = {
         "attempts": [fixed_width.attempt(o.attempt, texts) for o in outcomes],
         "finished": [fixed_width.finished(o) for o in outcomes],
         "disabled": [
@@ -62,7 +62,7 @@ def records(outcomes: Sequence[AttemptOutcome]) -> Records:
             _STOOD_IN_ROW(rows.stood_in_params(o)) for o in outcomes if o.attempt.fallback_for
         ],
     }
-    return Records(doc, texts.blob())
+    return Records(sections, texts.blob())
 
 
 NO_RECORDS = Records(
@@ -111,19 +111,20 @@ def build(
     if deliveries.scheduled:
         scheduled = [fixed_width.scheduled(p) for p in pending if "due" in p]
         pending = [p for p in pending if "due" not in p]
-    doc = {
-        "version": routes.version,
+    sections = {
         "messages": messages,
         "pending": list(map(fixed_width.delivery, pending)),
         "scheduled": scheduled,
         "leased": list(map(fixed_width.delivery, leased)),
         "ordered": list(map(fixed_width.ordered, ordered)),
         "completions": completions,
-        **records.doc,
+        **records.sections,
     }
     offer = deliveries.offer
     return routed_all, {
-        "doc": orjson.dumps(doc),
+        # One array per kind of row, NULL for none: the statement parses each on its own.
+        **{name: orjson.dumps(rows) if rows else None for name, rows in sections.items()},
+        "version": routes.version,
         "payloads": b"".join(blobs),
         "texts": records.texts,
         "now": now_ms,

@@ -12,8 +12,12 @@
 -- is written and the publish routes again under the lock. TEMP: it belongs to the
 -- connection, not to the schema.
 --
--- Messages, idempotency completions and disabled endpoints are JSON arrays read by
--- position: SQLite finds an array element faster than an object member. Deliveries,
+-- Each kind of row is its own JSON array, bound as its own column (NULL when the commit
+-- has none): json_each parses the whole text it is given, so one document holding every
+-- kind was parsed once per statement below, eleven times per commit, though most kinds
+-- are empty in most commits (docs/performance.md, decision log). Messages, idempotency
+-- completions and disabled endpoints are arrays read by position: SQLite finds an array
+-- element faster than an object member. Deliveries,
 -- attempt records and the deliveries they finish are strings with fields at fixed
 -- positions, read with substr() (fixed_width.py): reading a JSON element costs about half
 -- a microsecond per field and row. layout.py declares every row. What every delivery of
@@ -21,49 +25,52 @@
 -- the document, as do two BLOBs that rows point into: the payloads and idempotent
 -- responses, and the attempts' URLs and response bodies, so SQLite never parses or
 -- unescapes them as JSON.
-CREATE TEMP VIEW IF NOT EXISTS group_commit (doc, payloads, texts, now, lease_token,
-                                             lease_until, worker_id)
-AS SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL;
+CREATE TEMP VIEW IF NOT EXISTS group_commit (version, messages, pending, scheduled, leased,
+                                             ordered, completions, attempts, finished,
+                                             disabled, fallbacks, stood_in, payloads, texts,
+                                             now, lease_token, lease_until, worker_id)
+AS SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+          NULL, NULL, NULL, NULL;
 CREATE TEMP TRIGGER IF NOT EXISTS group_commit_write INSTEAD OF INSERT ON group_commit
 BEGIN
     SELECT RAISE(ABORT, 'hookline: endpoints changed')
-    WHERE NEW.doc ->> '$.version' IS NOT NULL
-      AND (SELECT version FROM endpoint_changes) IS NOT NEW.doc ->> '$.version';
+    WHERE NEW.version IS NOT NULL
+      AND (SELECT version FROM endpoint_changes) IS NOT NEW.version;
     INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
                           created_at, expires_at, deliver_at, ordering_key)
     SELECT {message.id}, {message.app_id}, {message.event_type}, {message.event_id},
            substr(NEW.payloads, {message.payload_at}, {message.payload_size}),
            {message.channels}, {message.tags}, {message.created_at}, {message.expires_at},
            {message.deliver_at}, {message.ordering_key}
-    FROM json_each(NEW.doc, '$.messages');
+    FROM json_each(NEW.messages);
     -- Deliveries, pending and leased to the publishing process's worker.
     INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
                             next_attempt_at, lease_token, worker_id, updated_at)
     SELECT {delivery.id}, {delivery.app_id}, {delivery.msg_id},
            {delivery.endpoint_id}, 1, 0, NEW.now, NULL, NULL, NEW.now
-    FROM json_each(NEW.doc, '$.pending');
+    FROM json_each(NEW.pending);
     -- Deliveries of messages whose deliverAt is ahead: pending, due then.
     INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
                             next_attempt_at, lease_token, worker_id, updated_at)
     SELECT {scheduled.id}, {scheduled.app_id}, {scheduled.msg_id},
            {scheduled.endpoint_id}, 1, 0, CAST({scheduled.due} AS INTEGER), NULL, NULL, NEW.now
-    FROM json_each(NEW.doc, '$.scheduled');
+    FROM json_each(NEW.scheduled);
     INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
                             next_attempt_at, lease_token, worker_id, updated_at)
     SELECT {delivery.id}, {delivery.app_id}, {delivery.msg_id},
            {delivery.endpoint_id}, 3, 0, NEW.lease_until, NEW.lease_token, NEW.worker_id, NEW.now
-    FROM json_each(NEW.doc, '$.leased');
+    FROM json_each(NEW.leased);
     -- Deliveries in an ordered endpoint's sequence: pending (due now, or at the message's
     -- deliverAt), never handed over.
     INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
                             next_attempt_at, lease_token, worker_id, updated_at, ordering_key)
     SELECT {ordered.id}, {ordered.app_id}, {ordered.msg_id}, {ordered.endpoint_id}, 1, 0,
            CAST({ordered.due} AS INTEGER), NULL, NULL, NEW.now, {ordered.ordering_key}
-    FROM json_each(NEW.doc, '$.ordered');
+    FROM json_each(NEW.ordered);
     UPDATE idempotency_keys
     SET status = {c.completion.status},
         body = substr(NEW.payloads, {c.completion.body_at}, {c.completion.body_size})
-    FROM json_each(NEW.doc, '$.completions') AS c
+    FROM json_each(NEW.completions) AS c
     WHERE idempotency_keys.scope = {c.completion.scope}
       AND idempotency_keys.key = {c.completion.key};
     -- url and response are texts in NEW.texts, each row holding their offset and length.
@@ -76,7 +83,7 @@ BEGIN
            CAST({attempt.response} AS TEXT),
            CAST({attempt.duration_ms} AS INTEGER), CAST({attempt.trigger_type} AS INTEGER),
            CAST({attempt.created_at} AS INTEGER)
-    FROM json_each(NEW.doc, '$.attempts') WHERE true
+    FROM json_each(NEW.attempts) WHERE true
     ON CONFLICT (id) DO NOTHING;
     -- The deliveries those attempts finish (next_attempt_at is NULL for none). An outcome
     -- moves its delivery only while the lease it was attempted under holds.
@@ -90,14 +97,14 @@ BEGIN
                CAST({finished.now} AS INTEGER) AS now,
                CAST({finished.next_attempt_at} AS INTEGER) AS next_attempt_at,
                {finished.lease_token} AS lease_token
-        FROM json_each(NEW.doc, '$.finished')
+        FROM json_each(NEW.finished)
     ) AS u
     WHERE deliveries.id = u.id AND deliveries.lease_token = u.lease_token;
     -- Moves the row version, so that an update read before the disable is refused
     -- (update_endpoint) instead of enabling the endpoint again.
     UPDATE endpoints
     SET disabled = 1, updated_at = {d.disabled.now}, version = endpoints.version + 1
-    FROM json_each(NEW.doc, '$.disabled') AS d
+    FROM json_each(NEW.disabled) AS d
     WHERE endpoints.id = {d.disabled.endpoint_id};
     -- Fallback destinations (docs/delivery.md, storage/queries.sql insert_fallback): an
     -- exhausted delivery's stand-in, if its destination exists in the application and is
@@ -106,18 +113,22 @@ BEGIN
                             next_attempt_at, updated_at, fallback_for)
     SELECT {f.fallback.id}, e.app_id, {f.fallback.msg_id}, e.id, 1, 0,
            {f.fallback.now}, {f.fallback.now}, {f.fallback.fallback_for}
-    FROM json_each(NEW.doc, '$.fallbacks') AS f
+    FROM json_each(NEW.fallbacks) AS f
     JOIN endpoints AS e ON e.id = {f.fallback.endpoint_id}
     WHERE e.app_id = {f.fallback.app_id} AND e.disabled = 0
     ON CONFLICT (msg_id, endpoint_id) DO NOTHING;
     UPDATE attempts SET fallback_for = {s.stood_in.fallback_for}
-    FROM json_each(NEW.doc, '$.stood_in') AS s
+    FROM json_each(NEW.stood_in) AS s
     WHERE attempts.id = {s.stood_in.id};
 END
 
 -- name: group_commit
-INSERT INTO temp.group_commit (doc, payloads, texts, now, lease_token, lease_until, worker_id)
-VALUES (:doc, :payloads, :texts, :now, :lease_token, :lease_until, :worker_id)
+INSERT INTO temp.group_commit (version, messages, pending, scheduled, leased, ordered,
+                               completions, attempts, finished, disabled, fallbacks, stood_in,
+                               payloads, texts, now, lease_token, lease_until, worker_id)
+VALUES (:version, :messages, :pending, :scheduled, :leased, :ordered, :completions, :attempts,
+        :finished, :disabled, :fallbacks, :stood_in, :payloads, :texts, :now, :lease_token,
+        :lease_until, :worker_id)
 
 -- name: endpoint_version
 -- The counter every endpoint change moves (migration 0003): routes read at one version
