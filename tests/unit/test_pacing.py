@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+import pytest
+
 from hookline.delivery.pacing import Pacing
 from hookline.domain import ratelimit
 from hookline.domain.errors import Unavailable
@@ -60,6 +62,25 @@ async def test_a_slot_that_came_too_late_is_given_up_for_a_new_one() -> None:
     store = Store(offsets=[-1.0, 0.0])
     assert await pacing(store).wait("ep") is True
     assert len(store.requests) == 2
+
+
+async def test_a_slot_due_within_the_timer_resolution_is_used_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slot half a millisecond ahead is sent without a timer (a limit far above what is
+    sent must not cost a timer per delivery); one ten milliseconds ahead is waited for."""
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+        await real_sleep(delay)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    assert await pacing(Store(offsets=[0.0005])).wait("ep") is True
+    assert slept == []
+    assert await pacing(Store(offsets=[0.01])).wait("ep") is True
+    assert len(slept) == 1 and ratelimit.EARLY_SLOT_SECONDS < slept[0] <= 0.01
 
 
 async def test_a_failed_grant_is_retried() -> None:

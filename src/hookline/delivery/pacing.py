@@ -151,7 +151,7 @@ class Pacing:
                 if at is None:
                     return False
             delay = at - self._clock().timestamp()
-            if delay > 0:
+            if delay > ratelimit.EARLY_SLOT_SECONDS:
                 await asyncio.sleep(delay)
             now = self._clock().timestamp()
             if now - at <= ratelimit.LATE_SLOT_SECONDS:

@@ -10,9 +10,9 @@ store (``Store.take_rate_slots``): the time of the endpoint's next free slot. A 
 at ``first + i * interval`` (the generic cell rate algorithm, with reservations). Two
 properties follow, whatever the number of workers:
 
-- no window of any length holds more than its length times the rate, plus one: the slots
-  of all workers are spaced ``interval`` apart on the one timeline, and a slot is never
-  sent before its time;
+- no window of any length holds more than its length (plus ``EARLY_SLOT_SECONDS``) times
+  the rate, plus one: the slots of all workers are spaced ``interval`` apart on the one
+  timeline, and a slot is never sent more than ``EARLY_SLOT_SECONDS`` before its time;
 - nothing can be hoarded: a grant reaches at most ``GRANT_HORIZON_SECONDS`` beyond now, and
   a slot not used by its time (within ``LATE_SLOT_SECONDS``) is simply gone (a worker that
   dies with slots in hand costs the endpoint at most that horizon), so an idle endpoint
@@ -37,6 +37,12 @@ from dataclasses import dataclass
 
 GRANT_HORIZON_SECONDS = 0.2
 """How far beyond now one grant of slots may reach."""
+
+EARLY_SLOT_SECONDS = 0.001
+"""A slot due within this long is used at once rather than waited for: the event loop's
+timers are no finer (a shorter wait still costs a timer and a turn of the loop), and a limit
+far above what is sent hands out slots microseconds apart, so waiting for each would put a
+timer on every delivery of an endpoint whose limit never binds."""
 
 LATE_SLOT_SECONDS = 0.05
 """A slot not used within this long of its time is given up, and the delivery waits for a

@@ -55,10 +55,14 @@ class Connector(Protocol):
         """A ``;``-separated block of statements in one transaction."""
         ...
 
-    async def write_returning(self, name: str, params: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    async def write_returning(
+        self, name: str, params: Sequence[dict[str, Any]], *, durable: bool = True
+    ) -> list[list[Any]]:
         """One writing statement per parameter set, and the rows each returned. Each holds
         its row locks no longer than it must (its own commit where the dialect has row
-        locks), so workers contending for one row wait for a statement, not a batch."""
+        locks), so workers contending for one row wait for a statement, not a batch. Not
+        ``durable``: a power cut may lose the write (SQLite skips the fsync), never a
+        killed process."""
         ...
 
     async def listen(

@@ -164,8 +164,11 @@ class PostgresConnector:
         async with self._acquire(transaction=True) as db:
             await db.script(name, params)
 
-    async def write_returning(self, name: str, params: Sequence[dict[str, Any]]) -> list[list[Any]]:
-        """Each statement commits on its own, so a row lock lasts one statement."""
+    async def write_returning(
+        self, name: str, params: Sequence[dict[str, Any]], *, durable: bool = True
+    ) -> list[list[Any]]:
+        """Each statement commits on its own, so a row lock lasts one statement. Every
+        commit waits for its WAL flush, ``durable`` or not: concurrent commits share one."""
         async with self._acquire(transaction=False) as db:
             return [await db.query(name, p) for p in params]
 

@@ -19,7 +19,7 @@ from typing import Any
 from hookline.storage.parts import NOTHING, Leased
 from hookline.storage.sql import SQLITE
 from hookline.storage.sqlite.connector import QUERIES, SqliteConnector
-from hookline.storage.sqlite.transactions import transaction
+from hookline.storage.sqlite.transactions import transaction, without_fsync
 
 
 class SqliteClaimer:
@@ -33,14 +33,8 @@ class SqliteClaimer:
 
 
 def _claim(conn: sqlite3.Connection, lock: int | None, params: dict[str, Any]) -> Leased:
-    # A lease lost in a power cut only makes the delivery claimable again, so claims
-    # skip the fsync that message and attempt commits keep.
-    conn.execute("PRAGMA synchronous = NORMAL")
-    try:
-        with transaction(conn, lock):
-            return _lease(conn, params)
-    finally:
-        conn.execute("PRAGMA synchronous = FULL")
+    with without_fsync(conn), transaction(conn, lock):
+        return _lease(conn, params)
 
 
 def _lease(conn: sqlite3.Connection, params: dict[str, Any]) -> Leased:

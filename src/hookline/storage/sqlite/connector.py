@@ -14,6 +14,7 @@ batch writer, the claimer) runs on the thread through ``run``, never across awai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from hookline.storage import conflicts, sql
 from hookline.storage.base import EndpointChanged
 from hookline.storage.migrations import check_version, load_migrations
 from hookline.storage.queries import dialect_queries
-from hookline.storage.sqlite.transactions import transaction
+from hookline.storage.sqlite.transactions import transaction, without_fsync
 
 R = TypeVar("R")
 OnThread = Callable[[sqlite3.Connection, int | None], R]
@@ -108,11 +109,16 @@ class SqliteConnector:
 
         await self.run(write)
 
-    async def write_returning(self, name: str, params: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    async def write_returning(
+        self, name: str, params: Sequence[dict[str, Any]], *, durable: bool = True
+    ) -> list[list[Any]]:
         """All in one transaction: the file has one writer at a time anyway."""
 
         def write(conn: sqlite3.Connection, lock: int | None) -> list[list[Any]]:
-            with transaction(conn, lock):
+            with contextlib.ExitStack() as stack:
+                if not durable:
+                    stack.enter_context(without_fsync(conn))
+                stack.enter_context(transaction(conn, lock))
                 return [conn.execute(QUERIES[name], p).fetchall() for p in params]
 
         return await self.run(write)

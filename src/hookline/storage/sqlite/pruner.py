@@ -17,7 +17,7 @@ from hookline.storage.base import PruneBatch
 from hookline.storage.pruning import batch, read_scan
 from hookline.storage.sql import SQLITE
 from hookline.storage.sqlite.connector import QUERIES, SqliteConnector
-from hookline.storage.sqlite.transactions import transaction, write_lock
+from hookline.storage.sqlite.transactions import transaction, without_fsync, write_lock
 
 INCREMENTAL = 2
 """``PRAGMA auto_vacuum``'s value for incremental auto-vacuum."""
@@ -53,23 +53,17 @@ def _count(conn: sqlite3.Connection, params: dict[str, Any]) -> PruneBatch:
 
 
 def _prune(conn: sqlite3.Connection, lock: int | None, params: dict[str, Any]) -> PruneBatch:
-    # A batch lost in a power cut is pruned again by the next pass, so, as a claim, it
-    # skips the fsync that message and attempt commits keep.
-    conn.execute("PRAGMA synchronous = NORMAL")
-    try:
-        with transaction(conn, lock):
-            found = conn.execute(QUERIES["prune_scan"], params).fetchall()
-            scanned = read_scan(found, params["limit"])
-            if not scanned.removable:
-                return batch(scanned, 0, 0, 0)
-            ids = {"ids": SQLITE.list_param(scanned.removable)}
-            deliveries = conn.execute(QUERIES["prune_deliveries"], ids).rowcount
-            gone = [r[0] for r in conn.execute(QUERIES["prune_messages"], ids).fetchall()]
-            gone_ids = {"ids": SQLITE.list_param(gone)}
-            attempts = conn.execute(QUERIES["prune_attempts"], gone_ids).rowcount
-            return batch(scanned, len(gone), deliveries, attempts)
-    finally:
-        conn.execute("PRAGMA synchronous = FULL")
+    with without_fsync(conn), transaction(conn, lock):
+        found = conn.execute(QUERIES["prune_scan"], params).fetchall()
+        scanned = read_scan(found, params["limit"])
+        if not scanned.removable:
+            return batch(scanned, 0, 0, 0)
+        ids = {"ids": SQLITE.list_param(scanned.removable)}
+        deliveries = conn.execute(QUERIES["prune_deliveries"], ids).rowcount
+        gone = [r[0] for r in conn.execute(QUERIES["prune_messages"], ids).fetchall()]
+        gone_ids = {"ids": SQLITE.list_param(gone)}
+        attempts = conn.execute(QUERIES["prune_attempts"], gone_ids).rowcount
+        return batch(scanned, len(gone), deliveries, attempts)
 
 
 def _reclaim(conn: sqlite3.Connection, lock: int | None, max_pages: int) -> int:
