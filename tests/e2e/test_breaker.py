@@ -9,6 +9,7 @@ both workers, and every held delivery goes out once it succeeds.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -68,11 +69,26 @@ def _statuses(client: httpx.Client, app_id: str, endpoint_id: str) -> dict[str, 
     return {k: v for k, v in stats.items() if k != "circuit"}
 
 
+def _circuit_events(receiver: Receiver, secret: str) -> dict[str, dict[str, Any]]:
+    """The circuit operational webhooks received so far, by type in order of arrival, each
+    verified against ``secret``; a type heard twice fails the test."""
+    heard: dict[str, dict[str, Any]] = {}
+    for request in receiver.received("/ops"):
+        Webhook(secret).verify(request.body, request.headers)
+        body = json.loads(request.body)
+        if body["type"].startswith("endpoint.circuit."):
+            assert body["type"] not in heard, f"{body['type']} sent twice"
+            heard[body["type"]] = body["data"]
+    return heard
+
+
 def test_a_down_endpoint_opens_shows_and_closes_and_its_fallback_takes_what_it_exhausted(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     """On SQLite: 503s open the endpoint's circuit, which the endpoint and its stats show;
-    once the receiver answers again one probe closes it and every held message arrives.
+    once the receiver answers again one probe closes it and every held message arrives. An
+    operator's operational-webhook endpoint hears, signed, one ``endpoint.circuit.opened``
+    (whatever the failed probes) and one ``endpoint.circuit.closed``.
     Another endpoint (its breaker set not to open) that exhausts its retries hands the
     message to its fallback,
     which receives it signed with its own secret, and the attempt log names the endpoint it
@@ -83,6 +99,10 @@ def test_a_down_endpoint_opens_shows_and_closes_and_its_fallback_takes_what_it_e
     proc = HooklineProcess(sqlite_url(tmp_path), free_port(), ENV, tmp_path).start("--dev")
     try:
         with _client(proc) as client:
+            ops = client.post(
+                "/api/v1/operational-webhook/endpoint", json={"url": f"{receiver.url}/ops"}
+            )
+            assert ops.status_code == 201, ops.text
             app = client.post("/api/v1/app", json={"name": "Breaker"}).json()["id"]
             flaky = _endpoint(client, app, {"url": f"{receiver.url}/down", "filterTypes": None})
             backup = _endpoint(client, app, {"url": f"{receiver.url}/backup", "channels": ["x"]})
@@ -119,6 +139,20 @@ def test_a_down_endpoint_opens_shows_and_closes_and_its_fallback_takes_what_it_e
                 "every held message to reach the endpoint once it answers",
             )
             assert _circuit(client, app, flaky["id"])["state"] == "closed"
+            ops_secret = client.get(
+                f"/api/v1/operational-webhook/endpoint/{ops.json()['id']}/secret"
+            ).json()["key"]
+            wait_until(
+                lambda: "endpoint.circuit.closed" in _circuit_events(receiver, ops_secret),
+                15,
+                "the operational webhook saying the circuit closed",
+            )
+            heard = _circuit_events(receiver, ops_secret)
+            assert list(heard) == ["endpoint.circuit.opened", "endpoint.circuit.closed"]
+            opened = heard["endpoint.circuit.opened"]
+            assert (opened["appId"], opened["endpointId"]) == (app, flaky["id"])
+            assert opened["consecutiveFailures"] >= 2 and opened["probeAt"] is not None
+            assert heard["endpoint.circuit.closed"]["endpointId"] == flaky["id"]
 
             sent = client.post(
                 f"/api/v1/app/{app}/msg",

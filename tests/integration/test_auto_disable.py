@@ -13,8 +13,10 @@ from hookline.delivery.auto_disable import check_failing
 from hookline.domain.models import Application, Endpoint
 from hookline.domain.operational import OPERATIONAL_APP_ID, FailureStep
 from hookline.instrumentation import (
-    AttemptFinished,
+    AttemptMilestone,
     BackgroundTaskFinished,
+    BreakerClosed,
+    BreakerOpened,
     EndpointCreated,
     EndpointDisabled,
     EndpointFailing,
@@ -135,30 +137,25 @@ async def test_a_success_before_the_deadline_starts_over(ops: Ops) -> None:
     assert await check_failing(ops.store, start + PERIOD, PERIOD, refuse) == []
 
 
-def _finished(app_id: str, endpoint_id: str, number: int, outcome: str) -> AttemptFinished:
-    return AttemptFinished(
+def _milestone(app_id: str, endpoint_id: str, number: int, kind: str) -> AttemptMilestone:
+    return AttemptMilestone(
+        kind=kind,
         app_id=app_id,
         msg_id="msg_1",
+        msg_event_id="order-42" if number == 4 else None,
         endpoint_id=endpoint_id,
         attempt_id=f"atmpt_{number}",
-        status_code=200 if outcome == "success" else 503,
-        error=None,
-        duration_ms=5,
-        attempt_number=number,
-        manual=False,
-        outcome=outcome,
+        status_code=200 if kind == "message.attempt.recovered" else 503,
         started_at=utcnow().replace(microsecond=0),
-        msg_event_id="order-42" if number == 4 else None,
     )
 
 
 async def test_the_publisher_sends_svix_shaped_events_to_operational_endpoints_only(
     ops: Ops,
 ) -> None:
-    """With an operational endpoint, attempt, endpoint and background-task events become
-    messages of the reserved application in Svix's shape; events about operational
-    endpoints themselves and attempts that are none of failing/exhausted/recovered make
-    none."""
+    """With an operational endpoint, attempt milestones, endpoint and background-task events
+    become messages of the reserved application in Svix's shape; events about operational
+    endpoints themselves make none."""
     publisher = OperationalPublisher()
     ops.ops.instrumentation = Instrumentation([publisher])
     assert await publisher.flush(ops.ops) == 0
@@ -167,10 +164,14 @@ async def test_the_publisher_sends_svix_shaped_events_to_operational_endpoints_o
     )
     app, endpoint = await _failing_endpoint(ops)
     publisher(EndpointCreated(app.id, endpoint.id, endpoint.uid))
-    for number, outcome in ((1, "retry"), (4, "retry"), (5, "success"), (3, "fail")):
-        publisher(_finished(app.id, endpoint.id, number, outcome))
+    for number, kind in (
+        (4, "message.attempt.failing"),
+        (5, "message.attempt.recovered"),
+        (3, "message.attempt.exhausted"),
+    ):
+        publisher(_milestone(app.id, endpoint.id, number, kind))
     publisher(BackgroundTaskFinished("qtask_1", app.id, "endpoint.replay", "finished", {"n": 2}))
-    publisher(_finished(OPERATIONAL_APP_ID, "ep_ops", 4, "retry"))
+    publisher(_milestone(OPERATIONAL_APP_ID, "ep_ops", 4, "message.attempt.failing"))
     publisher(EndpointCreated(OPERATIONAL_APP_ID, "ep_ops", None))
     assert await publisher.flush(ops.ops) == 5
     page = await ops.store.list_messages(OPERATIONAL_APP_ID, ListQuery(), MessageFilter())
@@ -201,11 +202,52 @@ async def test_the_publisher_sends_svix_shaped_events_to_operational_endpoints_o
     assert failing["lastAttempt"]["responseStatusCode"] == 503
 
 
+async def test_a_circuit_opening_and_closing_are_published_but_not_its_reopenings(
+    ops: Ops,
+) -> None:
+    """A breaker's first opening and its closing become ``endpoint.circuit.opened`` (with the
+    rule, the counts and the probe time) and ``endpoint.circuit.closed``; a re-opening after
+    a failed probe, the same outage, makes no webhook."""
+    publisher = OperationalPublisher()
+    await operational_webhooks.create(
+        ops.ops, SYSTEM, EndpointFields(url="https://ops.example/hook")
+    )
+    app, endpoint = await _failing_endpoint(ops)
+    probe_at = utcnow().replace(microsecond=0) + timedelta(seconds=30)
+    opened = BreakerOpened(
+        endpoint.id,
+        20,
+        30.0,
+        app_id=app.id,
+        reason="failureRatio",
+        failure_ratio=0.95,
+        endpoint_uid=endpoint.uid,
+        probe_at=probe_at,
+    )
+    publisher(opened)
+    publisher(replace(opened, reopened=True))
+    publisher(BreakerClosed(endpoint.id, app_id=app.id, endpoint_uid=endpoint.uid))
+    assert await publisher.flush(ops.ops) == 2
+    page = await ops.store.list_messages(OPERATIONAL_APP_ID, ListQuery(), MessageFilter())
+    bodies = {b["type"]: b["data"] for b in (orjson.loads(m.payload or b"{}") for m in page.data)}
+    names = {"appId": app.id, "appUid": "acme", "endpointId": endpoint.id, "endpointUid": "down"}
+    assert bodies == {
+        "endpoint.circuit.opened": names
+        | {
+            "reason": "failureRatio",
+            "consecutiveFailures": 20,
+            "failureRatio": 0.95,
+            "probeAt": probe_at.isoformat().replace("+00:00", "Z"),
+        },
+        "endpoint.circuit.closed": names,
+    }
+
+
 async def test_without_an_operational_endpoint_nothing_is_published(ops: Ops) -> None:
     """Events heard while no operational endpoint exists write no message at all."""
     publisher = OperationalPublisher()
     app, endpoint = await _failing_endpoint(ops)
-    publisher(_finished(app.id, endpoint.id, 4, "retry"))
+    publisher(_milestone(app.id, endpoint.id, 4, "message.attempt.failing"))
     assert await publisher.flush(ops.ops) == 0
     assert await ops.store.get_application(OPERATIONAL_APP_ID) is None
 

@@ -15,6 +15,7 @@ from hookline.domain.models import MessageStatus
 from hookline.domain.retry import RetrySchedule
 from hookline.instrumentation import (
     AttemptFinished,
+    AttemptMilestone,
     BreakerClosed,
     BreakerOpened,
     ConnectionOpened,
@@ -42,6 +43,7 @@ E = TypeVar("E")
 EVERYTHING: frozenset[type[Event]] = frozenset(
     {
         AttemptFinished,
+        AttemptMilestone,
         BreakerClosed,
         BreakerOpened,
         ConnectionOpened,
@@ -113,6 +115,30 @@ async def test_an_attempt_is_heard_with_its_messages_event_id(
     await store.publish([msg], utcnow())
     await eventually(lambda: _is(store, msg.id, ep.id, MessageStatus.SUCCESS))
     assert [a.msg_event_id for a in heard.of(AttemptFinished)] == ["order-42"]
+
+
+async def test_only_the_attempts_operators_are_told_of_are_milestones(
+    store: Store, heard_worker: tuple[Heard, FakeTransport]
+) -> None:
+    """A first-attempt success is no milestone; of a delivery then failing twice on a
+    one-retry schedule, only the last failure is (exhausted), with the message's eventId."""
+    heard, transport = heard_worker
+    transport.script["https://rx.example/h"] = [ok(), status(500)]
+    app_id, ep_id, first_id = await _one_endpoint(store)
+    await eventually(lambda: _is(store, first_id, ep_id, MessageStatus.SUCCESS))
+    app = await store.get_application(app_id)
+    assert app is not None
+    failing = make_message(app, event_id="order-7")
+    await store.publish([failing], utcnow())
+    await eventually(lambda: _is(store, failing.id, ep_id, MessageStatus.FAIL))
+    assert len(heard.of(AttemptFinished)) == 3
+    (milestone,) = heard.of(AttemptMilestone)
+    assert (milestone.kind, milestone.msg_id, milestone.msg_event_id, milestone.status_code) == (
+        "message.attempt.exhausted",
+        failing.id,
+        "order-7",
+        500,
+    )
 
 
 async def test_an_exhausted_delivery_and_its_breaker_are_heard(

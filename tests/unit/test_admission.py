@@ -20,6 +20,13 @@ from hookline.domain.admission import HOLD_FACTOR, AdmissionSnapshot, EndpointLi
 from hookline.domain.breaker import BreakerSettings, CircuitState, ProbeGrant
 from hookline.domain.models import Endpoint
 from hookline.domain.policy import BreakerPolicy, EndpointPolicy, FallbackPolicy
+from hookline.instrumentation import (
+    NO_INSTRUMENTATION,
+    BreakerClosed,
+    BreakerOpened,
+    Event,
+    Instrumentation,
+)
 from tests.conftest import make_app, make_endpoint
 
 THRESHOLD = 3
@@ -65,7 +72,9 @@ class Saves:
         self.saved.append((endpoint_id, state))
 
 
-def make(send_cap: int = 2, saves: Saves | None = None) -> tuple[Admission, Clock, Wakes]:
+def make(
+    send_cap: int = 2, saves: Saves | None = None, heard: Instrumentation | None = None
+) -> tuple[Admission, Clock, Wakes]:
     clock, wakes = Clock(), Wakes()
     admission = Admission(
         EndpointLimits(send_cap),
@@ -73,6 +82,7 @@ def make(send_cap: int = 2, saves: Saves | None = None) -> tuple[Admission, Cloc
         clock=clock,
         wake=wakes,
         save_circuit=saves if saves is not None else Saves(),
+        instrumentation=heard or NO_INSTRUMENTATION,
     )
     return admission, clock, wakes
 
@@ -285,6 +295,34 @@ def test_only_breaker_transitions_are_shared_never_single_attempts() -> None:
     probe(admission, "ep")
     record(admission, "ep", 200)
     assert saves.saved == [("ep", opened), ("ep", reopened), ("ep", None)]
+
+
+def test_an_opening_says_when_it_probes_and_a_reopening_says_it_is_the_same_outage() -> None:
+    """The breaker's events name the endpoint and its probe time, and mark a re-opening after
+    a failed probe, so that operational webhooks announce one outage once."""
+    seen: list[Event] = []
+
+    class Heard:
+        events = frozenset({BreakerOpened, BreakerClosed})
+
+        def __call__(self, event: Event) -> None:
+            seen.append(event)
+
+    admission, clock, _ = make(heard=Instrumentation([Heard()]))
+    trip(admission, "ep")
+    clock.advance(COOLDOWN)
+    probe(admission, "ep")
+    record(admission, "ep", 0)
+    clock.advance(2 * COOLDOWN)
+    probe(admission, "ep")
+    record(admission, "ep", 200)
+    assert [type(e).__name__ for e in seen] == ["BreakerOpened", "BreakerOpened", "BreakerClosed"]
+    first, again, closed = seen
+    assert isinstance(first, BreakerOpened) and isinstance(again, BreakerOpened)
+    assert isinstance(closed, BreakerClosed)
+    assert (first.reopened, first.probe_at) == (False, datetime.fromtimestamp(at(COOLDOWN), UTC))
+    assert (again.reopened, again.probe_at) == (True, datetime.fromtimestamp(at(3 * COOLDOWN), UTC))
+    assert first.endpoint_id == closed.endpoint_id == "ep"
 
 
 def test_a_circuit_another_worker_opened_holds_the_endpoint_here_too() -> None:

@@ -245,11 +245,16 @@ class Admission:
                     app_id=endpoint.app_id,
                     reason=opened.reason.value,
                     failure_ratio=opened.failure_ratio,
+                    endpoint_uid=endpoint.uid,
+                    reopened=not was_closed,
+                    probe_at=datetime.fromtimestamp(now + opened.cooldown, UTC),
                 )
             )
             self._save(endpoint_id, opened)
         elif breaker.closed and not was_closed:
-            self._instrumentation.emit(BreakerClosed(endpoint_id, app_id=endpoint.app_id))
+            self._instrumentation.emit(
+                BreakerClosed(endpoint_id, app_id=endpoint.app_id, endpoint_uid=endpoint.uid)
+            )
             self._save(endpoint_id, None)
             self._wake()
         if breaker.idle:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from hookline.delivery import fallback
 from hookline.domain import ids
 from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
+from hookline.domain.operational import attempt_event_type
 from hookline.domain.ordering import ended
 from hookline.domain.outcome import Verdict, decide
 from hookline.domain.policy import ApplicationPolicy, RetryPolicy
@@ -27,6 +28,7 @@ from hookline.domain.signing import HeaderStyle, sign, signature_header_names
 from hookline.instrumentation import (
     NO_INSTRUMENTATION,
     AttemptFinished,
+    AttemptMilestone,
     DeliveryExhausted,
     Instrumentation,
 )
@@ -63,6 +65,7 @@ class AttemptRunner:
         self._request_timeout = request_timeout
         self._instrumentation = instrumentation
         self._attempts_heard = instrumentation.wants(AttemptFinished)
+        self._milestones_heard = instrumentation.wants(AttemptMilestone)
         self._exhaustion_heard = instrumentation.wants(DeliveryExhausted)
         self._clock = clock
         self._rng = rng
@@ -153,6 +156,23 @@ class AttemptRunner:
                     attempt, result, decision.verdict, scheduled_attempts, claimed.message.event_id
                 )
             )
+        if self._milestones_heard:
+            kind = attempt_event_type(
+                max(scheduled_attempts, 1), _OUTCOMES[decision.verdict], manual
+            )
+            if kind is not None:
+                self._instrumentation.emit(
+                    AttemptMilestone(
+                        kind,
+                        attempt.app_id,
+                        attempt.msg_id,
+                        claimed.message.event_id,
+                        attempt.endpoint_id,
+                        attempt.id,
+                        result.status_code,
+                        attempt.timestamp,
+                    )
+                )
         if self._exhaustion_heard and decision.verdict is Verdict.EXHAUSTED:
             exhausted = DeliveryExhausted(
                 attempt.app_id, attempt.msg_id, attempt.endpoint_id, scheduled_attempts

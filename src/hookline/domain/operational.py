@@ -3,8 +3,9 @@
 Operational webhooks tell the operator what happens to the deployment's endpoints and
 deliveries (Svix's ``/api/v1/operational-webhook``). Their payloads are Svix's
 ``{"type": …, "data": {…}}`` with camelCase fields, so a receiver written for Svix's
-operational webhooks reads hookline's unchanged. hookline adds one type of its own,
-``endpoint.failing``: the auto-disable warnings, for which Svix has no event.
+operational webhooks reads hookline's unchanged. hookline adds types of its own, for which
+Svix has no event: ``endpoint.failing`` (the auto-disable warnings) and
+``endpoint.circuit.opened`` / ``endpoint.circuit.closed`` (the circuit breaker).
 
 Auto-disable (as Svix): an endpoint whose every attempt has failed (any answer other than a
 2xx, or none) for ``period`` is disabled. Before that it is warned about at half and at
@@ -29,6 +30,10 @@ ENDPOINT_DISABLED = "endpoint.disabled"
 ENDPOINT_ENABLED = "endpoint.enabled"
 ENDPOINT_FAILING = "endpoint.failing"
 """hookline's own: the endpoint will be disabled at ``disableAt`` unless it succeeds."""
+ENDPOINT_CIRCUIT_OPENED = "endpoint.circuit.opened"
+"""hookline's own: the endpoint's circuit opened; its deliveries wait until ``probeAt``."""
+ENDPOINT_CIRCUIT_CLOSED = "endpoint.circuit.closed"
+"""hookline's own: the endpoint answered a probe and its held deliveries go out again."""
 ATTEMPT_FAILING = "message.attempt.failing"
 ATTEMPT_EXHAUSTED = "message.attempt.exhausted"
 ATTEMPT_RECOVERED = "message.attempt.recovered"
@@ -39,6 +44,8 @@ EVENT_TYPES = (
     ATTEMPT_FAILING,
     ATTEMPT_RECOVERED,
     BACKGROUND_TASK_FINISHED,
+    ENDPOINT_CIRCUIT_CLOSED,
+    ENDPOINT_CIRCUIT_OPENED,
     ENDPOINT_CREATED,
     ENDPOINT_DELETED,
     ENDPOINT_DISABLED,

@@ -12,6 +12,7 @@ kind the cost is one set lookup (``docs/performance-decisions.md``).
 
 from hookline.instrumentation._events import (
     AttemptFinished,
+    AttemptMilestone,
     BackgroundTaskFinished,
     BatchCommitted,
     BreakerClosed,
@@ -34,6 +35,7 @@ from hookline.instrumentation._logging import LoggingHook
 __all__ = [
     "NO_INSTRUMENTATION",
     "AttemptFinished",
+    "AttemptMilestone",
     "BackgroundTaskFinished",
     "BatchCommitted",
     "BreakerClosed",

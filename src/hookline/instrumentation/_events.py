@@ -55,6 +55,23 @@ class AttemptFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptMilestone:
+    """An attempt that operators are told of (Svix's operational ``message.attempt.*``): a
+    delivery's fourth failure, its last, or its success after that. Most attempts are none
+    of these, so a hook that wants only these is not handed an event per attempt."""
+
+    kind: str
+    """The operational event type (``domain/operational.py``)."""
+    app_id: str
+    msg_id: str
+    msg_event_id: str | None
+    endpoint_id: str
+    attempt_id: str
+    status_code: int
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryExhausted:
     """A delivery failed its last scheduled attempt and will not be retried by itself."""
 
@@ -139,6 +156,11 @@ class BreakerOpened:
     """The rule that opened it: ``consecutiveFailures``, ``failureRatio`` or ``throttled``."""
     failure_ratio: float | None = None
     """Failed share of the attempts in the breaker's window when it opened."""
+    endpoint_uid: str | None = None
+    reopened: bool = False
+    """It re-opened after a failed probe: the circuit was not closed in between."""
+    probe_at: datetime | None = None
+    """When the cooldown ends and one probe may go."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +169,7 @@ class BreakerClosed:
 
     endpoint_id: str
     app_id: str = ""
+    endpoint_uid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +207,7 @@ Event = (
     RequestServed
     | MessageAccepted
     | AttemptFinished
+    | AttemptMilestone
     | DeliveryExhausted
     | EndpointCreated
     | EndpointUpdated

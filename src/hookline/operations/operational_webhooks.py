@@ -33,8 +33,10 @@ from hookline.domain.headers import redacted
 from hookline.domain.models import Application, Endpoint, Message, Page
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.instrumentation import (
-    AttemptFinished,
+    AttemptMilestone,
     BackgroundTaskFinished,
+    BreakerClosed,
+    BreakerOpened,
     EndpointCreated,
     EndpointDeleted,
     EndpointDisabled,
@@ -141,13 +143,19 @@ def _iso(value: datetime) -> str:
 
 
 class OperationalPublisher:
-    """Hears endpoint, attempt and background-task events; publishes them as operational
-    webhooks (``run``). Never blocks the emitter and never raises into it."""
+    """Hears endpoint, breaker, attempt and background-task events; publishes them as
+    operational webhooks (``run``). Never blocks the emitter and never raises into it.
+
+    A circuit that re-opens after a failed probe is still the same outage: only the first
+    opening is published, so a dead endpoint makes two webhooks (opened, closed), not one per
+    probe."""
 
     events: frozenset[type[Event]] = frozenset(
         {
-            AttemptFinished,
+            AttemptMilestone,
             BackgroundTaskFinished,
+            BreakerClosed,
+            BreakerOpened,
             EndpointCreated,
             EndpointDeleted,
             EndpointDisabled,
@@ -165,14 +173,9 @@ class OperationalPublisher:
         self._subscribed = False
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, AttemptFinished):
-            # Most attempts are none of failing/exhausted/recovered: decide here, cheaply.
-            if event.app_id == OPERATIONAL_APP_ID or (
-                operational.attempt_event_type(event.attempt_number, event.outcome, event.manual)
-                is None
-            ):
-                return
-        elif getattr(event, "app_id", None) == OPERATIONAL_APP_ID:
+        if isinstance(event, BreakerOpened) and event.reopened:
+            return
+        if getattr(event, "app_id", None) == OPERATIONAL_APP_ID:
             if isinstance(event, EndpointCreated):
                 self._subscribed_until = float("-inf")  # ask the store again
             return
@@ -258,10 +261,7 @@ def _message(body: dict[str, Any], now: datetime) -> Message:
 def _body(event: Event, app_uid: str | None) -> dict[str, Any] | None:
     """The Svix payload of an event, or None for an event that makes no webhook."""
     match event:
-        case AttemptFinished():
-            kind = operational.attempt_event_type(event.attempt_number, event.outcome, event.manual)
-            if kind is None:
-                return None
+        case AttemptMilestone():
             attempt = {
                 "id": event.attempt_id,
                 "responseStatusCode": event.status_code,
@@ -270,7 +270,7 @@ def _body(event: Event, app_uid: str | None) -> dict[str, Any] | None:
             data = operational.attempt_data(
                 event.app_id, app_uid, event.msg_id, event.msg_event_id, event.endpoint_id, attempt
             )
-            return operational.envelope(kind, data)
+            return operational.envelope(event.kind, data)
         case EndpointDisabled():
             data = operational.endpoint_data(
                 event.app_id, app_uid, event.endpoint_id, event.endpoint_uid
@@ -285,6 +285,20 @@ def _body(event: Event, app_uid: str | None) -> dict[str, Any] | None:
             data["failSince"] = _iso(event.fail_since)
             data["disableAt"] = _iso(event.disable_at)
             return operational.envelope(operational.ENDPOINT_FAILING, data)
+        case BreakerOpened():
+            data = operational.endpoint_data(
+                event.app_id, app_uid, event.endpoint_id, event.endpoint_uid
+            )
+            data["reason"] = event.reason
+            data["consecutiveFailures"] = event.failures
+            data["failureRatio"] = event.failure_ratio
+            data["probeAt"] = None if event.probe_at is None else _iso(event.probe_at)
+            return operational.envelope(operational.ENDPOINT_CIRCUIT_OPENED, data)
+        case BreakerClosed():
+            data = operational.endpoint_data(
+                event.app_id, app_uid, event.endpoint_id, event.endpoint_uid
+            )
+            return operational.envelope(operational.ENDPOINT_CIRCUIT_CLOSED, data)
         case BackgroundTaskFinished():
             data = {
                 "taskId": event.task_id,
