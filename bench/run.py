@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import sqlite3
@@ -113,10 +114,23 @@ class Hookline:
             raise RuntimeError(f"hookline did not start: see {self.log}")
         return self
 
+    cpu_seconds: float = 0.0
+    """CPU time (user and system) the process and the workers it waited for used, known
+    once ``stop`` reaped it: a figure the host's noise moves far less than a rate."""
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            before = _reaped_children_cpu()
             self.process.terminate()
             self.process.wait(60)
+            self.cpu_seconds = _reaped_children_cpu() - before
+
+
+def _reaped_children_cpu() -> float:
+    """CPU seconds of this process's children reaped so far (nothing else is reaped while
+    ``Hookline.stop`` waits, so the difference around it is that process's)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class Publisher:
@@ -280,6 +294,7 @@ async def end_to_end_sqlite(
             "deliveries/s": rate,
             "messages": count,
             "ingest msg/s during run": count / load.seconds,
+            "hookline CPU µs/delivery": proc.cpu_seconds / deliveries * 1e6,
             **extra,
         },
         rate,
@@ -560,6 +575,8 @@ class SizedRun:
     """(seconds since the first publish, bytes in use) every half second."""
     final: int
     """Bytes in use once the run has stopped (SQLite: the file, its WAL checkpointed)."""
+    cpu_us: float
+    """CPU µs per delivery of the hookline processes (PostgreSQL's own is not counted)."""
 
 
 async def sample_size(
@@ -637,7 +654,8 @@ async def end_to_end_sized(
             for proc in procs:
                 proc.stop()
         final = await size()
-    return SizedRun(count / (done - started), done - started, samples, final)
+    cpu_us = sum(proc.cpu_seconds for proc in procs) / count * 1e6
+    return SizedRun(count / (done - started), done - started, samples, final, cpu_us)
 
 
 async def vacuum_every(url: str, seconds: float) -> None:
@@ -704,6 +722,8 @@ async def retention_run(
             "deliveries/s without pruning": statistics.mean(r.rate for r in off_runs),
             "deliveries/s with pruning": statistics.mean(r.rate for r in on_runs),
             "share %": 100 * share,
+            "hookline CPU µs/delivery without pruning": statistics.mean(r.cpu_us for r in off_runs),
+            "hookline CPU µs/delivery with pruning": statistics.mean(r.cpu_us for r in on_runs),
             **({"lowest pair's share %": 100 * min(shares)} if len(shares) > 1 else {}),
             **({"highest pair's share %": 100 * max(shares)} if len(shares) > 1 else {}),
             "horizon s": horizon,
