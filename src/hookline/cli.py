@@ -254,7 +254,8 @@ async def _prune(
     verb = "would remove" if dry_run else "removed"
     print(
         f"hookline: {verb} {report.messages} messages, {report.deliveries} deliveries and "
-        f"{report.attempts} attempts older than {format_retention(horizon)}"
+        f"{report.attempts} attempts older than {format_retention(horizon)}, and "
+        f"{report.tasks} background tasks that ended before then"
     )
     if report.held:
         print(

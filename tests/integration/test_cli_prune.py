@@ -11,12 +11,15 @@ import pytest
 
 from hookline import cli
 from hookline.domain import ids
+from hookline.domain.tasks import TaskStatus
 from hookline.storage.sqlite import SqliteStore
 from tests.conftest import failed_outcome, make_app, make_endpoint, make_message, utcnow
+from tests.integration.test_store_contract_tasks import task_for
 
 
 def _seed(path: Path) -> tuple[str, str, str]:
-    """An application, one finished message 10 days old and one finished today."""
+    """An application, one finished message 10 days old and one finished today, and a
+    background task that finished 10 days ago."""
 
     async def seed() -> tuple[str, str, str]:
         store = SqliteStore(str(path))
@@ -35,6 +38,10 @@ def _seed(path: Path) -> tuple[str, str, str]:
         now = utcnow()
         claimed = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
         await store.complete([failed_outcome(c) for c in claimed])
+        task = replace(
+            task_for(None, app), status=TaskStatus.FINISHED, created_at=when, updated_at=when
+        )
+        await store.create_task(task)
         await store.close()
         return app.id, old.id, new.id
 
@@ -64,10 +71,12 @@ def test_prune_dry_run_counts_then_prune_removes_and_reports(
     cli.main(["prune", "--database-url", url, "--older-than", "7d", "--dry-run"])
     out = capsys.readouterr().out
     assert "would remove 1 messages, 1 deliveries and 1 attempts older than 7d" in out
+    assert "and 1 background tasks that ended before then" in out
     assert _exists(db, app_id, old)
     cli.main(["prune", "--database-url", url, "--older-than", "7d", "--vacuum"])
     out = capsys.readouterr().out
     assert "removed 1 messages, 1 deliveries and 1 attempts older than 7d" in out
+    assert "and 1 background tasks that ended before then" in out
     assert "vacuumed the database" in out
     assert not _exists(db, app_id, old) and _exists(db, app_id, new)
 

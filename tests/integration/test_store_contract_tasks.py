@@ -6,6 +6,7 @@ table (create, list, lease, cancel, checkpoint) and the reads tasks walk.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hookline.domain import ids
@@ -281,3 +282,30 @@ async def test_dead_letters_are_the_failed_deliveries_of_one_application(store: 
     assert len(page.data) == 1 and not page.done
     theirs = await store.list_dead_letters(other.id, ListQuery(), DeadLetterFilter())
     assert [d.endpoint_id for d in theirs.data] == [other_endpoint.id]
+
+
+async def test_retention_removes_ended_tasks_before_the_horizon_never_running_ones(
+    store: Store,
+) -> None:
+    """Finished, failed and canceled tasks that ended before the horizon go (a dry run only
+    counts them); a running task stays however old, and so does one that ended since."""
+    _, endpoint = await _app_with_endpoint(store)
+    horizon = utcnow() - timedelta(days=90)
+    old = horizon - timedelta(days=1)
+    made = {}
+    for name, status, at in (
+        ("running", TaskStatus.RUNNING, old),
+        ("finished", TaskStatus.FINISHED, old),
+        ("failed", TaskStatus.FAILED, old),
+        ("canceled", TaskStatus.CANCELED, old),
+        ("recent", TaskStatus.FINISHED, utcnow()),
+    ):
+        task = replace(task_for(endpoint), status=status, created_at=at, updated_at=at)
+        await store.create_task(task)
+        made[name] = task.id
+    assert await store.prune_tasks(horizon, dry_run=True) == 3
+    assert await store.get_task(made["finished"]) is not None
+    assert await store.prune_tasks(horizon) == 3
+    assert await store.prune_tasks(horizon) == 0
+    kept = {name for name, task_id in made.items() if await store.get_task(task_id)}
+    assert kept == {"running", "recent"}

@@ -1,4 +1,5 @@
-"""Retention: remove messages, deliveries and attempts past the horizon, in small batches.
+"""Retention: remove messages, deliveries and attempts past the horizon, in small batches,
+and the background tasks that ended before it.
 
 Every process that runs a worker runs ``run_pruning`` beside maintenance; ``hookline prune``
 runs ``prune`` once, to completion. A pass walks the messages older than the horizon by
@@ -39,6 +40,8 @@ class PruneReport:
     messages: int = 0
     deliveries: int = 0
     attempts: int = 0
+    tasks: int = 0
+    """Background tasks that had ended before the horizon."""
     held: int = 0
     """Messages past the horizon kept because a delivery of theirs can still be attempted."""
     reclaimed_pages: int = 0
@@ -60,7 +63,7 @@ async def prune(
 ) -> PruneReport:
     """One pass over the messages created before ``before``; ``stop`` ends it between
     batches (the next pass starts over, and finds what this one removed gone)."""
-    report = PruneReport()
+    report = PruneReport(tasks=await store.prune_tasks(before, dry_run=dry_run))
     after = ""  # sorts below every id
     while True:
         batch = await store.prune_batch(before, after, batch_messages, dry_run=dry_run)
@@ -90,12 +93,14 @@ async def run_pruning(
 
 
 def _log_pass(report: PruneReport) -> None:
-    if report.messages:
+    if report.messages or report.tasks:
         log.info(
-            "pruned %d messages, %d deliveries, %d attempts past the retention horizon",
+            "pruned %d messages, %d deliveries, %d attempts and %d ended background tasks "
+            "past the retention horizon",
             report.messages,
             report.deliveries,
             report.attempts,
+            report.tasks,
         )
     if report.held:
         log.warning(

@@ -559,6 +559,12 @@ class Store(Protocol):
         their batches take turns; on SQLite the write lock serialises them anyway."""
         ...
 
+    async def prune_tasks(self, before: datetime, dry_run: bool = False) -> int:
+        """Remove the background tasks that ended (finished, failed or canceled) before
+        ``before``; how many (or, dry, how many would go). A running task stays, however
+        old."""
+        ...
+
     async def reclaim_space(self, max_pages: int) -> int:
         """Give up to ``max_pages`` free pages back to the file system (SQLite's incremental
         vacuum); the pages released. PostgreSQL's autovacuum reuses space itself: 0."""

@@ -348,6 +348,13 @@ WHERE id = :task_id AND status = 'running'
 UPDATE background_tasks SET status = 'failed', error = :error, updated_at = :now
 WHERE id = :task_id AND status = 'running' AND lease_token = :lease_token
 
+-- name: prune_tasks
+-- Retention: background tasks that ended before the horizon (a running one stays).
+DELETE FROM background_tasks WHERE status <> 'running' AND updated_at < :before
+
+-- name: prunable_tasks
+SELECT count(*) FROM background_tasks WHERE status <> 'running' AND updated_at < :before
+
 -- name: page_background_tasks
 SELECT * FROM background_tasks
 

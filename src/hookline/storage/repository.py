@@ -751,6 +751,12 @@ class SqlRepository:
     ) -> PruneBatch:
         return await self._pruner.prune(pruning.scan_params(before, after_id, limit), dry_run)
 
+    async def prune_tasks(self, before: datetime, dry_run: bool = False) -> int:
+        params = {"before": rows.to_ms(before)}
+        if dry_run:
+            return int((await self._db.query("prunable_tasks", params))[0][0])
+        return await self._db.execute("prune_tasks", params)
+
     async def reclaim_space(self, max_pages: int) -> int:
         return await self._pruner.reclaim(max_pages)
 
