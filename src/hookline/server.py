@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -156,6 +157,13 @@ def api_tls_context(settings: Settings) -> ssl.SSLContext | None:
             f"hookline: HOOKLINE_TLS_CERT={settings.tls_cert} / HOOKLINE_TLS_KEY="
             f"{settings.tls_key} cannot be used: {exc}"
         ) from None
+    mode = os.stat(settings.tls_key).st_mode
+    if mode & 0o077:
+        log.warning(
+            "HOOKLINE_TLS_KEY=%s can be read by other users (mode %o): chmod 600 it",
+            settings.tls_key,
+            mode & 0o777,
+        )
     return context
 
 

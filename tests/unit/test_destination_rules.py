@@ -3,6 +3,7 @@ carry them and the API's TLS."""
 
 from __future__ import annotations
 
+import logging
 import ssl
 from pathlib import Path
 
@@ -112,3 +113,21 @@ def test_the_api_context_has_tls_1_2_as_its_floor(tmp_path: Path) -> None:
     assert context is not None
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
     assert api_tls_context(load_settings(environ={})) is None
+
+
+def test_a_tls_key_readable_by_others_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The key still loads (an operator may know better), but the start says to chmod it."""
+    cert, key = CertificateAuthority("ca").issue("hookline").write(tmp_path, "server")
+    settings = load_settings(environ={"HOOKLINE_TLS_CERT": str(cert), "HOOKLINE_TLS_KEY": str(key)})
+    key.chmod(0o600)
+    with caplog.at_level(logging.WARNING, logger="hookline"):
+        assert api_tls_context(settings) is not None
+    assert caplog.records == []
+    key.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="hookline"):
+        assert api_tls_context(settings) is not None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"HOOKLINE_TLS_KEY={key} can be read by other users (mode 644): chmod 600 it"
+    ]
