@@ -15,7 +15,7 @@ from hookline.api.routes import create_app
 from hookline.config import load_settings
 from hookline.domain.ssrf import PortPolicy
 from hookline.operations.context import Operations
-from hookline.server import ensure_admin_token
+from hookline.server import ensure_admin_token, transport_for
 from hookline.storage.sqlite import SqliteStore
 
 ADMIN_TOKEN = "hl_admin_destination-rules"
@@ -90,3 +90,33 @@ async def test_https_urls_on_allowed_ports_are_accepted_everywhere(
     patched = await client.patch("/api/v1/app/acme/endpoint/ep", json={"description": "d"})
     assert patched.status_code == 200, "a patch that leaves the url alone is not judged"
     assert (await client.post(OPERATIONAL, json=ok)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("env", "url", "reason"),
+    [
+        (
+            {"HOOKLINE_ENDPOINT_HTTPS_ONLY": "true"},
+            "http://192.0.2.10/hook",
+            "refused: only https:// destinations are allowed (HOOKLINE_ENDPOINT_HTTPS_ONLY)",
+        ),
+        (
+            {"HOOKLINE_OUTBOUND_ALLOW_PORTS": "443"},
+            "https://192.0.2.10:8443/hook",
+            "blocked by destination policy: port 8443 is not in HOOKLINE_OUTBOUND_ALLOW_PORTS",
+        ),
+    ],
+)
+async def test_the_transport_the_settings_build_refuses_urls_saved_before_a_rule(
+    env: dict[str, str], url: str, reason: str
+) -> None:
+    """An endpoint saved before the rule was turned on keeps its URL; its deliveries are
+    refused by the transport ``serve`` builds from the same settings, before any lookup.
+    (A documentation address: were the rule not applied, the SSRF guard would still stop
+    the attempt here, with another reason, and nothing would leave the machine.)"""
+    transport = transport_for(load_settings(environ=env))
+    try:
+        result = await transport.post(url, b"{}", {}, 5.0)
+    finally:
+        await transport.close()
+    assert (result.status_code, result.error) == (0, reason)
