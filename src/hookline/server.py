@@ -168,9 +168,10 @@ def api_tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 TLS_CLOSE_GRACE_SECONDS = 1.0
-"""At shutdown, how long a TLS connection hookline has closed may wait for the client's
-close_notify before it is dropped. asyncio waits 30 s for it, and an idle keep-alive client
-(an SDK's pool) never answers until it next uses the connection: every restart would hang."""
+"""At shutdown, how long (one to two of these) a TLS connection hookline has closed, with
+everything sent, may wait for the client's close_notify before it is dropped. asyncio
+waits 30 s for it, and an idle keep-alive client (an SDK's pool) never answers until it
+next uses the connection: every restart would hang."""
 
 
 class _Server(uvicorn.Server):
@@ -189,14 +190,25 @@ class _Server(uvicorn.Server):
                 reaper.cancel()
 
     async def _drop_closing_tls(self) -> None:
-        """Abort the TLS connections already closing (idle, or their last response sent):
-        their close_notify is out, and nothing is left to read or write on them."""
+        """Abort the TLS connections that were already closing at the previous look and
+        still are, with nothing left to send: their last response and close_notify are out
+        (an abort would drop unsent bytes, so a response still being written is left to
+        finish), and only the client's close_notify is awaited."""
+        waiting: set[int] = set()
         while True:
             await asyncio.sleep(TLS_CLOSE_GRACE_SECONDS)
+            closing: set[int] = set()
             for connection in list(self.server_state.connections):
-                transport: asyncio.BaseTransport | None = getattr(connection, "transport", None)
-                if transport is not None and transport.is_closing():
-                    cast(asyncio.Transport, transport).abort()
+                transport = cast(asyncio.Transport | None, getattr(connection, "transport", None))
+                if transport is None or not transport.is_closing():
+                    continue
+                if transport.get_write_buffer_size():
+                    continue
+                if id(connection) in waiting:
+                    transport.abort()
+                else:
+                    closing.add(id(connection))
+            waiting = closing
 
 
 async def prepare(settings: Settings) -> None:
