@@ -13,11 +13,12 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
+from urllib.parse import urlsplit
 
 from hookline.domain.retention import DEFAULT_RETENTION, parse_retention
 from hookline.domain.retry import DEFAULT_SCHEDULE, RetrySchedule, parse_schedule
 from hookline.domain.signing import HeaderStyle
-from hookline.domain.ssrf import parse_networks
+from hookline.domain.ssrf import PortRange, parse_networks, parse_ports
 
 ENV_PREFIX = "HOOKLINE_"
 
@@ -65,6 +66,33 @@ def _bool(text: str) -> bool:
 
 def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
     return parse_networks(text)
+
+
+def _ports(text: str) -> tuple[PortRange, ...]:
+    return parse_ports(text)
+
+
+def _path(text: str) -> str | None:
+    """A file path; empty is none (so an environment can unset it)."""
+    return text.strip() or None
+
+
+def _proxy_url(text: str) -> str | None:
+    """``http://[user:password@]host:port``, checked now so a typo stops the start; the
+    transport reads it again (``transport/_proxy.py``). Empty is no proxy."""
+    text = text.strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "http" or not parts.hostname or port is None:
+        raise ValueError("must be http://host:port (user:password@ allowed), or empty")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("must be http://host:port, without a path")
+    return text
 
 
 def _schedule(text: str) -> RetrySchedule:
@@ -179,6 +207,25 @@ class Settings:
     prune_interval: float = _setting(
         _positive_float, "seconds between pruning passes of rows past the retention horizon"
     )
+    tls_cert: str | None = _setting(
+        _path, "PEM certificate (chain) file: serve answers over https (with --tls-key)"
+    )
+    tls_key: str | None = _setting(_path, "PEM private key file of --tls-cert (unencrypted)")
+    endpoint_https_only: bool = _setting(
+        _bool, "refuse http:// endpoint URLs (422) and deliveries to them"
+    )
+    outbound_proxy: str | None = _setting(
+        _proxy_url,
+        "http://[user:password@]host:port proxy every delivery goes through (CONNECT tunnel "
+        "to the vetted address)",
+        secret=True,
+    )
+    outbound_allow_ports: tuple[PortRange, ...] = _setting(
+        _ports, "destination ports deliveries may reach: 443,8000-8999 (empty: any)"
+    )
+    outbound_deny_ports: tuple[PortRange, ...] = _setting(
+        _ports, "destination ports deliveries may never reach: 22,25 (wins over the allow list)"
+    )
     dev: bool = _setting(_bool, "allow loopback/private destinations and log every attempt")
     public_url: str | None = _setting(str, "external base URL used in portal links")
 
@@ -193,7 +240,8 @@ class Settings:
 
     @property
     def base_url(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls_cert is not None else "http"
+        return self.public_url or f"{scheme}://{self.host}:{self.port}"
 
 
 DEFAULTS: dict[str, str] = {
@@ -223,6 +271,9 @@ DEFAULTS: dict[str, str] = {
     "signature_headers": "webhook",
     "retention": DEFAULT_RETENTION,
     "prune_interval": "60",
+    "endpoint_https_only": "false",
+    "outbound_allow_ports": "",
+    "outbound_deny_ports": "",
     "dev": "false",
 }
 
@@ -262,7 +313,9 @@ def load_settings(
         try:
             parsed[f.name] = f.metadata["parse"](text)
         except ValueError as exc:
-            raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}={text!r}: {exc}") from exc
+            # A secret setting (a proxy URL with a password) is not echoed back.
+            shown = "***" if f.metadata["secret"] else repr(text)
+            raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}={shown}: {exc}") from exc
     if parsed["lease_seconds"] is None:
         parsed["lease_seconds"] = parsed["request_timeout"] + 15.0
     settings = Settings(**parsed)
@@ -277,5 +330,10 @@ def load_settings(
             f"{ENV_PREFIX}LEASE_SECONDS ({settings.lease_seconds}) must exceed "
             f"{ENV_PREFIX}REQUEST_TIMEOUT ({settings.request_timeout}), or a slow attempt "
             "would be handed to a second worker while still in flight"
+        )
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise ConfigError(
+            f"{ENV_PREFIX}TLS_CERT and {ENV_PREFIX}TLS_KEY go together: set both to serve "
+            "https, or neither"
         )
     return settings

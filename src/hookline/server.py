@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import cast
 
 import uvicorn
 
@@ -27,6 +30,7 @@ from hookline.delivery.maintenance import run_maintenance
 from hookline.delivery.retention import run_pruning
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain.breaker import BreakerSettings
+from hookline.domain.ssrf import PortPolicy
 from hookline.instrumentation import NO_INSTRUMENTATION, Hook, Instrumentation, LoggingHook
 from hookline.operations import endpoints, tokens
 from hookline.operations.context import Operations
@@ -122,8 +126,52 @@ def transport_for(
             settings.transport,
             TRANSPORT,
         )
-    policy = SsrfPolicy(allow_networks=settings.allow_networks, allow_private=settings.dev)
-    return AsyncioTransport(policy, instrumentation=instrumentation)
+    policy = SsrfPolicy(
+        allow_networks=settings.allow_networks,
+        allow_private=settings.dev,
+        ports=port_policy(settings),
+        https_only=settings.endpoint_https_only,
+    )
+    return AsyncioTransport(policy, proxy=settings.outbound_proxy, instrumentation=instrumentation)
+
+
+def port_policy(settings: Settings) -> PortPolicy:
+    return PortPolicy(allow=settings.outbound_allow_ports, deny=settings.outbound_deny_ports)
+
+
+def api_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The API's server-side TLS (``--tls-cert``/``--tls-key``), or None for plain http.
+
+    Built by hookline rather than left to uvicorn's defaults so that TLS 1.2 is the floor,
+    and built before anything listens so that an unreadable file or a key that does not
+    match the certificate stops the start with a message naming the setting.
+    """
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise SystemExit(
+            f"hookline: HOOKLINE_TLS_CERT={settings.tls_cert} / HOOKLINE_TLS_KEY="
+            f"{settings.tls_key} cannot be used: {exc}"
+        ) from None
+    mode = os.stat(settings.tls_key).st_mode
+    if mode & 0o077:
+        log.warning(
+            "HOOKLINE_TLS_KEY=%s can be read by other users (mode %o): chmod 600 it",
+            settings.tls_key,
+            mode & 0o777,
+        )
+    return context
+
+
+TLS_CLOSE_GRACE_SECONDS = 1.0
+"""At shutdown, how long (one to two of these) a TLS connection hookline has closed, with
+everything sent, may wait for the client's close_notify before it is dropped. asyncio
+waits 30 s for it, and an idle keep-alive client (an SDK's pool) never answers until it
+next uses the connection: every restart would hang."""
 
 
 class _Server(uvicorn.Server):
@@ -133,9 +181,40 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        reaper = asyncio.create_task(self._drop_closing_tls()) if self.config.is_ssl else None
+        try:
+            await super().shutdown(sockets)
+        finally:
+            if reaper is not None:
+                reaper.cancel()
+
+    async def _drop_closing_tls(self) -> None:
+        """Abort the TLS connections that were already closing at the previous look and
+        still are, with nothing left to send: their last response and close_notify are out
+        (an abort would drop unsent bytes, so a response still being written is left to
+        finish), and only the client's close_notify is awaited."""
+        waiting: set[int] = set()
+        while True:
+            await asyncio.sleep(TLS_CLOSE_GRACE_SECONDS)
+            closing: set[int] = set()
+            for connection in list(self.server_state.connections):
+                transport = cast(asyncio.Transport | None, getattr(connection, "transport", None))
+                if transport is None or not transport.is_closing():
+                    continue
+                if transport.get_write_buffer_size():
+                    continue
+                if id(connection) in waiting:
+                    transport.abort()
+                else:
+                    closing.add(id(connection))
+            waiting = closing
+
 
 async def prepare(settings: Settings) -> None:
-    """What several processes must not race on: the schema and the first admin token."""
+    """What several processes must not race on: the schema and the first admin token; and
+    what should fail once, before any fork: the API's certificate."""
+    api_tls_context(settings)
     store = open_store(settings)
     await store.open()
     try:
@@ -149,6 +228,7 @@ async def run(
 ) -> None:
     """Run until SIGTERM/SIGINT; ``listener`` is a socket already bound by a parent process."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
+    tls = api_tls_context(settings) if api else None
     publisher = OperationalPublisher()
     instrumentation = instrumentation_for(settings, publisher)
     store = open_store(settings, instrumentation)
@@ -174,6 +254,8 @@ async def run(
         base_url=settings.base_url,
         instrumentation=instrumentation,
         disable_after=disable_after,
+        endpoint_https_only=settings.endpoint_https_only,
+        ports=port_policy(settings),
     )
     runner: TaskRunner | None = None
     if delivery is not None:
@@ -199,6 +281,7 @@ async def run(
                 server_header=False,
                 access_log=settings.dev,
                 log_level="info" if settings.dev else "warning",
+                ssl_context_factory=None if tls is None else (lambda _config, _default: tls),
             )
             server = _Server(config)
             sockets = None if listener is None else [listener]

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -122,10 +123,14 @@ class HooklineProcess:
     log_dir: Path
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    ca_file: Path | None = None
+    """With ``--tls-cert``: the CA file that verifies the server's certificate; the URL is
+    then https and the readiness check verifies the certificate against it."""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "http" if self.ca_file is None else "https"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self, *args: str) -> HooklineProcess:
         """Start ``hookline serve`` and wait until it answers."""
@@ -168,7 +173,11 @@ class HooklineProcess:
         if self.process.poll() is not None:
             raise AssertionError(f"hookline exited early:\n{self.output()}")
         try:
-            return httpx.get(f"{self.url}/health/ping", timeout=0.5).status_code == 200
+            verify: ssl.SSLContext | bool = True
+            if self.ca_file is not None:
+                verify = ssl.create_default_context(cafile=str(self.ca_file))
+            ping = httpx.get(f"{self.url}/health/ping", timeout=0.5, verify=verify)
+            return ping.status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -29,6 +29,7 @@ def test_public_names_are_pinned_and_sorted() -> None:
         "AsyncioTransport",
         "GuardedResolver",
         "HttpResult",
+        "Lookup",
         "NonCanonical",
         "RequestOptions",
         "SsrfBlocked",

@@ -6,12 +6,18 @@ address (mapped, compatible, translated, NAT64, 6to4, Teredo) are judged by the 
 they carry, since a gateway or the host's own stack would deliver to it.
 
 Ranges come from the IANA IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890).
+
+``PortPolicy`` is the operator's optional rule on destination ports, judged alongside the
+address: a receiver on a mail or database port of a public host is refused even though the
+address is public.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -137,3 +143,75 @@ def parse_networks(text: str) -> tuple[Network, ...]:
                 f"{part!r} is not a CIDR network such as 10.0.0.0/8 or fd00::/8"
             ) from None
     return tuple(networks)
+
+
+PortRange = tuple[int, int]
+"""An inclusive range of TCP ports; a single port is ``(p, p)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PortPolicy:
+    """Which destination ports deliveries may reach (``HOOKLINE_OUTBOUND_ALLOW_PORTS`` and
+    ``HOOKLINE_OUTBOUND_DENY_PORTS``): a listed port is denied even when allowed, and with
+    no allow list every port not denied is allowed. Port 0 is never a destination."""
+
+    allow: tuple[PortRange, ...] = ()
+    deny: tuple[PortRange, ...] = ()
+
+    def check(self, port: int) -> str | None:
+        """None when ``port`` may be connected to, else the reason it may not."""
+        if not 1 <= port <= 65535:
+            return f"port {port} is not a TCP port (1-65535)"
+        if any(low <= port <= high for low, high in self.deny):
+            return f"port {port} is denied by HOOKLINE_OUTBOUND_DENY_PORTS"
+        if self.allow and not any(low <= port <= high for low, high in self.allow):
+            return f"port {port} is not in HOOKLINE_OUTBOUND_ALLOW_PORTS"
+        return None
+
+
+ANY_PORT = PortPolicy()
+
+
+def parse_ports(text: str) -> tuple[PortRange, ...]:
+    """Comma-separated ports and inclusive ranges: ``443,8000-8999``; empty is none."""
+    ranges: list[PortRange] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        low_text, dash, high_text = part.partition("-")
+        try:
+            low = int(low_text.strip())
+            high = int(high_text.strip()) if dash else low
+        except ValueError:
+            raise ValueError(f"{part!r} is not a port (443) or a range (8000-8999)") from None
+        if not 1 <= low <= high <= 65535:
+            raise ValueError(f"{part!r}: ports are 1-65535, and a range goes from low to high")
+        ranges.append((low, high))
+    return tuple(ranges)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def destination_reason(url: str, *, https_only: bool, ports: PortPolicy) -> str | None:
+    """Why an endpoint URL may not be stored under the operator's destination rules
+    (``HOOKLINE_ENDPOINT_HTTPS_ONLY``, the port lists), or None. Only what the URL itself
+    says is judged here; its host's addresses are judged at each connection, since they
+    can change after the endpoint is saved."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if https_only and scheme == "http":
+        return (
+            "must be an https:// URL: this server refuses http:// endpoints "
+            "(HOOKLINE_ENDPOINT_HTTPS_ONLY)"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        return "the URL's port must be a number from 1 to 65535"
+    if port is None:
+        port = _DEFAULT_PORTS.get(scheme)
+    if port is None:
+        return None
+    reason = ports.check(port)
+    return None if reason is None else f"{reason}: deliveries to it would be refused"

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from hookline.domain.clock import utcnow
 from hookline.domain.operational import DEFAULT_DISABLE_AFTER
+from hookline.domain.ssrf import ANY_PORT, PortPolicy
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, MessageAccepted
 from hookline.operations.cache import ApplicationCache
 from hookline.storage.base import Store
@@ -53,6 +54,10 @@ class Operations:
     """Hears accepted messages and endpoints created, changed, enabled, disabled, deleted."""
     disable_after: timedelta = DEFAULT_DISABLE_AFTER
     """The auto-disable period: an endpoint failing this long is disabled."""
+    endpoint_https_only: bool = False
+    """``HOOKLINE_ENDPOINT_HTTPS_ONLY``: endpoint URLs must be https:// (else a 422)."""
+    ports: PortPolicy = ANY_PORT
+    """The destination ports endpoint URLs may name (``HOOKLINE_OUTBOUND_*_PORTS``)."""
     accepted_heard: bool = field(init=False)
     """Whether anyone listens for ``MessageAccepted``: asked once, read on every publish."""
 

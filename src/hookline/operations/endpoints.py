@@ -19,6 +19,7 @@ from hookline.domain.operational import OPERATIONAL_APP_ID, unknown_event_types
 from hookline.domain.policy import NO_ENDPOINT_POLICY, EndpointPolicy
 from hookline.domain.rotation import rotate_keys
 from hookline.domain.signing import InvalidSecret, generate_secret, normalize_secret
+from hookline.domain.ssrf import destination_reason
 from hookline.instrumentation import (
     EndpointCreated,
     EndpointDeleted,
@@ -97,6 +98,15 @@ def _headers(value: Mapping[str, str] | None) -> dict[str, str]:
         return normalize_headers(value or {})
     except InvalidHeader as exc:
         raise InvalidRequest(str(exc), loc=("body", "headers")) from exc
+
+
+def _checked_url(ops: Operations, url: str) -> None:
+    """The operator's destination rules (https only, destination ports), applied to every
+    way a URL is set: create, upsert, patch, and operational-webhook endpoints, which go
+    through the same functions."""
+    reason = destination_reason(url, https_only=ops.endpoint_https_only, ports=ops.ports)
+    if reason is not None:
+        raise InvalidRequest(f"url {reason}", loc=("body", "url"))
 
 
 def _nonempty(value: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -291,6 +301,7 @@ async def create_in(
     ops: Operations, app: Application, given: EndpointFields, uid: str | None = None
 ) -> Endpoint:
     """Create an endpoint of an application the caller already resolved (and may change)."""
+    _checked_url(ops, given.url)
     event_types = await _event_types(ops, app, given.event_types)
     endpoint = new_endpoint(app, given, event_types, ops.clock(), uid)
     endpoint = replace(endpoint, policy=await _checked_policy(ops, app, endpoint.id, given.policy))
@@ -351,6 +362,7 @@ async def upsert(
 async def upsert_in(
     ops: Operations, app: Application, key: str, given: EndpointFields
 ) -> tuple[Endpoint, bool]:
+    _checked_url(ops, given.url)
     existing = await ops.store.get_endpoint(app.id, key)
     if existing is None:
         return await create_in(ops, app, given, uid=key), True
@@ -371,6 +383,8 @@ async def patch(
 ) -> Endpoint:
     app = await applications.resolve(ops, principal, app_key)
     existing = await in_application(ops, app, key)
+    if isinstance(changes.url, str):
+        _checked_url(ops, changes.url)
     if not isinstance(changes.event_types, Unset):
         changes = replace(changes, event_types=await _event_types(ops, app, changes.event_types))
     if isinstance(changes.policy, EndpointPolicy):

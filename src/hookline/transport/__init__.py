@@ -16,7 +16,7 @@ store. Its modules are private; what other layers may use is listed in ``__all__
 """
 
 from hookline.transport._asyncio import AsyncioTransport
-from hookline.transport._ssrf import GuardedResolver, SsrfBlocked, SsrfPolicy
+from hookline.transport._ssrf import GuardedResolver, Lookup, SsrfBlocked, SsrfPolicy
 from hookline.transport._target import NonCanonical, Target, parse_target
 from hookline.transport._types import (
     DEFAULT_OPTIONS,
@@ -33,6 +33,7 @@ __all__ = [
     "AsyncioTransport",
     "GuardedResolver",
     "HttpResult",
+    "Lookup",
     "NonCanonical",
     "RequestOptions",
     "SsrfBlocked",

@@ -42,7 +42,14 @@ from hookline.instrumentation import NO_INSTRUMENTATION, ConnectionOpened, Instr
 from hookline.transport._headers import request_head
 from hookline.transport._proxy import Proxy, ProxyError, open_tunnel
 from hookline.transport._sockets import connect_failure, connect_socket
-from hookline.transport._ssrf import GuardedResolver, SsrfBlocked, SsrfPolicy, non_canonical_reason
+from hookline.transport._ssrf import (
+    GuardedResolver,
+    Lookup,
+    SsrfBlocked,
+    SsrfPolicy,
+    non_canonical_reason,
+    system_lookup,
+)
 from hookline.transport._target import NonCanonical, Target, parse_target
 from hookline.transport._tls import TlsContexts
 from hookline.transport._types import (
@@ -245,12 +252,15 @@ class AsyncioTransport:
         max_connections: int = 1000,
         proxy: str | None = None,
         instrumentation: Instrumentation = NO_INSTRUMENTATION,
+        lookup: Lookup = system_lookup,
     ) -> None:
         """``proxy``: an ``http://host:port`` HTTP proxy that every connection goes through,
-        in a CONNECT tunnel to the vetted address; ``ValueError`` if it is not one."""
+        in a CONNECT tunnel to the vetted address; ``ValueError`` if it is not one.
+        ``lookup``: how destination names are resolved (the system's resolver; a stub in
+        tests), always through the SSRF guard."""
         self._policy = policy
         self._proxy = None if proxy is None else Proxy.from_url(proxy)
-        self._resolver = GuardedResolver(policy)
+        self._resolver = GuardedResolver(policy, lookup)
         self._max_idle = max_connections
         self._targets: dict[str, Target | NonCanonical | str] = {}
         self._idle: dict[PoolKey, list[_Connection]] = {}

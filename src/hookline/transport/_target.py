@@ -4,7 +4,8 @@ One reading of a URL decides both what the SSRF guard judges and what is dialled
 spelling cannot be read one way by the check and another by the connection: yarl parses it,
 IP literals are checked against the policy here, and digit-and-dot spellings that are not
 canonical literals (``127.1``, ``2130706433``) are never dialled. Host names are left to
-``GuardedResolver``, which vets every address they resolve to.
+``GuardedResolver``, which vets every address they resolve to. The port and the scheme are
+judged here too (``PortPolicy``, https-only), so a refused one never reaches a socket.
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ def parse_target(url: str, policy: SsrfPolicy) -> Target | NonCanonical | str:
         return "invalid URL: a host is required"
     if port is None:
         return "invalid URL: no port"
+    if policy.https_only and scheme != "https":
+        return "refused: only https:// destinations are allowed (HOOKLINE_ENDPOINT_HTTPS_ONLY)"
+    port_reason = policy.ports.check(port)
+    if port_reason is not None:
+        return f"blocked by destination policy: {port_reason}"
     literal = _vetted_literal(host, policy)
     if isinstance(literal, (NonCanonical, str)):
         return literal
