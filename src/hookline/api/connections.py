@@ -66,11 +66,16 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        """When the head or body now being read is overdue (loop time)."""
+        self._phase = _IDLE
         self._waiting_since: float | None = None
         """When this connection began waiting for a request's head; None while a request
         is read or answered."""
         self._in_head = False
+        """A byte of a request has come and its headers are not complete."""
         self._head_bytes = 0
+        self._head_size = 0
         self._header_count = 0
         self._refusal: tuple[int, str, str] | None = None
 
@@ -80,7 +85,7 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         super().connection_made(transport)
         now = self.loop.time()
         self._waiting_since = now
-        self._arm(self.limits.header_timeout, self._head_overdue)
+        self._expect(_HEAD, now + self.limits.header_timeout)
         if len(self.connections) > self.limits.max_connections and not self._evict_idlest():
             self._answer(503, "too_many_connections", "The server has too many connections open")
 
@@ -122,9 +127,12 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._head_bytes = 0
+        self._head_size = 0
         self._header_count = 0
-        if self._timer is None:
-            self._arm(self.limits.header_timeout, self._head_overdue)
+        if self._phase is _IDLE:
+            # A later request on a kept-alive connection; a first one keeps the deadline
+            # its connection opened with.
+            self._expect(_HEAD, self.loop.time() + self.limits.header_timeout)
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -144,18 +152,18 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
                 "header_fields_too_many",
                 f"A request may carry at most {self.limits.max_header_count} header fields",
             )
-        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
-        if size > self.limits.max_header_bytes:
+        self._head_size += len(name) + len(value) + 4
+        if len(self.url) + self._head_size > self.limits.max_header_bytes:
             self._refuse_head()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._waiting_since = None
-        self._arm(self.limits.body_timeout, self._body_overdue)
+        self._expect(_BODY, self.loop.time() + self.limits.body_timeout)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._disarm()
+        self._phase = _IDLE
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -178,7 +186,6 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         raise _Refused(detail)
 
     def _head_overdue(self) -> None:
-        self._timer = None
         if self._in_head:
             self._answer(
                 408,
@@ -190,7 +197,6 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
             self._close()
 
     def _body_overdue(self) -> None:
-        self._timer = None
         self._answer(
             408,
             "request_timeout",
@@ -242,15 +248,48 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
             self._close()
 
     # -- the one timer ------------------------------------------------------------------
+    # A timer per request would be two more call_later and cancel pairs on the ingest
+    # path. Instead each connection keeps one deadline, moved as requests go by, and one
+    # timer that, when it fires early, is set again for the deadline that holds now.
 
-    def _arm(self, seconds: float, callback: Any) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(seconds, callback)
+    def _expect(self, phase: object, deadline: float) -> None:
+        self._phase = phase
+        self._deadline = deadline
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(deadline, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        phase = self._phase
+        if phase is _IDLE:
+            return
+        if self._deadline - self.loop.time() > _EARLY_SECONDS:
+            self._timer = self.loop.call_at(self._deadline, self._check)
+        elif phase is _HEAD:
+            self._head_overdue()
+        else:
+            self._body_overdue()
 
     def _disarm(self) -> None:
+        self._phase = _IDLE
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+_EARLY_SECONDS = 0.001
+"""A loop may run a timer up to its clock's resolution early; that is not early enough
+to set it again."""
+_IDLE = object()
+"""Waiting for nothing with a deadline: between requests (uvicorn's keep-alive timeout
+applies) or while the application answers."""
+_HEAD = object()
+"""Waiting for a request's line and headers."""
+_BODY = object()
+"""Waiting for the rest of a request's body."""
 
 
 _REASONS = {
