@@ -204,6 +204,7 @@ async def run(
                 port=settings.port,
                 http=protocol_with(ConnectionLimits.from_settings(settings)),
                 lifespan="off",
+                # Responses do not advertise the server underneath.
                 server_header=False,
                 **forwarded_options(settings),
                 access_log=settings.dev,

@@ -113,6 +113,35 @@ async def test_a_slowloris_flood_holds_at_most_the_cap_and_health_still_answers(
     assert closed == 200
 
 
+async def test_a_newcomer_is_refused_with_503_only_when_every_connection_is_busy(
+    server: HooklineProcess,
+) -> None:
+    """Connections in the middle of a request are never closed for a newcomer: with all 40
+    waiting for their bodies (each has been told ``100 Continue``), the 41st gets a JSON
+    503 at once; once they are gone, a new connection is served again."""
+    head = (
+        b"POST /api/v1/app HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + ADMIN_TOKEN.encode()
+        + b"\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n"
+    )
+    busy = []
+    try:
+        for _ in range(CAP):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(head)
+            busy.append(writer)
+            async with asyncio.timeout(READ_SECONDS):
+                assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        answer, took = await exchange(server.port, b"GET /health/ping HTTP/1.1\r\n\r\n")
+        assert status_and_code(answer) == (503, "too_many_connections")
+        assert took < 0.9
+    finally:
+        for writer in busy:
+            writer.close()
+    async with httpx.AsyncClient(base_url=server.url, timeout=READ_SECONDS) as client:
+        assert (await client.get("/health/ping")).status_code == 200
+
+
 async def test_headers_not_finished_in_time_get_408_and_idle_connections_are_closed(
     server: HooklineProcess,
 ) -> None:

@@ -302,7 +302,7 @@ async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> b
         message = await receive()
         if message["type"] == "http.disconnect":
             raise IncompleteBody(
-                f"The request body ended after {size} bytes, before its end; nothing was done"
+                f"The client went away after {size} bytes of the request body; nothing was done"
             )
         chunk = message.get("body", b"")
         size += len(chunk)
