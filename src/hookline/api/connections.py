@@ -86,7 +86,7 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         now = self.loop.time()
         self._waiting_since = now
         self._expect(_HEAD, now + self.limits.header_timeout)
-        if len(self.connections) > self.limits.max_connections and not self._evict_idlest():
+        if len(self.connections) > self.limits.max_connections and self._over_cap():
             self._answer(503, "too_many_connections", "The server has too many connections open")
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -203,9 +203,16 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
             f"The request body did not arrive within {self.limits.body_timeout} s",
         )
 
-    def _answer(self, status: int, code: str, detail: str) -> None:
+    def _answer(self, status: int, code: str, detail: str, *, linger: bool = True) -> None:
         """Send a JSON error and close, unless an earlier answer is still being written on
-        this connection (pipelining): then only close."""
+        this connection (pipelining): then only close.
+
+        With ``linger`` the close is a lingering one, as nginx and Apache do: our side is
+        shut for writing and what the client still sends is read and dropped for up to
+        ``LINGER_SECONDS``. Closing a socket with unread bytes makes the kernel send a
+        reset, which can reach the client before the answer does, so a client refused in
+        the middle of a large head would see "connection reset" instead of the 431.
+        """
         if self._refusal is not None:
             return
         self._refusal = (status, code, detail)
@@ -218,13 +225,33 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
                 b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
                 b"connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), body)
             )
+            if linger and self.transport.can_write_eof():
+                self._disarm()
+                self._waiting_since = None
+                self.transport.write_eof()
+                self._timer = self.loop.call_later(LINGER_SECONDS, self._close)
+                return
         self._close()
 
     def _close(self) -> None:
         self._disarm()
         self._waiting_since = None
+        if self._refusal is None:
+            self._refusal = (0, "closed", "closed")
         if not self.transport.is_closing():
             self.transport.close()
+
+    def _over_cap(self) -> bool:
+        """Whether, counting only connections not already refused or closing, this one is
+        past the cap and no waiting connection could be closed to make room for it."""
+        live = sum(
+            1
+            for conn in self.connections
+            if not conn.transport.is_closing() and getattr(conn, "_refusal", None) is None
+        )
+        if live <= self.limits.max_connections:
+            return False
+        return not self._evict_idlest()
 
     def _evict_idlest(self) -> bool:
         """Close the connection that has waited longest for a request; False if every
@@ -234,7 +261,11 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
             if conn is self or not isinstance(conn, GuardedHttpToolsProtocol):
                 continue
             since = conn._waiting_since
-            if since is not None and (idlest is None or since < (idlest._waiting_since or 0)):
+            if (
+                since is not None
+                and conn._refusal is None
+                and (idlest is None or since < (idlest._waiting_since or 0))
+            ):
                 idlest = conn
         if idlest is None:
             return False
@@ -243,7 +274,12 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
 
     def _head_overdue_or_close(self) -> None:
         if self._in_head:
-            self._answer(408, "request_timeout", "The request headers were too slow to arrive")
+            self._answer(
+                408,
+                "request_timeout",
+                "The request headers were too slow to arrive",
+                linger=False,
+            )
         else:
             self._close()
 
@@ -280,6 +316,8 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
             self._timer = None
 
 
+LINGER_SECONDS = 2.0
+"""How long a refused connection is still read (and its bytes dropped) before it closes."""
 _EARLY_SECONDS = 0.001
 """A loop may run a timer up to its clock's resolution early; that is not early enough
 to set it again."""
