@@ -200,10 +200,12 @@ async def test_oversized_request_heads_are_refused(
     server: HooklineProcess, request_head: bytes, status: int, code: str
 ) -> None:
     """Past the request target, header count or head size limits the server answers 414
-    or 431 in JSON and closes, without waiting for the rest of the head."""
+    or 431 in JSON and closes, without waiting for the rest of the head, and without an
+    error in its log."""
     answer, took = await exchange(server.port, request_head)
     assert status_and_code(answer) == (status, code)
     assert took < 0.9
+    assert "Traceback" not in server.output()
 
 
 async def test_token_guessing_over_http_is_answered_with_429(server: HooklineProcess) -> None:

@@ -119,7 +119,7 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
                 # include the end of the previous request, which errs on the strict side.
                 self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
-                self._refuse_head()
+                self._answer(431, "header_fields_too_large", self._head_too_large())
 
     # -- parser callbacks ---------------------------------------------------------------
 
@@ -174,11 +174,10 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
     # -- refusals -----------------------------------------------------------------------
 
     def _refuse_head(self) -> None:
-        self._refuse(
-            431,
-            "header_fields_too_large",
-            f"The request line and headers exceed {self.limits.max_header_bytes} bytes",
-        )
+        self._refuse(431, "header_fields_too_large", self._head_too_large())
+
+    def _head_too_large(self) -> str:
+        return f"The request line and headers exceed {self.limits.max_header_bytes} bytes"
 
     def _refuse(self, status: int, code: str, detail: str) -> None:
         """Answer ``status`` and close; from a parser callback, also stop the parser."""
