@@ -95,6 +95,14 @@ def _proxy_url(text: str) -> str | None:
     return text
 
 
+def _rate(text: str) -> float:
+    """Requests per second, or 0 for no limit."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("must be a number of requests per second, or 0 for no limit")
+    return value
+
+
 def _schedule(text: str) -> RetrySchedule:
     return parse_schedule(text)
 
@@ -228,6 +236,41 @@ class Settings:
     )
     dev: bool = _setting(_bool, "allow loopback/private destinations and log every attempt")
     public_url: str | None = _setting(str, "external base URL used in portal links")
+    api_allow_networks: tuple[IPv4Network | IPv6Network, ...] = _setting(
+        _networks, "comma-separated CIDRs allowed to use the API with a token (empty: all)"
+    )
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = _setting(
+        _networks, "comma-separated CIDRs of proxies whose X-Forwarded-For names the client"
+    )
+    api_token_rate: float = _setting(
+        _rate, "API requests per second per application-scoped token, per process (0: off)"
+    )
+    api_admin_rate: float = _setting(
+        _rate, "API requests per second per admin token, per process (0: off)"
+    )
+    api_address_rate: float = _setting(
+        _rate, "API requests per second per client address, per process (0: off)"
+    )
+    api_auth_failure_rate: float = _setting(
+        _rate, "failed authentications per second per client address, per process (0: off)"
+    )
+    api_burst_seconds: float = _setting(
+        _positive_float, "how many seconds of its rate a client may spend at once"
+    )
+    header_timeout: float = _setting(
+        _positive_float, "seconds a client has to send a request's line and headers"
+    )
+    body_timeout: float = _setting(
+        _positive_float, "seconds a client has to send a request's body once its headers are in"
+    )
+    max_connections: int = _setting(
+        _positive_int, "open API connections per process; past it the longest idle is closed"
+    )
+    max_url_bytes: int = _setting(_positive_int, "longest request target (path and query)")
+    max_header_count: int = _setting(_positive_int, "most header fields in one request")
+    max_header_bytes: int = _setting(
+        _positive_int, "largest request line and header section of one request"
+    )
 
     def __repr__(self) -> str:
         shown = []
@@ -275,6 +318,19 @@ DEFAULTS: dict[str, str] = {
     "outbound_allow_ports": "",
     "outbound_deny_ports": "",
     "dev": "false",
+    "api_allow_networks": "",
+    "trusted_proxies": "",
+    "api_token_rate": "1000",
+    "api_admin_rate": "0",
+    "api_address_rate": "0",
+    "api_auth_failure_rate": "1",
+    "api_burst_seconds": "10",
+    "header_timeout": "10",
+    "body_timeout": "30",
+    "max_connections": "1000",
+    "max_url_bytes": "8192",
+    "max_header_count": "100",
+    "max_header_bytes": "32768",
 }
 
 

@@ -17,13 +17,13 @@ import ssl
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
 import uvicorn
 
 from hookline.api.app import Services
+from hookline.api.connections import ConnectionLimits, protocol_with
 from hookline.api.routes import create_app
-from hookline.api.write_coalescing import CoalescingHttpToolsProtocol
 from hookline.config import TRANSPORT, Settings
 from hookline.delivery.auto_disable import run_auto_disable
 from hookline.delivery.maintenance import run_maintenance
@@ -174,6 +174,16 @@ waits 30 s for it, and an idle keep-alive client (an SDK's pool) never answers u
 next uses the connection: every restart would hang."""
 
 
+def forwarded_options(settings: Settings) -> dict[str, Any]:
+    """X-Forwarded-For is read only from the proxies listed in HOOKLINE_TRUSTED_PROXIES
+    (the client address feeds the allowlist and the per-address limits), and not parsed
+    at all when none is, which every request would otherwise pay for."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    allowed = ",".join(str(network) for network in settings.trusted_proxies)
+    return {"proxy_headers": True, "forwarded_allow_ips": allowed}
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: this process decides how to stop."""
 
@@ -273,12 +283,11 @@ async def run(
                 create_app(services, instrumentation),
                 host=settings.host,
                 port=settings.port,
-                http=CoalescingHttpToolsProtocol,
+                http=protocol_with(ConnectionLimits.from_settings(settings)),
                 lifespan="off",
-                # hookline reads no client address, so X-Forwarded-* is not parsed on every
-                # request; and responses do not advertise the server underneath.
-                proxy_headers=False,
+                # Responses do not advertise the server underneath.
                 server_header=False,
+                **forwarded_options(settings),
                 access_log=settings.dev,
                 log_level="info" if settings.dev else "warning",
                 ssl_context_factory=None if tls is None else (lambda _config, _default: tls),

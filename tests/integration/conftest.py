@@ -59,8 +59,13 @@ class Api:
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    """The real app on a fresh SQLite file, with an admin token and a small payload limit."""
-    settings = load_settings({"admin_token": ADMIN_TOKEN, "max_payload_bytes": "4096"}, environ={})
+    """The real app on a fresh SQLite file, with an admin token and a small payload limit;
+    failed authentications are not limited, because route tests fail many on purpose
+    (tests/integration/test_api_limits.py tests the limit)."""
+    settings = load_settings(
+        {"admin_token": ADMIN_TOKEN, "max_payload_bytes": "4096", "api_auth_failure_rate": "0"},
+        environ={},
+    )
     store = SqliteStore(str(tmp_path / "api.db"))
     await store.open()
     await ensure_admin_token(store, settings)

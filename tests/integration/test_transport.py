@@ -528,19 +528,33 @@ async def test_bodies_framed_by_chunks_or_by_closing_are_read_whole(
     assert (result.status_code, result.error, result.body) == (200, None, b"hello world")
 
 
-@pytest.mark.parametrize("stall", [False, True], ids=["peer-closes", "clock-runs-out"])
-async def test_body_cut_short_keeps_the_status(
-    raw_server: Callable[[bytes, bool], Awaitable[int]], dev: Transport, stall: bool
+async def test_body_cut_short_by_the_peer_keeps_the_status(
+    raw_server: Callable[[bytes, bool], Awaitable[int]], dev: Transport
 ) -> None:
-    """Once the status line and headers are in, a truncated body still gives that status."""
+    """Once the status line and headers are in, a body the peer cut short by closing still
+    gives that status."""
     port = await raw_server(
         b"HTTP/1.1 202 Accepted\r\nContent-Length: 100\r\nRetry-After: 5\r\n\r\npartial",
-        stall,
+        False,
     )
     result = await dev.post(f"http://127.0.0.1:{port}/", b"{}", {}, 0.5)
     assert (result.status_code, result.error, result.retry_after) == (202, None, "5")
     assert b"partial".startswith(result.body)
     assert result.duration_ms < 4000
+
+
+async def test_a_body_unfinished_at_the_deadline_is_a_timeout(
+    raw_server: Callable[[bytes, bool], Awaitable[int]], dev: Transport
+) -> None:
+    """Headers in time do not excuse a body that never ends: when the deadline passes
+    first, the attempt is a timeout (status 0), as silence would be (issue 14)."""
+    port = await raw_server(
+        b"HTTP/1.1 202 Accepted\r\nContent-Length: 100\r\nRetry-After: 5\r\n\r\npartial",
+        True,
+    )
+    result = await dev.post(f"http://127.0.0.1:{port}/", b"{}", {}, 0.5)
+    assert (result.status_code, result.error, result.body) == (0, "timeout after 0.5s", b"")
+    assert 450 <= result.duration_ms < 4000
 
 
 @pytest.mark.parametrize(

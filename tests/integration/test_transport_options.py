@@ -20,6 +20,7 @@ import pytest
 
 from hookline.transport import AsyncioTransport, RequestOptions, SsrfPolicy, TlsOptions
 from hookline.transport import _tls as tls_module
+from hookline.transport._asyncio import RESPONSE_HEAD_LIMIT_BYTES
 from tests.integration.certificates import CertificateAuthority, Issued
 from tests.integration.keep_alive import keep_alive_server
 
@@ -432,3 +433,68 @@ async def test_tls_options_do_not_change_plain_http(
     async with keep_alive_server() as server:
         result = await transport.post(server.url("/echo"), b"{}", {}, 5, options)
     assert (result.status_code, result.error) == (200, None)
+
+
+@contextlib.asynccontextmanager
+async def dripping_listener(head: bytes, drip: bytes) -> AsyncIterator[asyncio.Event]:
+    """A receiver that reads the request, writes ``head`` at once and then ``drip`` one
+    byte every 20 ms for as long as the connection stays open; yields an event set once
+    the client has closed it, with the listener's port as ``event.port``."""
+    closed = asyncio.Event()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(head)
+            for byte in drip:
+                await writer.drain()
+                await asyncio.sleep(0.02)
+                writer.write(bytes([byte]))
+        except ConnectionError:
+            pass
+        finally:
+            closed.set()
+            writer.close()
+
+    listener = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    closed.port = listener.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    try:
+        yield closed
+    finally:
+        listener.close()
+        await listener.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("head", "drip"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x" * 100000),
+        (b"HTTP/1.1 200 OK\r\n", b"X-Slow: " + b"y" * 100000),
+    ],
+    ids=["body", "headers"],
+)
+async def test_a_receiver_dripping_bytes_is_cut_off_at_the_deadline_as_a_timeout(
+    transport: AsyncioTransport, head: bytes, drip: bytes
+) -> None:
+    """A slow receiver that keeps sending a byte at a time never stretches an attempt: at
+    the deadline the connection is dropped and the attempt is a timeout, status 0."""
+    async with dripping_listener(head, drip) as closed:
+        port = closed.port  # type: ignore[attr-defined]
+        result = await transport.post(f"http://127.0.0.1:{port}/", b"{}", {}, 0.5)
+        async with asyncio.timeout(5):
+            await closed.wait()
+    assert_timed_out(result, 0.5)
+    assert transport._idle_count == 0
+
+
+async def test_an_endless_response_head_is_cut_at_its_cap(transport: AsyncioTransport) -> None:
+    """A receiver that answers with one header longer than the head cap is refused as soon
+    as the cap is passed (status 0), instead of filling memory until the deadline."""
+    endless = b"HTTP/1.1 200 OK\r\nX-Big: " + b"z" * (RESPONSE_HEAD_LIMIT_BYTES * 4)
+    async with fixed_answer(endless) as port:
+        result = await transport.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5)
+    assert result.status_code == 0
+    assert result.error == (
+        f"invalid HTTP response: no end of headers in {RESPONSE_HEAD_LIMIT_BYTES} bytes"
+    )
+    assert result.duration_ms < 4000

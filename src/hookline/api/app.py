@@ -21,6 +21,7 @@ import orjson
 from pydantic import ValidationError
 
 from hookline.api.errors import (
+    IncompleteBody,
     PayloadTooLarge,
     hookline_error_response,
     validation_error_response,
@@ -35,10 +36,11 @@ from hookline.api.http import (
     parse_query,
     replay_record,
 )
+from hookline.api.limits import ApiLimits
 from hookline.api.params import QueryError
 from hookline.api.reservations import KeptReservation
 from hookline.config import Settings
-from hookline.domain.errors import HooklineError, Unavailable
+from hookline.domain.errors import HooklineError, Unauthorized, Unavailable
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, RequestServed
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
@@ -86,6 +88,7 @@ class HooklineApp:
         self._ops = services.ops
         self._auth = Authenticator(services.ops.store)
         self._max_body = services.settings.max_payload_bytes
+        self._limits = ApiLimits.from_settings(services.settings)
         self._pages = pages
         self._page_prefixes = tuple(p + "/" for p in page_prefixes)
         self._instrumentation = instrumentation
@@ -136,9 +139,14 @@ class HooklineApp:
         method: str = scope["method"]
         path: str = scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        client = _client(scope)
+        if route.access is not Access.PUBLIC:
+            refused = self._limits.before_auth(client, time.monotonic())
+            if refused is not None:
+                return refused
         try:
             body = await _read_body(receive, headers, self._max_body)
-        except PayloadTooLarge as exc:
+        except (PayloadTooLarge, IncompleteBody) as exc:
             return hookline_error_response(exc)
         request = Request(
             method=method,
@@ -151,9 +159,16 @@ class HooklineApp:
         try:
             if route.access is not Access.PUBLIC:
                 # 401 without a valid token; 403 for a scoped token on an admin route.
-                principal = await self._auth.authenticate(
-                    headers.get("authorization"), self._ops.clock()
-                )
+                try:
+                    principal = await self._auth.authenticate(
+                        headers.get("authorization"), self._ops.clock()
+                    )
+                except Unauthorized:
+                    self._limits.auth_failed(client, time.monotonic())
+                    raise
+                refused = self._limits.after_auth(principal, time.monotonic())
+                if refused is not None:
+                    return refused
                 if route.access is Access.ADMIN:
                     principal.require_admin()
                 request.principal = principal
@@ -268,7 +283,14 @@ class HooklineApp:
             return validation_error_response(exc)
 
 
+def _client(scope: Scope) -> str | None:
+    """The caller's address (the proxy's unless it is listed in HOOKLINE_TRUSTED_PROXIES)."""
+    client = scope.get("client")
+    return None if not client else str(client[0])
+
+
 async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    """The whole body, or an error: never a part of it taken for the whole."""
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(
@@ -279,7 +301,9 @@ async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> b
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise IncompleteBody(
+                f"The client went away after {size} bytes of the request body; nothing was done"
+            )
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -22,6 +22,13 @@ class PayloadTooLarge(HooklineError):
     code = "payload_too_large"
 
 
+class IncompleteBody(HooklineError):
+    """The request body ended before its Content-Length: the client went away, or was cut
+    off by HOOKLINE_BODY_TIMEOUT. Nothing was done; the answer usually finds no one."""
+
+    code = "incomplete_body"
+
+
 class NotImplementedRoute(HooklineError):
     """This Svix API operation is not implemented by hookline yet."""
 
@@ -35,6 +42,7 @@ STATUS_BY_ERROR: list[tuple[type[HooklineError], int]] = [
     (Unauthorized, 401),
     (Forbidden, 403),
     (PayloadTooLarge, 413),
+    (IncompleteBody, 400),
     (NotImplementedRoute, 501),
 ]
 

@@ -66,6 +66,10 @@ _DEFAULT_POLICY = SsrfPolicy()
 _IDLE_CONNECTION_SECONDS = 15.0
 # Parsed and vetted URLs are kept for this many entries.
 _CACHE_SIZE = 4096
+RESPONSE_HEAD_LIMIT_BYTES = 64 * 1024
+"""Most bytes read before a response's final headers are complete (status line, headers,
+any 1xx answers): llhttp sets no limit, and a receiver could otherwise fill memory with
+one endless header within the deadline. The body has its own cap (``RequestOptions``)."""
 _DISCONNECTED = "server disconnected without a response"
 _CLOSED = "transport closed"
 
@@ -103,6 +107,7 @@ class _Connection(asyncio.Protocol):
         self.complete = False
         self.keep_alive = False
         self.status = 0
+        self.head_size = 0
         self.chunks: list[bytes] = []
         self.size = 0
         self.retry_after: str | None = None
@@ -164,6 +169,12 @@ class _Connection(asyncio.Protocol):
             self._refuse("invalid HTTP response: an upgrade nobody asked for")
         except httptools.HttpParserError as exc:
             self._refuse(f"invalid HTTP response: {exc}")
+        if not self.final_headers and not self.closed:
+            self.head_size += len(data)
+            if self.head_size > RESPONSE_HEAD_LIMIT_BYTES:
+                self._refuse(
+                    f"invalid HTTP response: no end of headers in {RESPONSE_HEAD_LIMIT_BYTES} bytes"
+                )
 
     def eof_received(self) -> bool:
         return False
@@ -321,13 +332,15 @@ class AsyncioTransport:
                 return failure(f"timeout after {timeout}s", started)
             except _Refused as exc:
                 return failure(str(exc), started)
+            if conn.timed_out and not conn.complete:
+                # Headers in time but the body dripping past the deadline is a timeout as
+                # much as silence is: the attempt held a slot for the whole deadline.
+                return failure(f"timeout after {timeout}s", started)
             if conn.final_headers:
                 # The receiver has answered: a failure after that only cut the body short.
                 return HttpResult(
                     conn.status, conn.body(), None, elapsed_ms(started), conn.retry_after
                 )
-            if conn.timed_out:
-                return failure(f"timeout after {timeout}s", started)
             return failure(conn.refusal or _DISCONNECTED, started)
         finally:
             if conn is not None:
