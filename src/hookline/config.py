@@ -14,6 +14,7 @@ from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
+from hookline.domain.keyring import KeyRing, parse_key_ring
 from hookline.domain.retention import DEFAULT_RETENTION, parse_retention
 from hookline.domain.retry import DEFAULT_SCHEDULE, RetrySchedule, parse_schedule
 from hookline.domain.signing import HeaderStyle
@@ -180,6 +181,15 @@ class Settings:
         _positive_float, "seconds between pruning passes of rows past the retention horizon"
     )
     dev: bool = _setting(_bool, "allow loopback/private destinations and log every attempt")
+    encryption_keys: KeyRing | None = _setting(
+        parse_key_ring,
+        "ID:KEY[,ID:KEY…], 32-byte URL-safe base64 keys that encrypt secrets at rest; the "
+        "first encrypts, all decrypt (hookline keygen prints one)",
+        secret=True,
+    )
+    allow_plaintext_secrets: bool = _setting(
+        _bool, "let serve and worker start without HOOKLINE_ENCRYPTION_KEYS outside --dev"
+    )
     public_url: str | None = _setting(str, "external base URL used in portal links")
 
     def __repr__(self) -> str:
@@ -224,6 +234,7 @@ DEFAULTS: dict[str, str] = {
     "retention": DEFAULT_RETENTION,
     "prune_interval": "60",
     "dev": "false",
+    "allow_plaintext_secrets": "false",
 }
 
 
@@ -262,7 +273,8 @@ def load_settings(
         try:
             parsed[f.name] = f.metadata["parse"](text)
         except ValueError as exc:
-            raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}={text!r}: {exc}") from exc
+            shown = "***" if f.metadata["secret"] else repr(text)
+            raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}={shown}: {exc}") from exc
     if parsed["lease_seconds"] is None:
         parsed["lease_seconds"] = parsed["request_timeout"] + 15.0
     settings = Settings(**parsed)

@@ -18,6 +18,9 @@ import httpx
 from aiohttp import web
 
 ADMIN_TOKEN = "hl_admin_e2e-token"
+ENCRYPTION_KEYS = "e2e:aG9va2xpbmUtZTJlLXRlc3RzLWtleS0zMi1ieXRlcyE="
+"""Every process encrypts secrets at rest, as production must; a test that wants none sets
+``HOOKLINE_ENCRYPTION_KEYS`` to the empty string in its ``env``."""
 START_TIMEOUT_SECONDS = 20.0
 
 
@@ -152,6 +155,7 @@ class HooklineProcess:
             "HOOKLINE_DATABASE_URL": self.database_url,
             "HOOKLINE_PORT": str(self.port),
             "HOOKLINE_ADMIN_TOKEN": ADMIN_TOKEN,
+            "HOOKLINE_ENCRYPTION_KEYS": ENCRYPTION_KEYS,
             **self.env,
         }
         self.log_path = self.log_dir / f"hookline.{command}.{time.monotonic_ns()}.log"

@@ -60,6 +60,7 @@ from hookline.storage.base import (
     ListQuery,
     MessageFilter,
     PruneBatch,
+    RekeyBatch,
     TaskCheckpoint,
 )
 from hookline.storage.codec import RowCodec
@@ -756,3 +757,22 @@ class SqlRepository:
 
     async def compact(self) -> bool:
         return await self._pruner.compact()
+
+    # -- secrets at rest --------------------------------------------------------------
+
+    async def rekey_batch(self, after_id: str, limit: int, dry_run: bool = False) -> RekeyBatch:
+        found = await self._db.query("rekey_page", {"after_id": after_id, "limit": limit})
+        writes = [w for w in (rows.rekeyed_params(r, self.codec) for r in found) if w]
+        raced = 0
+        if writes and not dry_run:
+            written = await self._db.write_returning("rekey_write", writes)
+            raced = sum(1 for returned in written if not returned)
+        return RekeyBatch(
+            scanned_to=found[-1]["id"] if len(found) == limit else None,
+            scanned=len(found),
+            rekeyed=len(writes) - raced,
+            raced=raced,
+        )
+
+    async def forget_replaced_secrets(self) -> None:
+        await self._db.query("forget_replaced_secrets", {})
