@@ -149,6 +149,14 @@ class HooklineProcess:
         assert code == 0, self.output()
         return self.output()
 
+    def run_refused(self, command: str, *args: str) -> str:
+        """Run a command that must stop with an error; return its output."""
+        self._spawn(command, *args)
+        assert self.process is not None
+        code = self.process.wait(60)
+        assert code != 0, self.output()
+        return self.output()
+
     def _spawn(self, command: str, *args: str) -> None:
         env = {
             **os.environ,

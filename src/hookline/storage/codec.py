@@ -27,8 +27,15 @@ from typing import Protocol
 
 from hookline.domain.keyring import PREFIX, KeyRing, SecretsUnreadable, is_sealed, sealed_key_id
 
-SECRET_COLUMNS = (("endpoints", "keys"), ("endpoints", "headers"))
-"""The (table, column) pairs whose values ``rows.py`` passes through the codec."""
+SECRET_COLUMNS = (
+    ("endpoints", "keys"),
+    ("endpoints", "headers"),
+    ("idempotency_keys", "body"),
+)
+"""The (table, column) pairs whose values ``rows.py`` passes through the codec. A response
+kept for an idempotency key can carry a secret (``secret/rotate`` answers with the new
+one); those rows expire with the idempotency window, so rekey leaves them (the endpoint
+columns are what it walks, ``rows.ENDPOINT_SECRETS``)."""
 
 
 class RowCodec(Protocol):

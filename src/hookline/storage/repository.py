@@ -722,7 +722,7 @@ class SqlRepository:
                 return None
             found = await self._db.query("idempotency_get", params)
             if found:
-                return rows.idempotent_response_from(found[0])
+                return rows.idempotent_response_from(found[0], scope, key, self.codec)
         raise Unavailable("the idempotency key kept changing hands; retry the request")
 
     async def idempotency_renew(
@@ -732,8 +732,9 @@ class SqlRepository:
         await self._db.execute("idempotency_renew", params)
 
     async def idempotency_finish(self, scope: str, key: str, status: int, body: bytes) -> None:
+        stored = rows.idempotent_body(scope, key, body, self.codec)
         await self._db.execute(
-            "idempotency_finish", {"scope": scope, "key": key, "status": status, "body": body}
+            "idempotency_finish", {"scope": scope, "key": key, "status": status, "body": stored}
         )
 
     async def idempotency_abandon(self, scope: str, key: str) -> None:

@@ -413,13 +413,22 @@ def completion_params(completion: IdempotencyCompletion) -> dict[str, Any]:
     }
 
 
-def idempotent_response_from(row: Row) -> IdempotentResponse:
+def idempotent_body(scope: str, key: str, body: bytes, codec: RowCodec) -> bytes:
+    """The stored form of a response kept for an idempotency key, sealed by ``codec``: some
+    responses carry a secret (a rotated signing secret). Latin-1 maps bytes to text and back
+    unchanged, and sealed text is ASCII."""
+    text = codec.encode("idempotency_keys", "body", f"{scope}/{key}", body.decode("latin-1"))
+    return text.encode("latin-1")
+
+
+def idempotent_response_from(row: Row, scope: str, key: str, codec: RowCodec) -> IdempotentResponse:
     body = row["body"]
-    return IdempotentResponse(
-        request_hash=row["request_hash"],
-        status=row["status"],
-        body=None if body is None else bytes(body),
-    )
+    if body is not None:
+        text = codec.decode(
+            "idempotency_keys", "body", f"{scope}/{key}", bytes(body).decode("latin-1")
+        )
+        body = text.encode("latin-1")
+    return IdempotentResponse(request_hash=row["request_hash"], status=row["status"], body=body)
 
 
 def worker_params(worker_id: str, now: datetime) -> dict[str, Any]:
