@@ -191,9 +191,9 @@ def _keygen(key_id: str | None) -> None:
         sys.exit(f"hookline: invalid --id: {exc}")
     print(entry)
     print(
-        "hookline: put this entry first in HOOKLINE_ENCRYPTION_KEYS (keep the others after "
-        "it), restart every process, then run `hookline rekey`; drop an old key only after "
-        "that.",
+        "hookline: add this entry to HOOKLINE_ENCRYPTION_KEYS last and restart every "
+        "process; then move it first and restart again (one process: first at once); then "
+        "run `hookline rekey`, and only then drop the old key (docs/security.md).",
         file=sys.stderr,
     )
 
