@@ -71,6 +71,8 @@ PAYLOAD = {"data": "x" * 990}  # about 1 KB of JSON
 HOOKLINE_ENV = {
     "HOOKLINE_ADMIN_TOKEN": TOKEN,
     "HOOKLINE_ALLOW_NETWORKS": "127.0.0.1/32",
+    # Secrets encrypted at rest, as production runs (a fixed key: the data is thrown away).
+    "HOOKLINE_ENCRYPTION_KEYS": "bench:aG9va2xpbmUtYmVuY2gta2V5LTMyLWJ5dGVzLWxvbmc=",
 }
 
 

@@ -65,7 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (serve, commands.choices["worker"], commands.choices["migrate"], token, prune):
         _add_settings(sub)
     _add_task_commands(commands)
+    _add_encryption_commands(commands)
     return parser
+
+
+def _add_encryption_commands(commands: Any) -> None:
+    """``keygen`` and ``rekey``: rotating the key that encrypts secrets at rest
+    (docs/security.md, "Encryption at rest")."""
+    keygen = commands.add_parser(
+        "keygen", help="print a new ID:KEY entry for HOOKLINE_ENCRYPTION_KEYS"
+    )
+    keygen.add_argument(
+        "--id", default=None, help="the key's id (default: k and the UTC date and time)"
+    )
+    rekey = commands.add_parser(
+        "rekey",
+        help="re-encrypt stored secrets under the first key of HOOKLINE_ENCRYPTION_KEYS, "
+        "online, in batches",
+    )
+    rekey.add_argument("--batch-size", type=int, default=500, help="endpoints per batch")
+    rekey.add_argument("--dry-run", action="store_true", help="count only; change nothing")
+    _add_settings(rekey)
 
 
 def _add_task_commands(commands: Any) -> None:
@@ -105,6 +125,8 @@ def _add_task_commands(commands: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.command == "keygen":
+        return _keygen(args.id)
     overrides = {name: getattr(args, name, None) for name in setting_names()}
     try:
         settings = load_settings(overrides)
@@ -114,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.command in ("serve", "worker"):
+        _refuse_plaintext_secrets(settings)
     if args.command == "serve" and settings.processes > 1:
         from hookline.processes import serve_processes
 
@@ -130,6 +154,78 @@ def main(argv: Sequence[str] | None = None) -> None:
         _run(_background_task(settings, args))
     elif args.command == "prune":
         _run(_prune(settings, args.older_than, dry_run=args.dry_run, vacuum=args.vacuum))
+    elif args.command == "rekey":
+        _run(_rekey(settings, args.batch_size, dry_run=args.dry_run))
+
+
+PLAINTEXT_REFUSED = (
+    "hookline: HOOKLINE_ENCRYPTION_KEYS is not set, so endpoint signing secrets and custom "
+    "header values would be stored in plaintext. Set it (`hookline keygen` prints a key), "
+    "or set HOOKLINE_ALLOW_PLAINTEXT_SECRETS=true to accept plaintext, or use --dev on a "
+    "laptop."
+)
+
+
+def _refuse_plaintext_secrets(settings: Settings) -> None:
+    """Production refuses to run without keys unless told; ``--dev`` and the allowance warn
+    at every start, loudly, since the secrets are then readable in the database files."""
+    if settings.encryption_keys is not None:
+        return
+    if not (settings.dev or settings.allow_plaintext_secrets):
+        sys.exit(PLAINTEXT_REFUSED)
+    logging.getLogger("hookline").warning(
+        "*** SECRETS ARE STORED IN PLAINTEXT: HOOKLINE_ENCRYPTION_KEYS is not set, so "
+        "endpoint signing secrets and custom header values are readable by anyone who can "
+        "read the database or its backups. Set it before production (hookline keygen). ***"
+    )
+
+
+def _keygen(key_id: str | None) -> None:
+    from datetime import UTC, datetime
+
+    from hookline.domain.keyring import new_key_entry
+
+    try:
+        entry = new_key_entry(key_id or datetime.now(UTC).strftime("k%Y%m%d%H%M%S"))
+    except ValueError as exc:
+        sys.exit(f"hookline: invalid --id: {exc}")
+    print(entry)
+    print(
+        "hookline: add this entry to HOOKLINE_ENCRYPTION_KEYS last and restart every "
+        "process; then move it first and restart again (one process: first at once); then "
+        "run `hookline rekey`, and only then drop the old key (docs/security.md).",
+        file=sys.stderr,
+    )
+
+
+async def _rekey(settings: Settings, batch_size: int, *, dry_run: bool) -> None:
+    from hookline.domain.errors import HooklineError
+    from hookline.operations import encryption
+    from hookline.operations.context import Operations
+    from hookline.operations.principal import SYSTEM
+    from hookline.server import open_store
+
+    keys = settings.encryption_keys
+    if keys is None:
+        sys.exit("hookline: rekey needs HOOKLINE_ENCRYPTION_KEYS (hookline keygen prints a key)")
+    store = open_store(settings)
+    await store.open()
+    try:
+        report = await encryption.rekey(
+            Operations(store), SYSTEM, batch_size=batch_size, dry_run=dry_run
+        )
+    except HooklineError as exc:
+        sys.exit(f"hookline: {exc.detail}")
+    finally:
+        await store.close()
+    verb = "would re-encrypt" if dry_run else "re-encrypted"
+    print(
+        f"hookline: {verb} the secrets of {report.rekeyed} of {report.scanned} endpoint(s) "
+        f"under key {keys.current_id!r}"
+        + (f"; {report.raced} changed meanwhile, run rekey again" if report.raced else "")
+    )
+    if report.raced:
+        sys.exit(1)
 
 
 async def _serve(settings: Settings, *, api: bool = True, worker: bool = True) -> None:

@@ -15,6 +15,7 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 from urllib.parse import urlsplit
 
+from hookline.domain.keyring import KeyRing, parse_key_ring
 from hookline.domain.retention import DEFAULT_RETENTION, parse_retention
 from hookline.domain.retry import DEFAULT_SCHEDULE, RetrySchedule, parse_schedule
 from hookline.domain.signing import HeaderStyle
@@ -235,6 +236,15 @@ class Settings:
         _ports, "destination ports deliveries may never reach: 22,25 (wins over the allow list)"
     )
     dev: bool = _setting(_bool, "allow loopback/private destinations and log every attempt")
+    encryption_keys: KeyRing | None = _setting(
+        parse_key_ring,
+        "ID:KEY[,ID:KEY…], 32-byte URL-safe base64 keys that encrypt secrets at rest; the "
+        "first encrypts, all decrypt (hookline keygen prints one)",
+        secret=True,
+    )
+    allow_plaintext_secrets: bool = _setting(
+        _bool, "let serve and worker start without HOOKLINE_ENCRYPTION_KEYS outside --dev"
+    )
     public_url: str | None = _setting(str, "external base URL used in portal links")
     api_allow_networks: tuple[IPv4Network | IPv6Network, ...] = _setting(
         _networks, "comma-separated CIDRs allowed to use the API with a token (empty: all)"
@@ -331,6 +341,7 @@ DEFAULTS: dict[str, str] = {
     "max_url_bytes": "8192",
     "max_header_count": "100",
     "max_header_bytes": "32768",
+    "allow_plaintext_secrets": "false",
 }
 
 

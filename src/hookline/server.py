@@ -38,6 +38,7 @@ from hookline.operations.operational_webhooks import OperationalPublisher
 from hookline.operations.principal import SYSTEM
 from hookline.operations.tasks import TaskRunner
 from hookline.storage.base import Store
+from hookline.storage.codec import codec_for
 from hookline.storage.postgres import PostgresStore
 from hookline.storage.sqlite import SqliteStore
 from hookline.transport import AsyncioTransport, SsrfPolicy, Transport
@@ -54,10 +55,14 @@ with two processes: about 10 % more deliveries/s than with the default."""
 
 def open_store(settings: Settings, instrumentation: Instrumentation = NO_INSTRUMENTATION) -> Store:
     url = settings.database_url
+    # Secrets at rest are sealed with the configured keys, or stored as they are without.
+    codec = codec_for(settings.encryption_keys)
     if url.startswith("sqlite:"):
-        return SqliteStore.from_url(url, instrumentation=instrumentation)
+        return SqliteStore.from_url(url, codec, instrumentation=instrumentation)
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url, pool_size=settings.db_pool_size, instrumentation=instrumentation)
+        return PostgresStore(
+            url, pool_size=settings.db_pool_size, codec=codec, instrumentation=instrumentation
+        )
     raise SystemExit(
         "unsupported HOOKLINE_DATABASE_URL: use sqlite:///path or postgresql://user@host/db"
     )

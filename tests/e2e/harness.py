@@ -19,6 +19,9 @@ import httpx
 from aiohttp import web
 
 ADMIN_TOKEN = "hl_admin_e2e-token"
+ENCRYPTION_KEYS = "e2e:aG9va2xpbmUtZTJlLXRlc3RzLWtleS0zMi1ieXRlcyE="
+"""Every process encrypts secrets at rest, as production must; a test that wants none sets
+``HOOKLINE_ENCRYPTION_KEYS`` to the empty string in its ``env``."""
 START_TIMEOUT_SECONDS = 20.0
 
 
@@ -151,12 +154,21 @@ class HooklineProcess:
         assert code == 0, self.output()
         return self.output()
 
+    def run_refused(self, command: str, *args: str) -> str:
+        """Run a command that must stop with an error; return its output."""
+        self._spawn(command, *args)
+        assert self.process is not None
+        code = self.process.wait(60)
+        assert code != 0, self.output()
+        return self.output()
+
     def _spawn(self, command: str, *args: str) -> None:
         env = {
             **os.environ,
             "HOOKLINE_DATABASE_URL": self.database_url,
             "HOOKLINE_PORT": str(self.port),
             "HOOKLINE_ADMIN_TOKEN": ADMIN_TOKEN,
+            "HOOKLINE_ENCRYPTION_KEYS": ENCRYPTION_KEYS,
             **self.env,
         }
         self.log_path = self.log_dir / f"hookline.{command}.{time.monotonic_ns()}.log"

@@ -23,16 +23,20 @@ SEALED = "sealed:"
 
 class ReversingCodec:
     """A stand-in for encryption: the secret columns are stored reversed behind a prefix
-    naming the column, and it refuses to decode what it did not encode."""
+    naming the column and the row, and it refuses to decode what it did not encode for that
+    row."""
 
-    def encode(self, table: str, column: str, value: str) -> str:
+    def encode(self, table: str, column: str, row: str, value: str) -> str:
         assert (table, column) in SECRET_COLUMNS
-        return f"{SEALED}{table}.{column}:{value[::-1]}"
+        return f"{SEALED}{table}.{column}.{row}:{value[::-1]}"
 
-    def decode(self, table: str, column: str, value: str) -> str:
-        prefix = f"{SEALED}{table}.{column}:"
+    def decode(self, table: str, column: str, row: str, value: str) -> str:
+        prefix = f"{SEALED}{table}.{column}.{row}:"
         assert value.startswith(prefix), value
         return value[len(prefix) :][::-1]
+
+    def current(self, value: str) -> bool:
+        return value.startswith(SEALED)
 
 
 @pytest.fixture
@@ -78,8 +82,8 @@ async def test_secrets_are_stored_encoded_and_read_back_plain(
     ep = _with_secret_header(make_endpoint(app, uid="primary"))
     await sealed_store.create_endpoint(ep)
     keys, headers = await _stored_secrets(store_location, ep.id)
-    assert keys.startswith(f"{SEALED}endpoints.keys:") and ep.keys[0].secret not in keys
-    assert headers.startswith(f"{SEALED}endpoints.headers:") and "s3cret" not in headers
+    assert keys.startswith(f"{SEALED}endpoints.keys.{ep.id}:") and ep.keys[0].secret not in keys
+    assert headers.startswith(f"{SEALED}endpoints.headers.{ep.id}:") and "s3cret" not in headers
     assert await sealed_store.get_endpoint(app.id, ep.id) == ep
     assert await sealed_store.get_endpoint(app.id, "primary") == ep
     assert (await sealed_store.list_endpoints(app.id, ListQuery())).data == [ep]

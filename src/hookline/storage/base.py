@@ -211,6 +211,19 @@ class PruneBatch:
     """Messages past the horizon kept because a delivery of theirs is pending or sending."""
 
 
+@dataclass(frozen=True, slots=True)
+class RekeyBatch:
+    """What one batch of ``hookline rekey`` scanned and re-encoded (or, dry, would)."""
+
+    scanned_to: str | None
+    """The last endpoint id scanned, where the next batch starts; None at the end."""
+    scanned: int
+    rekeyed: int
+    raced: int
+    """Endpoints changed by a concurrent writer between the read and the write, left as
+    that writer stored them (a later pass looks at them again)."""
+
+
 class Handoff(Protocol):
     """The local worker's side of a publish handoff (``Store.attach_handoff``)."""
 
@@ -574,4 +587,18 @@ class Store(Protocol):
         """Reclaim what pruning freed now. SQLite: rebuild the file (``VACUUM``), which also
         switches an older file to ``auto_vacuum = INCREMENTAL``; PostgreSQL: ``VACUUM`` the
         pruned tables, as autovacuum would. True when it was done."""
+        ...
+
+    # secrets at rest (storage/codec.py): hookline rekey
+    async def rekey_batch(self, after_id: str, limit: int, dry_run: bool = False) -> RekeyBatch:
+        """Re-encode, with the codec's current key, the secret columns of the next ``limit``
+        endpoints after ``after_id`` that are stored otherwise (under an older key, or
+        plaintext from before keys were configured), each by compare-and-set, so a
+        concurrent update is never overwritten."""
+        ...
+
+    async def forget_replaced_secrets(self) -> None:
+        """Make the replaced text leave the database files where the backend can: SQLite
+        truncates its WAL (``secure_delete`` already zeroed the old cells); PostgreSQL
+        vacuums ``endpoints``."""
         ...

@@ -398,3 +398,16 @@ FROM messages AS m
 WHERE m.id > :after_id AND m.id < :before_id
 ORDER BY m.id
 LIMIT :limit
+
+-- name: rekey_page
+-- hookline rekey: the next endpoints' secret columns (storage/codec.py SECRET_COLUMNS), as
+-- stored, with the version they were read at.
+SELECT id, version, keys, headers FROM endpoints WHERE id > :after_id ORDER BY id LIMIT :limit
+
+-- name: rekey_write
+-- Compare-and-set on the version and on the stored text that was read: a concurrent update
+-- wins and the row is left to the next pass. The version does not move, since what the
+-- endpoint means is unchanged: an update that read it before is not made to retry.
+UPDATE endpoints SET keys = :keys, headers = :headers
+WHERE id = :id AND version = :version AND keys = :old_keys AND headers = :old_headers
+RETURNING id

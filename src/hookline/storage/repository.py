@@ -60,6 +60,7 @@ from hookline.storage.base import (
     ListQuery,
     MessageFilter,
     PruneBatch,
+    RekeyBatch,
     TaskCheckpoint,
 )
 from hookline.storage.codec import RowCodec
@@ -721,7 +722,7 @@ class SqlRepository:
                 return None
             found = await self._db.query("idempotency_get", params)
             if found:
-                return rows.idempotent_response_from(found[0])
+                return rows.idempotent_response_from(found[0], scope, key, self.codec)
         raise Unavailable("the idempotency key kept changing hands; retry the request")
 
     async def idempotency_renew(
@@ -731,8 +732,9 @@ class SqlRepository:
         await self._db.execute("idempotency_renew", params)
 
     async def idempotency_finish(self, scope: str, key: str, status: int, body: bytes) -> None:
+        stored = rows.idempotent_body(scope, key, body, self.codec)
         await self._db.execute(
-            "idempotency_finish", {"scope": scope, "key": key, "status": status, "body": body}
+            "idempotency_finish", {"scope": scope, "key": key, "status": status, "body": stored}
         )
 
     async def idempotency_abandon(self, scope: str, key: str) -> None:
@@ -762,3 +764,22 @@ class SqlRepository:
 
     async def compact(self) -> bool:
         return await self._pruner.compact()
+
+    # -- secrets at rest --------------------------------------------------------------
+
+    async def rekey_batch(self, after_id: str, limit: int, dry_run: bool = False) -> RekeyBatch:
+        found = await self._db.query("rekey_page", {"after_id": after_id, "limit": limit})
+        writes = [w for w in (rows.rekeyed_params(r, self.codec) for r in found) if w]
+        raced = 0
+        if writes and not dry_run:
+            written = await self._db.write_returning("rekey_write", writes)
+            raced = sum(1 for returned in written if not returned)
+        return RekeyBatch(
+            scanned_to=found[-1]["id"] if len(found) == limit else None,
+            scanned=len(found),
+            rekeyed=len(writes) - raced,
+            raced=raced,
+        )
+
+    async def forget_replaced_secrets(self) -> None:
+        await self._db.query("forget_replaced_secrets", {})

@@ -39,7 +39,7 @@ from hookline.storage.base import (
     IdempotencyCompletion,
     IdempotentResponse,
 )
-from hookline.storage.codec import RowCodec
+from hookline.storage.codec import SECRET_COLUMNS, RowCodec
 
 Row = Mapping[str, Any]
 
@@ -154,8 +154,8 @@ def endpoint_params(ep: Endpoint, codec: RowCodec) -> dict[str, Any]:
         "event_types": dump_json(ep.event_types),
         "channels": dump_json(ep.channels),
         "metadata": dump_json(ep.metadata),
-        "headers": codec.encode("endpoints", "headers", orjson.dumps(ep.headers).decode()),
-        "keys": codec.encode("endpoints", "keys", orjson.dumps(keys).decode()),
+        "headers": codec.encode("endpoints", "headers", ep.id, orjson.dumps(ep.headers).decode()),
+        "keys": codec.encode("endpoints", "keys", ep.id, orjson.dumps(keys).decode()),
         "policy": _policy_json(ep.policy.to_json()),
         "created_at": to_ms(ep.created_at),
         "updated_at": to_ms(ep.updated_at),
@@ -165,12 +165,13 @@ def endpoint_params(ep: Endpoint, codec: RowCodec) -> dict[str, Any]:
 
 def endpoint_from(row: Row, codec: RowCodec) -> Endpoint:
     """The endpoint of a row, its secrets decoded by ``codec``."""
+    endpoint_id = row["id"]
     keys = tuple(
         SigningKey(secret=k["secret"], expires_at=from_ms(k["expires_at"]))
-        for k in orjson.loads(codec.decode("endpoints", "keys", row["keys"]))
+        for k in orjson.loads(codec.decode("endpoints", "keys", endpoint_id, row["keys"]))
     )
     return Endpoint(
-        id=row["id"],
+        id=endpoint_id,
         app_id=row["app_id"],
         uid=row["uid"],
         url=row["url"],
@@ -180,7 +181,7 @@ def endpoint_from(row: Row, codec: RowCodec) -> Endpoint:
         event_types=_tuple(row["event_types"]),
         channels=_tuple(row["channels"]),
         metadata=load_json(row["metadata"]),
-        headers=orjson.loads(codec.decode("endpoints", "headers", row["headers"])),
+        headers=orjson.loads(codec.decode("endpoints", "headers", endpoint_id, row["headers"])),
         keys=keys,
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
@@ -189,6 +190,26 @@ def endpoint_from(row: Row, codec: RowCodec) -> Endpoint:
         failing_since=from_ms(_optional(row, "failing_since")),
         app_throttle_rate=_optional(row, "app_throttle_rate"),
     )
+
+
+ENDPOINT_SECRETS = tuple(column for table, column in SECRET_COLUMNS if table == "endpoints")
+"""The endpoint columns ``hookline rekey`` re-encodes (queries ``rekey_page``, ``rekey_write``)."""
+
+
+def rekeyed_params(row: Row, codec: RowCodec) -> dict[str, Any] | None:
+    """The ``rekey_write`` parameters that re-encode, with the codec's current key, each
+    secret column of an endpoint's row that is stored otherwise; None if none is."""
+    endpoint_id = row["id"]
+    params: dict[str, Any] = {"id": endpoint_id, "version": row["version"]}
+    stale = False
+    for column in ENDPOINT_SECRETS:
+        stored = row[column]
+        params[f"old_{column}"] = params[column] = stored
+        if stored is not None and not codec.current(stored):
+            plain = codec.decode("endpoints", column, endpoint_id, stored)
+            params[column] = codec.encode("endpoints", column, endpoint_id, plain)
+            stale = True
+    return params if stale else None
 
 
 def endpoint_failure_from(row: Row) -> EndpointFailure:
@@ -392,13 +413,22 @@ def completion_params(completion: IdempotencyCompletion) -> dict[str, Any]:
     }
 
 
-def idempotent_response_from(row: Row) -> IdempotentResponse:
+def idempotent_body(scope: str, key: str, body: bytes, codec: RowCodec) -> bytes:
+    """The stored form of a response kept for an idempotency key, sealed by ``codec``: some
+    responses carry a secret (a rotated signing secret). Latin-1 maps bytes to text and back
+    unchanged, and sealed text is ASCII."""
+    text = codec.encode("idempotency_keys", "body", f"{scope}/{key}", body.decode("latin-1"))
+    return text.encode("latin-1")
+
+
+def idempotent_response_from(row: Row, scope: str, key: str, codec: RowCodec) -> IdempotentResponse:
     body = row["body"]
-    return IdempotentResponse(
-        request_hash=row["request_hash"],
-        status=row["status"],
-        body=None if body is None else bytes(body),
-    )
+    if body is not None:
+        text = codec.decode(
+            "idempotency_keys", "body", f"{scope}/{key}", bytes(body).decode("latin-1")
+        )
+        body = text.encode("latin-1")
+    return IdempotentResponse(request_hash=row["request_hash"], status=row["status"], body=body)
 
 
 def worker_params(worker_id: str, now: datetime) -> dict[str, Any]:

@@ -256,3 +256,8 @@ SELECT count(*) FROM attempts WHERE msg_id = ANY(:ids)
 -- What autovacuum does after pruning, by hand (hookline prune --vacuum): one statement,
 -- outside a transaction as VACUUM must be; not FULL, so reads and writes go on meanwhile.
 VACUUM (ANALYZE) messages, deliveries, attempts
+
+-- name: forget_replaced_secrets
+-- After hookline rekey: reclaim the dead row versions that held the replaced text (outside
+-- a transaction, as VACUUM must run; not FULL, so reads and writes go on).
+VACUUM endpoints

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -32,6 +33,8 @@ R = TypeVar("R")
 OnThread = Callable[[sqlite3.Connection, int | None], R]
 """Work run on the connection's thread, given the connection and the write-lock file."""
 
+log = logging.getLogger("hookline.sqlite")
+
 BUSY_TIMEOUT_MS = 5000
 QUERIES = dialect_queries("hookline.storage.sqlite")
 MIGRATIONS = load_migrations("hookline.storage.sqlite")
@@ -43,6 +46,29 @@ def path_from_url(url: str) -> str:
     if not url.startswith(prefix) or len(url) == len(prefix):
         raise ValueError(f"not a SQLite URL (expected sqlite:///path): {url!r}")
     return url[len(prefix) :]
+
+
+FILE_MODE = 0o600
+"""A new database file is its owner's only; SQLite gives its ``-wal`` and ``-shm`` files the
+database file's mode."""
+
+
+def _create_owner_only(path: str) -> None:
+    """Create the database file owner-only before SQLite would create it under the umask
+    (world-readable by default); warn about an existing file that others may read."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileNotFoundError:
+        return  # no such folder: sqlite3 says so, as Unavailable
+    except FileExistsError:
+        mode = os.stat(path).st_mode & 0o777
+        if mode & 0o077:
+            log.warning(
+                "%s is readable or writable by other users (mode %o): chmod 600 it, and its "
+                "-wal and -shm files, to keep it the hookline user's only",
+                path,
+                mode,
+            )
 
 
 class SqliteConnector:
@@ -133,6 +159,8 @@ class SqliteConnector:
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
+            if self._path != ":memory:":
+                _create_owner_only(self._path)
             conn = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False, cached_statements=256
             )
@@ -144,6 +172,9 @@ class SqliteConnector:
             conn.execute("PRAGMA journal_mode = WAL")
             # FULL: a committed 202 survives power loss too, not only a killed process.
             conn.execute("PRAGMA synchronous = FULL")
+            # Deleted and replaced content (a rotated-out secret, a deleted endpoint) is
+            # overwritten with zeros instead of lingering in free pages (docs/security.md).
+            conn.execute("PRAGMA secure_delete = ON")
             if self._on_connect is not None:
                 self._on_connect(conn)
             if self._path != ":memory:":

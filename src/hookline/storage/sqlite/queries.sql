@@ -149,3 +149,8 @@ PRAGMA auto_vacuum
 -- Rebuilds the file, and with it switches an older database to incremental auto-vacuum.
 PRAGMA auto_vacuum = INCREMENTAL;
 VACUUM
+
+-- name: forget_replaced_secrets
+-- After hookline rekey: secure_delete zeroed the replaced cells in the pages, and this moves
+-- every page into the file and truncates the WAL, where the old page images still were.
+PRAGMA wal_checkpoint(TRUNCATE)
