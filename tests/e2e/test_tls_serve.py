@@ -16,6 +16,7 @@ from svix.api import ApplicationIn, EndpointIn, MessageIn, Svix, SvixOptions
 
 from tests.e2e.harness import (
     ADMIN_TOKEN,
+    ENCRYPTION_KEYS,
     HooklineProcess,
     Receiver,
     free_port,
@@ -108,6 +109,7 @@ def test_an_unusable_certificate_stops_the_start_with_a_message(
             "HOOKLINE_DATABASE_URL": sqlite_url(tmp_path),
             "HOOKLINE_PORT": str(free_port()),
             "HOOKLINE_ADMIN_TOKEN": ADMIN_TOKEN,
+            "HOOKLINE_ENCRYPTION_KEYS": ENCRYPTION_KEYS,
             **env,
         },
         capture_output=True,
