@@ -174,6 +174,7 @@ async def run(
         base_url=settings.base_url,
         instrumentation=instrumentation,
         disable_after=disable_after,
+        max_endpoints_per_app=settings.max_endpoints_per_app,
     )
     runner: TaskRunner | None = None
     if delivery is not None:

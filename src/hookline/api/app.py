@@ -35,7 +35,7 @@ from hookline.api.http import (
     parse_query,
     replay_record,
 )
-from hookline.api.params import QueryError
+from hookline.api.params import QueryError, check_idempotency_key, check_path, check_query
 from hookline.api.reservations import KeptReservation
 from hookline.config import Settings
 from hookline.domain.errors import HooklineError, Unavailable
@@ -120,12 +120,14 @@ class HooklineApp:
         """The response, and the path template of the route that gave it."""
         method: str = scope["method"]
         path: str = scope["path"]
-        route, params, path_seen = self.router.match(method, path)
+        route, params, allowed = self.router.match(method, path)
         if route is None:
-            if path_seen:
+            if allowed:
                 refused = error_response(
                     405, "method_not_allowed", f"{method} is not allowed on {path}"
                 )
+                # RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
+                refused.headers.append((b"allow", ", ".join(allowed).encode()))
                 return refused, NO_ROUTE
             return error_response(404, "not_found", f"No route for {method} {path}"), NO_ROUTE
         return await self._handle(route, params, scope, receive), route.path
@@ -164,7 +166,12 @@ class HooklineApp:
                     f"{method} {route.path} does not support the query parameter "
                     f"{unsupported!r}; see docs/api-compatibility.md",
                 )
+            if route.implemented:
+                check_path(params)
+                check_query(request.query)
             key = headers.get("idempotency-key")
+            if key is not None and route.implemented:
+                check_idempotency_key(key)
             if method == "POST" and key and request.principal is not None:
                 return await self._idempotent(route, request, request.principal, key)
             return await route.handler(self._ops, request)

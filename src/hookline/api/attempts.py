@@ -82,7 +82,7 @@ async def list_by_message(ops: Operations, request: Request) -> Response:
         request.app_key,
         request.path_params["msg_id"],
         params.list_query(request, True),
-        _attempt_filter(request, request.query_one("endpoint_id") or None),
+        _attempt_filter(request, params.query_key(request, "endpoint_id")),
     )
     with_content = params.query_bool(request, "with_content", default=True)
     return json_response(200, serialize.page(found, lambda a: _attempt_json(a, with_content)))

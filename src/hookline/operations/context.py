@@ -13,6 +13,7 @@ from hookline.operations.cache import ApplicationCache
 from hookline.storage.base import Store
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8071"
+DEFAULT_MAX_ENDPOINTS_PER_APP = 100
 
 
 def _nobody_listens() -> None:
@@ -53,6 +54,8 @@ class Operations:
     """Hears accepted messages and endpoints created, changed, enabled, disabled, deleted."""
     disable_after: timedelta = DEFAULT_DISABLE_AFTER
     """The auto-disable period: an endpoint failing this long is disabled."""
+    max_endpoints_per_app: int | None = DEFAULT_MAX_ENDPOINTS_PER_APP
+    """``HOOKLINE_MAX_ENDPOINTS_PER_APP``: creating one more is refused; None for no cap."""
     accepted_heard: bool = field(init=False)
     """Whether anyone listens for ``MessageAccepted``: asked once, read on every publish."""
 
