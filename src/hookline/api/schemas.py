@@ -495,6 +495,26 @@ class HealthOut(Wire):
     database: str
 
 
+class PingOut(Wire):
+    status: str
+
+
+class EmptyOut(Wire):
+    """An empty object: the answer to a resend, as Svix's."""
+
+
 class HttpErrorOut(Wire):
     code: str
     detail: str
+
+
+class ValidationErrorItem(Wire):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class HttpValidationErrorOut(Wire):
+    """A 422: every field that broke a rule, FastAPI's shape, which Svix and its SDKs use."""
+
+    detail: list[ValidationErrorItem]

@@ -163,7 +163,7 @@ ROUTES = [
         "List background tasks",
         "Background task",
         Access.APP,
-        response=s.BackgroundTaskOut,
+        response=s.ListResponse[s.BackgroundTaskOut],
         query=("status", "task", "limit", "iterator", "order"),
     ),
     Route(
@@ -204,7 +204,7 @@ ROUTES = [
         "List dead letters: failed deliveries with no attempt left (hookline)",
         "Dead letter",
         Access.APP,
-        response=s.DeadLetterOut,
+        response=s.ListResponse[s.DeadLetterOut],
         query=(
             "limit",
             "iterator",
