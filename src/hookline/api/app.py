@@ -170,7 +170,7 @@ class HooklineApp:
                 check_path(params)
                 check_query(request.query)
             key = headers.get("idempotency-key")
-            if key is not None and route.implemented:
+            if key and route.implemented:
                 check_idempotency_key(key)
             if method == "POST" and key and request.principal is not None:
                 return await self._idempotent(route, request, request.principal, key)

@@ -221,9 +221,9 @@ class EndpointHeadersIn(Wire):
 
 class EndpointHeadersPatchIn(Wire):
     headers: Headers = Field(default_factory=dict)
-    delete_headers: list[Annotated[str, Field(max_length=256)]] | None = Field(
-        default=None, max_length=MAX_CUSTOM_HEADERS
-    )
+    delete_headers: list[Annotated[str, Field(max_length=256)]] | None = None
+    """Not capped in number: deleting must stay possible from headers stored before the
+    caps."""
 
 
 class RecoverIn(Wire):
