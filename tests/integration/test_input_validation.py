@@ -454,3 +454,12 @@ def test_no_path_segment_or_query_value_gets_a_5xx(
     query = {name: query_value for name in names}
     r = shared.call(method, target, params=query, json={})
     assert r.status_code < 500, (method, target, query, r.text[:300])
+
+
+def test_a_405_lists_the_allowed_methods(shared: Harness) -> None:
+    """RFC 9110 §15.5.6: a 405 says which methods the resource supports, in ``Allow``."""
+    r = shared.call("DELETE", "/api/v1/app")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    r = shared.call("POST", APP)
+    assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET, PATCH, PUT"
+    assert "allow" not in shared.call("GET", "/api/v1/nothing-here").headers
