@@ -89,3 +89,13 @@ async def test_the_endpoint_cap_is_the_operations_setting(ops: Ops) -> None:
     assert error.value.code == "endpoint_limit_reached"
     lifted = replace(ops.ops, max_endpoints_per_app=None)
     await endpoints.create(lifted, SYSTEM, "acme", EndpointFields(URL))
+
+
+async def test_an_error_names_a_few_unknown_event_types_and_counts_the_rest(ops: Ops) -> None:
+    """A filter of 20,000 unknown names is refused with a short message, not all of them."""
+    await _seed(ops)
+    names = [f"e{i}" for i in range(20_000)]
+    with pytest.raises(InvalidRequest) as error:
+        await endpoints.create(ops.ops, SYSTEM, "acme", EndpointFields(URL, event_types=names))
+    assert error.value.detail.startswith("Unknown event type(s): e0, e1,")
+    assert "and 19990 more" in error.value.detail and len(error.value.detail) < 300
