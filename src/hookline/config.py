@@ -42,6 +42,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _cap(text: str) -> int | None:
+    """A count, or 0 for no limit."""
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 (no limit) or more")
+    return value or None
+
+
 def _ratio(text: str) -> float:
     value = float(text)
     if not 0 < value <= 1:
@@ -161,6 +169,9 @@ class Settings:
     )
     request_timeout: float = _setting(_positive_float, "seconds per delivery attempt")
     max_payload_bytes: int = _setting(_positive_int, "largest accepted request body")
+    max_endpoints_per_app: int | None = _setting(
+        _cap, "endpoints an application may have (0: no limit)"
+    )
     lease_seconds: float = _setting(
         _positive_float, "how long a claimed delivery stays reserved to its worker"
     )
@@ -306,6 +317,7 @@ DEFAULTS: dict[str, str] = {
     "retry_max_age": "0",
     "request_timeout": "15",
     "max_payload_bytes": "1048576",
+    "max_endpoints_per_app": "100",
     "poll_interval": "0.25",
     "max_in_flight": "256",
     "endpoint_max_in_flight": "32",

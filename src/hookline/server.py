@@ -271,6 +271,7 @@ async def run(
         disable_after=disable_after,
         endpoint_https_only=settings.endpoint_https_only,
         ports=port_policy(settings),
+        max_endpoints_per_app=settings.max_endpoints_per_app,
     )
     runner: TaskRunner | None = None
     if delivery is not None:

@@ -168,6 +168,22 @@ async def test_publish_routes_by_event_type_channel_and_disabled(store: Store) -
     assert set(routed[1]) == {everything.id, typed.id, eu_only.id}
 
 
+async def test_count_endpoints_counts_one_application_only(store: Store) -> None:
+    """The endpoints-per-application cap reads this count: the application's own, deleted
+    ones gone, another application's never included."""
+    app, other = make_app(), make_app()
+    await store.create_application(app)
+    await store.create_application(other)
+    assert await store.count_endpoints(app.id) == 0
+    first, second = make_endpoint(app), make_endpoint(app)
+    await store.create_endpoint(first)
+    await store.create_endpoint(second)
+    await store.create_endpoint(make_endpoint(other))
+    assert await store.count_endpoints(app.id) == 2
+    await store.delete_endpoint(app.id, first.id)
+    assert await store.count_endpoints(app.id) == 1
+
+
 async def test_each_publish_routes_by_the_endpoints_as_they_are_now(store: Store) -> None:
     """Endpoints created, changed, disabled by an outcome or deleted between two publishes
     route the second one as they are then (SQLite routes against endpoints it read before

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from hookline.domain.headers import InvalidHeader, merge_headers, normalize_headers, redacted
+from hookline.domain.headers import (
+    MAX_CUSTOM_HEADER_BYTES,
+    MAX_CUSTOM_HEADERS,
+    InvalidHeader,
+    header_bytes,
+    merge_headers,
+    normalize_headers,
+    redacted,
+)
 
 
 def test_header_names_keep_the_case_they_were_given_in() -> None:
@@ -28,11 +36,45 @@ def test_headers_hookline_sets_or_hop_by_hop_are_refused_in_any_case(name: str) 
         normalize_headers({name: "x"})
 
 
-@pytest.mark.parametrize("value", ["a\r\nInjected: 1", "a\nb", "a\0"])
-def test_line_breaks_and_nul_in_values_are_refused(value: str) -> None:
-    """A value cannot smuggle a second header line."""
-    with pytest.raises(InvalidHeader, match="line break or NUL"):
+@pytest.mark.parametrize(
+    "value", ["a\r\nInjected: 1", "a\nb", "a\0", "a\x0bb", "a\x7fb", "a\x1bb", "a\x85b", "\r"]
+)
+def test_control_characters_in_values_are_refused(value: str) -> None:
+    """A value cannot smuggle a second header line, nor carry VT, DEL or another control
+    character that receivers refuse (RFC 9110 §5.5): it would fail every delivery."""
+    with pytest.raises(InvalidHeader, match="control character"):
         normalize_headers({"X-Team": value})
+
+
+def test_tabs_and_non_ascii_text_in_values_are_kept() -> None:
+    """HTAB is field whitespace and non-ASCII text goes out as UTF-8 (obs-text)."""
+    assert normalize_headers({"X-Team": "a\tb — café"}) == {"X-Team": "a\tb — café"}
+
+
+def test_more_than_the_cap_of_headers_is_refused() -> None:
+    """51 headers are one too many, however small."""
+    headers = {f"X-H{i}": "v" for i in range(MAX_CUSTOM_HEADERS + 1)}
+    with pytest.raises(InvalidHeader, match=f"at most {MAX_CUSTOM_HEADERS}"):
+        normalize_headers(headers)
+    assert len(normalize_headers(dict(list(headers.items())[:-1]))) == MAX_CUSTOM_HEADERS
+
+
+def test_headers_larger_than_the_byte_cap_are_refused() -> None:
+    """The cap counts the lines as sent: ``Name: value`` and CRLF."""
+    name = "X-Big"
+    fits = "v" * (MAX_CUSTOM_HEADER_BYTES - len(name) - 4)
+    assert header_bytes({name: fits}) == MAX_CUSTOM_HEADER_BYTES
+    assert normalize_headers({name: fits}) == {name: fits}
+    with pytest.raises(InvalidHeader, match=f"at most {MAX_CUSTOM_HEADER_BYTES}"):
+        normalize_headers({name: fits + "v"})
+
+
+def test_a_patch_that_only_deletes_is_allowed_past_the_caps() -> None:
+    """Headers stored before the caps can still be trimmed; adding to them cannot."""
+    stored = {f"X-H{i}": "v" for i in range(MAX_CUSTOM_HEADERS + 5)}
+    assert len(merge_headers(stored, {}, ["X-H0"])) == MAX_CUSTOM_HEADERS + 4
+    with pytest.raises(InvalidHeader, match="at most"):
+        merge_headers(stored, {"X-New": "v"}, ["X-H0"])
 
 
 def test_a_name_that_is_not_an_http_token_is_refused() -> None:

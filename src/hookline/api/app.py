@@ -37,7 +37,7 @@ from hookline.api.http import (
     replay_record,
 )
 from hookline.api.limits import ApiLimits
-from hookline.api.params import QueryError
+from hookline.api.params import QueryError, check_idempotency_key, check_path, check_query
 from hookline.api.reservations import KeptReservation
 from hookline.config import Settings
 from hookline.domain.errors import HooklineError, Unauthorized, Unavailable
@@ -123,12 +123,14 @@ class HooklineApp:
         """The response, and the path template of the route that gave it."""
         method: str = scope["method"]
         path: str = scope["path"]
-        route, params, path_seen = self.router.match(method, path)
+        route, params, allowed = self.router.match(method, path)
         if route is None:
-            if path_seen:
+            if allowed:
                 refused = error_response(
                     405, "method_not_allowed", f"{method} is not allowed on {path}"
                 )
+                # RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
+                refused.headers.append((b"allow", ", ".join(allowed).encode()))
                 return refused, NO_ROUTE
             return error_response(404, "not_found", f"No route for {method} {path}"), NO_ROUTE
         return await self._handle(route, params, scope, receive), route.path
@@ -158,28 +160,10 @@ class HooklineApp:
         )
         try:
             if route.access is not Access.PUBLIC:
-                # 401 without a valid token; 403 for a scoped token on an admin route.
-                try:
-                    principal = await self._auth.authenticate(
-                        headers.get("authorization"), self._ops.clock()
-                    )
-                except Unauthorized:
-                    self._limits.auth_failed(client, time.monotonic())
-                    raise
-                refused = self._limits.after_auth(principal, time.monotonic())
+                refused = await self._authorize(route, request, client)
                 if refused is not None:
                     return refused
-                if route.access is Access.ADMIN:
-                    principal.require_admin()
-                request.principal = principal
-            unsupported = route.unsupported_query(request.query)
-            if unsupported is not None:
-                raise QueryError(
-                    unsupported,
-                    f"{method} {route.path} does not support the query parameter "
-                    f"{unsupported!r}; see docs/api-compatibility.md",
-                )
-            key = headers.get("idempotency-key")
+            key = _checked_inputs(route, request)
             if method == "POST" and key and request.principal is not None:
                 return await self._idempotent(route, request, request.principal, key)
             return await route.handler(self._ops, request)
@@ -190,6 +174,26 @@ class HooklineApp:
         except Exception:
             log.exception("unhandled error on %s %s", method, path)
             return error_response(500, "internal_error", "An unexpected error occurred")
+
+    async def _authorize(
+        self, route: Route, request: Request, client: str | None
+    ) -> Response | None:
+        """Set the request's principal; 401 without a valid token, 403 for a scoped token on
+        an admin route (raised), or the limits' refusal (returned)."""
+        try:
+            principal = await self._auth.authenticate(
+                request.headers.get("authorization"), self._ops.clock()
+            )
+        except Unauthorized:
+            self._limits.auth_failed(client, time.monotonic())
+            raise
+        refused = self._limits.after_auth(principal, time.monotonic())
+        if refused is not None:
+            return refused
+        if route.access is Access.ADMIN:
+            principal.require_admin()
+        request.principal = principal
+        return None
 
     async def _idempotent(
         self, route: Route, request: Request, principal: Principal, key: str
@@ -281,6 +285,25 @@ class HooklineApp:
             return hookline_error_response(exc)
         except ValidationError as exc:
             return validation_error_response(exc)
+
+
+def _checked_inputs(route: Route, request: Request) -> str | None:
+    """Refuse a query parameter the route does not read, a malformed path segment or query
+    value, or a malformed idempotency key; the request's idempotency key, if any."""
+    unsupported = route.unsupported_query(request.query)
+    if unsupported is not None:
+        raise QueryError(
+            unsupported,
+            f"{request.method} {route.path} does not support the query parameter "
+            f"{unsupported!r}; see docs/api-compatibility.md",
+        )
+    if route.implemented:
+        check_path(request.path_params)
+        check_query(request.query)
+    key = request.headers.get("idempotency-key")
+    if key and route.implemented:
+        check_idempotency_key(key)
+    return key
 
 
 def _client(scope: Scope) -> str | None:

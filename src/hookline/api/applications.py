@@ -89,7 +89,7 @@ ROUTES = [
         "List applications",
         "Application",
         Access.ADMIN,
-        response=s.ApplicationOut,
+        response=s.ListResponse[s.ApplicationOut],
         # hookline has no Svix Play endpoints, so excluding applications that have one
         # excludes none: the parameter is honoured by changing nothing.
         query=(

@@ -82,7 +82,7 @@ async def list_by_message(ops: Operations, request: Request) -> Response:
         request.app_key,
         request.path_params["msg_id"],
         params.list_query(request, True),
-        _attempt_filter(request, request.query_one("endpoint_id") or None),
+        _attempt_filter(request, params.query_key(request, "endpoint_id")),
     )
     with_content = params.query_bool(request, "with_content", default=True)
     return json_response(200, serialize.page(found, lambda a: _attempt_json(a, with_content)))
@@ -176,7 +176,7 @@ ROUTES = [
         "List attempts to an endpoint",
         "Message Attempt",
         Access.APP,
-        response=s.MessageAttemptOut,
+        response=s.ListResponse[s.MessageAttemptOut],
         query=(*FILTERS, "with_msg"),
     ),
     Route(
@@ -186,7 +186,7 @@ ROUTES = [
         "List attempts of a message",
         "Message Attempt",
         Access.APP,
-        response=s.MessageAttemptOut,
+        response=s.ListResponse[s.MessageAttemptOut],
         query=(*FILTERS, "endpoint_id"),
     ),
     Route(
@@ -206,7 +206,7 @@ ROUTES = [
         "List messages sent to an endpoint, with their delivery status",
         "Message Attempt",
         Access.APP,
-        response=s.EndpointMessageOut,
+        response=s.ListResponse[s.EndpointMessageOut],
         query=(
             "limit",
             "iterator",
@@ -227,7 +227,7 @@ ROUTES = [
         "List endpoints a message was sent to",
         "Message Attempt",
         Access.APP,
-        response=s.MessageEndpointOut,
+        response=s.ListResponse[s.MessageEndpointOut],
         query=("limit", "iterator"),
     ),
     Route(
@@ -237,6 +237,7 @@ ROUTES = [
         "Resend a message to an endpoint",
         "Message Attempt",
         Access.APP,
+        response=s.EmptyOut,
         status=202,
     ),
     Route(

@@ -144,7 +144,7 @@ ROUTES = [
         "List endpoints",
         "Endpoint",
         Access.APP,
-        response=s.EndpointOut,
+        response=s.ListResponse[s.EndpointOut],
         query=("limit", "iterator", "order"),
     ),
     Route(

@@ -93,7 +93,7 @@ ROUTES = [
         "List event types",
         "Event Type",
         Access.APP,
-        response=s.EventTypeOut,
+        response=s.ListResponse[s.EventTypeOut],
         query=("limit", "iterator", "order", "include_archived", "with_content"),
     ),
     Route(

@@ -33,7 +33,15 @@ ROUTES = [
         Access.PUBLIC,
         response=s.HealthOut,
     ),
-    Route("GET", "/health/ping", ping, "Liveness: the process answers", "Health", Access.PUBLIC),
+    Route(
+        "GET",
+        "/health/ping",
+        ping,
+        "Liveness: the process answers",
+        "Health",
+        Access.PUBLIC,
+        response=s.PingOut,
+    ),
     Route(
         "GET",
         "/api/v1/health/ping",
@@ -41,6 +49,7 @@ ROUTES = [
         "Liveness: the process answers (Svix's path)",
         "Health",
         Access.PUBLIC,
+        response=s.PingOut,
     ),
     Route(
         "GET",

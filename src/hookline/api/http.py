@@ -166,16 +166,18 @@ class Router:
         for route in routes:
             self._buckets.setdefault(_segments(route.path), []).append((route.pattern, route))
 
-    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
-        path_seen = False
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
+        """The route and its path parameters; without one, the methods the path does
+        allow (empty for an unknown path: a 404, else a 405 with ``Allow``)."""
+        allowed: list[str] = []
         for pattern, route in self._buckets.get(_segments(path), ()):
             found = pattern.match(path)
             if found is None:
                 continue
-            path_seen = True
             if route.method == method:
-                return route, found.groupdict(), True
-        return None, {}, path_seen
+                return route, found.groupdict(), [method]
+            allowed.append(route.method)
+        return None, {}, sorted(set(allowed))
 
 
 def _segments(path: str) -> int:

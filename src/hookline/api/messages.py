@@ -120,7 +120,7 @@ ROUTES = [
         "List messages",
         "Message",
         Access.APP,
-        response=s.MessageOut,
+        response=s.ListResponse[s.MessageOut],
         query=(
             "limit",
             "iterator",

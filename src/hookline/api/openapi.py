@@ -1,35 +1,117 @@
-"""The OpenAPI document, generated from the route table so it describes the real routes."""
+"""The OpenAPI document, generated from the route table so it describes the real routes.
+
+It lists the implemented operations only (Svix's others answer 501 and are named under
+``x-hookline-not-implemented``), each with its request body, its success response (lists as
+``ListResponse_…``), its errors, its parameters and the constraints the server enforces on
+them. ``tests/integration/test_openapi.py`` validates it with openapi-spec-validator and
+checks the answers of the real routes against it.
+"""
 
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 import hookline
+from hookline.api import params
 from hookline.api import schemas as s
 from hookline.api.http import Access, Request, Response, Route, json_response
+from hookline.domain import validation as v
+from hookline.domain.tasks import TaskKind
 from hookline.operations.context import Operations
+from hookline.storage.base import MAX_LIST_LIMIT
 
-LIST_PARAMS = {"limit": "integer", "status": "integer", "status_code_class": "integer"}
-BOOL_PARAMS = {"with_content", "include_archived", "expunge", "get_if_exists", "with_msg"}
+_BOOLEAN: dict[str, Any] = {"type": "boolean"}
+_DATE_TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
+_KEY: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": v.MAX_KEY_LENGTH,
+    "pattern": v.KEY_PATTERN,
+}
+QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT, "default": 50},
+    "iterator": {**_KEY, "pattern": r"^-?[a-zA-Z0-9\-_.]+$"},
+    "order": {"type": "string", "enum": ["ascending", "descending"]},
+    "status": {"type": "integer", "enum": [0, 1, 2, 3, 4]},
+    "status_code_class": {"type": "integer", "enum": [0, 100, 200, 300, 400, 500]},
+    "event_types": {"type": "array", "items": _KEY},
+    "channel": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 128,
+        "pattern": params.CHANNEL_PATTERN,
+    },
+    "tag": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": v.MAX_TAG_LENGTH,
+        "pattern": v.TAG_PATTERN,
+    },
+    "endpoint_id": _KEY,
+    "task": {"type": "string", "enum": sorted({k.wire for k in TaskKind})},
+    **{name: _DATE_TIME for name in ("before", "after", "since", "until")},
+    **{
+        name: _BOOLEAN
+        for name in (
+            "dry_run",
+            "exclude_apps_with_no_endpoints",
+            "exclude_apps_with_svix_play_endpoints",
+            "expanded_statuses",
+            "expunge",
+            "get_if_exists",
+            "include_archived",
+            "with_content",
+            "with_msg",
+        )
+    },
+}
+"""Each query parameter's schema: what ``api/params.py`` accepts for it."""
+QUERY_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
+    ("/api/v1/background-task", "status"): {
+        "type": "string",
+        "enum": ["running", "finished", "failed", "canceled"],
+    },
+}
+"""A parameter that means something else on one route."""
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "idempotency-key",
+    "in": "header",
+    "required": False,
+    "description": "A repeat with the same key and body replays the first response "
+    "(docs/api-compatibility.md)",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": params.MAX_IDEMPOTENCY_KEY_LENGTH,
+        "pattern": "^[\\x21-\\x7e]+$",
+    },
+}
+_PARAM = re.compile(r"\{(\w+)\}")
 
 
 def build_document(routes: list[Route]) -> dict[str, Any]:
-    models: set[type[BaseModel]] = {s.HttpErrorOut}
-    for route in routes:
-        models.update(m for m in (route.body, route.response) if m is not None)
-    ordered = sorted(models, key=lambda m: m.__name__)
+    real = [r for r in routes if r.implemented]
+    wanted: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {
+        (s.HttpErrorOut, "serialization"): None,
+        (s.HttpValidationErrorOut, "serialization"): None,
+    }
+    for route in real:
+        if route.body is not None:
+            wanted[(route.body, "validation")] = None
+        if route.response is not None:
+            wanted[(route.response, "serialization")] = None
+    keys = sorted(wanted, key=lambda k: (k[0].__name__, k[1]))
     refs, schema = models_json_schema(
-        [(m, "validation") for m in ordered],
-        ref_template="#/components/schemas/{model}",
-        by_alias=True,
+        keys, ref_template="#/components/schemas/{model}", by_alias=True
     )
-    ref_of = {m: refs[(m, "validation")]["$ref"] for m in ordered}
+    ref_of = {key: refs[key]["$ref"] for key in keys}
     paths: dict[str, dict[str, Any]] = {}
-    for route in routes:
+    for route in real:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, ref_of)
     return {
         "openapi": "3.1.0",
@@ -43,23 +125,37 @@ def build_document(routes: list[Route]) -> dict[str, Any]:
             "securitySchemes": {"HTTPBearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": paths,
+        "x-hookline-not-implemented": [f"{r.method} {r.path}" for r in routes if not r.implemented],
     }
 
 
-def _operation(route: Route, ref_of: dict[type[BaseModel], str]) -> dict[str, Any]:
+Refs = dict[tuple[type[BaseModel], JsonSchemaMode], str]
+
+
+def operation_id(route: Route) -> str:
+    """Unique by construction (a method and a path name one route):
+    ``get_api_v1_app_app_id_endpoint``."""
+    slug = re.sub(r"[^a-zA-Z0-9]+", "_", route.path).strip("_")
+    return f"{route.method.lower()}_{slug}"
+
+
+def _operation(route: Route, ref_of: Refs) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in _path_params(route.path)
+        {"name": name, "in": "path", "required": True, "schema": _KEY}
+        for name in _PARAM.findall(route.path)
     ]
     for name in route.query:
-        kind = "boolean" if name in BOOL_PARAMS else LIST_PARAMS.get(name, "string")
-        parameters.append(
-            {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
-        )
+        schema = QUERY_OVERRIDES.get((route.path, name)) or QUERY_SCHEMAS[name]
+        parameter: dict[str, Any] = {"name": name, "in": "query", "required": False}
+        if schema.get("type") == "array":
+            parameter.update(style="form", explode=False)
+        parameters.append({**parameter, "schema": schema})
+    if route.method == "POST" and route.access is not Access.PUBLIC:
+        parameters.append(IDEMPOTENCY_KEY)
     operation: dict[str, Any] = {
         "summary": route.summary,
         "tags": [route.tag],
-        "operationId": f"{route.method.lower()}_{route.handler.__name__}",
+        "operationId": operation_id(route),
         "parameters": parameters,
         "responses": _responses(route, ref_of),
     }
@@ -67,19 +163,25 @@ def _operation(route: Route, ref_of: dict[type[BaseModel], str]) -> dict[str, An
         operation["security"] = [{"HTTPBearer": []}]
     if route.body is not None:
         operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": ref_of[route.body]}}},
+            "required": not getattr(route.body, "empty_body_allowed", False),
+            "content": {
+                "application/json": {"schema": {"$ref": ref_of[(route.body, "validation")]}}
+            },
         }
     return operation
 
 
-def _responses(route: Route, ref_of: dict[type[BaseModel], str]) -> dict[str, Any]:
-    error = {"content": {"application/json": {"schema": {"$ref": ref_of[s.HttpErrorOut]}}}}
-    if not route.implemented:
-        return {"501": {"description": "Not implemented by hookline", **error}}
+def _json(ref: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": ref}}}}
+
+
+def _responses(route: Route, ref_of: Refs) -> dict[str, Any]:
+    error = _json(ref_of[(s.HttpErrorOut, "serialization")])
     ok: dict[str, Any] = {"description": "Success"}
     if route.response is not None:
-        ok["content"] = {"application/json": {"schema": {"$ref": ref_of[route.response]}}}
+        ok.update(_json(ref_of[(route.response, "serialization")]))
+    elif route.status != 204:
+        ok["content"] = _UNTYPED.get(route.path, {"application/json": {"schema": {}}})
     responses: dict[str, Any] = {str(route.status): ok}
     if route.access is not Access.PUBLIC:
         responses["401"] = {"description": "Missing or invalid token", **error}
@@ -87,22 +189,36 @@ def _responses(route: Route, ref_of: dict[type[BaseModel], str]) -> dict[str, An
         responses["403"] = {"description": "Needs an admin token", **error}
     if "{" in route.path:
         responses["404"] = {"description": "Not found", **error}
-    if route.body is not None or route.query:
-        responses["422"] = {"description": "Validation error"}
+    if route.method in ("POST", "PUT", "PATCH", "DELETE") and route.access is not Access.PUBLIC:
+        responses["409"] = {"description": "Conflict (a clash, a lost race, a key)", **error}
+    if route.body is not None:
+        responses["413"] = {"description": "Body larger than the limit", **error}
+    if route.body is not None or route.query or "{" in route.path or route.method == "POST":
+        responses["422"] = {
+            "description": "Validation error",
+            **_json(ref_of[(s.HttpValidationErrorOut, "serialization")]),
+        }
+    if route.access is not Access.PUBLIC:
+        responses["503"] = {"description": "The database is unavailable; retry", **error}
     return responses
 
 
-def _path_params(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+_UNTYPED: dict[str, dict[str, Any]] = {
+    "/api/v1/openapi.json": {"application/json": {"schema": {"type": "object"}}},
+    "/docs": {"text/html": {"schema": {"type": "string"}}},
+}
+"""The two routes whose answer is not a wire model: this document and its page."""
 
 
 def openapi_routes(routes: list[Route]) -> list[Route]:
-    """Routes serving the document and a readable page; built over the final route list."""
+    """Routes serving the document and a readable page; the document covers ``routes`` and
+    these two, built once on first request."""
     cache: dict[str, Any] = {}
+    everything: list[Route] = []
 
     async def openapi_json(ops: Operations, request: Request) -> Response:
         if "doc" not in cache:
-            cache["doc"] = build_document(routes)
+            cache["doc"] = build_document(everything)
         return json_response(200, cache["doc"])
 
     async def docs_page(ops: Operations, request: Request) -> Response:
@@ -121,7 +237,7 @@ def openapi_routes(routes: list[Route]) -> list[Route]:
         )
         return Response(200, page.encode(), [(b"content-type", b"text/html; charset=utf-8")])
 
-    return [
+    own = [
         Route(
             "GET",
             "/api/v1/openapi.json",
@@ -132,3 +248,5 @@ def openapi_routes(routes: list[Route]) -> list[Route]:
         ),
         Route("GET", "/docs", docs_page, "Human-readable API reference", "Docs", Access.PUBLIC),
     ]
+    everything.extend([*routes, *own])
+    return own

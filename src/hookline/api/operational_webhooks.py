@@ -104,7 +104,7 @@ ROUTES = [
         "List operational webhook endpoints",
         TAG,
         Access.ADMIN,
-        response=s.EndpointOut,
+        response=s.ListResponse[s.EndpointOut],
         query=("limit", "iterator", "order"),
     ),
     Route(

@@ -7,8 +7,7 @@ work unchanged; where hookline is stricter it says so in docs/api-compatibility.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
-from urllib.parse import urlsplit
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -21,27 +20,52 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from hookline.domain import validation as v
+from hookline.domain.headers import MAX_CUSTOM_HEADERS
 from hookline.domain.policy import ApplicationPolicy, EndpointPolicy
 
 T = TypeVar("T")
 
-ID_PATTERN = r"^[a-zA-Z0-9\-_.]+$"
-Uid = Annotated[str, Field(min_length=1, max_length=256, pattern=ID_PATTERN)]
-EventTypeName = Annotated[str, Field(min_length=1, max_length=256, pattern=ID_PATTERN)]
+ID_PATTERN = v.KEY_PATTERN
+Uid = Annotated[str, Field(min_length=1, max_length=v.MAX_KEY_LENGTH, pattern=ID_PATTERN)]
+EventTypeName = Annotated[str, Field(min_length=1, max_length=v.MAX_KEY_LENGTH, pattern=ID_PATTERN)]
+Name = Annotated[
+    str, Field(min_length=1, max_length=v.MAX_NAME_LENGTH), AfterValidator(v.check_name)
+]
+"""A display name: no control characters or line breaks (``domain/validation.py``)."""
+Description = Annotated[
+    str, Field(max_length=v.MAX_DESCRIPTION_LENGTH), AfterValidator(v.check_description)
+]
+Timestamp = Annotated[datetime, AfterValidator(v.check_time)]
+"""An input date-time: read as UTC without an offset, between 1970 and 2099."""
+Tag = Annotated[str, Field(min_length=1, max_length=v.MAX_TAG_LENGTH, pattern=v.TAG_PATTERN)]
+ThrottleRate = Annotated[int, Field(ge=1, le=v.MAX_THROTTLE_RATE)]
+"""Messages per second; a uint16, as Svix declares it."""
+Headers = Annotated[dict[str, str], Field(max_length=MAX_CUSTOM_HEADERS)]
+"""Custom headers; names and values follow RFC 9110 and their total size is capped
+(``domain/headers.py``, checked by the operations with a 422 naming ``headers``)."""
 Channel = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[a-zA-Z0-9\-_.:]+$")]
 OrderingKey = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[a-zA-Z0-9\-_.:]+$")]
 """A hookline field: on an ordered endpoint, order is kept per key (docs/delivery.md)."""
 MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 3600
 
 
-def _check_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError("must be an absolute http:// or https:// URL with a host")
+EndpointUrl = Annotated[
+    str,
+    Field(min_length=1, max_length=v.MAX_URL_LENGTH, json_schema_extra={"format": "uri"}),
+    AfterValidator(v.check_url),
+]
+
+
+def _check_json(value: dict[str, Any]) -> dict[str, Any]:
+    problem = v.json_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
-EndpointUrl = Annotated[str, Field(min_length=1, max_length=65536), AfterValidator(_check_url)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_check_json)]
+"""Any JSON object whose numbers fit in 64 bits and are finite."""
 
 
 def _check_endpoint_policy(value: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +87,9 @@ class Wire(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
     )
+    empty_body_allowed: ClassVar[bool] = False
+    """Whether an absent request body counts as ``{}`` (its fields all have defaults and
+    Svix's SDKs send none); the OpenAPI document then marks the body optional."""
 
 
 # -- requests ------------------------------------------------------------------------
@@ -86,28 +113,31 @@ class ThrottleRateIn(Wire):
 
 
 class ApplicationIn(ThrottleRateIn):
-    name: str = Field(min_length=1, max_length=256)
+    name: Name
     uid: Uid | None = None
-    throttle_rate: int | None = Field(default=None, ge=1)
+    throttle_rate: ThrottleRate | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     policy: ApplicationPolicyWire | None = None
 
 
 class ApplicationPatch(ThrottleRateIn):
-    name: str | None = Field(default=None, min_length=1, max_length=256)
+    name: Name | None = None
     uid: Uid | None = None
-    throttle_rate: int | None = Field(default=None, ge=1)
+    throttle_rate: ThrottleRate | None = None
     metadata: dict[str, str] | None = None
     policy: ApplicationPolicyWire | None = None
 
 
+FeatureFlags = Annotated[list[Uid], Field(min_length=1)]
+
+
 class EventTypeUpdate(Wire):
-    description: str
+    description: Description
     archived: bool = False
     deprecated: bool = False
-    schemas: dict[str, Any] | None = None
-    group_name: str | None = None
-    feature_flags: list[str] | None = None
+    schemas: JsonObject | None = None
+    group_name: Uid | None = None
+    feature_flags: FeatureFlags | None = None
 
 
 class EventTypeIn(EventTypeUpdate):
@@ -115,18 +145,18 @@ class EventTypeIn(EventTypeUpdate):
 
 
 class EventTypePatch(Wire):
-    description: str | None = None
+    description: Description | None = None
     archived: bool | None = None
     deprecated: bool | None = None
-    schemas: dict[str, Any] | None = None
-    group_name: str | None = None
-    feature_flags: list[str] | None = None
+    schemas: JsonObject | None = None
+    group_name: Uid | None = None
+    feature_flags: FeatureFlags | None = None
 
 
 class EndpointUpdate(ThrottleRateIn):
     url: EndpointUrl
-    description: str = ""
-    throttle_rate: int | None = Field(default=None, ge=1)
+    description: Description = ""
+    throttle_rate: ThrottleRate | None = None
     uid: Uid | None = None
     disabled: bool = False
     event_types: list[EventTypeName] | None = Field(
@@ -139,13 +169,13 @@ class EndpointUpdate(ThrottleRateIn):
 
 class EndpointIn(EndpointUpdate):
     secret: str | None = None
-    headers: dict[str, str] | None = None
+    headers: Headers | None = None
 
 
 class EndpointPatch(ThrottleRateIn):
     url: EndpointUrl | None = None
-    description: str | None = None
-    throttle_rate: int | None = Field(default=None, ge=1)
+    description: Description | None = None
+    throttle_rate: ThrottleRate | None = None
     uid: Uid | None = None
     disabled: bool | None = None
     event_types: list[EventTypeName] | None = Field(
@@ -161,8 +191,8 @@ class OperationalEndpointUpdate(Wire):
     filter names operational event types."""
 
     url: EndpointUrl
-    description: str = ""
-    throttle_rate: int | None = Field(default=None, ge=1)
+    description: Description = ""
+    throttle_rate: ThrottleRate | None = None
     uid: Uid | None = None
     disabled: bool = False
     event_types: list[EventTypeName] | None = Field(
@@ -175,42 +205,46 @@ class OperationalEndpointIn(OperationalEndpointUpdate):
     """Svix's ``OperationalWebhookEndpointIn``."""
 
     secret: str | None = None
-    headers: dict[str, str] | None = None
+    headers: Headers | None = None
 
 
 class EndpointSecretRotateIn(Wire):
+    empty_body_allowed: ClassVar[bool] = True
+
     key: str | None = None
     grace_period_seconds: int = Field(default=24 * 3600, ge=0, le=MAX_GRACE_PERIOD_SECONDS)
 
 
 class EndpointHeadersIn(Wire):
-    headers: dict[str, str]
+    headers: Headers
 
 
 class EndpointHeadersPatchIn(Wire):
-    headers: dict[str, str] = Field(default_factory=dict)
-    delete_headers: list[str] | None = None
+    headers: Headers = Field(default_factory=dict)
+    delete_headers: list[Annotated[str, Field(max_length=256)]] | None = None
+    """Not capped in number: deleting must stay possible from headers stored before the
+    caps."""
 
 
 class RecoverIn(Wire):
-    since: datetime
-    until: datetime | None = None
+    since: Timestamp
+    until: Timestamp | None = None
 
 
 StatusCodeClass = Literal[0, 100, 200, 300, 400, 500]
 
 
 class ReplayIn(Wire):
-    since: datetime
-    until: datetime | None = None
+    since: Timestamp
+    until: Timestamp | None = None
 
 
 class BulkReplayIn(Wire):
-    since: datetime
-    until: datetime | None = None
+    since: Timestamp
+    until: Timestamp | None = None
     event_types: list[EventTypeName] | None = None
     channel: Channel | None = None
-    tag: str | None = Field(default=None, min_length=1, max_length=128)
+    tag: Tag | None = None
     status: Literal[0, 1, 2, 3, 4] | None = None
     status_code_class: StatusCodeClass | None = None
 
@@ -218,9 +252,11 @@ class BulkReplayIn(Wire):
 class DeadLetterRedriveIn(Wire):
     """hookline's own: which dead letters of the application to send again."""
 
-    since: datetime | None = None
-    until: datetime | None = None
-    endpoint_id: str | None = Field(default=None, min_length=1, max_length=256)
+    empty_body_allowed: ClassVar[bool] = True
+
+    since: Timestamp | None = None
+    until: Timestamp | None = None
+    endpoint_id: Uid | None = None
     event_types: list[EventTypeName] | None = None
     status_code_class: StatusCodeClass | None = None
 
@@ -235,15 +271,17 @@ class MessageIn(Wire):
     payload: dict[str, Any]
     event_id: Uid | None = None
     channels: list[Channel] | None = Field(default=None, min_length=1, max_length=10)
-    tags: list[str] | None = Field(default=None, max_length=5)
+    tags: list[Tag] | None = Field(default=None, max_length=5)
     application: ApplicationIn | None = None
     payload_retention_period: int | None = Field(default=None, ge=1, le=90)
     payload_retention_hours: int | None = Field(default=None, ge=1, le=2160)
-    deliver_at: datetime | None = None
+    deliver_at: Timestamp | None = None
     ordering_key: OrderingKey | None = None
 
 
 class AppPortalAccessIn(Wire):
+    empty_body_allowed: ClassVar[bool] = True
+
     application: ApplicationIn | None = None
     expiry: int = Field(default=7 * 24 * 3600, ge=3600, le=7 * 24 * 3600)
     read_only: bool | None = None
@@ -457,6 +495,26 @@ class HealthOut(Wire):
     database: str
 
 
+class PingOut(Wire):
+    status: str
+
+
+class EmptyOut(Wire):
+    """An empty object: the answer to a resend, as Svix's."""
+
+
 class HttpErrorOut(Wire):
     code: str
     detail: str
+
+
+class ValidationErrorItem(Wire):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class HttpValidationErrorOut(Wire):
+    """A 422: every field that broke a rule, FastAPI's shape, which Svix and its SDKs use."""
+
+    detail: list[ValidationErrorItem]

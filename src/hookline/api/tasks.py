@@ -90,8 +90,8 @@ async def list_dead_letters(ops: Operations, request: Request) -> Response:
     if code_class not in (None, "") and code_class not in {str(c) for c in STATUS_CLASSES}:
         raise params.QueryError("status_code_class", "must be one of 0, 100, 200, 300, 400, 500")
     filters = DeadLetterFilter(
-        endpoint_id=request.query_one("endpoint_id") or None,
-        event_types=params.query_list(request, "event_types"),
+        endpoint_id=params.query_key(request, "endpoint_id"),
+        event_types=params.query_keys(request, "event_types"),
         status_code_class=int(code_class) if code_class else None,
         since=params.query_datetime(request, "since"),
         until=params.query_datetime(request, "until"),
@@ -163,7 +163,7 @@ ROUTES = [
         "List background tasks",
         "Background task",
         Access.APP,
-        response=s.BackgroundTaskOut,
+        response=s.ListResponse[s.BackgroundTaskOut],
         query=("status", "task", "limit", "iterator", "order"),
     ),
     Route(
@@ -204,7 +204,7 @@ ROUTES = [
         "List dead letters: failed deliveries with no attempt left (hookline)",
         "Dead letter",
         Access.APP,
-        response=s.DeadLetterOut,
+        response=s.ListResponse[s.DeadLetterOut],
         query=(
             "limit",
             "iterator",

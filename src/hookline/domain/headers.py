@@ -8,10 +8,18 @@ shown again, as Svix does with its ``sensitive`` list.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 
 # RFC 9110 §5.6.2 token characters.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+MAX_CUSTOM_HEADERS = 50
+"""Custom headers per endpoint."""
+MAX_CUSTOM_HEADER_BYTES = 8192
+"""Their total size as sent (``Name: value`` and CRLF, in UTF-8): common servers refuse a
+request whose head passes 8 KiB (nginx's line buffer) to 16 KiB (Node.js's whole head), and
+hookline's own headers must still fit beside them."""
 
 FORBIDDEN = frozenset(
     {
@@ -58,13 +66,45 @@ def normalize_headers(headers: Mapping[str, str]) -> dict[str, str]:
             raise InvalidHeader(f"header name {raw_name!r} is not a valid HTTP token")
         if lowered in FORBIDDEN or lowered.startswith(FORBIDDEN_PREFIXES):
             raise InvalidHeader(f"header {raw_name!r} is set by hookline or is hop-by-hop")
-        if "\r" in value or "\n" in value or "\0" in value:
-            raise InvalidHeader(f"header {raw_name!r} has a line break or NUL in its value")
+        if _has_control(value):
+            raise InvalidHeader(
+                f"header {raw_name!r} has a control character in its value (RFC 9110 §5.5 "
+                "allows visible characters, spaces and tabs only)"
+            )
         if lowered in seen:
             raise InvalidHeader(f"headers {seen[lowered]!r} and {raw_name!r} are the same header")
         seen[lowered] = raw_name
         result[name] = value
+    check_header_caps(result)
     return result
+
+
+def check_header_caps(headers: Mapping[str, str]) -> None:
+    """Refuse more than 50 custom headers, or more than 8 KiB of them."""
+    if len(headers) > MAX_CUSTOM_HEADERS:
+        raise InvalidHeader(
+            f"{len(headers)} custom headers: an endpoint may have at most {MAX_CUSTOM_HEADERS}"
+        )
+    size = header_bytes(headers)
+    if size > MAX_CUSTOM_HEADER_BYTES:
+        raise InvalidHeader(
+            f"custom headers take {size} bytes as sent: at most {MAX_CUSTOM_HEADER_BYTES} "
+            "are allowed"
+        )
+
+
+def header_bytes(headers: Mapping[str, str]) -> int:
+    """The size of the header lines as the transport writes them (``Name: value\r\n``)."""
+    return sum(
+        len(k.encode()) + len(v.encode("utf-8", "surrogatepass")) + 4 for k, v in headers.items()
+    )
+
+
+def _has_control(value: str) -> bool:
+    """A control character other than HTAB (RFC 9110 §5.5: field values are visible
+    characters, SP and HTAB; CR, LF and NUL would split the header, VT and DEL are refused
+    by receivers and proxies alike)."""
+    return any(unicodedata.category(c) == "Cc" and c != "\t" for c in value)
 
 
 def merge_headers(
@@ -74,7 +114,11 @@ def merge_headers(
     case: an update replaces the header of that name however it was written before."""
     replaced = {name.lower() for name in updates} | {name.lower() for name in deletions}
     kept = {name: value for name, value in current.items() if name.lower() not in replaced}
-    return {**kept, **normalize_headers(updates)}
+    merged = {**kept, **normalize_headers(updates)}
+    if updates:
+        # Deleting alone is always allowed, even from headers stored before the caps.
+        check_header_caps(merged)
+    return merged
 
 
 def is_sensitive(name: str) -> bool:

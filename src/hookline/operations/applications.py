@@ -14,10 +14,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from hookline.domain import ids
+from hookline.domain import validation as v
 from hookline.domain.errors import NotFound
 from hookline.domain.models import Application, Page
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.policy import NO_APPLICATION_POLICY, ApplicationPolicy
+from hookline.operations import inputs
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.updates import (
@@ -50,6 +52,24 @@ class ApplicationPatch:
     metadata: Mapping[str, str] | Unset | None = UNSET
     policy: ApplicationPolicy | Unset | None = UNSET
     """None goes back to inheriting the server's policy."""
+
+
+def check_new(new: NewApplication, loc: inputs.Loc = ("body",)) -> None:
+    """The rules every application's fields obey (``domain/validation.py``); ``loc`` is
+    where the fields sit in the request (an inline application is under ``application``)."""
+    inputs.valid((*loc, "name"), v.check_name, new.name)
+    inputs.optional_key((*loc, "uid"), new.uid)
+    if new.throttle_rate is not None:
+        inputs.valid((*loc, "throttleRate"), v.check_throttle_rate, new.throttle_rate)
+
+
+def check_patch(patch: ApplicationPatch) -> None:
+    if isinstance(patch.name, str):
+        inputs.valid(("body", "name"), v.check_name, patch.name)
+    if isinstance(patch.uid, str):
+        inputs.key(("body", "uid"), patch.uid)
+    if isinstance(patch.throttle_rate, int):
+        inputs.valid(("body", "throttleRate"), v.check_throttle_rate, patch.throttle_rate)
 
 
 def new_application(new: NewApplication, now: datetime, uid: str | None = None) -> Application:
@@ -127,6 +147,7 @@ async def create(
     Returns the application and whether it was created.
     """
     principal.require_admin()
+    check_new(new)
     if get_if_exists and new.uid is not None:
         existing = await ops.store.get_application(new.uid)
         if existing is not None:
@@ -148,6 +169,9 @@ async def resolve_or_create(
     except NotFound:
         if inline is None or not principal.is_admin:
             raise
+    check_new(inline, ("body", "application"))
+    if inline.uid is None:
+        inputs.key(("path", "app_id"), key)
     app = new_application(inline, ops.clock(), uid=key)
     await ops.store.create_application(app)
     return app
@@ -158,8 +182,11 @@ async def upsert(
 ) -> tuple[Application, bool]:
     """PUT: replace the application, or create it with the path as its uid."""
     principal.require_admin()
+    check_new(new)
     existing = await ops.store.get_application(key)
     if existing is None:
+        if new.uid is None:
+            inputs.key(("path", "app_id"), key)
         app = new_application(new, ops.clock(), uid=key)
         await ops.store.create_application(app)
         return app, True
@@ -177,6 +204,7 @@ async def patch(
     ops: Operations, principal: Principal, key: str, changes: ApplicationPatch
 ) -> Application:
     principal.require_admin()
+    check_patch(changes)
     updated = await update_with_retry(
         lambda: _fresh(ops, principal, key),
         lambda app: patch_application(app, changes, ops.clock()),

@@ -14,6 +14,7 @@ from hookline.operations.cache import ApplicationCache
 from hookline.storage.base import Store
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8071"
+DEFAULT_MAX_ENDPOINTS_PER_APP = 100
 
 
 def _nobody_listens() -> None:
@@ -58,6 +59,8 @@ class Operations:
     """``HOOKLINE_ENDPOINT_HTTPS_ONLY``: endpoint URLs must be https:// (else a 422)."""
     ports: PortPolicy = ANY_PORT
     """The destination ports endpoint URLs may name (``HOOKLINE_OUTBOUND_*_PORTS``)."""
+    max_endpoints_per_app: int | None = DEFAULT_MAX_ENDPOINTS_PER_APP
+    """``HOOKLINE_MAX_ENDPOINTS_PER_APP``: creating one more is refused; None for no cap."""
     accepted_heard: bool = field(init=False)
     """Whether anyone listens for ``MessageAccepted``: asked once, read on every publish."""
 

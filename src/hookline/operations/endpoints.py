@@ -11,8 +11,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from hookline.domain import breaker, ids, ratelimit
+from hookline.domain import validation as v
 from hookline.domain.breaker import CircuitView
-from hookline.domain.errors import InvalidRequest, NotFound
+from hookline.domain.errors import Conflict, InvalidRequest, NotFound
 from hookline.domain.headers import InvalidHeader, merge_headers, normalize_headers, redacted
 from hookline.domain.models import Application, Endpoint, EndpointStats, Page, SigningKey
 from hookline.domain.operational import OPERATIONAL_APP_ID, unknown_event_types
@@ -27,7 +28,7 @@ from hookline.instrumentation import (
     EndpointEnabled,
     EndpointUpdated,
 )
-from hookline.operations import applications
+from hookline.operations import applications, inputs
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.updates import (
@@ -39,6 +40,7 @@ from hookline.operations.updates import (
 from hookline.storage.base import EndpointFailure, ListQuery
 
 DEFAULT_GRACE = timedelta(hours=24)
+MAX_GRACE = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,30 @@ class HeadersPatch:
     delete: Sequence[str] = ()
 
 
+def check_fields(given: EndpointFields) -> None:
+    """The rules every endpoint's fields obey, on create and on PUT alike."""
+    inputs.valid(("body", "url"), v.check_url, given.url)
+    inputs.valid(("body", "description"), v.check_description, given.description)
+    if given.throttle_rate is not None:
+        inputs.valid(("body", "throttleRate"), v.check_throttle_rate, given.throttle_rate)
+    inputs.optional_key(("body", "uid"), given.uid)
+    inputs.keys(("body", "filterTypes"), given.event_types, "each event type")
+    _headers(given.headers)
+
+
+def check_patch(patch: EndpointPatch) -> None:
+    if isinstance(patch.url, str):
+        inputs.valid(("body", "url"), v.check_url, patch.url)
+    if isinstance(patch.description, str):
+        inputs.valid(("body", "description"), v.check_description, patch.description)
+    if isinstance(patch.throttle_rate, int):
+        inputs.valid(("body", "throttleRate"), v.check_throttle_rate, patch.throttle_rate)
+    if isinstance(patch.uid, str):
+        inputs.key(("body", "uid"), patch.uid)
+    if not isinstance(patch.event_types, Unset):
+        inputs.keys(("body", "filterTypes"), patch.event_types, "each event type")
+
+
 def _secret(value: str | None) -> str:
     if value is None:
         return generate_secret()
@@ -125,7 +151,7 @@ async def _event_types(
         unknown = unknown_event_types(tuple(names))
         if unknown:
             raise InvalidRequest(
-                f"Unknown operational event type(s): {', '.join(unknown)}; see "
+                f"Unknown operational event type(s): {_some(unknown)}; see "
                 "docs/delivery.md, 'Operational webhooks and auto-disable'",
                 loc=("body", "filterTypes"),
             )
@@ -133,11 +159,22 @@ async def _event_types(
     missing = await ops.store.missing_event_types(list(names))
     if missing:
         raise InvalidRequest(
-            f"Unknown event type(s): {', '.join(missing)}; create them first with "
+            f"Unknown event type(s): {_some(missing)}; create them first with "
             "POST /api/v1/event-type",
             loc=("body", "filterTypes"),
         )
     return tuple(dict.fromkeys(names))
+
+
+SHOWN_NAMES = 10
+"""Names an error lists before it says how many more there are: a filter of 20,000
+unknown names must not make a 422 of hundreds of kilobytes."""
+
+
+def _some(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:SHOWN_NAMES])
+    more = len(names) - SHOWN_NAMES
+    return shown if more <= 0 else f"{shown} and {more} more"
 
 
 def new_endpoint(
@@ -301,7 +338,11 @@ async def create_in(
     ops: Operations, app: Application, given: EndpointFields, uid: str | None = None
 ) -> Endpoint:
     """Create an endpoint of an application the caller already resolved (and may change)."""
+    check_fields(given)
     _checked_url(ops, given.url)
+    if uid is not None and given.uid is None:
+        inputs.key(("path", "endpoint_id"), uid)
+    await _check_room(ops, app)
     event_types = await _event_types(ops, app, given.event_types)
     endpoint = new_endpoint(app, given, event_types, ops.clock(), uid)
     endpoint = replace(endpoint, policy=await _checked_policy(ops, app, endpoint.id, given.policy))
@@ -309,6 +350,23 @@ async def create_in(
     if ops.instrumentation.wants(EndpointCreated):
         ops.instrumentation.emit(EndpointCreated(app.id, endpoint.id, endpoint.uid))
     return endpoint
+
+
+async def _check_room(ops: Operations, app: Application) -> None:
+    """Refuse an endpoint past ``HOOKLINE_MAX_ENDPOINTS_PER_APP``: every endpoint multiplies
+    each message's deliveries, so an application's token must not add them without bound.
+    The count is read before the insert, so creates racing each other may pass the cap
+    together, by at most their number."""
+    cap = ops.max_endpoints_per_app
+    if cap is None:
+        return
+    count = await ops.store.count_endpoints(app.id)
+    if count >= cap:
+        raise Conflict(
+            f"This application already has {count} endpoints, the most allowed "
+            f"(HOOKLINE_MAX_ENDPOINTS_PER_APP={cap}); delete one first",
+            code="endpoint_limit_reached",
+        )
 
 
 MAX_FALLBACK_CHAIN = 100
@@ -366,6 +424,7 @@ async def upsert_in(
     existing = await ops.store.get_endpoint(app.id, key)
     if existing is None:
         return await create_in(ops, app, given, uid=key), True
+    check_fields(given)
     event_types = await _event_types(ops, app, given.event_types)
     given = replace(given, policy=await _checked_policy(ops, app, existing.id, given.policy))
     updated = await _update(
@@ -381,6 +440,7 @@ async def upsert_in(
 async def patch(
     ops: Operations, principal: Principal, app_key: str, key: str, changes: EndpointPatch
 ) -> Endpoint:
+    check_patch(changes)
     app = await applications.resolve(ops, principal, app_key)
     existing = await in_application(ops, app, key)
     if isinstance(changes.url, str):
@@ -423,7 +483,7 @@ async def rotate_secret(
 ) -> str:
     """Sign with a new secret (given or generated) from now on; return it.
 
-    The old keys keep signing for ``grace`` (see ``domain.rotation``).
+    The old keys keep signing for ``grace`` (see ``domain.rotation``), at most 7 days.
     """
     app = await applications.resolve(ops, principal, app_key)
     return await rotate_secret_in(ops, app, key, new_secret, grace)
@@ -436,6 +496,12 @@ async def rotate_secret_in(
     new_secret: str | None = None,
     grace: timedelta = DEFAULT_GRACE,
 ) -> str:
+    if not timedelta(0) <= grace <= MAX_GRACE:
+        raise InvalidRequest(
+            "gracePeriodSeconds must be between 0 and 604800 (7 days)",
+            loc=("body", "gracePeriodSeconds"),
+        )
+
     def rotate(ep: Endpoint) -> Endpoint:
         now = ops.clock()
         keys = rotate_keys(ep.keys, _secret(new_secret), grace, now)
@@ -486,6 +552,8 @@ async def stats(
 ) -> EndpointStats:
     """Deliveries by status; with ``since``/``until``, of the messages created in that range;
     and the endpoint's rate limit as it stands."""
+    since = inputs.time(("query", "since"), since)
+    until = inputs.time(("query", "until"), until)
     if since is not None and until is not None and since >= until:
         raise InvalidRequest("'since' must be earlier than 'until'", loc=("query", "since"))
     app = await applications.resolve(ops, principal, app_key)

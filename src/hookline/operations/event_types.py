@@ -11,8 +11,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from hookline.domain.errors import NotFound
+from hookline.domain import validation as v
+from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.models import EventType, Page
+from hookline.operations import inputs
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.updates import (
@@ -46,6 +48,20 @@ class EventTypePatch:
     schemas: Mapping[str, Any] | Unset | None = UNSET
     group_name: str | Unset | None = UNSET
     feature_flags: Sequence[str] | Unset | None = UNSET
+
+
+def check_fields(given: EventTypeFields | EventTypePatch) -> None:
+    """The rules every event type's fields obey, on create, PUT and PATCH alike."""
+    if isinstance(given.description, str):
+        inputs.valid(("body", "description"), v.check_description, given.description)
+    if isinstance(given.group_name, str):
+        inputs.key(("body", "groupName"), given.group_name, "groupName")
+    if isinstance(given.feature_flags, Sequence):
+        inputs.keys(("body", "featureFlags"), given.feature_flags, "each feature flag")
+    if isinstance(given.schemas, Mapping):
+        problem = v.json_problem(given.schemas)
+        if problem is not None:
+            raise InvalidRequest(f"schemas: {problem}", loc=("body", "schemas"))
 
 
 def _flags(value: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -100,6 +116,8 @@ async def create(
 ) -> EventType:
     """Create an event type; an existing name (archived or not) is a 409."""
     principal.require_admin()
+    inputs.key(("body", "name"), name, "name")
+    check_fields(given)
     event_type = new_event_type(name, given, ops.clock())
     await ops.store.create_event_type(event_type)
     return event_type
@@ -110,6 +128,8 @@ async def upsert(
 ) -> tuple[EventType, bool]:
     """PUT: replace the event type, or create it; returns it and whether it was created."""
     principal.require_admin()
+    inputs.key(("path", "event_type_name"), name, "event type name")
+    check_fields(given)
     existing = await ops.store.get_event_type(name)
     if existing is None:
         return await create(ops, principal, name, given), True
@@ -126,6 +146,7 @@ async def patch(
     ops: Operations, principal: Principal, name: str, changes: EventTypePatch
 ) -> EventType:
     principal.require_admin()
+    check_fields(changes)
     return await update_with_retry(
         lambda: get(ops, principal, name),
         lambda current: patch_event_type(current, changes, ops.clock()),

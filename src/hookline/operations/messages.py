@@ -15,11 +15,12 @@ from typing import Any
 import orjson
 
 from hookline.domain import ids
+from hookline.domain import validation as v
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.models import Application, EventType, Message, Page
 from hookline.domain.scheduling import check_deliver_at
 from hookline.instrumentation import MessageAccepted
-from hookline.operations import applications, endpoints, event_types
+from hookline.operations import applications, endpoints, event_types, inputs
 from hookline.operations.applications import NewApplication
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
@@ -63,18 +64,46 @@ def retention(new: NewMessage) -> timedelta:
     return timedelta(days=new.retention_days or DEFAULT_RETENTION_DAYS)
 
 
+def encode_payload(payload: Mapping[str, Any]) -> bytes:
+    """The payload as stored and sent, or a 422 naming ``payload`` when JSON cannot carry
+    it faithfully (``domain.validation.json_problem``).
+
+    orjson refuses integers beyond 64 bits and writes NaN and infinities as ``null``, so
+    the full walk runs only when its output holds a ``null``: the hot path pays one scan.
+    """
+    try:
+        encoded = orjson.dumps(payload)
+    except orjson.JSONEncodeError as exc:
+        why = v.json_problem(payload) or str(exc)
+        raise InvalidRequest(f"payload: {why}", loc=("body", "payload")) from None
+    if b"null" in encoded:
+        problem = v.json_problem(payload)
+        if problem is not None:
+            raise InvalidRequest(f"payload: {problem}", loc=("body", "payload"))
+    return encoded
+
+
+def check_new(new: NewMessage) -> None:
+    """The rules of a message's names, for faces that do not check them first."""
+    inputs.key(("body", "eventType"), new.event_type, "eventType")
+    inputs.optional_key(("body", "eventId"), new.event_id, "eventId")
+    for tag in new.tags or ():
+        inputs.valid(("body", "tags"), v.check_tag, tag)
+
+
 def build_message(app: Application, new: NewMessage, now: datetime) -> Message:
+    deliver_at = inputs.time(("body", "deliverAt"), new.deliver_at)
     return Message(
         id=ids.new_id(ids.MESSAGE),
         app_id=app.id,
         event_type=new.event_type,
         event_id=new.event_id,
-        payload=orjson.dumps(new.payload),
+        payload=encode_payload(new.payload),
         channels=tuple(new.channels) if new.channels else None,
         tags=tuple(new.tags) if new.tags else None,
         timestamp=now,
         expires_at=now + retention(new),
-        deliver_at=None if new.deliver_at is None else check_deliver_at(new.deliver_at, now),
+        deliver_at=None if deliver_at is None else check_deliver_at(deliver_at, now),
         ordering_key=new.ordering_key,
     )
 
@@ -92,6 +121,7 @@ async def publish(
     transaction, so a retry after a lost acknowledgement replays it instead of publishing
     twice.
     """
+    check_new(new)
     if new.application is None:
         app = await applications.resolve(ops, principal, app_key)
     else:

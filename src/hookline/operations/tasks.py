@@ -34,7 +34,7 @@ from hookline.domain.tasks import (
     selects,
 )
 from hookline.instrumentation import BackgroundTaskFinished
-from hookline.operations import applications, endpoints
+from hookline.operations import applications, endpoints, inputs
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.storage.base import DeadLetterFilter, ListQuery, TaskCheckpoint
@@ -93,8 +93,9 @@ async def _draft(
     elif request.kind is not TaskKind.REDRIVE:
         raise InvalidRequest("an endpoint is required", loc=("path", "endpoint_id"))
     now = ops.clock()
-    since = request.since if request.since is not None else EPOCH
-    until = request.until or now
+    given_since = inputs.time(("body", "since"), request.since)
+    since = given_since if given_since is not None else EPOCH
+    until = inputs.time(("body", "until"), request.until) or now
     if request.since is None and request.kind is not TaskKind.REDRIVE:
         raise InvalidRequest("'since' is required", loc=("body", "since"))
     if since >= until:

@@ -74,6 +74,9 @@ SET uid = :uid, url = :url, description = :description, throttle_rate = :throttl
     updated_at = :updated_at, version = version + 1
 WHERE id = :id AND app_id = :app_id AND version = :version
 
+-- name: count_endpoints
+SELECT count(*) AS n FROM endpoints WHERE app_id = :app_id
+
 -- name: delete_endpoint
 DELETE FROM endpoint_failures
 WHERE endpoint_id IN (SELECT id FROM endpoints WHERE id = :endpoint_id AND app_id = :app_id);

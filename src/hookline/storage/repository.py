@@ -256,6 +256,10 @@ class SqlRepository:
             self._endpoint_from,
         )
 
+    async def count_endpoints(self, app_id: str) -> int:
+        found = await self._db.query("count_endpoints", {"app_id": app_id})
+        return int(found[0]["n"])
+
     async def update_endpoint(self, endpoint: Endpoint) -> Endpoint | None:
         return await self._versioned(
             "update_endpoint", rows.endpoint_params(endpoint, self.codec), self._endpoint_from
