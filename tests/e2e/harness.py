@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 from aiohttp import web
 
-ADMIN_TOKEN = "hl_admin_e2e-token"
+ADMIN_TOKEN = "hl_admin_e2e-token-for-the-end-to-end-suite"
 START_TIMEOUT_SECONDS = 20.0
 
 

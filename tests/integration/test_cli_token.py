@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hookline import cli
+from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.tokens import Authenticator
 from hookline.storage.sqlite import SqliteStore
@@ -19,7 +20,7 @@ def _principal(path: Path, token: str) -> Principal:
         store = SqliteStore(str(path))
         await store.open()
         try:
-            return await Authenticator(store).authenticate(f"Bearer {token}", utcnow())
+            return await Authenticator(Operations(store)).authenticate(f"Bearer {token}", utcnow())
         finally:
             await store.close()
 

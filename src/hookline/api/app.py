@@ -84,7 +84,7 @@ class HooklineApp:
         self.services = services
         self.router = Router(routes)
         self._ops = services.ops
-        self._auth = Authenticator(services.ops.store)
+        self._auth = Authenticator(services.ops)
         self._max_body = services.settings.max_payload_bytes
         self._pages = pages
         self._page_prefixes = tuple(p + "/" for p in page_prefixes)
@@ -150,12 +150,15 @@ class HooklineApp:
         )
         try:
             if route.access is not Access.PUBLIC:
-                # 401 without a valid token; 403 for a scoped token on an admin route.
+                # 401 without a valid token; 403 for a scoped token on an admin route or
+                # without the capability the route declares.
                 principal = await self._auth.authenticate(
                     headers.get("authorization"), self._ops.clock()
                 )
                 if route.access is Access.ADMIN:
                     principal.require_admin()
+                else:
+                    principal.require(route.capability)
                 request.principal = principal
             unsupported = route.unsupported_query(request.query)
             if unsupported is not None:
