@@ -15,7 +15,6 @@ from hookline.operations.context import Operations
 from hookline.operations.principal import SYSTEM, Principal
 from hookline.operations.token_cache import CACHE_SECONDS, TokenCache
 from hookline.operations.tokens import Authenticator, TokenRequest
-from hookline.storage.base import Store
 from tests.conftest import utcnow
 from tests.integration.conftest import Ops
 
@@ -240,9 +239,3 @@ async def test_authentication_refuses_missing_malformed_and_unknown_tokens(
     """Anything but a stored, unexpired bearer token is Unauthorized (401)."""
     with pytest.raises(Unauthorized):
         await Authenticator(ops.ops).authenticate(header, utcnow())
-
-
-async def test_store_keeps_one_hash_key_for_every_process(store: Store) -> None:
-    """The first key stored wins: a second candidate reads the first back."""
-    first = await store.server_key("k", "aa", utcnow())
-    assert await store.server_key("k", "bb", utcnow()) == first == "aa"
