@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from hookline.domain import ids
 from hookline.domain.capabilities import Capability
 from hookline.domain.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
-from hookline.domain.models import Application
+from hookline.domain.models import AccessToken, Application
 from hookline.operations import applications, tokens
 from hookline.operations.applications import NewApplication
 from hookline.operations.context import Operations
@@ -110,14 +111,17 @@ async def test_tokens_are_stored_as_keyed_hashes_never_in_plaintext(ops: Ops) ->
     assert await tokens.hash_token(Operations(ops.store), issued.token) == stored.token_hash
 
 
-async def test_a_token_stored_with_a_plain_hash_still_works_and_is_rehashed(ops: Ops) -> None:
-    """Tokens from before keyed hashes authenticate and move to their keyed hash."""
-    issued = await tokens.create_token(ops.ops, SYSTEM)
-    record = issued.record
-    await ops.store.rehash_token(record.id, tokens.legacy_hash(issued.token))
-    assert (await _auth(ops.ops, issued.token)).token_id == record.id
-    rehashed = await ops.store.get_token(record.id)
-    assert rehashed is not None and rehashed.token_hash == record.token_hash
+async def test_a_token_stored_with_a_plain_hash_still_works_and_is_left_as_it_is(
+    ops: Ops,
+) -> None:
+    """Tokens from before keyed hashes authenticate, and keep their plain SHA-256 so that
+    processes of the previous version still find them during a rolling upgrade."""
+    plaintext = "hl_admin_" + "x" * 43
+    legacy = AccessToken(ids.new_id(ids.TOKEN), tokens.legacy_hash(plaintext), None, None, utcnow())
+    await ops.store.create_token(legacy)
+    assert (await _auth(ops.ops, plaintext)).token_id == legacy.id
+    stored = await ops.store.get_token(legacy.id)
+    assert stored is not None and stored.token_hash == legacy.token_hash
 
 
 async def test_list_get_and_revoke(ops: Ops, app: Application) -> None:

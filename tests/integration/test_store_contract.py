@@ -537,13 +537,15 @@ async def test_tokens_are_listed_expired_touched_and_deleted(store: Store) -> No
     assert await store.expire_token(scoped.id, now + timedelta(hours=1))
     assert not await store.expire_token(scoped.id, now + timedelta(days=1))
     await store.touch_token(scoped.id, now)
-    await store.rehash_token(scoped.id, "h1:moved")
-    moved = await store.find_token("h1:moved")
+    moved = await store.find_token("h1:scoped")
     assert moved is not None and moved.expires_at == now + timedelta(hours=1)
     assert moved.last_used_at == now
-    assert await store.delete_configured_tokens("h1:conf") == 0
-    assert await store.delete_configured_tokens("h1:other") == 1
-    assert await store.delete_token(scoped.id) and not await store.delete_token(scoped.id)
+    await store.mark_configured_token(scoped.id)
+    assert await store.delete_configured_tokens("h1:conf", "h1:scoped") == 0
+    assert await store.delete_configured_tokens("h1:other", "h1:scoped") == 1
+    assert (await store.get_token(scoped.id)) is not None
+    assert await store.delete_configured_tokens("h1:other", "legacy") == 1
+    assert not await store.delete_token(scoped.id)
     assert await store.list_tokens() == []
     assert await store.server_key("k", "first", now) == "first"
     assert await store.server_key("k", "second", now) == "first"

@@ -8,8 +8,9 @@ of each under a random 32-byte key that the first process to need it writes to t
 database (``server_keys``): every replica and every restart reads the same key without a
 new setting, and a leak of the tokens table alone (a backup of it, a query that reads it)
 gives nothing to test guesses against, which matters for configured tokens that a person
-chose. Hashes from before keyed hashing (plain SHA-256) are moved to the keyed hash the
-first time their token is used.
+chose. Hashes from before keyed hashing (plain SHA-256) are still found (one more lookup
+for an unknown token) and left as they are, so that a rolling upgrade keeps them working on
+processes of the previous version; revoke them to be rid of them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import contextlib
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hookline.domain import ids
@@ -211,19 +212,21 @@ async def expire_all(
 async def ensure_admin_token(
     ops: Operations, principal: Principal, configured: str | None
 ) -> str | None:
-    """Make the configured admin token valid and the previously configured one invalid, or
-    generate an admin token when none exists.
+    """Make the configured admin token valid and the previously configured one invalid, or,
+    with none configured, generate an admin token when none exists.
 
     Returns a generated token's plaintext (the caller shows it once; only its hash is kept),
     or None when nothing was generated.
     """
     principal.require_admin()
-    digest = None if not configured else await hash_token(ops, configured)
-    await ops.store.delete_configured_tokens(digest)
-    ops.token_cache.clear()
-    if configured and digest is not None:
+    if configured:
+        digest = await hash_token(ops, configured)
+        await ops.store.delete_configured_tokens(digest, legacy_hash(configured))
+        ops.token_cache.clear()
         await _store_configured(ops, configured, digest)
         return None
+    # Unset: the configured token stays (a replica started without the setting must not
+    # revoke the fleet's token); revoke it by id if it should go.
     if await ops.store.count_admin_tokens() > 0:
         return None
     return (await _issue(ops, None, TokenRequest(name="generated at first start"))).token
@@ -234,8 +237,9 @@ async def _store_configured(ops: Operations, configured: str, digest: str) -> No
         return
     legacy = await ops.store.find_token(legacy_hash(configured))
     if legacy is not None:
-        # Stored before keyed hashes: replaced by the marked row below.
-        await ops.store.delete_token(legacy.id)
+        # Stored by the previous version, whose processes still look it up during a rolling
+        # upgrade: kept, but marked, so that a changed setting deletes it with the new row.
+        await ops.store.mark_configured_token(legacy.id)
     record = AccessToken(
         id=ids.new_id(ids.TOKEN),
         token_hash=digest,
@@ -277,11 +281,11 @@ class Authenticator:
         store = self._ops.store
         record = await store.find_token(digest)
         if record is None:
+            # Stored before keyed hashes. Left as it is, not rehashed, so that processes of
+            # the previous version still find it during a rolling upgrade.
             record = await store.find_token(legacy_hash(token))
             if record is None:
                 return None
-            await store.rehash_token(record.id, digest)
-            record = replace(record, token_hash=digest)
         self._cache.put(digest, record)
         return record
 

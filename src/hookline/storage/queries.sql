@@ -183,14 +183,14 @@ WHERE id = :id AND (expires_at IS NULL OR expires_at > :until)
 -- name: touch_token
 UPDATE tokens SET last_used_at = :now WHERE id = :id
 
--- name: rehash_token
--- A token stored before keyed hashes, moved to its keyed hash the first time it is used.
-UPDATE tokens SET token_hash = :token_hash WHERE id = :id
+-- name: mark_configured_token
+UPDATE tokens SET configured = 1 WHERE id = :id
 
 -- name: delete_configured_tokens
 -- The configured admin token is replaced when the setting changes: every configured token
--- whose hash is not the current setting's goes ('' when no token is configured).
-DELETE FROM tokens WHERE configured = 1 AND token_hash <> :token_hash
+-- whose hash is not one of the current setting's (its keyed hash, and its plain SHA-256 from
+-- before keyed hashes, kept while processes of the previous version may still run).
+DELETE FROM tokens WHERE configured = 1 AND token_hash <> :token_hash AND token_hash <> :legacy_hash
 
 -- name: count_admin_tokens
 SELECT count(*) FROM tokens WHERE app_id IS NULL

@@ -721,11 +721,12 @@ class SqlRepository:
     async def touch_token(self, token_id: str, now: datetime) -> None:
         await self._db.execute("touch_token", {"id": token_id, "now": rows.to_ms(now)})
 
-    async def rehash_token(self, token_id: str, token_hash: str) -> None:
-        await self._db.execute("rehash_token", {"id": token_id, "token_hash": token_hash})
+    async def mark_configured_token(self, token_id: str) -> None:
+        await self._db.execute("mark_configured_token", {"id": token_id})
 
-    async def delete_configured_tokens(self, keep_hash: str | None) -> int:
-        return await self._db.execute("delete_configured_tokens", {"token_hash": keep_hash or ""})
+    async def delete_configured_tokens(self, keep_hash: str, keep_legacy_hash: str) -> int:
+        params = {"token_hash": keep_hash, "legacy_hash": keep_legacy_hash}
+        return await self._db.execute("delete_configured_tokens", params)
 
     async def server_key(self, name: str, candidate: str, now: datetime) -> str:
         params = {"name": name, "value": candidate, "now": rows.to_ms(now)}
