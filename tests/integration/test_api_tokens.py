@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.conftest import utcnow
 from tests.integration.conftest import ADMIN_TOKEN, Api
 
 
@@ -93,3 +94,20 @@ async def test_expire_all_ends_the_application_portal_tokens(api: Api) -> None:
         assert (await two.get("/api/v1/app/mine")).status_code == 401
     r = await api.client.post("/api/v1/auth/app/mine/expire-all", json={"expiry": -1})
     assert r.status_code == 422
+
+
+async def test_a_new_token_is_never_kept_for_idempotent_replays(api: Api) -> None:
+    """Token-issuing routes ignore idempotency-key: the answer holds the token, which would
+    otherwise be stored in plaintext for replays; each call issues a new token."""
+    await _app(api)
+    headers = {"idempotency-key": "same"}
+    for path, body in (
+        ("/api/v1/token", {"appId": "mine"}),
+        ("/api/v1/auth/app-portal-access/mine", {}),
+    ):
+        first = await api.client.post(path, json=body, headers=headers)
+        second = await api.client.post(path, json=body, headers=headers)
+        assert first.json()["token"] != second.json()["token"], path
+        assert "idempotent-replayed" not in second.headers
+    found = await api.store.idempotency_begin("admin", "same", "probe", utcnow())
+    assert found is None

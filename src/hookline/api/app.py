@@ -168,7 +168,7 @@ class HooklineApp:
                     f"{unsupported!r}; see docs/api-compatibility.md",
                 )
             key = headers.get("idempotency-key")
-            if method == "POST" and key and request.principal is not None:
+            if method == "POST" and key and request.principal is not None and route.replays:
                 return await self._idempotent(route, request, request.principal, key)
             return await route.handler(self._ops, request)
         except HooklineError as exc:

@@ -126,6 +126,9 @@ class Route:
     query: tuple[str, ...] = ()
     capability: Capability | None = None
     """What an application-scoped token needs on an ``APP`` route (``domain.capabilities``)."""
+    replays: bool = True
+    """False where the response holds a secret shown once (a new token): an idempotency-key
+    is then ignored, because keeping the response for replays would store the secret."""
 
     @property
     def pattern(self) -> re.Pattern[str]:

@@ -37,5 +37,6 @@ ROUTES = [
         Access.ADMIN,
         body=s.AppPortalAccessIn,
         response=s.AppPortalAccessOut,
+        replays=False,
     ),
 ]

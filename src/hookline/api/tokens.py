@@ -174,6 +174,7 @@ ROUTES = [
         body=TokenIn,
         response=TokenCreatedOut,
         status=201,
+        replays=False,
     ),
     Route(
         "GET", TOKEN, get_token, "Get a token (hookline)", "Token", Access.ADMIN, response=TokenOut
