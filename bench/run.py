@@ -45,7 +45,7 @@ from hookline.storage.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-TOKEN = "hl_admin_bench-token"
+TOKEN = "hl_admin_bench-token-for-the-benchmark-runs"
 PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = "redis://127.0.0.1:6379/15"
 CONCURRENCY = 64

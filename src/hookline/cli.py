@@ -44,8 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-worker", action="store_true", help="run the API only")
     commands.add_parser("worker", help="run the delivery worker only")
     commands.add_parser("migrate", help="create or upgrade the database schema")
-    token = commands.add_parser("token", help="create a new admin token and print it")
-    token.add_argument("--app", default=None, help="scope the token to this application id")
+    token = commands.add_parser(
+        "token", help="create a token and print it once (default), list tokens, or revoke one"
+    )
+    _add_token_arguments(token)
     prune = commands.add_parser(
         "prune", help="remove messages, deliveries and attempts past the retention horizon now"
     )
@@ -86,6 +88,28 @@ def _add_encryption_commands(commands: Any) -> None:
     rekey.add_argument("--batch-size", type=int, default=500, help="endpoints per batch")
     rekey.add_argument("--dry-run", action="store_true", help="count only; change nothing")
     _add_settings(rekey)
+
+
+def _add_token_arguments(token: argparse.ArgumentParser) -> None:
+    token.add_argument("action", nargs="?", default="create", choices=("create", "list", "revoke"))
+    token.add_argument("token_id", nargs="?", default=None, help="the token to revoke")
+    token.add_argument(
+        "--app", default=None, help="scope the token to this application (id or uid)"
+    )
+    token.add_argument("--name", default=None, help="a label shown by `hookline token list`")
+    token.add_argument(
+        "--expires-in", default=None, metavar="DURATION", help="90d, 12h, 30m (default: never)"
+    )
+    token.add_argument(
+        "--capability",
+        action="append",
+        default=None,
+        help="with --app: what the token may do (repeatable; default: everything), e.g. "
+        "ViewBase, ViewEndpointSecret, ManageEndpoint, CreateAttempts, PublishMessages",
+    )
+    token.add_argument(
+        "--read-only", action="store_true", help="with --app: the token changes nothing"
+    )
 
 
 def _add_task_commands(commands: Any) -> None:
@@ -149,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "migrate":
         _run(_migrate(settings))
     elif args.command == "token":
-        _run(_token(settings, args.app))
+        _run(_token(settings, args))
     elif args.command in ("recover", "replay", "redrive"):
         _run(_background_task(settings, args))
     elif args.command == "prune":
@@ -246,22 +270,80 @@ async def _migrate(settings: Settings) -> None:
     print(f"hookline: migrations applied: {done}")
 
 
-async def _token(settings: Settings, app_key: str | None) -> None:
-    from hookline.domain.errors import NotFound
-    from hookline.operations import tokens
+async def _token(settings: Settings, args: argparse.Namespace) -> None:
+    """``hookline token``: the same operations as ``/api/v1/token``, run as the operator."""
+    from hookline.domain.errors import HooklineError
     from hookline.operations.context import Operations
-    from hookline.operations.principal import SYSTEM
     from hookline.server import open_store
 
     store = open_store(settings)
     await store.open()
     try:
-        token = await tokens.create_token(Operations(store), SYSTEM, app_key)
-    except NotFound:
-        sys.exit(f"hookline: no application {app_key!r}")
+        ops = Operations(store)
+        if args.action == "list":
+            await _token_list(ops, args.app)
+        elif args.action == "revoke":
+            await _token_revoke(ops, args.token_id)
+        else:
+            await _token_create(ops, args)
+    except HooklineError as exc:
+        sys.exit(f"hookline: {exc.detail}")
     finally:
         await store.close()
-    print(token)
+
+
+async def _token_create(ops: Any, args: argparse.Namespace) -> None:
+    from hookline.domain import capabilities
+    from hookline.domain.errors import NotFound
+    from hookline.domain.retention import parse_retention
+    from hookline.operations import tokens
+    from hookline.operations.principal import SYSTEM
+
+    try:
+        expires_in = None if args.expires_in is None else parse_retention(args.expires_in)
+        wanted = None if args.capability is None else capabilities.parse(args.capability)
+    except ValueError as exc:
+        sys.exit(f"hookline: {exc}")
+    request = tokens.TokenRequest(
+        app_key=args.app,
+        name=args.name,
+        expires_in=expires_in,
+        capabilities=wanted,
+        read_only=args.read_only,
+    )
+    try:
+        issued = await tokens.create_token(ops, SYSTEM, request)
+    except NotFound:
+        sys.exit(f"hookline: no application {args.app!r}")
+    print(issued.token)
+
+
+async def _token_list(ops: Any, app_key: str | None) -> None:
+    from hookline.operations import tokens
+    from hookline.operations.principal import SYSTEM
+
+    for t in await tokens.list_tokens(ops, SYSTEM, app_key):
+        scope = t.app_id or "admin"
+        caps = "all" if t.app_id is None else ",".join(sorted(c.value for c in t.capabilities))
+        configured = " (HOOKLINE_ADMIN_TOKEN)" if t.configured else ""
+        print(
+            f"{t.id}\t{scope}\t{t.name or '-'}{configured}\t{caps}\t"
+            f"expires={_when(t.expires_at)}\tlast_used={_when(t.last_used_at)}"
+        )
+
+
+def _when(moment: Any) -> str:
+    return "-" if moment is None else str(moment.isoformat(timespec="seconds"))
+
+
+async def _token_revoke(ops: Any, token_id: str | None) -> None:
+    from hookline.operations import tokens
+    from hookline.operations.principal import SYSTEM
+
+    if token_id is None:
+        sys.exit("hookline: name the token to revoke: hookline token revoke <token id>")
+    await tokens.revoke_token(ops, SYSTEM, token_id)
+    print(f"hookline: revoked {token_id}")
 
 
 def _task_request(args: argparse.Namespace) -> Any:

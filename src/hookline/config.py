@@ -146,6 +146,23 @@ def _header_style(text: str) -> HeaderStyle:
         raise ValueError("must be webhook, svix or both") from None
 
 
+MIN_ADMIN_TOKEN_LENGTH = 32
+"""The shortest ``HOOKLINE_ADMIN_TOKEN`` accepted: a configured token is a password a person
+chose, and anything shorter is within reach of guessing (generated tokens have 43
+characters of 32 random bytes)."""
+
+
+def _admin_token(text: str) -> str:
+    # The message never repeats the value: it is a secret (ConfigError quotes the raw text,
+    # so this setting is masked there too, see load_settings).
+    if len(text) < MIN_ADMIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"must be at least {MIN_ADMIN_TOKEN_LENGTH} characters (it has {len(text)}); "
+            "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return text
+
+
 def _setting(parse: Callable[[str], Any], help: str, *, secret: bool = False) -> Any:
     return field(metadata={"parse": parse, "help": help, "secret": secret})
 
@@ -157,7 +174,12 @@ class Settings:
     database_url: str = _setting(str, "sqlite:///path or postgresql://…")
     host: str = _setting(str, "listen address of serve")
     port: int = _setting(_port, "listen port of serve")
-    admin_token: str | None = _setting(str, "bearer token with full rights", secret=True)
+    admin_token: str | None = _setting(
+        _admin_token,
+        f"bearer token with full rights, at least {MIN_ADMIN_TOKEN_LENGTH} characters; "
+        "a changed value revokes the previous one",
+        secret=True,
+    )
     allow_networks: tuple[IPv4Network | IPv6Network, ...] = _setting(
         _networks, "comma-separated CIDRs exempt from the SSRF guard"
     )
@@ -393,7 +415,7 @@ def load_settings(
             parsed[f.name] = f.metadata["parse"](text)
         except ValueError as exc:
             # A secret setting (a proxy URL with a password) is not echoed back.
-            shown = "***" if f.metadata["secret"] else repr(text)
+            shown = "***" if f.metadata.get("secret") else repr(text)
             raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}={shown}: {exc}") from exc
     if parsed["lease_seconds"] is None:
         parsed["lease_seconds"] = parsed["request_timeout"] + 15.0

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from aiohttp import web
 
-ADMIN_TOKEN = "hl_admin_e2e-token"
+ADMIN_TOKEN = "hl_admin_e2e-token-for-the-end-to-end-suite"
 ENCRYPTION_KEYS = "e2e:aG9va2xpbmUtZTJlLXRlc3RzLWtleS0zMi1ieXRlcyE="
 """Every process encrypts secrets at rest, as production must; a test that wants none sets
 ``HOOKLINE_ENCRYPTION_KEYS`` to the empty string in its ``env``."""

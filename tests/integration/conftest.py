@@ -28,7 +28,7 @@ from hookline.storage.base import Store
 from hookline.storage.sqlite import SqliteStore
 from tests.conftest import failed_outcome, utcnow
 
-ADMIN_TOKEN = "hl_admin_test-token"
+ADMIN_TOKEN = "hl_admin_test-token-for-the-integration-suite"
 
 
 @dataclass

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from hookline import cli
+from hookline.domain.capabilities import Capability
+from hookline.domain.errors import Unauthorized
+from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.tokens import Authenticator
 from hookline.storage.sqlite import SqliteStore
@@ -19,7 +22,7 @@ def _principal(path: Path, token: str) -> Principal:
         store = SqliteStore(str(path))
         await store.open()
         try:
-            return await Authenticator(store).authenticate(f"Bearer {token}", utcnow())
+            return await Authenticator(Operations(store)).authenticate(f"Bearer {token}", utcnow())
         finally:
             await store.close()
 
@@ -62,3 +65,44 @@ def test_token_for_an_unknown_application_exits_with_a_message(
         cli.main(["token", "--database-url", f"sqlite:///{db}", "--app", "nope"])
     assert exited.value.code == "hookline: no application 'nope'"
     assert capsys.readouterr().out == ""
+
+
+def test_token_list_and_revoke_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``token list`` shows ids, names and capabilities but never a token; ``token revoke``
+    makes the token fail; revoking an unknown id exits with a message."""
+    db = tmp_path / "cli.db"
+    url = f"sqlite:///{db}"
+    _add_app(db, "acme")
+    cli.main(["token", "--database-url", url, "--app", "acme", "--name", "ro", "--read-only"])
+    token = capsys.readouterr().out.strip()
+    assert _principal(db, token).capabilities == {Capability.VIEW_BASE}
+    cli.main(["token", "list", "--database-url", url])
+    listed = capsys.readouterr().out
+    assert "\tro\t" in listed and "ViewBase" in listed and token not in listed
+    token_id = listed.split("\t", 1)[0]
+    cli.main(["token", "revoke", token_id, "--database-url", url])
+    assert capsys.readouterr().out.strip() == f"hookline: revoked {token_id}"
+    with pytest.raises(Unauthorized):
+        _principal(db, token)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["token", "revoke", token_id, "--database-url", url])
+    assert exited.value.code == f"hookline: No token {token_id!r}"
+
+
+def test_token_capabilities_and_expiry_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--capability picks what a scoped token may do; an unknown name or duration exits."""
+    db = tmp_path / "cli.db"
+    url = f"sqlite:///{db}"
+    _add_app(db, "acme")
+    flags = ["--capability", "CreateAttempts", "--expires-in", "1h"]
+    cli.main(["token", "--database-url", url, "--app", "acme", *flags])
+    token = capsys.readouterr().out.strip()
+    assert _principal(db, token).capabilities == {Capability.VIEW_BASE, Capability.CREATE_ATTEMPTS}
+    for bad in (["--capability", "Root"], ["--expires-in", "soon"]):
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["token", "--database-url", url, "--app", "acme", *bad])
+        assert str(exited.value.code).startswith("hookline: ")

@@ -32,7 +32,7 @@ from hookline.server import ensure_admin_token
 from hookline.storage.base import ListQuery, MessageFilter, Store
 from tests.conftest import POSTGRES_URL, STORE_BACKENDS, database_url, make_store
 
-ADMIN = "hl_admin_validation-token"
+ADMIN = "hl_admin_validation-token-long-enough-for-the-rule"
 APP = "/api/v1/app/acme"
 EP = APP + "/endpoint/ep1"
 OPW = "/api/v1/operational-webhook/endpoint"

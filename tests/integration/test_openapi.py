@@ -64,14 +64,17 @@ async def test_lists_are_documented_as_list_responses(api: Api) -> None:
 
 
 async def test_posts_declare_idempotency_key_and_constraints_are_documented(api: Api) -> None:
-    """Every token-guarded POST takes ``idempotency-key``; enforced limits are in the schemas
+    """Every token-guarded POST takes ``idempotency-key``, except those that issue a token
+    (their answer is never kept for a replay); enforced limits are in the schemas
     (throttleRate a uint16, uids by pattern, the header cap, URLs, list limit)."""
     doc = await _document(api)
+    issuing = {r.path for r in all_routes() if r.method == "POST" and not r.replays}
+    assert issuing, "the token-issuing routes are marked"
     for path, methods in doc["paths"].items():
         post = methods.get("post")
         if post is not None and "security" in post:
             names = {(p["name"], p["in"]) for p in post["parameters"]}
-            assert ("idempotency-key", "header") in names, path
+            assert (("idempotency-key", "header") in names) is (path not in issuing), path
     schemas = doc["components"]["schemas"]
     app_in = schemas["ApplicationIn"]["properties"]
     rate = next(a for a in app_in["throttleRate"]["anyOf"] if a.get("type") == "integer")
@@ -108,7 +111,10 @@ async def _seed(api: Api) -> dict[str, str]:
         "/api/v1/operational-webhook/endpoint", json={"url": "https://example.com/o"}
     )
     assert opw.status_code == 201
+    token = await c.post("/api/v1/token", json={"name": "ci", "appId": "acme"})
+    assert token.status_code == 201
     return {
+        "token_id": token.json()["id"],
         "app_id": "acme",
         "endpoint_id": ep.json()["id"],
         "msg_id": msg.json()["id"],

@@ -523,6 +523,50 @@ async def test_tokens_are_found_by_hash(store: Store) -> None:
     assert await store.count_admin_tokens() == 1
 
 
+async def test_tokens_are_listed_expired_touched_and_deleted(store: Store) -> None:
+    """Every token operation the token layer needs, with the fields added for capabilities,
+    sessions and configured admin tokens read back as written."""
+    from datetime import timedelta
+
+    from hookline.domain.capabilities import Capability
+    from hookline.domain.models import AccessToken
+
+    now = utcnow()
+    app = make_app(uid="acme")
+    await store.create_application(app)
+    scoped = AccessToken(
+        ids.new_id(ids.TOKEN),
+        "h1:scoped",
+        app.id,
+        now + timedelta(days=7),
+        now,
+        name="portal",
+        capabilities=frozenset({Capability.VIEW_BASE}),
+        session_id="s1",
+    )
+    configured = AccessToken(ids.new_id(ids.TOKEN), "h1:conf", None, None, now, configured=True)
+    for token in (scoped, configured):
+        await store.create_token(token)
+    assert await store.get_token(scoped.id) == scoped
+    assert [t.id for t in await store.list_tokens(app.id)] == [scoped.id]
+    assert {t.id for t in await store.list_tokens()} == {scoped.id, configured.id}
+    assert await store.expire_token(scoped.id, now + timedelta(hours=1))
+    assert not await store.expire_token(scoped.id, now + timedelta(days=1))
+    await store.touch_token(scoped.id, now)
+    moved = await store.find_token("h1:scoped")
+    assert moved is not None and moved.expires_at == now + timedelta(hours=1)
+    assert moved.last_used_at == now
+    await store.mark_configured_token(scoped.id)
+    assert await store.delete_configured_tokens("h1:conf", "h1:scoped") == 0
+    assert await store.delete_configured_tokens("h1:other", "h1:scoped") == 1
+    assert (await store.get_token(scoped.id)) is not None
+    assert await store.delete_configured_tokens("h1:other", "legacy") == 1
+    assert not await store.delete_token(scoped.id)
+    assert await store.list_tokens() == []
+    assert await store.server_key("k", "first", now) == "first"
+    assert await store.server_key("k", "second", now) == "first"
+
+
 async def test_concurrent_claimers_never_share_a_delivery(
     store_location: tuple[str, str],
 ) -> None:

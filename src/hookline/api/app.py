@@ -86,7 +86,7 @@ class HooklineApp:
         self.services = services
         self.router = Router(routes)
         self._ops = services.ops
-        self._auth = Authenticator(services.ops.store)
+        self._auth = Authenticator(services.ops)
         self._max_body = services.settings.max_payload_bytes
         self._limits = ApiLimits.from_settings(services.settings)
         self._pages = pages
@@ -164,7 +164,7 @@ class HooklineApp:
                 if refused is not None:
                     return refused
             key = _checked_inputs(route, request)
-            if method == "POST" and key and request.principal is not None:
+            if method == "POST" and key and request.principal is not None and route.replays:
                 return await self._idempotent(route, request, request.principal, key)
             return await route.handler(self._ops, request)
         except HooklineError as exc:
@@ -179,7 +179,8 @@ class HooklineApp:
         self, route: Route, request: Request, client: str | None
     ) -> Response | None:
         """Set the request's principal; 401 without a valid token, 403 for a scoped token on
-        an admin route (raised), or the limits' refusal (returned)."""
+        an admin route or without the capability the route declares (raised), or the limits'
+        refusal (returned)."""
         try:
             principal = await self._auth.authenticate(
                 request.headers.get("authorization"), self._ops.clock()
@@ -192,6 +193,8 @@ class HooklineApp:
             return refused
         if route.access is Access.ADMIN:
             principal.require_admin()
+        else:
+            principal.require(route.capability)
         request.principal = principal
         return None
 

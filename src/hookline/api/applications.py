@@ -13,6 +13,7 @@ from hookline.api.http import (
     json_response,
     model_response,
 )
+from hookline.domain.capabilities import Capability
 from hookline.domain.policy import ApplicationPolicy
 from hookline.operations import applications
 from hookline.operations.applications import ApplicationPatch, NewApplication
@@ -119,6 +120,7 @@ ROUTES = [
         "Get an application",
         "Application",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.ApplicationOut,
     ),
     Route(

@@ -15,6 +15,7 @@ from hookline.api.http import (
     json_response,
     model_response,
 )
+from hookline.domain.capabilities import Capability
 from hookline.domain.models import Attempt, Message
 from hookline.operations import attempts
 from hookline.operations.context import Operations
@@ -176,6 +177,7 @@ ROUTES = [
         "List attempts to an endpoint",
         "Message Attempt",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.ListResponse[s.MessageAttemptOut],
         query=(*FILTERS, "with_msg"),
     ),
@@ -186,6 +188,7 @@ ROUTES = [
         "List attempts of a message",
         "Message Attempt",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.ListResponse[s.MessageAttemptOut],
         query=(*FILTERS, "endpoint_id"),
     ),
@@ -196,6 +199,7 @@ ROUTES = [
         "Get an attempt",
         "Message Attempt",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.MessageAttemptOut,
         query=("expanded_statuses",),
     ),
@@ -206,6 +210,7 @@ ROUTES = [
         "List messages sent to an endpoint, with their delivery status",
         "Message Attempt",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.ListResponse[s.EndpointMessageOut],
         query=(
             "limit",
@@ -227,6 +232,7 @@ ROUTES = [
         "List endpoints a message was sent to",
         "Message Attempt",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.ListResponse[s.MessageEndpointOut],
         query=("limit", "iterator"),
     ),
@@ -237,6 +243,7 @@ ROUTES = [
         "Resend a message to an endpoint",
         "Message Attempt",
         Access.APP,
+        capability=Capability.CREATE_ATTEMPTS,
         response=s.EmptyOut,
         status=202,
     ),
@@ -247,6 +254,7 @@ ROUTES = [
         "Skip a held delivery: an ordered endpoint's line moves on (hookline)",
         "Message Attempt",
         Access.APP,
+        capability=Capability.MANAGE_ENDPOINT,
         status=204,
     ),
 ]

@@ -16,6 +16,7 @@ from hookline.api.http import (
     model_response,
 )
 from hookline.domain.breaker import CLOSED_VIEW
+from hookline.domain.capabilities import Capability
 from hookline.domain.policy import EndpointPolicy
 from hookline.operations import endpoints
 from hookline.operations.context import Operations
@@ -144,6 +145,7 @@ ROUTES = [
         "List endpoints",
         "Endpoint",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.ListResponse[s.EndpointOut],
         query=("limit", "iterator", "order"),
     ),
@@ -154,12 +156,20 @@ ROUTES = [
         "Create an endpoint",
         "Endpoint",
         Access.APP,
+        capability=Capability.MANAGE_ENDPOINT,
         body=s.EndpointIn,
         response=s.EndpointOut,
         status=201,
     ),
     Route(
-        "GET", EP, get_endpoint, "Get an endpoint", "Endpoint", Access.APP, response=s.EndpointOut
+        "GET",
+        EP,
+        get_endpoint,
+        "Get an endpoint",
+        "Endpoint",
+        Access.APP,
+        capability=Capability.VIEW_BASE,
+        response=s.EndpointOut,
     ),
     Route(
         "PUT",
@@ -168,6 +178,7 @@ ROUTES = [
         "Create or update an endpoint",
         "Endpoint",
         Access.APP,
+        capability=Capability.MANAGE_ENDPOINT,
         body=s.EndpointUpdate,
         response=s.EndpointOut,
     ),
@@ -178,10 +189,20 @@ ROUTES = [
         "Partially update an endpoint",
         "Endpoint",
         Access.APP,
+        capability=Capability.MANAGE_ENDPOINT,
         body=s.EndpointPatch,
         response=s.EndpointOut,
     ),
-    Route("DELETE", EP, delete_endpoint, "Delete an endpoint", "Endpoint", Access.APP, status=204),
+    Route(
+        "DELETE",
+        EP,
+        delete_endpoint,
+        "Delete an endpoint",
+        "Endpoint",
+        Access.APP,
+        capability=Capability.MANAGE_ENDPOINT,
+        status=204,
+    ),
     Route(
         "GET",
         EP + "/secret",
@@ -189,6 +210,7 @@ ROUTES = [
         "Get the endpoint's signing secret",
         "Endpoint",
         Access.APP,
+        capability=Capability.VIEW_ENDPOINT_SECRET,
         response=s.EndpointSecretOut,
     ),
     Route(
@@ -198,6 +220,7 @@ ROUTES = [
         "Rotate the signing secret",
         "Endpoint",
         Access.APP,
+        capability=Capability.MANAGE_ENDPOINT_SECRET,
         body=s.EndpointSecretRotateIn,
         response=s.EndpointSecretOut,
     ),
@@ -208,6 +231,7 @@ ROUTES = [
         "Get custom headers",
         "Endpoint",
         Access.APP,
+        capability=Capability.VIEW_ENDPOINT_SECRET,
         response=s.EndpointHeadersOut,
     ),
     Route(
@@ -217,6 +241,7 @@ ROUTES = [
         "Replace custom headers",
         "Endpoint",
         Access.APP,
+        capability=Capability.MANAGE_ENDPOINT,
         body=s.EndpointHeadersIn,
         status=204,
     ),
@@ -227,6 +252,7 @@ ROUTES = [
         "Update custom headers",
         "Endpoint",
         Access.APP,
+        capability=Capability.MANAGE_ENDPOINT,
         body=s.EndpointHeadersPatchIn,
         status=204,
     ),
@@ -237,6 +263,7 @@ ROUTES = [
         "Delivery counts by status",
         "Endpoint",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.EndpointStatsOut,
         query=("since", "until"),
     ),

@@ -13,6 +13,7 @@ from hookline.api.http import (
     json_response,
     model_response,
 )
+from hookline.domain.capabilities import Capability
 from hookline.domain.models import EventType
 from hookline.operations import event_types
 from hookline.operations.context import Operations
@@ -93,6 +94,7 @@ ROUTES = [
         "List event types",
         "Event Type",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.ListResponse[s.EventTypeOut],
         query=("limit", "iterator", "order", "include_archived", "with_content"),
     ),
@@ -114,6 +116,7 @@ ROUTES = [
         "Get an event type",
         "Event Type",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.EventTypeOut,
     ),
     Route(

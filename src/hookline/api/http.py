@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 import orjson
 from pydantic import BaseModel
 
+from hookline.domain.capabilities import Capability
 from hookline.domain.errors import Unauthorized
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
@@ -102,7 +103,8 @@ class Access(Enum):
     PUBLIC = "public"
     """No token (health checks, the API document)."""
     APP = "app"
-    """Any valid token; an application-scoped token sees its own application only."""
+    """Any valid token; an application-scoped token sees its own application only, and needs
+    the route's ``Route.capability`` (a route that declares none refuses scoped tokens)."""
     ADMIN = "admin"
     """Admin tokens only: an application-scoped token gets 403."""
 
@@ -122,6 +124,11 @@ class Route:
     status: int = 200
     implemented: bool = True
     query: tuple[str, ...] = ()
+    capability: Capability | None = None
+    """What an application-scoped token needs on an ``APP`` route (``domain.capabilities``)."""
+    replays: bool = True
+    """False where the response holds a secret shown once (a new token): an idempotency-key
+    is then ignored, because keeping the response for replays would store the secret."""
 
     @property
     def pattern(self) -> re.Pattern[str]:

@@ -18,6 +18,7 @@ from hookline.api.http import (
     json_response,
     replay_record,
 )
+from hookline.domain.capabilities import Capability
 from hookline.domain.models import Message
 from hookline.operations import messages
 from hookline.operations.context import Operations
@@ -120,6 +121,7 @@ ROUTES = [
         "List messages",
         "Message",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.ListResponse[s.MessageOut],
         query=(
             "limit",
@@ -139,6 +141,7 @@ ROUTES = [
         "Publish a message",
         "Message",
         Access.APP,
+        capability=Capability.PUBLISH_MESSAGES,
         body=s.MessageIn,
         response=s.MessageOut,
         status=202,
@@ -151,6 +154,7 @@ ROUTES = [
         "Get a message",
         "Message",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.MessageOut,
         query=("with_content",),
     ),
@@ -161,6 +165,7 @@ ROUTES = [
         "Delete a message's payload",
         "Message",
         Access.APP,
+        capability=Capability.PUBLISH_MESSAGES,
         status=204,
     ),
     Route(
@@ -170,6 +175,7 @@ ROUTES = [
         "Send an example message to one endpoint",
         "Endpoint",
         Access.APP,
+        capability=Capability.CREATE_ATTEMPTS,
         body=s.EventExampleIn,
         response=s.MessageOut,
         status=202,

@@ -53,6 +53,7 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
         "pattern": v.TAG_PATTERN,
     },
     "endpoint_id": _KEY,
+    "app_id": _KEY,
     "task": {"type": "string", "enum": sorted({k.wire for k in TaskKind})},
     **{name: _DATE_TIME for name in ("before", "after", "since", "until")},
     **{
@@ -150,7 +151,7 @@ def _operation(route: Route, ref_of: Refs) -> dict[str, Any]:
         if schema.get("type") == "array":
             parameter.update(style="form", explode=False)
         parameters.append({**parameter, "schema": schema})
-    if route.method == "POST" and route.access is not Access.PUBLIC:
+    if route.method == "POST" and route.access is not Access.PUBLIC and route.replays:
         parameters.append(IDEMPOTENCY_KEY)
     operation: dict[str, Any] = {
         "summary": route.summary,

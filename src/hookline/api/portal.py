@@ -20,6 +20,9 @@ async def app_portal_access(ops: Operations, request: Request) -> Response:
         request.app_key,
         None if body.application is None else new_application(body.application),
         timedelta(seconds=body.expiry),
+        capabilities=None if body.capabilities is None else frozenset(body.capabilities),
+        read_only=bool(body.read_only),
+        session_id=body.session_id,
     )
     return model_response(200, s.AppPortalAccessOut(url=access.url, token=access.token))
 
@@ -34,5 +37,6 @@ ROUTES = [
         Access.ADMIN,
         body=s.AppPortalAccessIn,
         response=s.AppPortalAccessOut,
+        replays=False,
     ),
 ]

@@ -15,10 +15,12 @@ from hookline.api import (
     operational_webhooks,
     portal,
     tasks,
+    tokens,
 )
 from hookline.api.app import HooklineApp, Services
 from hookline.api.errors import NotImplementedRoute
 from hookline.api.http import Access, Request, Response, Route
+from hookline.domain.capabilities import Capability
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.operations.context import Operations
 from hookline.web import PREFIXES as PAGE_PREFIXES
@@ -38,6 +40,16 @@ def svix_routes() -> list[tuple[str, str]]:
     return [(method, path) for method, path in pairs]
 
 
+def _stub_capability(method: str, path: str) -> Capability:
+    """What a scoped token needs on a route hookline does not implement (it answers 501
+    either way; the declaration keeps a token without the right from learning even that)."""
+    if method == "GET":
+        return Capability.VIEW_BASE
+    if "transformation" in path:
+        return Capability.MANAGE_TRANSFORMATIONS
+    return Capability.MANAGE_ENDPOINT
+
+
 def all_routes() -> list[Route]:
     implemented = [
         *health.ROUTES,
@@ -49,6 +61,7 @@ def all_routes() -> list[Route]:
         *attempts.ROUTES,
         *operational_webhooks.ROUTES,
         *tasks.ROUTES,
+        *tokens.ROUTES,
     ]
     known = {(r.method, r.path) for r in implemented}
     missing = [
@@ -60,6 +73,7 @@ def all_routes() -> list[Route]:
             "Not implemented",
             Access.APP,
             implemented=False,
+            capability=_stub_capability(method, path),
         )
         for method, path in svix_routes()
         if (method, path) not in known

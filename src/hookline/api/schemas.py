@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from hookline.domain import validation as v
+from hookline.domain.capabilities import Capability
 from hookline.domain.headers import MAX_CUSTOM_HEADERS
 from hookline.domain.policy import ApplicationPolicy, EndpointPolicy
 
@@ -285,7 +286,7 @@ class AppPortalAccessIn(Wire):
     application: ApplicationIn | None = None
     expiry: int = Field(default=7 * 24 * 3600, ge=3600, le=7 * 24 * 3600)
     read_only: bool | None = None
-    capabilities: list[str] | None = None
+    capabilities: list[Capability] | None = None
     feature_flags: list[str] | None = None
     session_id: str | None = None
 

@@ -19,6 +19,7 @@ from hookline.api.http import (
     json_response,
     model_response,
 )
+from hookline.domain.capabilities import Capability
 from hookline.domain.models import MessageStatus
 from hookline.domain.tasks import TaskKind, TaskStatus
 from hookline.operations import tasks
@@ -148,6 +149,7 @@ def _starter(path: str, handler: Handler, summary: str, body: type[s.Wire]) -> R
         summary,
         "Background task",
         Access.APP,
+        capability=Capability.CREATE_ATTEMPTS,
         body=body,
         response=s.BackgroundTaskOut,
         status=202,
@@ -163,6 +165,7 @@ ROUTES = [
         "List background tasks",
         "Background task",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.ListResponse[s.BackgroundTaskOut],
         query=("status", "task", "limit", "iterator", "order"),
     ),
@@ -173,6 +176,7 @@ ROUTES = [
         "Get a background task",
         "Background task",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.BackgroundTaskOut,
     ),
     Route(
@@ -182,6 +186,7 @@ ROUTES = [
         "Cancel a running background task (hookline)",
         "Background task",
         Access.APP,
+        capability=Capability.CREATE_ATTEMPTS,
         response=s.BackgroundTaskOut,
     ),
     _starter(EP + "/recover", recover, "Resend failed deliveries in a time range", s.RecoverIn),
@@ -204,6 +209,7 @@ ROUTES = [
         "List dead letters: failed deliveries with no attempt left (hookline)",
         "Dead letter",
         Access.APP,
+        capability=Capability.VIEW_BASE,
         response=s.ListResponse[s.DeadLetterOut],
         query=(
             "limit",

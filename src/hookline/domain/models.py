@@ -12,6 +12,8 @@ from enum import IntEnum
 from typing import Any, Generic, TypeVar
 
 from hookline.domain.breaker import CLOSED_VIEW, CircuitView
+from hookline.domain.capabilities import ALL as ALL_CAPABILITIES
+from hookline.domain.capabilities import Capability
 from hookline.domain.policy import (
     NO_APPLICATION_POLICY,
     NO_ENDPOINT_POLICY,
@@ -226,3 +228,12 @@ class AccessToken:
     app_id: str | None
     expires_at: datetime | None
     created_at: datetime
+    name: str | None = None
+    capabilities: frozenset[Capability] = ALL_CAPABILITIES
+    """What a scoped token may do in its application (an admin token may do everything)."""
+    session_id: str | None = None
+    """The portal session it was issued for (``expire-all`` can pick tokens by session)."""
+    configured: bool = False
+    """The token of the ``HOOKLINE_ADMIN_TOKEN`` setting: replaced when the setting changes."""
+    last_used_at: datetime | None = None
+    """When it last authenticated a request, to within a minute."""

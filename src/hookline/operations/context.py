@@ -11,6 +11,7 @@ from hookline.domain.operational import DEFAULT_DISABLE_AFTER
 from hookline.domain.ssrf import ANY_PORT, PortPolicy
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, MessageAccepted
 from hookline.operations.cache import ApplicationCache
+from hookline.operations.token_cache import TokenCache
 from hookline.storage.base import Store
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8071"
@@ -38,6 +39,8 @@ class Operations:
     base_url: str = DEFAULT_BASE_URL
     """Where this deployment is reached from outside; portal links start with it."""
     app_cache: ApplicationCache = field(default_factory=ApplicationCache)
+    token_cache: TokenCache = field(default_factory=TokenCache)
+    """The token hash key and recently looked-up tokens (``operations.token_cache``)."""
     work_queued: Callable[[], None] = _nobody_listens
     """Wakes the local worker after an operation queued deliveries outside a publish
     (resend, recover); publishes reach it through the store's handoff instead."""

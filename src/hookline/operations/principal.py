@@ -1,9 +1,10 @@
-"""Who is calling: an admin, or a token scoped to one application."""
+"""Who is calling: an admin, or a token scoped to one application with its capabilities."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hookline.domain.capabilities import ALL, Capability
 from hookline.domain.errors import Forbidden
 from hookline.domain.models import Application
 
@@ -13,11 +14,13 @@ class Principal:
     """The caller of an operation, as its bearer token says.
 
     ``app_id`` set means the token belongs to one application (a portal token): it sees that
-    application only. ``token_id`` is None for the process itself (startup, the CLI).
+    application only, and does there only what its ``capabilities`` allow. ``token_id`` is
+    None for the process itself (startup, the CLI).
     """
 
     token_id: str | None
     app_id: str | None
+    capabilities: frozenset[Capability] = ALL
 
     @property
     def is_admin(self) -> bool:
@@ -26,6 +29,21 @@ class Principal:
     def require_admin(self) -> None:
         if self.app_id is not None:
             raise Forbidden("This operation needs an admin token; portal tokens cannot use it")
+
+    def allows(self, capability: Capability) -> bool:
+        return self.app_id is None or capability in self.capabilities
+
+    def require(self, capability: Capability | None) -> None:
+        """Refuse a scoped token without ``capability``; None (nothing declared) refuses
+        every scoped token, so a route that forgot its declaration fails closed."""
+        if self.app_id is None:
+            return
+        if capability is None:
+            raise Forbidden("This operation needs an admin token")
+        if capability not in self.capabilities:
+            raise Forbidden(
+                f"This token lacks the {capability.value} capability this operation needs"
+            )
 
     def sees(self, app: Application) -> bool:
         """Tenant isolation: a scoped token sees its own application and no other."""

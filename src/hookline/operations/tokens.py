@@ -1,31 +1,45 @@
-"""Bearer tokens: generated with ``secrets``, stored only as SHA-256 hashes.
+"""Bearer tokens: issued, listed, revoked and expired here, for the API and the CLI alike.
 
-A token is admin (full rights) or scoped to one application (the portal token from
-``app-portal-access``); a scoped token sees other applications as absent (404).
+A token is admin (full rights) or scoped to one application with a set of capabilities
+(``domain.capabilities``); a scoped token sees other applications as absent (404).
+
+Tokens are 32 random bytes from ``secrets``, shown once. The store keeps an HMAC-SHA256
+of each under a random 32-byte key that the first process to need it writes to the
+database (``server_keys``): every replica and every restart reads the same key without a
+new setting, and a leak of the tokens table alone (a backup of it, a query that reads it)
+gives nothing to test guesses against, which matters for configured tokens that a person
+chose. Hashes from before keyed hashing (plain SHA-256) are still found (one more lookup
+for an unknown token) and left as they are, so that a rolling upgrade keeps them working on
+processes of the previous version; revoke them to be rid of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hookline.domain import ids
-from hookline.domain.errors import Unauthorized
+from hookline.domain.capabilities import Capability, grant
+from hookline.domain.errors import Forbidden, InvalidRequest, NotFound, Unauthorized, Unavailable
 from hookline.domain.models import AccessToken
 from hookline.operations import applications
 from hookline.operations.applications import NewApplication
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
-from hookline.storage.base import Store
+from hookline.operations.token_cache import CACHE_SECONDS as CACHE_SECONDS
 
 TOKEN_PREFIX_ADMIN = "hl_admin_"
 TOKEN_PREFIX_APP = "hl_app_"
-CACHE_SECONDS = 5.0
-CACHE_MAX_ENTRIES = 10_000
+MIN_CONFIGURED_LENGTH = 32
+"""The shortest ``HOOKLINE_ADMIN_TOKEN`` accepted (config.py refuses shorter ones)."""
 DEFAULT_PORTAL_EXPIRY = timedelta(days=7)
+HASH_KEY_NAME = "token_hmac_sha256"
+HASH_PREFIX = "h1:"
+"""Marks a keyed hash; a stored hash without it is a plain SHA-256 from before."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,29 +50,79 @@ class PortalAccess:
     token: str
 
 
-def hash_token(token: str) -> str:
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """What a new token may do; the defaults make an admin token that never expires."""
+
+    app_key: str | None = None
+    name: str | None = None
+    expires_in: timedelta | None = None
+    capabilities: frozenset[Capability] | None = None
+    """For a scoped token: what it may do (None: everything, as Svix's default)."""
+    read_only: bool = False
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A new token: its plaintext (shown once, never stored) and its record."""
+
+    token: str
+    record: AccessToken
+
+
+def legacy_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def new_token(
-    app_id: str | None, now: datetime, expires_at: datetime | None
-) -> tuple[str, AccessToken]:
-    """Return the plaintext (shown once) and the record to store."""
+def keyed_hash(key: bytes, token: str) -> str:
+    return HASH_PREFIX + hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+
+
+async def hash_key(ops: Operations) -> bytes:
+    """The deployment's token hash key, created in the store on first use."""
+    if ops.token_cache.key is None:
+        stored = await ops.store.server_key(HASH_KEY_NAME, secrets.token_hex(32), ops.clock())
+        ops.token_cache.key = bytes.fromhex(stored)
+    return ops.token_cache.key
+
+
+async def hash_token(ops: Operations, token: str) -> str:
+    return keyed_hash(await hash_key(ops), token)
+
+
+async def create_token(
+    ops: Operations, principal: Principal, request: TokenRequest = TokenRequest()
+) -> IssuedToken:
+    """A new token, admin or scoped to ``request.app_key``; its plaintext is returned once."""
+    principal.require_admin()
+    if request.app_key is None and (request.capabilities is not None or request.read_only):
+        raise InvalidRequest(
+            "capabilities and readOnly apply to application-scoped tokens; an admin token "
+            "may do everything (give an application to scope the token)"
+        )
+    app = None
+    if request.app_key is not None:
+        app = await applications.resolve(ops, principal, request.app_key)
+    return await _issue(ops, None if app is None else app.id, request)
+
+
+async def _issue(ops: Operations, app_id: str | None, request: TokenRequest) -> IssuedToken:
+    now = ops.clock()
     prefix = TOKEN_PREFIX_APP if app_id else TOKEN_PREFIX_ADMIN
     plaintext = prefix + secrets.token_urlsafe(32)
-    return plaintext, _record(hash_token(plaintext), app_id, now, expires_at)
-
-
-def _record(
-    digest: str, app_id: str | None, now: datetime, expires_at: datetime | None
-) -> AccessToken:
-    return AccessToken(
+    record = AccessToken(
         id=ids.new_id(ids.TOKEN),
-        token_hash=digest,
+        token_hash=await hash_token(ops, plaintext),
         app_id=app_id,
-        expires_at=expires_at,
+        expires_at=None if request.expires_in is None else now + request.expires_in,
         created_at=now,
+        name=request.name,
+        capabilities=grant(request.capabilities, read_only=request.read_only),
+        session_id=request.session_id,
     )
+    await ops.store.create_token(record)
+    return IssuedToken(plaintext, record)
 
 
 async def portal_access(
@@ -67,50 +131,133 @@ async def portal_access(
     app_key: str,
     application: NewApplication | None = None,
     expiry: timedelta = DEFAULT_PORTAL_EXPIRY,
+    *,
+    capabilities: frozenset[Capability] | None = None,
+    read_only: bool = False,
+    session_id: str | None = None,
 ) -> PortalAccess:
     """Issue a token scoped to the application (created from ``application`` if missing)."""
     principal.require_admin()
     app = await applications.resolve_or_create(ops, principal, app_key, application)
-    now = ops.clock()
-    token, record = new_token(app.id, now, now + expiry)
-    await ops.store.create_token(record)
-    return PortalAccess(url=f"{ops.base_url}/portal/{app.id}#key={token}", token=token)
+    request = TokenRequest(
+        app_key, None, expiry, capabilities, read_only=read_only, session_id=session_id
+    )
+    issued = await _issue(ops, app.id, request)
+    return PortalAccess(
+        url=f"{ops.base_url}/portal/{app.id}#key={issued.token}", token=issued.token
+    )
 
 
-async def create_token(ops: Operations, principal: Principal, app_key: str | None = None) -> str:
-    """A new token that never expires, admin or scoped to ``app_key``; the plaintext, once."""
+async def list_tokens(
+    ops: Operations, principal: Principal, app_key: str | None = None
+) -> list[AccessToken]:
+    """Every token (never a plaintext), or one application's."""
     principal.require_admin()
-    app = None if app_key is None else await applications.resolve(ops, principal, app_key)
-    token, record = new_token(None if app is None else app.id, ops.clock(), None)
-    await ops.store.create_token(record)
-    return token
+    app_id = None
+    if app_key is not None:
+        app_id = (await applications.resolve(ops, principal, app_key)).id
+    return await ops.store.list_tokens(app_id)
+
+
+async def get_token(ops: Operations, principal: Principal, token_id: str) -> AccessToken:
+    principal.require_admin()
+    found = await ops.store.get_token(token_id)
+    if found is None:
+        raise NotFound(f"No token {token_id!r}")
+    return found
+
+
+async def revoke_token(ops: Operations, principal: Principal, token_id: str) -> None:
+    """Delete the token: refused from the next request on (see ``CACHE_SECONDS``)."""
+    principal.require_admin()
+    deleted = await ops.store.delete_token(token_id)
+    ops.token_cache.clear()
+    if not deleted:
+        raise NotFound(f"No token {token_id!r}")
+
+
+async def logout(ops: Operations, principal: Principal) -> None:
+    """Revoke the calling token. As in Svix, only an application-scoped token logs out; an
+    admin token is revoked by id, so that no stray call locks the operator out."""
+    if principal.token_id is None or principal.app_id is None:
+        raise Forbidden(
+            "Only an application-scoped token can log out; revoke an admin token with "
+            "DELETE /api/v1/token/{token_id} or `hookline token revoke`"
+        )
+    await ops.store.delete_token(principal.token_id)
+    ops.token_cache.clear()
+
+
+async def expire_all(
+    ops: Operations,
+    principal: Principal,
+    app_key: str,
+    expiry: timedelta = timedelta(0),
+    session_ids: frozenset[str] | None = None,
+) -> int:
+    """Expire the application's tokens ``expiry`` from now (those of ``session_ids`` only,
+    when given); a token due to expire sooner keeps its expiry. The number expired."""
+    principal.require_admin()
+    app = await applications.resolve(ops, principal, app_key)
+    until = ops.clock() + expiry
+    count = 0
+    for token in await ops.store.list_tokens(app.id):
+        if session_ids is not None and token.session_id not in session_ids:
+            continue
+        count += await ops.store.expire_token(token.id, until)
+    ops.token_cache.clear()
+    return count
 
 
 async def ensure_admin_token(
     ops: Operations, principal: Principal, configured: str | None
 ) -> str | None:
-    """Make the configured admin token valid, or generate one when no admin token exists.
+    """Make the configured admin token valid and the previously configured one invalid, or,
+    with none configured, generate an admin token when none exists.
 
     Returns a generated token's plaintext (the caller shows it once; only its hash is kept),
     or None when nothing was generated.
     """
     principal.require_admin()
     if configured:
-        digest = hash_token(configured)
-        if await ops.store.find_token(digest) is None:
-            await ops.store.create_token(_record(digest, None, ops.clock(), None))
+        digest = await hash_token(ops, configured)
+        await ops.store.delete_configured_tokens(digest, legacy_hash(configured))
+        ops.token_cache.clear()
+        await _store_configured(ops, configured, digest)
         return None
+    # Unset: the configured token stays (a replica started without the setting must not
+    # revoke the fleet's token); revoke it by id if it should go.
     if await ops.store.count_admin_tokens() > 0:
         return None
-    return await create_token(ops, principal)
+    return (await _issue(ops, None, TokenRequest(name="generated at first start"))).token
+
+
+async def _store_configured(ops: Operations, configured: str, digest: str) -> None:
+    if await ops.store.find_token(digest) is not None:
+        return
+    legacy = await ops.store.find_token(legacy_hash(configured))
+    if legacy is not None:
+        # Stored by the previous version, whose processes still look it up during a rolling
+        # upgrade: kept, but marked, so that a changed setting deletes it with the new row.
+        await ops.store.mark_configured_token(legacy.id)
+    record = AccessToken(
+        id=ids.new_id(ids.TOKEN),
+        token_hash=digest,
+        app_id=None,
+        expires_at=None,
+        created_at=ops.clock(),
+        name="HOOKLINE_ADMIN_TOKEN",
+        configured=True,
+    )
+    await ops.store.create_token(record)
 
 
 class Authenticator:
-    """Checks bearer tokens, remembering recent hits for a few seconds to spare the store."""
+    """Checks bearer tokens against the store, through the process's ``TokenCache``."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._cache: dict[str, tuple[float, AccessToken]] = {}
+    def __init__(self, ops: Operations) -> None:
+        self._ops = ops
+        self._cache = ops.token_cache
 
     async def authenticate(self, authorization: str | None, now: datetime) -> Principal:
         """The principal of an ``Authorization: Bearer <token>`` header, or ``Unauthorized``."""
@@ -119,19 +266,30 @@ class Authenticator:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized()
-        record = await self._lookup(hash_token(token.strip()))
+        record = await self._lookup(token.strip())
         if record is None or (record.expires_at is not None and record.expires_at <= now):
             raise Unauthorized("Invalid or expired token")
-        return Principal(token_id=record.id, app_id=record.app_id)
+        if self._cache.due_for_touch(record.id):
+            await self._touch(record.id, now)
+        return Principal(token_id=record.id, app_id=record.app_id, capabilities=record.capabilities)
 
-    async def _lookup(self, digest: str) -> AccessToken | None:
+    async def _lookup(self, token: str) -> AccessToken | None:
+        digest = await hash_token(self._ops, token)
         cached = self._cache.get(digest)
-        clock = time.monotonic()
-        if cached is not None and cached[0] > clock:
-            return cached[1]
-        record = await self._store.find_token(digest)
-        if record is not None:
-            if len(self._cache) > CACHE_MAX_ENTRIES:
-                self._cache.clear()
-            self._cache[digest] = (clock + CACHE_SECONDS, record)
+        if cached is not None:
+            return cached
+        store = self._ops.store
+        record = await store.find_token(digest)
+        if record is None:
+            # Stored before keyed hashes. Left as it is, not rehashed, so that processes of
+            # the previous version still find it during a rolling upgrade.
+            record = await store.find_token(legacy_hash(token))
+            if record is None:
+                return None
+        self._cache.put(digest, record)
         return record
+
+    async def _touch(self, token_id: str, now: datetime) -> None:
+        """Best effort: a request is never refused because its last use was not recorded."""
+        with contextlib.suppress(Unavailable):
+            await self._ops.store.touch_token(token_id, now)

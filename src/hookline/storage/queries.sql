@@ -158,14 +158,53 @@ SELECT * FROM deliveries WHERE msg_id = :msg_id AND endpoint_id = :endpoint_id
 SELECT * FROM attempts WHERE app_id = :app_id AND id = :attempt_id
 
 -- name: insert_token
-INSERT INTO tokens (id, token_hash, app_id, expires_at, created_at)
-VALUES (:id, :token_hash, :app_id, :expires_at, :created_at)
+INSERT INTO tokens (id, token_hash, app_id, expires_at, created_at, name, capabilities,
+                    session_id, configured, last_used_at)
+VALUES (:id, :token_hash, :app_id, :expires_at, :created_at, :name, :capabilities,
+        :session_id, :configured, :last_used_at)
 
 -- name: find_token
 SELECT * FROM tokens WHERE token_hash = :token_hash
 
+-- name: get_token
+SELECT * FROM tokens WHERE id = :id
+
+-- name: list_tokens
+-- Every token, or one application's (app_id given); admin tokens have none.
+SELECT * FROM tokens
+WHERE CAST(:app_id AS TEXT) IS NULL OR app_id = :app_id
+ORDER BY id
+
+-- name: delete_token
+DELETE FROM tokens WHERE id = :id
+
+-- name: expire_token
+-- Brings the expiry forward, never back: an expired token stays expired.
+UPDATE tokens SET expires_at = :until
+WHERE id = :id AND (expires_at IS NULL OR expires_at > :until)
+
+-- name: touch_token
+UPDATE tokens SET last_used_at = :now WHERE id = :id
+
+-- name: mark_configured_token
+UPDATE tokens SET configured = 1 WHERE id = :id
+
+-- name: delete_configured_tokens
+-- The configured admin token is replaced when the setting changes: every configured token
+-- whose hash is not one of the current setting's (its keyed hash, and its plain SHA-256 from
+-- before keyed hashes, kept while processes of the previous version may still run).
+DELETE FROM tokens WHERE configured = 1 AND token_hash <> :token_hash AND token_hash <> :legacy_hash
+
 -- name: count_admin_tokens
 SELECT count(*) FROM tokens WHERE app_id IS NULL
+
+-- name: insert_server_key
+-- First writer wins: replicas starting together all read the same key afterwards.
+INSERT INTO server_keys (name, value, created_at) VALUES (:name, :value, :now)
+ON CONFLICT (name) DO NOTHING
+
+-- name: get_server_key
+SELECT value FROM server_keys WHERE name = :name
 
 -- name: idempotency_reserve
 -- A new key, or one whose request never finished and went stale (its process died before

@@ -709,6 +709,36 @@ class SqlRepository:
         found = await self._db.query("count_admin_tokens", {})
         return int(found[0][0])
 
+    async def get_token(self, token_id: str) -> AccessToken | None:
+        return await self._one("get_token", {"id": token_id}, rows.token_from)
+
+    async def list_tokens(self, app_id: str | None = None) -> list[AccessToken]:
+        found = await self._db.query("list_tokens", {"app_id": app_id})
+        return [rows.token_from(row) for row in found]
+
+    async def delete_token(self, token_id: str) -> bool:
+        return await self._db.execute("delete_token", {"id": token_id}) == 1
+
+    async def expire_token(self, token_id: str, until: datetime) -> bool:
+        params = {"id": token_id, "until": rows.to_ms(until)}
+        return await self._db.execute("expire_token", params) == 1
+
+    async def touch_token(self, token_id: str, now: datetime) -> None:
+        await self._db.execute("touch_token", {"id": token_id, "now": rows.to_ms(now)})
+
+    async def mark_configured_token(self, token_id: str) -> None:
+        await self._db.execute("mark_configured_token", {"id": token_id})
+
+    async def delete_configured_tokens(self, keep_hash: str, keep_legacy_hash: str) -> int:
+        params = {"token_hash": keep_hash, "legacy_hash": keep_legacy_hash}
+        return await self._db.execute("delete_configured_tokens", params)
+
+    async def server_key(self, name: str, candidate: str, now: datetime) -> str:
+        params = {"name": name, "value": candidate, "now": rows.to_ms(now)}
+        await self._db.execute("insert_server_key", params)
+        found = await self._db.query("get_server_key", params)
+        return str(found[0][0])
+
     async def idempotency_begin(
         self, scope: str, key: str, request_hash: str, now: datetime
     ) -> IdempotentResponse | None:

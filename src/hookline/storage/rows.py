@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from hookline.domain import ratelimit
+from hookline.domain import capabilities, ratelimit
 from hookline.domain.breaker import CircuitState, Reason
 from hookline.domain.models import (
     AccessToken,
@@ -448,6 +448,11 @@ def token_params(token: AccessToken) -> dict[str, Any]:
         "app_id": token.app_id,
         "expires_at": to_ms(token.expires_at),
         "created_at": to_ms(token.created_at),
+        "name": token.name,
+        "capabilities": capabilities.encode(token.capabilities),
+        "session_id": token.session_id,
+        "configured": int(token.configured),
+        "last_used_at": to_ms(token.last_used_at),
     }
 
 
@@ -458,6 +463,11 @@ def token_from(row: Row) -> AccessToken:
         app_id=row["app_id"],
         expires_at=from_ms(row["expires_at"]),
         created_at=ms_to_dt(row["created_at"]),
+        name=row["name"],
+        capabilities=capabilities.decode(row["capabilities"]),
+        session_id=row["session_id"],
+        configured=bool(row["configured"]),
+        last_used_at=from_ms(row["last_used_at"]),
     )
 
 

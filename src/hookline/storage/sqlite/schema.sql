@@ -140,6 +140,19 @@ CREATE TABLE tokens (
     token_hash TEXT NOT NULL UNIQUE,
     app_id TEXT,
     expires_at INTEGER,
+    created_at INTEGER NOT NULL,
+    name TEXT,
+    capabilities TEXT,
+    session_id TEXT,
+    configured INTEGER NOT NULL DEFAULT 0,
+    last_used_at INTEGER
+);
+
+CREATE INDEX tokens_app ON tokens (app_id);
+
+CREATE TABLE server_keys (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
     created_at INTEGER NOT NULL
 );
 
