@@ -18,7 +18,7 @@ from hookline.operations.context import Operations
 from hookline.server import ensure_admin_token, transport_for
 from hookline.storage.sqlite import SqliteStore
 
-ADMIN_TOKEN = "hl_admin_destination-rules"
+ADMIN_TOKEN = "hl_admin_destination-rules-long-enough-for-the-rule"
 HTTPS_ONLY = "this server refuses http:// endpoints (HOOKLINE_ENDPOINT_HTTPS_ONLY)"
 PORT_DENIED = "port 22 is denied by HOOKLINE_OUTBOUND_DENY_PORTS"
 OPERATIONAL = "/api/v1/operational-webhook/endpoint"

@@ -19,7 +19,7 @@ from hookline.operations.context import Operations
 from hookline.server import ensure_admin_token
 from hookline.storage.sqlite import SqliteStore
 
-ADMIN_TOKEN = "hl_admin_limits-test-token"
+ADMIN_TOKEN = "hl_admin_limits-test-token-long-enough-for-the-rule"
 Clients = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
