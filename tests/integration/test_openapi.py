@@ -176,3 +176,19 @@ async def test_optional_bodies_are_the_documented_ones(api: Api) -> None:
                     path,
                     r.text,
                 )
+
+
+async def test_token_guarded_operations_declare_refusals_and_rate_limits(api: Api) -> None:
+    """Every operation that takes a token documents 401, 403 (admin, capability, address)
+    and 429 with its Retry-After header, the answers the limits and capabilities give."""
+    doc = await _document(api)
+    guarded = 0
+    for methods in doc["paths"].values():
+        for operation in methods.values():
+            if "security" not in operation:
+                continue
+            guarded += 1
+            responses = operation["responses"]
+            assert {"401", "403", "429"} <= set(responses), operation["operationId"]
+            assert "Retry-After" in responses["429"]["headers"], operation["operationId"]
+    assert guarded > 50

@@ -186,8 +186,17 @@ def _responses(route: Route, ref_of: Refs) -> dict[str, Any]:
     responses: dict[str, Any] = {str(route.status): ok}
     if route.access is not Access.PUBLIC:
         responses["401"] = {"description": "Missing or invalid token", **error}
-    if route.access is Access.ADMIN:
-        responses["403"] = {"description": "Needs an admin token", **error}
+        responses["403"] = {
+            "description": "Needs an admin token, or a capability the token lacks, or the "
+            "client's address is outside the API allowlist",
+            **error,
+        }
+        responses["429"] = {
+            "description": "Over the token's or the address's request rate, or too many "
+            "failed authentications from the address (docs/security.md)",
+            "headers": {"Retry-After": _RETRY_AFTER},
+            **error,
+        }
     if "{" in route.path:
         responses["404"] = {"description": "Not found", **error}
     if route.method in ("POST", "PUT", "PATCH", "DELETE") and route.access is not Access.PUBLIC:
@@ -203,6 +212,11 @@ def _responses(route: Route, ref_of: Refs) -> dict[str, Any]:
         responses["503"] = {"description": "The database is unavailable; retry", **error}
     return responses
 
+
+_RETRY_AFTER: dict[str, Any] = {
+    "description": "Seconds to wait before trying again",
+    "schema": {"type": "integer", "minimum": 1},
+}
 
 _UNTYPED: dict[str, dict[str, Any]] = {
     "/api/v1/openapi.json": {"application/json": {"schema": {"type": "object"}}},
