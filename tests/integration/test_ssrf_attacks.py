@@ -24,6 +24,7 @@ import pytest
 from hookline.domain.ssrf import PortPolicy
 from hookline.transport import AsyncioTransport, HttpResult, SsrfPolicy
 from tests.integration.keep_alive import KeepAliveServer, keep_alive_server
+from tests.integration.test_transport_proxy import pipe
 
 PUBLIC = "93.184.216.34"
 
@@ -66,19 +67,11 @@ class Egress:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
             self.writers.append(up_writer)
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             writer.close()
-
-
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError):
-        while data := await source.read(65536):
-            sink.write(data)
-            await sink.drain()
-    sink.close()
 
 
 @contextlib.asynccontextmanager

@@ -56,14 +56,15 @@ class ConnectProxy:
             host, _, port = head.split(b" ", 2)[1].decode().rpartition(":")
             up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             writer.close()
 
 
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    """Copy ``source`` to ``sink`` until it ends: one direction of a CONNECT tunnel."""
     with contextlib.suppress(ConnectionError):
         while data := await source.read(65536):
             sink.write(data)
