@@ -583,7 +583,10 @@ class SizedRun:
     final: int
     """Bytes in use once the run has stopped (SQLite: the file, its WAL checkpointed)."""
     cpu_us: float
-    """CPU µs per delivery of the hookline processes (PostgreSQL's own is not counted)."""
+    """CPU µs per delivery of the hookline processes."""
+    server_cpu_us: float = 0.0
+    """PostgreSQL's CPU µs per delivery: the run's database's backends (the vacuums
+    included) and the server's WAL writer, checkpointer and background writer."""
 
 
 async def sample_size(
@@ -604,6 +607,33 @@ def sqlite_size(path: Path) -> Callable[[], Awaitable[int]]:
     return size
 
 
+SERVER_PROCESSES = (
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    " OR backend_type IN ('walwriter', 'checkpointer', 'background writer')"
+)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+async def server_cpu(db: asyncpg.Connection) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL process serving the run (same host): a
+    figure that, unlike a rate, the host's other work barely moves."""
+    return process_cpu([pid for (pid,) in await db.fetch(SERVER_PROCESSES)])
+
+
+def process_cpu(pids: list[int]) -> dict[int, float]:
+    seconds: dict[int, float] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return seconds
+
+
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two readings, a process that started meanwhile whole."""
+    return sum(used - before.get(pid, 0.0) for pid, used in after.items())
+
+
 PG_TABLES_SIZE = (
     "SELECT sum(pg_total_relation_size(t))::bigint"
     " FROM unnest(ARRAY['messages', 'deliveries', 'attempts']) AS t"
@@ -622,6 +652,7 @@ async def end_to_end_sized(
     samples: list[tuple[float, int]] = []
     size: Callable[[], Awaitable[int]]
     recorded: Callable[[], Awaitable[int]]
+    server_cpu_used = 0.0
     async with contextlib.AsyncExitStack() as stack:
         if postgres:
             url = await stack.enter_async_context(postgres_database())
@@ -651,10 +682,13 @@ async def end_to_end_sized(
         try:
             app_id = await setup_app(api.url, [nginx.url])
             receipts = nginx.receipts()
+            server_before = await server_cpu(db) if postgres else {}
             started = time.perf_counter()
             sampler = asyncio.create_task(sample_size(size, samples, started))
             await publish_load(api.url, app_id, count)
             done, _ = await last_receipt(receipts, count, recorded if retention == "off" else None)
+            if postgres:
+                server_cpu_used = cpu_between(server_before, await server_cpu(db))
             await asyncio.sleep(1.0)
             sampler.cancel()
         finally:
@@ -662,7 +696,14 @@ async def end_to_end_sized(
                 proc.stop()
         final = await size()
     cpu_us = sum(proc.cpu_seconds for proc in procs) / count * 1e6
-    return SizedRun(count / (done - started), done - started, samples, final, cpu_us)
+    return SizedRun(
+        count / (done - started),
+        done - started,
+        samples,
+        final,
+        cpu_us,
+        server_cpu_used / count * 1e6,
+    )
 
 
 DEAD_ROWS = (
@@ -742,6 +783,18 @@ async def retention_run(
             "share %": 100 * share,
             "hookline CPU µs/delivery without pruning": statistics.mean(r.cpu_us for r in off_runs),
             "hookline CPU µs/delivery with pruning": statistics.mean(r.cpu_us for r in on_runs),
+            **(
+                {
+                    "PostgreSQL CPU µs/delivery without pruning": statistics.mean(
+                        r.server_cpu_us for r in off_runs
+                    ),
+                    "PostgreSQL CPU µs/delivery with pruning": statistics.mean(
+                        r.server_cpu_us for r in on_runs
+                    ),
+                }
+                if postgres
+                else {}
+            ),
             **({"lowest pair's share %": 100 * min(shares)} if len(shares) > 1 else {}),
             **({"highest pair's share %": 100 * max(shares)} if len(shares) > 1 else {}),
             "horizon s": horizon,
