@@ -40,6 +40,13 @@ POSTGRES_URL = os.environ.get("HOOKLINE_TEST_POSTGRES_URL")
 STORE_BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 
 
+LANGUAGE_COLLATION = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+"""Options of ``CREATE DATABASE`` for a database whose default collation sorts as English
+does ('a0' before 'Az' before 'Z'), as databases created under en_US.UTF-8 do, unlike the
+byte order hookline's ids sort by: the test databases are made so, so that every PostgreSQL
+test also checks that the schema compares ids byte by byte (migration 0016)."""
+
+
 def database_url(name: str) -> str:
     assert POSTGRES_URL is not None
     return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
@@ -53,7 +60,7 @@ def postgres_template() -> Iterator[str]:
     async def create() -> None:
         admin = await asyncpg.connect(POSTGRES_URL)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}" {LANGUAGE_COLLATION}')
         await admin.close()
         template = PostgresStore(database_url(name), pool_size=1)
         await template.migrate()

@@ -11,10 +11,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from hookline.domain import ids
 from hookline.storage.migrations import SchemaAhead, SchemaBehind, load_migrations
 from hookline.storage.postgres import PostgresStore
 from hookline.storage.sqlite import SqliteStore
-from tests.conftest import POSTGRES_URL, database_url
+from tests.conftest import LANGUAGE_COLLATION, POSTGRES_URL, database_url
 
 
 def _sqlite_schema(path: Path) -> list[tuple[str, str, str]]:
@@ -82,6 +83,7 @@ async def test_open_refuses_a_schema_of_another_version(
 POSTGRES_SCHEMA_QUERY = """
 SELECT 'column', c.table_name || '.' || c.column_name,
        c.data_type || ' ' || c.is_nullable || ' ' || coalesce(c.column_default, '')
+       || ' ' || coalesce(c.collation_name, '')
 FROM information_schema.columns AS c WHERE c.table_schema = 'public'
 UNION ALL
 SELECT 'index', i.indexname, i.indexdef FROM pg_indexes AS i WHERE i.schemaname = 'public'
@@ -103,12 +105,13 @@ ORDER BY 1, 2, 3
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs HOOKLINE_TEST_POSTGRES_URL (CI sets it)")
 async def test_postgres_migrations_build_the_same_schema_as_schema_sql() -> None:
-    """Applying every PostgreSQL migration in order gives exactly the schema in schema.sql."""
+    """Applying every PostgreSQL migration in order gives exactly the schema in schema.sql,
+    collations included, on a database with a language collation."""
     names = [f"hookline_schema_{uuid.uuid4().hex[:10]}" for _ in range(2)]
     admin = await asyncpg.connect(POSTGRES_URL)
     try:
         for name in names:
-            await admin.execute(f'CREATE DATABASE "{name}"')
+            await admin.execute(f'CREATE DATABASE "{name}" {LANGUAGE_COLLATION}')
         reference = await asyncpg.connect(database_url(names[0]))
         await reference.execute(
             resources.files("hookline.storage.postgres").joinpath("schema.sql").read_text()
@@ -128,4 +131,42 @@ async def test_postgres_migrations_build_the_same_schema_as_schema_sql() -> None
     finally:
         for name in names:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs HOOKLINE_TEST_POSTGRES_URL (CI sets it)")
+async def test_postgres_ids_sort_by_time_on_a_database_with_a_language_collation() -> None:
+    """Ids minted over a year sort in the order they were minted once migrated, although the
+    database's own collation would not sort them so: every text id column compares bytes."""
+    name = f"hookline_order_{uuid.uuid4().hex[:10]}"
+    minted = [ids.first_id_at("msg", 1_700_000_000_000 + n * 157_000_000) for n in range(200)]
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" {LANGUAGE_COLLATION}')
+        store = PostgresStore(database_url(name), pool_size=1)
+        await store.migrate()
+        await store.close()
+        db = await asyncpg.connect(database_url(name))
+        try:
+            await db.executemany(
+                "INSERT INTO messages (id, app_id, event_type, created_at)"
+                " VALUES ($1, 'a', 'e', 0)",
+                [(i,) for i in reversed(minted)],
+            )
+            by_language = await db.fetch('SELECT id FROM messages ORDER BY id COLLATE "default"')
+            assert [r["id"] for r in by_language] != minted
+            assert [
+                r["id"] for r in await db.fetch("SELECT id FROM messages ORDER BY id")
+            ] == minted
+            other = await db.fetch(
+                "SELECT table_name, column_name FROM information_schema.columns"
+                " WHERE table_schema = 'public' AND data_type = 'text'"
+                " AND (column_name = 'id' OR column_name LIKE '%\\_id')"
+                " AND collation_name IS DISTINCT FROM 'C'"
+            )
+            assert [tuple(r) for r in other] == []
+        finally:
+            await db.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()

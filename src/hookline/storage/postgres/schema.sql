@@ -1,5 +1,7 @@
 -- hookline schema for PostgreSQL. Times are integer milliseconds since the Unix epoch;
--- lists and maps are JSON text. Ids are time-sortable, so ORDER BY id is ORDER BY time.
+-- lists and maps are JSON text. Ids are time-sortable, so ORDER BY id is ORDER BY time:
+-- in byte order, which the columns holding ids keep with the "C" collation whatever the
+-- database's own (migration 0016).
 
 CREATE TABLE schema_version (
     version INTEGER NOT NULL
@@ -8,7 +10,7 @@ CREATE TABLE schema_version (
 -- applications, event_types and endpoints carry a version that every write of the row
 -- moves; an update writes only while the row is at the version it was read at.
 CREATE TABLE applications (
-    id TEXT PRIMARY KEY,
+    id TEXT COLLATE "C" PRIMARY KEY,
     uid TEXT UNIQUE,
     name TEXT NOT NULL,
     throttle_rate INTEGER,
@@ -33,8 +35,8 @@ CREATE TABLE event_types (
 );
 
 CREATE TABLE endpoints (
-    id TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL,
+    id TEXT COLLATE "C" PRIMARY KEY,
+    app_id TEXT COLLATE "C" NOT NULL,
     uid TEXT,
     url TEXT NOT NULL,
     description TEXT NOT NULL,
@@ -68,10 +70,10 @@ CREATE TRIGGER endpoints_disabled_notify AFTER UPDATE OF disabled ON endpoints
     EXECUTE FUNCTION hookline_notify_endpoint();
 
 CREATE TABLE messages (
-    id TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL,
+    id TEXT COLLATE "C" PRIMARY KEY,
+    app_id TEXT COLLATE "C" NOT NULL,
     event_type TEXT NOT NULL,
-    event_id TEXT,
+    event_id TEXT COLLATE "C",
     payload BYTEA,
     channels TEXT,
     tags TEXT,
@@ -87,15 +89,15 @@ CREATE INDEX messages_app ON messages (app_id, id);
 -- (0 success, 1 pending, 2 fail, 3 sending). A claimed row is SENDING with
 -- next_attempt_at = lease expiry, so a dead worker's rows become due again by themselves.
 CREATE TABLE deliveries (
-    id TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL,
-    msg_id TEXT NOT NULL,
-    endpoint_id TEXT NOT NULL,
+    id TEXT COLLATE "C" PRIMARY KEY,
+    app_id TEXT COLLATE "C" NOT NULL,
+    msg_id TEXT COLLATE "C" NOT NULL,
+    endpoint_id TEXT COLLATE "C" NOT NULL,
     status INTEGER NOT NULL,
     attempt_count INTEGER NOT NULL DEFAULT 0,
     next_attempt_at BIGINT,
     lease_token TEXT,
-    worker_id TEXT,
+    worker_id TEXT COLLATE "C",
     manual INTEGER NOT NULL DEFAULT 0,
     updated_at BIGINT NOT NULL,
     fallback_for TEXT,
@@ -132,10 +134,10 @@ CREATE TRIGGER deliveries_updated_notify AFTER UPDATE ON deliveries
     FOR EACH STATEMENT EXECUTE FUNCTION hookline_notify_work();
 
 CREATE TABLE attempts (
-    id TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL,
-    msg_id TEXT NOT NULL,
-    endpoint_id TEXT NOT NULL,
+    id TEXT COLLATE "C" PRIMARY KEY,
+    app_id TEXT COLLATE "C" NOT NULL,
+    msg_id TEXT COLLATE "C" NOT NULL,
+    endpoint_id TEXT COLLATE "C" NOT NULL,
     url TEXT NOT NULL,
     status INTEGER NOT NULL,
     response_status_code INTEGER NOT NULL,
@@ -149,14 +151,14 @@ CREATE INDEX attempts_msg ON attempts (msg_id, id);
 CREATE INDEX attempts_endpoint ON attempts (endpoint_id, id);
 
 CREATE TABLE tokens (
-    id TEXT PRIMARY KEY,
+    id TEXT COLLATE "C" PRIMARY KEY,
     token_hash TEXT NOT NULL UNIQUE,
-    app_id TEXT,
+    app_id TEXT COLLATE "C",
     expires_at BIGINT,
     created_at BIGINT NOT NULL,
     name TEXT,
     capabilities TEXT,
-    session_id TEXT,
+    session_id TEXT COLLATE "C",
     configured INTEGER NOT NULL DEFAULT 0,
     last_used_at BIGINT
 );
@@ -183,7 +185,7 @@ CREATE INDEX idempotency_created ON idempotency_keys (created_at);
 -- Workers announce themselves here; a worker whose heartbeat is old is presumed dead and
 -- the deliveries it leased are handed to others before their lease would run out.
 CREATE TABLE workers (
-    id TEXT PRIMARY KEY,
+    id TEXT COLLATE "C" PRIMARY KEY,
     host TEXT NOT NULL,
     pid INTEGER NOT NULL,
     started_at BIGINT NOT NULL,
@@ -192,7 +194,7 @@ CREATE TABLE workers (
 
 -- Open circuit breakers, shared by every worker (docs/delivery.md); times in ms.
 CREATE TABLE circuits (
-    endpoint_id TEXT PRIMARY KEY,
+    endpoint_id TEXT COLLATE "C" PRIMARY KEY,
     failures INTEGER NOT NULL,
     open_until BIGINT NOT NULL,
     cooldown_ms BIGINT NOT NULL,
@@ -206,7 +208,7 @@ CREATE TABLE circuits (
 -- Endpoints failing without a success, and the auto-disable step reached (docs/delivery.md);
 -- times in ms.
 CREATE TABLE endpoint_failures (
-    endpoint_id TEXT PRIMARY KEY,
+    endpoint_id TEXT COLLATE "C" PRIMARY KEY,
     failing_since BIGINT NOT NULL,
     step INTEGER NOT NULL DEFAULT 0
 );
@@ -214,9 +216,9 @@ CREATE TABLE endpoint_failures (
 -- Background tasks: each a row any process's runner leases (lease_until) and walks in
 -- batches from its cursor, committing the cursor with each batch's writes.
 CREATE TABLE background_tasks (
-    id TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL,
-    endpoint_id TEXT,
+    id TEXT COLLATE "C" PRIMARY KEY,
+    app_id TEXT COLLATE "C" NOT NULL,
+    endpoint_id TEXT COLLATE "C",
     task TEXT NOT NULL,
     status TEXT NOT NULL,
     filter TEXT NOT NULL,
@@ -236,7 +238,7 @@ CREATE INDEX deliveries_dead ON deliveries (app_id, id) WHERE status = 2;
 -- Each rate-limited endpoint's send timeline, shared by every worker, and the slowdown a
 -- receiver's Retry-After asked for (domain/ratelimit.py); next_slot in µs, slowed_at in ms.
 CREATE TABLE rate_slots (
-    endpoint_id TEXT PRIMARY KEY,
+    endpoint_id TEXT COLLATE "C" PRIMARY KEY,
     next_slot BIGINT NOT NULL,
     granted INTEGER NOT NULL,
     slow_rate DOUBLE PRECISION,
