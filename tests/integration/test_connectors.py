@@ -3,6 +3,7 @@ unique violation is a ``Conflict`` worded from what refused it, trouble ``Unavai
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -95,3 +96,31 @@ async def test_postgres_that_cannot_be_reached_is_unavailable() -> None:
     with pytest.raises(Unavailable, match="cannot connect"):
         await connector.query("ping", {})
     await connector.close()
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs HOOKLINE_TEST_POSTGRES_URL (CI sets it)")
+async def test_postgres_deadlock_victim_is_unavailable(postgres_url: str) -> None:
+    """Of two transactions that lock two rows in opposite orders, the one PostgreSQL rolls back
+    comes out as Unavailable, which callers back off and retry, not as a driver error that
+    would take a worker down; the other commits."""
+    connector = PostgresConnector(postgres_url, pool_size=2)
+    await connector.open()
+    await connector.query("CREATE TABLE probe (k INTEGER PRIMARY KEY)", {})
+    await connector.query("INSERT INTO probe VALUES (1), (2)", {})
+    locked = {1: asyncio.Event(), 2: asyncio.Event()}
+
+    async def cross(mine: int, other: int) -> None:
+        async with connector.transaction() as tx:
+            await tx.query("SET LOCAL deadlock_timeout = '20ms'", {})
+            await tx.query(f"UPDATE probe SET k = k WHERE k = {mine}", {})
+            locked[mine].set()
+            await locked[other].wait()
+            await tx.query(f"UPDATE probe SET k = k WHERE k = {other}", {})
+
+    try:
+        results = await asyncio.gather(cross(1, 2), cross(2, 1), return_exceptions=True)
+    finally:
+        await connector.close()
+    assert sorted(type(r).__name__ for r in results) == ["NoneType", "Unavailable"]
+    refused = next(r for r in results if isinstance(r, Unavailable))
+    assert "deadlock" in str(refused)

@@ -6,9 +6,9 @@ each statement per connection. Every statement uses ``:name`` parameters in
 ``queries.sql`` and is turned into ``$n`` once.
 
 This is the one place where asyncpg's errors become domain errors: a unique violation is
-a ``Conflict`` (worded in ``storage/conflicts.py``), connection trouble ``Unavailable``
-(a 503 at the API, a back-off in the worker), so nothing that was not committed is ever
-acknowledged.
+a ``Conflict`` (worded in ``storage/conflicts.py``), connection trouble and transactions
+PostgreSQL rolled back (deadlocks, serialization conflicts) ``Unavailable`` (a 503 at the
+API, a back-off in the worker), so nothing that was not committed is ever acknowledged.
 """
 
 from __future__ import annotations
@@ -135,6 +135,11 @@ class PostgresConnector:
                     raise
         except asyncpg.UniqueViolationError as exc:
             raise conflicts.unique_violation(exc.constraint_name or "") from exc
+        except asyncpg.TransactionRollbackError as exc:
+            # PostgreSQL rolled the transaction back to break a deadlock or a serialization
+            # conflict (class 40): nothing was written, and the same work can simply be
+            # tried again, so it is the back-off of Unavailable, not a crash of the caller.
+            raise Unavailable(f"database rolled the transaction back: {exc}") from exc
         except CONNECTION_ERRORS as exc:
             # One dropped connection usually means all were (a restart, pg_terminate_backend,
             # a failover): replace every pooled connection instead of failing on each in turn.
