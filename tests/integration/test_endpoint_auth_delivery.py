@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,7 @@ from hookline.domain.endpoint_auth import (
 )
 from hookline.domain.models import Attempt, MessageStatus
 from hookline.domain.retry import RetrySchedule
+from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, LoggingHook
 from hookline.storage.base import AttemptFilter, ListQuery, Store
 from hookline.transport import AsyncioTransport, SsrfPolicy, Transport
 from tests.conftest import make_app, make_endpoint, make_message, utcnow
@@ -114,16 +116,17 @@ def config() -> WorkerConfig:
     )
 
 
-Start = Callable[[Transport], Worker]
+Start = Callable[..., Worker]
 
 
 @pytest.fixture
 async def start(store: Store) -> AsyncIterator[Start]:
-    """Starts a worker on the test's store with the given transport; stopped after."""
+    """Starts a worker on the test's store with the given transport (and instrumentation);
+    stopped after."""
     started: list[tuple[Worker, asyncio.Task[None], Transport]] = []
 
-    def run(transport: Transport) -> Worker:
-        worker = Worker(store, transport, config())
+    def run(transport: Transport, heard: Instrumentation = NO_INSTRUMENTATION) -> Worker:
+        worker = Worker(store, transport, config(), instrumentation=heard)
         started.append((worker, asyncio.create_task(worker.run()), transport))
         return worker
 
@@ -272,6 +275,47 @@ async def test_a_token_url_at_a_blocked_address_is_refused_by_the_ssrf_guard(
         "OAuth token request failed: blocked by SSRF guard: loopback address 127.0.0.1"
     )
     assert server.tokens == [] and server.deliveries == []
+
+
+async def test_no_credential_reaches_a_log_line_or_an_attempt(
+    store: Store, start: Start, server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With every attempt logged at the most verbose level, a Basic endpoint, an OAuth
+    endpoint whose token server refuses it (echoing the secret in its error description)
+    and one whose receiver rejects its token leave no password, client secret or token in
+    any log line or recorded response."""
+    caplog.set_level(logging.DEBUG)
+    password = "basic-password-for-the-log-scan"
+    basic = EndpointAuth(basic=BasicAuth("u", password))
+    app_id, basic_id = await _publish(store, server.url("/hook"), basic)
+    server.rejected = {"tok-1"}
+    rejected_app, rejected_id = await _publish(
+        store, server.url("/hook"), EndpointAuth(oauth=_oauth(server))
+    )
+    start(AsyncioTransport(LOOPBACK), Instrumentation([LoggingHook(attempts=True)]))
+    await eventually(lambda: _delivered(store, app_id, basic_id, 1))
+    await eventually(lambda: _delivered(store, rejected_app, rejected_id, 1))
+    server.token_answer = (400, {"error": "invalid_client", "error_description": CLIENT_SECRET})
+    refused_client = _oauth(server, client_id="refused")
+    refused_app, refused_id = await _publish(
+        store, server.url("/hook"), EndpointAuth(oauth=refused_client)
+    )
+    await eventually(lambda: _attempts(store, refused_app, refused_id))
+    assert "OAuth token request failed" in caplog.text
+    recorded = [
+        a.response
+        for app, ep in ((app_id, basic_id), (rejected_app, rejected_id), (refused_app, refused_id))
+        for a in await _attempts(store, app, ep)
+    ]
+    for secret in (
+        password,
+        CLIENT_SECRET,
+        "tok-1",
+        "tok-2",
+        base64.b64encode(b"u:" + password.encode()).decode(),
+    ):
+        assert secret not in caplog.text
+        assert not any(secret in response for response in recorded)
 
 
 class Clock:
