@@ -2,9 +2,7 @@
 shapes) and ``…/basic-auth`` (hookline's): the credentials an endpoint's deliveries carry.
 
 Reading needs what reading custom headers needs (``ViewEndpointSecret``), changing what
-changing them needs (``ManageEndpoint``); no answer holds a secret. A PUT ignores an
-``idempotency-key`` (``replays=False``): the key's record would keep a digest of a body that
-holds a password or a private key, and setting the same value twice is harmless anyway.
+changing them needs (``ManageEndpoint``); no answer holds a secret.
 """
 
 from __future__ import annotations
@@ -141,7 +139,6 @@ def _routes() -> list[Route]:
                 capability=Capability.MANAGE_ENDPOINT,
                 body=given,
                 status=204,
-                replays=False,
             ),
             Route(
                 "DELETE",
