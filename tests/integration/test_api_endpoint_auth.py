@@ -4,9 +4,14 @@ change nothing, 409 for Basic beside OAuth, and the capabilities they need."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from hookline.domain.endpoint_auth import BasicAuth, OAuthClient, OAuthMethod
 from tests.integration.certificates import CertificateAuthority, Issued
@@ -227,3 +232,41 @@ async def test_a_read_only_token_can_neither_change_nor_read_credentials(
         assert shown.status_code == 200 and CLIENT_SECRET not in shown.text
         assert (await viewer.put(f"{EP}/oauth", json=OAUTH)).status_code == 403
     assert (await _stored(api, endpoint)).oauth.client_id == "hookline-client"
+
+
+def _p192_identity() -> str:
+    """A self-signed certificate on a P-192 key: well-formed PEM that ``cryptography``
+    parses, below the security level OpenSSL accepts at a handshake."""
+    key = ec.generate_private_key(ec.SECP192R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "weak")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return private + certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+async def test_an_identity_openssl_would_refuse_at_every_handshake_is_a_422(
+    api: Api, endpoint: str
+) -> None:
+    """The settings are tried as a TLS context on input: a key below OpenSSL's security
+    level is refused now, with OpenSSL's reason, instead of failing every attempt."""
+    r = await api.client.put(f"{EP}/mtls", json={"identity": _p192_identity()})
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["body", "identity"]
+    assert "cannot be used for TLS" in error["msg"] and "too small" in error["msg"]
+    assert "PRIVATE KEY" not in r.text
+    assert await _stored(api, endpoint) is None

@@ -34,6 +34,7 @@ from hookline.domain.ssrf import destination_reason
 from hookline.operations import applications, endpoints, inputs
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
+from hookline.transport import TlsOptions, tls_refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +171,19 @@ async def delete_oauth(ops: Operations, principal: Principal, app_key: str, key:
 
 
 def check_mtls(identity: str | None, server_ca: str | None, now: datetime) -> MutualTls:
+    """The PEM rules (``domain.endpoint_auth``), then OpenSSL's own judgement: a context is
+    built from the settings once, so what it would refuse at every handshake (a key below
+    its security level, say) is a 422 now."""
     try:
-        return mutual_tls(identity, server_ca, now)
+        checked = mutual_tls(identity, server_ca, now)
     except AuthInputError as exc:
         raise _invalid(exc) from None
+    tls = TlsOptions(checked.server_ca, checked.certificate, checked.key)
+    reason = tls_refusal(tls)
+    if reason is not None:
+        field = "identity" if checked.certificate is not None else "serverCaCert"
+        raise InvalidRequest(f"{field} cannot be used for TLS: {reason}", loc=("body", field))
+    return checked
 
 
 async def mtls(ops: Operations, principal: Principal, app_key: str, key: str) -> MtlsShown:
