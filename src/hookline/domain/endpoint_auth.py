@@ -16,7 +16,6 @@ message: a refused PEM or secret is described, never quoted.
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -503,8 +502,3 @@ def token_from_response(status: int, body: bytes) -> AccessToken | str:
     elif isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
         seconds = float(expires_in) if expires_in >= 0 else None
     return AccessToken(value, usable_seconds(seconds))
-
-
-def fingerprint(text: str) -> str:
-    """A short, one-way name for a secret: what may appear where the secret may not."""
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
