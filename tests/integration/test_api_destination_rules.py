@@ -120,3 +120,25 @@ async def test_the_transport_the_settings_build_refuses_urls_saved_before_a_rule
     finally:
         await transport.close()
     assert (result.status_code, result.error) == (0, reason)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("http://auth.example.com/token", HTTPS_ONLY), ("https://auth.example.com:22/t", PORT_DENIED)],
+)
+async def test_an_oauth_token_url_obeys_the_same_rules(
+    client: httpx.AsyncClient, url: str, message: str
+) -> None:
+    """The token request goes out through the same transport as a delivery, so its URL is
+    refused by the same rules, naming ``tokenUrl``, and nothing is stored."""
+    oauth = {
+        "authMethod": "clientSecretBasic",
+        "clientId": "c",
+        "clientSecret": "s",
+        "grantType": "clientCredentials",
+        "tokenUrl": url,
+    }
+    r = await client.put("/api/v1/app/acme/endpoint/ep/oauth", json=oauth)
+    assert r.status_code == 422, r.text
+    assert message in r.text and r.json()["detail"][0]["loc"] == ["body", "tokenUrl"]
+    assert (await client.get("/api/v1/app/acme/endpoint/ep/oauth")).status_code == 404

@@ -1,6 +1,7 @@
 """Secrets encrypted at rest, on both backends: the database files (SQLite, WAL included) and
-the raw rows (PostgreSQL, read with SQL that bypasses hookline) hold no signing secret and no
-header value in plaintext; ``hookline rekey`` moves every row under the first key, online,
+the raw rows (PostgreSQL, read with SQL that bypasses hookline) hold no signing secret, no
+header value and no endpoint credential (HTTP Basic password, OAuth client secret, mTLS
+private key) in plaintext; ``hookline rekey`` moves every row under the first key, online,
 without overwriting a concurrent update; a sealed value moved to another row does not open."""
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import pytest
 
 from hookline.domain.keyring import KeyRing, SecretsUnreadable, new_key_entry, parse_key_ring
 from hookline.domain.models import Endpoint
-from hookline.operations import encryption, endpoints, operational_webhooks
+from hookline.operations import encryption, endpoint_auth, endpoints, operational_webhooks
 from hookline.operations.context import Operations
+from hookline.operations.endpoint_auth import OAuthInput
 from hookline.operations.endpoints import EndpointFields
 from hookline.operations.principal import SYSTEM
 from hookline.storage.base import Store
 from hookline.storage.codec import PLAIN, RowCodec, SealingCodec
 from tests.conftest import make_app, make_store
+from tests.integration.certificates import CertificateAuthority
 
 OLD = new_key_entry("old")
 NEW = new_key_entry("new")
@@ -30,7 +33,12 @@ SECRET = "whsec_" + "c2lnbmluZy1zZWNyZXQtbmV2ZXItaW4tY2xlYXI="
 ROTATED = "whsec_" + "cm90YXRlZC1zZWNyZXQtbmV2ZXItaW4tY2xlYXI="
 BEARER = "Bearer header-credential-never-in-clear"
 OPERATIONAL_BEARER = "Bearer operational-credential-never-in-clear"
-PLAINTEXTS = (SECRET, ROTATED, BEARER, OPERATIONAL_BEARER)
+CLIENT_SECRET = "oauth-client-secret-never-in-clear"
+PASSWORD = "basic-password-never-in-clear"
+IDENTITY = CertificateAuthority("at-rest").issue("hookline-sender", client=True)
+KEY_LINE = IDENTITY.key.splitlines()[1]
+"""A line of the mTLS private key's base64: found in the raw data only if the key is."""
+PLAINTEXTS = (SECRET, ROTATED, BEARER, OPERATIONAL_BEARER, CLIENT_SECRET, PASSWORD, KEY_LINE)
 
 
 def ring(text: str) -> KeyRing:
@@ -64,15 +72,22 @@ def leaked(raw: bytes) -> list[str]:
     return [text for text in PLAINTEXTS if text.encode() in raw]
 
 
-async def _secrets_everywhere(ops: Operations) -> tuple[Endpoint, Endpoint]:
-    """An endpoint with a header credential and a rotated-out secret, and an operational
-    webhook endpoint with one, created and changed through the operations."""
+async def _secrets_everywhere(ops: Operations) -> tuple[Endpoint, Endpoint, Endpoint]:
+    """An endpoint with a header credential, a rotated-out secret, OAuth client credentials
+    and a client certificate; one with HTTP Basic; and an operational webhook endpoint with
+    a header credential, created and changed through the operations."""
     app = make_app()
     await ops.store.create_application(app)
     given = EndpointFields(url="https://example.com/hook", secret=SECRET)
     ep = await endpoints.create(ops, SYSTEM, app.id, given)
     await endpoints.rotate_secret(ops, SYSTEM, app.id, ep.id, ROTATED)
     await endpoints.set_headers(ops, SYSTEM, app.id, ep.id, {"authorization": BEARER})
+    oauth = OAuthInput("https://auth.example.com/token", "hookline", CLIENT_SECRET)
+    await endpoint_auth.set_oauth(ops, SYSTEM, app.id, ep.id, oauth)
+    identity = IDENTITY.key + IDENTITY.certificate
+    await endpoint_auth.set_mtls(ops, SYSTEM, app.id, ep.id, identity, None)
+    basic = await endpoints.create(ops, SYSTEM, app.id, EndpointFields(url="https://b.example"))
+    await endpoint_auth.set_basic(ops, SYSTEM, app.id, basic.id, "hookline", PASSWORD)
     operational = await operational_webhooks.create(
         ops,
         SYSTEM,
@@ -80,7 +95,11 @@ async def _secrets_everywhere(ops: Operations) -> tuple[Endpoint, Endpoint]:
             url="https://example.com/ops", headers={"authorization": OPERATIONAL_BEARER}
         ),
     )
-    return await endpoints.get(ops, SYSTEM, app.id, ep.id), operational
+    return (
+        await endpoints.get(ops, SYSTEM, app.id, ep.id),
+        await endpoints.get(ops, SYSTEM, app.id, basic.id),
+        operational,
+    )
 
 
 async def test_no_secret_is_in_the_database_in_plaintext(store_location: tuple[str, str]) -> None:
@@ -90,12 +109,18 @@ async def test_no_secret_is_in_the_database_in_plaintext(store_location: tuple[s
     store = await _open(store_location, SealingCodec(ring(NEW)))
     ops = Operations(store)
     try:
-        ep, operational = await _secrets_everywhere(ops)
+        ep, basic, operational = await _secrets_everywhere(ops)
         assert {k.secret for k in ep.keys} == {SECRET, ROTATED}
         assert ep.headers == {"authorization": BEARER}
+        assert ep.auth is not None and ep.auth.oauth is not None and ep.auth.mtls is not None
+        assert ep.auth.oauth.client_secret == CLIENT_SECRET
+        assert ep.auth.mtls.key == IDENTITY.key
+        assert basic.auth is not None and basic.auth.basic is not None
+        assert basic.auth.basic.password == PASSWORD
         assert operational.headers == {"authorization": OPERATIONAL_BEARER}
         assert leaked(await raw_database(store_location)) == []
         assert await store.get_endpoint(ep.app_id, ep.id) == ep
+        assert await store.get_endpoint(basic.app_id, basic.id) == basic
     finally:
         await store.close()
     assert leaked(await raw_database(store_location)) == []
@@ -121,7 +146,7 @@ async def test_rekey_moves_plaintext_and_old_keys_under_the_first_key(
     the raw database (SQLite: secure_delete and a truncated WAL), and a second rekey finds
     nothing to do."""
     plain = await _open(store_location, PLAIN)
-    first, operational = await _secrets_everywhere(Operations(plain))
+    first, basic, operational = await _secrets_everywhere(Operations(plain))
     await plain.close()
     old = await _open(store_location, SealingCodec(ring(OLD)))
     app = make_app()
@@ -135,9 +160,9 @@ async def test_rekey_moves_plaintext_and_old_keys_under_the_first_key(
     try:
         ops = Operations(rotated)
         dry = await encryption.rekey(ops, SYSTEM, batch_size=2, dry_run=True)
-        assert (dry.scanned, dry.rekeyed, dry.raced) == (3, 3, 0)
+        assert (dry.scanned, dry.rekeyed, dry.raced) == (4, 4, 0)
         report = await encryption.rekey(ops, SYSTEM, batch_size=2)
-        assert (report.scanned, report.rekeyed, report.raced) == (3, 3, 0)
+        assert (report.scanned, report.rekeyed, report.raced) == (4, 4, 0)
         assert (await encryption.rekey(ops, SYSTEM)).rekeyed == 0
         assert leaked(await raw_database(store_location)) == []
     finally:
@@ -145,7 +170,7 @@ async def test_rekey_moves_plaintext_and_old_keys_under_the_first_key(
 
     only_new = await _open(store_location, SealingCodec(ring(NEW)))
     try:
-        for ep in (first, operational, under_old):
+        for ep in (first, basic, operational, under_old):
             assert await only_new.get_endpoint(ep.app_id, ep.id) == ep
     finally:
         await only_new.close()

@@ -15,6 +15,7 @@ from openapi_spec_validator import validate
 
 from hookline.api.openapi import operation_id
 from hookline.api.routes import all_routes
+from tests.integration.certificates import CertificateAuthority
 from tests.integration.conftest import Api, fail_next_delivery
 
 
@@ -90,8 +91,9 @@ async def test_posts_declare_idempotency_key_and_constraints_are_documented(api:
 
 
 async def _seed(api: Api) -> dict[str, str]:
-    """An application with an endpoint, a message with a failed attempt, and a task: one
-    value for every path parameter of the implemented GET routes."""
+    """An application with an endpoint (with OAuth and mTLS settings, and another with HTTP
+    Basic, since an endpoint takes one of the two), a message with a failed attempt, and a
+    task: one value for every path parameter of the implemented GET routes."""
     c = api.client
     assert (await c.post("/api/v1/app", json={"name": "Acme", "uid": "acme"})).status_code == 201
     et = await c.post("/api/v1/event-type", json={"name": "a.b", "description": "d"})
@@ -113,7 +115,26 @@ async def _seed(api: Api) -> dict[str, str]:
     assert opw.status_code == 201
     token = await c.post("/api/v1/token", json={"name": "ci", "appId": "acme"})
     assert token.status_code == 201
+    oauth = {
+        "authMethod": "clientSecretBasic",
+        "clientId": "hookline",
+        "clientSecret": "s3cret-client-secret",
+        "grantType": "clientCredentials",
+        "tokenUrl": "https://auth.example.com/token",
+        "scopes": ["webhooks"],
+    }
+    assert (await c.put("/api/v1/app/acme/endpoint/ep1/oauth", json=oauth)).status_code == 204
+    issued = CertificateAuthority("ci").issue("hookline", client=True)
+    identity = {"identity": issued.key + issued.certificate}
+    assert (await c.put("/api/v1/app/acme/endpoint/ep1/mtls", json=identity)).status_code == 204
+    basic = await c.post(
+        "/api/v1/app/acme/endpoint", json={"url": "https://example.com/b", "uid": "ep2"}
+    )
+    assert basic.status_code == 201
+    login = {"username": "hookline", "password": "pa55word"}
+    assert (await c.put("/api/v1/app/acme/endpoint/ep2/basic-auth", json=login)).status_code == 204
     return {
+        "basic_endpoint_id": basic.json()["id"],
         "token_id": token.json()["id"],
         "app_id": "acme",
         "endpoint_id": ep.json()["id"],
@@ -129,6 +150,8 @@ def _filled(path: str, values: dict[str, str]) -> str:
     """The path with each parameter replaced by the seeded object it names."""
     if "operational-webhook" in path:
         values = {**values, "endpoint_id": values["opw_endpoint_id"]}
+    if path.endswith("/basic-auth"):
+        values = {**values, "endpoint_id": values["basic_endpoint_id"]}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 

@@ -15,6 +15,13 @@ import pytest
 from hookline.domain import admission, ids, ratelimit
 from hookline.domain.admission import EndpointLimits
 from hookline.domain.breaker import CircuitState, ProbeGrant, Reason
+from hookline.domain.endpoint_auth import (
+    BasicAuth,
+    EndpointAuth,
+    MutualTls,
+    OAuthClient,
+    OAuthMethod,
+)
 from hookline.domain.errors import Conflict, Unavailable
 from hookline.domain.models import (
     Application,
@@ -147,6 +154,37 @@ async def test_endpoint_round_trips_with_keys_headers_and_filters(store: Store) 
     other = make_app()
     await store.create_application(other)
     assert await store.get_endpoint(other.id, ep.id) is None
+
+
+async def test_endpoint_credentials_round_trip_through_every_read(store: Store) -> None:
+    """An endpoint's authentication (Basic, OAuth, mTLS) survives create and a versioned
+    update, reaches the worker with a claimed delivery, and clearing it stores none."""
+    app = make_app()
+    await store.create_application(app)
+    oauth = OAuthClient(
+        token_url="https://auth.example.com/token",
+        client_id="hookline",
+        client_secret="client-secret",
+        method=OAuthMethod.CLIENT_SECRET_POST,
+        scopes=("a", "b"),
+        extra_params=(("audience", "x"),),
+    )
+    mtls = MutualTls(server_ca="-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n")
+    ep = replace(make_endpoint(app), auth=EndpointAuth(basic=BasicAuth("user", "password")))
+    await store.create_endpoint(ep)
+    assert await store.get_endpoint(app.id, ep.id) == ep
+    changed = replace(ep, auth=EndpointAuth(oauth=oauth, mtls=mtls))
+    stored = await store.update_endpoint(changed)
+    assert stored is not None and stored.auth == changed.auth
+    assert (await store.list_endpoints(app.id, ListQuery())).data[0].auth == changed.auth
+    await store.publish([make_message(app)], utcnow())
+    now = utcnow()
+    (claimed,) = await store.claim_due(1, now, now + timedelta(seconds=30), "w1")
+    assert claimed.endpoint.auth == changed.auth
+    cleared = await store.update_endpoint(replace(stored, auth=None))
+    assert cleared is not None
+    found = await store.get_endpoint(app.id, ep.id)
+    assert found is not None and found.auth is None
 
 
 async def test_publish_routes_by_event_type_channel_and_disabled(store: Store) -> None:

@@ -38,6 +38,7 @@ def test_public_names_are_pinned_and_sorted() -> None:
         "TlsOptions",
         "Transport",
         "parse_target",
+        "tls_refusal",
     ]
 
 

@@ -7,6 +7,7 @@ from importlib import resources
 from hookline.api import (
     applications,
     attempts,
+    endpoint_auth,
     endpoints,
     event_types,
     health,
@@ -57,6 +58,7 @@ def all_routes() -> list[Route]:
         *applications.ROUTES,
         *event_types.ROUTES,
         *endpoints.ROUTES,
+        *endpoint_auth.ROUTES,
         *messages.ROUTES,
         *attempts.ROUTES,
         *operational_webhooks.ROUTES,

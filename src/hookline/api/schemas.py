@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from hookline.domain import endpoint_auth as ea
 from hookline.domain import validation as v
 from hookline.domain.capabilities import Capability
 from hookline.domain.headers import MAX_CUSTOM_HEADERS
@@ -519,3 +520,85 @@ class HttpValidationErrorOut(Wire):
     """A 422: every field that broke a rule, FastAPI's shape, which Svix and its SDKs use."""
 
     detail: list[ValidationErrorItem]
+
+
+# -- endpoint authentication (docs/security.md, "Endpoint authentication") -----------------
+
+
+class EndpointOauthConfigIn(Wire):
+    """Svix's ``EndpointOauthConfigIn``. hookline supports the client credentials grant
+    with ``clientSecretBasic`` or ``clientSecretPost``; an audience or resource goes in
+    ``extraParams``, as with Svix."""
+
+    auth_method: Literal["clientSecretBasic", "clientSecretPost"]
+    client_id: str = Field(min_length=1, max_length=ea.MAX_CLIENT_ID_LENGTH)
+    client_secret: str | None = Field(default=None, max_length=ea.MAX_CLIENT_SECRET_LENGTH)
+    grant_type: Literal["clientCredentials"]
+    token_url: EndpointUrl
+    scopes: list[Annotated[str, Field(min_length=1, max_length=ea.MAX_SCOPE_LENGTH)]] | None = (
+        Field(default=None, max_length=ea.MAX_SCOPES)
+    )
+    extra_params: dict[str, str] | None = Field(default=None, max_length=ea.MAX_EXTRA_PARAMS)
+    jwt_params: dict[str, Any] | None = None
+    """Svix's, for ``clientSecretJwt``: refused (not supported)."""
+    refresh_token: str | None = None
+    """Svix's, for the ``refreshToken`` grant: refused (not supported)."""
+
+    @model_validator(mode="after")
+    def _unsupported(self) -> EndpointOauthConfigIn:
+        if self.jwt_params is not None:
+            raise ValueError("jwtParams is not supported: hookline has no clientSecretJwt")
+        if self.refresh_token is not None:
+            raise ValueError("refreshToken is not supported: hookline has no refreshToken grant")
+        return self
+
+
+class EndpointOauthConfigOut(Wire):
+    """Svix's ``EndpointOauthConfigOut``: never the client secret."""
+
+    auth_method: str
+    client_id: str
+    extra_params: dict[str, str] | None
+    grant_type: str
+    scopes: list[str] | None
+    token_url: str
+
+
+class EndpointMtlsConfigIn(Wire):
+    """Svix's ``EndpointMtlsConfigIn``; hookline also takes ``serverCaCert`` alone (trust a
+    private CA without presenting a certificate)."""
+
+    identity: str | None = Field(default=None, max_length=ea.MAX_IDENTITY_LENGTH)
+    """A PEM private key (unencrypted) and the certificate it belongs to, then its chain."""
+    server_ca_cert: str | None = Field(default=None, max_length=ea.MAX_CA_BUNDLE_LENGTH)
+    """PEM certificates trusted for the receiver instead of the system's."""
+
+
+class ClientCertificateOut(Wire):
+    """hookline: what may be shown of the client certificate (never its key)."""
+
+    subject: str
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    fingerprint_sha256: str
+
+
+class EndpointMtlsConfigOut(Wire):
+    """Svix's ``EndpointMtlsConfigOut``, with the client certificate's summary (hookline)."""
+
+    server_ca_cert: str | None
+    client_certificate: ClientCertificateOut | None = None
+
+
+class EndpointBasicAuthIn(Wire):
+    """hookline: HTTP Basic credentials sent with every attempt (Svix has no such route)."""
+
+    username: str = Field(min_length=1, max_length=ea.MAX_USERNAME_LENGTH)
+    password: str = Field(max_length=ea.MAX_PASSWORD_LENGTH)
+
+
+class EndpointBasicAuthOut(Wire):
+    """hookline: never the password."""
+
+    username: str

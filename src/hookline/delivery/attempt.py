@@ -6,7 +6,8 @@ says) over the exact payload bytes stored at publish; the answer becomes an
 ``AttemptOutcome`` whose verdict (success, retry when, fail, endpoint gone) is decided by the
 pure rule in ``domain/outcome.py``, under the delivery's retry policy: its endpoint's, else
 its application's (as the worker last read them), else the server's
-(``domain/scheduling.py``).
+(``domain/scheduling.py``). An endpoint with credentials (HTTP Basic, OAuth2, mutual TLS) is
+sent through ``credentials.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from hookline.delivery import fallback
+from hookline.delivery.credentials import Credentials
 from hookline.domain import ids
 from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
 from hookline.domain.operational import attempt_event_type
@@ -55,6 +57,8 @@ class AttemptRunner:
         instrumentation: Instrumentation = NO_INSTRUMENTATION,
     ) -> None:
         self._transport = transport
+        self.credentials = Credentials(transport)
+        """The endpoints' credentials on the wire, and this worker's OAuth tokens."""
         self._signature_names = signature_header_names(signature_headers)
         self._server_retry = EffectiveRetry(retry_schedule, retry_max_age)
         self._app_policies: Mapping[str, ApplicationPolicy] = {}
@@ -105,6 +109,15 @@ class AttemptRunner:
             headers[timestamp_name] = stamp
             headers[signature_name] = signature
         headers["content-type"] = "application/json"
+        if endpoint.auth is not None:
+            return await self.credentials.post(
+                endpoint.id,
+                endpoint.auth,
+                endpoint.url,
+                msg.payload,
+                headers,
+                self._request_timeout,
+            )
         return await self._transport.post(endpoint.url, msg.payload, headers, self._request_timeout)
 
     def outcome(

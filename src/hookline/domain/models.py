@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from hookline.domain.breaker import CLOSED_VIEW, CircuitView
 from hookline.domain.capabilities import ALL as ALL_CAPABILITIES
 from hookline.domain.capabilities import Capability
+from hookline.domain.endpoint_auth import EndpointAuth
 from hookline.domain.policy import (
     NO_APPLICATION_POLICY,
     NO_ENDPOINT_POLICY,
@@ -112,6 +113,9 @@ class Endpoint:
     update of the endpoint. None when it last succeeded, or for an endpoint read for a claim."""
     app_throttle_rate: int | None = None
     """Its application's ``throttleRate``, where the worker reads it (claims, hand-overs)."""
+    auth: EndpointAuth | None = None
+    """Credentials presented to the receiver (HTTP Basic, OAuth2, mutual TLS;
+    ``domain/endpoint_auth.py``), beyond custom headers; None for none."""
 
     @property
     def rate_limit(self) -> int | None:

@@ -320,6 +320,14 @@ async def _update(
     return stored
 
 
+async def change(
+    ops: Operations, app: Application, key: str, apply: Callable[[Endpoint], Endpoint]
+) -> Endpoint:
+    """An endpoint change made by a sibling module (``endpoint_auth``), the same way as
+    this module's own: versioned, retried on a race, announced."""
+    return await _update(ops, app, key, apply)
+
+
 async def list_endpoints(
     ops: Operations, principal: Principal, app_key: str, query: ListQuery
 ) -> Page[Endpoint]:

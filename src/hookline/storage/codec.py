@@ -2,13 +2,14 @@
 decoded after it is read.
 
 This is the seam for secrets at rest. The columns that hold secrets (``SECRET_COLUMNS``:
-an endpoint's signing keys, current and rotated-out, and its custom headers, whose values
-are often credentials; operational-webhook endpoints are endpoints of a reserved
-application, so they are covered too) go through the store's codec in ``rows.py`` on every
-write and every read, whichever backend, query or path reads them (an API read, a claim, a
-publish's routing, the SQLite fast path's route cache). A codec sees a column's stored text
-whole (JSON) and the row's id, and gives back text, since both schemas keep these columns as
-TEXT.
+an endpoint's signing keys, current and rotated-out, its custom headers, whose values are
+often credentials, and its authentication: HTTP Basic, OAuth2 client credentials, a client
+certificate's private key, NULL when it has none; operational-webhook endpoints are
+endpoints of a reserved application, so they are covered too) go through the store's codec
+in ``rows.py`` on every write and every read, whichever backend, query or path reads them
+(an API read, a claim, a publish's routing, the SQLite fast path's route cache). A codec
+sees a column's stored text whole (JSON) and the row's id, and gives back text, since both
+schemas keep these columns as TEXT.
 
 A new secret column (endpoint credentials, say) needs three things and nothing else: its
 ``(table, column)`` in ``SECRET_COLUMNS``, its encode and decode in ``rows.py`` with the
@@ -30,6 +31,7 @@ from hookline.domain.keyring import PREFIX, KeyRing, SecretsUnreadable, is_seale
 SECRET_COLUMNS = (
     ("endpoints", "keys"),
     ("endpoints", "headers"),
+    ("endpoints", "auth"),
     ("idempotency_keys", "body"),
 )
 """The (table, column) pairs whose values ``rows.py`` passes through the codec. A response

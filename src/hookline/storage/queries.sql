@@ -52,10 +52,10 @@ DELETE FROM event_types WHERE name = :name
 -- name: insert_endpoint
 INSERT INTO endpoints (id, app_id, uid, url, description, throttle_rate, disabled,
                        event_types, channels, metadata, headers, keys, policy, created_at,
-                       updated_at, version)
+                       updated_at, version, auth)
 VALUES (:id, :app_id, :uid, :url, :description, :throttle_rate, :disabled,
         :event_types, :channels, :metadata, :headers, :keys, :policy, :created_at,
-        :updated_at, 1)
+        :updated_at, 1, :auth)
 
 -- name: get_endpoint
 -- With since when it has failed (auto-disable), a read-only field of the endpoint.
@@ -71,7 +71,7 @@ UPDATE endpoints
 SET uid = :uid, url = :url, description = :description, throttle_rate = :throttle_rate,
     disabled = :disabled, event_types = :event_types, channels = :channels,
     metadata = :metadata, headers = :headers, keys = :keys, policy = :policy,
-    updated_at = :updated_at, version = version + 1
+    auth = :auth, updated_at = :updated_at, version = version + 1
 WHERE id = :id AND app_id = :app_id AND version = :version
 
 -- name: count_endpoints
@@ -444,12 +444,15 @@ LIMIT :limit
 -- name: rekey_page
 -- hookline rekey: the next endpoints' secret columns (storage/codec.py SECRET_COLUMNS), as
 -- stored, with the version they were read at.
-SELECT id, version, keys, headers FROM endpoints WHERE id > :after_id ORDER BY id LIMIT :limit
+SELECT id, version, keys, headers, auth FROM endpoints
+WHERE id > :after_id ORDER BY id LIMIT :limit
 
 -- name: rekey_write
 -- Compare-and-set on the version and on the stored text that was read: a concurrent update
 -- wins and the row is left to the next pass. The version does not move, since what the
--- endpoint means is unchanged: an update that read it before is not made to retry.
-UPDATE endpoints SET keys = :keys, headers = :headers
+-- endpoint means is unchanged: an update that read it before is not made to retry. auth is
+-- NULL for an endpoint without credentials (NULL = NULL is not true).
+UPDATE endpoints SET keys = :keys, headers = :headers, auth = :auth
 WHERE id = :id AND version = :version AND keys = :old_keys AND headers = :old_headers
+  AND (auth = :old_auth OR (auth IS NULL AND :old_auth IS NULL))
 RETURNING id

@@ -13,6 +13,7 @@ import orjson
 
 from hookline.domain import capabilities, ratelimit
 from hookline.domain.breaker import CircuitState, Reason
+from hookline.domain.endpoint_auth import EndpointAuth
 from hookline.domain.models import (
     AccessToken,
     Application,
@@ -156,6 +157,7 @@ def endpoint_params(ep: Endpoint, codec: RowCodec) -> dict[str, Any]:
         "metadata": dump_json(ep.metadata),
         "headers": codec.encode("endpoints", "headers", ep.id, orjson.dumps(ep.headers).decode()),
         "keys": codec.encode("endpoints", "keys", ep.id, orjson.dumps(keys).decode()),
+        "auth": _auth_param(ep, codec),
         "policy": _policy_json(ep.policy.to_json()),
         "created_at": to_ms(ep.created_at),
         "updated_at": to_ms(ep.updated_at),
@@ -189,7 +191,22 @@ def endpoint_from(row: Row, codec: RowCodec) -> Endpoint:
         policy=EndpointPolicy.from_json(load_json(row["policy"])),
         failing_since=from_ms(_optional(row, "failing_since")),
         app_throttle_rate=_optional(row, "app_throttle_rate"),
+        auth=_auth_from(row, codec),
     )
+
+
+def _auth_param(ep: Endpoint, codec: RowCodec) -> str | None:
+    """An endpoint's credentials, encoded whole; NULL (never sealed) when it has none, so an
+    endpoint without credentials costs no decryption on a claim."""
+    text = None if ep.auth is None else ep.auth.dumps()
+    return None if text is None else codec.encode("endpoints", "auth", ep.id, text)
+
+
+def _auth_from(row: Row, codec: RowCodec) -> EndpointAuth | None:
+    stored = row["auth"]
+    if stored is None:
+        return None
+    return EndpointAuth.loads(codec.decode("endpoints", "auth", row["id"], stored))
 
 
 ENDPOINT_SECRETS = tuple(column for table, column in SECRET_COLUMNS if table == "endpoints")

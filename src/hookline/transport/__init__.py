@@ -9,7 +9,8 @@ store. Its modules are private; what other layers may use is listed in ``__all__
 - ``_ssrf``: ``SsrfPolicy`` and ``GuardedResolver``, the guard at the network edge.
 - ``_target``: ``parse_target``, the one reading of a delivery URL.
 - ``_headers``: the request head (defaults, refused characters, framing).
-- ``_tls``: SSL contexts, one per distinct custom CA bundle and client certificate.
+- ``_tls``: SSL contexts, one per distinct custom CA bundle and client certificate, and
+  ``tls_refusal``, whether settings can make one at all.
 - ``_sockets``: TCP connections to IP literals, with no name resolution.
 - ``_proxy``: CONNECT tunnels through an operator's HTTP proxy, to vetted addresses.
 - ``_asyncio``: ``AsyncioTransport``, the client.
@@ -18,6 +19,7 @@ store. Its modules are private; what other layers may use is listed in ``__all__
 from hookline.transport._asyncio import AsyncioTransport
 from hookline.transport._ssrf import GuardedResolver, Lookup, SsrfBlocked, SsrfPolicy
 from hookline.transport._target import NonCanonical, Target, parse_target
+from hookline.transport._tls import tls_refusal
 from hookline.transport._types import (
     DEFAULT_OPTIONS,
     RESPONSE_BODY_LIMIT_BYTES,
@@ -42,4 +44,5 @@ __all__ = [
     "TlsOptions",
     "Transport",
     "parse_target",
+    "tls_refusal",
 ]

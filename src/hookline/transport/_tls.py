@@ -42,6 +42,17 @@ class TlsContexts:
         return context
 
 
+def tls_refusal(tls: TlsOptions) -> str | None:
+    """Why no context can be built from ``tls`` (OpenSSL's reason, which quotes no key
+    material), or None: lets the operations refuse settings with a 422 that would otherwise
+    fail every attempt (a key OpenSSL's security level rejects, say)."""
+    try:
+        build_context(tls)
+    except (ssl.SSLError, ValueError, OSError) as exc:
+        return str(exc)
+    return None
+
+
 def build_context(tls: TlsOptions) -> ssl.SSLContext:
     """A verifying client context: hostname checked, certificates required, as the default;
     the custom CA bundle, when given, is the only trust."""

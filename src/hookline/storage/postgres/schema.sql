@@ -51,6 +51,7 @@ CREATE TABLE endpoints (
     updated_at BIGINT NOT NULL,
     version INTEGER NOT NULL DEFAULT 1,
     policy TEXT,
+    auth TEXT,
     UNIQUE (app_id, uid)
 );
 CREATE INDEX endpoints_app ON endpoints (app_id, id);

@@ -49,6 +49,7 @@ CREATE TABLE endpoints (
     updated_at INTEGER NOT NULL,
     version INTEGER NOT NULL DEFAULT 1,
     policy TEXT,
+    auth TEXT,
     UNIQUE (app_id, uid)
 );
 CREATE INDEX endpoints_app ON endpoints (app_id, id);
