@@ -226,7 +226,7 @@ async def _rekey(settings: Settings, batch_size: int, *, dry_run: bool) -> None:
     from hookline.domain.errors import HooklineError
     from hookline.operations import encryption
     from hookline.operations.context import Operations
-    from hookline.operations.principal import SYSTEM
+    from hookline.operations.principal import CLI
     from hookline.server import open_store
 
     keys = settings.encryption_keys
@@ -236,7 +236,7 @@ async def _rekey(settings: Settings, batch_size: int, *, dry_run: bool) -> None:
     await store.open()
     try:
         report = await encryption.rekey(
-            Operations(store), SYSTEM, batch_size=batch_size, dry_run=dry_run
+            Operations(store), CLI, batch_size=batch_size, dry_run=dry_run
         )
     except HooklineError as exc:
         sys.exit(f"hookline: {exc.detail}")
@@ -297,7 +297,7 @@ async def _token_create(ops: Any, args: argparse.Namespace) -> None:
     from hookline.domain.errors import NotFound
     from hookline.domain.retention import parse_retention
     from hookline.operations import tokens
-    from hookline.operations.principal import SYSTEM
+    from hookline.operations.principal import CLI
 
     try:
         expires_in = None if args.expires_in is None else parse_retention(args.expires_in)
@@ -312,7 +312,7 @@ async def _token_create(ops: Any, args: argparse.Namespace) -> None:
         read_only=args.read_only,
     )
     try:
-        issued = await tokens.create_token(ops, SYSTEM, request)
+        issued = await tokens.create_token(ops, CLI, request)
     except NotFound:
         sys.exit(f"hookline: no application {args.app!r}")
     print(issued.token)
@@ -320,9 +320,9 @@ async def _token_create(ops: Any, args: argparse.Namespace) -> None:
 
 async def _token_list(ops: Any, app_key: str | None) -> None:
     from hookline.operations import tokens
-    from hookline.operations.principal import SYSTEM
+    from hookline.operations.principal import CLI
 
-    for t in await tokens.list_tokens(ops, SYSTEM, app_key):
+    for t in await tokens.list_tokens(ops, CLI, app_key):
         scope = t.app_id or "admin"
         caps = "all" if t.app_id is None else ",".join(sorted(c.value for c in t.capabilities))
         configured = " (HOOKLINE_ADMIN_TOKEN)" if t.configured else ""
@@ -338,11 +338,11 @@ def _when(moment: Any) -> str:
 
 async def _token_revoke(ops: Any, token_id: str | None) -> None:
     from hookline.operations import tokens
-    from hookline.operations.principal import SYSTEM
+    from hookline.operations.principal import CLI
 
     if token_id is None:
         sys.exit("hookline: name the token to revoke: hookline token revoke <token id>")
-    await tokens.revoke_token(ops, SYSTEM, token_id)
+    await tokens.revoke_token(ops, CLI, token_id)
     print(f"hookline: revoked {token_id}")
 
 
@@ -384,7 +384,7 @@ async def _background_task(settings: Settings, args: argparse.Namespace) -> None
     from hookline.domain.errors import HooklineError
     from hookline.operations import tasks
     from hookline.operations.context import Operations
-    from hookline.operations.principal import SYSTEM
+    from hookline.operations.principal import CLI
     from hookline.server import open_store
 
     store = open_store(settings)
@@ -393,10 +393,10 @@ async def _background_task(settings: Settings, args: argparse.Namespace) -> None
     try:
         request = _task_request(args)
         if args.dry_run:
-            count = await tasks.count(ops, SYSTEM, args.app, request)
+            count = await tasks.count(ops, CLI, args.app, request)
             print(f"hookline: {request.kind.value} would send {count} message(s) (dry run)")
             return
-        done = await tasks.run_to_end(ops, SYSTEM, args.app, request)
+        done = await tasks.run_to_end(ops, CLI, args.app, request)
     except HooklineError as exc:
         sys.exit(f"hookline: {exc.detail}")
     finally:
@@ -435,6 +435,7 @@ async def _prune(
         f"{report.attempts} attempts older than {format_retention(horizon)}, and "
         f"{report.tasks} background tasks that ended before then"
     )
+    print(f"hookline: {verb} {report.audit} audit-log entries recorded before then")
     if report.held:
         print(
             f"hookline: kept {report.held} older messages with a delivery still pending or "

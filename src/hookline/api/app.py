@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -195,7 +195,8 @@ class HooklineApp:
             principal.require_admin()
         else:
             principal.require(route.capability)
-        request.principal = principal
+        # The audit log records where each change came from (operations/audit.py).
+        request.principal = replace(principal, address=client)
         return None
 
     async def _idempotent(

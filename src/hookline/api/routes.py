@@ -7,6 +7,7 @@ from importlib import resources
 from hookline.api import (
     applications,
     attempts,
+    audit,
     endpoints,
     event_types,
     health,
@@ -62,6 +63,7 @@ def all_routes() -> list[Route]:
         *operational_webhooks.ROUTES,
         *tasks.ROUTES,
         *tokens.ROUTES,
+        *audit.ROUTES,
     ]
     known = {(r.method, r.path) for r in implemented}
     missing = [
