@@ -164,6 +164,8 @@ async def send_example(
     new = NewMessage(event_type=event_type.name, payload=example_payload(event_type, example_index))
     msg = build_message(app, new, ops.clock())
     await ops.store.publish([msg], ops.clock(), only_endpoint=endpoint.id)
+    summary = {"endpointId": endpoint.id, "eventType": event_type.name}
+    await record(ops, principal, a.EXAMPLE_SENT, app_id=app.id, target_id=msg.id, summary=summary)
     return msg
 
 
