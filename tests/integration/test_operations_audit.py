@@ -1,6 +1,6 @@
 """The audit log below the API, on every backend: the actor of the CLI and of the process
-itself, the start-up token setting, auto-disable, and a store that fails between the change
-and its entry."""
+itself, the start-up token setting, auto-disable and the worker's 410 disables, pruning by
+``hookline prune``, and a store that fails between the change and its entry."""
 
 from __future__ import annotations
 
@@ -13,16 +13,20 @@ from typing import Any
 import pytest
 
 from hookline import cli
+from hookline.delivery.worker import Worker
 from hookline.domain.audit import AuditEntry, AuditFilter
 from hookline.domain.errors import Forbidden, Unavailable
+from hookline.instrumentation import EndpointDisabled, Instrumentation
 from hookline.operations import applications, audit_log, endpoints, tokens
 from hookline.operations.applications import ApplicationPatch, NewApplication
+from hookline.operations.audit import WorkerDisables
 from hookline.operations.context import Operations
 from hookline.operations.principal import CLI, SYSTEM, Principal
 from hookline.storage.base import ListQuery, Store
 from hookline.storage.sqlite import SqliteStore
 from tests.conftest import make_endpoint, utcnow
 from tests.integration.conftest import Ops
+from tests.integration.test_worker import FakeTransport, _one_endpoint, config, eventually, status
 
 CONFIGURED = "hl_admin_a-configured-token-of-enough-length-0001"
 CHANGED = "hl_admin_a-configured-token-of-enough-length-0002"
@@ -183,3 +187,52 @@ def test_hookline_prune_removes_audit_entries_past_the_horizon(
     assert "removed 1 audit-log entries recorded before then" in capsys.readouterr().out
     (kept,) = asyncio.run(left())
     assert kept.created_at > utcnow() - timedelta(days=1)
+
+
+async def test_the_workers_own_disables_are_recorded_once_per_endpoint(ops: Ops) -> None:
+    """``WorkerDisables`` records a 410 Gone disable as ``system``, trigger ``gone``, once
+    per endpoint however many in-flight deliveries heard 410; a disable after the failing
+    period (recorded by its operation) and a manual one (by the update) are left alone."""
+    hook = WorkerDisables()
+    app, _ = await applications.create(ops.ops, SYSTEM, NewApplication(name="A"))
+    gone = EndpointDisabled(app.id, "ep_gone", "it answered 410 Gone")
+    for event in (
+        gone,
+        gone,
+        EndpointDisabled(app.id, "ep_failing", "failed", "automatic", utcnow()),
+        EndpointDisabled(app.id, "ep_manual", "by an update", "manual"),
+    ):
+        hook(event)
+    assert await hook.flush(ops.ops) == 1
+    (entry,) = await _log(ops.store, action="endpoint")
+    assert (entry.actor, entry.action, entry.app_id, entry.target_id) == (
+        "system",
+        "endpoint.disabled",
+        app.id,
+        "ep_gone",
+    )
+    assert entry.summary == {"fields": ["disabled"], "trigger": "gone"}
+    assert await hook.flush(ops.ops) == 0
+
+
+async def test_a_410_answer_to_the_worker_is_in_the_audit_log(ops: Ops) -> None:
+    """End to end: the worker hears 410 Gone, disables the endpoint, and the hook's task
+    records it while the worker runs."""
+    hook = WorkerDisables()
+    transport = FakeTransport(script={"https://rx.example/h": [status(410)]})
+    worker = Worker(ops.store, transport, config(), instrumentation=Instrumentation([hook]))
+    stop = asyncio.Event()
+    running = [asyncio.create_task(worker.run()), asyncio.create_task(hook.run(ops.ops, stop))]
+    try:
+        app_id, ep_id, _ = await _one_endpoint(ops.store)
+
+        async def recorded() -> list[AuditEntry]:
+            return await _log(ops.store, action="endpoint.disabled")
+
+        await eventually(recorded)
+        (entry,) = await recorded()
+        assert (entry.app_id, entry.target_id, entry.actor) == (app_id, ep_id, "system")
+    finally:
+        worker.stop()
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*running), 10)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
+from hookline.domain.operational import OPERATIONAL_APP_ID
+
 # Actions: ``<object>.<verb>``; the list is documented in docs/security.md ("Audit log").
 APPLICATION_CREATED = "application.created"
 APPLICATION_UPDATED = "application.updated"
@@ -104,6 +106,14 @@ def action_matches(prefix: str, action: str) -> bool:
     ``endpoints_x``)."""
     stem = prefix.rstrip(".")
     return action == stem or action.startswith(stem + ".")
+
+
+def endpoint_action(app_id: str, verb: str) -> tuple[str, str | None]:
+    """The action of an endpoint change and the application it is recorded under: the
+    operator's operational-webhook endpoints belong to no customer's application."""
+    if app_id == OPERATIONAL_APP_ID:
+        return f"{OPERATIONAL_ENDPOINT}.{verb}", None
+    return f"{ENDPOINT}.{verb}", app_id
 
 
 def changed_fields(before: object, after: object) -> list[str]:

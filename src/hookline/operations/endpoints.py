@@ -283,14 +283,6 @@ async def in_application(ops: Operations, app: Application, key: str) -> Endpoin
     return found
 
 
-def _action(app_id: str, verb: str) -> tuple[str, str | None]:
-    """The audit action of an endpoint change and the application it is recorded under: the
-    operator's operational-webhook endpoints belong to no customer's application."""
-    if app_id == OPERATIONAL_APP_ID:
-        return f"{a.OPERATIONAL_ENDPOINT}.{verb}", None
-    return f"{a.ENDPOINT}.{verb}", app_id
-
-
 async def _audit(
     ops: Operations,
     principal: Principal,
@@ -299,7 +291,7 @@ async def _audit(
     verb: str,
     summary: Mapping[str, Any] | None = None,
 ) -> None:
-    action, app_id = _action(app.id, verb)
+    action, app_id = a.endpoint_action(app.id, verb)
     await record(ops, principal, action, app_id=app_id, target_id=endpoint_id, summary=summary)
 
 
@@ -664,7 +656,7 @@ async def disable_failing(ops: Operations, failure: EndpointFailure) -> Endpoint
                 stored.app_id, stored.id, reason, "automatic", failure.failing_since, stored.uid
             )
         )
-    action, app_id = _action(stored.app_id, a.DISABLED)
+    action, app_id = a.endpoint_action(stored.app_id, a.DISABLED)
     summary = {"fields": ["disabled"], "trigger": "automatic"}
     await record(ops, SYSTEM, action, app_id=app_id, target_id=stored.id, summary=summary)
     return stored
