@@ -342,8 +342,9 @@ async def test_an_application_token_reads_its_own_applications_entries_only(api:
 
 
 async def test_the_admin_log_filters_and_pages(api: Api) -> None:
-    """Filters by application, actor, action prefix and time (since inclusive, until
-    exclusive); pages with limit and iterator; newest first by default."""
+    """Filters by application (id or uid, and a deleted one's id), actor, action prefix and
+    time (since inclusive, until exclusive); pages with limit and iterator; newest first by
+    default."""
     await _acme(api)
     admin = await _admin_id(api)
     c = api.client
@@ -359,12 +360,17 @@ async def test_the_admin_log_filters_and_pages(api: Api) -> None:
     assert [e["id"] for e in newest_first] == [e["id"] for e in reversed(everything)]
     in_acme = await _entries(api, app_id=acme_id)
     assert [e["action"] for e in in_acme] == ["application.created", "endpoint.created"]
+    assert await _entries(api, app_id="acme") == in_acme  # by uid too
+    assert (await c.delete("/api/v1/app/acme")).status_code == 204
+    gone = await _entries(api, app_id=acme_id)  # the entries outlive the application
+    assert [e["action"] for e in gone][-1] == "application.deleted" and len(gone) == 3
+    everything = await _entries(api)
     assert [e["action"] for e in await _entries(api, action="endpoint")] == ["endpoint.created"]
     assert await _entries(api, action="endpoint.updated") == []
-    assert len(await _entries(api, actor=admin)) == 3
+    assert len(await _entries(api, actor=admin)) == 4
     assert [e["action"] for e in await _entries(api, actor="system")] == ["token.configured"]
     assert await _entries(api, actor="cli") == []
-    assert len(await _entries(api, since="2020-01-01T00:00:00Z")) == 4
+    assert len(await _entries(api, since="2020-01-01T00:00:00Z")) == 5
     assert await _entries(api, until="2020-01-01T00:00:00Z") == []
     last = everything[-1]
     assert last in await _entries(api, since=last["timestamp"])

@@ -236,3 +236,27 @@ async def test_a_410_answer_to_the_worker_is_in_the_audit_log(ops: Ops) -> None:
         worker.stop()
         stop.set()
         await asyncio.wait_for(asyncio.gather(*running), 10)
+
+
+def test_hookline_audit_prints_the_log_newest_first_with_filters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``hookline audit`` prints one line per entry, newest first, filtered as the API's
+    list is; a bad option exits with a message."""
+    db = tmp_path / "audit.db"
+    url = f"sqlite:///{db}"
+    cli.main(["token", "--database-url", url, "--name", "first"])
+    cli.main(["token", "--database-url", url, "--name", "second"])
+    capsys.readouterr()
+    cli.main(["audit", "--database-url", url, "--actor", "cli", "--action", "token"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    fields = [line.split("\t") for line in lines]
+    assert [f[1:4] for f in fields] == [["cli", "-", "token.created"]] * 2
+    assert '"name":"second"' in fields[0][6] and '"name":"first"' in fields[1][6]
+    cli.main(["audit", "--database-url", url, "--action", "endpoint", "--limit", "5"])
+    assert capsys.readouterr().out == ""
+    with pytest.raises(SystemExit, match="limit"):
+        cli.main(["audit", "--database-url", url, "--limit", "0"])
+    with pytest.raises(SystemExit, match="ISO 8601"):
+        cli.main(["audit", "--database-url", url, "--since", "yesterday"])

@@ -8,10 +8,11 @@ No operation changes or removes an entry: the log is append-only, and only reten
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 
 from hookline.domain.audit import AuditEntry, AuditFilter, seen_by
-from hookline.domain.errors import InvalidRequest
+from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.models import Page
 from hookline.operations import applications, inputs
 from hookline.operations.context import Operations
@@ -30,9 +31,16 @@ def _checked(filters: AuditFilter) -> AuditFilter:
 async def list_entries(
     ops: Operations, principal: Principal, query: ListQuery, filters: AuditFilter
 ) -> Page[AuditEntry]:
-    """The whole log, filtered: admins only (it names every token and address)."""
+    """The whole log, filtered: admins only (it names every token and address). The
+    application filter takes an id or a uid; an id no application has any more still finds
+    the entries about it, since they outlive it."""
     principal.require_admin()
-    return await ops.store.list_audit(query, _checked(filters))
+    filters = _checked(filters)
+    if filters.app_id is not None:
+        with contextlib.suppress(NotFound):
+            app = await applications.resolve(ops, principal, filters.app_id)
+            filters = replace(filters, app_id=app.id)
+    return await ops.store.list_audit(query, filters)
 
 
 async def list_for_application(
