@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -183,7 +183,7 @@ class HooklineApp:
         refusal (returned)."""
         try:
             principal = await self._auth.authenticate(
-                request.headers.get("authorization"), self._ops.clock()
+                request.headers.get("authorization"), self._ops.clock(), client
             )
         except Unauthorized:
             self._limits.auth_failed(client, time.monotonic())
@@ -195,8 +195,7 @@ class HooklineApp:
             principal.require_admin()
         else:
             principal.require(route.capability)
-        # The audit log records where each change came from (operations/audit.py).
-        request.principal = replace(principal, address=client)
+        request.principal = principal
         return None
 
     async def _idempotent(

@@ -299,8 +299,11 @@ class Authenticator:
         self._ops = ops
         self._cache = ops.token_cache
 
-    async def authenticate(self, authorization: str | None, now: datetime) -> Principal:
-        """The principal of an ``Authorization: Bearer <token>`` header, or ``Unauthorized``."""
+    async def authenticate(
+        self, authorization: str | None, now: datetime, address: str | None = None
+    ) -> Principal:
+        """The principal of an ``Authorization: Bearer <token>`` header, or ``Unauthorized``;
+        ``address`` is the client's, which the audit log records with each change."""
         if not authorization:
             raise Unauthorized()
         scheme, _, token = authorization.partition(" ")
@@ -311,7 +314,12 @@ class Authenticator:
             raise Unauthorized("Invalid or expired token")
         if self._cache.due_for_touch(record.id):
             await self._touch(record.id, now)
-        return Principal(token_id=record.id, app_id=record.app_id, capabilities=record.capabilities)
+        return Principal(
+            token_id=record.id,
+            app_id=record.app_id,
+            capabilities=record.capabilities,
+            address=address,
+        )
 
     async def _lookup(self, token: str) -> AccessToken | None:
         digest = await hash_token(self._ops, token)
