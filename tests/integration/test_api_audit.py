@@ -84,8 +84,9 @@ async def _scoped(api: Api, app: str, **body: Any) -> str:
 async def test_application_changes_are_each_one_entry_naming_the_token_and_address(
     api: Api,
 ) -> None:
-    """Create, PATCH, PUT and DELETE of an application: one entry each, with the admin
-    token's id, the client's address, the action, the application and the changed fields."""
+    """Create, PATCH (its policy too), PUT and DELETE of an application: one entry each, with
+    the admin token's id, the client's address, the action, the application and the changed
+    fields."""
     admin = await _admin_id(api)
     c = api.client
     created = await _one(api, c.post("/api/v1/app", json={"name": "A", "uid": "acme"}))
@@ -101,8 +102,12 @@ async def test_application_changes_are_each_one_entry_naming_the_token_and_addre
         "application.updated",
         {"fields": ["throttle_rate"]},
     )
+    policy = {"policy": {"retry": {"schedule": [1, 2]}}}
+    with_policy = await _one(api, c.patch("/api/v1/app/acme", json=policy))
+    assert with_policy["summary"] == {"fields": ["policy"]}
     put = await _one(api, c.put("/api/v1/app/acme", json={"name": "B", "metadata": {"k": "v"}}))
-    assert put["summary"]["fields"] == ["metadata", "name", "throttle_rate"]
+    # PUT replaces every field: the policy set above goes back to inheriting.
+    assert put["summary"]["fields"] == ["metadata", "name", "policy", "throttle_rate"]
     upserted = await _one(api, c.put("/api/v1/app/other", json={"name": "O"}), 201)
     assert upserted["action"] == "application.created"
     deleted = await _one(api, c.delete("/api/v1/app/acme"))
@@ -135,19 +140,25 @@ async def test_event_type_changes_are_each_one_entry(api: Api) -> None:
 
 async def test_endpoint_changes_are_each_one_entry_with_their_own_action(api: Api) -> None:
     """Every way an endpoint changes is one entry under the endpoint's application: create,
-    update, disable, enable, PUT, secret rotation, headers replaced and patched, delete."""
+    update (its policy too), disable, enable, PUT, secret rotation, headers replaced and
+    patched, delete."""
     await _acme(api)
     c = api.client
     ep = (await c.get(EP)).json()["id"]
     app_id = (await c.get("/api/v1/app/acme")).json()["id"]
     expected = [
         (c.patch(EP, json={"description": "d"}), "endpoint.updated", ["description"]),
+        (
+            c.patch(EP, json={"policy": {"breaker": {"threshold": 2}}}),
+            "endpoint.updated",
+            ["policy"],
+        ),
         (c.patch(EP, json={"disabled": True}), "endpoint.disabled", ["disabled"]),
         (c.patch(EP, json={"disabled": False}), "endpoint.enabled", ["disabled"]),
         (
             c.put(EP, json={"url": "https://example.com/new", "description": "d"}),
             "endpoint.updated",
-            ["url"],
+            ["policy", "url"],  # PUT replaces every field, the policy set above too
         ),
         (c.post(f"{EP}/secret/rotate", json={}), "endpoint.secret_rotated", ["keys"]),
         (
