@@ -84,9 +84,9 @@ async def _scoped(api: Api, app: str, **body: Any) -> str:
 async def test_application_changes_are_each_one_entry_naming_the_token_and_address(
     api: Api,
 ) -> None:
-    """Create, PATCH (its policy too), PUT and DELETE of an application: one entry each, with
-    the admin token's id, the client's address, the action, the application and the changed
-    fields."""
+    """Create, PATCH (its policy too), PUT, DELETE, and creation inline by a publish, of an
+    application: one entry each, with the admin token's id, the client's address, the
+    action, the application and the changed fields."""
     admin = await _admin_id(api)
     c = api.client
     created = await _one(api, c.post("/api/v1/app", json={"name": "A", "uid": "acme"}))
@@ -112,6 +112,13 @@ async def test_application_changes_are_each_one_entry_naming_the_token_and_addre
     assert upserted["action"] == "application.created"
     deleted = await _one(api, c.delete("/api/v1/app/acme"))
     assert (deleted["action"], deleted["targetId"]) == ("application.deleted", app_id)
+    # A publish is not a change to record, but the application it creates inline is.
+    inline = {"eventType": "a.b", "payload": {}, "application": {"name": "Inline"}}
+    created_inline = await _one(api, c.post("/api/v1/app/fresh/msg", json=inline), 202)
+    assert (created_inline["action"], created_inline["summary"]) == (
+        "application.created",
+        {"inline": True},
+    )
 
 
 async def test_event_type_changes_are_each_one_entry(api: Api) -> None:
