@@ -267,7 +267,8 @@ async def test_a_task_run_by_the_runner_adds_no_entry_of_its_own(api: Api) -> No
 
 
 async def test_a_refused_change_records_nothing(api: Api) -> None:
-    """403 (a read-only token), 404 (absent), 422 (invalid), 409 (conflict): no entry."""
+    """401 (no valid token), 403 (a read-only token), 404 (absent), 422 (invalid), 409
+    (conflict): no entry."""
     await _acme(api)
     c = api.client
     await _none(api, c.patch("/api/v1/app/acme/endpoint/nope", json={"description": "x"}), 404)
@@ -277,6 +278,8 @@ async def test_a_refused_change_records_nothing(api: Api) -> None:
     await _none(api, c.post("/api/v1/event-type", json={"name": "a.b", "description": "a"}), 409)
     await _none(api, c.delete("/api/v1/token/tok_nope"), 404)
     await _none(api, c.post(f"{EP}/secret/rotate", json={"key": "not-a-secret"}), 422)
+    async with api.as_token("hl_admin_not-a-token-of-this-deployment-at-all") as stranger:
+        await _none(api, stranger.post("/api/v1/app", json={"name": "X"}), 401)
     read_only = await _scoped(api, "acme", readOnly=True)
     async with api.as_token(read_only) as scoped:
         await _none(api, scoped.patch(EP, json={"description": "x"}), 403)
