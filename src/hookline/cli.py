@@ -7,11 +7,14 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hookline
 from hookline.config import ConfigError, Settings, load_settings, setting_help, setting_names
 from hookline.storage.migrations import SchemaAhead, SchemaBehind
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
         _add_settings(sub)
     _add_task_commands(commands)
     _add_encryption_commands(commands)
+    _add_audit_command(commands)
     return parser
+
+
+def _add_audit_command(commands: Any) -> None:
+    """``audit``: the audit log, newest first, as ``GET /api/v1/audit`` lists it."""
+    audit = commands.add_parser("audit", help="list the audit log, newest first")
+    audit.add_argument("--app", default=None, help="one application's entries (id or uid)")
+    audit.add_argument("--actor", default=None, help="a token id, cli or system")
+    audit.add_argument("--action", default=None, help="an action or a prefix (endpoint)")
+    audit.add_argument("--since", default=None, help="recorded from (ISO 8601)")
+    audit.add_argument("--until", default=None, help="recorded before (ISO 8601)")
+    audit.add_argument("--limit", type=int, default=50, help="entries shown (1-250)")
+    _add_settings(audit)
 
 
 def _add_encryption_commands(commands: Any) -> None:
@@ -180,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _run(_prune(settings, args.older_than, dry_run=args.dry_run, vacuum=args.vacuum))
     elif args.command == "rekey":
         _run(_rekey(settings, args.batch_size, dry_run=args.dry_run))
+    elif args.command == "audit":
+        _run(_audit(settings, args))
 
 
 PLAINTEXT_REFUSED = (
@@ -226,7 +244,7 @@ async def _rekey(settings: Settings, batch_size: int, *, dry_run: bool) -> None:
     from hookline.domain.errors import HooklineError
     from hookline.operations import encryption
     from hookline.operations.context import Operations
-    from hookline.operations.principal import SYSTEM
+    from hookline.operations.principal import CLI
     from hookline.server import open_store
 
     keys = settings.encryption_keys
@@ -236,7 +254,7 @@ async def _rekey(settings: Settings, batch_size: int, *, dry_run: bool) -> None:
     await store.open()
     try:
         report = await encryption.rekey(
-            Operations(store), SYSTEM, batch_size=batch_size, dry_run=dry_run
+            Operations(store), CLI, batch_size=batch_size, dry_run=dry_run
         )
     except HooklineError as exc:
         sys.exit(f"hookline: {exc.detail}")
@@ -297,7 +315,7 @@ async def _token_create(ops: Any, args: argparse.Namespace) -> None:
     from hookline.domain.errors import NotFound
     from hookline.domain.retention import parse_retention
     from hookline.operations import tokens
-    from hookline.operations.principal import SYSTEM
+    from hookline.operations.principal import CLI
 
     try:
         expires_in = None if args.expires_in is None else parse_retention(args.expires_in)
@@ -312,7 +330,7 @@ async def _token_create(ops: Any, args: argparse.Namespace) -> None:
         read_only=args.read_only,
     )
     try:
-        issued = await tokens.create_token(ops, SYSTEM, request)
+        issued = await tokens.create_token(ops, CLI, request)
     except NotFound:
         sys.exit(f"hookline: no application {args.app!r}")
     print(issued.token)
@@ -320,9 +338,9 @@ async def _token_create(ops: Any, args: argparse.Namespace) -> None:
 
 async def _token_list(ops: Any, app_key: str | None) -> None:
     from hookline.operations import tokens
-    from hookline.operations.principal import SYSTEM
+    from hookline.operations.principal import CLI
 
-    for t in await tokens.list_tokens(ops, SYSTEM, app_key):
+    for t in await tokens.list_tokens(ops, CLI, app_key):
         scope = t.app_id or "admin"
         caps = "all" if t.app_id is None else ",".join(sorted(c.value for c in t.capabilities))
         configured = " (HOOKLINE_ADMIN_TOKEN)" if t.configured else ""
@@ -338,29 +356,71 @@ def _when(moment: Any) -> str:
 
 async def _token_revoke(ops: Any, token_id: str | None) -> None:
     from hookline.operations import tokens
-    from hookline.operations.principal import SYSTEM
+    from hookline.operations.principal import CLI
 
     if token_id is None:
         sys.exit("hookline: name the token to revoke: hookline token revoke <token id>")
-    await tokens.revoke_token(ops, SYSTEM, token_id)
+    await tokens.revoke_token(ops, CLI, token_id)
     print(f"hookline: revoked {token_id}")
 
 
-def _task_request(args: argparse.Namespace) -> Any:
+async def _audit(settings: Settings, args: argparse.Namespace) -> None:
+    """``hookline audit``: one line per entry, tab-separated, newest first."""
+    import orjson
+
+    from hookline.domain.audit import AuditFilter
+    from hookline.domain.errors import HooklineError
+    from hookline.operations import audit_log
+    from hookline.operations.context import Operations
+    from hookline.operations.principal import CLI
+    from hookline.server import open_store
+    from hookline.storage.base import MAX_LIST_LIMIT, ListQuery
+
+    if not 1 <= args.limit <= MAX_LIST_LIMIT:
+        sys.exit(f"hookline: --limit must be between 1 and {MAX_LIST_LIMIT}")
+    filters = AuditFilter(
+        app_id=args.app,
+        actor=args.actor,
+        action=args.action,
+        since=_when_given(args.since),
+        until=_when_given(args.until),
+    )
+    store = open_store(settings)
+    await store.open()
+    try:
+        query = ListQuery(limit=args.limit, descending=True)
+        page = await audit_log.list_entries(Operations(store), CLI, query, filters)
+    except HooklineError as exc:
+        sys.exit(f"hookline: {exc.detail}")
+    finally:
+        await store.close()
+    for e in page.data:
+        summary = orjson.dumps(dict(e.summary), option=orjson.OPT_SORT_KEYS).decode()
+        print(
+            f"{_when(e.created_at)}\t{e.actor}\t{e.address or '-'}\t{e.action}\t"
+            f"{e.app_id or '-'}\t{e.target_id or '-'}\t{summary}"
+        )
+
+
+def _when_given(text: str | None) -> datetime | None:
+    """An ISO 8601 date-time option (UTC when it names no offset), or None."""
     from datetime import UTC, datetime
 
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        sys.exit(f"hookline: not an ISO 8601 date-time: {text!r}")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _task_request(args: argparse.Namespace) -> Any:
     from hookline.domain.models import MessageStatus
     from hookline.domain.tasks import TaskKind
     from hookline.operations.tasks import TaskRequest
 
-    def when(text: str | None) -> datetime | None:
-        if text is None:
-            return None
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            sys.exit(f"hookline: not an ISO 8601 date-time: {text!r}")
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    when = _when_given
 
     kind = {"recover": TaskKind.RECOVER, "redrive": TaskKind.REDRIVE}.get(args.command)
     if kind is None:
@@ -384,7 +444,7 @@ async def _background_task(settings: Settings, args: argparse.Namespace) -> None
     from hookline.domain.errors import HooklineError
     from hookline.operations import tasks
     from hookline.operations.context import Operations
-    from hookline.operations.principal import SYSTEM
+    from hookline.operations.principal import CLI
     from hookline.server import open_store
 
     store = open_store(settings)
@@ -393,10 +453,10 @@ async def _background_task(settings: Settings, args: argparse.Namespace) -> None
     try:
         request = _task_request(args)
         if args.dry_run:
-            count = await tasks.count(ops, SYSTEM, args.app, request)
+            count = await tasks.count(ops, CLI, args.app, request)
             print(f"hookline: {request.kind.value} would send {count} message(s) (dry run)")
             return
-        done = await tasks.run_to_end(ops, SYSTEM, args.app, request)
+        done = await tasks.run_to_end(ops, CLI, args.app, request)
     except HooklineError as exc:
         sys.exit(f"hookline: {exc.detail}")
     finally:
@@ -435,6 +495,7 @@ async def _prune(
         f"{report.attempts} attempts older than {format_retention(horizon)}, and "
         f"{report.tasks} background tasks that ended before then"
     )
+    print(f"hookline: {verb} {report.audit} audit-log entries recorded before then")
     if report.held:
         print(
             f"hookline: kept {report.held} older messages with a delivery still pending or "

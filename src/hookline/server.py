@@ -33,6 +33,7 @@ from hookline.domain.breaker import BreakerSettings
 from hookline.domain.ssrf import PortPolicy
 from hookline.instrumentation import NO_INSTRUMENTATION, Hook, Instrumentation, LoggingHook
 from hookline.operations import endpoints, tokens
+from hookline.operations.audit import WorkerDisables
 from hookline.operations.context import Operations
 from hookline.operations.operational_webhooks import OperationalPublisher
 from hookline.operations.principal import SYSTEM
@@ -108,13 +109,18 @@ def worker_config(settings: Settings) -> WorkerConfig:
 
 
 def instrumentation_for(
-    settings: Settings, operational: OperationalPublisher | None = None
+    settings: Settings,
+    operational: OperationalPublisher | None = None,
+    audited: WorkerDisables | None = None,
 ) -> Instrumentation:
     """The consumers of hookline's events: its log lines (every attempt with ``--dev``) and,
-    in every process that runs, the operational webhooks (``operational``)."""
+    in every process that runs, the operational webhooks (``operational``) and the audit
+    log's record of the worker's own disables (``audited``)."""
     hooks: list[Hook] = [LoggingHook(attempts=settings.dev)]
     if operational is not None:
         hooks.append(operational)
+    if audited is not None:
+        hooks.append(audited)
     return Instrumentation(hooks)
 
 
@@ -245,7 +251,8 @@ async def run(
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     tls = api_tls_context(settings) if api else None
     publisher = OperationalPublisher()
-    instrumentation = instrumentation_for(settings, publisher)
+    audited = WorkerDisables()
+    instrumentation = instrumentation_for(settings, publisher, audited)
     store = open_store(settings, instrumentation)
     await store.open()
     stop = asyncio.Event()
@@ -282,6 +289,7 @@ async def run(
         ops.task_queued = runner.wake
     try:
         tasks.append(asyncio.create_task(publisher.run(ops, stop), name="operational-webhooks"))
+        tasks.append(asyncio.create_task(audited.run(ops, stop), name="audit-worker-disables"))
         if api:
             await ensure_admin_token(store, settings)
             services = Services(ops=ops, settings=settings)

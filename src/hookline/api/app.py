@@ -183,7 +183,7 @@ class HooklineApp:
         refusal (returned)."""
         try:
             principal = await self._auth.authenticate(
-                request.headers.get("authorization"), self._ops.clock()
+                request.headers.get("authorization"), self._ops.clock(), client
             )
         except Unauthorized:
             self._limits.auth_failed(client, time.monotonic())

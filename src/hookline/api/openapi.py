@@ -21,6 +21,7 @@ from hookline.api import params
 from hookline.api import schemas as s
 from hookline.api.http import Access, Request, Response, Route, json_response
 from hookline.domain import validation as v
+from hookline.domain.audit import ACTION_PATTERN, ACTOR_PATTERN, MAX_ACTION_LENGTH
 from hookline.domain.tasks import TaskKind
 from hookline.operations.context import Operations
 from hookline.storage.base import MAX_LIST_LIMIT
@@ -55,6 +56,13 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "endpoint_id": _KEY,
     "app_id": _KEY,
     "task": {"type": "string", "enum": sorted({k.wire for k in TaskKind})},
+    "actor": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": ACTOR_PATTERN},
+    "action": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_ACTION_LENGTH,
+        "pattern": ACTION_PATTERN,
+    },
     **{name: _DATE_TIME for name in ("before", "after", "since", "until")},
     **{
         name: _BOOLEAN

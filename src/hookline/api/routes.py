@@ -7,6 +7,7 @@ from importlib import resources
 from hookline.api import (
     applications,
     attempts,
+    audit,
     endpoint_auth,
     endpoints,
     event_types,
@@ -64,6 +65,7 @@ def all_routes() -> list[Route]:
         *operational_webhooks.ROUTES,
         *tasks.ROUTES,
         *tokens.ROUTES,
+        *audit.ROUTES,
     ]
     known = {(r.method, r.path) for r in implemented}
     missing = [

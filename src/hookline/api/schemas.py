@@ -487,6 +487,21 @@ class DeadLetterOut(Wire):
     failed_at: datetime
 
 
+class AuditEntryOut(Wire):
+    """hookline's own: one change in the audit log (docs/security.md, "Audit log")."""
+
+    id: str
+    timestamp: datetime
+    actor: str = Field(description="The token id that acted, or `cli`, `system`, `admin`")
+    address: str | None = Field(description="The API client's address; null off the API")
+    action: str = Field(description="A stable dotted name, such as `endpoint.updated`")
+    app_id: str | None
+    target_id: str | None
+    summary: dict[str, Any] = Field(
+        description="What changed: field names and counts, never a secret or header value"
+    )
+
+
 class AppPortalAccessOut(Wire):
     url: str
     token: str

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import orjson
 
 from hookline.api import schemas as s
+from hookline.domain.audit import AuditEntry
 from hookline.domain.breaker import CircuitView
 from hookline.domain.models import (
     Application,
@@ -231,6 +232,19 @@ def background_task(task: BackgroundTask) -> s.BackgroundTaskOut:
         task=task.kind.wire,
         updated_at=task.updated_at,
         data=task_data(task),
+    )
+
+
+def audit_entry(entry: AuditEntry) -> s.AuditEntryOut:
+    return s.AuditEntryOut(
+        id=entry.id,
+        timestamp=entry.created_at,
+        actor=entry.actor,
+        address=entry.address,
+        action=entry.action,
+        app_id=entry.app_id,
+        target_id=entry.target_id,
+        summary=dict(entry.summary),
     )
 
 

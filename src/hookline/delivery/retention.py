@@ -1,5 +1,5 @@
 """Retention: remove messages, deliveries and attempts past the horizon, in small batches,
-and the background tasks that ended before it.
+the background tasks that ended before it, and the audit log's entries recorded before it.
 
 Every process that runs a worker runs ``run_pruning`` beside maintenance; ``hookline prune``
 runs ``prune`` once, to completion. A pass walks the messages older than the horizon by
@@ -31,6 +31,11 @@ PAUSE_SECONDS = 0.01
 """The rest between two batches: a publish waiting for the write lock gets it first."""
 RECLAIM_PAGES = 2000
 """Free SQLite pages (4 KiB each) given back after a batch, at most: 8 MiB per transaction."""
+BATCH_AUDIT = 1000
+"""Audit entries removed per transaction: small rows with no dependants, so a batch is as
+short as a message batch."""
+COUNT_ALL = 2**62
+"""The limit a dry run counts audit entries under: all of them, in one read."""
 
 
 @dataclass
@@ -42,6 +47,8 @@ class PruneReport:
     attempts: int = 0
     tasks: int = 0
     """Background tasks that had ended before the horizon."""
+    audit: int = 0
+    """Audit-log entries recorded before the horizon."""
     held: int = 0
     """Messages past the horizon kept because a delivery of theirs can still be attempted."""
     reclaimed_pages: int = 0
@@ -64,6 +71,7 @@ async def prune(
     """One pass over the messages created before ``before``; ``stop`` ends it between
     batches (the next pass starts over, and finds what this one removed gone)."""
     report = PruneReport(tasks=await store.prune_tasks(before, dry_run=dry_run))
+    report.audit = await prune_audit(store, before, dry_run=dry_run, stop=stop)
     after = ""  # sorts below every id
     while True:
         batch = await store.prune_batch(before, after, batch_messages, dry_run=dry_run)
@@ -73,6 +81,27 @@ async def prune(
         if batch.scanned_to is None or (stop is not None and stop.is_set()):
             return report
         after = batch.scanned_to
+        await asyncio.sleep(PAUSE_SECONDS)
+
+
+async def prune_audit(
+    store: Store,
+    before: datetime,
+    *,
+    dry_run: bool = False,
+    stop: asyncio.Event | None = None,
+    batch: int = BATCH_AUDIT,
+) -> int:
+    """Remove the audit entries recorded before ``before``, ``batch`` per transaction with a
+    rest between; how many (dry: how many would go)."""
+    if dry_run:
+        return await store.prune_audit(before, COUNT_ALL, dry_run=True)
+    removed = 0
+    while True:
+        done = await store.prune_audit(before, batch)
+        removed += done
+        if done < batch or (stop is not None and stop.is_set()):
+            return removed
         await asyncio.sleep(PAUSE_SECONDS)
 
 
@@ -93,14 +122,15 @@ async def run_pruning(
 
 
 def _log_pass(report: PruneReport) -> None:
-    if report.messages or report.tasks:
+    if report.messages or report.tasks or report.audit:
         log.info(
-            "pruned %d messages, %d deliveries, %d attempts and %d ended background tasks "
-            "past the retention horizon",
+            "pruned %d messages, %d deliveries, %d attempts, %d ended background tasks and "
+            "%d audit entries past the retention horizon",
             report.messages,
             report.deliveries,
             report.attempts,
             report.tasks,
+            report.audit,
         )
     if report.held:
         log.warning(

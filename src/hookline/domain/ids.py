@@ -27,6 +27,7 @@ DELIVERY = "dlv"
 TOKEN = "tok"
 TASK = "qtask"
 WORKER = "wrk"
+AUDIT = "audit"
 
 # The alphabet is in ASCII order, so comparing encoded strings compares the numbers.
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -9,10 +9,11 @@ operational webhooks (``operations.operational_webhooks``) is absent to everyone
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from hookline.domain import audit as a
 from hookline.domain import ids
 from hookline.domain import validation as v
 from hookline.domain.errors import NotFound
@@ -20,6 +21,7 @@ from hookline.domain.models import Application, Page
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.policy import NO_APPLICATION_POLICY, ApplicationPolicy
 from hookline.operations import inputs
+from hookline.operations.audit import record
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.updates import (
@@ -154,6 +156,7 @@ async def create(
             return existing, False
     app = new_application(new, ops.clock())
     await ops.store.create_application(app)
+    await record(ops, principal, a.APPLICATION_CREATED, app_id=app.id, target_id=app.id)
     return app, True
 
 
@@ -174,6 +177,10 @@ async def resolve_or_create(
         inputs.key(("path", "app_id"), key)
     app = new_application(inline, ops.clock(), uid=key)
     await ops.store.create_application(app)
+    summary = {"inline": True}
+    await record(
+        ops, principal, a.APPLICATION_CREATED, app_id=app.id, target_id=app.id, summary=summary
+    )
     return app
 
 
@@ -189,14 +196,15 @@ async def upsert(
             inputs.key(("path", "app_id"), key)
         app = new_application(new, ops.clock(), uid=key)
         await ops.store.create_application(app)
+        await record(ops, principal, a.APPLICATION_CREATED, app_id=app.id, target_id=app.id)
         return app, True
-    updated = await update_with_retry(
-        lambda: _fresh(ops, principal, key),
+    updated = await _update(
+        ops,
+        principal,
+        key,
         lambda app: replace_application(app, new, ops.clock()),
-        ops.store.update_application,
-        current=existing,
+        existing,
     )
-    ops.app_cache.forget(updated)
     return updated, False
 
 
@@ -205,12 +213,39 @@ async def patch(
 ) -> Application:
     principal.require_admin()
     check_patch(changes)
+    return await _update(
+        ops, principal, key, lambda app: patch_application(app, changes, ops.clock())
+    )
+
+
+async def _update(
+    ops: Operations,
+    principal: Principal,
+    key: str,
+    apply: Callable[[Application], Application],
+    current: Application | None = None,
+) -> Application:
+    """Every application update: read, apply, write (retried on a race), then audited with
+    the fields the write changed from the version it replaced."""
+    replaced: list[Application] = []
+
+    def noting(app: Application) -> Application:
+        replaced.append(app)
+        return apply(app)
+
     updated = await update_with_retry(
-        lambda: _fresh(ops, principal, key),
-        lambda app: patch_application(app, changes, ops.clock()),
-        ops.store.update_application,
+        lambda: _fresh(ops, principal, key), noting, ops.store.update_application, current=current
     )
     ops.app_cache.forget(updated)
+    summary = {"fields": a.changed_fields(replaced[-1], updated)}
+    await record(
+        ops,
+        principal,
+        a.APPLICATION_UPDATED,
+        app_id=updated.id,
+        target_id=updated.id,
+        summary=summary,
+    )
     return updated
 
 
@@ -219,3 +254,4 @@ async def delete(ops: Operations, principal: Principal, key: str) -> None:
     app = await resolve(ops, principal, key)
     await ops.store.delete_application(app.id)
     ops.app_cache.forget(app)
+    await record(ops, principal, a.APPLICATION_DELETED, app_id=app.id, target_id=app.id)

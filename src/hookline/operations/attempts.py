@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from hookline.domain import audit as a
 from hookline.domain.errors import Conflict, NotFound
 from hookline.domain.models import Attempt, Delivery, Endpoint, Message, MessageStatus, Page
 from hookline.operations import applications, endpoints, messages
+from hookline.operations.audit import record
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.storage.base import AttemptFilter, ListQuery, MessageFilter
@@ -112,6 +114,8 @@ async def resend(
         raise NotFound("This message was never sent to this endpoint")
     await ops.store.resend(app.id, msg.id, endpoint.id, ops.clock())
     ops.work_queued()
+    summary = {"endpointId": endpoint.id}
+    await record(ops, principal, a.MESSAGE_RESENT, app_id=app.id, target_id=msg.id, summary=summary)
 
 
 async def skip(
@@ -135,3 +139,7 @@ async def skip(
             code="not_held",
         )
     ops.work_queued()
+    summary = {"endpointId": endpoint.id}
+    await record(
+        ops, principal, a.MESSAGE_SKIPPED, app_id=app.id, target_id=msg.id, summary=summary
+    )

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hookline.domain import audit as a
 from hookline.domain.errors import InvalidRequest
+from hookline.operations.audit import record
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 
@@ -50,6 +52,9 @@ async def rekey(
             break
     if rekeyed and not dry_run:
         await ops.store.forget_replaced_secrets()
+    if not dry_run:
+        summary = {"scanned": scanned, "rekeyed": rekeyed, "raced": raced}
+        await record(ops, principal, a.SECRETS_REKEYED, summary=summary)
     return RekeyReport(scanned=scanned, rekeyed=rekeyed, raced=raced)
 
 

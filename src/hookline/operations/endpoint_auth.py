@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from hookline.domain import audit as a
 from hookline.domain import validation as v
 from hookline.domain.endpoint_auth import (
     NO_AUTH,
@@ -77,15 +78,20 @@ async def _change(
     app_key: str,
     key: str,
     apply: Callable[[EndpointAuth], EndpointAuth],
+    setting: str,
+    removed: bool = False,
 ) -> Endpoint:
-    """Apply ``apply`` to the endpoint's credentials as read (again, on a lost race)."""
+    """Apply ``apply`` to the endpoint's credentials as read (again, on a lost race). The
+    audit log names the setting (``oauth``, ``mtls``, ``basic-auth``) and whether it was set
+    or removed, never a credential."""
     app = await applications.resolve(ops, principal, app_key)
 
     def changed(endpoint: Endpoint) -> Endpoint:
         auth = _stored(apply(_auth(endpoint)))
         return replace(endpoint, auth=auth, updated_at=ops.clock())
 
-    return await endpoints.change(ops, app, key, changed)
+    summary = {"setting": setting, "change": "removed" if removed else "set"}
+    return await endpoints.change(ops, principal, app, key, changed, a.AUTH_CHANGED, summary)
 
 
 def _no_other_authorization(auth: EndpointAuth, setting: str) -> None:
@@ -159,12 +165,14 @@ async def set_oauth(
         _no_other_authorization(auth, "oauth")
         return replace(auth, oauth=client)
 
-    return await _change(ops, principal, app_key, key, apply)
+    return await _change(ops, principal, app_key, key, apply, "oauth")
 
 
 async def delete_oauth(ops: Operations, principal: Principal, app_key: str, key: str) -> Endpoint:
     """Stop using OAuth (nothing to remove is no error: the end state is the same)."""
-    return await _change(ops, principal, app_key, key, lambda auth: replace(auth, oauth=None))
+    return await _change(
+        ops, principal, app_key, key, lambda auth: replace(auth, oauth=None), "oauth", removed=True
+    )
 
 
 # -- mutual TLS -----------------------------------------------------------------------------
@@ -205,11 +213,15 @@ async def set_mtls(
     """Present ``identity`` (a PEM key and certificate) to the receiver, and trust
     ``server_ca`` for it instead of the system's CAs; either may be left out, not both."""
     checked = check_mtls(identity, server_ca, ops.clock())
-    return await _change(ops, principal, app_key, key, lambda auth: replace(auth, mtls=checked))
+    return await _change(
+        ops, principal, app_key, key, lambda auth: replace(auth, mtls=checked), "mtls"
+    )
 
 
 async def delete_mtls(ops: Operations, principal: Principal, app_key: str, key: str) -> Endpoint:
-    return await _change(ops, principal, app_key, key, lambda auth: replace(auth, mtls=None))
+    return await _change(
+        ops, principal, app_key, key, lambda auth: replace(auth, mtls=None), "mtls", removed=True
+    )
 
 
 # -- HTTP Basic -----------------------------------------------------------------------------
@@ -240,8 +252,16 @@ async def set_basic(
         _no_other_authorization(auth, "basic-auth")
         return replace(auth, basic=credentials)
 
-    return await _change(ops, principal, app_key, key, apply)
+    return await _change(ops, principal, app_key, key, apply, "basic-auth")
 
 
 async def delete_basic(ops: Operations, principal: Principal, app_key: str, key: str) -> Endpoint:
-    return await _change(ops, principal, app_key, key, lambda auth: replace(auth, basic=None))
+    return await _change(
+        ops,
+        principal,
+        app_key,
+        key,
+        lambda auth: replace(auth, basic=None),
+        "basic-auth",
+        removed=True,
+    )

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
+from hookline.domain import audit as a
 from hookline.domain import breaker, ids, ratelimit
 from hookline.domain import validation as v
 from hookline.domain.breaker import CircuitView
@@ -29,8 +31,9 @@ from hookline.instrumentation import (
     EndpointUpdated,
 )
 from hookline.operations import applications, inputs
+from hookline.operations.audit import record
 from hookline.operations.context import Operations
-from hookline.operations.principal import Principal
+from hookline.operations.principal import SYSTEM, Principal
 from hookline.operations.updates import (
     UNSET,
     Unset,
@@ -280,21 +283,43 @@ async def in_application(ops: Operations, app: Application, key: str) -> Endpoin
     return found
 
 
+async def _audit(
+    ops: Operations,
+    principal: Principal,
+    app: Application,
+    endpoint_id: str,
+    verb: str,
+    summary: Mapping[str, Any] | None = None,
+) -> None:
+    action, app_id = a.endpoint_action(app.id, verb)
+    await record(ops, principal, action, app_id=app_id, target_id=endpoint_id, summary=summary)
+
+
 async def _update(
     ops: Operations,
+    principal: Principal,
     app: Application,
     key: str,
     apply: Callable[[Endpoint], Endpoint],
     current: Endpoint | None = None,
+    *,
+    verb: str = a.UPDATED,
+    extra: Mapping[str, Any] | None = None,
 ) -> Endpoint:
     """Every endpoint change goes through here: read, apply, write, retried on a race. The
     change is announced (``EndpointUpdated``), and so is an endpoint this change enabled
-    again (``EndpointEnabled``) or disabled (``EndpointDisabled``, trigger ``manual``)."""
+    again (``EndpointEnabled``) or disabled (``EndpointDisabled``, trigger ``manual``).
+
+    It is audited once, as ``verb`` (an update that flips ``disabled`` as ``enabled`` or
+    ``disabled``), with the names of the fields it changed, the names of the custom headers
+    it set or removed, and ``extra``: never a secret or a header value."""
     was_disabled = False
+    replaced: list[Endpoint] = []
 
     def noting(endpoint: Endpoint) -> Endpoint:
         nonlocal was_disabled
         was_disabled = endpoint.disabled
+        replaced.append(endpoint)
         return apply(endpoint)
 
     stored = await update_with_retry(
@@ -317,15 +342,29 @@ async def _update(
             stored.app_id, stored.id, "it was disabled by an update", "manual", None, stored.uid
         )
         heard.emit(disabled)
+    before = replaced[-1]
+    changed = a.changed_fields(before, stored)
+    summary: dict[str, Any] = {"fields": changed, **(extra or {})}
+    if "headers" in changed:
+        summary["headers"] = a.header_names(before.headers, stored.headers)
+    if verb == a.UPDATED and was_disabled != stored.disabled:
+        verb = a.DISABLED if stored.disabled else a.ENABLED
+    await _audit(ops, principal, app, stored.id, verb, summary)
     return stored
 
 
 async def change(
-    ops: Operations, app: Application, key: str, apply: Callable[[Endpoint], Endpoint]
+    ops: Operations,
+    principal: Principal,
+    app: Application,
+    key: str,
+    apply: Callable[[Endpoint], Endpoint],
+    verb: str,
+    extra: Mapping[str, Any] | None = None,
 ) -> Endpoint:
     """An endpoint change made by a sibling module (``endpoint_auth``), the same way as
-    this module's own: versioned, retried on a race, announced."""
-    return await _update(ops, app, key, apply)
+    this module's own: versioned, retried on a race, announced, audited as ``verb``."""
+    return await _update(ops, principal, app, key, apply, verb=verb, extra=extra)
 
 
 async def list_endpoints(
@@ -339,11 +378,15 @@ async def create(
     ops: Operations, principal: Principal, app_key: str, given: EndpointFields
 ) -> Endpoint:
     app = await applications.resolve(ops, principal, app_key)
-    return await create_in(ops, app, given)
+    return await create_in(ops, principal, app, given)
 
 
 async def create_in(
-    ops: Operations, app: Application, given: EndpointFields, uid: str | None = None
+    ops: Operations,
+    principal: Principal,
+    app: Application,
+    given: EndpointFields,
+    uid: str | None = None,
 ) -> Endpoint:
     """Create an endpoint of an application the caller already resolved (and may change)."""
     check_fields(given)
@@ -357,6 +400,7 @@ async def create_in(
     await ops.store.create_endpoint(endpoint)
     if ops.instrumentation.wants(EndpointCreated):
         ops.instrumentation.emit(EndpointCreated(app.id, endpoint.id, endpoint.uid))
+    await _audit(ops, principal, app, endpoint.id, a.CREATED)
     return endpoint
 
 
@@ -422,21 +466,22 @@ async def upsert(
     """PUT: replace the endpoint, or create it with the path as its uid; returns it and
     whether it was created."""
     app = await applications.resolve(ops, principal, app_key)
-    return await upsert_in(ops, app, key, given)
+    return await upsert_in(ops, principal, app, key, given)
 
 
 async def upsert_in(
-    ops: Operations, app: Application, key: str, given: EndpointFields
+    ops: Operations, principal: Principal, app: Application, key: str, given: EndpointFields
 ) -> tuple[Endpoint, bool]:
     _checked_url(ops, given.url)
     existing = await ops.store.get_endpoint(app.id, key)
     if existing is None:
-        return await create_in(ops, app, given, uid=key), True
+        return await create_in(ops, principal, app, given, uid=key), True
     check_fields(given)
     event_types = await _event_types(ops, app, given.event_types)
     given = replace(given, policy=await _checked_policy(ops, app, existing.id, given.policy))
     updated = await _update(
         ops,
+        principal,
         app,
         key,
         lambda ep: replace_endpoint(ep, given, event_types, ops.clock()),
@@ -460,20 +505,21 @@ async def patch(
         checked = await _checked_policy(ops, app, existing.id, changes.policy)
         changes = replace(changes, policy=checked)
     return await _update(
-        ops, app, key, lambda ep: patch_endpoint(ep, changes, ops.clock()), existing
+        ops, principal, app, key, lambda ep: patch_endpoint(ep, changes, ops.clock()), existing
     )
 
 
 async def delete(ops: Operations, principal: Principal, app_key: str, key: str) -> None:
     app = await applications.resolve(ops, principal, app_key)
-    await delete_in(ops, app, key)
+    await delete_in(ops, principal, app, key)
 
 
-async def delete_in(ops: Operations, app: Application, key: str) -> None:
+async def delete_in(ops: Operations, principal: Principal, app: Application, key: str) -> None:
     endpoint = await in_application(ops, app, key)
     await ops.store.delete_endpoint(app.id, endpoint.id)
     if ops.instrumentation.wants(EndpointDeleted):
         ops.instrumentation.emit(EndpointDeleted(app.id, endpoint.id, endpoint.uid))
+    await _audit(ops, principal, app, endpoint.id, a.DELETED)
 
 
 async def secret(ops: Operations, principal: Principal, app_key: str, key: str) -> str:
@@ -494,11 +540,12 @@ async def rotate_secret(
     The old keys keep signing for ``grace`` (see ``domain.rotation``), at most 7 days.
     """
     app = await applications.resolve(ops, principal, app_key)
-    return await rotate_secret_in(ops, app, key, new_secret, grace)
+    return await rotate_secret_in(ops, principal, app, key, new_secret, grace)
 
 
 async def rotate_secret_in(
     ops: Operations,
+    principal: Principal,
     app: Application,
     key: str,
     new_secret: str | None = None,
@@ -515,7 +562,8 @@ async def rotate_secret_in(
         keys = rotate_keys(ep.keys, _secret(new_secret), grace, now)
         return replace(ep, keys=keys, updated_at=now)
 
-    updated = await _update(ops, app, key, rotate)
+    extra = {"gracePeriodSeconds": int(grace.total_seconds()), "generated": new_secret is None}
+    updated = await _update(ops, principal, app, key, rotate, verb=a.SECRET_ROTATED, extra=extra)
     return updated.current_key.secret
 
 
@@ -531,14 +579,19 @@ async def set_headers(
 ) -> Endpoint:
     """Replace every custom header."""
     app = await applications.resolve(ops, principal, app_key)
-    return await set_headers_in(ops, app, key, given)
+    return await set_headers_in(ops, principal, app, key, given)
 
 
 async def set_headers_in(
-    ops: Operations, app: Application, key: str, given: Mapping[str, str]
+    ops: Operations, principal: Principal, app: Application, key: str, given: Mapping[str, str]
 ) -> Endpoint:
     return await _update(
-        ops, app, key, lambda ep: replace(ep, headers=_headers(given), updated_at=ops.clock())
+        ops,
+        principal,
+        app,
+        key,
+        lambda ep: replace(ep, headers=_headers(given), updated_at=ops.clock()),
+        verb=a.HEADERS_REPLACED,
     )
 
 
@@ -547,7 +600,14 @@ async def update_headers(
 ) -> Endpoint:
     """Add or overwrite the given headers and remove the named ones; keep the rest."""
     app = await applications.resolve(ops, principal, app_key)
-    return await _update(ops, app, key, lambda ep: patch_headers(ep, changes, ops.clock()))
+    return await _update(
+        ops,
+        principal,
+        app,
+        key,
+        lambda ep: patch_headers(ep, changes, ops.clock()),
+        verb=a.HEADERS_UPDATED,
+    )
 
 
 async def stats(
@@ -610,4 +670,7 @@ async def disable_failing(ops: Operations, failure: EndpointFailure) -> Endpoint
                 stored.app_id, stored.id, reason, "automatic", failure.failing_since, stored.uid
             )
         )
+    action, app_id = a.endpoint_action(stored.app_id, a.DISABLED)
+    summary = {"fields": ["disabled"], "trigger": "automatic"}
+    await record(ops, SYSTEM, action, app_id=app_id, target_id=stored.id, summary=summary)
     return stored

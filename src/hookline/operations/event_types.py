@@ -6,15 +6,17 @@ does, unless the caller asks to expunge.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from hookline.domain import audit as a
 from hookline.domain import validation as v
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.models import EventType, Page
 from hookline.operations import inputs
+from hookline.operations.audit import record
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.updates import (
@@ -120,6 +122,7 @@ async def create(
     check_fields(given)
     event_type = new_event_type(name, given, ops.clock())
     await ops.store.create_event_type(event_type)
+    await record(ops, principal, a.EVENT_TYPE_CREATED, target_id=name)
     return event_type
 
 
@@ -133,11 +136,12 @@ async def upsert(
     existing = await ops.store.get_event_type(name)
     if existing is None:
         return await create(ops, principal, name, given), True
-    updated = await update_with_retry(
-        lambda: get(ops, principal, name),
+    updated = await _update(
+        ops,
+        principal,
+        name,
         lambda current: replace_event_type(current, given, ops.clock()),
-        ops.store.update_event_type,
-        current=existing,
+        existing,
     )
     return updated, False
 
@@ -147,11 +151,33 @@ async def patch(
 ) -> EventType:
     principal.require_admin()
     check_fields(changes)
-    return await update_with_retry(
-        lambda: get(ops, principal, name),
-        lambda current: patch_event_type(current, changes, ops.clock()),
-        ops.store.update_event_type,
+    return await _update(
+        ops, principal, name, lambda current: patch_event_type(current, changes, ops.clock())
     )
+
+
+async def _update(
+    ops: Operations,
+    principal: Principal,
+    name: str,
+    apply: Callable[[EventType], EventType],
+    current: EventType | None = None,
+    action: str = a.EVENT_TYPE_UPDATED,
+) -> EventType:
+    """Every event-type update: read, apply, write (retried on a race), then audited with
+    the fields the write changed from the version it replaced."""
+    replaced: list[EventType] = []
+
+    def noting(event_type: EventType) -> EventType:
+        replaced.append(event_type)
+        return apply(event_type)
+
+    updated = await update_with_retry(
+        lambda: get(ops, principal, name), noting, ops.store.update_event_type, current=current
+    )
+    summary = {"fields": a.changed_fields(replaced[-1], updated)}
+    await record(ops, principal, action, target_id=name, summary=summary)
+    return updated
 
 
 async def delete(ops: Operations, principal: Principal, name: str, *, expunge: bool) -> None:
@@ -160,5 +186,13 @@ async def delete(ops: Operations, principal: Principal, name: str, *, expunge: b
     if expunge:
         existing = await get(ops, principal, name)
         await ops.store.delete_event_type(existing.name)
+        await record(ops, principal, a.EVENT_TYPE_DELETED, target_id=existing.name)
         return
-    await patch(ops, principal, name, EventTypePatch(archived=True))
+    archive = EventTypePatch(archived=True)
+    await _update(
+        ops,
+        principal,
+        name,
+        lambda current: patch_event_type(current, archive, ops.clock()),
+        action=a.EVENT_TYPE_ARCHIVED,
+    )

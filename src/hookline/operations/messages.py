@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from hookline.domain import audit as a
 from hookline.domain import ids
 from hookline.domain import validation as v
 from hookline.domain.errors import InvalidRequest, NotFound
@@ -22,6 +23,7 @@ from hookline.domain.scheduling import check_deliver_at
 from hookline.instrumentation import MessageAccepted
 from hookline.operations import applications, endpoints, event_types, inputs
 from hookline.operations.applications import NewApplication
+from hookline.operations.audit import record
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.storage.base import IdempotencyCompletion, ListQuery, MessageFilter
@@ -162,6 +164,8 @@ async def send_example(
     new = NewMessage(event_type=event_type.name, payload=example_payload(event_type, example_index))
     msg = build_message(app, new, ops.clock())
     await ops.store.publish([msg], ops.clock(), only_endpoint=endpoint.id)
+    summary = {"endpointId": endpoint.id, "eventType": event_type.name}
+    await record(ops, principal, a.EXAMPLE_SENT, app_id=app.id, target_id=msg.id, summary=summary)
     return msg
 
 
@@ -204,3 +208,4 @@ async def expunge_content(ops: Operations, principal: Principal, app_key: str, k
     app = await applications.resolve(ops, principal, app_key)
     msg = await in_application(ops, app, key)
     await ops.store.expunge_message_content(app.id, msg.id)
+    await record(ops, principal, a.MESSAGE_CONTENT_EXPUNGED, app_id=app.id, target_id=msg.id)

@@ -89,7 +89,7 @@ async def list_endpoints(ops: Operations, principal: Principal, query: ListQuery
 
 
 async def create(ops: Operations, principal: Principal, given: EndpointFields) -> Endpoint:
-    return await endpoints.create_in(ops, await _reserved_app(ops, principal), given)
+    return await endpoints.create_in(ops, principal, await _reserved_app(ops, principal), given)
 
 
 async def get(ops: Operations, principal: Principal, key: str) -> Endpoint:
@@ -99,11 +99,13 @@ async def get(ops: Operations, principal: Principal, key: str) -> Endpoint:
 async def upsert(
     ops: Operations, principal: Principal, key: str, given: EndpointFields
 ) -> tuple[Endpoint, bool]:
-    return await endpoints.upsert_in(ops, await _reserved_app(ops, principal), key, given)
+    return await endpoints.upsert_in(
+        ops, principal, await _reserved_app(ops, principal), key, given
+    )
 
 
 async def delete(ops: Operations, principal: Principal, key: str) -> None:
-    await endpoints.delete_in(ops, await _reserved_app(ops, principal), key)
+    await endpoints.delete_in(ops, principal, await _reserved_app(ops, principal), key)
 
 
 async def secret(ops: Operations, principal: Principal, key: str) -> str:
@@ -115,7 +117,7 @@ async def rotate_secret(
 ) -> str:
     app = await _reserved_app(ops, principal)
     grace = timedelta(seconds=grace_seconds)
-    return await endpoints.rotate_secret_in(ops, app, key, new_secret, grace)
+    return await endpoints.rotate_secret_in(ops, principal, app, key, new_secret, grace)
 
 
 async def headers(
@@ -127,7 +129,9 @@ async def headers(
 async def set_headers(
     ops: Operations, principal: Principal, key: str, given: dict[str, str]
 ) -> Endpoint:
-    return await endpoints.set_headers_in(ops, await _reserved_app(ops, principal), key, given)
+    return await endpoints.set_headers_in(
+        ops, principal, await _reserved_app(ops, principal), key, given
+    )
 
 
 _ENDPOINT_EVENTS: dict[type[Event], str] = {

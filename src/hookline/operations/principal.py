@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hookline.domain.audit import CLI_ACTOR, SYSTEM_ACTOR
 from hookline.domain.capabilities import ALL, Capability
 from hookline.domain.errors import Forbidden
 from hookline.domain.models import Application
@@ -21,6 +22,16 @@ class Principal:
     token_id: str | None
     app_id: str | None
     capabilities: frozenset[Capability] = ALL
+    address: str | None = None
+    """The API client's address, as the trusted-proxy settings resolve it (``api/app.py``):
+    where the audit log says a change came from. None off the API."""
+    via: str = SYSTEM_ACTOR
+    """Who acts when no token does: ``cli`` for a ``hookline`` command, else ``system``."""
+
+    @property
+    def actor(self) -> str:
+        """The audit log's actor: the token's id, never the token; else ``via``."""
+        return self.token_id if self.token_id is not None else self.via
 
     @property
     def is_admin(self) -> bool:
@@ -51,4 +62,6 @@ class Principal:
 
 
 SYSTEM = Principal(token_id=None, app_id=None)
-"""The process acting for its operator (first start, ``hookline token``): full rights."""
+"""The process acting on its own (first start, auto-disable): full rights."""
+CLI = Principal(token_id=None, app_id=None, via=CLI_ACTOR)
+"""The operator at the shell (``hookline token``, ``recover``, ``rekey`` …): full rights."""

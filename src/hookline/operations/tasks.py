@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from hookline.domain import audit as a
 from hookline.domain import ids
 from hookline.domain.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from hookline.domain.models import Application, MessageStatus, Page
@@ -35,6 +36,7 @@ from hookline.domain.tasks import (
 )
 from hookline.instrumentation import BackgroundTaskFinished
 from hookline.operations import applications, endpoints, inputs
+from hookline.operations.audit import record
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.storage.base import DeadLetterFilter, ListQuery, TaskCheckpoint
@@ -139,6 +141,10 @@ async def start(
     task = await _draft(ops, principal, app_key, request)
     await ops.store.create_task(task)
     ops.task_queued()
+    summary = a.summary(task=task.kind.wire, endpointId=task.endpoint_id)
+    await record(
+        ops, principal, a.TASK_STARTED, app_id=task.app_id, target_id=task.id, summary=summary
+    )
     return task
 
 
@@ -215,6 +221,10 @@ async def cancel(ops: Operations, principal: Principal, task_id: str) -> Backgro
         )
     canceled = await get(ops, principal, task_id)
     _announce(ops, canceled)
+    summary = {"task": canceled.kind.wire}
+    await record(
+        ops, principal, a.TASK_CANCELED, app_id=task.app_id, target_id=task.id, summary=summary
+    )
     return canceled
 
 

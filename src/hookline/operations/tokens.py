@@ -21,13 +21,16 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from hookline.domain import audit as a
 from hookline.domain import ids
 from hookline.domain.capabilities import Capability, grant
 from hookline.domain.errors import Forbidden, InvalidRequest, NotFound, Unauthorized, Unavailable
 from hookline.domain.models import AccessToken
 from hookline.operations import applications
 from hookline.operations.applications import NewApplication
+from hookline.operations.audit import record
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.token_cache import CACHE_SECONDS as CACHE_SECONDS
@@ -104,7 +107,24 @@ async def create_token(
     app = None
     if request.app_key is not None:
         app = await applications.resolve(ops, principal, request.app_key)
-    return await _issue(ops, None if app is None else app.id, request)
+    issued = await _issue(ops, None if app is None else app.id, request)
+    await _created(ops, principal, issued.record)
+    return issued
+
+
+async def _created(ops: Operations, principal: Principal, token: AccessToken, **more: Any) -> None:
+    """Audit a new token: what it may do and until when; its name is a label, not a secret,
+    and the token itself is never recorded."""
+    summary = a.summary(
+        name=token.name,
+        admin=token.app_id is None,
+        capabilities=None if token.app_id is None else sorted(c.value for c in token.capabilities),
+        expiresAt=None if token.expires_at is None else token.expires_at.isoformat(),
+        **more,
+    )
+    await record(
+        ops, principal, a.TOKEN_CREATED, app_id=token.app_id, target_id=token.id, summary=summary
+    )
 
 
 async def _issue(ops: Operations, app_id: str | None, request: TokenRequest) -> IssuedToken:
@@ -143,6 +163,7 @@ async def portal_access(
         app_key, None, expiry, capabilities, read_only=read_only, session_id=session_id
     )
     issued = await _issue(ops, app.id, request)
+    await _created(ops, principal, issued.record, portal=True)
     return PortalAccess(
         url=f"{ops.base_url}/portal/{app.id}#key={issued.token}", token=issued.token
     )
@@ -170,10 +191,12 @@ async def get_token(ops: Operations, principal: Principal, token_id: str) -> Acc
 async def revoke_token(ops: Operations, principal: Principal, token_id: str) -> None:
     """Delete the token: refused from the next request on (see ``CACHE_SECONDS``)."""
     principal.require_admin()
+    found = await ops.store.get_token(token_id)
     deleted = await ops.store.delete_token(token_id)
     ops.token_cache.clear()
-    if not deleted:
+    if found is None or not deleted:
         raise NotFound(f"No token {token_id!r}")
+    await record(ops, principal, a.TOKEN_REVOKED, app_id=found.app_id, target_id=token_id)
 
 
 async def logout(ops: Operations, principal: Principal) -> None:
@@ -186,6 +209,8 @@ async def logout(ops: Operations, principal: Principal) -> None:
         )
     await ops.store.delete_token(principal.token_id)
     ops.token_cache.clear()
+    token_id, app_id = principal.token_id, principal.app_id
+    await record(ops, principal, a.TOKEN_LOGGED_OUT, app_id=app_id, target_id=token_id)
 
 
 async def expire_all(
@@ -206,6 +231,12 @@ async def expire_all(
             continue
         count += await ops.store.expire_token(token.id, until)
     ops.token_cache.clear()
+    summary = a.summary(
+        expired=count,
+        expirySeconds=int(expiry.total_seconds()),
+        sessions=None if session_ids is None else len(session_ids),
+    )
+    await record(ops, principal, a.TOKENS_EXPIRED, app_id=app.id, summary=summary)
     return count
 
 
@@ -221,20 +252,28 @@ async def ensure_admin_token(
     principal.require_admin()
     if configured:
         digest = await hash_token(ops, configured)
-        await ops.store.delete_configured_tokens(digest, legacy_hash(configured))
+        replaced = await ops.store.delete_configured_tokens(digest, legacy_hash(configured))
         ops.token_cache.clear()
-        await _store_configured(ops, configured, digest)
+        stored = await _store_configured(ops, configured, digest)
+        if stored is not None or replaced:
+            # Audited only when the setting changed something: not on every restart.
+            summary = {"replaced": replaced}
+            target = None if stored is None else stored.id
+            await record(ops, principal, a.TOKEN_CONFIGURED, target_id=target, summary=summary)
         return None
     # Unset: the configured token stays (a replica started without the setting must not
     # revoke the fleet's token); revoke it by id if it should go.
     if await ops.store.count_admin_tokens() > 0:
         return None
-    return (await _issue(ops, None, TokenRequest(name="generated at first start"))).token
+    issued = await _issue(ops, None, TokenRequest(name="generated at first start"))
+    await _created(ops, principal, issued.record, generated=True)
+    return issued.token
 
 
-async def _store_configured(ops: Operations, configured: str, digest: str) -> None:
+async def _store_configured(ops: Operations, configured: str, digest: str) -> AccessToken | None:
+    """The configured token's new record, or None when it was stored already."""
     if await ops.store.find_token(digest) is not None:
-        return
+        return None
     legacy = await ops.store.find_token(legacy_hash(configured))
     if legacy is not None:
         # Stored by the previous version, whose processes still look it up during a rolling
@@ -250,6 +289,7 @@ async def _store_configured(ops: Operations, configured: str, digest: str) -> No
         configured=True,
     )
     await ops.store.create_token(record)
+    return record
 
 
 class Authenticator:
@@ -259,8 +299,11 @@ class Authenticator:
         self._ops = ops
         self._cache = ops.token_cache
 
-    async def authenticate(self, authorization: str | None, now: datetime) -> Principal:
-        """The principal of an ``Authorization: Bearer <token>`` header, or ``Unauthorized``."""
+    async def authenticate(
+        self, authorization: str | None, now: datetime, address: str | None = None
+    ) -> Principal:
+        """The principal of an ``Authorization: Bearer <token>`` header, or ``Unauthorized``;
+        ``address`` is the client's, which the audit log records with each change."""
         if not authorization:
             raise Unauthorized()
         scheme, _, token = authorization.partition(" ")
@@ -271,7 +314,12 @@ class Authenticator:
             raise Unauthorized("Invalid or expired token")
         if self._cache.due_for_touch(record.id):
             await self._touch(record.id, now)
-        return Principal(token_id=record.id, app_id=record.app_id, capabilities=record.capabilities)
+        return Principal(
+            token_id=record.id,
+            app_id=record.app_id,
+            capabilities=record.capabilities,
+            address=address,
+        )
 
     async def _lookup(self, token: str) -> AccessToken | None:
         digest = await hash_token(self._ops, token)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from hookline.domain.admission import AdmissionSnapshot
+from hookline.domain.audit import AuditEntry, AuditFilter
 from hookline.domain.breaker import CircuitState, ProbeGrant
 from hookline.domain.models import (
     AccessToken,
@@ -569,6 +570,21 @@ class Store(Protocol):
 
     async def server_key(self, name: str, candidate: str, now: datetime) -> str:
         """The key stored under ``name``, storing ``candidate`` if there is none yet."""
+        ...
+
+    # audit log (append-only: no method changes or removes one entry)
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        """Record one change in the audit log."""
+        ...
+
+    async def list_audit(self, query: ListQuery, filters: AuditFilter) -> Page[AuditEntry]:
+        """A page of the audit log by id (oldest first unless ``query.descending``)."""
+        ...
+
+    async def prune_audit(self, before: datetime, limit: int, dry_run: bool = False) -> int:
+        """Remove (or, dry, count) at most ``limit`` of the oldest entries recorded before
+        ``before``; how many. Retention calls it until it returns fewer than ``limit``."""
         ...
 
     async def idempotency_begin(

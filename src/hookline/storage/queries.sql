@@ -397,6 +397,27 @@ DELETE FROM background_tasks WHERE status <> 'running' AND updated_at < :before
 -- name: prunable_tasks
 SELECT count(*) FROM background_tasks WHERE status <> 'running' AND updated_at < :before
 
+-- name: insert_audit_entry
+-- The audit log is append-only: this is its one write; only retention deletes.
+INSERT INTO audit_log (id, created_at, actor, actor_app_id, address, action, app_id,
+                       target_id, summary)
+VALUES (:id, :created_at, :actor, :actor_app_id, :address, :action, :app_id, :target_id,
+        :summary)
+
+-- name: page_audit_log
+SELECT * FROM audit_log AS al
+
+-- name: prune_audit_log
+-- Retention: the oldest entries recorded before the horizon, a batch at a time.
+DELETE FROM audit_log WHERE id IN (
+    SELECT id FROM audit_log WHERE created_at < :before ORDER BY created_at, id LIMIT :limit
+)
+
+-- name: prunable_audit_log
+SELECT count(*) FROM (
+    SELECT id FROM audit_log WHERE created_at < :before ORDER BY created_at, id LIMIT :limit
+) AS due
+
 -- name: page_background_tasks
 SELECT * FROM background_tasks
 

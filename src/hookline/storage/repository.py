@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from hookline.domain import ratelimit
+from hookline.domain.audit import AuditEntry, AuditFilter
 from hookline.domain.breaker import CircuitState, ProbeGrant
 from hookline.domain.errors import Conflict, Unavailable
 from hookline.domain.models import (
@@ -792,6 +793,23 @@ class SqlRepository:
         if dry_run:
             return int((await self._db.query("prunable_tasks", params))[0][0])
         return await self._db.execute("prune_tasks", params)
+
+    # -- audit log --------------------------------------------------------------------
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        await self._db.execute("insert_audit_entry", rows.audit_params(entry))
+
+    async def list_audit(self, query: ListQuery, filters: AuditFilter) -> Page[AuditEntry]:
+        where, params = sql.audit_where(filters)
+        return await self._page(
+            "page_audit_log", where, params, "al.id", query, rows.audit_entry_from
+        )
+
+    async def prune_audit(self, before: datetime, limit: int, dry_run: bool = False) -> int:
+        params = {"before": rows.to_ms(before), "limit": limit}
+        if dry_run:
+            return int((await self._db.query("prunable_audit_log", params))[0][0])
+        return await self._db.execute("prune_audit_log", params)
 
     async def reclaim_space(self, max_pages: int) -> int:
         return await self._pruner.reclaim(max_pages)

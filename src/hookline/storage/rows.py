@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from hookline.domain import capabilities, ratelimit
+from hookline.domain.audit import AuditEntry
 from hookline.domain.breaker import CircuitState, Reason
 from hookline.domain.endpoint_auth import EndpointAuth
 from hookline.domain.models import (
@@ -485,6 +486,34 @@ def token_from(row: Row) -> AccessToken:
         session_id=row["session_id"],
         configured=bool(row["configured"]),
         last_used_at=from_ms(row["last_used_at"]),
+    )
+
+
+def audit_params(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "created_at": dt_to_ms(entry.created_at),
+        "actor": entry.actor,
+        "actor_app_id": entry.actor_app_id,
+        "address": entry.address,
+        "action": entry.action,
+        "app_id": entry.app_id,
+        "target_id": entry.target_id,
+        "summary": orjson.dumps(dict(entry.summary)).decode(),
+    }
+
+
+def audit_entry_from(row: Row) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        created_at=ms_to_dt(row["created_at"]),
+        actor=row["actor"],
+        address=row["address"],
+        action=row["action"],
+        app_id=row["app_id"],
+        target_id=row["target_id"],
+        summary=orjson.loads(row["summary"]),
+        actor_app_id=row["actor_app_id"],
     )
 
 

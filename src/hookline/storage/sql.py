@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from hookline.domain.audit import AuditFilter
 from hookline.domain.models import Page
 from hookline.storage import rows
 from hookline.storage.base import AttemptFilter, ListQuery, MessageFilter
@@ -106,6 +107,31 @@ def attempt_query(
         where += more
         params.update(more_params)
     return head, where, params
+
+
+def audit_where(filters: AuditFilter) -> tuple[list[str], dict[str, Any]]:
+    """The WHERE clauses of an audit-log page. An action filter finds the action itself and
+    every action under it (``domain.audit.action_matches``), compared by ``substr`` so that
+    no character of it acts as a ``LIKE`` wildcard."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if filters.app_id is not None:
+        where.append("al.app_id = :app_id")
+        params["app_id"] = filters.app_id
+    if filters.actor is not None:
+        where.append("al.actor = :actor")
+        params["actor"] = filters.actor
+    if filters.action is not None:
+        stem = filters.action.rstrip(".")
+        where.append("(al.action = :action OR substr(al.action, 1, :action_len) = :action_dot)")
+        params.update(action=stem, action_dot=stem + ".", action_len=len(stem) + 1)
+    if filters.since is not None:
+        where.append("al.created_at >= :since")
+        params["since"] = rows.to_ms(filters.since)
+    if filters.until is not None:
+        where.append("al.created_at < :until")
+        params["until"] = rows.to_ms(filters.until)
+    return where, params
 
 
 def page_sql(

@@ -245,3 +245,19 @@ CREATE TABLE rate_slots (
     slow_rate DOUBLE PRECISION,
     slowed_at BIGINT
 );
+
+-- The audit log (docs/security.md, "Audit log"): append-only; entries outlive their
+-- application; retention removes the oldest.
+CREATE TABLE audit_log (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    created_at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    actor_app_id TEXT COLLATE "C",
+    address TEXT,
+    action TEXT NOT NULL,
+    app_id TEXT COLLATE "C",
+    target_id TEXT COLLATE "C",
+    summary TEXT NOT NULL
+);
+CREATE INDEX audit_log_app ON audit_log (app_id, id);
+CREATE INDEX audit_log_created ON audit_log (created_at);

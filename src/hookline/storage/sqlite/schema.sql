@@ -235,3 +235,19 @@ WHEN OLD.throttle_rate IS NOT NEW.throttle_rate
 BEGIN
     UPDATE endpoint_changes SET version = version + 1;
 END;
+
+-- The audit log (docs/security.md, "Audit log"): append-only; entries outlive their
+-- application; retention removes the oldest.
+CREATE TABLE audit_log (
+    id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    actor_app_id TEXT,
+    address TEXT,
+    action TEXT NOT NULL,
+    app_id TEXT,
+    target_id TEXT,
+    summary TEXT NOT NULL
+);
+CREATE INDEX audit_log_app ON audit_log (app_id, id);
+CREATE INDEX audit_log_created ON audit_log (created_at);
