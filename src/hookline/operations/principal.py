@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from hookline.domain.capabilities import ALL, Capability
 from hookline.domain.errors import Forbidden
 from hookline.domain.models import Application
+from hookline.domain.networks import Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,12 +16,15 @@ class Principal:
 
     ``app_id`` set means the token belongs to one application (a portal token): it sees that
     application only, and does there only what its ``capabilities`` allow. ``token_id`` is
-    None for the process itself (startup, the CLI).
+    None for the process itself (startup, the CLI). ``networks``, when set, are the only
+    client networks the token may be used from; the API checks them (``api/limits.py``),
+    since only a face knows where a request came from.
     """
 
     token_id: str | None
     app_id: str | None
     capabilities: frozenset[Capability] = ALL
+    networks: tuple[Network, ...] | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +27,7 @@ from hookline.domain import ids
 from hookline.domain.capabilities import Capability, grant
 from hookline.domain.errors import Forbidden, InvalidRequest, NotFound, Unauthorized, Unavailable
 from hookline.domain.models import AccessToken
+from hookline.domain.networks import InvalidNetwork, Network, parse_allowlist, parse_network
 from hookline.operations import applications
 from hookline.operations.applications import NewApplication
 from hookline.operations.context import Operations
@@ -61,6 +63,8 @@ class TokenRequest:
     """For a scoped token: what it may do (None: everything, as Svix's default)."""
     read_only: bool = False
     session_id: str | None = None
+    allowed_networks: Sequence[str] | None = None
+    """The client networks (CIDRs, or single addresses) it may be used from; None: any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +105,35 @@ async def create_token(
             "capabilities and readOnly apply to application-scoped tokens; an admin token "
             "may do everything (give an application to scope the token)"
         )
+    networks = allowed_networks(request.allowed_networks)
     app = None
     if request.app_key is not None:
         app = await applications.resolve(ops, principal, request.app_key)
-    return await _issue(ops, None if app is None else app.id, request)
+    return await _issue(ops, None if app is None else app.id, request, networks)
 
 
-async def _issue(ops: Operations, app_id: str | None, request: TokenRequest) -> IssuedToken:
+def allowed_networks(entries: Sequence[str] | None) -> tuple[Network, ...] | None:
+    """A token's networks from what was written (``domain/networks.py``), or None for any
+    address; a bad one is an ``InvalidRequest`` at its place in ``allowedNetworks``."""
+    if entries is None:
+        return None
+    for index, entry in enumerate(entries):
+        try:
+            parse_network(entry)
+        except InvalidNetwork as exc:
+            raise InvalidRequest(str(exc), loc=("body", "allowedNetworks", index)) from None
+    try:
+        return parse_allowlist(entries)
+    except InvalidNetwork as exc:
+        raise InvalidRequest(str(exc), loc=("body", "allowedNetworks")) from None
+
+
+async def _issue(
+    ops: Operations,
+    app_id: str | None,
+    request: TokenRequest,
+    networks: tuple[Network, ...] | None = None,
+) -> IssuedToken:
     now = ops.clock()
     prefix = TOKEN_PREFIX_APP if app_id else TOKEN_PREFIX_ADMIN
     plaintext = prefix + secrets.token_urlsafe(32)
@@ -120,6 +146,7 @@ async def _issue(ops: Operations, app_id: str | None, request: TokenRequest) -> 
         name=request.name,
         capabilities=grant(request.capabilities, read_only=request.read_only),
         session_id=request.session_id,
+        allowed_networks=networks,
     )
     await ops.store.create_token(record)
     return IssuedToken(plaintext, record)
@@ -165,6 +192,20 @@ async def get_token(ops: Operations, principal: Principal, token_id: str) -> Acc
     if found is None:
         raise NotFound(f"No token {token_id!r}")
     return found
+
+
+async def set_allowed_networks(
+    ops: Operations, principal: Principal, token_id: str, entries: Sequence[str] | None
+) -> AccessToken:
+    """Replace the networks the token may be used from (None: any address). Like a
+    revocation, this process applies it from the next request and others within
+    ``CACHE_SECONDS``, since the networks are read with the token."""
+    principal.require_admin()
+    networks = allowed_networks(entries)
+    if not await ops.store.set_token_networks(token_id, networks):
+        raise NotFound(f"No token {token_id!r}")
+    ops.token_cache.clear()
+    return await get_token(ops, principal, token_id)
 
 
 async def revoke_token(ops: Operations, principal: Principal, token_id: str) -> None:
@@ -271,7 +312,12 @@ class Authenticator:
             raise Unauthorized("Invalid or expired token")
         if self._cache.due_for_touch(record.id):
             await self._touch(record.id, now)
-        return Principal(token_id=record.id, app_id=record.app_id, capabilities=record.capabilities)
+        return Principal(
+            token_id=record.id,
+            app_id=record.app_id,
+            capabilities=record.capabilities,
+            networks=record.allowed_networks,
+        )
 
     async def _lookup(self, token: str) -> AccessToken | None:
         digest = await hash_token(self._ops, token)
