@@ -121,6 +121,7 @@ def _shown(client: str | None) -> str:
     """The client's address for an error message, only if it is one: the caller learns
     what the server saw (behind a proxy, whether it was trusted), and nothing else."""
     try:
-        return str(ipaddress.ip_address(client or ""))
+        ipaddress.ip_address(client or "")
     except ValueError:
         return "an unknown address"
+    return str(client)

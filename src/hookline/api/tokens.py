@@ -34,10 +34,17 @@ MAX_EXPIRE_ALL_DELAY = 7 * 24 * 3600
 
 NetworkIn = Annotated[str, Field(min_length=1, max_length=MAX_NETWORK_CHARS)]
 AllowedNetworks = Annotated[
-    list[NetworkIn] | None, Field(min_length=1, max_length=MAX_TOKEN_NETWORKS)
+    list[NetworkIn] | None,
+    Field(
+        min_length=1,
+        max_length=MAX_TOKEN_NETWORKS,
+        description="hookline extension: the client networks (CIDRs, IPv4 or IPv6; a bare "
+        "address is one host) the token may be used from; from any other address it gets "
+        "403 token_address_not_allowed. null: any address.",
+    ),
 ]
-"""A hookline extension: the client networks a token may be used from (CIDRs; a bare
-address is one host); null or absent: any address. Checked per entry by the operation."""
+"""Checked per entry by the operation (``domain/networks.py``): host bits set, zones and
+anything but an address or a CIDR are refused."""
 
 
 class TokenIn(s.Wire):
