@@ -28,6 +28,10 @@ from hookline.domain.networks import (
         ("::ffff:10.0.0.0/104", "10.0.0.0/8"),
         ("::ffff:192.0.2.7", "192.0.2.7/32"),
         ("0.0.0.0/0", "0.0.0.0/0"),
+        (
+            "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128",
+        ),
     ],
 )
 def test_a_network_is_a_cidr_or_one_address_in_canonical_form(written: str, parsed: str) -> None:

@@ -24,7 +24,7 @@ MAX_TOKEN_NETWORKS = 100
 """The most networks one token may carry: a list, not a routing table, and checked in
 order on each of the token's requests."""
 MAX_NETWORK_CHARS = 64
-"""Longer than any CIDR (an IPv6 one in its longest spelling is 43 characters)."""
+"""Longer than any CIDR (the longest, an IPv6 one spelled out with a dotted quad, is 49)."""
 
 
 class InvalidNetwork(ValueError):
