@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help="run the delivery worker only")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     token = commands.add_parser(
-        "token", help="create a token and print it once (default), list tokens, or revoke one"
+        "token",
+        help="create a token and print it once (default), list tokens, revoke one, or set "
+        "the networks one may be used from",
     )
     _add_token_arguments(token)
     prune = commands.add_parser(
@@ -107,8 +109,12 @@ def _add_encryption_commands(commands: Any) -> None:
 
 
 def _add_token_arguments(token: argparse.ArgumentParser) -> None:
-    token.add_argument("action", nargs="?", default="create", choices=("create", "list", "revoke"))
-    token.add_argument("token_id", nargs="?", default=None, help="the token to revoke")
+    token.add_argument(
+        "action", nargs="?", default="create", choices=("create", "list", "revoke", "networks")
+    )
+    token.add_argument(
+        "token_id", nargs="?", default=None, help="the token to revoke or set networks of"
+    )
     token.add_argument(
         "--app", default=None, help="scope the token to this application (id or uid)"
     )
@@ -125,6 +131,19 @@ def _add_token_arguments(token: argparse.ArgumentParser) -> None:
     )
     token.add_argument(
         "--read-only", action="store_true", help="with --app: the token changes nothing"
+    )
+    token.add_argument(
+        "--allow-network",
+        action="append",
+        default=None,
+        metavar="CIDR",
+        help="the token may be used only from this network (repeatable; a bare address is "
+        "one host; default: any address); with `networks <id>`, replaces the token's list",
+    )
+    token.add_argument(
+        "--any-network",
+        action="store_true",
+        help="with `networks <id>`: the token may be used from any address again",
     )
 
 
@@ -302,6 +321,8 @@ async def _token(settings: Settings, args: argparse.Namespace) -> None:
             await _token_list(ops, args.app)
         elif args.action == "revoke":
             await _token_revoke(ops, args.token_id)
+        elif args.action == "networks":
+            await _token_networks(ops, args)
         else:
             await _token_create(ops, args)
     except HooklineError as exc:
@@ -328,6 +349,7 @@ async def _token_create(ops: Any, args: argparse.Namespace) -> None:
         expires_in=expires_in,
         capabilities=wanted,
         read_only=args.read_only,
+        allowed_networks=args.allow_network,
     )
     try:
         issued = await tokens.create_token(ops, CLI, request)
@@ -346,8 +368,13 @@ async def _token_list(ops: Any, app_key: str | None) -> None:
         configured = " (HOOKLINE_ADMIN_TOKEN)" if t.configured else ""
         print(
             f"{t.id}\t{scope}\t{t.name or '-'}{configured}\t{caps}\t"
-            f"expires={_when(t.expires_at)}\tlast_used={_when(t.last_used_at)}"
+            f"expires={_when(t.expires_at)}\tlast_used={_when(t.last_used_at)}\t"
+            f"networks={_networks_shown(t.allowed_networks)}"
         )
+
+
+def _networks_shown(networks: Any) -> str:
+    return "any" if networks is None else ",".join(str(n) for n in networks)
 
 
 def _when(moment: Any) -> str:
@@ -362,6 +389,21 @@ async def _token_revoke(ops: Any, token_id: str | None) -> None:
         sys.exit("hookline: name the token to revoke: hookline token revoke <token id>")
     await tokens.revoke_token(ops, CLI, token_id)
     print(f"hookline: revoked {token_id}")
+
+
+async def _token_networks(ops: Any, args: argparse.Namespace) -> None:
+    from hookline.operations import tokens
+    from hookline.operations.principal import CLI
+
+    if args.token_id is None:
+        sys.exit("hookline: name the token: hookline token networks <token id> --allow-network …")
+    if args.any_network == (args.allow_network is not None):
+        sys.exit(
+            "hookline: give --allow-network CIDR (repeatable) to limit the token, or "
+            "--any-network to lift its limit"
+        )
+    found = await tokens.set_allowed_networks(ops, CLI, args.token_id, args.allow_network)
+    print(f"hookline: {found.id} may be used from {_networks_shown(found.allowed_networks)}")
 
 
 async def _audit(settings: Settings, args: argparse.Namespace) -> None:

@@ -254,6 +254,22 @@ async def test_token_changes_are_each_one_entry_and_never_hold_the_token(api: Ap
     assert token not in everything and "hl_app_" not in everything
 
 
+async def test_a_tokens_networks_are_in_its_entries_when_set_and_when_changed(api: Api) -> None:
+    """A token created with an address allowlist shows it in its ``token.created`` entry; a
+    PATCH of the list is one ``token.networks_changed`` entry with the new list (None when
+    lifted): where a token may be used from is recorded, the token never is."""
+    c = api.client
+    body = {"name": "net", "allowedNetworks": ["10.0.0.0/8"]}
+    created = await _one(api, c.post("/api/v1/token", json=body))
+    assert created["summary"]["allowedNetworks"] == ["10.0.0.0/8"]
+    path = f"/api/v1/token/{created['targetId']}"
+    changed = await _one(api, c.patch(path, json={"allowedNetworks": ["192.0.2.0/24"]}))
+    assert changed["action"] == "token.networks_changed"
+    assert changed["summary"] == {"allowedNetworks": ["192.0.2.0/24"]}
+    lifted = await _one(api, c.patch(path, json={"allowedNetworks": None}))
+    assert lifted["summary"] == {"allowedNetworks": None}
+
+
 async def test_message_and_bulk_operations_are_each_one_entry(api: Api) -> None:
     """Resend, content expunge, example sends, and starting and canceling a background task
     are each recorded once; a dry run, which changes nothing, is not recorded."""

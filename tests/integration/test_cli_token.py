@@ -10,6 +10,7 @@ import pytest
 from hookline import cli
 from hookline.domain.capabilities import Capability
 from hookline.domain.errors import Unauthorized
+from hookline.domain.networks import parse_allowlist
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.tokens import Authenticator
@@ -106,3 +107,44 @@ def test_token_capabilities_and_expiry_flags(
         with pytest.raises(SystemExit) as exited:
             cli.main(["token", "--database-url", url, "--app", "acme", *bad])
         assert str(exited.value.code).startswith("hookline: ")
+
+
+def test_token_networks_are_set_at_creation_listed_and_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--allow-network (repeatable) limits a new token to those networks, which ``token
+    list`` shows; ``token networks <id>`` replaces them or (--any-network) lifts them; a bad
+    network exits with the reason and prints no token."""
+    db = tmp_path / "cli.db"
+    url = f"sqlite:///{db}"
+    limits = ["--allow-network", "10.0.0.0/8", "--allow-network", "2001:db8::1"]
+    cli.main(["token", "--database-url", url, "--name", "ci", *limits])
+    token = capsys.readouterr().out.strip()
+    assert _principal(db, token).networks == parse_allowlist(["10.0.0.0/8", "2001:db8::1/128"])
+    cli.main(["token", "list", "--database-url", url])
+    (line,) = [row for row in capsys.readouterr().out.splitlines() if "\tci\t" in row]
+    assert line.endswith("\tnetworks=10.0.0.0/8,2001:db8::1/128")
+    token_id = line.split("\t", 1)[0]
+    cli.main(["token", "networks", token_id, "--database-url", url, "--allow-network", "::1"])
+    assert capsys.readouterr().out.strip() == f"hookline: {token_id} may be used from ::1/128"
+    assert _principal(db, token).networks == parse_allowlist(["::1"])
+    cli.main(["token", "networks", token_id, "--database-url", url, "--any-network"])
+    assert capsys.readouterr().out.strip() == f"hookline: {token_id} may be used from any"
+    assert _principal(db, token).networks is None
+    for bad in (
+        ["token", "--allow-network", "10.1.2.3/8"],
+        ["token", "networks", token_id],
+        ["token", "networks", token_id, "--any-network", "--allow-network", "::1"],
+        ["token", "networks", "tok_absent", "--any-network"],
+    ):
+        with pytest.raises(SystemExit) as exited:
+            cli.main([*bad, "--database-url", url])
+        assert str(exited.value.code).startswith("hookline: "), bad
+    assert "write 10.0.0.0/8" in str(_exit_of(["token", "--allow-network", "10.1.2.3/8"], url))
+    assert capsys.readouterr().out == ""
+
+
+def _exit_of(argv: list[str], url: str) -> object:
+    with pytest.raises(SystemExit) as exited:
+        cli.main([*argv, "--database-url", url])
+    return exited.value.code

@@ -113,7 +113,9 @@ async def _seed(api: Api) -> dict[str, str]:
         "/api/v1/operational-webhook/endpoint", json={"url": "https://example.com/o"}
     )
     assert opw.status_code == 201
-    token = await c.post("/api/v1/token", json={"name": "ci", "appId": "acme"})
+    token = await c.post(
+        "/api/v1/token", json={"name": "ci", "appId": "acme", "allowedNetworks": ["10.0.0.0/8"]}
+    )
     assert token.status_code == 201
     oauth = {
         "authMethod": "clientSecretBasic",

@@ -605,6 +605,35 @@ async def test_tokens_are_listed_expired_touched_and_deleted(store: Store) -> No
     assert await store.server_key("k", "second", now) == "first"
 
 
+async def test_a_tokens_networks_are_stored_read_back_and_replaced(store: Store) -> None:
+    """A token's client networks, IPv4 and IPv6, read back in order through every lookup
+    (by hash, by id, in a list); ``set_token_networks`` replaces them or clears them (None:
+    any address), touching no other token, and is False for a token that does not exist."""
+    from hookline.domain.models import AccessToken
+    from hookline.domain.networks import parse_allowlist
+
+    now = utcnow()
+    networks = parse_allowlist(["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"])
+    limited = AccessToken(
+        ids.new_id(ids.TOKEN), "h1:limited", None, None, now, allowed_networks=networks
+    )
+    other = AccessToken(ids.new_id(ids.TOKEN), "h1:other", None, None, now)
+    for token in (limited, other):
+        await store.create_token(token)
+    assert await store.find_token("h1:limited") == limited
+    assert await store.get_token(limited.id) == limited
+    listed = {t.id: t.allowed_networks for t in await store.list_tokens()}
+    assert listed == {limited.id: networks, other.id: None}
+    narrower = parse_allowlist(["::1"])
+    assert await store.set_token_networks(limited.id, narrower)
+    assert (await store.get_token(limited.id)) == replace(limited, allowed_networks=narrower)
+    assert await store.set_token_networks(other.id, networks)
+    assert await store.set_token_networks(limited.id, None)
+    found = {t.id: t.allowed_networks for t in await store.list_tokens()}
+    assert found == {limited.id: None, other.id: networks}
+    assert not await store.set_token_networks("tok_absent", narrower)
+
+
 async def test_concurrent_claimers_never_share_a_delivery(
     store_location: tuple[str, str],
 ) -> None:

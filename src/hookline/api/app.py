@@ -188,7 +188,7 @@ class HooklineApp:
         except Unauthorized:
             self._limits.auth_failed(client, time.monotonic())
             raise
-        refused = self._limits.after_auth(principal, time.monotonic())
+        refused = self._limits.after_auth(principal, client, time.monotonic())
         if refused is not None:
             return refused
         if route.access is Access.ADMIN:

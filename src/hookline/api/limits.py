@@ -7,8 +7,15 @@ Checked by ``HooklineApp`` on every route that needs a token, in this order:
    past its budget gets 429 *before* its token is looked at, whatever the token, so a
    guesser learns nothing from the answer and cannot go faster than the budget;
 3. the address's requests (``HOOKLINE_API_ADDRESS_RATE``, off by default);
-4. after authentication, the token's requests (``HOOKLINE_API_TOKEN_RATE`` for
-   application-scoped tokens, ``HOOKLINE_API_ADMIN_RATE`` for admin ones).
+4. after authentication, the token's own networks (``allowedNetworks``): 403 from an
+   address outside them, counted as a failed authentication of that address, since the
+   request was refused for its credentials (a stolen token tried from elsewhere is then
+   slowed like a guess);
+5. the token's requests (``HOOKLINE_API_TOKEN_RATE`` for application-scoped tokens,
+   ``HOOKLINE_API_ADMIN_RATE`` for admin ones).
+
+Every address is the client as ``_client`` in ``api/app.py`` resolved it: the connection's
+peer, or the client a proxy listed in ``HOOKLINE_TRUSTED_PROXIES`` names.
 
 The counts live in this process (``domain/throttle.py``): with several processes or
 replicas each keeps its own, so the limits multiply by their number.
@@ -19,14 +26,12 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Sequence
-from ipaddress import IPv4Network, IPv6Network
 
 from hookline.api.http import Response, error_response
 from hookline.config import Settings
+from hookline.domain.networks import Network, admits
 from hookline.domain.throttle import Rate, Throttle, address_key
 from hookline.operations.principal import Principal
-
-Network = IPv4Network | IPv6Network
 
 
 class ApiLimits:
@@ -58,7 +63,7 @@ class ApiLimits:
 
     def before_auth(self, client: str | None, now: float) -> Response | None:
         """The refusal of a request from ``client`` before its token is read, or None."""
-        if self._allow and not _allowed(client, self._allow):
+        if self._allow and not admits(self._allow, client):
             return error_response(
                 403,
                 "address_not_allowed",
@@ -82,8 +87,17 @@ class ApiLimits:
         if self._failures is not None and client is not None:
             self._failures.charge(address_key(client), now)
 
-    def after_auth(self, principal: Principal, now: float) -> Response | None:
-        """The refusal of an authenticated request over its token's rate, or None."""
+    def after_auth(self, principal: Principal, client: str | None, now: float) -> Response | None:
+        """The refusal of an authenticated request from outside its token's networks or
+        over its token's rate, or None."""
+        if principal.networks is not None and not admits(principal.networks, client):
+            self.auth_failed(client, now)
+            return error_response(
+                403,
+                "token_address_not_allowed",
+                f"This token may not be used from {_shown(client)}: the address is outside "
+                "the token's allowedNetworks (docs/security.md)",
+            )
         throttle = self._admins if principal.is_admin else self._tokens
         if throttle is None or principal.token_id is None:
             return None
@@ -103,13 +117,11 @@ def too_many(wait: float, reason: str) -> Response:
     return response
 
 
-def _allowed(client: str | None, networks: tuple[Network, ...]) -> bool:
-    if client is None:
-        return False
+def _shown(client: str | None) -> str:
+    """The client's address for an error message, only if it is one: the caller learns
+    what the server saw (behind a proxy, whether it was trusted), and nothing else."""
     try:
-        address = ipaddress.ip_address(client)
+        ipaddress.ip_address(client or "")
     except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in networks)
+        return "an unknown address"
+    return str(client)

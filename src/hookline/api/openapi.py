@@ -196,7 +196,7 @@ def _responses(route: Route, ref_of: Refs) -> dict[str, Any]:
         responses["401"] = {"description": "Missing or invalid token", **error}
         responses["403"] = {
             "description": "Needs an admin token, or a capability the token lacks, or the "
-            "client's address is outside the API allowlist",
+            "client's address is outside the API allowlist or the token's allowedNetworks",
             **error,
         }
         responses["429"] = {

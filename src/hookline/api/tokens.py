@@ -5,7 +5,7 @@ tokens live in its dashboard). See docs/security.md, "Tokens and capabilities"."
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
@@ -22,6 +22,7 @@ from hookline.api.http import (
 )
 from hookline.domain.capabilities import READING, Capability
 from hookline.domain.models import AccessToken
+from hookline.domain.networks import MAX_NETWORK_CHARS, MAX_TOKEN_NETWORKS
 from hookline.operations import tokens
 from hookline.operations.context import Operations
 
@@ -30,6 +31,20 @@ MAX_TOKEN_LIFETIME = 10 * 365 * 24 * 3600
 expires)."""
 MAX_EXPIRE_ALL_DELAY = 7 * 24 * 3600
 """``expire-all`` can leave tokens at most this long (the longest a portal token lives)."""
+
+NetworkIn = Annotated[str, Field(min_length=1, max_length=MAX_NETWORK_CHARS)]
+AllowedNetworks = Annotated[
+    list[NetworkIn] | None,
+    Field(
+        min_length=1,
+        max_length=MAX_TOKEN_NETWORKS,
+        description="hookline extension: the client networks (CIDRs, IPv4 or IPv6; a bare "
+        "address is one host) the token may be used from; from any other address it gets "
+        "403 token_address_not_allowed. null: any address.",
+    ),
+]
+"""Checked per entry by the operation (``domain/networks.py``): host bits set, zones and
+anything but an address or a CIDR are refused."""
 
 
 class TokenIn(s.Wire):
@@ -41,6 +56,14 @@ class TokenIn(s.Wire):
     read_only: bool = False
     expiry: int | None = Field(default=None, ge=60, le=MAX_TOKEN_LIFETIME)
     """Seconds until the token expires; omitted: it never expires."""
+    allowed_networks: AllowedNetworks = None
+
+
+class TokenPatchIn(s.Wire):
+    """What may change in a token: only where it may be used from. A token's scope,
+    capabilities and expiry stay as issued (issue another token to change them)."""
+
+    allowed_networks: AllowedNetworks = None
 
 
 class ApplicationTokenExpireIn(s.Wire):
@@ -64,6 +87,8 @@ class TokenOut(s.Wire):
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None
+    allowed_networks: list[str] | None
+    """The client networks it may be used from, canonical CIDRs; None: any address."""
 
 
 class TokenCreatedOut(TokenOut):
@@ -84,6 +109,9 @@ def _token_out(record: AccessToken) -> dict[str, object]:
         "created_at": record.created_at,
         "expires_at": record.expires_at,
         "last_used_at": record.last_used_at,
+        "allowed_networks": (
+            None if record.allowed_networks is None else [str(n) for n in record.allowed_networks]
+        ),
     }
 
 
@@ -98,6 +126,7 @@ async def create_token(ops: Operations, request: Request) -> Response:
             expires_in=None if body.expiry is None else timedelta(seconds=body.expiry),
             capabilities=None if body.capabilities is None else frozenset(body.capabilities),
             read_only=body.read_only,
+            allowed_networks=body.allowed_networks,
         ),
     )
     out = TokenCreatedOut(**_token_out(issued.record), token=issued.token)
@@ -112,6 +141,18 @@ async def list_tokens(ops: Operations, request: Request) -> Response:
 
 async def get_token(ops: Operations, request: Request) -> Response:
     found = await tokens.get_token(ops, request.caller, request.path_params["token_id"])
+    return model_response(200, TokenOut(**_token_out(found)))
+
+
+async def patch_token(ops: Operations, request: Request) -> Response:
+    body = params.body(TokenPatchIn, request)
+    token_id = request.path_params["token_id"]
+    if "allowed_networks" in body.model_fields_set:
+        found = await tokens.set_allowed_networks(
+            ops, request.caller, token_id, body.allowed_networks
+        )
+    else:
+        found = await tokens.get_token(ops, request.caller, token_id)
     return model_response(200, TokenOut(**_token_out(found)))
 
 
@@ -181,6 +222,16 @@ ROUTES = [
     ),
     Route(
         "GET", TOKEN, get_token, "Get a token (hookline)", "Token", Access.ADMIN, response=TokenOut
+    ),
+    Route(
+        "PATCH",
+        TOKEN,
+        patch_token,
+        "Change where a token may be used from (hookline)",
+        "Token",
+        Access.ADMIN,
+        body=TokenPatchIn,
+        response=TokenOut,
     ),
     Route(
         "DELETE",

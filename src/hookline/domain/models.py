@@ -15,6 +15,7 @@ from hookline.domain.breaker import CLOSED_VIEW, CircuitView
 from hookline.domain.capabilities import ALL as ALL_CAPABILITIES
 from hookline.domain.capabilities import Capability
 from hookline.domain.endpoint_auth import EndpointAuth
+from hookline.domain.networks import Network
 from hookline.domain.policy import (
     NO_APPLICATION_POLICY,
     NO_ENDPOINT_POLICY,
@@ -241,3 +242,5 @@ class AccessToken:
     """The token of the ``HOOKLINE_ADMIN_TOKEN`` setting: replaced when the setting changes."""
     last_used_at: datetime | None = None
     """When it last authenticated a request, to within a minute."""
+    allowed_networks: tuple[Network, ...] | None = None
+    """The client networks it may be used from (``domain/networks.py``); None: any."""

@@ -8,6 +8,7 @@ from hookline.domain.audit import CLI_ACTOR, SYSTEM_ACTOR
 from hookline.domain.capabilities import ALL, Capability
 from hookline.domain.errors import Forbidden
 from hookline.domain.models import Application
+from hookline.domain.networks import Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,12 +17,15 @@ class Principal:
 
     ``app_id`` set means the token belongs to one application (a portal token): it sees that
     application only, and does there only what its ``capabilities`` allow. ``token_id`` is
-    None for the process itself (startup, the CLI).
+    None for the process itself (startup, the CLI). ``networks``, when set, are the only
+    client networks the token may be used from; the API checks them (``api/limits.py``),
+    since only a face knows where a request came from.
     """
 
     token_id: str | None
     app_id: str | None
     capabilities: frozenset[Capability] = ALL
+    networks: tuple[Network, ...] | None = None
     address: str | None = None
     """The API client's address, as the trusted-proxy settings resolve it (``api/app.py``):
     where the audit log says a change came from. None off the API."""

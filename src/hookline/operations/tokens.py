@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from hookline.domain import ids
 from hookline.domain.capabilities import Capability, grant
 from hookline.domain.errors import Forbidden, InvalidRequest, NotFound, Unauthorized, Unavailable
 from hookline.domain.models import AccessToken
+from hookline.domain.networks import InvalidNetwork, Network, parse_allowlist, parse_network
 from hookline.operations import applications
 from hookline.operations.applications import NewApplication
 from hookline.operations.audit import record
@@ -64,6 +66,8 @@ class TokenRequest:
     """For a scoped token: what it may do (None: everything, as Svix's default)."""
     read_only: bool = False
     session_id: str | None = None
+    allowed_networks: Sequence[str] | None = None
+    """The client networks (CIDRs, or single addresses) it may be used from; None: any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +108,11 @@ async def create_token(
             "capabilities and readOnly apply to application-scoped tokens; an admin token "
             "may do everything (give an application to scope the token)"
         )
+    networks = allowed_networks(request.allowed_networks)
     app = None
     if request.app_key is not None:
         app = await applications.resolve(ops, principal, request.app_key)
-    issued = await _issue(ops, None if app is None else app.id, request)
+    issued = await _issue(ops, None if app is None else app.id, request, networks)
     await _created(ops, principal, issued.record)
     return issued
 
@@ -120,6 +125,7 @@ async def _created(ops: Operations, principal: Principal, token: AccessToken, **
         admin=token.app_id is None,
         capabilities=None if token.app_id is None else sorted(c.value for c in token.capabilities),
         expiresAt=None if token.expires_at is None else token.expires_at.isoformat(),
+        allowedNetworks=_shown(token.allowed_networks),
         **more,
     )
     await record(
@@ -127,7 +133,28 @@ async def _created(ops: Operations, principal: Principal, token: AccessToken, **
     )
 
 
-async def _issue(ops: Operations, app_id: str | None, request: TokenRequest) -> IssuedToken:
+def allowed_networks(entries: Sequence[str] | None) -> tuple[Network, ...] | None:
+    """A token's networks from what was written (``domain/networks.py``), or None for any
+    address; a bad one is an ``InvalidRequest`` at its place in ``allowedNetworks``."""
+    if entries is None:
+        return None
+    for index, entry in enumerate(entries):
+        try:
+            parse_network(entry)
+        except InvalidNetwork as exc:
+            raise InvalidRequest(str(exc), loc=("body", "allowedNetworks", index)) from None
+    try:
+        return parse_allowlist(entries)
+    except InvalidNetwork as exc:
+        raise InvalidRequest(str(exc), loc=("body", "allowedNetworks")) from None
+
+
+async def _issue(
+    ops: Operations,
+    app_id: str | None,
+    request: TokenRequest,
+    networks: tuple[Network, ...] | None = None,
+) -> IssuedToken:
     now = ops.clock()
     prefix = TOKEN_PREFIX_APP if app_id else TOKEN_PREFIX_ADMIN
     plaintext = prefix + secrets.token_urlsafe(32)
@@ -140,6 +167,7 @@ async def _issue(ops: Operations, app_id: str | None, request: TokenRequest) -> 
         name=request.name,
         capabilities=grant(request.capabilities, read_only=request.read_only),
         session_id=request.session_id,
+        allowed_networks=networks,
     )
     await ops.store.create_token(record)
     return IssuedToken(plaintext, record)
@@ -186,6 +214,34 @@ async def get_token(ops: Operations, principal: Principal, token_id: str) -> Acc
     if found is None:
         raise NotFound(f"No token {token_id!r}")
     return found
+
+
+async def set_allowed_networks(
+    ops: Operations, principal: Principal, token_id: str, entries: Sequence[str] | None
+) -> AccessToken:
+    """Replace the networks the token may be used from (None: any address). Like a
+    revocation, this process applies it from the next request and others within
+    ``CACHE_SECONDS``, since the networks are read with the token."""
+    principal.require_admin()
+    networks = allowed_networks(entries)
+    if not await ops.store.set_token_networks(token_id, networks):
+        raise NotFound(f"No token {token_id!r}")
+    ops.token_cache.clear()
+    found = await get_token(ops, principal, token_id)
+    await record(
+        ops,
+        principal,
+        a.TOKEN_NETWORKS_CHANGED,
+        app_id=found.app_id,
+        target_id=token_id,
+        summary={"allowedNetworks": _shown(networks)},
+    )
+    return found
+
+
+def _shown(networks: tuple[Network, ...] | None) -> list[str] | None:
+    """Networks as the audit log shows them: where a token may be used from is no secret."""
+    return None if networks is None else [str(n) for n in networks]
 
 
 async def revoke_token(ops: Operations, principal: Principal, token_id: str) -> None:
@@ -319,6 +375,7 @@ class Authenticator:
             app_id=record.app_id,
             capabilities=record.capabilities,
             address=address,
+            networks=record.allowed_networks,
         )
 
     async def _lookup(self, token: str) -> AccessToken | None:

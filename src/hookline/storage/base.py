@@ -28,6 +28,7 @@ from hookline.domain.models import (
     MessageStatus,
     Page,
 )
+from hookline.domain.networks import Network
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
@@ -563,6 +564,10 @@ class Store(Protocol):
         ...
 
     async def touch_token(self, token_id: str, now: datetime) -> None: ...
+    async def set_token_networks(self, token_id: str, networks: tuple[Network, ...] | None) -> bool:
+        """Replace the token's client networks (None: any address); True if it exists."""
+        ...
+
     async def mark_configured_token(self, token_id: str) -> None: ...
     async def delete_configured_tokens(self, keep_hash: str, keep_legacy_hash: str) -> int:
         """Delete every configured admin token but those stored under the two hashes."""

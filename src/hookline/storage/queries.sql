@@ -159,9 +159,9 @@ SELECT * FROM attempts WHERE app_id = :app_id AND id = :attempt_id
 
 -- name: insert_token
 INSERT INTO tokens (id, token_hash, app_id, expires_at, created_at, name, capabilities,
-                    session_id, configured, last_used_at)
+                    session_id, configured, last_used_at, allowed_networks)
 VALUES (:id, :token_hash, :app_id, :expires_at, :created_at, :name, :capabilities,
-        :session_id, :configured, :last_used_at)
+        :session_id, :configured, :last_used_at, :allowed_networks)
 
 -- name: find_token
 SELECT * FROM tokens WHERE token_hash = :token_hash
@@ -185,6 +185,10 @@ WHERE id = :id AND (expires_at IS NULL OR expires_at > :until)
 
 -- name: touch_token
 UPDATE tokens SET last_used_at = :now WHERE id = :id
+
+-- name: set_token_networks
+-- A token's client networks (NULL: any address), replaced whole.
+UPDATE tokens SET allowed_networks = :allowed_networks WHERE id = :id
 
 -- name: mark_configured_token
 UPDATE tokens SET configured = 1 WHERE id = :id

@@ -41,6 +41,8 @@ from hookline.domain.models import (
     MessageStatus,
     Page,
 )
+from hookline.domain.networks import Network
+from hookline.domain.networks import encode as encode_networks
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
@@ -726,6 +728,10 @@ class SqlRepository:
 
     async def touch_token(self, token_id: str, now: datetime) -> None:
         await self._db.execute("touch_token", {"id": token_id, "now": rows.to_ms(now)})
+
+    async def set_token_networks(self, token_id: str, networks: tuple[Network, ...] | None) -> bool:
+        params = {"id": token_id, "allowed_networks": encode_networks(networks)}
+        return await self._db.execute("set_token_networks", params) == 1
 
     async def mark_configured_token(self, token_id: str) -> None:
         await self._db.execute("mark_configured_token", {"id": token_id})

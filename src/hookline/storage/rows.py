@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from hookline.domain import capabilities, ratelimit
+from hookline.domain import capabilities, networks, ratelimit
 from hookline.domain.audit import AuditEntry
 from hookline.domain.breaker import CircuitState, Reason
 from hookline.domain.endpoint_auth import EndpointAuth
@@ -471,6 +471,7 @@ def token_params(token: AccessToken) -> dict[str, Any]:
         "session_id": token.session_id,
         "configured": int(token.configured),
         "last_used_at": to_ms(token.last_used_at),
+        "allowed_networks": networks.encode(token.allowed_networks),
     }
 
 
@@ -486,6 +487,7 @@ def token_from(row: Row) -> AccessToken:
         session_id=row["session_id"],
         configured=bool(row["configured"]),
         last_used_at=from_ms(row["last_used_at"]),
+        allowed_networks=networks.decode(row["allowed_networks"]),
     )
 
 

@@ -161,7 +161,8 @@ CREATE TABLE tokens (
     capabilities TEXT,
     session_id TEXT COLLATE "C",
     configured INTEGER NOT NULL DEFAULT 0,
-    last_used_at BIGINT
+    last_used_at BIGINT,
+    allowed_networks TEXT
 );
 
 CREATE INDEX tokens_app ON tokens (app_id);

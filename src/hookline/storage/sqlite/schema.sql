@@ -146,7 +146,8 @@ CREATE TABLE tokens (
     capabilities TEXT,
     session_id TEXT,
     configured INTEGER NOT NULL DEFAULT 0,
-    last_used_at INTEGER
+    last_used_at INTEGER,
+    allowed_networks TEXT
 );
 
 CREATE INDEX tokens_app ON tokens (app_id);
