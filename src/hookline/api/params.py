@@ -42,7 +42,7 @@ def body(model: type[M], request: Request, *, optional: bool | None = None) -> M
         optional = bool(getattr(model, "empty_body_allowed", False))
     if optional and not raw.strip():
         raw = b"{}"
-    # Strict: a boolean is true or false and an integer a JSON number, as the document
+    # Strict: a boolean is true or false and an integer a JSON integer, as the document
     # says, never ``0``, ``"yes"`` or ``"12"`` coerced (date-times still come as strings).
     return model.model_validate_json(raw, strict=True)
 
