@@ -8,7 +8,9 @@ or 403 (an admin route). Afterwards A, read through the admin API, is exactly as
 
 The walk covers each route twice: with A's application in the path, and with B's own
 application in the path but A's endpoint, message, attempt or task ids after it, so a
-route that checks the application and then reads the object by id alone is caught.
+route that checks the application and then reads the object by id alone is caught. A's own
+read-only token walks them too: every call that is not a read is refused and changes
+nothing.
 """
 
 from __future__ import annotations
@@ -130,6 +132,8 @@ async def _snapshot(api: Api, t: Tenant) -> dict[str, Any]:
         assert r.status_code == 200, (path, r.text)
         seen[path] = r.json()
     assert seen[f"{app}/dead-letter"]["data"], "A has a dead letter to protect"
+    for token in seen[f"/api/v1/token?app_id={t.app_id}"]["data"]:
+        token.pop("lastUsedAt")  # a token's use is recorded: not a change to A
     return seen
 
 
@@ -227,4 +231,19 @@ async def test_a_tokens_own_application_in_the_path_does_not_reach_a_s_objects(
                 assert answer.status_code == 404, where
             walked += 1
     assert walked > 20
+    assert await _snapshot(api, a) == before
+
+
+async def test_a_read_only_token_changes_nothing_of_its_own_application(api: Api) -> None:
+    """A's own ``readOnly`` portal token on every route naming A's objects, each with a body
+    that would succeed: every call that is not a read is 403, and A is unchanged."""
+    a = await _tenant(api, "tenant-a")
+    r = await api.client.post("/api/v1/auth/app-portal-access/tenant-a", json={"readOnly": True})
+    before = await _snapshot(api, a)
+    async with api.as_token(str(r.json()["token"])) as read_only:
+        for route in _app_routes():
+            if (route.method, route.path) in OWN_TOKEN_ONLY or route.method == "GET":
+                continue
+            answer = await _call(read_only, route, a.values())
+            assert answer.status_code == 403, (route.method, route.path, answer.text[:200])
     assert await _snapshot(api, a) == before
