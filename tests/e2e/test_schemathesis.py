@@ -28,7 +28,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,7 +96,6 @@ def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_document(
     server.env = dict(SERVER_ENV)
     server.start("--no-worker")
     try:
-        started = time.monotonic()
         run = subprocess.run(
             _command(server.url, tmp_path / "schemathesis.toml"),
             cwd=tmp_path,  # Schemathesis keeps its caches in the working directory
@@ -106,12 +104,10 @@ def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_document(
             timeout=RUN_TIMEOUT_SECONDS,
             check=False,
         )
-        took = time.monotonic() - started
     finally:
         code = server.terminate()
     assert run.returncode == 0, f"{run.stdout[-30000:]}\n{run.stderr[-5000:]}"
     assert code == 0, server.output()
-    assert took < RUN_TIMEOUT_SECONDS
 
 
 def _seed(url: str, receiver: Receiver) -> dict[str, list[str]]:
