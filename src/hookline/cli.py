@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 
+APP_TOKEN_LIFETIME = "90d"
+"""How long an application token made by ``hookline token --app`` lasts unless
+``--expires-in`` says otherwise (``never`` for no end): such tokens are handed to a
+customer's systems, where one forgotten would otherwise work for ever."""
+
+
 def _add_settings(parser: argparse.ArgumentParser) -> None:
     for name in setting_names():
         flag = "--" + name.replace("_", "-")
@@ -120,7 +126,10 @@ def _add_token_arguments(token: argparse.ArgumentParser) -> None:
     )
     token.add_argument("--name", default=None, help="a label shown by `hookline token list`")
     token.add_argument(
-        "--expires-in", default=None, metavar="DURATION", help="90d, 12h, 30m (default: never)"
+        "--expires-in",
+        default=None,
+        metavar="DURATION",
+        help=f"90d, 12h, 30m or never (default: {APP_TOKEN_LIFETIME} with --app, else never)",
     )
     token.add_argument(
         "--capability",
@@ -338,8 +347,9 @@ async def _token_create(ops: Any, args: argparse.Namespace) -> None:
     from hookline.operations import tokens
     from hookline.operations.principal import CLI
 
+    lifetime = args.expires_in or (APP_TOKEN_LIFETIME if args.app is not None else "never")
     try:
-        expires_in = None if args.expires_in is None else parse_retention(args.expires_in)
+        expires_in = None if lifetime.strip().lower() == "never" else parse_retention(lifetime)
         wanted = None if args.capability is None else capabilities.parse(args.capability)
     except ValueError as exc:
         sys.exit(f"hookline: {exc}")

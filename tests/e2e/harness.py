@@ -129,6 +129,9 @@ class HooklineProcess:
     ca_file: Path | None = None
     """With ``--tls-cert``: the CA file that verifies the server's certificate; the URL is
     then https and the readiness check verifies the certificate against it."""
+    launcher: tuple[str, ...] = ("-m", "hookline")
+    """How the interpreter starts hookline: ``("-c", code)`` runs code first (code that sets
+    up logging, then calls ``hookline.cli.main(sys.argv[1:])``)."""
 
     @property
     def url(self) -> str:
@@ -174,7 +177,7 @@ class HooklineProcess:
         self.log_path = self.log_dir / f"hookline.{command}.{time.monotonic_ns()}.log"
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "hookline", command, *args],
+                [sys.executable, *self.launcher, command, *args],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,31 @@ def test_token_capabilities_and_expiry_flags(
         with pytest.raises(SystemExit) as exited:
             cli.main(["token", "--database-url", url, "--app", "acme", *bad])
         assert str(exited.value.code).startswith("hookline: ")
+
+
+def test_an_app_token_expires_after_90_days_unless_told_otherwise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``hookline token --app`` gives a token that ends after 90 days by default;
+    ``--expires-in never`` makes one that does not, as an admin token is by default."""
+    db = tmp_path / "cli.db"
+    url = f"sqlite:///{db}"
+    _add_app(db, "acme")
+    before = datetime.now(UTC)
+    cli.main(["token", "--database-url", url, "--app", "acme", "--name", "default"])
+    never = ["--expires-in", "never"]
+    cli.main(["token", "--database-url", url, "--app", "acme", "--name", "forever", *never])
+    cli.main(["token", "--database-url", url, "--name", "admin"])
+    capsys.readouterr()
+    cli.main(["token", "list", "--database-url", url])
+    expiries = {
+        row.split("\t")[2]: row.split("expires=", 1)[1].split("\t", 1)[0]
+        for row in capsys.readouterr().out.splitlines()
+    }
+    ends = datetime.fromisoformat(expiries["default"])
+    assert before + timedelta(days=90) - timedelta(minutes=1) < ends
+    assert ends < datetime.now(UTC) + timedelta(days=90, minutes=1)
+    assert (expiries["forever"], expiries["admin"]) == ("-", "-")
 
 
 def test_token_networks_are_set_at_creation_listed_and_replaced(

@@ -310,6 +310,27 @@ ATTACKS: list[tuple[str, str, str, dict[str, Any]]] = [
         {"json": {"name": "a"}, "headers": {"idempotency-key": "k" * 300}},
     ),
     ("path NUL on get", "GET", "/api/v1/app/a%00b", {}),
+    # found by Schemathesis (tests/e2e/test_schemathesis.py): empty filters, numbers taken
+    # for dates, coerced types, an empty idempotency key, token fields without rules
+    ("empty tag", "GET", APP + "/msg?tag=", {}),
+    ("empty iterator", "GET", APP + "/endpoint?iterator=", {}),
+    ("empty until", "GET", APP + "/dead-letter?until=", {}),
+    ("empty limit", "GET", "/api/v1/app?limit=", {}),
+    ("before as seconds", "GET", APP + "/msg?before=0.5", {}),
+    ("since as seconds", "POST", EP + "/recover", {"json": {"since": "1700000000"}}),
+    ("since as a number", "POST", EP + "/recover", {"json": {"since": 1700000000}}),
+    (
+        "empty idempotency key",
+        "POST",
+        "/api/v1/app",
+        {"json": {"name": "a"}, "headers": {"idempotency-key": ""}},
+    ),
+    ("readOnly 0", "POST", "/api/v1/token", {"json": {"appId": "acme", "readOnly": 0}}),
+    ("deprecated 0", "PATCH", "/api/v1/event-type/a.b", {"json": {"deprecated": 0}}),
+    ("disabled string", "PATCH", EP, {"json": {"disabled": "true"}}),
+    ("rate as string", "POST", "/api/v1/app", {"json": {"name": "a", "throttleRate": "5"}}),
+    ("token name CRLF", "POST", "/api/v1/token", {"json": {"name": "a\r\nb"}}),
+    ("token app id space", "POST", "/api/v1/token", {"json": {"appId": "a b"}}),
 ]
 
 

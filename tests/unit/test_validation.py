@@ -135,6 +135,18 @@ def test_naive_times_are_utc_and_out_of_range_ones_are_refused() -> None:
             v.check_time(bad)
 
 
+def test_a_date_time_given_as_text_must_be_iso_8601() -> None:
+    """Text that is a number (which pydantic would read as seconds since 1970) or a date
+    without a time is refused; ISO 8601 date-times pass unchanged, as do non-text values,
+    which the type check judges."""
+    for good in ("2024-01-01T00:00:00Z", "2024-01-01 00:00", "2024-01-01t00:00:00+02:00"):
+        assert v.check_time_text(good) == good
+    assert v.check_time_text(5) == 5
+    for bad in ("0.5", "1700000000", "2024-01-01", "", "T00:00", "now"):
+        with pytest.raises(v.InvalidValue, match="ISO 8601"):
+            v.check_time_text(bad)
+
+
 @pytest.mark.parametrize(
     ("value", "why"),
     [

@@ -304,7 +304,7 @@ def _checked_inputs(route: Route, request: Request) -> str | None:
         check_path(request.path_params)
         check_query(request.query)
     key = request.headers.get("idempotency-key")
-    if key and route.implemented:
+    if key is not None and route.implemented:
         check_idempotency_key(key)
     return key
 

@@ -40,7 +40,7 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "order": {"type": "string", "enum": ["ascending", "descending"]},
     "status": {"type": "integer", "enum": [0, 1, 2, 3, 4]},
     "status_code_class": {"type": "integer", "enum": [0, 100, 200, 300, 400, 500]},
-    "event_types": {"type": "array", "items": _KEY},
+    "event_types": {"type": "array", "items": _KEY, "minItems": 1},
     "channel": {
         "type": "string",
         "minLength": 1,
@@ -108,6 +108,8 @@ def build_document(routes: list[Route]) -> dict[str, Any]:
     wanted: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {
         (s.HttpErrorOut, "serialization"): None,
         (s.HttpValidationErrorOut, "serialization"): None,
+        (s.DryRunOut, "serialization"): None,
+        (s.HealthOut, "serialization"): None,
     }
     for route in real:
         if route.body is not None:
@@ -192,6 +194,15 @@ def _responses(route: Route, ref_of: Refs) -> dict[str, Any]:
     elif route.status != 204:
         ok["content"] = _UNTYPED.get(route.path, {"application/json": {"schema": {}}})
     responses: dict[str, Any] = {str(route.status): ok}
+    if route.method == "PUT" and route.status == 200 and route.path.endswith("}"):
+        responses["201"] = {**ok, "description": "Created (the upsert found nothing to update)"}
+    if "get_if_exists" in route.query:
+        responses["200"] = {**ok, "description": "Found (get_if_exists: it existed already)"}
+    if "dry_run" in route.query:
+        responses["200"] = {
+            "description": "dry_run: what the task would take, nothing queued",
+            **_json(ref_of[(s.DryRunOut, "serialization")]),
+        }
     if route.access is not Access.PUBLIC:
         responses["401"] = {"description": "Missing or invalid token", **error}
         responses["403"] = {
@@ -205,7 +216,7 @@ def _responses(route: Route, ref_of: Refs) -> dict[str, Any]:
             "headers": {"Retry-After": _RETRY_AFTER},
             **error,
         }
-    if "{" in route.path:
+    if _names_an_object(route):
         responses["404"] = {"description": "Not found", **error}
     if route.method in ("POST", "PUT", "PATCH", "DELETE") and route.access is not Access.PUBLIC:
         responses["409"] = {"description": "Conflict (a clash, a lost race, a key)", **error}
@@ -216,9 +227,57 @@ def _responses(route: Route, ref_of: Refs) -> dict[str, Any]:
             "description": "Validation error",
             **_json(ref_of[(s.HttpValidationErrorOut, "serialization")]),
         }
+    responses.update(_connection_answers(error))
     if route.access is not Access.PUBLIC:
-        responses["503"] = {"description": "The database is unavailable; retry", **error}
+        responses["503"] = {
+            "description": "The database is unavailable, or every connection is busy; retry",
+            **error,
+        }
+    elif route.response is s.HealthOut:
+        responses["503"] = {
+            "description": "The database is down (the health body, with a detail), or every "
+            "connection is busy (an error)",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            {"$ref": ref_of[(s.HealthOut, "serialization")]},
+                            error["content"]["application/json"]["schema"],
+                        ]
+                    }
+                }
+            },
+        }
     return responses
+
+
+def _connection_answers(error: dict[str, Any]) -> dict[str, Any]:
+    """What the connection protocol (``api/connections.py``) answers on any path, before a
+    route is chosen: the read deadlines, the head limits and the connection cap."""
+    return {
+        "408": {
+            "description": "The request head or body did not arrive within "
+            "HOOKLINE_HEADER_TIMEOUT or HOOKLINE_BODY_TIMEOUT; the connection is closed",
+            **error,
+        },
+        "414": {"description": "Request target longer than HOOKLINE_MAX_URL_BYTES", **error},
+        "431": {
+            "description": "More header fields than HOOKLINE_MAX_HEADER_COUNT, or a head "
+            "larger than HOOKLINE_MAX_HEADER_BYTES",
+            **error,
+        },
+        "503": {
+            "description": "Every connection of the process is busy (HOOKLINE_MAX_CONNECTIONS)",
+            **error,
+        },
+    }
+
+
+def _names_an_object(route: Route) -> bool:
+    """Whether the route names something that may be absent (404): a path parameter, an
+    ``app_id`` filter, or a body field naming an application (``POST /api/v1/token``)."""
+    body_fields = route.body.model_fields if route.body is not None else {}
+    return "{" in route.path or "app_id" in route.query or "app_id" in body_fields
 
 
 _RETRY_AFTER: dict[str, Any] = {

@@ -42,7 +42,9 @@ def body(model: type[M], request: Request, *, optional: bool | None = None) -> M
         optional = bool(getattr(model, "empty_body_allowed", False))
     if optional and not raw.strip():
         raw = b"{}"
-    return model.model_validate_json(raw)
+    # Strict: a boolean is true or false and an integer a JSON integer, as the document
+    # says, never ``0``, ``"yes"`` or ``"12"`` coerced (date-times still come as strings).
+    return model.model_validate_json(raw, strict=True)
 
 
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -74,8 +76,8 @@ def query_datetime(request: Request, name: str) -> datetime | None:
     if not text:
         return None
     try:
-        parsed = _DATETIME.validate_python(text)
-    except ValidationError:
+        parsed = _DATETIME.validate_python(v.check_time_text(text, name))
+    except (ValidationError, v.InvalidValue):
         raise QueryError(name, "must be an ISO 8601 date-time") from None
     try:
         return v.check_time(parsed, name)
@@ -97,9 +99,12 @@ def check_path(params: Mapping[str, str]) -> None:
 
 def check_query(query: Mapping[str, list[str]]) -> None:
     """No query value may hold a control character: none names anything, and PostgreSQL
-    cannot even compare text with a NUL in it."""
+    cannot even compare text with a NUL in it. Nor may one be empty: ``?tag=`` taken as no
+    filter would answer everything to a caller who asked for a filter."""
     for name, values in query.items():
         for value in values:
+            if value == "":
+                raise QueryError(name, "must not be empty; leave the parameter out instead")
             if any(unicodedata.category(c) == "Cc" for c in value):
                 raise QueryError(name, "must not contain control characters")
 

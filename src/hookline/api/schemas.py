@@ -13,8 +13,11 @@ from pydantic import (
     AfterValidator,
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
+    ValidationError,
     computed_field,
     model_validator,
 )
@@ -31,14 +34,41 @@ T = TypeVar("T")
 ID_PATTERN = v.KEY_PATTERN
 Uid = Annotated[str, Field(min_length=1, max_length=v.MAX_KEY_LENGTH, pattern=ID_PATTERN)]
 EventTypeName = Annotated[str, Field(min_length=1, max_length=v.MAX_KEY_LENGTH, pattern=ID_PATTERN)]
+NAME_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+"""What ``check_name`` refuses (Unicode's control characters, Cc), for the document."""
+DESCRIPTION_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+"""What ``check_description`` refuses: the control characters but tab, CR and LF."""
 Name = Annotated[
-    str, Field(min_length=1, max_length=v.MAX_NAME_LENGTH), AfterValidator(v.check_name)
+    str,
+    Field(
+        min_length=1,
+        max_length=v.MAX_NAME_LENGTH,
+        json_schema_extra={"pattern": NAME_PATTERN},
+    ),
+    AfterValidator(v.check_name),
 ]
 """A display name: no control characters or line breaks (``domain/validation.py``)."""
 Description = Annotated[
-    str, Field(max_length=v.MAX_DESCRIPTION_LENGTH), AfterValidator(v.check_description)
+    str,
+    Field(max_length=v.MAX_DESCRIPTION_LENGTH, json_schema_extra={"pattern": DESCRIPTION_PATTERN}),
+    AfterValidator(v.check_description),
 ]
-Timestamp = Annotated[datetime, AfterValidator(v.check_time)]
+_LAX_DATETIME = TypeAdapter(datetime)
+
+
+def _parse_time(value: Any) -> Any:
+    """ISO 8601 text to a datetime, parsed here because bodies are validated strictly
+    (``api/params.py``), and strict pydantic takes no text for a datetime once a validator
+    has seen it; numbers are left for the strict check to refuse."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return _LAX_DATETIME.validate_python(v.check_time_text(value))
+    except ValidationError:
+        raise ValueError("must be an ISO 8601 date-time, like 2024-05-01T12:00:00Z") from None
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_parse_time), AfterValidator(v.check_time)]
 """An input date-time: read as UTC without an offset, between 1970 and 2099."""
 Tag = Annotated[str, Field(min_length=1, max_length=v.MAX_TAG_LENGTH, pattern=v.TAG_PATTERN)]
 ThrottleRate = Annotated[int, Field(ge=1, le=v.MAX_THROTTLE_RATE)]

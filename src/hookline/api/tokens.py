@@ -49,8 +49,8 @@ anything but an address or a CIDR are refused."""
 
 class TokenIn(s.Wire):
     empty_body_allowed: ClassVar[bool] = True
-    name: str | None = Field(default=None, max_length=256)
-    app_id: str | None = None
+    name: s.Name | None = None
+    app_id: s.Uid | None = None
     """Scope the token to this application (id or uid); omitted: an admin token."""
     capabilities: list[Capability] | None = None
     read_only: bool = False

@@ -97,6 +97,18 @@ def check_throttle_rate(value: int) -> int:
     return value
 
 
+_DATE_TIME_TEXT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+
+
+def check_time_text(value: Any, what: str = "date-time") -> Any:
+    """A date-time given as text must be ISO 8601 (date, then time): pydantic would also
+    read ``0.5`` or ``1700000000`` as seconds since 1970, which no caller of ``before=``
+    means and the document (``format: date-time``) does not allow."""
+    if isinstance(value, str) and not _DATE_TIME_TEXT.match(value):
+        raise InvalidValue(f"{what} must be an ISO 8601 date-time, like 2024-05-01T12:00:00Z")
+    return value
+
+
 def check_time(value: datetime, what: str = "date-time") -> datetime:
     """A date-time in UTC. One without an offset is read as UTC, as ``deliverAt`` always
     was (``domain/scheduling.py``) and as Svix's SDKs mean it; one outside 1970 to 2099 is
