@@ -15,7 +15,7 @@ import os
 import time
 
 import requests
-from celery import Celery
+from celery import Celery  # type: ignore[import-untyped]
 
 BROKER_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -31,7 +31,7 @@ app.conf.update(
 _session = requests.Session()
 
 
-@app.task(bind=True, max_retries=7, default_retry_delay=5)  # type: ignore[misc]
+@app.task(bind=True, max_retries=7, default_retry_delay=5)  # type: ignore[untyped-decorator]
 def deliver(self: object, url: str, msg_id: str, body: str, secret: str) -> None:
     timestamp = str(int(time.time()))
     key = base64.b64decode(secret.removeprefix("whsec_"))

@@ -28,6 +28,7 @@ from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import generate_secret
 from hookline.storage.sqlite import SqliteStore
 from hookline.testing import MockRequest, MockTransport, answer
+from hookline.transport import HttpResult
 
 MESSAGES = 60
 RETRY = RetrySchedule((1.0,) * 20)
@@ -42,7 +43,7 @@ class TwoInThree:
     requests: int = 0
     rng: random.Random = random.Random(13)
 
-    def __call__(self, request: MockRequest) -> object:
+    def __call__(self, request: MockRequest) -> HttpResult:
         self.requests += 1
         failed = self.rng.random() < 2 / 3 if self.shuffled else self.requests % 3 != 0
         return answer(503 if failed else 200)

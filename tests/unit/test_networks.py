@@ -96,6 +96,16 @@ def test_a_client_is_admitted_by_its_address_ipv4_mapped_ones_as_ipv4(
     assert admits(networks, client) is admitted
 
 
+@pytest.mark.parametrize("client", ["10.2.3.4", "::ffff:10.2.3.4"])
+def test_an_ipv4_mapped_network_of_the_setting_admits_its_ipv4_clients(client: str) -> None:
+    """``HOOKLINE_API_ALLOW_NETWORKS`` is parsed as written (``domain.ssrf.parse_networks``),
+    so it may hold ``::ffff:10.0.0.0/104``: that admits 10.x clients in either spelling,
+    as ``10.0.0.0/8`` does, instead of none (clients are compared unmapped)."""
+    setting = (ipaddress.ip_network("::ffff:10.0.0.0/104"),)
+    assert admits(setting, client)
+    assert not admits(setting, "11.0.0.1")
+
+
 def test_a_link_local_client_with_a_zone_is_judged_by_its_address() -> None:
     """A zone id on the client's address does not keep it out of its network."""
     assert admits(parse_allowlist(["fe80::/10"]), "fe80::1%eth0")

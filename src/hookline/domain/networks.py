@@ -74,7 +74,9 @@ def admits(networks: Iterable[Network], client: str | None) -> bool:
     """Whether ``client`` (an address as the server saw it) is inside one of ``networks``.
 
     No address, or one that is not an IP address (a Unix socket's peer), is admitted by
-    no list: an allowlist fails closed.
+    no list: an allowlist fails closed. An IPv4-mapped client is matched as its IPv4
+    address, and an IPv4-mapped network (``::ffff:10.0.0.0/104``, as an operator may write
+    ``HOOKLINE_API_ALLOW_NETWORKS``) as its IPv4 network, so either spelling admits both.
     """
     if client is None:
         return False
@@ -84,7 +86,7 @@ def admits(networks: Iterable[Network], client: str | None) -> bool:
         return False
     if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    return any(address in network for network in networks)
+    return any(address in _unmapped(network) for network in networks)
 
 
 def encode(networks: tuple[Network, ...] | None) -> str | None:
