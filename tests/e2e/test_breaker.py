@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,6 @@ ENV = {
     "HOOKLINE_HEARTBEAT_INTERVAL": "0.2",
     "HOOKLINE_POLL_INTERVAL": "0.1",
 }
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    started = Receiver().start()
-    yield started
-    started.stop()
 
 
 def _client(proc: HooklineProcess) -> httpx.Client:

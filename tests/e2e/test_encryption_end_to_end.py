@@ -4,11 +4,9 @@ plaintext; without a key, production refuses to start and ``--dev`` starts with 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from standardwebhooks import Webhook
 
 from tests.e2e.harness import (
@@ -24,13 +22,6 @@ FIRST = "whsec_" + "Zmlyc3Qtc2lnbmluZy1zZWNyZXQtZTJlLXRlc3Q="
 SECOND = "whsec_" + "c2Vjb25kLXNpZ25pbmctc2VjcmV0LWUyZS10ZXN0"
 BEARER = "Bearer receiver-credential-e2e-never-stored-plain"
 HEADERS = {"authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def _files(folder: Path) -> bytes:

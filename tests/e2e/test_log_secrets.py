@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from hookline.domain.signing import generate_ed25519_secret, generate_secret
 from tests.e2e.harness import (
@@ -287,13 +286,6 @@ STEPS: list[Callable[[Cycle], None]] = [
     endpoint_authentication,
     deliveries,
 ]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def test_no_secret_reaches_a_log_line_or_an_error_body(tmp_path: Path, receiver: Receiver) -> None:

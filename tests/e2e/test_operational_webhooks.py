@@ -39,13 +39,6 @@ SETTINGS = {
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
 def hookline(tmp_path: Path) -> Iterator[HooklineProcess]:
     proc = HooklineProcess(sqlite_url(tmp_path), free_port(), dict(SETTINGS), tmp_path)
     proc.start("--dev")

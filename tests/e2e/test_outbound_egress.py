@@ -73,13 +73,6 @@ class _Tunnel(socketserver.BaseRequestHandler):
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
 def proxy() -> Iterator[ConnectProxy]:
     server = ConnectProxy()
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
 from standardwebhooks import Webhook
 
 from tests.e2e.harness import (
@@ -22,13 +20,6 @@ from tests.e2e.harness import (
 )
 
 HEADERS = {"authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def worker_pids(db: Path) -> set[int]:

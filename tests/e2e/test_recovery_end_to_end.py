@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,13 +45,6 @@ ENV = {
     # The deliveries must exhaust their retries, not wait behind an open breaker.
     "HOOKLINE_BREAKER_THRESHOLD": "1000",
 }
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def _ids(receiver: Receiver, path: str) -> Counter[str]:

@@ -47,13 +47,6 @@ FAST_RETRIES = {
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
 def hookline(tmp_path: Path) -> Iterator[HooklineProcess]:
     proc = HooklineProcess(sqlite_url(tmp_path), free_port(), dict(FAST_RETRIES), tmp_path).start(
         "--dev"

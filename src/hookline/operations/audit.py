@@ -33,6 +33,7 @@ from hookline.domain.errors import Unavailable
 from hookline.instrumentation import EndpointDisabled, Event
 from hookline.operations.context import Operations
 from hookline.operations.principal import SYSTEM, Principal
+from hookline.operations.queues import queued_or_stopped
 
 log = logging.getLogger("hookline.audit")
 
@@ -103,13 +104,7 @@ class WorkerDisables:
     async def run(self, ops: Operations, stop: asyncio.Event) -> None:
         """Record what queues until ``stop``, then what is left."""
         while not stop.is_set():
-            waiter = asyncio.create_task(self._queued.wait())
-            stopper = asyncio.create_task(stop.wait())
-            try:
-                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-                stopper.cancel()
+            await queued_or_stopped(self._queued, stop)
             await self._flush_logged(ops)
         await self._flush_logged(ops)
 

@@ -50,6 +50,7 @@ from hookline.operations.context import Operations
 from hookline.operations.endpoints import EndpointFields
 from hookline.operations.messages import DEFAULT_RETENTION_DAYS
 from hookline.operations.principal import Principal
+from hookline.operations.queues import queued_or_stopped
 from hookline.storage.base import ListQuery
 
 log = logging.getLogger("hookline.operational")
@@ -195,13 +196,7 @@ class OperationalPublisher:
     async def run(self, ops: Operations, stop: asyncio.Event) -> None:
         """Publish what queues until ``stop``, then what is left."""
         while not stop.is_set():
-            waiter = asyncio.create_task(self._queued.wait())
-            stopper = asyncio.create_task(stop.wait())
-            try:
-                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-                stopper.cancel()
+            await queued_or_stopped(self._queued, stop)
             await self.flush(ops)
         await self.flush(ops)
 
