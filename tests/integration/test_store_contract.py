@@ -849,16 +849,13 @@ async def test_claims_are_fair_across_endpoints(store: Store) -> None:
     assert by_endpoint == {crowded.id: 4, quiet.id: 4}
 
 
-async def test_purge_drops_old_keys_expired_payloads_and_tokens(store: Store) -> None:
-    """Maintenance removes idempotency keys past their day, payloads past retention, old tokens."""
+async def test_purge_drops_old_keys_and_tokens(store: Store) -> None:
+    """Maintenance removes idempotency keys past their day and expired tokens."""
     from hookline.domain.models import AccessToken
 
     app = make_app()
     await store.create_application(app)
     now = utcnow()
-    expired = replace(make_message(app), expires_at=now - timedelta(seconds=1))
-    kept = replace(make_message(app), expires_at=now + timedelta(days=1))
-    await store.publish([expired, kept], now)
     await store.idempotency_begin("admin", "old", "h", now - timedelta(days=2))
     await store.idempotency_begin("admin", "new", "h", now)
     old_token = AccessToken(
@@ -870,13 +867,32 @@ async def test_purge_drops_old_keys_expired_payloads_and_tokens(store: Store) ->
     )
     await store.create_token(old_token)
     await store.purge_expired(now, now - timedelta(days=1))
-    gone = await store.get_message(app.id, expired.id)
-    still = await store.get_message(app.id, kept.id)
-    assert gone is not None and gone.payload is None
-    assert still is not None and still.payload == kept.payload
     assert await store.find_token("gone") is None
     assert await store.idempotency_begin("admin", "old", "h", now) is None
     assert await store.idempotency_begin("admin", "new", "h", now) is not None
+
+
+async def test_expired_payloads_go_in_bounded_batches_soonest_first_and_messages_stay(
+    store: Store,
+) -> None:
+    """Each call clears at most ``limit`` payloads past their expiry, the soonest expired
+    first, and says how many; the messages stay, and a payload not yet expired is kept."""
+    app = make_app()
+    await store.create_application(app)
+    now = utcnow()
+    expired = [replace(make_message(app), expires_at=now - timedelta(minutes=m)) for m in (3, 1, 2)]
+    kept = replace(make_message(app), expires_at=now + timedelta(days=1))
+    await store.publish([*expired, kept], now)
+    assert await store.expire_payloads(now, 2) == 2
+    payloads = [(await store.get_message(app.id, m.id)) for m in expired]
+    assert [p is not None and p.payload is None for p in payloads] == [True, False, True]
+    assert await store.expire_payloads(now, 2) == 1
+    assert await store.expire_payloads(now, 2) == 0
+    for msg in expired:
+        gone = await store.get_message(app.id, msg.id)
+        assert gone is not None and gone.payload is None
+    still = await store.get_message(app.id, kept.id)
+    assert still is not None and still.payload == kept.payload
 
 
 async def test_deleting_an_endpoint_removes_its_pending_deliveries(store: Store) -> None:
@@ -1835,6 +1851,37 @@ async def test_pruning_keeps_a_message_while_any_delivery_can_still_be_attempted
     await store.complete([_outcome(retry, MessageStatus.SUCCESS, 200, None)])
     freed = await store.prune_batch(horizon, "", 100)
     assert (freed.messages, freed.deliveries, freed.attempts, freed.held) == (1, 2, 3, 0)
+
+
+async def test_a_batch_removes_around_the_messages_it_keeps_and_leaves_theirs_whole(
+    store: Store,
+) -> None:
+    """In one batch, a held message (a delivery still pending) and one whose id sorts
+    before the horizon though it was created after it sit between removable ones: the
+    neighbours go with their rows, and the two kept keep their deliveries and attempts."""
+    app, ep, _ = await _setup_deliveries(store, 0)
+    first, held, last = (_old_message(app, 100, seq=i) for i in (0, 1, 3))
+    recent = replace(_old_message(app, 100, seq=2), timestamp=utcnow())
+    await store.publish([first, held, recent, last], utcnow())
+    now = utcnow()
+    claimed = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    await store.complete(
+        [
+            _outcome(c, MessageStatus.PENDING, 500, 3600)
+            if c.message.id == held.id
+            else _outcome(c, MessageStatus.SUCCESS, 200, None)
+            for c in claimed
+        ]
+    )
+    batch = await store.prune_batch(utcnow() - timedelta(days=90), "", 100)
+    assert (batch.messages, batch.deliveries, batch.attempts, batch.held) == (2, 2, 2, 1)
+    for gone in (first, last):
+        assert await store.get_message(app.id, gone.id) is None
+        assert await _attempt_count(store, app.id, gone.id) == 0
+    for kept in (held, recent):
+        assert await store.get_message(app.id, kept.id) is not None
+        assert await store.get_delivery(kept.id, ep.id) is not None
+        assert await _attempt_count(store, app.id, kept.id) == 1
 
 
 async def test_a_sending_delivery_holds_its_message_past_the_horizon(store: Store) -> None:

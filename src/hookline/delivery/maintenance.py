@@ -14,6 +14,11 @@ log = logging.getLogger("hookline.maintenance")
 
 INTERVAL_SECONDS = 60.0
 IDEMPOTENCY_TTL = timedelta(hours=24)
+PAYLOAD_BATCH = 1000
+"""Payloads cleared per transaction: each batch is a short write, so a publish waits for at
+most one of them."""
+PAUSE_SECONDS = 0.01
+"""The rest between two payload batches, as between pruning batches."""
 
 
 async def run_maintenance(store: Store, stop: asyncio.Event) -> None:
@@ -21,7 +26,22 @@ async def run_maintenance(store: Store, stop: asyncio.Event) -> None:
         now = datetime.now(UTC)
         try:
             await store.purge_expired(now, now - IDEMPOTENCY_TTL)
+            await expire_payloads(store, now, stop)
         except Unavailable as exc:
             log.warning("maintenance skipped: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=INTERVAL_SECONDS)
+
+
+async def expire_payloads(
+    store: Store, now: datetime, stop: asyncio.Event | None = None, batch: int = PAYLOAD_BATCH
+) -> int:
+    """Clear every payload that expired before ``now``, ``batch`` per transaction with a rest
+    between, until a batch comes back short or ``stop`` is set; how many."""
+    cleared = 0
+    while True:
+        done = await store.expire_payloads(now, batch)
+        cleared += done
+        if done < batch or (stop is not None and stop.is_set()):
+            return cleared
+        await asyncio.sleep(PAUSE_SECONDS)

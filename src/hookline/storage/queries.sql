@@ -236,13 +236,23 @@ DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key AND status IS N
 
 -- name: purge_expired
 DELETE FROM idempotency_keys WHERE created_at < :before;
-UPDATE messages SET payload = NULL
-WHERE expires_at IS NOT NULL AND expires_at < :now AND payload IS NOT NULL;
 DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < :now;
 -- A circuit outlives its endpoint only if the endpoint was deleted while it was open, and
 -- a rate timeline only if it was deleted while rate-limited.
 DELETE FROM circuits WHERE endpoint_id NOT IN (SELECT id FROM endpoints);
 DELETE FROM rate_slots WHERE endpoint_id NOT IN (SELECT id FROM endpoints)
+
+-- name: expire_payloads
+-- The next :limit payloads past their message's expiry, soonest first, through the partial
+-- index messages_payload_expiry: an expunged row leaves the index, so the next batch starts
+-- at the first payload still held, and no batch reads more than it clears.
+UPDATE messages SET payload = NULL
+WHERE id IN (
+    SELECT id FROM messages
+    WHERE payload IS NOT NULL AND expires_at < :now
+    ORDER BY expires_at
+    LIMIT :limit
+)
 
 -- name: register_worker
 INSERT INTO workers (id, host, pid, started_at, heartbeat_at)

@@ -787,6 +787,9 @@ class SqlRepository:
             {"now": rows.to_ms(now), "before": rows.to_ms(idempotency_before)},
         )
 
+    async def expire_payloads(self, now: datetime, limit: int) -> int:
+        return await self._db.execute("expire_payloads", {"now": rows.to_ms(now), "limit": limit})
+
     # -- retention ------------------------------------------------------------------
 
     async def prune_batch(

@@ -25,14 +25,26 @@ class PostgresPruner:
     async def prune(self, params: dict[str, Any], dry_run: bool) -> PruneBatch:
         async with self._db.transaction() as tx:
             if dry_run:
-                return await _count(tx, await _scan(tx, params))
+                return await _count(tx, read_scan(await _scan(tx, params), params["limit"]))
             await tx.query("lock_pruning", {"key": PRUNE_LOCK_KEY})
-            scanned = await _scan(tx, params)
+            found = await _scan(tx, params)
+            scanned = read_scan(found, params["limit"])
             if not scanned.removable:
                 return batch(scanned, 0, 0, 0)
-            deliveries = await tx.execute("prune_deliveries", {"ids": scanned.removable})
-            gone = [r["id"] for r in await tx.query("prune_messages", {"ids": scanned.removable})]
-            attempts = await tx.execute("prune_attempts", {"ids": gone})
+            # The deletes name the scanned range and the few ids in it that stay, not the
+            # ids that go: see prune_deliveries.
+            scanned_ids = [r["id"] for r in found]
+            removable = set(scanned.removable)
+            span = {
+                "first_id": scanned_ids[0],
+                "last_id": scanned_ids[-1],
+                "before": params["before"],
+            }
+            kept = [i for i in scanned_ids if i not in removable]
+            deliveries = await tx.execute("prune_deliveries", {**span, "kept": kept})
+            gone = {r["id"] for r in await tx.query("prune_messages", {**span, "kept": kept})}
+            kept_attempts = [i for i in scanned_ids if i not in gone]
+            attempts = await tx.execute("prune_attempts", {**span, "kept": kept_attempts})
             return batch(scanned, len(gone), deliveries, attempts)
 
     async def reclaim(self, max_pages: int) -> int:
@@ -45,8 +57,8 @@ class PostgresPruner:
         return True
 
 
-async def _scan(tx: PostgresHandle, params: dict[str, Any]) -> Scanned:
-    return read_scan(await tx.query("prune_scan", params), params["limit"])
+async def _scan(tx: PostgresHandle, params: dict[str, Any]) -> list[Any]:
+    return list(await tx.query("prune_scan", params))
 
 
 async def _count(tx: PostgresHandle, scanned: Scanned) -> PruneBatch:

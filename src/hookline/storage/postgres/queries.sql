@@ -232,19 +232,46 @@ SELECT * FROM circuits WHERE endpoint_id = ANY(:ids)
 -- two deleting overlapping rows at once could deadlock.
 SELECT pg_advisory_xact_lock(:key)
 
+-- name: prune_scan
+-- Retention, as storage/queries.sql's prune_scan, with the held test written as one range
+-- of deliveries' (msg_id, endpoint_id) key over the scanned ids (one index descent, found
+-- whatever the planner knows of the table): as a correlated EXISTS, a planner that thought
+-- deliveries small hashed the whole table's pending rows for every batch.
+WITH scanned AS (
+    SELECT id, created_at FROM messages
+    WHERE id > :after_id AND id < :before_id
+    ORDER BY id
+    LIMIT :limit
+), held AS (
+    SELECT DISTINCT d.msg_id FROM deliveries AS d
+    WHERE d.msg_id >= (SELECT min(id) FROM scanned) AND d.msg_id <= (SELECT max(id) FROM scanned)
+      AND d.status IN (1, 3)
+)
+SELECT s.id, s.created_at < :before AS expired, h.msg_id IS NOT NULL AS held
+FROM scanned AS s LEFT JOIN held AS h ON h.msg_id = s.id
+ORDER BY s.id
+
 -- name: prune_deliveries
--- Retention: the finished deliveries (0 success, 2 fail) of messages the scan found
--- removable, by their (msg_id, endpoint_id) key.
-DELETE FROM deliveries WHERE msg_id = ANY(:ids) AND status IN (0, 2)
+-- The finished deliveries (0 success, 2 fail) of the scanned range [:first_id, :last_id]
+-- but those of the messages it keeps: a range of the (msg_id, endpoint_id) key, which the
+-- planner estimates as the small share of the table it is, so the plan is an index range
+-- scan (a list of 250 ids, estimated without statistics, reads as most of the table, and a
+-- range from the start of the table as all it held before the last passes: both were
+-- planned as sequential scans).
+DELETE FROM deliveries
+WHERE msg_id >= :first_id AND msg_id <= :last_id AND msg_id <> ALL(:kept) AND status IN (0, 2)
 
 -- name: prune_messages
--- Only messages left without deliveries: one sent again since the scan stays.
-DELETE FROM messages
-WHERE id = ANY(:ids) AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.msg_id = messages.id)
-RETURNING id
+-- Only messages left without deliveries (one sent again since the scan stays), and created
+-- before the horizon (:before) even if one was written into the range since the scan.
+DELETE FROM messages AS m
+WHERE m.id >= :first_id AND m.id <= :last_id AND m.id <> ALL(:kept) AND m.created_at < :before
+  AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.msg_id = m.id)
+RETURNING m.id
 
 -- name: prune_attempts
-DELETE FROM attempts WHERE msg_id = ANY(:ids)
+-- The attempts of the range's messages that are gone: all but those of the messages kept.
+DELETE FROM attempts WHERE msg_id >= :first_id AND msg_id <= :last_id AND msg_id <> ALL(:kept)
 
 -- name: prunable_deliveries
 SELECT count(*) FROM deliveries WHERE msg_id = ANY(:ids)

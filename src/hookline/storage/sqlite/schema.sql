@@ -88,6 +88,9 @@ CREATE TABLE messages (
     UNIQUE (app_id, event_id)
 );
 CREATE INDEX messages_app ON messages (app_id, id);
+-- Maintenance's walk to the payloads past their expiry (payloadRetentionPeriod): only the
+-- messages that still hold a payload are in it.
+CREATE INDEX messages_payload_expiry ON messages (expires_at) WHERE payload IS NOT NULL;
 
 -- One row per (message, endpoint): the queue. status follows Svix's MessageStatus
 -- (0 success, 1 pending, 2 fail, 3 sending). A claimed row is SENDING with
