@@ -7,6 +7,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
+from hookline.delivery.retention import drain
 from hookline.domain.errors import Unavailable
 from hookline.storage.base import Store
 
@@ -17,8 +18,6 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 PAYLOAD_BATCH = 1000
 """Payloads cleared per transaction: each batch is a short write, so a publish waits for at
 most one of them."""
-PAUSE_SECONDS = 0.01
-"""The rest between two payload batches, as between pruning batches."""
 
 
 async def run_maintenance(store: Store, stop: asyncio.Event) -> None:
@@ -36,12 +35,6 @@ async def run_maintenance(store: Store, stop: asyncio.Event) -> None:
 async def expire_payloads(
     store: Store, now: datetime, stop: asyncio.Event | None = None, batch: int = PAYLOAD_BATCH
 ) -> int:
-    """Clear every payload that expired before ``now``, ``batch`` per transaction with a rest
-    between, until a batch comes back short or ``stop`` is set; how many."""
-    cleared = 0
-    while True:
-        done = await store.expire_payloads(now, batch)
-        cleared += done
-        if done < batch or (stop is not None and stop.is_set()):
-            return cleared
-        await asyncio.sleep(PAUSE_SECONDS)
+    """Clear every payload that expired before ``now``, ``batch`` per transaction, until a
+    batch comes back short or ``stop`` is set; how many."""
+    return await drain(lambda limit: store.expire_payloads(now, limit), batch, stop)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -96,12 +97,21 @@ async def prune_audit(
     rest between; how many (dry: how many would go)."""
     if dry_run:
         return await store.prune_audit(before, COUNT_ALL, dry_run=True)
-    removed = 0
+    return await drain(lambda limit: store.prune_audit(before, limit), batch, stop)
+
+
+async def drain(
+    step: Callable[[int], Awaitable[int]], batch: int, stop: asyncio.Event | None = None
+) -> int:
+    """Run ``step(batch)``, one short transaction that handles at most ``batch`` rows and
+    says how many, until one comes back short or ``stop`` is set, with ``PAUSE_SECONDS`` of
+    rest between so that a publish waits for at most one; the rows handled in all."""
+    handled = 0
     while True:
-        done = await store.prune_audit(before, batch)
-        removed += done
+        done = await step(batch)
+        handled += done
         if done < batch or (stop is not None and stop.is_set()):
-            return removed
+            return handled
         await asyncio.sleep(PAUSE_SECONDS)
 
 
