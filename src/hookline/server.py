@@ -279,6 +279,7 @@ async def run(
         endpoint_https_only=settings.endpoint_https_only,
         ports=port_policy(settings),
         max_endpoints_per_app=settings.max_endpoints_per_app,
+        stall_timeout=timedelta(seconds=settings.stall_timeout),
     )
     runner: TaskRunner | None = None
     if delivery is not None:
