@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import hookline
 from hookline.config import ConfigError, Settings, load_settings, setting_help, setting_names
+from hookline.instrumentation import configure_logging
 from hookline.storage.migrations import SchemaAhead, SchemaBehind
 
 if TYPE_CHECKING:
@@ -200,10 +201,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = load_settings(overrides)
     except ConfigError as exc:
         sys.exit(f"hookline: invalid setting: {exc}")
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_format)
     if args.command in ("serve", "worker"):
         _refuse_plaintext_secrets(settings)
     if args.command == "serve" and settings.processes > 1:

@@ -20,6 +20,7 @@ from hookline.domain.retention import DEFAULT_RETENTION, parse_retention
 from hookline.domain.retry import DEFAULT_SCHEDULE, RetrySchedule, parse_schedule
 from hookline.domain.signing import HeaderStyle
 from hookline.domain.ssrf import PortRange, parse_networks, parse_ports
+from hookline.instrumentation import LOG_FORMATS
 
 ENV_PREFIX = "HOOKLINE_"
 
@@ -163,6 +164,13 @@ def _admin_token(text: str) -> str:
     return text
 
 
+def _log_format(text: str) -> str:
+    lowered = text.strip().lower()
+    if lowered not in LOG_FORMATS:
+        raise ValueError(f"must be {' or '.join(LOG_FORMATS)}")
+    return lowered
+
+
 def _setting(parse: Callable[[str], Any], help: str, *, secret: bool = False) -> Any:
     return field(metadata={"parse": parse, "help": help, "secret": secret})
 
@@ -269,6 +277,9 @@ class Settings:
         _ports, "destination ports deliveries may never reach: 22,25 (wins over the allow list)"
     )
     dev: bool = _setting(_bool, "allow loopback/private destinations and log every attempt")
+    log_format: str = _setting(
+        _log_format, "log lines as text, or json: one JSON object a line (docs/observability.md)"
+    )
     encryption_keys: KeyRing | None = _setting(
         parse_key_ring,
         "ID:KEY[,ID:KEY…], 32-byte URL-safe base64 keys that encrypt secrets at rest; the "
@@ -362,6 +373,7 @@ DEFAULTS: dict[str, str] = {
     "outbound_allow_ports": "",
     "outbound_deny_ports": "",
     "dev": "false",
+    "log_format": "text",
     "api_allow_networks": "",
     "trusted_proxies": "",
     "api_token_rate": "1000",

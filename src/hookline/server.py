@@ -195,6 +195,15 @@ def forwarded_options(settings: Settings) -> dict[str, Any]:
     return {"proxy_headers": True, "forwarded_allow_ips": allowed}
 
 
+def uvicorn_logging(settings: Settings) -> dict[str, Any]:
+    """uvicorn's own lines (its errors, and its access lines with ``--dev``): its text layout
+    by default; with ``--log-format json`` no handlers of its own, so that they reach the
+    process's JSON handler (``instrumentation.configure_logging``)."""
+    if settings.log_format == "json":
+        return {"log_config": None}
+    return {}
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: this process decides how to stop."""
 
@@ -279,6 +288,7 @@ async def run(
         endpoint_https_only=settings.endpoint_https_only,
         ports=port_policy(settings),
         max_endpoints_per_app=settings.max_endpoints_per_app,
+        stall_timeout=timedelta(seconds=settings.stall_timeout),
     )
     runner: TaskRunner | None = None
     if delivery is not None:
@@ -304,6 +314,7 @@ async def run(
                 **forwarded_options(settings),
                 access_log=settings.dev,
                 log_level="info" if settings.dev else "warning",
+                **uvicorn_logging(settings),
                 ssl_context_factory=None if tls is None else (lambda _config, _default: tls),
             )
             server = _Server(config)

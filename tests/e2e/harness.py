@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiohttp import web
@@ -42,6 +44,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+def json_lines(output: str) -> list[dict[str, Any]]:
+    """Each line of ``output`` as the object it holds; fails on a line that is not one."""
+    lines = []
+    for line in output.splitlines():
+        parsed = json.loads(line)
+        assert isinstance(parsed, dict), line
+        lines.append(parsed)
+    return lines
 
 
 @dataclass

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from hookline.domain.signing import generate_ed25519_secret, generate_secret
 from tests.e2e.harness import (
@@ -34,6 +35,7 @@ from tests.e2e.harness import (
     HooklineProcess,
     Receiver,
     free_port,
+    json_lines,
     sqlite_url,
     wait_until,
 )
@@ -42,8 +44,16 @@ from tests.integration.certificates import CertificateAuthority
 VERBOSE = """
 import logging, sys
 import uvicorn.config
+import hookline.cli
 
-logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+_configure_logging = hookline.cli.configure_logging
+
+def _debug_logging(log_format):
+    _configure_logging(log_format)
+    logging.getLogger().setLevel(logging.DEBUG)
+    logging.getLogger("hookline").debug("hookline logs at DEBUG")
+
+hookline.cli.configure_logging = _debug_logging
 _configure = uvicorn.config.Config.configure_logging
 
 def _verbose(self):
@@ -53,12 +63,10 @@ def _verbose(self):
     logging.getLogger("uvicorn.error").debug("uvicorn logs at DEBUG")
 
 uvicorn.config.Config.configure_logging = _verbose
-logging.getLogger("hookline").debug("hookline logs at DEBUG")
-from hookline.cli import main
-main(sys.argv[1:])
+hookline.cli.main(sys.argv[1:])
 """
-"""Starts hookline with the root logger at DEBUG (the CLI's own ``basicConfig`` then
-changes nothing) and uvicorn's loggers at DEBUG after uvicorn sets them."""
+"""Starts hookline with the root logger at DEBUG once the CLI has set up its log format,
+and uvicorn's loggers at DEBUG after uvicorn sets them."""
 SETTINGS = {
     "HOOKLINE_RETRY_SCHEDULE": "0.05,0.05",
     "HOOKLINE_REQUEST_TIMEOUT": "2",
@@ -288,9 +296,13 @@ STEPS: list[Callable[[Cycle], None]] = [
 ]
 
 
-def test_no_secret_reaches_a_log_line_or_an_error_body(tmp_path: Path, receiver: Receiver) -> None:
-    """Every step of the cycle runs; the server logged at DEBUG with access lines and every
-    attempt; no secret of any step, whole or without its prefix, is in its output or in an
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_no_secret_reaches_a_log_line_or_an_error_body(
+    tmp_path: Path, receiver: Receiver, log_format: str
+) -> None:
+    """Every step of the cycle runs; the server logged at DEBUG, in text lines or JSON lines,
+    with access lines and every attempt; no secret of any step, whole or without its prefix,
+    is in its output (JSON lines also read decoded, so an escaped secret counts) or in an
     error body."""
     server = HooklineProcess(
         sqlite_url(tmp_path),
@@ -298,7 +310,7 @@ def test_no_secret_reaches_a_log_line_or_an_error_body(tmp_path: Path, receiver:
         dict(SETTINGS),
         tmp_path,
         launcher=("-c", VERBOSE),
-    ).start("--dev")
+    ).start("--dev", "--log-format", log_format)
     try:
         with httpx.Client(
             base_url=server.url,
@@ -311,9 +323,12 @@ def test_no_secret_reaches_a_log_line_or_an_error_body(tmp_path: Path, receiver:
     finally:
         assert server.terminate() == 0, server.output()
     output = server.output()
+    if log_format == "json":
+        output += "\n" + _decoded(output)
+    else:
+        assert "DEBUG hookline: hookline logs at DEBUG" in output
+        assert "DEBUG:    uvicorn logs at DEBUG" in output
     assert '"POST /api/v1/app/secrets/msg HTTP/1.1" 202' in output, "uvicorn's access log"
-    assert "DEBUG hookline: hookline logs at DEBUG" in output
-    assert "DEBUG:    uvicorn logs at DEBUG" in output
     assert "status=500" in output, "the attempt log"
     assert len(cycle.error_bodies) >= 10
     leaks = [
@@ -323,3 +338,13 @@ def test_no_secret_reaches_a_log_line_or_an_error_body(tmp_path: Path, receiver:
         if value in text
     ]
     assert leaks == [], leaks
+
+
+def _decoded(output: str) -> str:
+    """Every JSON line's fields, decoded, one per line; every line must be a JSON object, the
+    DEBUG lines of hookline and uvicorn among them."""
+    lines = json_lines(output)
+    messages = {(line["logger"], line["level"], line["message"]) for line in lines}
+    assert ("hookline", "DEBUG", "hookline logs at DEBUG") in messages
+    assert ("uvicorn.error", "DEBUG", "uvicorn logs at DEBUG") in messages
+    return "\n".join(str(value) for line in lines for value in line.values())

@@ -55,7 +55,8 @@ def _via_proxy(url: str, proxy: Proxy) -> str:
 
 
 def test_outage_gives_fast_503_and_delivery_resumes(outage_db: str, tmp_path: Path) -> None:
-    """While the database is unreachable the API answers 503 quickly; afterwards it all resumes."""
+    """While the database is unreachable the API and readiness answer 503 quickly and liveness
+    still 200; afterwards it all resumes."""
     target = urlsplit(database_url(outage_db))
     proxy = Proxy(target.hostname or "127.0.0.1", target.port or 5432).start()
     receiver = Receiver().start()
@@ -84,6 +85,9 @@ def test_outage_gives_fast_503_and_delivery_resumes(outage_db: str, tmp_path: Pa
         assert elapsed < FAIL_FAST_SECONDS
         health = client.get("/api/v1/health")
         assert health.status_code == 503 and health.json()["database"] == "down"
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503 and ready.json()["failing"] == ["database"]
+        assert client.get("/health/live").status_code == 200
 
         proxy.restore()
         wait_until(lambda: client.get("/api/v1/health").status_code == 200, 15, "health")

@@ -53,6 +53,7 @@ from hookline.storage.base import (
     LeaseOffer,
     ListQuery,
     MessageFilter,
+    QueueHealth,
     Store,
 )
 from hookline.storage.parts import Claimer, Leased
@@ -1978,3 +1979,35 @@ async def test_compact_after_pruning_keeps_what_was_not_pruned(store: Store) -> 
     assert await store.get_message(app.id, kept.id) == kept
     delivery = await store.get_delivery(kept.id, ep.id)
     assert delivery is not None and delivery.status is MessageStatus.SUCCESS
+
+
+async def test_queue_health_counts_live_workers_and_finds_the_first_due_delivery(
+    store: Store,
+) -> None:
+    """``queue_health`` counts the workers heard from within the window, and reports the
+    earliest due time among unordered deliveries and the heads of ordered sequences: a row
+    waiting behind its sequence's head is not due, and a leased row is due when its lease
+    runs out."""
+    now = utcnow()
+    assert await store.queue_health(now) == QueueHealth(live_workers=0, first_due_at=None)
+    await store.heartbeat("silent", now - timedelta(seconds=60))
+    await store.heartbeat("alive", now - timedelta(seconds=5))
+    app = make_app()
+    await store.create_application(app)
+    plain = make_endpoint(app)
+    ordered = replace(make_endpoint(app), policy=EndpointPolicy(ordering=OrderingPolicy()))
+    await store.create_endpoint(plain)
+    await store.create_endpoint(ordered)
+    await store.publish([make_message(app)], now - timedelta(seconds=30), only_endpoint=plain.id)
+    later = [make_message(app), make_message(app)]
+    await store.publish(later, now - timedelta(seconds=10), only_endpoint=ordered.id)
+    health = await store.queue_health(now - timedelta(seconds=20))
+    assert health.live_workers == 1
+    assert health.first_due_at is not None
+    assert abs(health.first_due_at - (now - timedelta(seconds=30))) < timedelta(milliseconds=2)
+    lease_until = now + timedelta(seconds=30)
+    claimed = await store.claim_due(10, now, lease_until, "alive")
+    assert len(claimed) == 2
+    health = await store.queue_health(now - timedelta(seconds=20))
+    assert health.first_due_at is not None
+    assert abs(health.first_due_at - lease_until) < timedelta(milliseconds=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from hookline.instrumentation import (
     LoggingHook,
     MessageAccepted,
 )
+from hookline.instrumentation._log_format import json_formatter
 
 
 @dataclass
@@ -124,3 +126,24 @@ def test_the_logging_hook_says_how_a_background_task_ended(
     line = caplog.records[-1].getMessage()
     assert "qtask_1 (endpoint.recover) of app_1 ended finished" in line
     assert "messagesScanned=7, messagesSent=3" in line
+
+
+def test_json_lines_carry_time_level_logger_message_and_the_lines_ids(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A JSON line of the logging hook is one object with time, level, logger, message and
+    the line's ids as fields: an attempt line has its status code, a breaker line its
+    endpoint id; no field repeats a message with terminal colours (uvicorn's extra)."""
+    formatter = json_formatter()
+    with caplog.at_level(logging.INFO, logger="hookline.events"):
+        hooks = Instrumentation([LoggingHook(attempts=True)])
+        hooks.emit(attempt(502, None))
+        hooks.emit(BreakerOpened("ep_9", 5, 10.0))
+    first, breaker = (json.loads(formatter.format(r)) for r in caplog.records[-2:])
+    assert {"time", "level", "logger", "message"} <= first.keys()
+    assert (first["level"], first["logger"]) == ("INFO", "hookline.events")
+    ids = (first["msg_id"], first["endpoint_id"], first["attempt_id"], first["status_code"])
+    assert ids == ("msg_1", "ep_1", "atmpt_1", 502)
+    assert (breaker["level"], breaker["endpoint_id"]) == ("WARNING", "ep_9")
+    record = logging.makeLogRecord({"msg": "x", "color_message": "\x1b[1mx"})
+    assert "color_message" not in json.loads(formatter.format(record))

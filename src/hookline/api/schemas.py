@@ -538,8 +538,21 @@ class AppPortalAccessOut(Wire):
 
 
 class HealthOut(Wire):
-    status: str
-    database: str
+    """Readiness (docs/observability.md, "Health"): 200 while the database answers, 503
+    when it does not; workers and backlog are reported, never judged."""
+
+    status: str = Field(description="`ok`, or `unavailable` when a check failed")
+    database: str = Field(description="`ok` or `down`")
+    failing: list[str] = Field(description="The checks that failed: empty, or `database`")
+    detail: str | None = Field(description="Why the database is down; null when it is up")
+    live_workers: int | None = Field(
+        description="Workers that heartbeated within HOOKLINE_STALL_TIMEOUT; null when the "
+        "database is down"
+    )
+    backlog_age_seconds: float | None = Field(
+        description="How long the oldest due delivery of an enabled endpoint has waited (0: "
+        "none is due); null when the database is down"
+    )
 
 
 class PingOut(Wire):

@@ -2,7 +2,8 @@
 
 The API app, the batch writers, the worker and the transport each hold one
 ``Instrumentation`` and tell it what happened; nothing on those paths knows which consumers
-exist. Logging is the first consumer (``LoggingHook``); metrics and operational webhooks plug
+exist. Logging is the first consumer (``LoggingHook``, in text or JSON lines:
+``configure_logging``); metrics and operational webhooks plug
 in the same way. The shape follows stamina's ``RetryHook``/``RetryDetails``: a hook is a
 callable that receives frozen event data.
 
@@ -30,9 +31,11 @@ from hookline.instrumentation._events import (
     RequestServed,
 )
 from hookline.instrumentation._hooks import NO_INSTRUMENTATION, Hook, Instrumentation
+from hookline.instrumentation._log_format import LOG_FORMATS, configure_logging
 from hookline.instrumentation._logging import LoggingHook
 
 __all__ = [
+    "LOG_FORMATS",
     "NO_INSTRUMENTATION",
     "AttemptFinished",
     "AttemptMilestone",
@@ -54,4 +57,5 @@ __all__ = [
     "LoggingHook",
     "MessageAccepted",
     "RequestServed",
+    "configure_logging",
 ]

@@ -1,7 +1,9 @@
 """``LoggingHook``: the first consumer of the instrumentation seam, hookline's own log lines.
 
 Lines name ids, status codes and reasons; never a payload, a secret, a header value or a
-token (DESIGN.md, "Safety").
+token (DESIGN.md, "Safety"). The same ids go with each line as fields (``extra=``), which
+JSON lines carry as keys (``_log_format.py``): ``msg_id``, ``endpoint_id``, ``attempt_id``,
+``status_code``, ``task_id``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ class LoggingHook:
                     event.duration_ms,
                     event.outcome,
                     f" ({event.error})" if event.error else "",
+                    extra={
+                        "attempt_id": event.attempt_id,
+                        "msg_id": event.msg_id,
+                        "endpoint_id": event.endpoint_id,
+                        "status_code": event.status_code,
+                        "duration_ms": event.duration_ms,
+                        "outcome": event.outcome,
+                    },
                 )
             case BreakerOpened():
                 log.warning(
@@ -54,19 +64,34 @@ class LoggingHook:
                     event.reason,
                     event.failures,
                     event.cooldown_s,
+                    extra={"endpoint_id": event.endpoint_id},
                 )
             case BreakerClosed():
-                log.info("endpoint %s answers again; its breaker is closed", event.endpoint_id)
+                log.info(
+                    "endpoint %s answers again; its breaker is closed",
+                    event.endpoint_id,
+                    extra={"endpoint_id": event.endpoint_id},
+                )
             case EndpointDisabled():
-                log.warning("endpoint %s disabled: %s", event.endpoint_id, event.reason)
+                log.warning(
+                    "endpoint %s disabled: %s",
+                    event.endpoint_id,
+                    event.reason,
+                    extra={"endpoint_id": event.endpoint_id},
+                )
             case EndpointEnabled():
-                log.info("endpoint %s enabled", event.endpoint_id)
+                log.info(
+                    "endpoint %s enabled",
+                    event.endpoint_id,
+                    extra={"endpoint_id": event.endpoint_id},
+                )
             case DeliveryExhausted():
                 log.warning(
                     "message %s to endpoint %s failed after %d attempts; no retry is scheduled",
                     event.msg_id,
                     event.endpoint_id,
                     event.attempts,
+                    extra={"msg_id": event.msg_id, "endpoint_id": event.endpoint_id},
                 )
             case BackgroundTaskFinished():
                 log.info(
@@ -76,4 +101,5 @@ class LoggingHook:
                     event.app_id,
                     event.status,
                     ", ".join(f"{key}={value}" for key, value in event.data.items()),
+                    extra={"task_id": event.task_id},
                 )

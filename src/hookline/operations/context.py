@@ -16,6 +16,7 @@ from hookline.storage.base import Store
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8071"
 DEFAULT_MAX_ENDPOINTS_PER_APP = 100
+DEFAULT_STALL_TIMEOUT = timedelta(seconds=20)
 
 
 def _nobody_listens() -> None:
@@ -64,6 +65,9 @@ class Operations:
     """The destination ports endpoint URLs may name (``HOOKLINE_OUTBOUND_*_PORTS``)."""
     max_endpoints_per_app: int | None = DEFAULT_MAX_ENDPOINTS_PER_APP
     """``HOOKLINE_MAX_ENDPOINTS_PER_APP``: creating one more is refused; None for no cap."""
+    stall_timeout: timedelta = DEFAULT_STALL_TIMEOUT
+    """``HOOKLINE_STALL_TIMEOUT``: a worker silent this long is presumed dead; readiness
+    counts the workers heard from within it."""
     accepted_heard: bool = field(init=False)
     """Whether anyone listens for ``MessageAccepted``: asked once, read on every publish."""
 

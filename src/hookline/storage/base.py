@@ -50,6 +50,17 @@ class ListQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueHealth:
+    """What readiness reports beside the database (``Store.queue_health``)."""
+
+    live_workers: int
+    """Workers whose last heartbeat is within the window asked for."""
+    first_due_at: datetime | None
+    """The earliest time a delivery an enabled endpoint waits for is (or was) due, among the
+    rows a claim looks at first; None when nothing is pending."""
+
+
+@dataclass(frozen=True, slots=True)
 class MessageFilter:
     event_types: tuple[str, ...] | None = None
     channel: str | None = None
@@ -386,6 +397,12 @@ class Store(Protocol):
         ...
 
     async def unregister_worker(self, worker_id: str) -> None: ...
+    async def queue_health(self, alive_since: datetime) -> QueueHealth:
+        """The workers heard from since ``alive_since`` and the earliest due time of the
+        pending deliveries of enabled endpoints (for ordered ones, each sequence's head),
+        from index probes only: readiness asks it on every probe."""
+        ...
+
     async def release_stalled(self, stalled_before: datetime, now: datetime) -> None:
         """Give back to the queue the deliveries of workers silent since ``stalled_before``,
         and those that this process's claims and hand-overs of unknown outcome may have

@@ -259,6 +259,42 @@ INSERT INTO workers (id, host, pid, started_at, heartbeat_at)
 VALUES (:worker_id, :host, :pid, :now, :now)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = :now
 
+-- name: queue_health
+-- Readiness (docs/observability.md, "Health"): how many workers heartbeated since
+-- :alive_since, and the earliest next_attempt_at among what a claim looks at first: each
+-- enabled endpoint's first row in deliveries_endpoint_due (one index probe per endpoint),
+-- and the head of each ordered sequence, stepped through deliveries_sequence as claim_due
+-- steps (one probe per sequence with work). It never scans deliveries.
+WITH RECURSIVE heads (endpoint_id, ordering_key, next_attempt_at) AS (
+    SELECT endpoint_id, ordering_key, next_attempt_at FROM (
+        SELECT endpoint_id, ordering_key, next_attempt_at FROM deliveries
+        WHERE status IN (1, 3) AND ordering_key IS NOT NULL
+        ORDER BY endpoint_id, ordering_key, msg_id
+        LIMIT 1
+    ) AS first_head
+    UNION ALL
+    SELECT y.endpoint_id, y.ordering_key, y.next_attempt_at
+    FROM heads AS h JOIN deliveries AS y ON y.id = (
+        SELECT z.id FROM deliveries AS z
+        WHERE z.status IN (1, 3) AND z.ordering_key IS NOT NULL
+          AND (z.endpoint_id, z.ordering_key) > (h.endpoint_id, h.ordering_key)
+        ORDER BY z.endpoint_id, z.ordering_key, z.msg_id
+        LIMIT 1
+    )
+)
+SELECT
+    (SELECT count(*) FROM workers WHERE heartbeat_at >= :alive_since) AS live_workers,
+    (SELECT min(due) FROM (
+        SELECT (SELECT d.next_attempt_at FROM deliveries AS d
+                WHERE d.endpoint_id = e.id AND d.status IN (1, 3) AND d.ordering_key IS NULL
+                ORDER BY d.next_attempt_at
+                LIMIT 1) AS due
+        FROM endpoints AS e WHERE e.disabled = 0
+        UNION ALL
+        SELECT h.next_attempt_at FROM heads AS h JOIN endpoints AS e ON e.id = h.endpoint_id
+        WHERE e.disabled = 0
+    ) AS firsts) AS first_due
+
 -- name: unregister_worker
 DELETE FROM workers WHERE id = :worker_id
 

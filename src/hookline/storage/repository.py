@@ -63,6 +63,7 @@ from hookline.storage.base import (
     ListQuery,
     MessageFilter,
     PruneBatch,
+    QueueHealth,
     RekeyBatch,
     TaskCheckpoint,
 )
@@ -401,6 +402,11 @@ class SqlRepository:
 
     async def unregister_worker(self, worker_id: str) -> None:
         await self._db.execute("unregister_worker", {"worker_id": worker_id})
+
+    async def queue_health(self, alive_since: datetime) -> QueueHealth:
+        found = await self._db.query("queue_health", {"alive_since": rows.to_ms(alive_since)})
+        live_workers, first_due = found[0]
+        return QueueHealth(live_workers=int(live_workers), first_due_at=rows.from_ms(first_due))
 
     async def release_stalled(self, stalled_before: datetime, now: datetime) -> None:
         await self._settle_leases(now)

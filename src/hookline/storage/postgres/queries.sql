@@ -99,6 +99,37 @@ WHERE id IN (
 )
 RETURNING id, msg_id, endpoint_id, attempt_count, manual, fallback_for
 
+-- name: queue_health
+-- As the shared query, with the step from one sequence head to the next as a LATERAL probe
+-- (as claim_due's): joined on a correlated subquery, PostgreSQL hashes every delivery.
+WITH RECURSIVE heads (endpoint_id, ordering_key, next_attempt_at) AS (
+    (SELECT endpoint_id, ordering_key, next_attempt_at FROM deliveries
+     WHERE status IN (1, 3) AND ordering_key IS NOT NULL
+     ORDER BY endpoint_id, ordering_key, msg_id
+     LIMIT 1)
+    UNION ALL
+    SELECT n.endpoint_id, n.ordering_key, n.next_attempt_at FROM heads AS h
+    CROSS JOIN LATERAL (
+        SELECT y.endpoint_id, y.ordering_key, y.next_attempt_at FROM deliveries AS y
+        WHERE y.status IN (1, 3) AND y.ordering_key IS NOT NULL
+          AND (y.endpoint_id, y.ordering_key) > (h.endpoint_id, h.ordering_key)
+        ORDER BY y.endpoint_id, y.ordering_key, y.msg_id
+        LIMIT 1
+    ) AS n
+)
+SELECT
+    (SELECT count(*) FROM workers WHERE heartbeat_at >= :alive_since) AS live_workers,
+    (SELECT min(due) FROM (
+        SELECT (SELECT d.next_attempt_at FROM deliveries AS d
+                WHERE d.endpoint_id = e.id AND d.status IN (1, 3) AND d.ordering_key IS NULL
+                ORDER BY d.next_attempt_at
+                LIMIT 1) AS due
+        FROM endpoints AS e WHERE e.disabled = 0
+        UNION ALL
+        SELECT h.next_attempt_at FROM heads AS h JOIN endpoints AS e ON e.id = h.endpoint_id
+        WHERE e.disabled = 0
+    ) AS firsts) AS first_due
+
 -- name: messages_by_ids
 SELECT * FROM messages WHERE id = ANY(:ids)
 
