@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hookline.domain.ids import MESSAGE, first_id_at, minted_at_ms, new_id
 from hookline.instrumentation import (
     AttemptFinished,
     BatchCommitted,
@@ -41,7 +40,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 def attempt(status: int, error: str | None = None, **fields: object) -> AttemptFinished:
     values: dict[str, object] = {
         "app_id": "app_secretive",
-        "msg_id": new_id(MESSAGE),
+        "msg_id": "msg_1",
         "endpoint_id": "ep_secretive",
         "attempt_id": "atmpt_1",
         "status_code": status,
@@ -51,6 +50,7 @@ def attempt(status: int, error: str | None = None, **fields: object) -> AttemptF
         "manual": False,
         "outcome": "success" if 200 <= status < 300 else "retry",
         "started_at": datetime.now(UTC),
+        "msg_created_at": datetime.now(UTC),
     }
     values.update(fields)
     return AttemptFinished(**values)  # type: ignore[arg-type]
@@ -124,12 +124,11 @@ def test_each_event_moves_its_metric(tmp_path: Path) -> None:
     assert value(got, "hookline_build_info", version="1.2.3") == 1
 
 
-def test_latency_runs_from_the_message_id_to_the_first_success(tmp_path: Path) -> None:
-    """End-to-end latency is read from the time the message id was minted, and only a
-    scheduled success counts: failures and manual resends do not."""
+def test_latency_runs_from_the_message_creation_to_the_first_success(tmp_path: Path) -> None:
+    """End-to-end latency runs from the message's creation; only a scheduled success counts:
+    failures and manual resends do not."""
     hook = MetricsHook(str(tmp_path), "1")
-    minted_a_minute_ago = first_id_at(MESSAGE, int(datetime.now(UTC).timestamp() * 1000) - 60_000)
-    hook(attempt(200, msg_id=minted_a_minute_ago))
+    hook(attempt(200, msg_created_at=datetime.now(UTC) - timedelta(minutes=1)))
     hook(attempt(200, manual=True))
     hook(attempt(500))
     got = scrape(hook)
@@ -137,14 +136,6 @@ def test_latency_runs_from_the_message_id_to_the_first_success(tmp_path: Path) -
     assert 60 <= value(got, "hookline_delivery_latency_seconds_sum") < 70
     assert value(got, "hookline_delivery_latency_seconds_bucket", le="30.0") == 0
     assert value(got, "hookline_delivery_latency_seconds_bucket", le="300.0") == 1
-
-
-def test_minted_at_reads_back_the_time_of_an_id() -> None:
-    """An id's time part decodes to when it was minted (to the 4 ms tick); other strings
-    give None."""
-    assert minted_at_ms(first_id_at(MESSAGE, 1_765_000_000_123)) == 1_765_000_000_120
-    assert minted_at_ms("msg_short") is None
-    assert minted_at_ms("msg_" + "!" * 27) is None
 
 
 def test_processes_sharing_a_directory_are_summed(tmp_path: Path) -> None:

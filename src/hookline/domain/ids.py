@@ -121,22 +121,3 @@ def first_id_at(prefix: str, unix_ms: int) -> str:
     """The smallest id of ``prefix`` minted at ``unix_ms`` or later: ids minted earlier sort
     below it, since the time leads the id (to the 4 ms tick) and the rest is random."""
     return f"{prefix}_{_base62(_time_part(unix_ms) << _PAYLOAD_BITS)}"
-
-
-_DIGIT_VALUES = {digit: value for value, digit in enumerate(_BASE62)}
-
-
-def minted_at_ms(identifier: str) -> int | None:
-    """When a hookline id was minted (Unix milliseconds, to the 4 ms tick), or None for a
-    string that is not one: the inverse of the time part that leads every id."""
-    body = identifier.rpartition("_")[2]
-    if len(body) != 27:
-        return None
-    value = 0
-    try:
-        for digit in body:
-            value = value * 62 + _DIGIT_VALUES[digit]
-    except KeyError:
-        return None
-    time_part = value >> _PAYLOAD_BITS
-    return _KSUID_EPOCH_MS + (time_part >> 8) * 1000 + (time_part & 0xFF) * _MS_PER_TICK

@@ -30,7 +30,6 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from hookline.domain.ids import minted_at_ms
 from hookline.instrumentation._events import (
     AttemptFinished,
     BatchCommitted,
@@ -163,10 +162,9 @@ class MetricsHook:
             case AttemptFinished():
                 self._attempts[attempt_outcome(event.status_code, event.error)] += 1
                 self._attempt_seconds.observe(event.duration_ms / 1000)
-                if event.outcome == "success" and not event.manual:
-                    created = minted_at_ms(event.msg_id)
-                    if created is not None:
-                        self._latency.observe(max(time.time_ns() // 1_000_000 - created, 0) / 1000)
+                created = event.msg_created_at
+                if created is not None and event.outcome == "success" and not event.manual:
+                    self._latency.observe(max(time.time() - created.timestamp(), 0.0))
             case RequestServed():
                 method = event.method if event.method in _METHODS else OTHER
                 key = (method, event.route, f"{event.status // 100}xx")
