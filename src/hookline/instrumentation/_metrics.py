@@ -149,25 +149,29 @@ class MetricsHook:
         self._exhausted = [0.0]
         self._breakers: dict[str, float] = {}
         self._disabled: dict[str, float] = {}
-        self._requests: dict[tuple[str, str, str], float] = {}
+        self._requests: dict[tuple[str, str, int], float] = {}
         self._commit_seconds: dict[str, _Histogram] = {}
         self._batch_size: dict[str, _Histogram] = {}
         self._payload = _Histogram(PAYLOAD_BUCKETS_BYTES)
         self._files: dict[str, MmapedDict] = {}
+        self._keys: dict[tuple[str, tuple[str, ...]], str] = {}
         self._token = f"{os.getpid()}_{secrets.token_hex(4)}"
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
         match event:
             case AttemptFinished():
-                self._attempts[attempt_outcome(event.status_code, event.error)] += 1
+                status = event.status_code
+                outcome = _STATUS_CLASSES.get(status // 100, OTHER) if status else None
+                self._attempts[outcome or attempt_outcome(status, event.error)] += 1
                 self._attempt_seconds.observe(event.duration_ms / 1000)
                 created = event.msg_created_at
                 if created is not None and event.outcome == "success" and not event.manual:
                     self._latency.observe(max(time.time() - created.timestamp(), 0.0))
             case RequestServed():
+                # Statuses are the server's own few; a method is the client's to choose.
                 method = event.method if event.method in _METHODS else OTHER
-                key = (method, event.route, f"{event.status // 100}xx")
+                key = (method, event.route, event.status)
                 self._requests[key] = self._requests.get(key, 0.0) + 1
             case MessageAccepted():
                 self._accepted[0] += 1
@@ -202,7 +206,11 @@ class MetricsHook:
             yield from _counter(BREAKERS, (reason,), count)
         for trigger, count in list(self._disabled.items()):
             yield from _counter(DISABLED, (trigger,), count)
-        for key, count in list(self._requests.items()):
+        by_class: dict[tuple[str, str, str], float] = {}
+        for (method, route, status), count in list(self._requests.items()):
+            key = (method, route, f"{status // 100}xx")
+            by_class[key] = by_class.get(key, 0.0) + count
+        for key, count in by_class.items():
             yield from _counter(REQUESTS, key, count)
         for backend, commit in list(self._commit_seconds.items()):
             yield from _histogram(COMMIT_SECONDS, (backend,), commit)
@@ -217,8 +225,11 @@ class MetricsHook:
                 if file is None:
                     path = os.path.join(self.directory, f"{typ}_{self._token}.db")
                     file = self._files[typ] = MmapedDict(path)  # type: ignore[no-untyped-call]
-                labels = (*spec.labels, "le") if len(values) > len(spec.labels) else spec.labels
-                key = mmap_key(spec.name, name, list(labels), list(values), spec.help)
+                key = self._keys.get((name, values))
+                if key is None:
+                    labels = (*spec.labels, "le") if len(values) > len(spec.labels) else spec.labels
+                    key = mmap_key(spec.name, name, list(labels), list(values), spec.help)
+                    self._keys[(name, values)] = key
                 file.write_value(key, value, 0.0)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
