@@ -325,6 +325,13 @@ class Settings:
     max_header_bytes: int = _setting(
         _positive_int, "largest request line and header section of one request"
     )
+    metrics: bool = _setting(_bool, "count Prometheus metrics and serve them on GET /metrics")
+    metrics_dir: str | None = _setting(
+        _path, "directory where a serve or worker process tree keeps its metrics (emptied at start)"
+    )
+    metrics_port: int | None = _setting(
+        _port, "port on which `hookline worker` serves /metrics (none unless set)"
+    )
 
     def __repr__(self) -> str:
         shown = []
@@ -388,6 +395,7 @@ DEFAULTS: dict[str, str] = {
     "max_header_count": "100",
     "max_header_bytes": "32768",
     "allow_plaintext_secrets": "false",
+    "metrics": "false",
 }
 
 

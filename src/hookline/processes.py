@@ -29,7 +29,8 @@ from types import FrameType
 from typing import Any
 
 from hookline.config import Settings
-from hookline.server import prepare, run
+from hookline.instrumentation import process_exited
+from hookline.server import metrics_directory, prepare, run
 
 log = logging.getLogger("hookline")
 
@@ -53,6 +54,17 @@ def serve_processes(
     """Fork ``settings.processes`` servers; return the exit status for the parent."""
     bind(settings.host, settings.port).close()  # a port in use fails here, before any fork
     runner(prepare(settings))
+    # One metrics directory for the tree: whichever child answers a scrape reports them all.
+    with metrics_directory(settings) as directory:
+        return _supervise(settings, worker, runner, directory)
+
+
+def _supervise(
+    settings: Settings,
+    worker: bool,
+    runner: Callable[[Coroutine[Any, Any, None]], None],
+    directory: str | None,
+) -> int:
     children: set[int] = set()
     stopping = False
 
@@ -68,7 +80,7 @@ def serve_processes(
         pid = os.fork()
         if pid == 0:
             _die_with(parent)
-            os._exit(_child(settings, worker, runner))
+            os._exit(_child(settings, worker, runner, directory))
         children.add(pid)
     signal.signal(signal.SIGTERM, stop_children)
     signal.signal(signal.SIGINT, stop_children)
@@ -79,6 +91,8 @@ def serve_processes(
     while children:
         pid, wait_status = os.wait()
         children.discard(pid)
+        if directory is not None:
+            process_exited(directory, pid)
         code = os.waitstatus_to_exitcode(wait_status)
         if not stopping:
             log.error("hookline process %d exited (%d); stopping the others", pid, code)
@@ -105,12 +119,13 @@ def _child(
     settings: Settings,
     worker: bool,
     runner: Callable[[Coroutine[Any, Any, None]], None],
+    directory: str | None,
 ) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         listener = bind(settings.host, settings.port)
-        runner(run(settings, api=True, worker=worker, listener=listener))
+        runner(run(settings, api=True, worker=worker, listener=listener, metrics_dir=directory))
     except BaseException:
         log.exception("hookline process %d failed", os.getpid())
         return 1

@@ -11,16 +11,20 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import ssl
 import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, cast
 
 import uvicorn
+from prometheus_client import start_http_server
 
+import hookline
 from hookline.api.app import Services
 from hookline.api.connections import ConnectionLimits, protocol_with
 from hookline.api.routes import create_app
@@ -31,7 +35,14 @@ from hookline.delivery.retention import run_pruning
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.domain.breaker import BreakerSettings
 from hookline.domain.ssrf import PortPolicy
-from hookline.instrumentation import NO_INSTRUMENTATION, Hook, Instrumentation, LoggingHook
+from hookline.instrumentation import (
+    NO_INSTRUMENTATION,
+    Hook,
+    Instrumentation,
+    LoggingHook,
+    MetricsHook,
+    prepare_directory,
+)
 from hookline.operations import endpoints, tokens
 from hookline.operations.audit import WorkerDisables
 from hookline.operations.context import Operations
@@ -112,16 +123,61 @@ def instrumentation_for(
     settings: Settings,
     operational: OperationalPublisher | None = None,
     audited: WorkerDisables | None = None,
+    metrics: MetricsHook | None = None,
 ) -> Instrumentation:
     """The consumers of hookline's events: its log lines (every attempt with ``--dev``) and,
-    in every process that runs, the operational webhooks (``operational``) and the audit
-    log's record of the worker's own disables (``audited``)."""
+    in every process that runs, the operational webhooks (``operational``), the audit
+    log's record of the worker's own disables (``audited``) and the metrics (``metrics``)."""
     hooks: list[Hook] = [LoggingHook(attempts=settings.dev)]
     if operational is not None:
         hooks.append(operational)
     if audited is not None:
         hooks.append(audited)
+    if metrics is not None:
+        hooks.append(metrics)
     return Instrumentation(hooks)
+
+
+@contextlib.contextmanager
+def metrics_directory(settings: Settings, given: str | None = None) -> Iterator[str | None]:
+    """Where the processes of one ``serve`` or ``worker`` tree keep their metrics: ``given``
+    by the parent of ``serve --processes N``; else HOOKLINE_METRICS_DIR, emptied now; else a
+    private temporary directory, removed at the end. None when metrics are off."""
+    if not settings.metrics:
+        yield None
+    elif given is not None:
+        yield given
+    elif settings.metrics_dir is not None:
+        try:
+            prepare_directory(settings.metrics_dir)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"hookline: HOOKLINE_METRICS_DIR cannot be used: {exc}") from None
+        yield settings.metrics_dir
+    else:
+        directory = tempfile.mkdtemp(prefix="hookline-metrics-")
+        try:
+            yield directory
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def metrics_listener(settings: Settings, metrics: MetricsHook | None) -> Iterator[None]:
+    """``hookline worker`` has no API: with HOOKLINE_METRICS_PORT it serves ``/metrics`` on
+    that port (prometheus-client's server, on a thread of its own)."""
+    if metrics is None or settings.metrics_port is None:
+        yield
+        return
+    server, thread = start_http_server(
+        settings.metrics_port, settings.host, registry=metrics.registry()
+    )
+    log.info("metrics on http://%s:%d/metrics", settings.host, server.server_port)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def transport_for(
@@ -254,14 +310,34 @@ async def prepare(settings: Settings) -> None:
 
 
 async def run(
-    settings: Settings, *, api: bool, worker: bool, listener: socket.socket | None = None
+    settings: Settings,
+    *,
+    api: bool,
+    worker: bool,
+    listener: socket.socket | None = None,
+    metrics_dir: str | None = None,
 ) -> None:
-    """Run until SIGTERM/SIGINT; ``listener`` is a socket already bound by a parent process."""
+    """Run until SIGTERM/SIGINT; ``listener`` is a socket already bound by a parent process,
+    ``metrics_dir`` the metrics directory it prepared."""
+    with metrics_directory(settings, metrics_dir) as directory:
+        metrics = None if directory is None else MetricsHook(directory, hookline.__version__)
+        with metrics_listener(settings, None if api else metrics):
+            await _run(settings, api=api, worker=worker, listener=listener, metrics=metrics)
+
+
+async def _run(
+    settings: Settings,
+    *,
+    api: bool,
+    worker: bool,
+    listener: socket.socket | None,
+    metrics: MetricsHook | None,
+) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     tls = api_tls_context(settings) if api else None
     publisher = OperationalPublisher()
     audited = WorkerDisables()
-    instrumentation = instrumentation_for(settings, publisher, audited)
+    instrumentation = instrumentation_for(settings, publisher, audited, metrics)
     store = open_store(settings, instrumentation)
     await store.open()
     stop = asyncio.Event()
@@ -300,9 +376,12 @@ async def run(
     try:
         tasks.append(asyncio.create_task(publisher.run(ops, stop), name="operational-webhooks"))
         tasks.append(asyncio.create_task(audited.run(ops, stop), name="audit-worker-disables"))
+        if metrics is not None:
+            tasks.append(asyncio.create_task(metrics.run(stop), name="metrics"))
         if api:
             await ensure_admin_token(store, settings)
-            services = Services(ops=ops, settings=settings)
+            exposition = None if metrics is None else metrics.exposition
+            services = Services(ops=ops, settings=settings, metrics=exposition)
             config = uvicorn.Config(
                 create_app(services, instrumentation),
                 host=settings.host,

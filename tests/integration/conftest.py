@@ -20,6 +20,7 @@ from hookline.instrumentation import (
     Event,
     Instrumentation,
     MessageAccepted,
+    MetricsHook,
     RequestServed,
 )
 from hookline.operations.context import Operations
@@ -71,14 +72,16 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     await ensure_admin_token(store, settings)
     published: list[int] = []
     heard = Heard()
-    instrumentation = Instrumentation([heard])
+    (tmp_path / "metrics").mkdir()
+    metrics = MetricsHook(str(tmp_path / "metrics"), "test")
+    instrumentation = Instrumentation([heard, metrics])
     ops = Operations(
         store,
         base_url=settings.base_url,
         work_queued=lambda: published.append(1),
         instrumentation=instrumentation,
     )
-    services = Services(ops=ops, settings=settings)
+    services = Services(ops=ops, settings=settings, metrics=metrics.exposition)
     transport = httpx.ASGITransport(app=create_app(services, instrumentation))
     async with httpx.AsyncClient(
         transport=transport,

@@ -63,11 +63,13 @@ ABANDON_TRIES = 2
 
 @dataclass
 class Services:
-    """What the API is built from, once per process: the operations its handlers call and
-    the settings it enforces itself (the body limit)."""
+    """What the API is built from, once per process: the operations its handlers call,
+    the settings it enforces itself (the body limit) and the metrics' exposition (None when
+    metrics are off)."""
 
     ops: Operations
     settings: Settings
+    metrics: Callable[[], bytes] | None = None
 
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]

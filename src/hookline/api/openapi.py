@@ -275,9 +275,11 @@ def _connection_answers(error: dict[str, Any]) -> dict[str, Any]:
 
 def _names_an_object(route: Route) -> bool:
     """Whether the route names something that may be absent (404): a path parameter, an
-    ``app_id`` filter, or a body field naming an application (``POST /api/v1/token``)."""
+    ``app_id`` filter, a body field naming an application (``POST /api/v1/token``), or the
+    metrics, which are absent when turned off."""
     body_fields = route.body.model_fields if route.body is not None else {}
-    return "{" in route.path or "app_id" in route.query or "app_id" in body_fields
+    named = "{" in route.path or "app_id" in route.query or "app_id" in body_fields
+    return named or route.path == "/metrics"
 
 
 _RETRY_AFTER: dict[str, Any] = {
@@ -288,8 +290,9 @@ _RETRY_AFTER: dict[str, Any] = {
 _UNTYPED: dict[str, dict[str, Any]] = {
     "/api/v1/openapi.json": {"application/json": {"schema": {"type": "object"}}},
     "/docs": {"text/html": {"schema": {"type": "string"}}},
+    "/metrics": {"text/plain": {"schema": {"type": "string"}}},
 }
-"""The two routes whose answer is not a wire model: this document and its page."""
+"""The routes whose answer is not a wire model: this document, its page and the metrics."""
 
 
 def openapi_routes(routes: list[Route]) -> list[Route]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 
 from hookline.api import (
@@ -13,6 +14,7 @@ from hookline.api import (
     event_types,
     health,
     messages,
+    metrics,
     openapi,
     operational_webhooks,
     portal,
@@ -52,9 +54,11 @@ def _stub_capability(method: str, path: str) -> Capability:
     return Capability.MANAGE_ENDPOINT
 
 
-def all_routes() -> list[Route]:
+def all_routes(exposition: Callable[[], bytes] | None = None) -> list[Route]:
+    """Every route; ``exposition`` renders ``/metrics`` (None: metrics are off)."""
     implemented = [
         *health.ROUTES,
+        *metrics.routes(exposition),
         *portal.ROUTES,
         *applications.ROUTES,
         *event_types.ROUTES,
@@ -92,7 +96,7 @@ def create_app(
     """The JSON API, with the pages mounted under their prefixes."""
     return HooklineApp(
         services,
-        all_routes(),
+        all_routes(services.metrics),
         pages=create_web_app(),
         page_prefixes=PAGE_PREFIXES,
         instrumentation=instrumentation,

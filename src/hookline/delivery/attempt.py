@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from hookline.delivery import fallback
 from hookline.delivery.credentials import Credentials
 from hookline.domain import ids
-from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, MessageStatus
+from hookline.domain.models import Attempt, AttemptTrigger, ClaimedDelivery, Message, MessageStatus
 from hookline.domain.operational import attempt_event_type
 from hookline.domain.ordering import ended
 from hookline.domain.outcome import Verdict, decide
@@ -165,9 +165,7 @@ class AttemptRunner:
         )
         if self._attempts_heard:
             self._instrumentation.emit(
-                _finished(
-                    attempt, result, decision.verdict, scheduled_attempts, claimed.message.event_id
-                )
+                _finished(attempt, result, decision.verdict, scheduled_attempts, claimed.message)
             )
         if self._milestones_heard:
             kind = attempt_event_type(
@@ -220,7 +218,7 @@ def _finished(
     result: HttpResult,
     verdict: Verdict,
     scheduled_attempts: int,
-    msg_event_id: str | None,
+    message: Message,
 ) -> AttemptFinished:
     return AttemptFinished(
         app_id=attempt.app_id,
@@ -234,5 +232,6 @@ def _finished(
         manual=attempt.trigger is AttemptTrigger.MANUAL,
         outcome=_OUTCOMES[verdict],
         started_at=attempt.timestamp,
-        msg_event_id=msg_event_id,
+        msg_event_id=message.event_id,
+        msg_created_at=message.timestamp,
     )

@@ -3,9 +3,9 @@
 The API app, the batch writers, the worker and the transport each hold one
 ``Instrumentation`` and tell it what happened; nothing on those paths knows which consumers
 exist. Logging is the first consumer (``LoggingHook``, in text or JSON lines:
-``configure_logging``); metrics and operational webhooks plug
-in the same way. The shape follows stamina's ``RetryHook``/``RetryDetails``: a hook is a
-callable that receives frozen event data.
+``configure_logging``), Prometheus metrics the second (``MetricsHook``); operational
+webhooks plug in the same way. The shape follows stamina's ``RetryHook``/``RetryDetails``:
+a hook is a callable that receives frozen event data.
 
 An emitter asks ``wants(EventType)`` before it builds an event, so with no consumer for that
 kind the cost is one set lookup (``docs/performance-decisions.md``).
@@ -33,6 +33,7 @@ from hookline.instrumentation._events import (
 from hookline.instrumentation._hooks import NO_INSTRUMENTATION, Hook, Instrumentation
 from hookline.instrumentation._log_format import LOG_FORMATS, configure_logging
 from hookline.instrumentation._logging import LoggingHook
+from hookline.instrumentation._metrics import MetricsHook, prepare_directory, process_exited
 
 __all__ = [
     "LOG_FORMATS",
@@ -56,6 +57,9 @@ __all__ = [
     "Instrumentation",
     "LoggingHook",
     "MessageAccepted",
+    "MetricsHook",
     "RequestServed",
     "configure_logging",
+    "prepare_directory",
+    "process_exited",
 ]

@@ -52,6 +52,8 @@ class AttemptFinished:
     started_at: datetime
     msg_event_id: str | None = None
     """The message's ``eventId`` (the producer's own id), for operational webhooks."""
+    msg_created_at: datetime | None = None
+    """When the message was accepted, for the end-to-end latency of its first success."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,181 @@
+"""``MetricsHook``: events in, Prometheus samples out, summed over the processes of a tree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from hookline.instrumentation import (
+    AttemptFinished,
+    BatchCommitted,
+    BreakerOpened,
+    DeliveryExhausted,
+    EndpointDisabled,
+    MessageAccepted,
+    MetricsHook,
+    RequestServed,
+    prepare_directory,
+)
+from hookline.instrumentation._metrics import attempt_outcome
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(hook: MetricsHook) -> Samples:
+    text = hook.exposition().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+def attempt(status: int, error: str | None = None, **fields: object) -> AttemptFinished:
+    values: dict[str, object] = {
+        "app_id": "app_secretive",
+        "msg_id": "msg_1",
+        "endpoint_id": "ep_secretive",
+        "attempt_id": "atmpt_1",
+        "status_code": status,
+        "error": error,
+        "duration_ms": 120,
+        "attempt_number": 1,
+        "manual": False,
+        "outcome": "success" if 200 <= status < 300 else "retry",
+        "started_at": datetime.now(UTC),
+        "msg_created_at": datetime.now(UTC),
+    }
+    values.update(fields)
+    return AttemptFinished(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "outcome"),
+    [
+        (200, None, "2xx"),
+        (204, None, "2xx"),
+        (301, None, "3xx"),
+        (410, None, "4xx"),
+        (503, None, "5xx"),
+        (101, None, "other"),
+        (0, "timeout after 15.0s", "timeout"),
+        (0, "connection refused", "connection"),
+        (0, "connection failed: Network is unreachable", "connection"),
+        (0, "server disconnected without a response", "connection"),
+        (0, "DNS resolution failed: [Errno -2] Name or service not known", "dns"),
+        (0, "TLS certificate error: self-signed certificate", "tls"),
+        (0, "TLS error: wrong version number", "tls"),
+        (0, "blocked by SSRF guard: loopback (resolved from localhost)", "ssrf_blocked"),
+        (0, "blocked by destination policy: port 25 is denied", "ssrf_blocked"),
+        (0, "invalid URL: 127.1 is not a canonical IP address", "ssrf_blocked"),
+        (0, "message content was expunged", "other"),
+        (0, None, "other"),
+    ],
+)
+def test_an_attempt_is_labelled_by_status_class_or_by_why_it_had_no_answer(
+    status: int, error: str | None, outcome: str
+) -> None:
+    """The outcome label is one of a fixed set, whatever the transport's reason says."""
+    assert attempt_outcome(status, error) == outcome
+
+
+def test_each_event_moves_its_metric(tmp_path: Path) -> None:
+    """Accepts, attempts, give-ups, breakers, disables, requests and commits each show in the
+    scrape with their counts, histogram counts and sums; the build's version is reported."""
+    hook = MetricsHook(str(tmp_path), "1.2.3")
+    hook(MessageAccepted("app_1", "msg_1", "user.created", 700, 3))
+    hook(MessageAccepted("app_1", "msg_2", "user.created", 2000, 1))
+    hook(attempt(200, duration_ms=250))
+    hook(attempt(0, "timeout after 15.0s", duration_ms=15000))
+    hook(DeliveryExhausted("app_1", "msg_1", "ep_1", 8))
+    hook(BreakerOpened("ep_1", 20, 5.0))
+    hook(EndpointDisabled("app_1", "ep_1", "410 Gone"))
+    hook(RequestServed("POST", "/api/v1/app/{app_id}/msg", 202, 0.002))
+    hook(RequestServed("BREW", "(no route)", 404, 0.001))
+    hook(BatchCommitted("sqlite", publishes=5, messages=5, records=3, duration_s=0.002))
+    got = scrape(hook)
+    assert value(got, "hookline_messages_accepted_total") == 2
+    assert value(got, "hookline_deliveries_created_total") == 4
+    assert value(got, "hookline_message_payload_bytes_count") == 2
+    assert value(got, "hookline_message_payload_bytes_sum") == 2700
+    assert value(got, "hookline_message_payload_bytes_bucket", le="1024.0") == 1
+    assert value(got, "hookline_attempts_total", outcome="2xx") == 1
+    assert value(got, "hookline_attempts_total", outcome="timeout") == 1
+    assert value(got, "hookline_attempts_total", outcome="5xx") == 0
+    assert value(got, "hookline_attempt_duration_seconds_count") == 2
+    assert value(got, "hookline_attempt_duration_seconds_sum") == pytest.approx(15.25)
+    assert value(got, "hookline_delivery_latency_seconds_count") == 1
+    assert value(got, "hookline_deliveries_exhausted_total") == 1
+    assert value(got, "hookline_breakers_opened_total", reason="consecutiveFailures") == 1
+    assert value(got, "hookline_endpoints_disabled_total", trigger="automatic") == 1
+    published = {"method": "POST", "route": "/api/v1/app/{app_id}/msg", "status": "2xx"}
+    assert value(got, "hookline_api_requests_total", **published) == 1
+    unknown = {"method": "other", "route": "(no route)", "status": "4xx"}
+    assert value(got, "hookline_api_requests_total", **unknown) == 1
+    assert value(got, "hookline_store_commit_seconds_count", backend="sqlite") == 1
+    assert value(got, "hookline_store_batch_size_sum", backend="sqlite") == 8
+    assert value(got, "hookline_build_info", version="1.2.3") == 1
+
+
+def test_latency_runs_from_the_message_creation_to_the_first_success(tmp_path: Path) -> None:
+    """End-to-end latency runs from the message's creation; only a scheduled success counts:
+    failures and manual resends do not."""
+    hook = MetricsHook(str(tmp_path), "1")
+    hook(attempt(200, msg_created_at=datetime.now(UTC) - timedelta(minutes=1)))
+    hook(attempt(200, manual=True))
+    hook(attempt(500))
+    got = scrape(hook)
+    assert value(got, "hookline_delivery_latency_seconds_count") == 1
+    assert 60 <= value(got, "hookline_delivery_latency_seconds_sum") < 70
+    assert value(got, "hookline_delivery_latency_seconds_bucket", le="30.0") == 0
+    assert value(got, "hookline_delivery_latency_seconds_bucket", le="300.0") == 1
+
+
+def test_processes_sharing_a_directory_are_summed(tmp_path: Path) -> None:
+    """Two hooks (two processes of one serve tree) writing to one directory scrape as one
+    sum from either of them, histograms included."""
+    first, second = MetricsHook(str(tmp_path), "1"), MetricsHook(str(tmp_path), "1")
+    for hook, count in ((first, 3), (second, 4)):
+        for _ in range(count):
+            hook(attempt(200))
+    second.flush()
+    for hook in (first, second):
+        got = scrape(hook)
+        assert value(got, "hookline_attempts_total", outcome="2xx") == 7
+        assert value(got, "hookline_attempt_duration_seconds_count") == 7
+
+
+def test_no_id_reaches_a_label(tmp_path: Path) -> None:
+    """Application, endpoint, message and attempt ids stay out of the exposition."""
+    hook = MetricsHook(str(tmp_path), "1")
+    hook(attempt(200))
+    hook(EndpointDisabled("app_secretive", "ep_secretive", "410 Gone"))
+    hook(MessageAccepted("app_secretive", "msg_1", "user.created", 10, 1))
+    text = hook.exposition().decode()
+    assert "secretive" not in text
+    assert "msg_" not in text
+
+
+def test_a_new_tree_starts_from_zero(tmp_path: Path) -> None:
+    """Preparing the directory removes a previous run's files, so counts restart at 0."""
+    old = MetricsHook(str(tmp_path), "1")
+    old(MessageAccepted("app_1", "msg_1", "e", 10, 1))
+    old.close()
+    prepare_directory(str(tmp_path))
+    got = scrape(MetricsHook(str(tmp_path), "1"))
+    assert value(got, "hookline_messages_accepted_total") == 0
+
+
+def test_a_directory_holding_other_files_is_refused_not_emptied(tmp_path: Path) -> None:
+    """A metrics directory that holds a database file is refused, and the file is kept."""
+    (tmp_path / "hookline.db").write_bytes(b"SQLite format 3")
+    with pytest.raises(ValueError, match=r"hookline\.db"):
+        prepare_directory(str(tmp_path))
+    assert (tmp_path / "hookline.db").exists()
