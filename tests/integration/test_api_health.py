@@ -66,7 +66,6 @@ async def test_readiness_is_503_naming_the_database_while_liveness_stays_200(
     async def down(*_args: Any) -> None:
         raise Unavailable("the database did not answer")
 
-    monkeypatch.setattr(api.store, "ping", down)
     monkeypatch.setattr(api.store, "queue_health", down)
     async with _anonymous(api) as anon:
         for path in READINESS:

@@ -85,7 +85,7 @@ async def test_sqlite_used_before_it_is_open_is_unavailable(tmp_path: Path) -> N
     """A query on a connector that is not open says the store is unavailable."""
     connector = SqliteConnector(str(tmp_path / "closed.db"))
     with pytest.raises(Unavailable, match="not open"):
-        await connector.query("ping", {})
+        await connector.query("SELECT 1", {})
     await connector.close()
 
 
@@ -94,7 +94,7 @@ async def test_postgres_that_cannot_be_reached_is_unavailable() -> None:
     """A database that cannot be connected to is Unavailable, not an asyncpg error."""
     connector = PostgresConnector(database_url("hookline_no_such_database"), pool_size=1)
     with pytest.raises(Unavailable, match="cannot connect"):
-        await connector.query("ping", {})
+        await connector.query("SELECT 1", {})
     await connector.close()
 
 

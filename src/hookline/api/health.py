@@ -19,7 +19,7 @@ async def health(ops: Operations, request: Request) -> Response:
     """200 when the database answers, 503 otherwise: a replica that cannot commit is not ready."""
     now = ops.clock()
     try:
-        await ops.store.ping()
+        # One read answers both questions: whether the database answers, and what it holds.
         queue = await ops.store.queue_health(now - ops.stall_timeout)
     except Unavailable as exc:
         return model_response(503, _body("down", exc.detail, None, None))

@@ -370,9 +370,6 @@ WHERE slow_rate IS NOT NULL AND slowed_at > :since
 -- name: schema_version
 SELECT coalesce(max(version), 0) FROM schema_version
 
--- name: ping
-SELECT 1
-
 -- name: page_applications
 -- The head of a list page, as every page_* query: sql.page_sql adds WHERE, ORDER BY, LIMIT.
 SELECT * FROM applications AS a

@@ -130,9 +130,6 @@ class SqlRepository:
     async def close(self) -> None:
         await self._db.close()
 
-    async def ping(self) -> None:
-        await self._db.ping()
-
     async def listen(
         self, wake: Callable[[], None], endpoint_changed: EndpointChanged | None = None
     ) -> None:

@@ -236,9 +236,6 @@ class PostgresConnector:
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await asyncio.wait_for(pool.close(), timeout=10)
 
-    async def ping(self) -> None:
-        await self.query("ping", {})
-
 
 def _endpoint_listener(endpoint_changed: EndpointChanged) -> Callable[..., None]:
     """The trigger's payload (migration 0007) is ``disabled:version:endpoint_id``."""

@@ -233,6 +233,3 @@ class SqliteConnector:
     async def close(self) -> None:
         await self._on_thread(self._close)
         self._executor.shutdown(wait=True)
-
-    async def ping(self) -> None:
-        await self.query("ping", {})
