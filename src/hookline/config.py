@@ -254,6 +254,10 @@ class Settings:
         parse_retention,
         "how long messages, deliveries and attempts are kept (90d, 12h, 30s; off keeps all)",
     )
+    backlog_sample_interval: float = _setting(
+        _positive_float,
+        "seconds between a worker's samples of the due backlog for the metrics' gauges",
+    )
     prune_interval: float = _setting(
         _positive_float, "seconds between pruning passes of rows past the retention horizon"
     )
@@ -376,6 +380,7 @@ DEFAULTS: dict[str, str] = {
     "signature_headers": "webhook",
     "retention": DEFAULT_RETENTION,
     "prune_interval": "60",
+    "backlog_sample_interval": "15",
     "endpoint_https_only": "false",
     "outbound_allow_ports": "",
     "outbound_deny_ports": "",

@@ -45,6 +45,7 @@ from hookline.instrumentation import (
 )
 from hookline.operations import endpoints, tokens
 from hookline.operations.audit import WorkerDisables
+from hookline.operations.backlog import BacklogMonitor
 from hookline.operations.context import Operations
 from hookline.operations.operational_webhooks import OperationalPublisher
 from hookline.operations.principal import SYSTEM
@@ -365,6 +366,7 @@ async def _run(
         ports=port_policy(settings),
         max_endpoints_per_app=settings.max_endpoints_per_app,
         stall_timeout=timedelta(seconds=settings.stall_timeout),
+        backlog=BacklogMonitor(settings.backlog_sample_interval),
     )
     runner: TaskRunner | None = None
     if delivery is not None:
@@ -375,6 +377,8 @@ async def _run(
         ops.task_queued = runner.wake
     try:
         tasks.append(asyncio.create_task(publisher.run(ops, stop), name="operational-webhooks"))
+        backlog = ops.backlog.run(ops, stop)
+        tasks.append(asyncio.create_task(backlog, name="backlog-monitor"))
         tasks.append(asyncio.create_task(audited.run(ops, stop), name="audit-worker-disables"))
         if metrics is not None:
             tasks.append(asyncio.create_task(metrics.run(stop), name="metrics"))

@@ -46,6 +46,7 @@ from hookline.domain.signing import generate_secret
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
+    BacklogSample,
     Deferral,
     Diversion,
     FallbackDelivery,
@@ -2011,3 +2012,41 @@ async def test_queue_health_counts_live_workers_and_finds_the_first_due_delivery
     health = await store.queue_health(now - timedelta(seconds=20))
     assert health.first_due_at is not None
     assert abs(health.first_due_at - lease_until) < timedelta(milliseconds=2)
+
+
+async def test_backlog_sample_counts_due_deliveries_of_enabled_endpoints_and_the_oldest(
+    store: Store,
+) -> None:
+    """``backlog_sample`` counts the deliveries due by ``now`` (unordered rows and every row of
+    an ordered endpoint, pending or with a lapsed lease), never a later one, one being
+    attempted or one of a disabled endpoint; it reports the oldest due time, the live
+    workers, the disabled endpoints and the breakers not closed."""
+    now = utcnow()
+    empty = await store.backlog_sample(now, now)
+    assert empty == BacklogSample(0, None, 0, 0, 0)
+    await store.heartbeat("alive", now - timedelta(seconds=5))
+    app = make_app()
+    await store.create_application(app)
+    plain = make_endpoint(app)
+    ordered = replace(make_endpoint(app), policy=EndpointPolicy(ordering=OrderingPolicy()))
+    off = make_endpoint(app, disabled=True)
+    for endpoint in (plain, ordered, off):
+        await store.create_endpoint(endpoint)
+    await store.publish([make_message(app)], now - timedelta(seconds=30), only_endpoint=plain.id)
+    await store.publish([make_message(app)], now - timedelta(seconds=20), only_endpoint=plain.id)
+    two = [make_message(app), make_message(app)]
+    await store.publish(two, now - timedelta(seconds=10), only_endpoint=ordered.id)
+    await store.publish([make_message(app)], now - timedelta(seconds=60), only_endpoint=off.id)
+    await store.publish([make_message(app)], now + timedelta(seconds=60), only_endpoint=plain.id)
+    await store.save_circuit(plain.id, opened(now, 30.0))
+    sample = await store.backlog_sample(now, now - timedelta(seconds=20))
+    assert (sample.due, sample.live_workers) == (4, 1)
+    assert (sample.disabled_endpoints, sample.open_breakers) == (1, 1)
+    assert sample.oldest_due_at is not None
+    assert abs(sample.oldest_due_at - (now - timedelta(seconds=30))) < timedelta(milliseconds=2)
+    claimed = await store.claim_due(10, now, now + timedelta(seconds=30), "alive")
+    assert len(claimed) == 3  # both unordered rows and the ordered sequence's head
+    leased = await store.backlog_sample(now, now - timedelta(seconds=20))
+    assert (leased.due, leased.oldest_due_at is not None) == (1, True)
+    lapsed = await store.backlog_sample(now + timedelta(seconds=31), now)
+    assert lapsed.due == 4

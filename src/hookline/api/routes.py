@@ -9,6 +9,7 @@ from hookline.api import (
     applications,
     attempts,
     audit,
+    backlog,
     endpoint_auth,
     endpoints,
     event_types,
@@ -59,6 +60,7 @@ def all_routes(exposition: Callable[[], bytes] | None = None) -> list[Route]:
     implemented = [
         *health.ROUTES,
         *metrics.routes(exposition),
+        *backlog.ROUTES,
         *portal.ROUTES,
         *applications.ROUTES,
         *event_types.ROUTES,

@@ -555,6 +555,32 @@ class HealthOut(Wire):
     )
 
 
+class BacklogOut(Wire):
+    """The due backlog and its drain forecast (docs/observability.md, "Backlog"), from this
+    process's latest background sample."""
+
+    due: int = Field(
+        description="Deliveries of enabled endpoints that are due and not being attempted"
+    )
+    oldest_due_at: datetime | None = Field(
+        description="When the longest-waiting of them fell due; null when none is due"
+    )
+    oldest_due_age_seconds: float = Field(description="How long it had waited when sampled")
+    drain: Literal["empty", "draining", "stalled", "unknown"] = Field(
+        description="`empty`: nothing is due; `draining`: the backlog shrinks, see "
+        "`drainSeconds`; `stalled`: it is not shrinking; `unknown`: too few samples yet"
+    )
+    drain_seconds: float | None = Field(
+        description="Forecast seconds until the backlog clears at its rate over the last five "
+        "minutes; null unless `drain` is `draining`"
+    )
+    forecast: str = Field(description="The forecast in words")
+    live_workers: int
+    disabled_endpoints: int
+    open_breakers: int = Field(description="Endpoints whose breaker is open or half-open")
+    sampled_at: datetime
+
+
 class PingOut(Wire):
     status: str
 

@@ -36,7 +36,7 @@ from hookline.domain.errors import Unavailable
 from hookline.domain.models import ClaimedDelivery
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle
-from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
+from hookline.instrumentation import NO_INSTRUMENTATION, DeliveryHeld, Instrumentation
 from hookline.storage.base import Deferral, Diversion, LeaseOffer, Store
 from hookline.transport import Transport
 
@@ -99,6 +99,8 @@ class Worker:
         deliveries a publish in this process scheduled, that it has not claimed since: the
         idle wait ends at the first rather than at the next poll."""
         self._recorder = Recorder(store, clock, self.wake, instrumentation)
+        self._instrumentation = instrumentation
+        self._holds_heard = instrumentation.wants(DeliveryHeld)
         self._failing = FailingTracker(clock)
         self._admission = Admission(
             EndpointLimits(config.endpoint_max_in_flight),
@@ -363,6 +365,8 @@ class Worker:
     def _held(self, claimed: ClaimedDelivery, until: datetime) -> Deferral | Diversion:
         """A delivery its breaker holds: put back until ``until``, or, once the circuit has
         been open long enough, given to the endpoint's fallback destination."""
+        if self._holds_heard:
+            self._instrumentation.emit(DeliveryHeld(claimed.endpoint.app_id, claimed.endpoint.id))
         if self._admission.diverts(claimed.endpoint):
             stand_in = fallback.stand_in(claimed, self._clock())
             if stand_in is not None:

@@ -61,6 +61,21 @@ class QueueHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class BacklogSample:
+    """The queue's state at one moment, for the backlog gauges (``Store.backlog_sample``)."""
+
+    due: int
+    """Deliveries of enabled endpoints due by then and not being attempted: pending, or
+    leased with the lease run out. An ordered endpoint's rows count, heads or not."""
+    oldest_due_at: datetime | None
+    """When the longest-waiting of those fell due; None when none is."""
+    live_workers: int
+    disabled_endpoints: int
+    open_breakers: int
+    """Endpoints whose breaker is not closed (open, or half-open awaiting its probe)."""
+
+
+@dataclass(frozen=True, slots=True)
 class MessageFilter:
     event_types: tuple[str, ...] | None = None
     channel: str | None = None
@@ -400,6 +415,12 @@ class Store(Protocol):
         """The workers heard from since ``alive_since`` and the earliest due time of the
         pending deliveries of enabled endpoints (for ordered ones, each sequence's head),
         from index probes only: readiness asks it on every probe."""
+        ...
+
+    async def backlog_sample(self, now: datetime, alive_since: datetime) -> BacklogSample:
+        """The due backlog and its oldest delivery at ``now``, with the workers heard from
+        since ``alive_since``, the disabled endpoints and the open breakers. It reads every
+        due row's index entry, so it is sampled in the background, never per request."""
         ...
 
     async def release_stalled(self, stalled_before: datetime, now: datetime) -> None:

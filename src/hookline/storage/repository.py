@@ -52,6 +52,7 @@ from hookline.storage import pruning, rows, sql
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
+    BacklogSample,
     DeadLetterFilter,
     Deferral,
     Diversion,
@@ -404,6 +405,18 @@ class SqlRepository:
         found = await self._db.query("queue_health", {"alive_since": rows.to_ms(alive_since)})
         live_workers, first_due = found[0]
         return QueueHealth(live_workers=int(live_workers), first_due_at=rows.from_ms(first_due))
+
+    async def backlog_sample(self, now: datetime, alive_since: datetime) -> BacklogSample:
+        params = {"now": rows.to_ms(now), "alive_since": rows.to_ms(alive_since)}
+        found = await self._db.query("backlog_sample", params)
+        due, oldest, live_workers, disabled, open_breakers = found[0]
+        return BacklogSample(
+            due=int(due),
+            oldest_due_at=rows.from_ms(oldest),
+            live_workers=int(live_workers),
+            disabled_endpoints=int(disabled),
+            open_breakers=int(open_breakers),
+        )
 
     async def release_stalled(self, stalled_before: datetime, now: datetime) -> None:
         await self._settle_leases(now)
