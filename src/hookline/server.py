@@ -49,6 +49,7 @@ from hookline.operations.backlog import BacklogMonitor
 from hookline.operations.context import Operations
 from hookline.operations.operational_webhooks import OperationalPublisher
 from hookline.operations.principal import SYSTEM
+from hookline.operations.recovery import AutoRecovery
 from hookline.operations.tasks import TaskRunner
 from hookline.storage.base import Store
 from hookline.storage.codec import codec_for
@@ -125,10 +126,12 @@ def instrumentation_for(
     operational: OperationalPublisher | None = None,
     audited: WorkerDisables | None = None,
     metrics: MetricsHook | None = None,
+    recovery: AutoRecovery | None = None,
 ) -> Instrumentation:
     """The consumers of hookline's events: its log lines (every attempt with ``--dev``) and,
     in every process that runs, the operational webhooks (``operational``), the audit
-    log's record of the worker's own disables (``audited``) and the metrics (``metrics``)."""
+    log's record of the worker's own disables (``audited``), the metrics (``metrics``) and
+    the automatic recovery of endpoints that answer again (``recovery``)."""
     hooks: list[Hook] = [LoggingHook(attempts=settings.dev)]
     if operational is not None:
         hooks.append(operational)
@@ -136,6 +139,8 @@ def instrumentation_for(
         hooks.append(audited)
     if metrics is not None:
         hooks.append(metrics)
+    if recovery is not None:
+        hooks.append(recovery)
     return Instrumentation(hooks)
 
 
@@ -338,7 +343,8 @@ async def _run(
     tls = api_tls_context(settings) if api else None
     publisher = OperationalPublisher()
     audited = WorkerDisables()
-    instrumentation = instrumentation_for(settings, publisher, audited, metrics)
+    recovery = AutoRecovery()
+    instrumentation = instrumentation_for(settings, publisher, audited, metrics, recovery)
     store = open_store(settings, instrumentation)
     await store.open()
     stop = asyncio.Event()
@@ -380,6 +386,7 @@ async def _run(
         backlog = ops.backlog.run(ops, stop)
         tasks.append(asyncio.create_task(backlog, name="backlog-monitor"))
         tasks.append(asyncio.create_task(audited.run(ops, stop), name="audit-worker-disables"))
+        tasks.append(asyncio.create_task(recovery.run(ops, stop), name="auto-recovery"))
         if metrics is not None:
             tasks.append(asyncio.create_task(metrics.run(stop), name="metrics"))
         if api:

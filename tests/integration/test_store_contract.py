@@ -1367,7 +1367,8 @@ async def test_a_failing_period_starts_once_and_shows_on_the_endpoint_until_a_su
     store: Store,
 ) -> None:
     """The first failure mark starts the period; later marks keep its start; the endpoint
-    read back (alone and in a list) carries it; a healthy mark ends it."""
+    read back (alone and in a list) carries it; a healthy mark ends it and returns its start,
+    once: a second healthy mark (another worker's) ends nothing."""
     app = make_app()
     await store.create_application(app)
     endpoint = make_endpoint(app)
@@ -1379,7 +1380,10 @@ async def test_a_failing_period_starts_once_and_shows_on_the_endpoint_until_a_su
     assert found is not None and found.failing_since == start
     listed = await store.list_endpoints(app.id, ListQuery())
     assert [e.failing_since for e in listed.data] == [start]
-    await store.mark_endpoints_healthy([endpoint.id])
+    assert await store.mark_endpoints_healthy([endpoint.id, "ep_never_failed"]) == {
+        endpoint.id: start
+    }
+    assert await store.mark_endpoints_healthy([endpoint.id]) == {}
     found = await store.get_endpoint(app.id, endpoint.id)
     assert found is not None and found.failing_since is None
 

@@ -338,7 +338,7 @@ class Worker:
             if outcome.disable_endpoint:
                 self._endpoints.observe(endpoint_id, claimed.endpoint.version + 1, True)
             self._recorder.put(outcome)
-            change = self._failing.record(endpoint_id, result.status_code)
+            change = self._failing.record(endpoint_id, claimed.endpoint.app_id, result.status_code)
             if change is not None:
                 self._recorder.note_failing(change)
             if outcome.next_attempt_at is not None:

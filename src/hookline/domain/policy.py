@@ -172,6 +172,31 @@ class OrderingPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class RecoveryPolicy:
+    """What happens when an endpoint that was failing answers again.
+
+    ``auto``: the deliveries that failed for good while it was failing are sent again by a
+    recover task, as if its owner had asked for one (Svix's ``recover``); deliveries still
+    retrying need no help."""
+
+    auto: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"auto": self.auto}
+
+    @classmethod
+    def from_json(cls, value: Any) -> RecoveryPolicy:
+        data = _object(value, "policy.recovery")
+        unknown = set(data) - {"auto"}
+        if unknown:
+            raise PolicyError(f"policy.recovery has no field {sorted(unknown)[0]!r}")
+        auto = data.get("auto", False)
+        if not isinstance(auto, bool):
+            raise PolicyError("policy.recovery.auto must be true or false")
+        return cls(auto)
+
+
+@dataclass(frozen=True, slots=True)
 class FallbackPolicy:
     """Another endpoint of the same application that takes over what this one cannot."""
 
@@ -202,6 +227,7 @@ class EndpointPolicy:
     breaker: BreakerPolicy | None = None
     ordering: OrderingPolicy | None = None
     fallback: FallbackPolicy | None = None
+    recovery: RecoveryPolicy | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -211,6 +237,7 @@ class EndpointPolicy:
                 ("breaker", self.breaker),
                 ("ordering", self.ordering),
                 ("fallback", self.fallback),
+                ("recovery", self.recovery),
             )
             if part is not None
         }
@@ -220,7 +247,7 @@ class EndpointPolicy:
         if value is None:
             return NO_ENDPOINT_POLICY
         data = _object(value, "policy")
-        unknown = set(data) - {"retry", "breaker", "ordering", "fallback"}
+        unknown = set(data) - {"retry", "breaker", "ordering", "fallback", "recovery"}
         if unknown:
             raise PolicyError(f"policy has no field {sorted(unknown)[0]!r}")
         return cls(
@@ -234,6 +261,9 @@ class EndpointPolicy:
             fallback=None
             if data.get("fallback") is None
             else FallbackPolicy.from_json(data["fallback"]),
+            recovery=None
+            if data.get("recovery") is None
+            else RecoveryPolicy.from_json(data["recovery"]),
         )
 
 

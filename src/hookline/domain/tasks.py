@@ -61,6 +61,10 @@ class TaskFilter:
     tag: str | None = None
     status: MessageStatus | None = None
     status_code_class: int | None = None
+    failed_since: datetime | None = None
+    """Only deliveries whose row last changed at or after this: automatic recovery's
+    failing period (``operations/recovery.py``), so that it re-sends what failed during the
+    outage and not an earlier outage's failures."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,5 +177,7 @@ def _passes(spec: TaskFilter, row: TaskRow) -> bool:
         spec.status is None or row.status is spec.status,
         spec.status_code_class is None
         or in_code_class(row.last_status_code, spec.status_code_class),
+        spec.failed_since is None
+        or (row.updated_at is not None and row.updated_at >= spec.failed_since),
     )
     return all(checks)

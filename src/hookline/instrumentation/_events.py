@@ -148,6 +148,17 @@ class EndpointFailing:
 
 
 @dataclass(slots=True)
+class EndpointRecovered:
+    """An endpoint that was failing answered again: its failing period (auto-disable's)
+    ended. Told once per period, whichever worker saw the success."""
+
+    app_id: str
+    endpoint_id: str
+    failing_since: datetime
+    recovered_at: datetime
+
+
+@dataclass(slots=True)
 class EndpointEnabled:
     """A disabled endpoint was enabled again."""
 
@@ -247,6 +258,7 @@ Event = (
     | EndpointDisabled
     | EndpointFailing
     | EndpointEnabled
+    | EndpointRecovered
     | BackgroundTaskFinished
     | BreakerOpened
     | BreakerClosed

@@ -18,6 +18,7 @@ from hookline.instrumentation._events import (
     DeliveryExhausted,
     EndpointDisabled,
     EndpointEnabled,
+    EndpointRecovered,
     Event,
 )
 
@@ -25,7 +26,7 @@ log = logging.getLogger("hookline.events")
 
 _ALWAYS: frozenset[type[Event]] = frozenset(
     {BreakerOpened, BreakerClosed, EndpointDisabled, EndpointEnabled, DeliveryExhausted}
-    | {BackgroundTaskFinished}
+    | {BackgroundTaskFinished, EndpointRecovered}
 )
 
 
@@ -77,6 +78,14 @@ class LoggingHook:
                     "endpoint %s disabled: %s",
                     event.endpoint_id,
                     event.reason,
+                    extra={"endpoint_id": event.endpoint_id},
+                )
+            case EndpointRecovered():
+                failed_for = (event.recovered_at - event.failing_since).total_seconds()
+                log.info(
+                    "endpoint %s answers again after failing for %.0fs",
+                    event.endpoint_id,
+                    failed_for,
                     extra={"endpoint_id": event.endpoint_id},
                 )
             case EndpointEnabled():

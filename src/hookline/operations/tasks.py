@@ -71,6 +71,8 @@ class TaskRequest:
     tag: str | None = None
     status: MessageStatus | None = None
     status_code_class: int | None = None
+    failed_since: datetime | None = None
+    """Not on the wire: automatic recovery's start of the failing period."""
 
 
 def task_data(task: BackgroundTask) -> dict[str, object]:
@@ -111,6 +113,7 @@ async def _draft(
         tag=request.tag,
         status=request.status,
         status_code_class=request.status_code_class,
+        failed_since=request.failed_since,
     )
     return _new_task(app, endpoint_id, request.kind, spec, now)
 

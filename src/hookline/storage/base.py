@@ -470,8 +470,10 @@ class Store(Protocol):
         """Start a failing period at ``since`` for each endpoint not already in one."""
         ...
 
-    async def mark_endpoints_healthy(self, endpoint_ids: Sequence[str]) -> None:
-        """End the failing period of each endpoint (a success, or it was disabled)."""
+    async def mark_endpoints_healthy(self, endpoint_ids: Sequence[str]) -> dict[str, datetime]:
+        """End the failing period of each endpoint (a success, or it was disabled); the
+        periods this call ended, by endpoint, with when each began. Of several workers
+        ending one period at once, one is told."""
         ...
 
     async def failing_endpoints(self, before: datetime) -> list[EndpointFailure]:

@@ -483,10 +483,12 @@ class SqlRepository:
             params = {"ids": self.dialect.list_param(endpoint_ids), "since": rows.dt_to_ms(since)}
             await self._db.execute("mark_endpoints_failing", params)
 
-    async def mark_endpoints_healthy(self, endpoint_ids: Sequence[str]) -> None:
-        if endpoint_ids:
-            params = {"ids": self.dialect.list_param(endpoint_ids)}
-            await self._db.execute("mark_endpoints_healthy", params)
+    async def mark_endpoints_healthy(self, endpoint_ids: Sequence[str]) -> dict[str, datetime]:
+        if not endpoint_ids:
+            return {}
+        params = {"ids": self.dialect.list_param(endpoint_ids)}
+        (ended,) = await self._db.write_returning("mark_endpoints_healthy", [params])
+        return {endpoint_id: rows.ms_to_dt(since) for endpoint_id, since in ended}
 
     async def failing_endpoints(self, before: datetime) -> list[EndpointFailure]:
         found = await self._db.query("failing_endpoints", {"before": rows.dt_to_ms(before)})

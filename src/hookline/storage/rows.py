@@ -578,6 +578,7 @@ def task_filter_json(spec: TaskFilter) -> str:
             "tag": spec.tag,
             "status": None if spec.status is None else int(spec.status),
             "statusCodeClass": spec.status_code_class,
+            "failedSince": to_ms(spec.failed_since),
         }
     ).decode()
 
@@ -593,6 +594,7 @@ def task_filter_from(text: str) -> TaskFilter:
         tag=raw["tag"],
         status=None if raw["status"] is None else MessageStatus(raw["status"]),
         status_code_class=raw["statusCodeClass"],
+        failed_since=from_ms(raw.get("failedSince")),
     )
 
 

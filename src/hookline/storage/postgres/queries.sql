@@ -212,8 +212,10 @@ SELECT unnest(:ids::text[]), :since, 0
 ON CONFLICT (endpoint_id) DO NOTHING
 
 -- name: mark_endpoints_healthy
--- A success ends the failing period (and whatever warnings it had).
+-- A success ends the failing period (and whatever warnings it had); the periods it ended,
+-- each returned to the one writer that ended it (automatic recovery starts from them).
 DELETE FROM endpoint_failures WHERE endpoint_id = ANY(:ids)
+RETURNING endpoint_id, failing_since
 
 -- name: task_checkpoint
 -- One batch of a background task, in one transaction: the task's row moves first (and stays
