@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import heapq
 import logging
 import random
@@ -280,7 +281,9 @@ class Worker:
     def _start(self, item: ClaimedDelivery) -> None:
         self._admission.learn(item.endpoint)
         self._admission.started(item.endpoint.id)
-        task = asyncio.create_task(self._deliver(item))
+        # A fresh context: a delivery handed over by a publish would otherwise inherit the
+        # publish's request id (and trace) from the request's task, and log under it.
+        task = asyncio.create_task(self._deliver(item), context=contextvars.Context())
         self._in_flight[task] = item
         task.add_done_callback(self._finished)
 

@@ -34,10 +34,12 @@ from hookline.instrumentation._hooks import NO_INSTRUMENTATION, Hook, Instrument
 from hookline.instrumentation._log_format import LOG_FORMATS, configure_logging
 from hookline.instrumentation._logging import LoggingHook
 from hookline.instrumentation._metrics import MetricsHook, prepare_directory, process_exited
+from hookline.instrumentation._request_ids import REQUEST_ID
 
 __all__ = [
     "LOG_FORMATS",
     "NO_INSTRUMENTATION",
+    "REQUEST_ID",
     "AttemptFinished",
     "AttemptMilestone",
     "BackgroundTaskFinished",
