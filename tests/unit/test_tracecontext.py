@@ -10,6 +10,8 @@ from hookline.domain.tracecontext import (
     TraceParent,
     accepted_request_id,
     accepted_tracestate,
+    from_stored,
+    incoming,
     parse_traceparent,
 )
 
@@ -97,3 +99,19 @@ def test_a_sane_request_id_is_accepted_as_sent(value: str) -> None:
 def test_an_unsafe_or_overlong_request_id_is_refused(value: str | None) -> None:
     """Anything that could forge a log line or a header, or bloat every line, is replaced."""
     assert accepted_request_id(value) is None
+
+
+def test_a_producers_context_is_stored_and_read_back_whole() -> None:
+    """traceparent and tracestate survive the column; without a tracestate only the header."""
+    context = incoming(f"00-{TRACE}-{SPAN}-01", "rojo=00f067aa0ba902b7, congo=t61rcWkgMzE")
+    assert context is not None and from_stored(context.stored()) == context
+    bare = incoming(f"00-{TRACE}-{SPAN}-00", None)
+    assert bare is not None and bare.stored() == f"00-{TRACE}-{SPAN}-00"
+    assert from_stored(bare.stored()) == bare
+
+
+def test_a_tracestate_without_a_valid_traceparent_is_ignored_with_it() -> None:
+    """W3C §3.3: tracestate is meaningless without its traceparent."""
+    assert incoming(None, "rojo=1") is None
+    assert incoming("bogus", "rojo=1") is None
+    assert from_stored(None) is None and from_stored("") is None and from_stored("junk") is None

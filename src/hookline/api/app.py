@@ -43,7 +43,13 @@ from hookline.api.reservations import KeptReservation
 from hookline.config import Settings
 from hookline.domain.errors import HooklineError, Unauthorized, Unavailable
 from hookline.domain.tracecontext import accepted_request_id
-from hookline.instrumentation import NO_INSTRUMENTATION, REQUEST_ID, Instrumentation, RequestServed
+from hookline.instrumentation import (
+    NO_INSTRUMENTATION,
+    REQUEST_ID,
+    Instrumentation,
+    RequestServed,
+    Tracing,
+)
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.tokens import Authenticator
@@ -97,6 +103,7 @@ class HooklineApp:
         self._page_prefixes = tuple(p + "/" for p in page_prefixes)
         self._instrumentation = instrumentation
         self._requests_heard = instrumentation.wants(RequestServed)
+        self._tracing = services.ops.tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -116,7 +123,10 @@ class HooklineApp:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         started = time.perf_counter() if self._requests_heard else 0.0
-        response, template = await self._respond(scope, receive)
+        if self._tracing is None:
+            response, template = await self._respond(scope, receive)
+        else:
+            response, template = await self._traced(self._tracing, scope, receive, request_id)
         if self._requests_heard:
             served = RequestServed(
                 scope["method"], template, response.status, time.perf_counter() - started
@@ -132,6 +142,21 @@ class HooklineApp:
             }
         )
         await send({"type": "http.response.body", "body": response.body})
+
+    async def _traced(
+        self, tracing: Tracing, scope: Scope, receive: Receive, request_id: str
+    ) -> tuple[Response, str]:
+        """``_respond`` inside the request's server span, a child of the caller's
+        ``traceparent`` when it sent one."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        span = tracing.request(scope["method"], headers, request_id)
+        try:
+            response, template = await self._respond(scope, receive)
+        except BaseException:
+            span.finish(NO_ROUTE, 500)
+            raise
+        span.finish(template, response.status)
+        return response, template
 
     async def _respond(self, scope: Scope, receive: Receive) -> tuple[Response, str]:
         """The response, and the path template of the route that gave it."""

@@ -37,7 +37,7 @@ from hookline.domain.errors import Unavailable
 from hookline.domain.models import ClaimedDelivery
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle
-from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
+from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, Tracing
 from hookline.storage.base import Deferral, Diversion, LeaseOffer, Store
 from hookline.transport import Transport
 
@@ -78,9 +78,10 @@ class Worker:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         instrumentation: Instrumentation = NO_INSTRUMENTATION,
+        tracing: Tracing | None = None,
     ) -> None:
         """``instrumentation`` hears attempts, exhausted deliveries, disabled endpoints and
-        breakers opening and closing."""
+        breakers opening and closing; ``tracing`` records a span per attempt."""
         self._store = store
         self._config = config
         self._clock = clock
@@ -120,6 +121,7 @@ class Worker:
             rng=rng or random.Random(),
             signature_headers=config.signature_headers,
             instrumentation=instrumentation,
+            tracing=tracing,
         )
 
     def wake(self) -> None:

@@ -195,6 +195,29 @@ class FallbackPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceContextPolicy:
+    """Whether attempts to the endpoint carry a W3C ``traceparent`` (docs/observability.md,
+    "Traces"). Opt-in per endpoint: a receiver that does not trace gains nothing from it, and
+    the header tells a third party the producer's trace id."""
+
+    forward: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"forward": self.forward}
+
+    @classmethod
+    def from_json(cls, value: Any) -> TraceContextPolicy:
+        data = _object(value, "policy.traceContext")
+        unknown = set(data) - {"forward"}
+        if unknown:
+            raise PolicyError(f"policy.traceContext has no field {sorted(unknown)[0]!r}")
+        forward = data.get("forward", False)
+        if not isinstance(forward, bool):
+            raise PolicyError("policy.traceContext.forward must be true or false")
+        return cls(forward)
+
+
+@dataclass(frozen=True, slots=True)
 class EndpointPolicy:
     """Every policy an endpoint may set; the default (all None) inherits everything."""
 
@@ -202,6 +225,11 @@ class EndpointPolicy:
     breaker: BreakerPolicy | None = None
     ordering: OrderingPolicy | None = None
     fallback: FallbackPolicy | None = None
+    trace_context: TraceContextPolicy | None = None
+
+    @property
+    def forwards_trace_context(self) -> bool:
+        return self.trace_context is not None and self.trace_context.forward
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -211,6 +239,7 @@ class EndpointPolicy:
                 ("breaker", self.breaker),
                 ("ordering", self.ordering),
                 ("fallback", self.fallback),
+                ("traceContext", self.trace_context),
             )
             if part is not None
         }
@@ -220,7 +249,7 @@ class EndpointPolicy:
         if value is None:
             return NO_ENDPOINT_POLICY
         data = _object(value, "policy")
-        unknown = set(data) - {"retry", "breaker", "ordering", "fallback"}
+        unknown = set(data) - {"retry", "breaker", "ordering", "fallback", "traceContext"}
         if unknown:
             raise PolicyError(f"policy has no field {sorted(unknown)[0]!r}")
         return cls(
@@ -234,6 +263,9 @@ class EndpointPolicy:
             fallback=None
             if data.get("fallback") is None
             else FallbackPolicy.from_json(data["fallback"]),
+            trace_context=None
+            if data.get("traceContext") is None
+            else TraceContextPolicy.from_json(data["traceContext"]),
         )
 
 

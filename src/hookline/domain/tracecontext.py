@@ -79,6 +79,47 @@ def accepted_tracestate(value: str | None) -> str | None:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    """A ``traceparent`` and the ``tracestate`` that goes with it: what a message keeps."""
+
+    parent: TraceParent
+    state: str | None = None
+
+    def stored(self) -> str:
+        """The ``messages.trace_context`` value: the 55-character version-00 header, then
+        a space and the tracestate if there is one (``from_stored`` reads it back)."""
+        header = self.parent.header()
+        return header if self.state is None else f"{header} {self.state}"
+
+
+_HEADER_LENGTH = 55
+"""A version-00 traceparent: 2 + 1 + 32 + 1 + 16 + 1 + 2 characters."""
+
+
+def incoming(traceparent: str | None, tracestate: str | None) -> TraceContext | None:
+    """The context a producer's headers carry, or None: a tracestate without a valid
+    traceparent is ignored with it (§3.3: the two travel together)."""
+    if traceparent is None:
+        return None
+    parent = parse_traceparent(traceparent)
+    if parent is None:
+        return None
+    return TraceContext(parent, accepted_tracestate(tracestate))
+
+
+def from_stored(value: str | None) -> TraceContext | None:
+    """A stored ``trace_context`` read back (None for none, or for a value hookline did not
+    write, which is ignored like a malformed header)."""
+    if not value:
+        return None
+    parent = parse_traceparent(value[:_HEADER_LENGTH])
+    if parent is None:
+        return None
+    state = value[_HEADER_LENGTH + 1 :] if len(value) > _HEADER_LENGTH else None
+    return TraceContext(parent, accepted_tracestate(state))
+
+
 def accepted_request_id(value: str | None) -> str | None:
     """The caller's ``x-request-id`` if it is sane enough to echo and log, else None (and
     hookline makes one up)."""
