@@ -41,7 +41,10 @@ from hookline.instrumentation import (
     Instrumentation,
     LoggingHook,
     MetricsHook,
+    Tracing,
+    load_tracing,
     prepare_directory,
+    tracing_installed,
 )
 from hookline.operations import endpoints, tokens
 from hookline.operations.audit import WorkerDisables
@@ -303,10 +306,32 @@ class _Server(uvicorn.Server):
             waiting = closing
 
 
+def check_tracing(settings: Settings) -> None:
+    """Stop the start, naming the extra to install, when traces are asked for and
+    OpenTelemetry is missing."""
+    if settings.tracing != "off" and not tracing_installed():
+        raise SystemExit(
+            f"hookline: HOOKLINE_TRACING={settings.tracing} needs OpenTelemetry, which is not "
+            "installed: pip install 'hookline[otel]' (or set HOOKLINE_TRACING=off)"
+        )
+
+
+def tracing_for(settings: Settings) -> Tracing | None:
+    """This process's tracer, built after any fork: the SDK's export thread does not
+    survive one."""
+    check_tracing(settings)
+    try:
+        return load_tracing(settings.tracing, hookline.__version__)
+    except RuntimeError as exc:
+        raise SystemExit(f"hookline: {exc}") from None
+
+
 async def prepare(settings: Settings) -> None:
     """What several processes must not race on: the schema and the first admin token; and
-    what should fail once, before any fork: the API's certificate."""
+    what should fail once, before any fork: the API's certificate and a missing tracing
+    extra."""
     api_tls_context(settings)
+    check_tracing(settings)
     store = open_store(settings)
     await store.open()
     try:
@@ -352,8 +377,15 @@ async def _run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     transport = transport_for(settings, instrumentation)
+    tracing = tracing_for(settings)
     delivery = (
-        Worker(store, transport, worker_config(settings), instrumentation=instrumentation)
+        Worker(
+            store,
+            transport,
+            worker_config(settings),
+            instrumentation=instrumentation,
+            tracing=tracing,
+        )
         if worker
         else None
     )
@@ -373,6 +405,7 @@ async def _run(
         max_endpoints_per_app=settings.max_endpoints_per_app,
         stall_timeout=timedelta(seconds=settings.stall_timeout),
         backlog=BacklogMonitor(settings.backlog_sample_interval),
+        tracing=tracing,
     )
     runner: TaskRunner | None = None
     if delivery is not None:
@@ -449,6 +482,9 @@ async def _run(
         await asyncio.gather(*tasks, return_exceptions=True)
         await transport.close()
         await store.close()
+        if tracing is not None:
+            # Exports what the batch processor still holds; a blocking call, at the very end.
+            tracing.shutdown()
 
 
 async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:

@@ -208,6 +208,26 @@ async def test_publish_routes_by_event_type_channel_and_disabled(store: Store) -
     assert set(routed[1]) == {everything.id, typed.id, eu_only.id}
 
 
+async def test_a_messages_trace_context_rides_the_batch_write_into_every_read(
+    store: Store,
+) -> None:
+    """``trace_context`` is written by the group commit (SQLite's one statement,
+    PostgreSQL's arrays) beside messages without one, and read back by a claim and a get."""
+    app = make_app()
+    await store.create_application(app)
+    await store.create_endpoint(make_endpoint(app))
+    context = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 rojo=00f067aa0ba902b7"
+    traced = dataclasses.replace(make_message(app), trace_context=context)
+    plain = make_message(app)
+    await store.publish([traced, plain], utcnow())
+    now = utcnow()
+    claimed = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    by_id = {c.message.id: c.message.trace_context for c in claimed}
+    assert by_id == {traced.id: context, plain.id: None}
+    got = await store.get_message(app.id, traced.id)
+    assert got is not None and got.trace_context == context
+
+
 async def test_count_endpoints_counts_one_application_only(store: Store) -> None:
     """The endpoints-per-application cap reads this count: the application's own, deleted
     ones gone, another application's never included."""

@@ -17,6 +17,7 @@ from hookline.domain.policy import (
     PolicyError,
     RecoveryPolicy,
     RetryPolicy,
+    TraceContextPolicy,
 )
 
 FULL = {
@@ -31,6 +32,7 @@ FULL = {
     "ordering": {"onExhausted": "hold"},
     "fallback": {"endpointId": "ep_2", "afterOpenSeconds": 600},
     "recovery": {"auto": True},
+    "traceContext": {"forward": True},
 }
 
 
@@ -43,7 +45,9 @@ def test_a_full_endpoint_policy_round_trips_through_its_json_shape() -> None:
         ordering=OrderingPolicy(OnExhausted.HOLD),
         fallback=FallbackPolicy("ep_2", 600.0),
         recovery=RecoveryPolicy(auto=True),
+        trace_context=TraceContextPolicy(forward=True),
     )
+    assert policy.forwards_trace_context and not NO_ENDPOINT_POLICY.forwards_trace_context
     assert EndpointPolicy.from_json(policy.to_json()) == policy
     assert policy.to_json() == FULL
 
@@ -92,6 +96,9 @@ def test_an_endpoint_retry_policy_falls_back_field_by_field_to_its_application()
         ({"fallback": {"endpointId": "ep", "afterOpenSeconds": -5}}, "afterOpenSeconds"),
         ({"recovery": {"auto": "yes"}}, "policy.recovery.auto must be true or false"),
         ({"recovery": {"lookback": 5}}, "policy.recovery has no field 'lookback'"),
+        ({"traceContext": {"forward": "yes"}}, "policy.traceContext.forward"),
+        ({"traceContext": {"sampled": True}}, "'sampled'"),
+        ({"traceContext": True}, "policy.traceContext must be an object"),
     ],
 )
 def test_a_policy_hookline_cannot_use_is_refused_naming_the_field(value: Any, names: str) -> None:

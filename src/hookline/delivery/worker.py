@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import heapq
 import logging
 import random
@@ -36,7 +37,7 @@ from hookline.domain.errors import Unavailable
 from hookline.domain.models import ClaimedDelivery
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle
-from hookline.instrumentation import NO_INSTRUMENTATION, DeliveryHeld, Instrumentation
+from hookline.instrumentation import NO_INSTRUMENTATION, DeliveryHeld, Instrumentation, Tracing
 from hookline.storage.base import Deferral, Diversion, LeaseOffer, Store
 from hookline.transport import Transport
 
@@ -77,9 +78,10 @@ class Worker:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         instrumentation: Instrumentation = NO_INSTRUMENTATION,
+        tracing: Tracing | None = None,
     ) -> None:
         """``instrumentation`` hears attempts, exhausted deliveries, disabled endpoints and
-        breakers opening and closing."""
+        breakers opening and closing; ``tracing`` records a span per attempt."""
         self._store = store
         self._config = config
         self._clock = clock
@@ -121,6 +123,7 @@ class Worker:
             rng=rng or random.Random(),
             signature_headers=config.signature_headers,
             instrumentation=instrumentation,
+            tracing=tracing,
         )
 
     def wake(self) -> None:
@@ -282,7 +285,9 @@ class Worker:
     def _start(self, item: ClaimedDelivery) -> None:
         self._admission.learn(item.endpoint)
         self._admission.started(item.endpoint.id)
-        task = asyncio.create_task(self._deliver(item))
+        # A fresh context: a delivery handed over by a publish would otherwise inherit the
+        # publish's request id (and trace) from the request's task, and log under it.
+        task = asyncio.create_task(self._deliver(item), context=contextvars.Context())
         self._in_flight[task] = item
         task.add_done_callback(self._finished)
 

@@ -220,6 +220,29 @@ class FallbackPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceContextPolicy:
+    """Whether attempts to the endpoint carry a W3C ``traceparent`` (docs/observability.md,
+    "Traces"). Opt-in per endpoint: a receiver that does not trace gains nothing from it, and
+    the header tells a third party the producer's trace id."""
+
+    forward: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"forward": self.forward}
+
+    @classmethod
+    def from_json(cls, value: Any) -> TraceContextPolicy:
+        data = _object(value, "policy.traceContext")
+        unknown = set(data) - {"forward"}
+        if unknown:
+            raise PolicyError(f"policy.traceContext has no field {sorted(unknown)[0]!r}")
+        forward = data.get("forward", False)
+        if not isinstance(forward, bool):
+            raise PolicyError("policy.traceContext.forward must be true or false")
+        return cls(forward)
+
+
+@dataclass(frozen=True, slots=True)
 class EndpointPolicy:
     """Every policy an endpoint may set; the default (all None) inherits everything."""
 
@@ -228,6 +251,11 @@ class EndpointPolicy:
     ordering: OrderingPolicy | None = None
     fallback: FallbackPolicy | None = None
     recovery: RecoveryPolicy | None = None
+    trace_context: TraceContextPolicy | None = None
+
+    @property
+    def forwards_trace_context(self) -> bool:
+        return self.trace_context is not None and self.trace_context.forward
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -238,6 +266,7 @@ class EndpointPolicy:
                 ("ordering", self.ordering),
                 ("fallback", self.fallback),
                 ("recovery", self.recovery),
+                ("traceContext", self.trace_context),
             )
             if part is not None
         }
@@ -248,6 +277,7 @@ class EndpointPolicy:
             return NO_ENDPOINT_POLICY
         data = _object(value, "policy")
         unknown = set(data) - {"retry", "breaker", "ordering", "fallback", "recovery"}
+        unknown -= {"traceContext"}
         if unknown:
             raise PolicyError(f"policy has no field {sorted(unknown)[0]!r}")
         return cls(
@@ -264,6 +294,9 @@ class EndpointPolicy:
             recovery=None
             if data.get("recovery") is None
             else RecoveryPolicy.from_json(data["recovery"]),
+            trace_context=None
+            if data.get("traceContext") is None
+            else TraceContextPolicy.from_json(data["traceContext"]),
         )
 
 

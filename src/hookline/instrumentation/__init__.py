@@ -37,12 +37,25 @@ from hookline.instrumentation._hooks import NO_INSTRUMENTATION, Hook, Instrument
 from hookline.instrumentation._log_format import LOG_FORMATS, configure_logging
 from hookline.instrumentation._logging import LoggingHook
 from hookline.instrumentation._metrics import MetricsHook, prepare_directory, process_exited
+from hookline.instrumentation._request_ids import REQUEST_ID
+from hookline.instrumentation._tracing import (
+    TRACINGS,
+    AttemptSpan,
+    PublishSpan,
+    RequestSpan,
+    Tracing,
+    load_tracing,
+    tracing_installed,
+)
 
 __all__ = [
     "LOG_FORMATS",
     "NO_INSTRUMENTATION",
+    "REQUEST_ID",
+    "TRACINGS",
     "AttemptFinished",
     "AttemptMilestone",
+    "AttemptSpan",
     "BackgroundTaskFinished",
     "BacklogSampled",
     "BatchCommitted",
@@ -64,8 +77,13 @@ __all__ = [
     "LoggingHook",
     "MessageAccepted",
     "MetricsHook",
+    "PublishSpan",
     "RequestServed",
+    "RequestSpan",
+    "Tracing",
     "configure_logging",
+    "load_tracing",
     "prepare_directory",
     "process_exited",
+    "tracing_installed",
 ]

@@ -3,7 +3,8 @@
 Lines name ids, status codes and reasons; never a payload, a secret, a header value or a
 token (DESIGN.md, "Safety"). The same ids go with each line as fields (``extra=``), which
 JSON lines carry as keys (``_log_format.py``): ``msg_id``, ``endpoint_id``, ``attempt_id``,
-``status_code``, ``task_id``.
+``status_code``, ``task_id``, ``app_id``; ``request_id`` is added by the handler's filter
+(``_request_ids.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hookline.instrumentation._events import (
     EndpointEnabled,
     EndpointRecovered,
     Event,
+    MessageAccepted,
 )
 
 log = logging.getLogger("hookline.events")
@@ -31,13 +33,24 @@ _ALWAYS: frozenset[type[Event]] = frozenset(
 
 
 class LoggingHook:
-    """Logs state changes always, and every attempt when ``attempts`` is set (``--dev``)."""
+    """Logs state changes always, and every publish and attempt when ``attempts`` is set
+    (``--dev``: a line per message costs too much at production rates)."""
 
     def __init__(self, *, attempts: bool = False) -> None:
-        self.events: frozenset[type[Event]] = _ALWAYS | ({AttemptFinished} if attempts else set())
+        each: set[type[Event]] = {AttemptFinished, MessageAccepted} if attempts else set()
+        self.events: frozenset[type[Event]] = _ALWAYS | each
 
     def __call__(self, event: Event) -> None:
         match event:
+            case MessageAccepted():
+                # Heard inline by the publish, so the line also carries the request's id.
+                log.info(
+                    "message %s accepted for %s: %d deliveries",
+                    event.msg_id,
+                    event.app_id,
+                    event.deliveries,
+                    extra={"msg_id": event.msg_id, "app_id": event.app_id},
+                )
             case AttemptFinished():
                 log.info(
                     "attempt %s %s -> %s status=%s %dms %s%s",

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from hookline.domain.clock import utcnow
 from hookline.domain.operational import DEFAULT_DISABLE_AFTER
 from hookline.domain.ssrf import ANY_PORT, PortPolicy
-from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, MessageAccepted
+from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, MessageAccepted, Tracing
 from hookline.operations.backlog import BacklogMonitor
 from hookline.operations.cache import ApplicationCache
 from hookline.operations.token_cache import TokenCache
@@ -58,6 +58,8 @@ class Operations:
     so it wakes for them instead of at its next poll."""
     instrumentation: Instrumentation = NO_INSTRUMENTATION
     """Hears accepted messages and endpoints created, changed, enabled, disabled, deleted."""
+    tracing: Tracing | None = None
+    """Records the API's request and publish spans (``HOOKLINE_TRACING``); None when off."""
     disable_after: timedelta = DEFAULT_DISABLE_AFTER
     """The auto-disable period: an endpoint failing this long is disabled."""
     endpoint_https_only: bool = False

@@ -261,6 +261,7 @@ def message_params(msg: Message) -> dict[str, Any]:
         "expires_at": to_ms(msg.expires_at),
         "deliver_at": to_ms(msg.deliver_at),
         "ordering_key": msg.ordering_key,
+        "trace_context": msg.trace_context,
     }
 
 
@@ -278,6 +279,7 @@ def message_from(row: Row) -> Message:
         expires_at=from_ms(row["expires_at"]),
         deliver_at=from_ms(row["deliver_at"]),
         ordering_key=row["ordering_key"],
+        trace_context=row["trace_context"],
     )
 
 

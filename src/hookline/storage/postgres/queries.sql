@@ -7,11 +7,11 @@ SELECT name FROM event_types WHERE name = ANY(:names)
 -- name: insert_messages
 -- A whole group commit in one statement: one array per column.
 INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
-                      created_at, expires_at, deliver_at, ordering_key)
+                      created_at, expires_at, deliver_at, ordering_key, trace_context)
 SELECT * FROM unnest(:id::text[], :app_id::text[], :event_type::text[], :event_id::text[],
                      :payload::bytea[], :channels::text[], :tags::text[],
                      :created_at::bigint[], :expires_at::bigint[], :deliver_at::bigint[],
-                     :ordering_key::text[])
+                     :ordering_key::text[], :trace_context::text[])
 
 -- name: insert_deliveries
 -- Pending rows, rows leased to the publishing process's worker (with a lease_token), and

@@ -82,6 +82,7 @@ CREATE TABLE messages (
     expires_at BIGINT,
     deliver_at BIGINT,
     ordering_key TEXT,
+    trace_context TEXT,
     UNIQUE (app_id, event_id)
 );
 CREATE INDEX messages_app ON messages (app_id, id);

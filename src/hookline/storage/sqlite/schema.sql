@@ -85,6 +85,7 @@ CREATE TABLE messages (
     expires_at INTEGER,
     deliver_at INTEGER,
     ordering_key TEXT,
+    trace_context TEXT,
     UNIQUE (app_id, event_id)
 );
 CREATE INDEX messages_app ON messages (app_id, id);

@@ -148,6 +148,7 @@ MESSAGE = JsonRow(
     "expires_at",
     "deliver_at",
     "ordering_key",
+    "trace_context",
 )
 """``payload_at`` and ``payload_size`` point into the ``payloads`` BLOB."""
 COMPLETION = JsonRow("completion", "scope", "key", "status", "body_at", "body_size")

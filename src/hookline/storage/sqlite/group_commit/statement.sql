@@ -37,11 +37,11 @@ BEGIN
     WHERE NEW.version IS NOT NULL
       AND (SELECT version FROM endpoint_changes) IS NOT NEW.version;
     INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
-                          created_at, expires_at, deliver_at, ordering_key)
+                          created_at, expires_at, deliver_at, ordering_key, trace_context)
     SELECT {message.id}, {message.app_id}, {message.event_type}, {message.event_id},
            substr(NEW.payloads, {message.payload_at}, {message.payload_size}),
            {message.channels}, {message.tags}, {message.created_at}, {message.expires_at},
-           {message.deliver_at}, {message.ordering_key}
+           {message.deliver_at}, {message.ordering_key}, {message.trace_context}
     FROM json_each(NEW.messages);
     -- Deliveries, pending and leased to the publishing process's worker.
     INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
