@@ -30,6 +30,8 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from hookline.domain.rollups import OTHER, OUTCOMES, STATUS_CLASSES
+from hookline.domain.rollups import outcome_class as attempt_outcome
 from hookline.instrumentation._events import (
     AttemptFinished,
     BatchCommitted,
@@ -45,24 +47,8 @@ FLUSH_INTERVAL_SECONDS = 1.0
 """How often a process writes its numbers for the others' scrapes; a scrape writes its own
 process's first, so only the other processes' figures can be this much behind."""
 
-OUTCOMES = ("2xx", "3xx", "4xx", "5xx", "timeout", "connection", "dns", "tls", "ssrf_blocked")
-OTHER = "other"
-"""An attempt that ended none of those ways (an invalid URL, an expunged payload, a 1xx)."""
-
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """A request's method is the client's to choose: any other is counted as ``other``."""
-_STATUS_CLASSES = {1: OTHER, 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
-# The reasons the transport gives when there is no HTTP answer (hookline.transport).
-_REASON_PREFIXES = (
-    ("timeout", "timeout"),
-    ("DNS", "dns"),
-    ("TLS", "tls"),
-    ("connection", "connection"),
-    ("server disconnected", "connection"),
-    ("blocked by", "ssrf_blocked"),
-    ("refused: only https", "ssrf_blocked"),
-    ("invalid URL: ", "ssrf_blocked"),
-)
 
 LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 LATENCY_BUCKETS_SECONDS += (2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400)
@@ -71,17 +57,6 @@ DURATION_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 COMMIT_BUCKETS_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 PAYLOAD_BUCKETS_BYTES = (128, 512, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
-
-
-def attempt_outcome(status_code: int, error: str | None) -> str:
-    """The bounded label of an attempt's end: the status class, or why there was no answer."""
-    if status_code:
-        return _STATUS_CLASSES.get(status_code // 100, OTHER)
-    if error:
-        for prefix, outcome in _REASON_PREFIXES:
-            if error.startswith(prefix):
-                return outcome
-    return OTHER
 
 
 @dataclass(slots=True)
@@ -162,7 +137,7 @@ class MetricsHook:
         match event:
             case AttemptFinished():
                 status = event.status_code
-                outcome = _STATUS_CLASSES.get(status // 100, OTHER) if status else None
+                outcome = STATUS_CLASSES.get(status // 100, OTHER) if status else None
                 self._attempts[outcome or attempt_outcome(status, event.error)] += 1
                 self._attempt_seconds.observe(event.duration_ms / 1000)
                 created = event.msg_created_at

@@ -31,6 +31,7 @@ from hookline.domain.models import (
 from hookline.domain.networks import Network
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
+from hookline.domain.rollups import Rollup
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 
 EndpointChanged = Callable[[str, int, bool], None]
@@ -322,6 +323,24 @@ class Store(Protocol):
         until: datetime | None = None,
     ) -> EndpointStats:
         """Deliveries by status; with ``since``/``until``, of messages created in that range."""
+        ...
+
+    async def endpoint_rollups(
+        self,
+        endpoint_id: str,
+        period_seconds: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Rollup]:
+        """An endpoint's attempt rollups of one period (``domain/rollups.py``) that start in
+        [``start``, ``end``), oldest first; written by ``complete`` with the attempts."""
+        ...
+
+    async def prune_rollups(
+        self, period_seconds: int, before: datetime, limit: int, dry_run: bool = False
+    ) -> int:
+        """Remove (or, dry, count) at most ``limit`` of the oldest rollups of one period that
+        started before ``before``; how many. Retention calls it until it returns fewer."""
         ...
 
     # messages: publishing writes the message and its deliveries in one transaction

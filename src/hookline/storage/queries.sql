@@ -97,6 +97,30 @@ WHERE d.endpoint_id = :endpoint_id AND d.app_id = :app_id
     AND (CAST(:until AS BIGINT) IS NULL OR m.created_at < :until)
 GROUP BY d.status
 
+-- name: endpoint_rollups
+-- An endpoint's rollup rows of one period (60 or 3600 seconds) starting in [start, end);
+-- either bound may be NULL (open). The primary key serves it.
+SELECT start_at, attempts, success, status_3xx, status_4xx, status_5xx, timeout, connection,
+       dns, tls, ssrf_blocked, other, latency_0, latency_1, latency_2, latency_3, latency_4,
+       latency_5, latency_6, latency_7, latency_8, latency_9, latency_10, latency_11,
+       duration_ms, payload_bytes, payloads
+FROM endpoint_rollups
+WHERE endpoint_id = :endpoint_id AND period = :period
+    AND (CAST(:start AS BIGINT) IS NULL OR start_at >= :start)
+    AND (CAST(:end AS BIGINT) IS NULL OR start_at < :end)
+ORDER BY start_at
+
+-- name: prune_rollups
+-- Retention: the oldest rollup rows of one period that started before the horizon, a batch
+-- at a time (minute rows have a shorter horizon than hour rows).
+DELETE FROM endpoint_rollups WHERE (endpoint_id, period, start_at) IN (
+    SELECT endpoint_id, period, start_at FROM endpoint_rollups
+    WHERE period = :period AND start_at < :before ORDER BY start_at LIMIT :limit
+)
+
+-- name: prunable_rollups
+SELECT count(*) FROM endpoint_rollups WHERE period = :period AND start_at < :before
+
 -- name: active_endpoints
 -- With their application's rate limit, which applies where theirs is not set.
 SELECT e.*, a.throttle_rate AS app_throttle_rate

@@ -46,6 +46,7 @@ from hookline.domain.networks import encode as encode_networks
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
+from hookline.domain.rollups import Rollup
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import pruning, rows, sql
@@ -291,6 +292,22 @@ class SqlRepository:
             params["until"] = rows.to_ms(until) if until is not None else None
         found = await self._db.query(name, params)
         return EndpointStats(**{MessageStatus(r["status"]).text: r["n"] for r in found})
+
+    async def endpoint_rollups(
+        self,
+        endpoint_id: str,
+        period_seconds: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Rollup]:
+        params = {
+            "endpoint_id": endpoint_id,
+            "period": period_seconds,
+            "start": rows.to_ms(start),
+            "end": rows.to_ms(end),
+        }
+        found = await self._db.query("endpoint_rollups", params)
+        return [rows.rollup_from(r, period_seconds) for r in found]
 
     # -- messages -------------------------------------------------------------------
 
@@ -822,6 +839,14 @@ class SqlRepository:
         if dry_run:
             return int((await self._db.query("prunable_audit_log", params))[0][0])
         return await self._db.execute("prune_audit_log", params)
+
+    async def prune_rollups(
+        self, period_seconds: int, before: datetime, limit: int, dry_run: bool = False
+    ) -> int:
+        params = {"period": period_seconds, "before": rows.to_ms(before), "limit": limit}
+        if dry_run:
+            return int((await self._db.query("prunable_rollups", params))[0][0])
+        return await self._db.execute("prune_rollups", params)
 
     async def reclaim_space(self, max_pages: int) -> int:
         return await self._pruner.reclaim(max_pages)

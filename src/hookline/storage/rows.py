@@ -30,6 +30,7 @@ from hookline.domain.models import (
 )
 from hookline.domain.policy import ApplicationPolicy, EndpointPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
+from hookline.domain.rollups import COUNT_COLUMNS, Rollup, RollupBatch
 from hookline.domain.routing import endpoint_accepts
 from hookline.domain.tasks import BackgroundTask, TaskFilter, TaskKind, TaskRow, TaskStatus
 from hookline.storage.base import (
@@ -308,6 +309,21 @@ def attempt_params(attempt: Attempt) -> dict[str, Any]:
         "trigger_type": int(attempt.trigger),
         "created_at": to_ms(attempt.timestamp),
     }
+
+
+def rollup_params(outcomes: Sequence[AttemptOutcome]) -> list[dict[str, int | str]]:
+    """The rollup rows a batch of attempts adds to (``domain/rollups.py``), aggregated here
+    so that the batch writes one upsert per endpoint and period, not one per attempt."""
+    batch = RollupBatch()
+    for outcome in outcomes:
+        payload = outcome.claimed.message.payload
+        batch.add(outcome.attempt, None if payload is None else len(payload))
+    return batch.rows()
+
+
+def rollup_from(row: Any, period_seconds: int) -> Rollup:
+    counts = tuple(int(row[column]) for column in COUNT_COLUMNS)
+    return Rollup(ms_to_dt(int(row["start_at"])), period_seconds, counts)
 
 
 def finish_params(outcome: AttemptOutcome) -> dict[str, Any]:
