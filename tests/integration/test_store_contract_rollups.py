@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+from hookline.delivery.retention import prune
 from hookline.domain import ids
 from hookline.domain.models import Attempt, ClaimedDelivery, MessageStatus
 from hookline.domain.rollups import HOUR_SECONDS, MINUTE_SECONDS, summarize
@@ -132,3 +133,21 @@ async def test_rollups_are_pruned_per_period_before_the_horizon(store: Store) ->
     minutes = await store.endpoint_rollups(ep_id, MINUTE_SECONDS)
     assert [r.start for r in minutes] == [HOUR + timedelta(minutes=20)]
     assert len(await store.endpoint_rollups(ep_id, HOUR_SECONDS)) == 1
+
+
+async def test_retention_prunes_minute_rollups_sooner_than_hour_rollups(store: Store) -> None:
+    """A retention pass removes minute rows from the shorter horizon and hour rows from the
+    retention horizon, and counts both in its report (a dry run counts, removes nothing)."""
+    claimed = await _claimed(store, 2)
+    ep_id = claimed[0].endpoint.id
+    old, recent = HOUR - timedelta(days=10), HOUR
+    await store.complete([_outcome(claimed[0], 200, old), _outcome(claimed[1], 200, recent)])
+    before, minutes_before = HOUR - timedelta(days=5), HOUR - timedelta(hours=1)
+    dry = await prune(store, before, dry_run=True, minutes_before=minutes_before)
+    assert dry.rollups == 2
+    assert len(await store.endpoint_rollups(ep_id, MINUTE_SECONDS)) == 2
+    report = await prune(store, before, minutes_before=minutes_before)
+    assert report.rollups == 2  # the old minute and the old hour
+    assert [r.start for r in await store.endpoint_rollups(ep_id, MINUTE_SECONDS)] == [recent]
+    assert [r.start for r in await store.endpoint_rollups(ep_id, HOUR_SECONDS)] == [recent]
+    assert (await prune(store, before + timedelta(days=10))).rollups == 2

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hookline.domain.rollups import outcome_class as attempt_outcome
 from hookline.instrumentation import (
     AttemptFinished,
     BatchCommitted,
@@ -19,7 +20,6 @@ from hookline.instrumentation import (
     RequestServed,
     prepare_directory,
 )
-from hookline.instrumentation._metrics import attempt_outcome
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -14,10 +14,12 @@ from hookline.domain.rollups import (
     HOUR_SECONDS,
     LATENCY_COLUMNS,
     LATENCY_EDGES_MS,
+    MINUTE_ROLLUP_HOURS,
     MINUTE_SECONDS,
     Rollup,
     RollupBatch,
     latency_bucket,
+    minute_cutoff,
     outcome_class,
     summarize,
     window,
@@ -138,3 +140,10 @@ def test_an_older_or_open_window_reads_hours_rounded_outwards() -> None:
     assert chosen.period_seconds == HOUR_SECONDS
     assert chosen.start == T0
     assert window(None, None, now, minute_hours=48) == type(chosen)(HOUR_SECONDS, None, None)
+
+
+def test_minute_rollups_go_after_two_days_or_with_a_shorter_retention() -> None:
+    """Minute rows are kept ``MINUTE_ROLLUP_HOURS``, or as long as the retention if shorter."""
+    now = T0
+    assert minute_cutoff(now, timedelta(days=90)) == now - timedelta(hours=MINUTE_ROLLUP_HOURS)
+    assert minute_cutoff(now, timedelta(hours=6)) == now - timedelta(hours=6)

@@ -25,8 +25,8 @@ HOUR_SECONDS = 3600
 PERIODS_SECONDS = (MINUTE_SECONDS, HOUR_SECONDS)
 """The two row sizes; a row's ``period`` column holds one of them."""
 
-MINUTE_ROLLUP_HOURS_DEFAULT = 48
-"""How long minute rows are kept by default (``HOOKLINE_MINUTE_ROLLUP_HOURS``): a chart of
+MINUTE_ROLLUP_HOURS = 48
+"""How long minute rows are kept (retention prunes them sooner than hour rows): a chart of
 the last day or two is drawn per minute; hour rows live as long as attempts do."""
 
 OUTCOMES = ("2xx", "3xx", "4xx", "5xx", "timeout", "connection", "dns", "tls", "ssrf_blocked")
@@ -224,7 +224,10 @@ class RollupWindow:
 
 
 def window(
-    since: datetime | None, until: datetime | None, now: datetime, minute_hours: int
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    minute_hours: int = MINUTE_ROLLUP_HOURS,
 ) -> RollupWindow:
     """Minute rows when the whole window lies within the minutes still kept, else hour rows;
     the bounds rounded outwards to whole rows (Svix: "rounded to hour granularity"), since
@@ -238,6 +241,12 @@ def window(
         if end < until:
             end += timedelta(seconds=period)
     return RollupWindow(period, start, end)
+
+
+def minute_cutoff(now: datetime, horizon: timedelta) -> datetime:
+    """Minute rows that started before this go: after ``MINUTE_ROLLUP_HOURS``, or with the
+    retention horizon if that is shorter."""
+    return now - min(horizon, timedelta(hours=MINUTE_ROLLUP_HOURS))
 
 
 def _floor(value: datetime, period_seconds: int) -> datetime:

@@ -30,8 +30,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from hookline.domain.rollups import OTHER, OUTCOMES, STATUS_CLASSES
-from hookline.domain.rollups import outcome_class as attempt_outcome
+from hookline.domain.rollups import OTHER, OUTCOMES, STATUS_CLASSES, outcome_class
 from hookline.instrumentation._events import (
     AttemptFinished,
     BatchCommitted,
@@ -138,7 +137,7 @@ class MetricsHook:
             case AttemptFinished():
                 status = event.status_code
                 outcome = STATUS_CLASSES.get(status // 100, OTHER) if status else None
-                self._attempts[outcome or attempt_outcome(status, event.error)] += 1
+                self._attempts[outcome or outcome_class(status, event.error)] += 1
                 self._attempt_seconds.observe(event.duration_ms / 1000)
                 created = event.msg_created_at
                 if created is not None and event.outcome == "success" and not event.manual:
