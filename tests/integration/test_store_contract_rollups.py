@@ -109,6 +109,26 @@ async def test_rollups_are_read_by_range_and_endpoint(store: Store) -> None:
     assert [r.start for r in everything] == [HOUR + timedelta(hours=i) for i in range(3)]
 
 
+async def test_summed_rollups_equal_the_rows_added_up(store: Store) -> None:
+    """``sum_rollups`` adds up in the database exactly the rows ``endpoint_rollups`` reads,
+    and a window with no rows sums to zeros."""
+    claimed = await _claimed(store, 4)
+    codes = (200, 503, 404, 200)
+    await store.complete(
+        [
+            _outcome(c, code, HOUR + timedelta(minutes=20 * i), duration_ms=40 * i)
+            for i, (c, code) in enumerate(zip(claimed, codes, strict=True))
+        ]
+    )
+    ep_id = claimed[0].endpoint.id
+    for period in (MINUTE_SECONDS, HOUR_SECONDS):
+        start, end = HOUR + timedelta(minutes=10), HOUR + timedelta(hours=2)
+        rows = await store.endpoint_rollups(ep_id, period, start, end)
+        assert await store.sum_rollups(ep_id, period, start, end) == summarize(rows)
+    empty = await store.sum_rollups(ep_id, HOUR_SECONDS, HOUR - timedelta(days=1), HOUR)
+    assert empty.attempts == 0 and empty.latency_percentile_ms(0.5) is None
+
+
 async def test_an_expunged_payload_counts_the_attempt_but_no_bytes(store: Store) -> None:
     """An attempt whose payload is gone adds to the attempts, not to the payload figures."""
     claimed = await _claimed(store, 1)

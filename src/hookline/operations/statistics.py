@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from hookline.domain.errors import InvalidRequest
-from hookline.domain.rollups import RollupSummary, summarize, window
+from hookline.domain.rollups import RollupSummary, window
 from hookline.operations import applications, inputs
 from hookline.operations.context import Operations
 from hookline.operations.endpoints import in_application
@@ -34,5 +34,4 @@ async def attempt_stats(
     app = await applications.resolve(ops, principal, app_key)
     endpoint = await in_application(ops, app, key)
     rows = window(since, until, ops.clock())
-    found = await ops.store.endpoint_rollups(endpoint.id, rows.period_seconds, rows.start, rows.end)
-    return summarize(found)
+    return await ops.store.sum_rollups(endpoint.id, rows.period_seconds, rows.start, rows.end)

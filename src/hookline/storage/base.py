@@ -31,7 +31,7 @@ from hookline.domain.models import (
 from hookline.domain.networks import Network
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
-from hookline.domain.rollups import Rollup
+from hookline.domain.rollups import Rollup, RollupSummary
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 
 EndpointChanged = Callable[[str, int, bool], None]
@@ -334,6 +334,16 @@ class Store(Protocol):
     ) -> list[Rollup]:
         """An endpoint's attempt rollups of one period (``domain/rollups.py``) that start in
         [``start``, ``end``), oldest first; written by ``complete`` with the attempts."""
+        ...
+
+    async def sum_rollups(
+        self,
+        endpoint_id: str,
+        period_seconds: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> RollupSummary:
+        """The same rows as ``endpoint_rollups``, added up by the database."""
         ...
 
     async def prune_rollups(

@@ -110,6 +110,28 @@ WHERE endpoint_id = :endpoint_id AND period = :period
     AND (CAST(:end AS BIGINT) IS NULL OR start_at < :end)
 ORDER BY start_at
 
+-- name: endpoint_rollup_sums
+-- The same rows added up in the database: one row back whatever the window, for the
+-- statistics API (a chart reads the rows themselves).
+SELECT coalesce(sum(attempts), 0) AS attempts, coalesce(sum(success), 0) AS success,
+       coalesce(sum(status_3xx), 0) AS status_3xx, coalesce(sum(status_4xx), 0) AS
+       status_4xx, coalesce(sum(status_5xx), 0) AS status_5xx, coalesce(sum(timeout), 0) AS
+       timeout, coalesce(sum(connection), 0) AS connection, coalesce(sum(dns), 0) AS dns,
+       coalesce(sum(tls), 0) AS tls, coalesce(sum(ssrf_blocked), 0) AS ssrf_blocked,
+       coalesce(sum(other), 0) AS other, coalesce(sum(latency_0), 0) AS latency_0,
+       coalesce(sum(latency_1), 0) AS latency_1, coalesce(sum(latency_2), 0) AS latency_2,
+       coalesce(sum(latency_3), 0) AS latency_3, coalesce(sum(latency_4), 0) AS latency_4,
+       coalesce(sum(latency_5), 0) AS latency_5, coalesce(sum(latency_6), 0) AS latency_6,
+       coalesce(sum(latency_7), 0) AS latency_7, coalesce(sum(latency_8), 0) AS latency_8,
+       coalesce(sum(latency_9), 0) AS latency_9, coalesce(sum(latency_10), 0) AS latency_10,
+       coalesce(sum(latency_11), 0) AS latency_11, coalesce(sum(duration_ms), 0) AS
+       duration_ms, coalesce(sum(payload_bytes), 0) AS payload_bytes,
+       coalesce(sum(payloads), 0) AS payloads
+FROM endpoint_rollups
+WHERE endpoint_id = :endpoint_id AND period = :period
+    AND (CAST(:start AS BIGINT) IS NULL OR start_at >= :start)
+    AND (CAST(:end AS BIGINT) IS NULL OR start_at < :end)
+
 -- name: prune_rollups
 -- Retention: the oldest rollup rows of one period that started before the horizon, a batch
 -- at a time (minute rows have a shorter horizon than hour rows).

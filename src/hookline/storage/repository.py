@@ -46,7 +46,7 @@ from hookline.domain.networks import encode as encode_networks
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
-from hookline.domain.rollups import Rollup
+from hookline.domain.rollups import COUNT_COLUMNS, Rollup, RollupSummary
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import pruning, rows, sql
@@ -308,6 +308,22 @@ class SqlRepository:
         }
         found = await self._db.query("endpoint_rollups", params)
         return [rows.rollup_from(r, period_seconds) for r in found]
+
+    async def sum_rollups(
+        self,
+        endpoint_id: str,
+        period_seconds: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> RollupSummary:
+        params = {
+            "endpoint_id": endpoint_id,
+            "period": period_seconds,
+            "start": rows.to_ms(start),
+            "end": rows.to_ms(end),
+        }
+        (found,) = await self._db.query("endpoint_rollup_sums", params)
+        return RollupSummary(tuple(int(found[column]) for column in COUNT_COLUMNS))
 
     # -- messages -------------------------------------------------------------------
 
