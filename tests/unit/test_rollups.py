@@ -1,6 +1,6 @@
 """The rollup rules (``domain/rollups.py``): one row per endpoint and period per batch,
 outcome classes, duration buckets, percentiles of summed rows, and the window a query
-reads."""
+reads; and the event-type usage rule of Svix's aggregate task (``domain/usage.py``)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from hookline.domain.rollups import (
     summarize,
     window,
 )
+from hookline.domain.usage import event_type_usage
 
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 
@@ -147,3 +148,15 @@ def test_minute_rollups_go_after_two_days_or_with_a_shorter_retention() -> None:
     now = T0
     assert minute_cutoff(now, timedelta(days=90)) == now - timedelta(hours=MINUTE_ROLLUP_HOURS)
     assert minute_cutoff(now, timedelta(hours=6)) == now - timedelta(hours=6)
+
+
+def test_event_type_usage_names_each_type_once_and_sees_a_catch_all() -> None:
+    """An application's subscribed types are the union of its endpoints' filters, sorted;
+    an endpoint without a filter makes it a catch-all."""
+    assert event_type_usage("app_1", [("b", "a"), ("a",), None]) == {
+        "appId": "app_1",
+        "explicitlySubscribedEventTypes": ["a", "b"],
+        "hasCatchAllEndpoint": True,
+    }
+    assert event_type_usage("app_1", [("a",), ()])["hasCatchAllEndpoint"] is True
+    assert event_type_usage("app_1", [("a",)])["hasCatchAllEndpoint"] is False

@@ -530,6 +530,28 @@ class BackgroundTaskOut(Wire):
     data: dict[str, Any]
 
 
+class AppUsageStatsIn(Wire):
+    since: Timestamp
+    until: Timestamp
+    app_ids: list[Uid] | None = Field(default=None, max_length=1000)
+    """Application ids or uids; none for every application with attempts in the range."""
+
+
+class AppUsageStatsOut(Wire):
+    id: str
+    status: str
+    task: str
+    updated_at: datetime
+    unresolved_app_ids: list[str]
+
+
+class AggregateEventTypesOut(Wire):
+    id: str
+    status: str
+    task: str
+    updated_at: datetime
+
+
 class DryRunOut(Wire):
     """hookline's own: what a task would queue, counted without changing anything."""
 

@@ -346,6 +346,13 @@ class Store(Protocol):
         """The same rows as ``endpoint_rollups``, added up by the database."""
         ...
 
+    async def app_attempts(
+        self, period_seconds: int, start: datetime, end: datetime
+    ) -> dict[str, int]:
+        """Attempts per application in the rollups of one period that start in
+        [``start``, ``end``); an application without any is absent."""
+        ...
+
     async def prune_rollups(
         self, period_seconds: int, before: datetime, limit: int, dry_run: bool = False
     ) -> int:
@@ -522,6 +529,13 @@ class Store(Protocol):
 
     async def cancel_task(self, task_id: str, now: datetime) -> bool:
         """Stop a running task after its current batch; False if it was not running."""
+        ...
+
+    async def finish_task(
+        self, task_id: str, lease_token: str, result: dict[str, object], now: datetime
+    ) -> bool:
+        """Finish a statistics task with its result, only while ``lease_token`` holds it;
+        whether it did."""
         ...
 
     async def fail_task(self, task_id: str, lease_token: str, error: str, now: datetime) -> None:

@@ -132,6 +132,13 @@ WHERE endpoint_id = :endpoint_id AND period = :period
     AND (CAST(:start AS BIGINT) IS NULL OR start_at >= :start)
     AND (CAST(:end AS BIGINT) IS NULL OR start_at < :end)
 
+-- name: app_rollup_sums
+-- Attempts per application in one period's rows starting in [start, end), for the
+-- application-statistics task (Svix's messageDestinations); the period index serves it.
+SELECT app_id, sum(attempts) AS attempts FROM endpoint_rollups
+WHERE period = :period AND start_at >= :start AND start_at < :end
+GROUP BY app_id
+
 -- name: prune_rollups
 -- Retention: the oldest rollup rows of one period that started before the horizon, a batch
 -- at a time (minute rows have a shorter horizon than hour rows).
@@ -481,6 +488,11 @@ WHERE id = :task_id AND status = 'running'
 
 -- name: fail_background_task
 UPDATE background_tasks SET status = 'failed', error = :error, updated_at = :now
+WHERE id = :task_id AND status = 'running' AND lease_token = :lease_token
+
+-- name: finish_background_task
+-- A statistics task's one step: its result, written only while the runner's lease holds.
+UPDATE background_tasks SET status = 'finished', result = :result, updated_at = :now
 WHERE id = :task_id AND status = 'running' AND lease_token = :lease_token
 
 -- name: prune_tasks

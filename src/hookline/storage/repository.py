@@ -569,6 +569,13 @@ class SqlRepository:
         params = {"task_id": task_id, "now": rows.to_ms(now)}
         return await self._db.execute("cancel_background_task", params) == 1
 
+    async def finish_task(
+        self, task_id: str, lease_token: str, result: dict[str, object], now: datetime
+    ) -> bool:
+        params = {"task_id": task_id, "lease_token": lease_token, "now": rows.to_ms(now)}
+        params["result"] = rows.task_result_json(result)
+        return await self._db.execute("finish_background_task", params) == 1
+
     async def fail_task(self, task_id: str, lease_token: str, error: str, now: datetime) -> None:
         params = {"task_id": task_id, "lease_token": lease_token, "error": error}
         await self._db.execute("fail_background_task", {**params, "now": rows.to_ms(now)})
@@ -855,6 +862,13 @@ class SqlRepository:
         if dry_run:
             return int((await self._db.query("prunable_audit_log", params))[0][0])
         return await self._db.execute("prune_audit_log", params)
+
+    async def app_attempts(
+        self, period_seconds: int, start: datetime, end: datetime
+    ) -> dict[str, int]:
+        params = {"period": period_seconds, "start": rows.to_ms(start), "end": rows.to_ms(end)}
+        found = await self._db.query("app_rollup_sums", params)
+        return {r["app_id"]: int(r["attempts"]) for r in found}
 
     async def prune_rollups(
         self, period_seconds: int, before: datetime, limit: int, dry_run: bool = False

@@ -594,8 +594,13 @@ def task_filter_json(spec: TaskFilter) -> str:
             "tag": spec.tag,
             "status": None if spec.status is None else int(spec.status),
             "statusCodeClass": spec.status_code_class,
+            "appIds": None if spec.app_ids is None else list(spec.app_ids),
         }
     ).decode()
+
+
+def task_result_json(result: Mapping[str, object]) -> str:
+    return orjson.dumps(result).decode()
 
 
 def task_filter_from(text: str) -> TaskFilter:
@@ -609,6 +614,7 @@ def task_filter_from(text: str) -> TaskFilter:
         tag=raw["tag"],
         status=None if raw["status"] is None else MessageStatus(raw["status"]),
         status_code_class=raw["statusCodeClass"],
+        app_ids=None if raw.get("appIds") is None else tuple(raw["appIds"]),
     )
 
 
@@ -639,6 +645,7 @@ def task_from(row: Row) -> BackgroundTask:
         error=row["error"],
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
+        result=None if row["result"] is None else orjson.loads(row["result"]),
     )
 
 

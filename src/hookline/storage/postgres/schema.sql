@@ -234,7 +234,8 @@ CREATE TABLE background_tasks (
     lease_token TEXT,
     lease_until BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    result TEXT
 );
 CREATE INDEX background_tasks_app ON background_tasks (app_id, id);
 CREATE INDEX background_tasks_due ON background_tasks (lease_until) WHERE status = 'running';

@@ -38,3 +38,9 @@ CREATE TABLE endpoint_rollups (
     PRIMARY KEY (endpoint_id, period, start_at)
 );
 CREATE INDEX endpoint_rollups_period ON endpoint_rollups (period, start_at);
+
+-- 0021: the result of a background task that computes one (Svix's statistics tasks:
+-- application.stats, event-type.aggregate), as JSON, shown as the task's data; NULL for the
+-- tasks that walk deliveries. Such a task is the organization's, not an application's:
+-- its app_id is ''.
+ALTER TABLE background_tasks ADD COLUMN result TEXT;
