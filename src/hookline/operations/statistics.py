@@ -19,6 +19,7 @@ from hookline.domain import audit as a
 from hookline.domain import ids
 from hookline.domain.errors import InvalidRequest
 from hookline.domain.models import Page
+from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.rollups import RollupSummary, window
 from hookline.domain.tasks import (
     NO_APPLICATION,
@@ -82,7 +83,7 @@ async def start_app_usage(
         resolved = []
         for key in app_keys:
             app = await ops.store.get_application(key)
-            if app is None:
+            if app is None or app.id == OPERATIONAL_APP_ID:
                 unresolved.append(key)
             elif app.id not in resolved:
                 resolved.append(app.id)
@@ -142,7 +143,8 @@ async def _app_stats(ops: Operations, spec: TaskFilter) -> list[dict[str, object
     stats: list[dict[str, object]] = []
     for app_id in app_ids:
         app = await ops.store.get_application(app_id)
-        if app is not None:
+        # Operational webhooks are hookline's own deliveries, not an application's.
+        if app is not None and app.id != OPERATIONAL_APP_ID:
             stats.append(app_usage(app, made.get(app_id, 0)))
     return stats
 
