@@ -93,8 +93,7 @@ class PostgresBatchWriter:
         async with self._db.transaction() as tx:
             await tx.execute_arrays("insert_attempts", attempts)
             await tx.execute_arrays("finish_deliveries", finishes)
-            if rollups:
-                await tx.execute_arrays("upsert_rollups", rollups)
+            await tx.execute_arrays("upsert_rollups", rollups)
             if disables:
                 await tx.execute_many("disable_endpoint", disables)
             # Fallback destinations (docs/delivery.md): rare, so one statement per row.
