@@ -73,6 +73,7 @@ async def start_app_usage(
     made in [``since``, ``until``), from the rollups; the given ids or uids that name no
     application come back (all of them unresolved is a 422, as in Svix)."""
     principal.require_admin()
+    # Both are required, so the input rules give them back checked, never None.
     since = inputs.time(("body", "since"), since) or since
     until = inputs.time(("body", "until"), until) or until
     if since >= until:
