@@ -19,6 +19,7 @@ from hookline.api import (
     openapi,
     operational_webhooks,
     portal,
+    statistics,
     tasks,
     tokens,
 )
@@ -70,6 +71,7 @@ def all_routes(exposition: Callable[[], bytes] | None = None) -> list[Route]:
         *attempts.ROUTES,
         *operational_webhooks.ROUTES,
         *tasks.ROUTES,
+        *statistics.ROUTES,
         *tokens.ROUTES,
         *audit.ROUTES,
     ]

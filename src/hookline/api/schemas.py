@@ -430,6 +430,42 @@ class EndpointStatsOut(Wire):
     circuit: CircuitOut
 
 
+class AttemptOutcomesOut(Wire):
+    """A hookline field: attempts by how they ended (docs/observability.md, "Statistics")."""
+
+    status_2xx: int = Field(alias="2xx")
+    status_3xx: int = Field(alias="3xx")
+    status_4xx: int = Field(alias="4xx")
+    status_5xx: int = Field(alias="5xx")
+    timeout: int
+    connection: int
+    dns: int
+    tls: int
+    ssrf_blocked: int = Field(alias="ssrfBlocked")
+    other: int
+
+
+class AttemptLatencyOut(Wire):
+    """A hookline field: attempt durations, from the rollups' buckets (each figure the upper
+    edge of the bucket holding that percentile; null with no attempts)."""
+
+    p50_ms: int | None
+    p90_ms: int | None
+    p99_ms: int | None
+    mean_ms: float | None
+
+
+class EndpointAttemptStatsOut(Wire):
+    success: int
+    fail: int
+    canceled: int
+    """Always 0: hookline cancels no attempt (Svix counts attempts it cancelled)."""
+    outcomes: AttemptOutcomesOut
+    latency: AttemptLatencyOut
+    payload_bytes: int
+    """A hookline field: the bytes of the payloads sent, over the attempts that had one."""
+
+
 class MessageOut(Wire):
     id: str
     event_type: str
@@ -493,6 +529,28 @@ class BackgroundTaskOut(Wire):
     task: str
     updated_at: datetime
     data: dict[str, Any]
+
+
+class AppUsageStatsIn(Wire):
+    since: Timestamp
+    until: Timestamp
+    app_ids: list[Uid] | None = Field(default=None, max_length=1000)
+    """Application ids or uids; none for every application with attempts in the range."""
+
+
+class AppUsageStatsOut(Wire):
+    id: str
+    status: str
+    task: str
+    updated_at: datetime
+    unresolved_app_ids: list[str]
+
+
+class AggregateEventTypesOut(Wire):
+    id: str
+    status: str
+    task: str
+    updated_at: datetime
 
 
 class DryRunOut(Wire):

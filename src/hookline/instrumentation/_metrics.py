@@ -33,6 +33,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from hookline.domain.rollups import OTHER, OUTCOMES, outcome_class
 from hookline.instrumentation._events import (
     AttemptFinished,
     BacklogSampled,
@@ -49,10 +50,9 @@ FLUSH_INTERVAL_SECONDS = 1.0
 """How often a process writes its numbers for the others' scrapes; a scrape writes its own
 process's first, so only the other processes' figures can be this much behind."""
 
-OUTCOMES: tuple[str, ...] = ("2xx", "3xx", "4xx", "5xx", "rate_limited", "timeout")
-OUTCOMES += ("connection", "dns", "tls", "ssrf_blocked", "breaker_held")
-OTHER = "other"
-"""An attempt that ended none of those ways (an invalid URL, an expunged payload, a 1xx)."""
+METRIC_OUTCOMES = (*OUTCOMES[:4], "rate_limited", *OUTCOMES[4:], "breaker_held")
+"""The ``outcome`` label of attempts: the rollups' classes (``domain/rollups.py``), with a
+429 answer apart from the other 4xx and the deliveries a breaker held."""
 RATE_LIMITED = 429
 """Counted apart from the other 4xx: the endpoint asks to be sent less, not a failure of
 the request (the breaker's ``throttled`` rule hears the same answer)."""
@@ -63,18 +63,6 @@ RETRY_LABELS = (*(str(number) for number in range(2, 10)), "10+")
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """A request's method is the client's to choose: any other is counted as ``other``."""
-_STATUS_CLASSES = {1: OTHER, 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
-# The reasons the transport gives when there is no HTTP answer (hookline.transport).
-_REASON_PREFIXES = (
-    ("timeout", "timeout"),
-    ("DNS", "dns"),
-    ("TLS", "tls"),
-    ("connection", "connection"),
-    ("server disconnected", "connection"),
-    ("blocked by", "ssrf_blocked"),
-    ("refused: only https", "ssrf_blocked"),
-    ("invalid URL: ", "ssrf_blocked"),
-)
 
 LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 LATENCY_BUCKETS_SECONDS += (2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400)
@@ -103,16 +91,11 @@ LAG_BUCKETS_SECONDS += (900, 3600)
 
 
 def attempt_outcome(status_code: int, error: str | None) -> str:
-    """The bounded label of an attempt's end: the status class, or why there was no answer."""
+    """The bounded label of an attempt's end: the rollups' outcome class, but ``rate_limited``
+    for a 429."""
     if status_code == RATE_LIMITED:
         return "rate_limited"
-    if status_code:
-        return _STATUS_CLASSES.get(status_code // 100, OTHER)
-    if error:
-        for prefix, outcome in _REASON_PREFIXES:
-            if error.startswith(prefix):
-                return outcome
-    return OTHER
+    return outcome_class(status_code, error)
 
 
 @dataclass(slots=True)
@@ -247,7 +230,7 @@ class MetricsHook:
         self.directory = directory
         self.version = version
         self._accepted = [0.0, 0.0]
-        self._attempts = dict.fromkeys((*OUTCOMES, OTHER), 0.0)
+        self._attempts = dict.fromkeys((*METRIC_OUTCOMES, OTHER), 0.0)
         self._attempt_seconds = _Histogram(DURATION_BUCKETS_SECONDS)
         self._latency = _Histogram(LATENCY_BUCKETS_SECONDS)
         self._lag = _Histogram(LAG_BUCKETS_SECONDS)

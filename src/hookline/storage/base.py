@@ -31,6 +31,7 @@ from hookline.domain.models import (
 from hookline.domain.networks import Network
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
+from hookline.domain.rollups import Rollup, RollupSummary
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 
 EndpointChanged = Callable[[str, int, bool], None]
@@ -339,6 +340,41 @@ class Store(Protocol):
         """Deliveries by status; with ``since``/``until``, of messages created in that range."""
         ...
 
+    async def endpoint_rollups(
+        self,
+        endpoint_id: str,
+        period_seconds: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Rollup]:
+        """An endpoint's attempt rollups of one period (``domain/rollups.py``) that start in
+        [``start``, ``end``), oldest first; written by ``complete`` with the attempts."""
+        ...
+
+    async def sum_rollups(
+        self,
+        endpoint_id: str,
+        period_seconds: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> RollupSummary:
+        """The same rows as ``endpoint_rollups``, added up by the database."""
+        ...
+
+    async def app_attempts(
+        self, period_seconds: int, start: datetime, end: datetime
+    ) -> dict[str, int]:
+        """Attempts per application in the rollups of one period that start in
+        [``start``, ``end``); an application without any is absent."""
+        ...
+
+    async def prune_rollups(
+        self, period_seconds: int, before: datetime, limit: int, dry_run: bool = False
+    ) -> int:
+        """Remove (or, dry, count) at most ``limit`` of the oldest rollups of one period that
+        started before ``before``; how many. Retention calls it until it returns fewer."""
+        ...
+
     # messages: publishing writes the message and its deliveries in one transaction
     async def publish(
         self,
@@ -516,6 +552,13 @@ class Store(Protocol):
 
     async def cancel_task(self, task_id: str, now: datetime) -> bool:
         """Stop a running task after its current batch; False if it was not running."""
+        ...
+
+    async def finish_task(
+        self, task_id: str, lease_token: str, result: dict[str, object], now: datetime
+    ) -> bool:
+        """Finish a statistics task with its result, only while ``lease_token`` holds it;
+        whether it did."""
         ...
 
     async def fail_task(self, task_id: str, lease_token: str, error: str, now: datetime) -> None:

@@ -30,6 +30,7 @@ from hookline.domain.models import (
 )
 from hookline.domain.policy import ApplicationPolicy, EndpointPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
+from hookline.domain.rollups import COUNT_COLUMNS, Rollup, RollupBatch
 from hookline.domain.routing import endpoint_accepts
 from hookline.domain.tasks import BackgroundTask, TaskFilter, TaskKind, TaskRow, TaskStatus
 from hookline.storage.base import (
@@ -312,6 +313,21 @@ def attempt_params(attempt: Attempt) -> dict[str, Any]:
     }
 
 
+def rollup_params(outcomes: Sequence[AttemptOutcome]) -> list[dict[str, int | str]]:
+    """The rollup rows a batch of attempts adds to (``domain/rollups.py``), aggregated here
+    so that the batch writes one upsert per endpoint and period, not one per attempt."""
+    batch = RollupBatch()
+    for outcome in outcomes:
+        payload = outcome.claimed.message.payload
+        batch.add(outcome.attempt, None if payload is None else len(payload))
+    return batch.rows()
+
+
+def rollup_from(row: Any, period_seconds: int) -> Rollup:
+    counts = tuple(int(row[column]) for column in COUNT_COLUMNS)
+    return Rollup(ms_to_dt(int(row["start_at"])), period_seconds, counts)
+
+
 def finish_params(outcome: AttemptOutcome) -> dict[str, Any]:
     """What an attempt's outcome writes to its delivery (only while its lease holds)."""
     return {
@@ -581,8 +597,13 @@ def task_filter_json(spec: TaskFilter) -> str:
             "status": None if spec.status is None else int(spec.status),
             "statusCodeClass": spec.status_code_class,
             "failedSince": to_ms(spec.failed_since),
+            "appIds": None if spec.app_ids is None else list(spec.app_ids),
         }
     ).decode()
+
+
+def task_result_json(result: Mapping[str, object]) -> str:
+    return orjson.dumps(result).decode()
 
 
 def task_filter_from(text: str) -> TaskFilter:
@@ -597,6 +618,7 @@ def task_filter_from(text: str) -> TaskFilter:
         status=None if raw["status"] is None else MessageStatus(raw["status"]),
         status_code_class=raw["statusCodeClass"],
         failed_since=from_ms(raw.get("failedSince")),
+        app_ids=None if raw.get("appIds") is None else tuple(raw["appIds"]),
     )
 
 
@@ -627,6 +649,7 @@ def task_from(row: Row) -> BackgroundTask:
         error=row["error"],
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
+        result=None if row["result"] is None else orjson.loads(row["result"]),
     )
 
 
