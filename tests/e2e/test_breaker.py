@@ -217,7 +217,7 @@ async def test_two_worker_processes_send_one_probe_and_both_resume_on_its_succes
 
             def reopened() -> bool:
                 circuit = _circuit(client, app, flaky["id"])
-                return circuit["state"] == "open" and circuit["nextProbeAt"] != first_probe
+                return bool(circuit["state"] == "open" and circuit["nextProbeAt"] != first_probe)
 
             wait_until(reopened, 20, "a failed probe to re-open the circuit")
             before = len(receiver.received("/down"))

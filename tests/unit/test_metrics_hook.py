@@ -276,3 +276,15 @@ def test_every_exported_family_appears_in_a_scrape_with_its_type(tmp_path: Path)
     text = hook.exposition().decode()
     shown = {family.name: family.type for family in text_string_to_metric_families(text)}
     assert shown == exported_families()
+
+
+def test_labelled_counters_start_at_zero_so_the_first_event_is_counted(tmp_path: Path) -> None:
+    """Every bounded label value shows from the start at 0: a series that appeared with its
+    first event would hide that event from PromQL's increase()."""
+    got = scrape(MetricsHook(str(tmp_path), "1"))
+    for reason in ("consecutiveFailures", "failureRatio", "throttled"):
+        assert value(got, "hookline_breakers_opened_total", reason=reason) == 0
+    for trigger in ("automatic", "manual"):
+        assert value(got, "hookline_endpoints_disabled_total", trigger=trigger) == 0
+    assert value(got, "hookline_deliveries_given_up_total", reason="exhausted") == 0
+    assert value(got, "hookline_retries_total", attempt="10+") == 0

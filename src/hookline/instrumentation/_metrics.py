@@ -33,6 +33,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from hookline.domain.breaker import Reason
 from hookline.domain.rollups import OTHER, OUTCOMES, outcome_class
 from hookline.instrumentation._events import (
     AttemptFinished,
@@ -58,6 +59,8 @@ RATE_LIMITED = 429
 the request (the breaker's ``throttled`` rule hears the same answer)."""
 GIVE_UP_REASONS = {"fail": "exhausted", "gone": "gone"}
 """``AttemptFinished.outcome`` of a delivery's last attempt, and the ``reason`` label."""
+DISABLE_TRIGGERS = ("automatic", "manual")
+"""``EndpointDisabled.trigger``: Svix's values."""
 RETRY_LABELS = (*(str(number) for number in range(2, 10)), "10+")
 """A retry's attempt number as a label: bounded, as a schedule may be long."""
 
@@ -237,8 +240,10 @@ class MetricsHook:
         self._retries = dict.fromkeys(RETRY_LABELS, 0.0)
         self._given_up = dict.fromkeys(GIVE_UP_REASONS.values(), 0.0)
         self._sample: BacklogSampled | None = None
-        self._breakers: dict[str, float] = {}
-        self._disabled: dict[str, float] = {}
+        # Every label value from the start, so increase() sees the first event (a series
+        # that appears with its first count starts at that count).
+        self._breakers = dict.fromkeys((reason.value for reason in Reason), 0.0)
+        self._disabled = dict.fromkeys(DISABLE_TRIGGERS, 0.0)
         self._requests: dict[tuple[str, str, int], float] = {}
         self._commit_seconds: dict[str, _Histogram] = {}
         self._batch_size: dict[str, _Histogram] = {}
