@@ -129,6 +129,25 @@ BATCH_SIZE = _Spec(
 PAYLOAD_BYTES = _Spec("hookline_message_payload_bytes", "Size of accepted message payloads")
 BUILD_INFO = "hookline_build_info"
 
+EXPORTED_FAMILIES: dict[str, str] = {
+    ACCEPTED.name: "counter",
+    DELIVERIES.name: "counter",
+    PAYLOAD_BYTES.name: "histogram",
+    ATTEMPTS.name: "counter",
+    ATTEMPT_SECONDS.name: "histogram",
+    E2E_SECONDS.name: "histogram",
+    EXHAUSTED.name: "counter",
+    BREAKERS.name: "counter",
+    DISABLED.name: "counter",
+    REQUESTS.name: "counter",
+    COMMIT_SECONDS.name: "histogram",
+    BATCH_SIZE.name: "histogram",
+    BUILD_INFO: "gauge",
+}
+"""Every metric family a scrape can show, by name (without a counter's ``_total``), with its
+Prometheus type: what the shipped alerts and dashboard (``deploy/``) may name;
+``tests/unit/test_metric_families.py`` checks it against what the hook exposes."""
+
 _ALL = frozenset(
     {RequestServed, MessageAccepted, AttemptFinished, DeliveryExhausted}
     | {BreakerOpened, EndpointDisabled, BatchCommitted}
