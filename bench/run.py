@@ -903,6 +903,7 @@ SCENARIOS = (
     "fairness",
     "retention",
     "retention-postgres",
+    "stats",
 )
 
 
@@ -935,7 +936,7 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--messages", type=int, default=100_000, help="end-to-end size")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     args = parser.parse_args(argv)
-    from bench import policy  # it builds on this module's helpers
+    from bench import attempt_stats, policy  # they build on this module's helpers
 
     chosen = args.scenarios.split(",")
     big = 5000 if args.quick else args.messages
@@ -987,6 +988,8 @@ async def main(argv: list[str]) -> None:
                 "retention-postgres",
                 lambda: retention_run(nginx, work, 2 * big, retention_pairs, postgres=True),
             ),
+            ("stats", lambda: attempt_stats.stats_run(nginx, work, small, postgres=False)),
+            ("stats", lambda: attempt_stats.stats_run(nginx, work, small, postgres=True)),
         ]
         for key, step in steps:
             if key in chosen:

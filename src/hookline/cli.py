@@ -520,10 +520,11 @@ async def _background_task(settings: Settings, args: argparse.Namespace) -> None
 async def _prune(
     settings: Settings, older_than: str | None, *, dry_run: bool, vacuum: bool
 ) -> None:
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from hookline.delivery.retention import prune
     from hookline.domain.retention import cutoff, format_retention, parse_retention
+    from hookline.domain.rollups import MINUTE_ROLLUP_HOURS, minute_cutoff
     from hookline.server import open_store
 
     try:
@@ -535,7 +536,13 @@ async def _prune(
     store = open_store(settings)
     await store.open()
     try:
-        report = await prune(store, cutoff(datetime.now(UTC), horizon), dry_run=dry_run)
+        now = datetime.now(UTC)
+        report = await prune(
+            store,
+            cutoff(now, horizon),
+            dry_run=dry_run,
+            minutes_before=minute_cutoff(now, horizon),
+        )
         compacted = vacuum and not dry_run and await store.compact()
     finally:
         await store.close()
@@ -546,6 +553,10 @@ async def _prune(
         f"{report.tasks} background tasks that ended before then"
     )
     print(f"hookline: {verb} {report.audit} audit-log entries recorded before then")
+    print(
+        f"hookline: {verb} {report.rollups} attempt rollups (minute rollups after "
+        f"{format_retention(min(horizon, timedelta(hours=MINUTE_ROLLUP_HOURS)))})"
+    )
     if report.held:
         print(
             f"hookline: kept {report.held} older messages with a delivery still pending or "

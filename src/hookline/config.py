@@ -20,7 +20,7 @@ from hookline.domain.retention import DEFAULT_RETENTION, parse_retention
 from hookline.domain.retry import DEFAULT_SCHEDULE, RetrySchedule, parse_schedule
 from hookline.domain.signing import HeaderStyle
 from hookline.domain.ssrf import PortRange, parse_networks, parse_ports
-from hookline.instrumentation import LOG_FORMATS
+from hookline.instrumentation import LOG_FORMATS, TRACINGS
 
 ENV_PREFIX = "HOOKLINE_"
 
@@ -171,6 +171,13 @@ def _log_format(text: str) -> str:
     return lowered
 
 
+def _tracing(text: str) -> str:
+    lowered = text.strip().lower()
+    if lowered not in TRACINGS:
+        raise ValueError(f"must be {' or '.join(TRACINGS)}")
+    return lowered
+
+
 def _setting(parse: Callable[[str], Any], help: str, *, secret: bool = False) -> Any:
     return field(metadata={"parse": parse, "help": help, "secret": secret})
 
@@ -254,6 +261,10 @@ class Settings:
         parse_retention,
         "how long messages, deliveries and attempts are kept (90d, 12h, 30s; off keeps all)",
     )
+    backlog_sample_interval: float = _setting(
+        _positive_float,
+        "seconds between a worker's samples of the due backlog for the metrics' gauges",
+    )
     prune_interval: float = _setting(
         _positive_float, "seconds between pruning passes of rows past the retention horizon"
     )
@@ -279,6 +290,11 @@ class Settings:
     dev: bool = _setting(_bool, "allow loopback/private destinations and log every attempt")
     log_format: str = _setting(
         _log_format, "log lines as text, or json: one JSON object a line (docs/observability.md)"
+    )
+    tracing: str = _setting(
+        _tracing,
+        "off, or otlp: OpenTelemetry traces exported over OTLP/HTTP, configured by the "
+        "standard OTEL_* variables; needs hookline[otel] (docs/observability.md)",
     )
     encryption_keys: KeyRing | None = _setting(
         parse_key_ring,
@@ -376,11 +392,13 @@ DEFAULTS: dict[str, str] = {
     "signature_headers": "webhook",
     "retention": DEFAULT_RETENTION,
     "prune_interval": "60",
+    "backlog_sample_interval": "15",
     "endpoint_https_only": "false",
     "outbound_allow_ports": "",
     "outbound_deny_ports": "",
     "dev": "false",
     "log_format": "text",
+    "tracing": "off",
     "api_allow_networks": "",
     "trusted_proxies": "",
     "api_token_rate": "1000",

@@ -41,13 +41,18 @@ from hookline.instrumentation import (
     Instrumentation,
     LoggingHook,
     MetricsHook,
+    Tracing,
+    load_tracing,
     prepare_directory,
+    tracing_installed,
 )
 from hookline.operations import endpoints, tokens
 from hookline.operations.audit import WorkerDisables
+from hookline.operations.backlog import BacklogMonitor
 from hookline.operations.context import Operations
 from hookline.operations.operational_webhooks import OperationalPublisher
 from hookline.operations.principal import SYSTEM
+from hookline.operations.recovery import AutoRecovery
 from hookline.operations.tasks import TaskRunner
 from hookline.storage.base import Store
 from hookline.storage.codec import codec_for
@@ -124,10 +129,12 @@ def instrumentation_for(
     operational: OperationalPublisher | None = None,
     audited: WorkerDisables | None = None,
     metrics: MetricsHook | None = None,
+    recovery: AutoRecovery | None = None,
 ) -> Instrumentation:
     """The consumers of hookline's events: its log lines (every attempt with ``--dev``) and,
     in every process that runs, the operational webhooks (``operational``), the audit
-    log's record of the worker's own disables (``audited``) and the metrics (``metrics``)."""
+    log's record of the worker's own disables (``audited``), the metrics (``metrics``) and
+    the automatic recovery of endpoints that answer again (``recovery``)."""
     hooks: list[Hook] = [LoggingHook(attempts=settings.dev)]
     if operational is not None:
         hooks.append(operational)
@@ -135,6 +142,8 @@ def instrumentation_for(
         hooks.append(audited)
     if metrics is not None:
         hooks.append(metrics)
+    if recovery is not None:
+        hooks.append(recovery)
     return Instrumentation(hooks)
 
 
@@ -297,10 +306,32 @@ class _Server(uvicorn.Server):
             waiting = closing
 
 
+def check_tracing(settings: Settings) -> None:
+    """Stop the start, naming the extra to install, when traces are asked for and
+    OpenTelemetry is missing."""
+    if settings.tracing != "off" and not tracing_installed():
+        raise SystemExit(
+            f"hookline: HOOKLINE_TRACING={settings.tracing} needs OpenTelemetry, which is not "
+            "installed: pip install 'hookline[otel]' (or set HOOKLINE_TRACING=off)"
+        )
+
+
+def tracing_for(settings: Settings) -> Tracing | None:
+    """This process's tracer, built after any fork: the SDK's export thread does not
+    survive one."""
+    check_tracing(settings)
+    try:
+        return load_tracing(settings.tracing, hookline.__version__)
+    except RuntimeError as exc:
+        raise SystemExit(f"hookline: {exc}") from None
+
+
 async def prepare(settings: Settings) -> None:
     """What several processes must not race on: the schema and the first admin token; and
-    what should fail once, before any fork: the API's certificate."""
+    what should fail once, before any fork: the API's certificate and a missing tracing
+    extra."""
     api_tls_context(settings)
+    check_tracing(settings)
     store = open_store(settings)
     await store.open()
     try:
@@ -337,7 +368,8 @@ async def _run(
     tls = api_tls_context(settings) if api else None
     publisher = OperationalPublisher()
     audited = WorkerDisables()
-    instrumentation = instrumentation_for(settings, publisher, audited, metrics)
+    recovery = AutoRecovery()
+    instrumentation = instrumentation_for(settings, publisher, audited, metrics, recovery)
     store = open_store(settings, instrumentation)
     await store.open()
     stop = asyncio.Event()
@@ -345,8 +377,15 @@ async def _run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     transport = transport_for(settings, instrumentation)
+    tracing = tracing_for(settings)
     delivery = (
-        Worker(store, transport, worker_config(settings), instrumentation=instrumentation)
+        Worker(
+            store,
+            transport,
+            worker_config(settings),
+            instrumentation=instrumentation,
+            tracing=tracing,
+        )
         if worker
         else None
     )
@@ -365,6 +404,8 @@ async def _run(
         ports=port_policy(settings),
         max_endpoints_per_app=settings.max_endpoints_per_app,
         stall_timeout=timedelta(seconds=settings.stall_timeout),
+        backlog=BacklogMonitor(settings.backlog_sample_interval),
+        tracing=tracing,
     )
     runner: TaskRunner | None = None
     if delivery is not None:
@@ -375,7 +416,10 @@ async def _run(
         ops.task_queued = runner.wake
     try:
         tasks.append(asyncio.create_task(publisher.run(ops, stop), name="operational-webhooks"))
+        backlog = ops.backlog.run(ops, stop)
+        tasks.append(asyncio.create_task(backlog, name="backlog-monitor"))
         tasks.append(asyncio.create_task(audited.run(ops, stop), name="audit-worker-disables"))
+        tasks.append(asyncio.create_task(recovery.run(ops, stop), name="auto-recovery"))
         if metrics is not None:
             tasks.append(asyncio.create_task(metrics.run(stop), name="metrics"))
         if api:
@@ -438,6 +482,9 @@ async def _run(
         await asyncio.gather(*tasks, return_exceptions=True)
         await transport.close()
         await store.close()
+        if tracing is not None:
+            # Exports what the batch processor still holds; a blocking call, at the very end.
+            tracing.shutdown()
 
 
 async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:

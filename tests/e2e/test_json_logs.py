@@ -27,8 +27,9 @@ def test_serve_with_json_logs_writes_only_json_lines_with_attempt_fields(
 ) -> None:
     """``serve --dev --log-format json`` publishing to a loopback receiver: every line of its
     output parses as a JSON object with time, level, logger and message; the attempt line
-    names the message id, endpoint id, attempt id and status code as fields, and uvicorn's
-    access line is JSON too."""
+    names the message id, endpoint id, attempt id and status code as fields, the publish line
+    names the message id and the caller's ``x-request-id`` (which the 202 echoes), and
+    uvicorn's access line is JSON too."""
     server = HooklineProcess(sqlite_url(tmp_path), free_port(), dict(SETTINGS), tmp_path).start(
         "--dev", "--log-format", "json"
     )
@@ -40,9 +41,12 @@ def test_serve_with_json_logs_writes_only_json_lines_with_attempt_fields(
             endpoint = client.post(
                 f"/api/v1/app/{app['id']}/endpoint", json={"url": f"{receiver.url}/in"}
             ).json()
-            message = client.post(
-                f"/api/v1/app/{app['id']}/msg", json={"eventType": "e.x", "payload": {"n": 1}}
-            ).json()
+            published = client.post(
+                f"/api/v1/app/{app['id']}/msg",
+                json={"eventType": "e.x", "payload": {"n": 1}},
+                headers={"x-request-id": "e2e-publish-1"},
+            )
+            message = published.json()
             wait_until(lambda: len(receiver.received("/in")) == 1, WAIT_SECONDS, "the delivery")
             wait_until(
                 lambda: f'"msg_id": "{message["id"]}"' in server.output(),
@@ -53,7 +57,14 @@ def test_serve_with_json_logs_writes_only_json_lines_with_attempt_fields(
         assert server.terminate() == 0, server.output()
     lines = json_lines(server.output())
     assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
-    (attempt,) = [line for line in lines if line.get("msg_id") == message["id"]]
+    assert published.headers["x-request-id"] == "e2e-publish-1"
+    published_lines = [line for line in lines if line.get("request_id") == "e2e-publish-1"]
+    (accepted,) = [line for line in published_lines if line["logger"] == "hookline.events"]
+    assert accepted["msg_id"] == message["id"] and accepted["app_id"] == app["id"]
+    assert {line["logger"] for line in published_lines} == {"hookline.events", "uvicorn.access"}
+    (attempt,) = [
+        line for line in lines if line.get("msg_id") == message["id"] and "attempt_id" in line
+    ]
     assert attempt["logger"] == "hookline.events" and attempt["level"] == "INFO"
     assert attempt["endpoint_id"] == endpoint["id"]
     assert attempt["attempt_id"].startswith("atmpt_")

@@ -171,3 +171,32 @@ def test_a_separate_worker_serves_its_own_metrics(tmp_path: Path, receiver: Rece
     finally:
         assert worker.terminate() == 0, worker.output()
         assert api.terminate() == 0, api.output()
+
+
+def test_backlog_gauges_follow_a_queue_that_builds_and_drains(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """An endpoint paced to 10 deliveries a second gets 60 messages at once: the worker's
+    background sample shows a due backlog with an oldest due age and one live worker, and,
+    once everything arrived, a backlog of 0; first attempts record their lag."""
+    env = {**ON, "HOOKLINE_BACKLOG_SAMPLE_INTERVAL": "0.2"}
+    proc = HooklineProcess(sqlite_url(tmp_path), free_port(), env, tmp_path).start("--dev")
+    try:
+        with httpx.Client(base_url=proc.url, headers=HEADERS) as client:
+            client.post("/api/v1/app", json={"name": "Metrics", "uid": "metrics"})
+            paced = {"url": f"{receiver.url}/paced", "rateLimit": 10}
+            client.post("/api/v1/app/metrics/endpoint", json=paced).raise_for_status()
+        publish(proc.url, 60)
+        backlog = ("hookline_due_backlog", ())
+        wait_until(lambda: scrape(proc.url).get(backlog, 0) >= 10, 10, "a due backlog")
+        samples = scrape(proc.url)
+        assert samples[("hookline_oldest_due_age_seconds", ())] > 0
+        assert samples[("hookline_live_workers", ())] == 1
+        wait_until(lambda: len(receiver.received("/paced")) == 60, 30, "every delivery")
+        wait_until(lambda: scrape(proc.url).get(backlog) == 0, 10, "an empty backlog")
+        samples = scrape(proc.url)
+        assert samples[("hookline_oldest_due_age_seconds", ())] == 0
+        assert samples[("hookline_delivery_lag_seconds_count", ())] == 60
+        assert samples[("hookline_delivery_lag_seconds_sum", ())] > 0
+    finally:
+        assert proc.terminate() == 0, proc.output()

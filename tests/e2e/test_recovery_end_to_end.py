@@ -184,3 +184,48 @@ async def test_tasks_left_by_a_dead_runner_are_resumed_or_stay_canceled(
         await db.close()
         for proc in (api, *workers):
             assert proc.terminate() == 0, proc.output()
+
+
+def test_an_endpoint_that_answers_again_gets_what_failed_meanwhile_when_it_opted_in(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """Two endpoints fail until every delivery is exhausted; then both answer again. The one
+    whose policy sets ``recovery.auto`` gets each failed message once more, by a recover task
+    the audit log shows as the system's; the other gets only what was published after."""
+    proc = HooklineProcess(sqlite_url(tmp_path), free_port(), ENV, tmp_path).start("--dev")
+    headers = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    try:
+        with httpx.Client(base_url=proc.url, headers=headers) as client:
+            app = client.post("/api/v1/app", json={"name": "Auto"}).json()["id"]
+            for path in ("/auto", "/manual"):
+                receiver.status_for[path] = lambda _: 500
+            opted = {"url": f"{receiver.url}/auto", "policy": {"recovery": {"auto": True}}}
+            auto = client.post(f"/api/v1/app/{app}/endpoint", json=opted)
+            assert auto.status_code == 201, auto.text
+            assert auto.json()["policy"] == {"recovery": {"auto": True}}
+            plain = {"url": f"{receiver.url}/manual"}
+            client.post(f"/api/v1/app/{app}/endpoint", json=plain).raise_for_status()
+            failed = [
+                client.post(
+                    f"/api/v1/app/{app}/msg", json={"eventType": "t", "payload": {}}
+                ).json()["id"]
+                for _ in range(3)
+            ]
+            letters = f"/api/v1/app/{app}/dead-letter"
+            wait_until(
+                lambda: len(client.get(letters).json()["data"]) == 6, 20, "every delivery failed"
+            )
+            receiver.status_for.clear()
+            after = client.post(f"/api/v1/app/{app}/msg", json={"eventType": "t", "payload": {}})
+            later = after.json()["id"]
+            wait_until(
+                lambda: _ids(receiver, "/auto") == Counter({**dict.fromkeys(failed, 4), later: 1}),
+                20,
+                "the failed messages sent again to the opted-in endpoint",
+            )
+            assert _ids(receiver, "/manual") == Counter({**dict.fromkeys(failed, 3), later: 1})
+            audit = client.get("/api/v1/audit", params={"action": "background_task"}).json()
+            started = [e for e in audit["data"] if e["action"] == "background_task.started"]
+            assert [e["actor"] for e in started] == ["system"]
+    finally:
+        assert proc.terminate() == 0, proc.output()

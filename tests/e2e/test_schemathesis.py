@@ -16,6 +16,12 @@ a policy field that is unknown, an integer sent as ``5.0``, a date-time outside 
 whose host cannot be dialled. Its opposite,
 ``negative_data_rejection``, stays on: whatever the document forbids is refused.
 
+One check is left out on two operations, ``ensure_resource_availability`` on ``GET
+…/endpoint/{endpoint_id}/oauth`` and ``…/mtls``: the fuzzer infers a link from ``POST
+…/endpoint`` to them and calls their 404 a created resource gone, but a new endpoint has no
+OAuth or mTLS configuration until one is PUT, and that 404 is the documented answer (it
+showed once the statistics routes changed which scenarios seed 1 draws).
+
 Bounded for ``make test``: ``MAX_EXAMPLES`` cases per operation and phase with a fixed seed,
 so a run is reproducible; it takes about 35 s on a 2-core machine, and the subprocess is
 killed at ``RUN_TIMEOUT_SECONDS``. Set ``HOOKLINE_SCHEMATHESIS_SEED`` to explore other seeds
@@ -150,6 +156,12 @@ def _config(seeded: dict[str, list[str]]) -> str:
     lines.append("[parameters]")
     for name in seeded:
         lines.append(f'"path.{name}" = {{ dictionary = "{name}", probability = {PROBABILITY} }}')
+    lines += [
+        "",
+        "[[operations]]",
+        'include-path-regex = "/(oauth|mtls)$"',
+        "phases.stateful.enabled = false",
+    ]
     return "\n".join(lines) + "\n"
 
 

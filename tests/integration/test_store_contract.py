@@ -46,6 +46,7 @@ from hookline.domain.signing import generate_secret
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
+    BacklogSample,
     Deferral,
     Diversion,
     FallbackDelivery,
@@ -205,6 +206,26 @@ async def test_publish_routes_by_event_type_channel_and_disabled(store: Store) -
     )
     assert set(routed[0]) == {everything.id, typed.id}
     assert set(routed[1]) == {everything.id, typed.id, eu_only.id}
+
+
+async def test_a_messages_trace_context_rides_the_batch_write_into_every_read(
+    store: Store,
+) -> None:
+    """``trace_context`` is written by the group commit (SQLite's one statement,
+    PostgreSQL's arrays) beside messages without one, and read back by a claim and a get."""
+    app = make_app()
+    await store.create_application(app)
+    await store.create_endpoint(make_endpoint(app))
+    context = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 rojo=00f067aa0ba902b7"
+    traced = dataclasses.replace(make_message(app), trace_context=context)
+    plain = make_message(app)
+    await store.publish([traced, plain], utcnow())
+    now = utcnow()
+    claimed = await store.claim_due(10, now, now + timedelta(seconds=30), "w1")
+    by_id = {c.message.id: c.message.trace_context for c in claimed}
+    assert by_id == {traced.id: context, plain.id: None}
+    got = await store.get_message(app.id, traced.id)
+    assert got is not None and got.trace_context == context
 
 
 async def test_count_endpoints_counts_one_application_only(store: Store) -> None:
@@ -1366,7 +1387,8 @@ async def test_a_failing_period_starts_once_and_shows_on_the_endpoint_until_a_su
     store: Store,
 ) -> None:
     """The first failure mark starts the period; later marks keep its start; the endpoint
-    read back (alone and in a list) carries it; a healthy mark ends it."""
+    read back (alone and in a list) carries it; a healthy mark ends it and returns its start,
+    once: a second healthy mark (another worker's) ends nothing."""
     app = make_app()
     await store.create_application(app)
     endpoint = make_endpoint(app)
@@ -1378,7 +1400,10 @@ async def test_a_failing_period_starts_once_and_shows_on_the_endpoint_until_a_su
     assert found is not None and found.failing_since == start
     listed = await store.list_endpoints(app.id, ListQuery())
     assert [e.failing_since for e in listed.data] == [start]
-    await store.mark_endpoints_healthy([endpoint.id])
+    assert await store.mark_endpoints_healthy([endpoint.id, "ep_never_failed"]) == {
+        endpoint.id: start
+    }
+    assert await store.mark_endpoints_healthy([endpoint.id]) == {}
     found = await store.get_endpoint(app.id, endpoint.id)
     assert found is not None and found.failing_since is None
 
@@ -2011,3 +2036,41 @@ async def test_queue_health_counts_live_workers_and_finds_the_first_due_delivery
     health = await store.queue_health(now - timedelta(seconds=20))
     assert health.first_due_at is not None
     assert abs(health.first_due_at - lease_until) < timedelta(milliseconds=2)
+
+
+async def test_backlog_sample_counts_due_deliveries_of_enabled_endpoints_and_the_oldest(
+    store: Store,
+) -> None:
+    """``backlog_sample`` counts the deliveries due by ``now`` (unordered rows and every row of
+    an ordered endpoint, pending or with a lapsed lease), never a later one, one being
+    attempted or one of a disabled endpoint; it reports the oldest due time, the live
+    workers, the disabled endpoints and the breakers not closed."""
+    now = utcnow()
+    empty = await store.backlog_sample(now, now)
+    assert empty == BacklogSample(0, None, 0, 0, 0)
+    await store.heartbeat("alive", now - timedelta(seconds=5))
+    app = make_app()
+    await store.create_application(app)
+    plain = make_endpoint(app)
+    ordered = replace(make_endpoint(app), policy=EndpointPolicy(ordering=OrderingPolicy()))
+    off = make_endpoint(app, disabled=True)
+    for endpoint in (plain, ordered, off):
+        await store.create_endpoint(endpoint)
+    await store.publish([make_message(app)], now - timedelta(seconds=30), only_endpoint=plain.id)
+    await store.publish([make_message(app)], now - timedelta(seconds=20), only_endpoint=plain.id)
+    two = [make_message(app), make_message(app)]
+    await store.publish(two, now - timedelta(seconds=10), only_endpoint=ordered.id)
+    await store.publish([make_message(app)], now - timedelta(seconds=60), only_endpoint=off.id)
+    await store.publish([make_message(app)], now + timedelta(seconds=60), only_endpoint=plain.id)
+    await store.save_circuit(plain.id, opened(now, 30.0))
+    sample = await store.backlog_sample(now, now - timedelta(seconds=20))
+    assert (sample.due, sample.live_workers) == (4, 1)
+    assert (sample.disabled_endpoints, sample.open_breakers) == (1, 1)
+    assert sample.oldest_due_at is not None
+    assert abs(sample.oldest_due_at - (now - timedelta(seconds=30))) < timedelta(milliseconds=2)
+    claimed = await store.claim_due(10, now, now + timedelta(seconds=30), "alive")
+    assert len(claimed) == 3  # both unordered rows and the ordered sequence's head
+    leased = await store.backlog_sample(now, now - timedelta(seconds=20))
+    assert (leased.due, leased.oldest_due_at is not None) == (1, True)
+    lapsed = await store.backlog_sample(now + timedelta(seconds=31), now)
+    assert lapsed.due == 4

@@ -136,6 +136,7 @@ async def _snapshot(api: Api, t: Tenant) -> dict[str, Any]:
         f"{ep}/headers",
         f"{ep}/msg",
         f"{ep}/stats",
+        f"{ep}/attempt-stats",
         f"{app}/msg?with_content=true",
         f"{msg}?with_content=true",
         f"{msg}/endpoint",

@@ -512,10 +512,14 @@ async def test_failing_periods_are_written_on_transitions_not_per_attempt(
     await eventually(failing_since)
     transport.script[ep.url] = [ok()]
     await store.publish([make_message(app)], utcnow())
-    await eventually(lambda: any(w[0] == "mark_endpoints_healthy" for w in writes))
+
+    async def healthy() -> bool:
+        found = await store.get_endpoint(app.id, ep.id)
+        return found is not None and found.failing_since is None
+
+    # The write is counted as it starts: wait for its commit before reading the writes.
+    await eventually(healthy)
     assert writes == [("mark_endpoints_failing", [ep.id]), ("mark_endpoints_healthy", [ep.id])]
-    healthy = await store.get_endpoint(app.id, ep.id)
-    assert healthy is not None and healthy.failing_since is None
 
 
 async def test_a_retry_the_worker_scheduled_goes_out_when_due_not_at_the_next_poll(

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import math
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hookline.domain.backlog import BacklogState
 from hookline.instrumentation import (
     AttemptFinished,
+    BacklogSampled,
     BatchCommitted,
     BreakerOpened,
-    DeliveryExhausted,
+    DeliveryHeld,
     EndpointDisabled,
     MessageAccepted,
     MetricsHook,
     RequestServed,
     prepare_directory,
 )
-from hookline.instrumentation._metrics import attempt_outcome
+from hookline.instrumentation._metrics import (
+    attempt_outcome,
+    exported_families,
+    process_exited,
+)
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -63,6 +71,7 @@ def attempt(status: int, error: str | None = None, **fields: object) -> AttemptF
         (204, None, "2xx"),
         (301, None, "3xx"),
         (410, None, "4xx"),
+        (429, None, "rate_limited"),
         (503, None, "5xx"),
         (101, None, "other"),
         (0, "timeout after 15.0s", "timeout"),
@@ -94,7 +103,9 @@ def test_each_event_moves_its_metric(tmp_path: Path) -> None:
     hook(MessageAccepted("app_1", "msg_2", "user.created", 2000, 1))
     hook(attempt(200, duration_ms=250))
     hook(attempt(0, "timeout after 15.0s", duration_ms=15000))
-    hook(DeliveryExhausted("app_1", "msg_1", "ep_1", 8))
+    hook(attempt(500, outcome="fail", attempt_number=8))
+    hook(attempt(410, outcome="gone", attempt_number=2))
+    hook(DeliveryHeld("app_1", "ep_1"))
     hook(BreakerOpened("ep_1", 20, 5.0))
     hook(EndpointDisabled("app_1", "ep_1", "410 Gone"))
     hook(RequestServed("POST", "/api/v1/app/{app_id}/msg", 202, 0.002))
@@ -108,11 +119,16 @@ def test_each_event_moves_its_metric(tmp_path: Path) -> None:
     assert value(got, "hookline_message_payload_bytes_bucket", le="1024.0") == 1
     assert value(got, "hookline_attempts_total", outcome="2xx") == 1
     assert value(got, "hookline_attempts_total", outcome="timeout") == 1
-    assert value(got, "hookline_attempts_total", outcome="5xx") == 0
-    assert value(got, "hookline_attempt_duration_seconds_count") == 2
-    assert value(got, "hookline_attempt_duration_seconds_sum") == pytest.approx(15.25)
+    assert value(got, "hookline_attempts_total", outcome="5xx") == 1
+    assert value(got, "hookline_attempts_total", outcome="breaker_held") == 1
+    assert value(got, "hookline_attempts_total", outcome="rate_limited") == 0
+    assert value(got, "hookline_attempt_duration_seconds_count") == 4
+    assert value(got, "hookline_attempt_duration_seconds_sum") == pytest.approx(15.49)
     assert value(got, "hookline_delivery_latency_seconds_count") == 1
-    assert value(got, "hookline_deliveries_exhausted_total") == 1
+    assert value(got, "hookline_deliveries_given_up_total", reason="exhausted") == 1
+    assert value(got, "hookline_deliveries_given_up_total", reason="gone") == 1
+    assert value(got, "hookline_retries_total", attempt="8") == 1
+    assert value(got, "hookline_retries_total", attempt="2") == 1
     assert value(got, "hookline_breakers_opened_total", reason="consecutiveFailures") == 1
     assert value(got, "hookline_endpoints_disabled_total", trigger="automatic") == 1
     published = {"method": "POST", "route": "/api/v1/app/{app_id}/msg", "status": "2xx"}
@@ -179,3 +195,84 @@ def test_a_directory_holding_other_files_is_refused_not_emptied(tmp_path: Path) 
     with pytest.raises(ValueError, match=r"hookline\.db"):
         prepare_directory(str(tmp_path))
     assert (tmp_path / "hookline.db").exists()
+
+
+def test_retries_are_counted_by_attempt_number_and_long_schedules_share_one_label(
+    tmp_path: Path,
+) -> None:
+    """A retry counts under its attempt number, from the tenth on under ``10+``; first
+    attempts and manual resends are not retries, and a manual failure is no give-up."""
+    hook = MetricsHook(str(tmp_path), "1")
+    for number in (1, 2, 2, 9, 10, 17):
+        hook(attempt(500, attempt_number=number))
+    hook(attempt(500, attempt_number=3, manual=True, outcome="fail"))
+    got = scrape(hook)
+    counted = {label: value(got, "hookline_retries_total", attempt=label) for label in ("2", "9")}
+    assert counted == {"2": 2, "9": 1}
+    assert value(got, "hookline_retries_total", attempt="10+") == 2
+    assert value(got, "hookline_retries_total", attempt="3") == 0
+    assert value(got, "hookline_deliveries_given_up_total", reason="exhausted") == 0
+
+
+def test_lag_runs_from_when_the_message_fell_due_to_its_first_attempt(tmp_path: Path) -> None:
+    """Lag is measured on first scheduled attempts only, from the message's due time (its
+    ``deliverAt`` when scheduled) to the attempt's start; a retry's wait is not lag."""
+    hook = MetricsHook(str(tmp_path), "1")
+    started = datetime.now(UTC)
+    hook(attempt(200, started_at=started, msg_due_at=started - timedelta(seconds=3)))
+    hook(attempt(200, attempt_number=2, msg_due_at=started - timedelta(hours=1)))
+    got = scrape(hook)
+    assert value(got, "hookline_delivery_lag_seconds_count") == 1
+    assert value(got, "hookline_delivery_lag_seconds_sum") == pytest.approx(3.0)
+    assert value(got, "hookline_delivery_lag_seconds_bucket", le="2.5") == 0
+    assert value(got, "hookline_delivery_lag_seconds_bucket", le="5.0") == 1
+
+
+def sampled(
+    at: datetime, due: int, oldest: datetime | None, drain: float | None = None
+) -> BacklogSampled:
+    return BacklogSampled(BacklogState(at, due, oldest, 2, 3, 1, drain))
+
+
+def test_backlog_gauges_show_the_newest_sample_of_the_tree(tmp_path: Path) -> None:
+    """The sampled gauges show the newest sample any live process of the tree took, the
+    oldest due delivery's age as of that sample; a process that exits takes its sample
+    with it; before any sample there is none to show."""
+    first, second = MetricsHook(str(tmp_path), "1"), MetricsHook(str(tmp_path), "1")
+    assert ("hookline_due_backlog", frozenset()) not in scrape(first)
+    now = datetime.now(UTC)
+    first(sampled(now - timedelta(seconds=10), 500, now - timedelta(seconds=70), 600.0))
+    second(sampled(now, 40, now - timedelta(seconds=25), math.inf))
+    first.flush()
+    got = scrape(second)
+    assert value(got, "hookline_due_backlog") == 40
+    assert value(got, "hookline_oldest_due_age_seconds") == pytest.approx(25.0)
+    assert value(got, "hookline_live_workers") == 2
+    assert value(got, "hookline_disabled_endpoints") == 3
+    assert value(got, "hookline_open_breakers") == 1
+    assert value(got, "hookline_backlog_sampled_timestamp_seconds") == now.timestamp()
+    assert value(got, "hookline_backlog_drain_seconds") == math.inf
+    second.close()
+    process_exited(str(tmp_path), os.getpid())
+    assert ("hookline_due_backlog", frozenset()) not in scrape(MetricsHook(str(tmp_path), "1"))
+
+
+def test_process_cpu_and_memory_are_reported(tmp_path: Path) -> None:
+    """The tree's CPU seconds and resident memory appear, as this process's own."""
+    got = scrape(MetricsHook(str(tmp_path), "1"))
+    assert value(got, "hookline_process_cpu_seconds_total") > 0
+    assert value(got, "hookline_process_resident_memory_bytes") > 1_000_000
+
+
+def test_every_exported_family_appears_in_a_scrape_with_its_type(tmp_path: Path) -> None:
+    """``exported_families`` (what the shipped rules and dashboard may name) is what a
+    scrape shows once every kind of event was heard, each with the type it declares."""
+    hook = MetricsHook(str(tmp_path), "1")
+    hook(BatchCommitted("sqlite", publishes=1, messages=1, records=0, duration_s=0.001))
+    hook(BreakerOpened("ep_1", 20, 5.0))
+    hook(EndpointDisabled("app_1", "ep_1", "410 Gone"))
+    hook(RequestServed("GET", "/api/v1/app", 200, 0.001))
+    hook(sampled(datetime.now(UTC), 0, None, 0.0))
+    text = hook.exposition().decode()
+    shown = {family.name: family.type for family in text_string_to_metric_families(text)}
+    assert shown == exported_families()

@@ -100,14 +100,14 @@ def test_the_tracker_writes_only_when_what_it_knows_changes() -> None:
     state is written again only after the refresh interval (for other workers' sake)."""
     clock = Clock()
     tracker = FailingTracker(lambda: T0, clock.monotonic)
-    first = tracker.record("ep", 500)
+    first = tracker.record("ep", "app_1", 500)
     assert first is not None and first.failing and first.at == T0
-    assert tracker.record("ep", 0) is None
-    assert tracker.record("ep", 503) is None
-    healed = tracker.record("ep", 200)
+    assert tracker.record("ep", "app_1", 0) is None
+    assert tracker.record("ep", "app_1", 503) is None
+    healed = tracker.record("ep", "app_1", 200)
     assert healed is not None and not healed.failing
-    assert tracker.record("ep", 204) is None
-    assert tracker.record("other", 204) is not None
+    assert tracker.record("ep", "app_1", 204) is None
+    assert tracker.record("other", "app_1", 204) is not None
     clock.mono += REFRESH_SECONDS
-    again = tracker.record("ep", 200)
+    again = tracker.record("ep", "app_1", 200)
     assert again is not None and not again.failing

@@ -15,7 +15,9 @@ from hookline.domain.policy import (
     OnExhausted,
     OrderingPolicy,
     PolicyError,
+    RecoveryPolicy,
     RetryPolicy,
+    TraceContextPolicy,
 )
 
 FULL = {
@@ -29,6 +31,8 @@ FULL = {
     },
     "ordering": {"onExhausted": "hold"},
     "fallback": {"endpointId": "ep_2", "afterOpenSeconds": 600},
+    "recovery": {"auto": True},
+    "traceContext": {"forward": True},
 }
 
 
@@ -40,7 +44,10 @@ def test_a_full_endpoint_policy_round_trips_through_its_json_shape() -> None:
         breaker=BreakerPolicy(3, 0.5, 60.0, 10, 5.0),
         ordering=OrderingPolicy(OnExhausted.HOLD),
         fallback=FallbackPolicy("ep_2", 600.0),
+        recovery=RecoveryPolicy(auto=True),
+        trace_context=TraceContextPolicy(forward=True),
     )
+    assert policy.forwards_trace_context and not NO_ENDPOINT_POLICY.forwards_trace_context
     assert EndpointPolicy.from_json(policy.to_json()) == policy
     assert policy.to_json() == FULL
 
@@ -87,6 +94,11 @@ def test_an_endpoint_retry_policy_falls_back_field_by_field_to_its_application()
         ({"ordering": {"onExhausted": "drop"}}, "skip or hold"),
         ({"fallback": {}}, "policy.fallback.endpointId"),
         ({"fallback": {"endpointId": "ep", "afterOpenSeconds": -5}}, "afterOpenSeconds"),
+        ({"recovery": {"auto": "yes"}}, "policy.recovery.auto must be true or false"),
+        ({"recovery": {"lookback": 5}}, "policy.recovery has no field 'lookback'"),
+        ({"traceContext": {"forward": "yes"}}, "policy.traceContext.forward"),
+        ({"traceContext": {"sampled": True}}, "'sampled'"),
+        ({"traceContext": True}, "policy.traceContext must be an object"),
     ],
 )
 def test_a_policy_hookline_cannot_use_is_refused_naming_the_field(value: Any, names: str) -> None:

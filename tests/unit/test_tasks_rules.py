@@ -115,3 +115,14 @@ def test_canceled_and_redrive_are_shown_in_svix_terms() -> None:
     assert TaskStatus.CANCELED.wire == "failed" and TaskStatus.FINISHED.wire == "finished"
     assert TaskKind.REDRIVE.wire == "endpoint.bulk-replay"
     assert TaskKind.REPLAY_MISSING.wire == "endpoint.replay"
+
+
+def test_a_recover_limited_to_a_failing_period_skips_failures_that_ended_before_it() -> None:
+    """With ``failed_since`` (automatic recovery), a recover re-queues only deliveries that
+    ended at or after the failing period began, not an earlier outage's failures."""
+    period = replace(SPEC, failed_since=T0 + timedelta(minutes=10))
+    during = replace(ROW, updated_at=T0 + timedelta(minutes=10))
+    before = replace(ROW, updated_at=T0 + timedelta(minutes=9))
+    assert selects(TaskKind.RECOVER, period, during)
+    assert not selects(TaskKind.RECOVER, period, before)
+    assert selects(TaskKind.RECOVER, SPEC, before)

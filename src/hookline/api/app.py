@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -41,7 +42,14 @@ from hookline.api.params import QueryError, check_idempotency_key, check_path, c
 from hookline.api.reservations import KeptReservation
 from hookline.config import Settings
 from hookline.domain.errors import HooklineError, Unauthorized, Unavailable
-from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, RequestServed
+from hookline.domain.tracecontext import accepted_request_id
+from hookline.instrumentation import (
+    NO_INSTRUMENTATION,
+    REQUEST_ID,
+    Instrumentation,
+    RequestServed,
+    Tracing,
+)
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.tokens import Authenticator
@@ -95,6 +103,7 @@ class HooklineApp:
         self._page_prefixes = tuple(p + "/" for p in page_prefixes)
         self._instrumentation = instrumentation
         self._requests_heard = instrumentation.wants(RequestServed)
+        self._tracing = services.ops.tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -102,11 +111,22 @@ class HooklineApp:
             return
         if scope["type"] != "http":
             return
-        if self._pages is not None and scope["path"].startswith(self._page_prefixes):
-            await self._pages(scope, receive, send)
-            return
+        request_id = _request_id(scope)
+        token = REQUEST_ID.set(request_id)
+        try:
+            if self._pages is not None and scope["path"].startswith(self._page_prefixes):
+                await self._pages(scope, receive, _with_request_id(send, request_id))
+                return
+            await self._serve(scope, receive, send, request_id)
+        finally:
+            REQUEST_ID.reset(token)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         started = time.perf_counter() if self._requests_heard else 0.0
-        response, template = await self._respond(scope, receive)
+        if self._tracing is None:
+            response, template = await self._respond(scope, receive)
+        else:
+            response, template = await self._traced(self._tracing, scope, receive, request_id)
         if self._requests_heard:
             served = RequestServed(
                 scope["method"], template, response.status, time.perf_counter() - started
@@ -116,10 +136,27 @@ class HooklineApp:
             {
                 "type": "http.response.start",
                 "status": response.status,
-                "headers": response.headers,
+                # A new list: a response's own headers are what an idempotent replay stores,
+                # and a replay answers with the id of the request that asked for it.
+                "headers": [*response.headers, (b"x-request-id", request_id.encode())],
             }
         )
         await send({"type": "http.response.body", "body": response.body})
+
+    async def _traced(
+        self, tracing: Tracing, scope: Scope, receive: Receive, request_id: str
+    ) -> tuple[Response, str]:
+        """``_respond`` inside the request's server span, a child of the caller's
+        ``traceparent`` when it sent one."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        span = tracing.request(scope["method"], headers, request_id)
+        try:
+            response, template = await self._respond(scope, receive)
+        except BaseException:
+            span.finish(NO_ROUTE, 500)
+            raise
+        span.finish(template, response.status)
+        return response, template
 
     async def _respond(self, scope: Scope, receive: Receive) -> tuple[Response, str]:
         """The response, and the path template of the route that gave it."""
@@ -309,6 +346,30 @@ def _checked_inputs(route: Route, request: Request) -> str | None:
     if key is not None and route.implemented:
         check_idempotency_key(key)
     return key
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's ``x-request-id`` when it is sane (``domain.tracecontext``), else a new
+    one: 32 hex digits, as random as a trace id so that ids from many replicas never meet."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            sent = accepted_request_id(value.decode("latin-1"))
+            if sent is not None:
+                return sent
+            break
+    return os.urandom(16).hex()
+
+
+def _with_request_id(send: Send, request_id: str) -> Send:
+    """``send`` for the pages' application, adding ``x-request-id`` to its response."""
+
+    async def sending(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
 
 
 def _client(scope: Scope) -> str | None:

@@ -18,7 +18,7 @@ from hookline.api.http import (
 from hookline.domain.breaker import CLOSED_VIEW
 from hookline.domain.capabilities import Capability
 from hookline.domain.policy import EndpointPolicy
-from hookline.operations import endpoints
+from hookline.operations import endpoints, statistics
 from hookline.operations.context import Operations
 from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
 
@@ -135,6 +135,15 @@ async def get_stats(ops: Operations, request: Request) -> Response:
     until = params.query_datetime(request, "until")
     found = await endpoints.stats(ops, request.caller, request.app_key, _key(request), since, until)
     return model_response(200, serialize.stats(found))
+
+
+async def get_attempt_stats(ops: Operations, request: Request) -> Response:
+    since = params.query_datetime(request, "since")
+    until = params.query_datetime(request, "until")
+    found = await statistics.attempt_stats(
+        ops, request.caller, request.app_key, _key(request), since, until
+    )
+    return model_response(200, serialize.attempt_stats(found))
 
 
 ROUTES = [
@@ -265,6 +274,17 @@ ROUTES = [
         Access.APP,
         capability=Capability.VIEW_BASE,
         response=s.EndpointStatsOut,
+        query=("since", "until"),
+    ),
+    Route(
+        "GET",
+        EP + "/attempt-stats",
+        get_attempt_stats,
+        "Attempt counts by outcome, from the rollups",
+        "Endpoint",
+        Access.APP,
+        capability=Capability.VIEW_BASE,
+        response=s.EndpointAttemptStatsOut,
         query=("since", "until"),
     ),
 ]

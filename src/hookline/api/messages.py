@@ -20,13 +20,15 @@ from hookline.api.http import (
 )
 from hookline.domain.capabilities import Capability
 from hookline.domain.models import Message
+from hookline.domain.tracecontext import incoming
 from hookline.operations import messages
 from hookline.operations.context import Operations
 from hookline.operations.messages import NewMessage
 from hookline.storage.base import IdempotencyCompletion
 
 
-def _new_message(body: s.MessageIn) -> NewMessage:
+def _new_message(body: s.MessageIn, request: Request) -> NewMessage:
+    headers = request.headers
     return NewMessage(
         event_type=body.event_type,
         payload=body.payload,
@@ -38,6 +40,9 @@ def _new_message(body: s.MessageIn) -> NewMessage:
         retention_hours=body.payload_retention_hours,
         deliver_at=body.deliver_at,
         ordering_key=body.ordering_key,
+        # Kept even with tracing off (docs/observability.md, "Traces"); a malformed one is
+        # ignored, as the W3C spec says, never refused.
+        trace_context=incoming(headers.get("traceparent"), headers.get("tracestate")),
     )
 
 
@@ -60,7 +65,7 @@ class _Receipt:
 
 
 async def create_message(ops: Operations, request: Request) -> Response:
-    new = _new_message(params.body(s.MessageIn, request))
+    new = _new_message(params.body(s.MessageIn, request), request)
     with_content = params.query_bool(request, "with_content", default=True)
     if request.idempotency is None:
         msg = await messages.publish(ops, request.caller, request.app_key, new)

@@ -9,6 +9,7 @@ from hookline.api import (
     applications,
     attempts,
     audit,
+    backlog,
     endpoint_auth,
     endpoints,
     event_types,
@@ -18,6 +19,7 @@ from hookline.api import (
     openapi,
     operational_webhooks,
     portal,
+    statistics,
     tasks,
     tokens,
 )
@@ -59,6 +61,7 @@ def all_routes(exposition: Callable[[], bytes] | None = None) -> list[Route]:
     implemented = [
         *health.ROUTES,
         *metrics.routes(exposition),
+        *backlog.ROUTES,
         *portal.ROUTES,
         *applications.ROUTES,
         *event_types.ROUTES,
@@ -68,6 +71,7 @@ def all_routes(exposition: Callable[[], bytes] | None = None) -> list[Route]:
         *attempts.ROUTES,
         *operational_webhooks.ROUTES,
         *tasks.ROUTES,
+        *statistics.ROUTES,
         *tokens.ROUTES,
         *audit.ROUTES,
     ]

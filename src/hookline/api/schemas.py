@@ -111,7 +111,8 @@ def _check_application_policy(value: dict[str, Any]) -> dict[str, Any]:
 
 
 EndpointPolicyWire = Annotated[dict[str, Any], AfterValidator(_check_endpoint_policy)]
-"""hookline's ``policy`` field (docs/delivery.md): retry, breaker, ordering, fallback."""
+"""hookline's ``policy`` field (docs/delivery.md): retry, breaker, ordering, fallback,
+recovery, traceContext."""
 ApplicationPolicyWire = Annotated[dict[str, Any], AfterValidator(_check_application_policy)]
 
 
@@ -429,6 +430,42 @@ class EndpointStatsOut(Wire):
     circuit: CircuitOut
 
 
+class AttemptOutcomesOut(Wire):
+    """A hookline field: attempts by how they ended (docs/observability.md, "Statistics")."""
+
+    status_2xx: int = Field(alias="2xx")
+    status_3xx: int = Field(alias="3xx")
+    status_4xx: int = Field(alias="4xx")
+    status_5xx: int = Field(alias="5xx")
+    timeout: int
+    connection: int
+    dns: int
+    tls: int
+    ssrf_blocked: int = Field(alias="ssrfBlocked")
+    other: int
+
+
+class AttemptLatencyOut(Wire):
+    """A hookline field: attempt durations, from the rollups' buckets (each figure the upper
+    edge of the bucket holding that percentile; null with no attempts)."""
+
+    p50_ms: int | None
+    p90_ms: int | None
+    p99_ms: int | None
+    mean_ms: float | None
+
+
+class EndpointAttemptStatsOut(Wire):
+    success: int
+    fail: int
+    canceled: int
+    """Always 0: hookline cancels no attempt (Svix counts attempts it cancelled)."""
+    outcomes: AttemptOutcomesOut
+    latency: AttemptLatencyOut
+    payload_bytes: int
+    """A hookline field: the bytes of the payloads sent, over the attempts that had one."""
+
+
 class MessageOut(Wire):
     id: str
     event_type: str
@@ -494,6 +531,28 @@ class BackgroundTaskOut(Wire):
     data: dict[str, Any]
 
 
+class AppUsageStatsIn(Wire):
+    since: Timestamp
+    until: Timestamp
+    app_ids: list[Uid] | None = Field(default=None, max_length=1000)
+    """Application ids or uids; none for every application with attempts in the range."""
+
+
+class AppUsageStatsOut(Wire):
+    id: str
+    status: str
+    task: str
+    updated_at: datetime
+    unresolved_app_ids: list[str]
+
+
+class AggregateEventTypesOut(Wire):
+    id: str
+    status: str
+    task: str
+    updated_at: datetime
+
+
 class DryRunOut(Wire):
     """hookline's own: what a task would queue, counted without changing anything."""
 
@@ -553,6 +612,32 @@ class HealthOut(Wire):
         description="How long the oldest due delivery of an enabled endpoint has waited (0: "
         "none is due); null when the database is down"
     )
+
+
+class BacklogOut(Wire):
+    """The due backlog and its drain forecast (docs/observability.md, "Backlog"), from this
+    process's latest background sample."""
+
+    due: int = Field(
+        description="Deliveries of enabled endpoints that are due and not being attempted"
+    )
+    oldest_due_at: datetime | None = Field(
+        description="When the longest-waiting of them fell due; null when none is due"
+    )
+    oldest_due_age_seconds: float = Field(description="How long it had waited when sampled")
+    drain: Literal["empty", "draining", "stalled", "unknown"] = Field(
+        description="`empty`: nothing is due; `draining`: the backlog shrinks, see "
+        "`drainSeconds`; `stalled`: it is not shrinking; `unknown`: too few samples yet"
+    )
+    drain_seconds: float | None = Field(
+        description="Forecast seconds until the backlog clears at its rate over the last five "
+        "minutes; null unless `drain` is `draining`"
+    )
+    forecast: str = Field(description="The forecast in words")
+    live_workers: int
+    disabled_endpoints: int
+    open_breakers: int = Field(description="Endpoints whose breaker is open or half-open")
+    sampled_at: datetime
 
 
 class PingOut(Wire):

@@ -22,6 +22,7 @@ from hookline.domain.models import (
 )
 from hookline.domain.ordering import is_held
 from hookline.domain.ratelimit import RateLimitState
+from hookline.domain.rollups import RollupSummary
 from hookline.domain.tasks import BackgroundTask, DeadLetter
 from hookline.operations.tasks import task_data
 
@@ -207,6 +208,24 @@ def stats(value: EndpointStats) -> s.EndpointStatsOut:
         canceled=value.canceled,
         rate_limit=None if value.rate_limit is None else rate_limit(value.rate_limit),
         circuit=circuit(value.circuit),
+    )
+
+
+def attempt_stats(value: RollupSummary) -> s.EndpointAttemptStatsOut:
+    outcomes = value.by_outcome()
+    attempts = value.attempts
+    return s.EndpointAttemptStatsOut(
+        success=value.succeeded,
+        fail=value.failed,
+        canceled=0,
+        outcomes=s.AttemptOutcomesOut.model_validate(outcomes),
+        latency=s.AttemptLatencyOut(
+            p50_ms=value.latency_percentile_ms(0.5),
+            p90_ms=value.latency_percentile_ms(0.9),
+            p99_ms=value.latency_percentile_ms(0.99),
+            mean_ms=value.count("duration_ms") / attempts if attempts else None,
+        ),
+        payload_bytes=value.count("payload_bytes"),
     )
 
 

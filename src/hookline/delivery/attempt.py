@@ -13,7 +13,7 @@ sent through ``credentials.py``.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 from hookline.delivery import fallback
@@ -27,12 +27,15 @@ from hookline.domain.policy import ApplicationPolicy, RetryPolicy
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.scheduling import EffectiveRetry, effective_retry
 from hookline.domain.signing import HeaderStyle, sign, signature_header_names
+from hookline.domain.tracecontext import from_stored
 from hookline.instrumentation import (
     NO_INSTRUMENTATION,
     AttemptFinished,
     AttemptMilestone,
+    AttemptSpan,
     DeliveryExhausted,
     Instrumentation,
+    Tracing,
 )
 from hookline.storage.base import AttemptOutcome
 from hookline.transport import HttpResult, Transport
@@ -55,6 +58,7 @@ class AttemptRunner:
         rng: random.Random,
         signature_headers: HeaderStyle = HeaderStyle.WEBHOOK,
         instrumentation: Instrumentation = NO_INSTRUMENTATION,
+        tracing: Tracing | None = None,
     ) -> None:
         self._transport = transport
         self.credentials = Credentials(transport)
@@ -73,6 +77,9 @@ class AttemptRunner:
         self._exhaustion_heard = instrumentation.wants(DeliveryExhausted)
         self._clock = clock
         self._rng = rng
+        self._tracing = tracing
+        self._spans: dict[int, AttemptSpan] = {}
+        """Attempt spans from ``send`` to ``outcome``, by the claimed delivery's identity."""
 
     def adopt_application_policies(self, policies: Mapping[str, ApplicationPolicy]) -> None:
         """The applications' policies as last read from the store (each heartbeat)."""
@@ -109,8 +116,54 @@ class AttemptRunner:
             headers[timestamp_name] = stamp
             headers[signature_name] = signature
         headers["content-type"] = "application/json"
+        if self._tracing is not None or endpoint.policy.trace_context is not None:
+            self._trace(claimed, headers)
+            if self._tracing is not None:
+                return await self._post_in_span(claimed, headers)
+        return await self._post(claimed, headers)
+
+    async def _post_in_span(self, claimed: ClaimedDelivery, headers: dict[str, str]) -> HttpResult:
+        """``_post``, ending the attempt's span if the transport raises (it reports
+        failures as results, so only a bug or a cancellation does)."""
+        try:
+            return await self._post(claimed, headers)
+        except BaseException as exc:
+            span = self._spans.pop(id(claimed), None)
+            if span is not None:
+                span.finish(0, "error", type(exc).__name__)
+            raise
+
+    def _trace(self, claimed: ClaimedDelivery, headers: dict[str, str]) -> None:
+        """Start the attempt's span under the message's stored context, and give an
+        opted-in endpoint a ``traceparent``: the span's, or with tracing off the stored one
+        as the producer sent it (a hop that records nothing passes the context on)."""
+        msg, endpoint = claimed.message, claimed.endpoint
+        forwarded = stored = from_stored(msg.trace_context)
+        if self._tracing is not None:
+            manual = claimed.trigger is AttemptTrigger.MANUAL
+            span = self._tracing.attempt(
+                stored,
+                url=endpoint.url,
+                endpoint_id=endpoint.id,
+                msg_id=msg.id,
+                number=max(claimed.attempt_count + (0 if manual else 1), 1),
+            )
+            self._spans[id(claimed)] = span
+            forwarded = span.context()
+        if forwarded is not None and endpoint.policy.forwards_trace_context:
+            # Not signed (Standard Webhooks signs id, timestamp and body only), so adding
+            # it changes no signature; it replaces a custom header of the same name.
+            headers["traceparent"] = forwarded.parent.header()
+            if forwarded.state:
+                headers["tracestate"] = forwarded.state
+
+    def _post(self, claimed: ClaimedDelivery, headers: dict[str, str]) -> Awaitable[HttpResult]:
+        """The transport's request, returned unawaited: no coroutine frame of its own on
+        the path of every attempt."""
+        msg, endpoint = claimed.message, claimed.endpoint
+        assert msg.payload is not None
         if endpoint.auth is not None:
-            return await self.credentials.post(
+            return self.credentials.post(
                 endpoint.id,
                 endpoint.auth,
                 endpoint.url,
@@ -118,7 +171,7 @@ class AttemptRunner:
                 headers,
                 self._request_timeout,
             )
-        return await self._transport.post(endpoint.url, msg.payload, headers, self._request_timeout)
+        return self._transport.post(endpoint.url, msg.payload, headers, self._request_timeout)
 
     def outcome(
         self, claimed: ClaimedDelivery, result: HttpResult, started: datetime
@@ -137,6 +190,10 @@ class AttemptRunner:
             self._rng,
             deadline=deadline,
         )
+        if self._tracing is not None:
+            span = self._spans.pop(id(claimed), None)
+            if span is not None:
+                span.finish(result.status_code, _OUTCOMES[decision.verdict], result.error)
         succeeded = decision.verdict is Verdict.SUCCEEDED
         next_at = None
         if decision.verdict is Verdict.RETRY:
@@ -220,18 +277,20 @@ def _finished(
     scheduled_attempts: int,
     message: Message,
 ) -> AttemptFinished:
+    # Positional: this runs once per attempt when metrics are on (instrumentation/_events.py).
     return AttemptFinished(
-        app_id=attempt.app_id,
-        msg_id=attempt.msg_id,
-        endpoint_id=attempt.endpoint_id,
-        attempt_id=attempt.id,
-        status_code=result.status_code,
-        error=result.error,
-        duration_ms=result.duration_ms,
-        attempt_number=max(scheduled_attempts, 1),
-        manual=attempt.trigger is AttemptTrigger.MANUAL,
-        outcome=_OUTCOMES[verdict],
-        started_at=attempt.timestamp,
-        msg_event_id=message.event_id,
-        msg_created_at=message.timestamp,
+        attempt.app_id,
+        attempt.msg_id,
+        attempt.endpoint_id,
+        attempt.id,
+        result.status_code,
+        result.error,
+        result.duration_ms,
+        max(scheduled_attempts, 1),
+        attempt.trigger is AttemptTrigger.MANUAL,
+        _OUTCOMES[verdict],
+        attempt.timestamp,
+        message.event_id,
+        message.timestamp,
+        message.due_at,
     )

@@ -26,6 +26,7 @@ class FailingChange:
     """An endpoint started failing at ``at`` (``failing``) or succeeded again."""
 
     endpoint_id: str
+    app_id: str
     failing: bool
     at: datetime
 
@@ -42,7 +43,7 @@ class FailingTracker:
         self._monotonic = monotonic
         self._known: dict[str, tuple[bool, float]] = {}
 
-    def record(self, endpoint_id: str, status_code: int) -> FailingChange | None:
+    def record(self, endpoint_id: str, app_id: str, status_code: int) -> FailingChange | None:
         """The change to write after an attempt that got ``status_code``, if any."""
         failing = is_attempt_failure(status_code)
         now = self._monotonic()
@@ -50,4 +51,4 @@ class FailingTracker:
         if known is not None and known[0] is failing and now - known[1] < REFRESH_SECONDS:
             return None
         self._known[endpoint_id] = (failing, now)
-        return FailingChange(endpoint_id, failing, self._clock())
+        return FailingChange(endpoint_id, app_id, failing, self._clock())

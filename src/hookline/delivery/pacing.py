@@ -23,6 +23,7 @@ has no slots for, unlimited ones included).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -239,7 +240,9 @@ class Pacing:
 
     def _start_refill(self) -> None:
         if self._refill is None or self._refill.done():
-            self._refill = asyncio.create_task(self._refill_loop(), name="hookline-pacing")
+            self._refill = asyncio.create_task(
+                self._refill_loop(), name="hookline-pacing", context=contextvars.Context()
+            )
 
     async def _refill_loop(self) -> None:
         while not self._closed:

@@ -18,7 +18,12 @@ from datetime import datetime
 from hookline.delivery.failing import FailingChange
 from hookline.domain.breaker import CircuitState
 from hookline.domain.errors import Unavailable
-from hookline.instrumentation import NO_INSTRUMENTATION, EndpointDisabled, Instrumentation
+from hookline.instrumentation import (
+    NO_INSTRUMENTATION,
+    EndpointDisabled,
+    EndpointRecovered,
+    Instrumentation,
+)
 from hookline.storage.base import AttemptOutcome, Deferral, Diversion, Store
 
 log = logging.getLogger("hookline.worker")
@@ -52,6 +57,7 @@ class Recorder:
         self._store = store
         self._instrumentation = instrumentation
         self._disables_heard = instrumentation.wants(EndpointDisabled)
+        self._recoveries_heard = instrumentation.wants(EndpointRecovered)
         self._clock = clock
         self._wake = wake
         self._queue: asyncio.Queue[Result | None] = asyncio.Queue()
@@ -175,9 +181,14 @@ class Recorder:
         if started:
             since = min(c.at for c in started)
             await self._store.mark_endpoints_failing([c.endpoint_id for c in started], since)
-        ended = [c.endpoint_id for c in changes if not c.failing]
+        ended = {c.endpoint_id: c for c in changes if not c.failing}
         if ended:
-            await self._store.mark_endpoints_healthy(ended)
+            periods = await self._store.mark_endpoints_healthy(list(ended))
+            if self._recoveries_heard:
+                for endpoint_id, since in periods.items():
+                    change = ended[endpoint_id]
+                    recovered = EndpointRecovered(change.app_id, endpoint_id, since, change.at)
+                    self._instrumentation.emit(recovered)
 
     def _announce_disabled(self, outcomes: list[AttemptOutcome]) -> None:
         """Endpoints these outcomes disabled (they answered 410 Gone), once they landed."""

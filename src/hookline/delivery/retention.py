@@ -1,5 +1,6 @@
 """Retention: remove messages, deliveries and attempts past the horizon, in small batches,
-the background tasks that ended before it, and the audit log's entries recorded before it.
+the background tasks that ended before it, the audit log's entries recorded before it, and
+the attempt rollups that started before it (minute rollups sooner: ``minute_cutoff``).
 
 Every process that runs a worker runs ``run_pruning`` beside maintenance; ``hookline prune``
 runs ``prune`` once, to completion. A pass walks the messages older than the horizon by
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from hookline.domain.retention import cutoff
+from hookline.domain.rollups import HOUR_SECONDS, MINUTE_SECONDS, minute_cutoff
 from hookline.storage.base import PruneBatch, Store
 
 log = logging.getLogger("hookline.retention")
@@ -35,6 +37,8 @@ RECLAIM_PAGES = 2000
 BATCH_AUDIT = 1000
 """Audit entries removed per transaction: small rows with no dependants, so a batch is as
 short as a message batch."""
+BATCH_ROLLUPS = 1000
+"""Rollup rows removed per transaction: small rows with no dependants, as audit entries."""
 COUNT_ALL = 2**62
 """The limit a dry run counts audit entries under: all of them, in one read."""
 
@@ -50,6 +54,8 @@ class PruneReport:
     """Background tasks that had ended before the horizon."""
     audit: int = 0
     """Audit-log entries recorded before the horizon."""
+    rollups: int = 0
+    """Attempt rollup rows (``domain/rollups.py``) that started before their horizon."""
     held: int = 0
     """Messages past the horizon kept because a delivery of theirs can still be attempted."""
     reclaimed_pages: int = 0
@@ -68,11 +74,17 @@ async def prune(
     dry_run: bool = False,
     stop: asyncio.Event | None = None,
     batch_messages: int = BATCH_MESSAGES,
+    minutes_before: datetime | None = None,
 ) -> PruneReport:
     """One pass over the messages created before ``before``; ``stop`` ends it between
-    batches (the next pass starts over, and finds what this one removed gone)."""
+    batches (the next pass starts over, and finds what this one removed gone). Minute
+    rollups go from ``minutes_before`` (``before`` if not given), hour rollups from
+    ``before``."""
     report = PruneReport(tasks=await store.prune_tasks(before, dry_run=dry_run))
     report.audit = await prune_audit(store, before, dry_run=dry_run, stop=stop)
+    horizons = ((MINUTE_SECONDS, minutes_before or before), (HOUR_SECONDS, before))
+    for period, horizon in horizons:
+        report.rollups += await prune_rollups(store, period, horizon, dry_run=dry_run, stop=stop)
     after = ""  # sorts below every id
     while True:
         batch = await store.prune_batch(before, after, batch_messages, dry_run=dry_run)
@@ -100,6 +112,26 @@ async def prune_audit(
     return await drain(lambda limit: store.prune_audit(before, limit), batch, stop)
 
 
+async def prune_rollups(
+    store: Store,
+    period_seconds: int,
+    before: datetime,
+    *,
+    dry_run: bool = False,
+    stop: asyncio.Event | None = None,
+    batch: int = BATCH_ROLLUPS,
+) -> int:
+    """Remove the rollups of one period that started before ``before``, ``batch`` per
+    transaction with a rest between; how many (dry: how many would go)."""
+    if dry_run:
+        return await store.prune_rollups(period_seconds, before, COUNT_ALL, dry_run=True)
+
+    async def step(limit: int) -> int:
+        return await store.prune_rollups(period_seconds, before, limit)
+
+    return await drain(step, batch, stop)
+
+
 async def drain(
     step: Callable[[int], Awaitable[int]], batch: int, stop: asyncio.Event | None = None
 ) -> int:
@@ -121,8 +153,11 @@ async def run_pruning(
     """A pass every ``interval_seconds`` until ``stop``. A failed pass is logged and the next
     one tries again: housekeeping never takes the worker down with it."""
     while not stop.is_set():
+        now = datetime.now(UTC)
         try:
-            report = await prune(store, cutoff(datetime.now(UTC), horizon), stop=stop)
+            report = await prune(
+                store, cutoff(now, horizon), stop=stop, minutes_before=minute_cutoff(now, horizon)
+            )
         except Exception:
             log.exception("pruning pass failed; retrying in %.0f s", interval_seconds)
         else:
@@ -132,15 +167,16 @@ async def run_pruning(
 
 
 def _log_pass(report: PruneReport) -> None:
-    if report.messages or report.tasks or report.audit:
+    if report.messages or report.tasks or report.audit or report.rollups:
         log.info(
-            "pruned %d messages, %d deliveries, %d attempts, %d ended background tasks and "
-            "%d audit entries past the retention horizon",
+            "pruned %d messages, %d deliveries, %d attempts, %d ended background tasks, "
+            "%d audit entries and %d attempt rollups past the retention horizon",
             report.messages,
             report.deliveries,
             report.attempts,
             report.tasks,
             report.audit,
+            report.rollups,
         )
     if report.held:
         log.warning(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import heapq
 import logging
 import random
@@ -36,7 +37,7 @@ from hookline.domain.errors import Unavailable
 from hookline.domain.models import ClaimedDelivery
 from hookline.domain.retry import RetrySchedule
 from hookline.domain.signing import HeaderStyle
-from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
+from hookline.instrumentation import NO_INSTRUMENTATION, DeliveryHeld, Instrumentation, Tracing
 from hookline.storage.base import Deferral, Diversion, LeaseOffer, Store
 from hookline.transport import Transport
 
@@ -77,9 +78,10 @@ class Worker:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         instrumentation: Instrumentation = NO_INSTRUMENTATION,
+        tracing: Tracing | None = None,
     ) -> None:
         """``instrumentation`` hears attempts, exhausted deliveries, disabled endpoints and
-        breakers opening and closing."""
+        breakers opening and closing; ``tracing`` records a span per attempt."""
         self._store = store
         self._config = config
         self._clock = clock
@@ -99,6 +101,8 @@ class Worker:
         deliveries a publish in this process scheduled, that it has not claimed since: the
         idle wait ends at the first rather than at the next poll."""
         self._recorder = Recorder(store, clock, self.wake, instrumentation)
+        self._instrumentation = instrumentation
+        self._holds_heard = instrumentation.wants(DeliveryHeld)
         self._failing = FailingTracker(clock)
         self._admission = Admission(
             EndpointLimits(config.endpoint_max_in_flight),
@@ -119,6 +123,7 @@ class Worker:
             rng=rng or random.Random(),
             signature_headers=config.signature_headers,
             instrumentation=instrumentation,
+            tracing=tracing,
         )
 
     def wake(self) -> None:
@@ -280,7 +285,9 @@ class Worker:
     def _start(self, item: ClaimedDelivery) -> None:
         self._admission.learn(item.endpoint)
         self._admission.started(item.endpoint.id)
-        task = asyncio.create_task(self._deliver(item))
+        # A fresh context: a delivery handed over by a publish would otherwise inherit the
+        # publish's request id (and trace) from the request's task, and log under it.
+        task = asyncio.create_task(self._deliver(item), context=contextvars.Context())
         self._in_flight[task] = item
         task.add_done_callback(self._finished)
 
@@ -336,7 +343,7 @@ class Worker:
             if outcome.disable_endpoint:
                 self._endpoints.observe(endpoint_id, claimed.endpoint.version + 1, True)
             self._recorder.put(outcome)
-            change = self._failing.record(endpoint_id, result.status_code)
+            change = self._failing.record(endpoint_id, claimed.endpoint.app_id, result.status_code)
             if change is not None:
                 self._recorder.note_failing(change)
             if outcome.next_attempt_at is not None:
@@ -363,6 +370,8 @@ class Worker:
     def _held(self, claimed: ClaimedDelivery, until: datetime) -> Deferral | Diversion:
         """A delivery its breaker holds: put back until ``until``, or, once the circuit has
         been open long enough, given to the endpoint's fallback destination."""
+        if self._holds_heard:
+            self._instrumentation.emit(DeliveryHeld(claimed.endpoint.app_id, claimed.endpoint.id))
         if self._admission.diverts(claimed.endpoint):
             stand_in = fallback.stand_in(claimed, self._clock())
             if stand_in is not None:

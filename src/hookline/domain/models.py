@@ -150,6 +150,10 @@ class Message:
     ordering_key: str | None = None
     """Keeps order per key on an ordered endpoint (``domain/ordering.py``); a hookline field."""
 
+    trace_context: str | None = None
+    """The W3C trace context its attempts join or forward (``domain/tracecontext.py``,
+    ``stored_context``); never on the wire of the API."""
+
     @property
     def due_at(self) -> datetime:
         """When its deliveries first fall due: what a maximum age is counted from."""

@@ -172,6 +172,31 @@ class OrderingPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class RecoveryPolicy:
+    """What happens when an endpoint that was failing answers again.
+
+    ``auto``: the deliveries that failed for good while it was failing are sent again by a
+    recover task, as if its owner had asked for one (Svix's ``recover``); deliveries still
+    retrying need no help."""
+
+    auto: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"auto": self.auto}
+
+    @classmethod
+    def from_json(cls, value: Any) -> RecoveryPolicy:
+        data = _object(value, "policy.recovery")
+        unknown = set(data) - {"auto"}
+        if unknown:
+            raise PolicyError(f"policy.recovery has no field {sorted(unknown)[0]!r}")
+        auto = data.get("auto", False)
+        if not isinstance(auto, bool):
+            raise PolicyError("policy.recovery.auto must be true or false")
+        return cls(auto)
+
+
+@dataclass(frozen=True, slots=True)
 class FallbackPolicy:
     """Another endpoint of the same application that takes over what this one cannot."""
 
@@ -195,6 +220,29 @@ class FallbackPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceContextPolicy:
+    """Whether attempts to the endpoint carry a W3C ``traceparent`` (docs/observability.md,
+    "Traces"). Opt-in per endpoint: a receiver that does not trace gains nothing from it, and
+    the header tells a third party the producer's trace id."""
+
+    forward: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"forward": self.forward}
+
+    @classmethod
+    def from_json(cls, value: Any) -> TraceContextPolicy:
+        data = _object(value, "policy.traceContext")
+        unknown = set(data) - {"forward"}
+        if unknown:
+            raise PolicyError(f"policy.traceContext has no field {sorted(unknown)[0]!r}")
+        forward = data.get("forward", False)
+        if not isinstance(forward, bool):
+            raise PolicyError("policy.traceContext.forward must be true or false")
+        return cls(forward)
+
+
+@dataclass(frozen=True, slots=True)
 class EndpointPolicy:
     """Every policy an endpoint may set; the default (all None) inherits everything."""
 
@@ -202,6 +250,12 @@ class EndpointPolicy:
     breaker: BreakerPolicy | None = None
     ordering: OrderingPolicy | None = None
     fallback: FallbackPolicy | None = None
+    recovery: RecoveryPolicy | None = None
+    trace_context: TraceContextPolicy | None = None
+
+    @property
+    def forwards_trace_context(self) -> bool:
+        return self.trace_context is not None and self.trace_context.forward
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -211,6 +265,8 @@ class EndpointPolicy:
                 ("breaker", self.breaker),
                 ("ordering", self.ordering),
                 ("fallback", self.fallback),
+                ("recovery", self.recovery),
+                ("traceContext", self.trace_context),
             )
             if part is not None
         }
@@ -220,7 +276,8 @@ class EndpointPolicy:
         if value is None:
             return NO_ENDPOINT_POLICY
         data = _object(value, "policy")
-        unknown = set(data) - {"retry", "breaker", "ordering", "fallback"}
+        unknown = set(data) - {"retry", "breaker", "ordering", "fallback", "recovery"}
+        unknown -= {"traceContext"}
         if unknown:
             raise PolicyError(f"policy has no field {sorted(unknown)[0]!r}")
         return cls(
@@ -234,6 +291,12 @@ class EndpointPolicy:
             fallback=None
             if data.get("fallback") is None
             else FallbackPolicy.from_json(data["fallback"]),
+            recovery=None
+            if data.get("recovery") is None
+            else RecoveryPolicy.from_json(data["recovery"]),
+            trace_context=None
+            if data.get("traceContext") is None
+            else TraceContextPolicy.from_json(data["traceContext"]),
         )
 
 

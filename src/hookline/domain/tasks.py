@@ -1,4 +1,5 @@
-"""Background tasks (recover, replay-missing, bulk replay, dead-letter redrive) as pure rules.
+"""Background tasks (recover, replay-missing, bulk replay, dead-letter redrive, and Svix's
+statistics tasks) as pure rules.
 
 A task walks a key range in batches. Each batch reads a bounded run of rows (messages, or
 one endpoint's deliveries, or an application's dead letters) and ``selects`` decides which
@@ -28,6 +29,14 @@ class TaskKind(StrEnum):
     REPLAY_MISSING = "endpoint.replay"
     BULK_REPLAY = "endpoint.bulk-replay"
     REDRIVE = "dead-letter.redrive"
+    APP_STATS = "application.stats"
+    EVENT_TYPE_AGGREGATE = "event-type.aggregate"
+
+    @property
+    def computes(self) -> bool:
+        """A statistics task: it reads and computes a result in one step (its ``data``),
+        instead of walking deliveries in batches; it belongs to no application."""
+        return self in (TaskKind.APP_STATS, TaskKind.EVENT_TYPE_AGGREGATE)
 
     @property
     def wire(self) -> str:
@@ -61,6 +70,12 @@ class TaskFilter:
     tag: str | None = None
     status: MessageStatus | None = None
     status_code_class: int | None = None
+    failed_since: datetime | None = None
+    """Only deliveries whose row last changed at or after this: automatic recovery's
+    failing period (``operations/recovery.py``), so that it re-sends what failed during the
+    outage and not an earlier outage's failures."""
+    app_ids: tuple[str, ...] | None = None
+    """An application-statistics task's applications (resolved ids); None for all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +126,8 @@ class BackgroundTask:
     error: str | None
     created_at: datetime
     updated_at: datetime
+    result: dict[str, object] | None = None
+    """What a statistics task computed, once finished (its Svix ``data``)."""
 
     @property
     def upper_key(self) -> str:
@@ -118,10 +135,14 @@ class BackgroundTask:
         return ids.first_id_at(ids.MESSAGE, _ms(self.filter.until + ID_CLOCK_MARGIN))
 
 
+NO_APPLICATION = ""
+"""The ``app_id`` of a task that belongs to the organization (a statistics task)."""
+
+
 def first_cursor(kind: TaskKind, since: datetime) -> str:
-    """Redrive walks dead letters by delivery id from the start; the others walk message ids
-    from ``since`` (less the clock margin)."""
-    if kind is TaskKind.REDRIVE:
+    """Redrive walks dead letters by delivery id from the start, and a statistics task walks
+    nothing; the others walk message ids from ``since`` (less the clock margin)."""
+    if kind is TaskKind.REDRIVE or kind.computes:
         return ""
     return ids.first_id_at(ids.MESSAGE, _ms(since - ID_CLOCK_MARGIN))
 
@@ -173,5 +194,7 @@ def _passes(spec: TaskFilter, row: TaskRow) -> bool:
         spec.status is None or row.status is spec.status,
         spec.status_code_class is None
         or in_code_class(row.last_status_code, spec.status_code_class),
+        spec.failed_since is None
+        or (row.updated_at is not None and row.updated_at >= spec.failed_since),
     )
     return all(checks)

@@ -1,8 +1,14 @@
-"""What can happen, as frozen values: one class per kind of event.
+"""What can happen, as values: one class per kind of event.
 
 Fields are what a consumer needs to count, log or forward the event without reading the
 store again. Identifiers are included for logs and operational webhooks; a metrics consumer
 must not turn them into labels (issue 15: labels are bounded enums).
+
+Events are values that consumers read and never change, but they are not ``frozen=True``:
+a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``, which made
+building an ``AttemptFinished`` cost 3 to 4 times a plain one, and with metrics on one is
+built per attempt (``docs/performance-decisions.md``). Emitters on the per-delivery paths
+build them with positional arguments for the same reason.
 """
 
 from __future__ import annotations
@@ -10,8 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from hookline.domain.backlog import BacklogState
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class RequestServed:
     """The API answered a request."""
 
@@ -22,7 +30,7 @@ class RequestServed:
     duration_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MessageAccepted:
     """A message and its delivery rows were committed (the 202 may now be sent)."""
 
@@ -33,7 +41,7 @@ class MessageAccepted:
     deliveries: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AttemptFinished:
     """One delivery attempt ended, with an HTTP answer or without one (status 0)."""
 
@@ -54,9 +62,12 @@ class AttemptFinished:
     """The message's ``eventId`` (the producer's own id), for operational webhooks."""
     msg_created_at: datetime | None = None
     """When the message was accepted, for the end-to-end latency of its first success."""
+    msg_due_at: datetime | None = None
+    """When the message fell due (its creation, or its ``deliverAt``): a first attempt's
+    lag is the time from then to ``started_at``."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AttemptMilestone:
     """An attempt that operators are told of (Svix's operational ``message.attempt.*``): a
     delivery's fourth failure, its last, or its success after that. Most attempts are none
@@ -73,7 +84,7 @@ class AttemptMilestone:
     started_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeliveryExhausted:
     """A delivery failed its last scheduled attempt and will not be retried by itself."""
 
@@ -83,7 +94,7 @@ class DeliveryExhausted:
     attempts: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EndpointCreated:
     """An endpoint was created."""
 
@@ -92,7 +103,7 @@ class EndpointCreated:
     endpoint_uid: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EndpointUpdated:
     """An endpoint was changed (its fields, headers or secret)."""
 
@@ -101,7 +112,7 @@ class EndpointUpdated:
     endpoint_uid: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EndpointDeleted:
     """An endpoint was deleted."""
 
@@ -110,7 +121,7 @@ class EndpointDeleted:
     endpoint_uid: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EndpointDisabled:
     """An endpoint stopped receiving deliveries: it answered 410 Gone, failed for the whole
     auto-disable period, or someone disabled it."""
@@ -125,7 +136,7 @@ class EndpointDisabled:
     endpoint_uid: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EndpointFailing:
     """An endpoint has failed for a share of the auto-disable period (a warning)."""
 
@@ -136,7 +147,18 @@ class EndpointFailing:
     disable_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
+class EndpointRecovered:
+    """An endpoint that was failing answered again: its failing period (auto-disable's)
+    ended. Told once per period, whichever worker saw the success."""
+
+    app_id: str
+    endpoint_id: str
+    failing_since: datetime
+    recovered_at: datetime
+
+
+@dataclass(slots=True)
 class EndpointEnabled:
     """A disabled endpoint was enabled again."""
 
@@ -145,7 +167,7 @@ class EndpointEnabled:
     endpoint_uid: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BreakerOpened:
     """An endpoint's circuit breaker opened (or re-opened after a failed probe)."""
 
@@ -165,7 +187,7 @@ class BreakerOpened:
     """When the cooldown ends and one probe may go."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BreakerClosed:
     """An endpoint answered again and its circuit breaker closed."""
 
@@ -174,7 +196,24 @@ class BreakerClosed:
     endpoint_uid: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
+class DeliveryHeld:
+    """A leased delivery was put back unattempted (or given to its fallback destination)
+    because its endpoint's circuit breaker is open."""
+
+    app_id: str
+    endpoint_id: str
+
+
+@dataclass(slots=True)
+class BacklogSampled:
+    """A process read the queue's backlog (``operations/backlog.py``), which it does every
+    ``HOOKLINE_BACKLOG_SAMPLE_INTERVAL`` seconds."""
+
+    state: BacklogState
+
+
+@dataclass(slots=True)
 class BatchCommitted:
     """A batch writer committed one transaction of publishes and attempt records."""
 
@@ -185,7 +224,7 @@ class BatchCommitted:
     duration_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConnectionOpened:
     """The transport opened a new connection to a vetted address (pooled ones are reused)."""
 
@@ -193,7 +232,7 @@ class ConnectionOpened:
     duration_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BackgroundTaskFinished:
     """A background task (recover, replay, bulk replay, redrive) ended: finished, failed or
     canceled. ``status`` and ``task`` are the Svix wire values; ``data`` is its progress."""
@@ -211,12 +250,15 @@ Event = (
     | AttemptFinished
     | AttemptMilestone
     | DeliveryExhausted
+    | DeliveryHeld
+    | BacklogSampled
     | EndpointCreated
     | EndpointUpdated
     | EndpointDeleted
     | EndpointDisabled
     | EndpointFailing
     | EndpointEnabled
+    | EndpointRecovered
     | BackgroundTaskFinished
     | BreakerOpened
     | BreakerClosed

@@ -3,7 +3,8 @@
 
 A JSON line has ``time`` (ISO 8601, UTC), ``level``, ``logger`` and ``message``, and the
 fields a line was logged with (``extra=``: the ids and status code of an attempt line,
-``LoggingHook``). python-json-logger writes them; uvicorn's own lines reach the same handler
+``LoggingHook``), and ``request_id`` on a line written while an API request was handled
+(``_request_ids.py``). python-json-logger writes them; uvicorn's own lines reach the same handler
 (``server.uvicorn_logging``). What a line may hold is said in ``_logging.py``: never a
 payload, a secret, a header value or a token.
 """
@@ -14,6 +15,8 @@ import logging
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
+
+from hookline.instrumentation._request_ids import RequestIdFilter, TextFormatter
 
 TEXT = "text"
 JSON = "json"
@@ -38,6 +41,7 @@ def json_formatter() -> logging.Formatter:
 def configure_logging(log_format: str) -> None:
     """Send the process's log lines, at INFO and above, to stderr in ``log_format``."""
     handler = logging.StreamHandler()
-    formatter = json_formatter() if log_format == JSON else logging.Formatter(TEXT_LAYOUT)
+    formatter = json_formatter() if log_format == JSON else TextFormatter(TEXT_LAYOUT)
     handler.setFormatter(formatter)
+    handler.addFilter(RequestIdFilter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])

@@ -3,7 +3,8 @@
 Lines name ids, status codes and reasons; never a payload, a secret, a header value or a
 token (DESIGN.md, "Safety"). The same ids go with each line as fields (``extra=``), which
 JSON lines carry as keys (``_log_format.py``): ``msg_id``, ``endpoint_id``, ``attempt_id``,
-``status_code``, ``task_id``.
+``status_code``, ``task_id``, ``app_id``; ``request_id`` is added by the handler's filter
+(``_request_ids.py``).
 """
 
 from __future__ import annotations
@@ -18,25 +19,38 @@ from hookline.instrumentation._events import (
     DeliveryExhausted,
     EndpointDisabled,
     EndpointEnabled,
+    EndpointRecovered,
     Event,
+    MessageAccepted,
 )
 
 log = logging.getLogger("hookline.events")
 
 _ALWAYS: frozenset[type[Event]] = frozenset(
     {BreakerOpened, BreakerClosed, EndpointDisabled, EndpointEnabled, DeliveryExhausted}
-    | {BackgroundTaskFinished}
+    | {BackgroundTaskFinished, EndpointRecovered}
 )
 
 
 class LoggingHook:
-    """Logs state changes always, and every attempt when ``attempts`` is set (``--dev``)."""
+    """Logs state changes always, and every publish and attempt when ``attempts`` is set
+    (``--dev``: a line per message costs too much at production rates)."""
 
     def __init__(self, *, attempts: bool = False) -> None:
-        self.events: frozenset[type[Event]] = _ALWAYS | ({AttemptFinished} if attempts else set())
+        each: set[type[Event]] = {AttemptFinished, MessageAccepted} if attempts else set()
+        self.events: frozenset[type[Event]] = _ALWAYS | each
 
     def __call__(self, event: Event) -> None:
         match event:
+            case MessageAccepted():
+                # Heard inline by the publish, so the line also carries the request's id.
+                log.info(
+                    "message %s accepted for %s: %d deliveries",
+                    event.msg_id,
+                    event.app_id,
+                    event.deliveries,
+                    extra={"msg_id": event.msg_id, "app_id": event.app_id},
+                )
             case AttemptFinished():
                 log.info(
                     "attempt %s %s -> %s status=%s %dms %s%s",
@@ -77,6 +91,14 @@ class LoggingHook:
                     "endpoint %s disabled: %s",
                     event.endpoint_id,
                     event.reason,
+                    extra={"endpoint_id": event.endpoint_id},
+                )
+            case EndpointRecovered():
+                failed_for = (event.recovered_at - event.failing_since).total_seconds()
+                log.info(
+                    "endpoint %s answers again after failing for %.0fs",
+                    event.endpoint_id,
+                    failed_for,
                     extra={"endpoint_id": event.endpoint_id},
                 )
             case EndpointEnabled():

@@ -9,12 +9,15 @@ merges every file with prometheus-client's ``MultiProcessCollector``, so the cou
 exited stay: their counts were real (Prometheus sees a counter reset otherwise).
 
 Labels are bounded enums only: never an application, endpoint or message id (issue 15).
+Gauges of the queue (the due backlog, its oldest delivery, ...) come from the worker's
+background sample (``BacklogSampled``), never from a query at scrape time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import os
 import secrets
 import threading
@@ -26,15 +29,17 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
-from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from hookline.domain.rollups import OTHER, OUTCOMES, outcome_class
 from hookline.instrumentation._events import (
     AttemptFinished,
+    BacklogSampled,
     BatchCommitted,
     BreakerOpened,
-    DeliveryExhausted,
+    DeliveryHeld,
     EndpointDisabled,
     Event,
     MessageAccepted,
@@ -45,24 +50,19 @@ FLUSH_INTERVAL_SECONDS = 1.0
 """How often a process writes its numbers for the others' scrapes; a scrape writes its own
 process's first, so only the other processes' figures can be this much behind."""
 
-OUTCOMES = ("2xx", "3xx", "4xx", "5xx", "timeout", "connection", "dns", "tls", "ssrf_blocked")
-OTHER = "other"
-"""An attempt that ended none of those ways (an invalid URL, an expunged payload, a 1xx)."""
+METRIC_OUTCOMES = (*OUTCOMES[:4], "rate_limited", *OUTCOMES[4:], "breaker_held")
+"""The ``outcome`` label of attempts: the rollups' classes (``domain/rollups.py``), with a
+429 answer apart from the other 4xx and the deliveries a breaker held."""
+RATE_LIMITED = 429
+"""Counted apart from the other 4xx: the endpoint asks to be sent less, not a failure of
+the request (the breaker's ``throttled`` rule hears the same answer)."""
+GIVE_UP_REASONS = {"fail": "exhausted", "gone": "gone"}
+"""``AttemptFinished.outcome`` of a delivery's last attempt, and the ``reason`` label."""
+RETRY_LABELS = (*(str(number) for number in range(2, 10)), "10+")
+"""A retry's attempt number as a label: bounded, as a schedule may be long."""
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """A request's method is the client's to choose: any other is counted as ``other``."""
-_STATUS_CLASSES = {1: OTHER, 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
-# The reasons the transport gives when there is no HTTP answer (hookline.transport).
-_REASON_PREFIXES = (
-    ("timeout", "timeout"),
-    ("DNS", "dns"),
-    ("TLS", "tls"),
-    ("connection", "connection"),
-    ("server disconnected", "connection"),
-    ("blocked by", "ssrf_blocked"),
-    ("refused: only https", "ssrf_blocked"),
-    ("invalid URL: ", "ssrf_blocked"),
-)
 
 LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 LATENCY_BUCKETS_SECONDS += (2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400)
@@ -71,17 +71,31 @@ DURATION_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 COMMIT_BUCKETS_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 PAYLOAD_BUCKETS_BYTES = (128, 512, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
+LAG_BUCKETS_SECONDS: tuple[float, ...] = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    300,
+)
+LAG_BUCKETS_SECONDS += (900, 3600)
 
 
 def attempt_outcome(status_code: int, error: str | None) -> str:
-    """The bounded label of an attempt's end: the status class, or why there was no answer."""
-    if status_code:
-        return _STATUS_CLASSES.get(status_code // 100, OTHER)
-    if error:
-        for prefix, outcome in _REASON_PREFIXES:
-            if error.startswith(prefix):
-                return outcome
-    return OTHER
+    """The bounded label of an attempt's end: the rollups' outcome class, but ``rate_limited``
+    for a 429."""
+    if status_code == RATE_LIMITED:
+        return "rate_limited"
+    return outcome_class(status_code, error)
 
 
 @dataclass(slots=True)
@@ -102,54 +116,108 @@ class _Histogram:
 
 @dataclass(frozen=True, slots=True)
 class _Spec:
+    kind: str
+    """``counter``, ``histogram`` or ``gauge``, as the exposition names the type."""
     name: str
     help: str
     labels: tuple[str, ...] = ()
 
 
-ACCEPTED = _Spec("hookline_messages_accepted", "Messages committed by the API")
-DELIVERIES = _Spec("hookline_deliveries_created", "Delivery rows created by accepted messages")
-ATTEMPTS = _Spec("hookline_attempts", "Delivery attempts by how they ended", ("outcome",))
-ATTEMPT_SECONDS = _Spec("hookline_attempt_duration_seconds", "Duration of delivery attempts")
-E2E_SECONDS = _Spec(
-    "hookline_delivery_latency_seconds", "From a message's creation to its delivery's 2xx"
+ACCEPTED = _Spec("counter", "hookline_messages_accepted", "Messages committed by the API")
+DELIVERIES = _Spec(
+    "counter", "hookline_deliveries_created", "Delivery rows created by accepted messages"
 )
-EXHAUSTED = _Spec("hookline_deliveries_exhausted", "Deliveries that failed their last attempt")
-BREAKERS = _Spec("hookline_breakers_opened", "Circuit breakers opened", ("reason",))
-DISABLED = _Spec("hookline_endpoints_disabled", "Endpoints disabled", ("trigger",))
+ATTEMPTS = _Spec(
+    "counter", "hookline_attempts", "Delivery attempts by how they ended", ("outcome",)
+)
+ATTEMPT_SECONDS = _Spec(
+    "histogram", "hookline_attempt_duration_seconds", "Duration of delivery attempts"
+)
+E2E_SECONDS = _Spec(
+    "histogram",
+    "hookline_delivery_latency_seconds",
+    "From a message's creation to its delivery's 2xx",
+)
+LAG_SECONDS = _Spec(
+    "histogram",
+    "hookline_delivery_lag_seconds",
+    "From a message falling due to its first attempt's start",
+)
+RETRIES = _Spec("counter", "hookline_retries", "Retry attempts by attempt number", ("attempt",))
+GIVEN_UP = _Spec(
+    "counter", "hookline_deliveries_given_up", "Deliveries hookline stopped trying", ("reason",)
+)
+BREAKERS = _Spec("counter", "hookline_breakers_opened", "Circuit breakers opened", ("reason",))
+DISABLED = _Spec("counter", "hookline_endpoints_disabled", "Endpoints disabled", ("trigger",))
 REQUESTS = _Spec(
+    "counter",
     "hookline_api_requests",
     "API requests by route template and status class",
     ("method", "route", "status"),
 )
-COMMIT_SECONDS = _Spec("hookline_store_commit_seconds", "Duration of batch commits", ("backend",))
-BATCH_SIZE = _Spec(
-    "hookline_store_batch_size", "Publishes and attempt records per commit", ("backend",)
+COMMIT_SECONDS = _Spec(
+    "histogram", "hookline_store_commit_seconds", "Duration of batch commits", ("backend",)
 )
-PAYLOAD_BYTES = _Spec("hookline_message_payload_bytes", "Size of accepted message payloads")
-BUILD_INFO = "hookline_build_info"
+BATCH_SIZE = _Spec(
+    "histogram",
+    "hookline_store_batch_size",
+    "Publishes and attempt records per commit",
+    ("backend",),
+)
+PAYLOAD_BYTES = _Spec(
+    "histogram", "hookline_message_payload_bytes", "Size of accepted message payloads"
+)
+DUE_BACKLOG = _Spec("gauge", "hookline_due_backlog", "Deliveries due and waiting (sampled)")
+OLDEST_DUE = _Spec(
+    "gauge",
+    "hookline_oldest_due_age_seconds",
+    "How long the longest-waiting due delivery has waited (sampled)",
+)
+DISABLED_NOW = _Spec("gauge", "hookline_disabled_endpoints", "Endpoints disabled now (sampled)")
+OPEN_BREAKERS = _Spec(
+    "gauge", "hookline_open_breakers", "Endpoints whose breaker is not closed (sampled)"
+)
+LIVE_WORKERS = _Spec(
+    "gauge", "hookline_live_workers", "Workers that heartbeated within the stall timeout"
+)
+SAMPLED_AT = _Spec(
+    "gauge",
+    "hookline_backlog_sampled_timestamp_seconds",
+    "Unix time of the last backlog sample",
+)
+DRAIN = _Spec(
+    "gauge",
+    "hookline_backlog_drain_seconds",
+    "Forecast seconds until the due backlog clears at its recent rate (+Inf: not shrinking)",
+)
+PROCESS_CPU = _Spec("counter", "hookline_process_cpu_seconds", "CPU time of the hookline processes")
+PROCESS_RSS = _Spec(
+    "gauge", "hookline_process_resident_memory_bytes", "Resident memory of the live processes"
+)
+BUILD_INFO = _Spec("gauge", "hookline_build_info", "The running hookline's version", ("version",))
 
-EXPORTED_FAMILIES: dict[str, str] = {
-    ACCEPTED.name: "counter",
-    DELIVERIES.name: "counter",
-    PAYLOAD_BYTES.name: "histogram",
-    ATTEMPTS.name: "counter",
-    ATTEMPT_SECONDS.name: "histogram",
-    E2E_SECONDS.name: "histogram",
-    EXHAUSTED.name: "counter",
-    BREAKERS.name: "counter",
-    DISABLED.name: "counter",
-    REQUESTS.name: "counter",
-    COMMIT_SECONDS.name: "histogram",
-    BATCH_SIZE.name: "histogram",
-    BUILD_INFO: "gauge",
-}
-"""Every metric family a scrape can show, by name (without a counter's ``_total``), with its
-Prometheus type: what the shipped alerts and dashboard (``deploy/``) may name;
-``tests/unit/test_metric_families.py`` checks it against what the hook exposes."""
+_SAMPLED = (DUE_BACKLOG, OLDEST_DUE, DISABLED_NOW, OPEN_BREAKERS, LIVE_WORKERS, SAMPLED_AT)
+FAMILIES: tuple[_Spec, ...] = (
+    *(ACCEPTED, DELIVERIES, ATTEMPTS, ATTEMPT_SECONDS, E2E_SECONDS, LAG_SECONDS, RETRIES),
+    *(GIVEN_UP, BREAKERS, DISABLED, REQUESTS, COMMIT_SECONDS, BATCH_SIZE, PAYLOAD_BYTES),
+    *(*_SAMPLED, DRAIN, PROCESS_CPU, PROCESS_RSS, BUILD_INFO),
+)
+
+
+def exported_families() -> dict[str, str]:
+    """Every metric family hookline exports, by name, with its type: what the shipped alert
+    rules and dashboard may name (``deploy/``, checked by the tests)."""
+    return {spec.name: spec.kind for spec in FAMILIES}
+
+
+_MOSTRECENT = "gauge_livemostrecent"
+"""The sampled gauges' files: of the processes' samples a scrape shows the newest, and a
+process's file goes when it exits (``process_exited``)."""
+_LIVESUM = "gauge_livesum"
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 _ALL = frozenset(
-    {RequestServed, MessageAccepted, AttemptFinished, DeliveryExhausted}
+    {RequestServed, MessageAccepted, AttemptFinished, DeliveryHeld, BacklogSampled}
     | {BreakerOpened, EndpointDisabled, BatchCommitted}
 )
 
@@ -162,10 +230,13 @@ class MetricsHook:
         self.directory = directory
         self.version = version
         self._accepted = [0.0, 0.0]
-        self._attempts = dict.fromkeys((*OUTCOMES, OTHER), 0.0)
+        self._attempts = dict.fromkeys((*METRIC_OUTCOMES, OTHER), 0.0)
         self._attempt_seconds = _Histogram(DURATION_BUCKETS_SECONDS)
         self._latency = _Histogram(LATENCY_BUCKETS_SECONDS)
-        self._exhausted = [0.0]
+        self._lag = _Histogram(LAG_BUCKETS_SECONDS)
+        self._retries = dict.fromkeys(RETRY_LABELS, 0.0)
+        self._given_up = dict.fromkeys(GIVE_UP_REASONS.values(), 0.0)
+        self._sample: BacklogSampled | None = None
         self._breakers: dict[str, float] = {}
         self._disabled: dict[str, float] = {}
         self._requests: dict[tuple[str, str, int], float] = {}
@@ -180,13 +251,7 @@ class MetricsHook:
     def __call__(self, event: Event) -> None:
         match event:
             case AttemptFinished():
-                status = event.status_code
-                outcome = _STATUS_CLASSES.get(status // 100, OTHER) if status else None
-                self._attempts[outcome or attempt_outcome(status, event.error)] += 1
-                self._attempt_seconds.observe(event.duration_ms / 1000)
-                created = event.msg_created_at
-                if created is not None and event.outcome == "success" and not event.manual:
-                    self._latency.observe(max(time.time() - created.timestamp(), 0.0))
+                self._attempt(event)
             case RequestServed():
                 # Statuses are the server's own few; a method is the client's to choose.
                 method = event.method if event.method in _METHODS else OTHER
@@ -205,22 +270,48 @@ class MetricsHook:
                     self._batch_size[event.backend] = _Histogram(BATCH_BUCKETS)
                 commit.observe(event.duration_s)
                 self._batch_size[event.backend].observe(event.publishes + event.records)
-            case DeliveryExhausted():
-                self._exhausted[0] += 1
+            case DeliveryHeld():
+                self._attempts["breaker_held"] += 1
+            case BacklogSampled():
+                self._sample = event
             case BreakerOpened():
                 self._breakers[event.reason] = self._breakers.get(event.reason, 0.0) + 1
             case EndpointDisabled():
                 self._disabled[event.trigger] = self._disabled.get(event.trigger, 0.0) + 1
 
-    def samples(self) -> Iterator[tuple[str, _Spec, str, tuple[str, ...], float]]:
-        """Every figure as (type, metric, sample name, label values, value)."""
+    def _attempt(self, event: AttemptFinished) -> None:
+        self._attempts[attempt_outcome(event.status_code, event.error)] += 1
+        self._attempt_seconds.observe(event.duration_ms / 1000)
+        if event.manual:
+            return
+        number = event.attempt_number
+        if number == 1:
+            if event.msg_due_at is not None:
+                waited = (event.started_at - event.msg_due_at).total_seconds()
+                self._lag.observe(max(waited, 0.0))
+        else:
+            self._retries[str(number) if number < 10 else "10+"] += 1
+        ended = event.outcome
+        if ended == "success":
+            if event.msg_created_at is not None:
+                since = time.time() - event.msg_created_at.timestamp()
+                self._latency.observe(max(since, 0.0))
+        elif ended in GIVE_UP_REASONS:
+            self._given_up[GIVE_UP_REASONS[ended]] += 1
+
+    def samples(self) -> Iterator[_Sample]:
+        """Every figure as (file kind, metric, sample name, label values, value, timestamp)."""
         yield from _counter(ACCEPTED, (), self._accepted[0])
         yield from _counter(DELIVERIES, (), self._accepted[1])
         for outcome, count in self._attempts.items():
             yield from _counter(ATTEMPTS, (outcome,), count)
         yield from _histogram(ATTEMPT_SECONDS, (), self._attempt_seconds)
         yield from _histogram(E2E_SECONDS, (), self._latency)
-        yield from _counter(EXHAUSTED, (), self._exhausted[0])
+        yield from _histogram(LAG_SECONDS, (), self._lag)
+        for attempt, count in self._retries.items():
+            yield from _counter(RETRIES, (attempt,), count)
+        for reason, count in self._given_up.items():
+            yield from _counter(GIVEN_UP, (reason,), count)
         for reason, count in list(self._breakers.items()):
             yield from _counter(BREAKERS, (reason,), count)
         for trigger, count in list(self._disabled.items()):
@@ -235,21 +326,37 @@ class MetricsHook:
             yield from _histogram(COMMIT_SECONDS, (backend,), commit)
             yield from _histogram(BATCH_SIZE, (backend,), self._batch_size[backend])
         yield from _histogram(PAYLOAD_BYTES, (), self._payload)
+        yield from _counter(PROCESS_CPU, (), time.process_time())
+        rss = _resident_bytes()
+        if rss is not None:
+            yield _LIVESUM, PROCESS_RSS, PROCESS_RSS.name, (), rss, 0.0
+        sample = self._sample
+        if sample is not None:
+            state = sample.state
+            at = state.sampled_at.timestamp()
+            figures = (
+                *(state.due, state.oldest_due_age_seconds, state.disabled_endpoints),
+                *(state.open_breakers, state.live_workers, at),
+            )
+            for spec, value in zip(_SAMPLED, figures, strict=True):
+                yield _MOSTRECENT, spec, spec.name, (), float(value), at
+            if state.drain_seconds is not None:
+                yield _MOSTRECENT, DRAIN, DRAIN.name, (), state.drain_seconds, at
 
     def flush(self) -> None:
         """Write this process's numbers to its files in ``directory``."""
         with self._lock:
-            for typ, spec, name, values, value in self.samples():
-                file = self._files.get(typ)
+            for kind, spec, name, values, value, timestamp in self.samples():
+                file = self._files.get(kind)
                 if file is None:
-                    path = os.path.join(self.directory, f"{typ}_{self._token}.db")
-                    file = self._files[typ] = MmapedDict(path)  # type: ignore[no-untyped-call]
+                    path = os.path.join(self.directory, f"{kind}_{self._token}.db")
+                    file = self._files[kind] = MmapedDict(path)  # type: ignore[no-untyped-call]
                 key = self._keys.get((name, values))
                 if key is None:
                     labels = (*spec.labels, "le") if len(values) > len(spec.labels) else spec.labels
                     key = mmap_key(spec.name, name, list(labels), list(values), spec.help)
                     self._keys[(name, values)] = key
-                file.write_value(key, value, 0.0)  # type: ignore[no-untyped-call]
+                file.write_value(key, value, timestamp)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         self.flush()
@@ -286,26 +393,34 @@ class _Scrape(Collector):
 
     def collect(self) -> Iterable[Metric]:
         self._hook.flush()
-        build = GaugeMetricFamily(BUILD_INFO, "The running hookline's version", labels=["version"])
+        build = GaugeMetricFamily(BUILD_INFO.name, BUILD_INFO.help, labels=list(BUILD_INFO.labels))
         build.add_metric([self._hook.version], 1.0)
         yield build
         merged = MultiProcessCollector(None, self._hook.directory)  # type: ignore[no-untyped-call]
         yield from merged.collect()  # type: ignore[no-untyped-call]
 
 
-def _counter(
-    spec: _Spec, values: tuple[str, ...], value: float
-) -> Iterator[tuple[str, _Spec, str, tuple[str, ...], float]]:
-    yield "counter", spec, spec.name + "_total", values, value
+_Sample = tuple[str, _Spec, str, tuple[str, ...], float, float]
 
 
-def _histogram(
-    spec: _Spec, values: tuple[str, ...], histogram: _Histogram
-) -> Iterator[tuple[str, _Spec, str, tuple[str, ...], float]]:
-    yield "histogram", spec, spec.name + "_sum", values, histogram.total
+def _counter(spec: _Spec, values: tuple[str, ...], value: float) -> Iterator[_Sample]:
+    yield "counter", spec, spec.name + "_total", values, value, 0.0
+
+
+def _histogram(spec: _Spec, values: tuple[str, ...], histogram: _Histogram) -> Iterator[_Sample]:
+    yield "histogram", spec, spec.name + "_sum", values, histogram.total, 0.0
     bounds = (*histogram.bounds, float("inf"))
     for bound, count in zip(bounds, histogram.counts, strict=True):
-        yield "histogram", spec, spec.name + "_bucket", (*values, _go_float(bound)), count
+        yield "histogram", spec, spec.name + "_bucket", (*values, _go_float(bound)), count, 0.0
+
+
+def _resident_bytes() -> float | None:
+    """This process's resident memory, where ``/proc`` tells it (Linux); else None."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return float(int(statm.read().split()[1]) * _PAGE_SIZE)
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 _FILE_KINDS = ("counter_", "gauge_", "histogram_", "summary_")
@@ -330,8 +445,13 @@ def prepare_directory(directory: str) -> None:
 
 
 def process_exited(directory: str, pid: int) -> None:
-    """Bookkeeping when a process of the tree exits: its live gauges go, its counters stay."""
-    mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+    """Bookkeeping when a process of the tree exits: its live gauges go, its counters stay.
+
+    Files are named by pid and a random tail (a pid can come back), so this is
+    prometheus-client's ``mark_process_dead`` for those names."""
+    for path in glob.glob(os.path.join(directory, f"gauge_live*_{pid}_*.db")):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
 
 
 def _go_float(bound: float) -> str:

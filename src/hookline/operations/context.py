@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from hookline.domain.clock import utcnow
 from hookline.domain.operational import DEFAULT_DISABLE_AFTER
 from hookline.domain.ssrf import ANY_PORT, PortPolicy
-from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, MessageAccepted
+from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, MessageAccepted, Tracing
+from hookline.operations.backlog import BacklogMonitor
 from hookline.operations.cache import ApplicationCache
 from hookline.operations.token_cache import TokenCache
 from hookline.storage.base import Store
@@ -57,6 +58,8 @@ class Operations:
     so it wakes for them instead of at its next poll."""
     instrumentation: Instrumentation = NO_INSTRUMENTATION
     """Hears accepted messages and endpoints created, changed, enabled, disabled, deleted."""
+    tracing: Tracing | None = None
+    """Records the API's request and publish spans (``HOOKLINE_TRACING``); None when off."""
     disable_after: timedelta = DEFAULT_DISABLE_AFTER
     """The auto-disable period: an endpoint failing this long is disabled."""
     endpoint_https_only: bool = False
@@ -68,6 +71,9 @@ class Operations:
     stall_timeout: timedelta = DEFAULT_STALL_TIMEOUT
     """``HOOKLINE_STALL_TIMEOUT``: a worker silent this long is presumed dead; readiness
     counts the workers heard from within it."""
+    backlog: BacklogMonitor = field(default_factory=lambda: BacklogMonitor(15.0))
+    """This process's samples of the backlog (``operations/backlog.py``); the server
+    replaces it with one at ``HOOKLINE_BACKLOG_SAMPLE_INTERVAL`` and runs it."""
     accepted_heard: bool = field(init=False)
     """Whether anyone listens for ``MessageAccepted``: asked once, read on every publish."""
 

@@ -20,6 +20,7 @@ from hookline.domain import validation as v
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.models import Application, EventType, Message, Page
 from hookline.domain.scheduling import check_deliver_at
+from hookline.domain.tracecontext import TraceContext
 from hookline.instrumentation import MessageAccepted
 from hookline.operations import applications, endpoints, event_types, inputs
 from hookline.operations.applications import NewApplication
@@ -52,6 +53,9 @@ class NewMessage:
     deliver_at: datetime | None = None
     ordering_key: str | None = None
     """Order is kept per key on an ordered endpoint (``domain/ordering.py``)."""
+    trace_context: TraceContext | None = None
+    """The producer's W3C trace context (its ``traceparent`` header), kept with the message
+    when hookline records no spans of its own, so attempts can still forward it."""
 
 
 def retention(new: NewMessage) -> timedelta:
@@ -93,8 +97,11 @@ def check_new(new: NewMessage) -> None:
         inputs.valid(("body", "tags"), v.check_tag, tag)
 
 
-def build_message(app: Application, new: NewMessage, now: datetime) -> Message:
+def build_message(
+    app: Application, new: NewMessage, now: datetime, trace: TraceContext | None = None
+) -> Message:
     deliver_at = inputs.time(("body", "deliverAt"), new.deliver_at)
+    trace = trace or new.trace_context
     return Message(
         id=ids.new_id(ids.MESSAGE),
         app_id=app.id,
@@ -107,6 +114,7 @@ def build_message(app: Application, new: NewMessage, now: datetime) -> Message:
         expires_at=now + retention(new),
         deliver_at=None if deliver_at is None else check_deliver_at(deliver_at, now),
         ordering_key=new.ordering_key,
+        trace_context=None if trace is None else trace.stored(),
     )
 
 
@@ -128,10 +136,36 @@ async def publish(
         app = await applications.resolve(ops, principal, app_key)
     else:
         app = await applications.resolve_or_create(ops, principal, app_key, new.application)
+    if ops.tracing is not None:
+        return await _traced_publish(ops, app, new, completion)
     msg = build_message(app, new, ops.clock())
     routed = await ops.store.publish(
         [msg], ops.clock(), completion=None if completion is None else completion(msg)
     )
+    if msg.deliver_at is not None and routed[0]:
+        ops.work_due(msg.deliver_at)
+    if ops.accepted_heard:
+        ops.instrumentation.emit(_accepted(msg, len(routed[0])))
+    return msg
+
+
+async def _traced_publish(
+    ops: Operations, app: Application, new: NewMessage, completion: Completion | None
+) -> Message:
+    """``publish`` inside a publish span, whose context the message keeps: its attempts are
+    the span's children, in the request's trace (the producer's, if it sent one)."""
+    assert ops.tracing is not None
+    span = ops.tracing.publish(app.id, new.event_type)
+    msg: Message | None = None
+    try:
+        msg = build_message(app, new, ops.clock(), span.context())
+        routed = await ops.store.publish(
+            [msg], ops.clock(), completion=None if completion is None else completion(msg)
+        )
+    except BaseException as exc:
+        span.finish(None if msg is None else msg.id, 0, type(exc).__name__)
+        raise
+    span.finish(msg.id, len(routed[0]), None)
     if msg.deliver_at is not None and routed[0]:
         ops.work_due(msg.deliver_at)
     if ops.accepted_heard:

@@ -1,4 +1,5 @@
-"""Background tasks: recover, replay-missing, bulk replay and dead-letter redrive.
+"""Background tasks: recover, replay-missing, bulk replay and dead-letter redrive, and the
+runner that also computes Svix's statistics tasks (``operations/statistics.py``).
 
 Starting one stores a durable row and answers at once; a runner in any process that runs a
 worker leases the row and walks it batch by batch (``domain/tasks.py``), each batch's
@@ -35,7 +36,7 @@ from hookline.domain.tasks import (
     selects,
 )
 from hookline.instrumentation import BackgroundTaskFinished
-from hookline.operations import applications, endpoints, inputs
+from hookline.operations import applications, endpoints, inputs, statistics
 from hookline.operations.audit import record
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
@@ -71,12 +72,16 @@ class TaskRequest:
     tag: str | None = None
     status: MessageStatus | None = None
     status_code_class: int | None = None
+    failed_since: datetime | None = None
+    """Not on the wire: automatic recovery's start of the failing period."""
 
 
 def task_data(task: BackgroundTask) -> dict[str, object]:
     """A task's progress as Svix's ``BackgroundTaskOut.data`` shows it, with hookline's
     ``canceled`` and ``error`` where they apply."""
     data: dict[str, object] = {"messagesScanned": task.scanned, "messagesSent": task.queued}
+    if task.kind.computes:
+        data = dict(task.result or {})
     if task.status is TaskStatus.CANCELED:
         data["canceled"] = True
     if task.error is not None:
@@ -111,6 +116,7 @@ async def _draft(
         tag=request.tag,
         status=request.status,
         status_code_class=request.status_code_class,
+        failed_since=request.failed_since,
     )
     return _new_task(app, endpoint_id, request.kind, spec, now)
 
@@ -223,7 +229,12 @@ async def cancel(ops: Operations, principal: Principal, task_id: str) -> Backgro
     _announce(ops, canceled)
     summary = {"task": canceled.kind.wire}
     await record(
-        ops, principal, a.TASK_CANCELED, app_id=task.app_id, target_id=task.id, summary=summary
+        ops,
+        principal,
+        a.TASK_CANCELED,
+        app_id=task.app_id or None,
+        target_id=task.id,
+        summary=summary,
     )
     return canceled
 
@@ -248,7 +259,7 @@ def _announce(ops: Operations, task: BackgroundTask) -> None:
         ops.instrumentation.emit(
             BackgroundTaskFinished(
                 task_id=task.id,
-                app_id=task.app_id,
+                app_id=task.app_id or None,
                 task=task.kind.wire,
                 status=task.status.wire,
                 data=task_data(task),
@@ -322,6 +333,9 @@ class TaskRunner:
         """One batch of ``task``; the task as it stands after it, or None once it ended or
         is no longer this runner's (canceled, or taken over after the lease ran out)."""
         store = self._ops.store
+        if task.kind.computes:
+            await self._compute(task, token)
+            return None
         try:
             route = await _route(self._ops, task)
         except NotFound:
@@ -329,6 +343,14 @@ class TaskRunner:
             return None
         found = await store.task_rows(task, task.cursor, self._batch_size)
         return await self._commit(task, token, found, route)
+
+    async def _compute(self, task: BackgroundTask, token: str) -> None:
+        """A statistics task in one step: its result is written with its end."""
+        result = await statistics.compute(self._ops, task)
+        now = self._ops.clock()
+        if await self._ops.store.finish_task(task.id, token, result, now):
+            finished = replace(task, status=TaskStatus.FINISHED, result=result, updated_at=now)
+            _announce(self._ops, finished)
 
     async def _fail(self, task: BackgroundTask, token: str, reason: str) -> None:
         await self._ops.store.fail_task(task.id, token, reason, self._ops.clock())

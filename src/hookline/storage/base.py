@@ -31,6 +31,7 @@ from hookline.domain.models import (
 from hookline.domain.networks import Network
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
+from hookline.domain.rollups import Rollup, RollupSummary
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 
 EndpointChanged = Callable[[str, int, bool], None]
@@ -58,6 +59,21 @@ class QueueHealth:
     first_due_at: datetime | None
     """The earliest time a delivery an enabled endpoint waits for is (or was) due, among the
     rows a claim looks at first; None when nothing is pending."""
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogSample:
+    """The queue's state at one moment, for the backlog gauges (``Store.backlog_sample``)."""
+
+    due: int
+    """Deliveries of enabled endpoints due by then and not being attempted: pending, or
+    leased with the lease run out. An ordered endpoint's rows count, heads or not."""
+    oldest_due_at: datetime | None
+    """When the longest-waiting of those fell due; None when none is."""
+    live_workers: int
+    disabled_endpoints: int
+    open_breakers: int
+    """Endpoints whose breaker is not closed (open, or half-open awaiting its probe)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +340,41 @@ class Store(Protocol):
         """Deliveries by status; with ``since``/``until``, of messages created in that range."""
         ...
 
+    async def endpoint_rollups(
+        self,
+        endpoint_id: str,
+        period_seconds: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Rollup]:
+        """An endpoint's attempt rollups of one period (``domain/rollups.py``) that start in
+        [``start``, ``end``), oldest first; written by ``complete`` with the attempts."""
+        ...
+
+    async def sum_rollups(
+        self,
+        endpoint_id: str,
+        period_seconds: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> RollupSummary:
+        """The same rows as ``endpoint_rollups``, added up by the database."""
+        ...
+
+    async def app_attempts(
+        self, period_seconds: int, start: datetime, end: datetime
+    ) -> dict[str, int]:
+        """Attempts per application in the rollups of one period that start in
+        [``start``, ``end``); an application without any is absent."""
+        ...
+
+    async def prune_rollups(
+        self, period_seconds: int, before: datetime, limit: int, dry_run: bool = False
+    ) -> int:
+        """Remove (or, dry, count) at most ``limit`` of the oldest rollups of one period that
+        started before ``before``; how many. Retention calls it until it returns fewer."""
+        ...
+
     # messages: publishing writes the message and its deliveries in one transaction
     async def publish(
         self,
@@ -402,6 +453,12 @@ class Store(Protocol):
         from index probes only: readiness asks it on every probe."""
         ...
 
+    async def backlog_sample(self, now: datetime, alive_since: datetime) -> BacklogSample:
+        """The due backlog and its oldest delivery at ``now``, with the workers heard from
+        since ``alive_since``, the disabled endpoints and the open breakers. It reads every
+        due row's index entry, so it is sampled in the background, never per request."""
+        ...
+
     async def release_stalled(self, stalled_before: datetime, now: datetime) -> None:
         """Give back to the queue the deliveries of workers silent since ``stalled_before``,
         and those that this process's claims and hand-overs of unknown outcome may have
@@ -449,8 +506,10 @@ class Store(Protocol):
         """Start a failing period at ``since`` for each endpoint not already in one."""
         ...
 
-    async def mark_endpoints_healthy(self, endpoint_ids: Sequence[str]) -> None:
-        """End the failing period of each endpoint (a success, or it was disabled)."""
+    async def mark_endpoints_healthy(self, endpoint_ids: Sequence[str]) -> dict[str, datetime]:
+        """End the failing period of each endpoint (a success, or it was disabled); the
+        periods this call ended, by endpoint, with when each began. Of several workers
+        ending one period at once, one is told."""
         ...
 
     async def failing_endpoints(self, before: datetime) -> list[EndpointFailure]:
@@ -493,6 +552,13 @@ class Store(Protocol):
 
     async def cancel_task(self, task_id: str, now: datetime) -> bool:
         """Stop a running task after its current batch; False if it was not running."""
+        ...
+
+    async def finish_task(
+        self, task_id: str, lease_token: str, result: dict[str, object], now: datetime
+    ) -> bool:
+        """Finish a statistics task with its result, only while ``lease_token`` holds it;
+        whether it did."""
         ...
 
     async def fail_task(self, task_id: str, lease_token: str, error: str, now: datetime) -> None:

@@ -15,6 +15,7 @@ worker's records then ride in the publishes' commit.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -99,7 +100,9 @@ class GroupCommit:
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
+            # Not in the context of the request that happened to start it: the batch holds
+            # many requests' publishes, and its lines are about none of them.
+            self._flusher = loop.create_task(self._flush(), context=contextvars.Context())
 
     async def _flush(self) -> None:
         while self._pending or self._records:

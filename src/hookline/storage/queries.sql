@@ -97,6 +97,59 @@ WHERE d.endpoint_id = :endpoint_id AND d.app_id = :app_id
     AND (CAST(:until AS BIGINT) IS NULL OR m.created_at < :until)
 GROUP BY d.status
 
+-- name: endpoint_rollups
+-- An endpoint's rollup rows of one period (60 or 3600 seconds) starting in [start, end);
+-- either bound may be NULL (open). The primary key serves it.
+SELECT start_at, attempts, success, status_3xx, status_4xx, status_5xx, timeout, connection,
+       dns, tls, ssrf_blocked, other, latency_0, latency_1, latency_2, latency_3, latency_4,
+       latency_5, latency_6, latency_7, latency_8, latency_9, latency_10, latency_11,
+       duration_ms, payload_bytes, payloads
+FROM endpoint_rollups
+WHERE endpoint_id = :endpoint_id AND period = :period
+    AND (CAST(:start AS BIGINT) IS NULL OR start_at >= :start)
+    AND (CAST(:end AS BIGINT) IS NULL OR start_at < :end)
+ORDER BY start_at
+
+-- name: endpoint_rollup_sums
+-- The same rows added up in the database: one row back whatever the window, for the
+-- statistics API (a chart reads the rows themselves).
+SELECT coalesce(sum(attempts), 0) AS attempts, coalesce(sum(success), 0) AS success,
+       coalesce(sum(status_3xx), 0) AS status_3xx, coalesce(sum(status_4xx), 0) AS
+       status_4xx, coalesce(sum(status_5xx), 0) AS status_5xx, coalesce(sum(timeout), 0) AS
+       timeout, coalesce(sum(connection), 0) AS connection, coalesce(sum(dns), 0) AS dns,
+       coalesce(sum(tls), 0) AS tls, coalesce(sum(ssrf_blocked), 0) AS ssrf_blocked,
+       coalesce(sum(other), 0) AS other, coalesce(sum(latency_0), 0) AS latency_0,
+       coalesce(sum(latency_1), 0) AS latency_1, coalesce(sum(latency_2), 0) AS latency_2,
+       coalesce(sum(latency_3), 0) AS latency_3, coalesce(sum(latency_4), 0) AS latency_4,
+       coalesce(sum(latency_5), 0) AS latency_5, coalesce(sum(latency_6), 0) AS latency_6,
+       coalesce(sum(latency_7), 0) AS latency_7, coalesce(sum(latency_8), 0) AS latency_8,
+       coalesce(sum(latency_9), 0) AS latency_9, coalesce(sum(latency_10), 0) AS latency_10,
+       coalesce(sum(latency_11), 0) AS latency_11, coalesce(sum(duration_ms), 0) AS
+       duration_ms, coalesce(sum(payload_bytes), 0) AS payload_bytes,
+       coalesce(sum(payloads), 0) AS payloads
+FROM endpoint_rollups
+WHERE endpoint_id = :endpoint_id AND period = :period
+    AND (CAST(:start AS BIGINT) IS NULL OR start_at >= :start)
+    AND (CAST(:end AS BIGINT) IS NULL OR start_at < :end)
+
+-- name: app_rollup_sums
+-- Attempts per application in one period's rows starting in [start, end), for the
+-- application-statistics task (Svix's messageDestinations); the period index serves it.
+SELECT app_id, sum(attempts) AS attempts FROM endpoint_rollups
+WHERE period = :period AND start_at >= :start AND start_at < :end
+GROUP BY app_id
+
+-- name: prune_rollups
+-- Retention: the oldest rollup rows of one period that started before the horizon, a batch
+-- at a time (minute rows have a shorter horizon than hour rows).
+DELETE FROM endpoint_rollups WHERE (endpoint_id, period, start_at) IN (
+    SELECT endpoint_id, period, start_at FROM endpoint_rollups
+    WHERE period = :period AND start_at < :before ORDER BY start_at LIMIT :limit
+)
+
+-- name: prunable_rollups
+SELECT count(*) FROM endpoint_rollups WHERE period = :period AND start_at < :before
+
 -- name: active_endpoints
 -- With their application's rate limit, which applies where theirs is not set.
 SELECT e.*, a.throttle_rate AS app_throttle_rate
@@ -295,6 +348,29 @@ SELECT
         WHERE e.disabled = 0
     ) AS firsts) AS first_due
 
+-- name: backlog_sample
+-- The backlog gauges (docs/observability.md, "Metrics"), which worker processes sample in the
+-- background and never at scrape time: the due rows of enabled endpoints, read per endpoint
+-- through deliveries_endpoint_due (unordered rows) and deliveries_sequence (ordered ones);
+-- then the workers heard from, the disabled endpoints and the breakers not closed.
+SELECT due.due, due.oldest,
+    (SELECT count(*) FROM workers WHERE heartbeat_at >= :alive_since) AS live_workers,
+    (SELECT count(*) FROM endpoints WHERE disabled = 1) AS disabled,
+    (SELECT count(*) FROM circuits) AS open_breakers
+FROM (
+    SELECT coalesce(sum(rows_due), 0) AS due, min(oldest) AS oldest FROM (
+        SELECT count(*) AS rows_due, min(d.next_attempt_at) AS oldest
+        FROM endpoints AS e JOIN deliveries AS d ON d.endpoint_id = e.id
+        WHERE e.disabled = 0 AND d.status IN (1, 3) AND d.ordering_key IS NULL
+          AND d.next_attempt_at <= :now
+        UNION ALL
+        SELECT count(*), min(d.next_attempt_at)
+        FROM endpoints AS e JOIN deliveries AS d ON d.endpoint_id = e.id
+        WHERE e.disabled = 0 AND d.status IN (1, 3) AND d.ordering_key IS NOT NULL
+          AND d.next_attempt_at <= :now
+    ) AS parts
+) AS due
+
 -- name: unregister_worker
 DELETE FROM workers WHERE id = :worker_id
 
@@ -435,6 +511,11 @@ WHERE id = :task_id AND status = 'running'
 
 -- name: fail_background_task
 UPDATE background_tasks SET status = 'failed', error = :error, updated_at = :now
+WHERE id = :task_id AND status = 'running' AND lease_token = :lease_token
+
+-- name: finish_background_task
+-- A statistics task's one step: its result, written only while the runner's lease holds.
+UPDATE background_tasks SET status = 'finished', result = :result, updated_at = :now
 WHERE id = :task_id AND status = 'running' AND lease_token = :lease_token
 
 -- name: prune_tasks

@@ -46,12 +46,14 @@ from hookline.domain.networks import encode as encode_networks
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
+from hookline.domain.rollups import COUNT_COLUMNS, Rollup, RollupSummary
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import pruning, rows, sql
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
+    BacklogSample,
     DeadLetterFilter,
     Deferral,
     Diversion,
@@ -292,6 +294,38 @@ class SqlRepository:
         found = await self._db.query(name, params)
         return EndpointStats(**{MessageStatus(r["status"]).text: r["n"] for r in found})
 
+    async def endpoint_rollups(
+        self,
+        endpoint_id: str,
+        period_seconds: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Rollup]:
+        params = {
+            "endpoint_id": endpoint_id,
+            "period": period_seconds,
+            "start": rows.to_ms(start),
+            "end": rows.to_ms(end),
+        }
+        found = await self._db.query("endpoint_rollups", params)
+        return [rows.rollup_from(r, period_seconds) for r in found]
+
+    async def sum_rollups(
+        self,
+        endpoint_id: str,
+        period_seconds: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> RollupSummary:
+        params = {
+            "endpoint_id": endpoint_id,
+            "period": period_seconds,
+            "start": rows.to_ms(start),
+            "end": rows.to_ms(end),
+        }
+        (found,) = await self._db.query("endpoint_rollup_sums", params)
+        return RollupSummary(tuple(int(found[column]) for column in COUNT_COLUMNS))
+
     # -- messages -------------------------------------------------------------------
 
     def attach_handoff(self, handoff: Handoff) -> None:
@@ -405,6 +439,18 @@ class SqlRepository:
         live_workers, first_due = found[0]
         return QueueHealth(live_workers=int(live_workers), first_due_at=rows.from_ms(first_due))
 
+    async def backlog_sample(self, now: datetime, alive_since: datetime) -> BacklogSample:
+        params = {"now": rows.to_ms(now), "alive_since": rows.to_ms(alive_since)}
+        found = await self._db.query("backlog_sample", params)
+        due, oldest, live_workers, disabled, open_breakers = found[0]
+        return BacklogSample(
+            due=int(due),
+            oldest_due_at=rows.from_ms(oldest),
+            live_workers=int(live_workers),
+            disabled_endpoints=int(disabled),
+            open_breakers=int(open_breakers),
+        )
+
     async def release_stalled(self, stalled_before: datetime, now: datetime) -> None:
         await self._settle_leases(now)
         await self._db.script(
@@ -470,10 +516,12 @@ class SqlRepository:
             params = {"ids": self.dialect.list_param(endpoint_ids), "since": rows.dt_to_ms(since)}
             await self._db.execute("mark_endpoints_failing", params)
 
-    async def mark_endpoints_healthy(self, endpoint_ids: Sequence[str]) -> None:
-        if endpoint_ids:
-            params = {"ids": self.dialect.list_param(endpoint_ids)}
-            await self._db.execute("mark_endpoints_healthy", params)
+    async def mark_endpoints_healthy(self, endpoint_ids: Sequence[str]) -> dict[str, datetime]:
+        if not endpoint_ids:
+            return {}
+        params = {"ids": self.dialect.list_param(endpoint_ids)}
+        (ended,) = await self._db.write_returning("mark_endpoints_healthy", [params])
+        return {endpoint_id: rows.ms_to_dt(since) for endpoint_id, since in ended}
 
     async def failing_endpoints(self, before: datetime) -> list[EndpointFailure]:
         found = await self._db.query("failing_endpoints", {"before": rows.dt_to_ms(before)})
@@ -535,6 +583,13 @@ class SqlRepository:
     async def cancel_task(self, task_id: str, now: datetime) -> bool:
         params = {"task_id": task_id, "now": rows.to_ms(now)}
         return await self._db.execute("cancel_background_task", params) == 1
+
+    async def finish_task(
+        self, task_id: str, lease_token: str, result: dict[str, object], now: datetime
+    ) -> bool:
+        params = {"task_id": task_id, "lease_token": lease_token, "now": rows.to_ms(now)}
+        params["result"] = rows.task_result_json(result)
+        return await self._db.execute("finish_background_task", params) == 1
 
     async def fail_task(self, task_id: str, lease_token: str, error: str, now: datetime) -> None:
         params = {"task_id": task_id, "lease_token": lease_token, "error": error}
@@ -822,6 +877,21 @@ class SqlRepository:
         if dry_run:
             return int((await self._db.query("prunable_audit_log", params))[0][0])
         return await self._db.execute("prune_audit_log", params)
+
+    async def app_attempts(
+        self, period_seconds: int, start: datetime, end: datetime
+    ) -> dict[str, int]:
+        params = {"period": period_seconds, "start": rows.to_ms(start), "end": rows.to_ms(end)}
+        found = await self._db.query("app_rollup_sums", params)
+        return {r["app_id"]: int(r["attempts"]) for r in found}
+
+    async def prune_rollups(
+        self, period_seconds: int, before: datetime, limit: int, dry_run: bool = False
+    ) -> int:
+        params = {"period": period_seconds, "before": rows.to_ms(before), "limit": limit}
+        if dry_run:
+            return int((await self._db.query("prunable_rollups", params))[0][0])
+        return await self._db.execute("prune_rollups", params)
 
     async def reclaim_space(self, max_pages: int) -> int:
         return await self._pruner.reclaim(max_pages)

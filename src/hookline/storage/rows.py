@@ -30,6 +30,7 @@ from hookline.domain.models import (
 )
 from hookline.domain.policy import ApplicationPolicy, EndpointPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
+from hookline.domain.rollups import COUNT_COLUMNS, Rollup, RollupBatch
 from hookline.domain.routing import endpoint_accepts
 from hookline.domain.tasks import BackgroundTask, TaskFilter, TaskKind, TaskRow, TaskStatus
 from hookline.storage.base import (
@@ -261,6 +262,7 @@ def message_params(msg: Message) -> dict[str, Any]:
         "expires_at": to_ms(msg.expires_at),
         "deliver_at": to_ms(msg.deliver_at),
         "ordering_key": msg.ordering_key,
+        "trace_context": msg.trace_context,
     }
 
 
@@ -278,6 +280,7 @@ def message_from(row: Row) -> Message:
         expires_at=from_ms(row["expires_at"]),
         deliver_at=from_ms(row["deliver_at"]),
         ordering_key=row["ordering_key"],
+        trace_context=row["trace_context"],
     )
 
 
@@ -308,6 +311,21 @@ def attempt_params(attempt: Attempt) -> dict[str, Any]:
         "trigger_type": int(attempt.trigger),
         "created_at": to_ms(attempt.timestamp),
     }
+
+
+def rollup_params(outcomes: Sequence[AttemptOutcome]) -> list[dict[str, int | str]]:
+    """The rollup rows a batch of attempts adds to (``domain/rollups.py``), aggregated here
+    so that the batch writes one upsert per endpoint and period, not one per attempt."""
+    batch = RollupBatch()
+    for outcome in outcomes:
+        payload = outcome.claimed.message.payload
+        batch.add(outcome.attempt, None if payload is None else len(payload))
+    return batch.rows()
+
+
+def rollup_from(row: Any, period_seconds: int) -> Rollup:
+    counts = tuple(int(row[column]) for column in COUNT_COLUMNS)
+    return Rollup(ms_to_dt(int(row["start_at"])), period_seconds, counts)
 
 
 def finish_params(outcome: AttemptOutcome) -> dict[str, Any]:
@@ -578,8 +596,14 @@ def task_filter_json(spec: TaskFilter) -> str:
             "tag": spec.tag,
             "status": None if spec.status is None else int(spec.status),
             "statusCodeClass": spec.status_code_class,
+            "failedSince": to_ms(spec.failed_since),
+            "appIds": None if spec.app_ids is None else list(spec.app_ids),
         }
     ).decode()
+
+
+def task_result_json(result: Mapping[str, object]) -> str:
+    return orjson.dumps(result).decode()
 
 
 def task_filter_from(text: str) -> TaskFilter:
@@ -593,6 +617,8 @@ def task_filter_from(text: str) -> TaskFilter:
         tag=raw["tag"],
         status=None if raw["status"] is None else MessageStatus(raw["status"]),
         status_code_class=raw["statusCodeClass"],
+        failed_since=from_ms(raw.get("failedSince")),
+        app_ids=None if raw.get("appIds") is None else tuple(raw["appIds"]),
     )
 
 
@@ -623,6 +649,7 @@ def task_from(row: Row) -> BackgroundTask:
         error=row["error"],
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
+        result=None if row["result"] is None else orjson.loads(row["result"]),
     )
 
 

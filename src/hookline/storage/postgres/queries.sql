@@ -7,11 +7,11 @@ SELECT name FROM event_types WHERE name = ANY(:names)
 -- name: insert_messages
 -- A whole group commit in one statement: one array per column.
 INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
-                      created_at, expires_at, deliver_at, ordering_key)
+                      created_at, expires_at, deliver_at, ordering_key, trace_context)
 SELECT * FROM unnest(:id::text[], :app_id::text[], :event_type::text[], :event_id::text[],
                      :payload::bytea[], :channels::text[], :tags::text[],
                      :created_at::bigint[], :expires_at::bigint[], :deliver_at::bigint[],
-                     :ordering_key::text[])
+                     :ordering_key::text[], :trace_context::text[])
 
 -- name: insert_deliveries
 -- Pending rows, rows leased to the publishing process's worker (with a lease_token), and
@@ -149,6 +149,47 @@ SELECT * FROM unnest(:id::text[], :app_id::text[], :msg_id::text[], :endpoint_id
                      :created_at::bigint[])
 ON CONFLICT (id) DO NOTHING
 
+-- name: upsert_rollups
+-- A worker's batch of attempts added to their rollups (domain/rollups.py), in the
+-- transaction that inserts them: one row per endpoint and minute and per endpoint and hour.
+INSERT INTO endpoint_rollups (
+    endpoint_id, period, start_at, app_id, attempts, success, status_3xx, status_4xx,
+    status_5xx, timeout, connection, dns, tls, ssrf_blocked, other, latency_0, latency_1,
+    latency_2, latency_3, latency_4, latency_5, latency_6, latency_7, latency_8, latency_9,
+    latency_10, latency_11, duration_ms, payload_bytes, payloads
+)
+SELECT * FROM unnest(
+    :endpoint_id::text[], :period::int[], :start_at::bigint[], :app_id::text[],
+    :attempts::bigint[], :success::bigint[], :status_3xx::bigint[], :status_4xx::bigint[],
+    :status_5xx::bigint[], :timeout::bigint[], :connection::bigint[], :dns::bigint[],
+    :tls::bigint[], :ssrf_blocked::bigint[], :other::bigint[], :latency_0::bigint[],
+    :latency_1::bigint[], :latency_2::bigint[], :latency_3::bigint[], :latency_4::bigint[],
+    :latency_5::bigint[], :latency_6::bigint[], :latency_7::bigint[], :latency_8::bigint[],
+    :latency_9::bigint[], :latency_10::bigint[], :latency_11::bigint[],
+    :duration_ms::bigint[], :payload_bytes::bigint[], :payloads::bigint[]
+)
+ON CONFLICT (endpoint_id, period, start_at) DO UPDATE SET
+    attempts = endpoint_rollups.attempts + excluded.attempts, success =
+    endpoint_rollups.success + excluded.success, status_3xx = endpoint_rollups.status_3xx +
+    excluded.status_3xx, status_4xx = endpoint_rollups.status_4xx + excluded.status_4xx,
+    status_5xx = endpoint_rollups.status_5xx + excluded.status_5xx, timeout =
+    endpoint_rollups.timeout + excluded.timeout, connection = endpoint_rollups.connection +
+    excluded.connection, dns = endpoint_rollups.dns + excluded.dns, tls =
+    endpoint_rollups.tls + excluded.tls, ssrf_blocked = endpoint_rollups.ssrf_blocked +
+    excluded.ssrf_blocked, other = endpoint_rollups.other + excluded.other, latency_0 =
+    endpoint_rollups.latency_0 + excluded.latency_0, latency_1 = endpoint_rollups.latency_1
+    + excluded.latency_1, latency_2 = endpoint_rollups.latency_2 + excluded.latency_2,
+    latency_3 = endpoint_rollups.latency_3 + excluded.latency_3, latency_4 =
+    endpoint_rollups.latency_4 + excluded.latency_4, latency_5 = endpoint_rollups.latency_5
+    + excluded.latency_5, latency_6 = endpoint_rollups.latency_6 + excluded.latency_6,
+    latency_7 = endpoint_rollups.latency_7 + excluded.latency_7, latency_8 =
+    endpoint_rollups.latency_8 + excluded.latency_8, latency_9 = endpoint_rollups.latency_9
+    + excluded.latency_9, latency_10 = endpoint_rollups.latency_10 + excluded.latency_10,
+    latency_11 = endpoint_rollups.latency_11 + excluded.latency_11, duration_ms =
+    endpoint_rollups.duration_ms + excluded.duration_ms, payload_bytes =
+    endpoint_rollups.payload_bytes + excluded.payload_bytes, payloads =
+    endpoint_rollups.payloads + excluded.payloads
+
 -- name: finish_deliveries
 -- The same batch's deliveries, each only while its lease holds.
 UPDATE deliveries AS d
@@ -212,8 +253,10 @@ SELECT unnest(:ids::text[]), :since, 0
 ON CONFLICT (endpoint_id) DO NOTHING
 
 -- name: mark_endpoints_healthy
--- A success ends the failing period (and whatever warnings it had).
+-- A success ends the failing period (and whatever warnings it had); the periods it ended,
+-- each returned to the one writer that ended it (automatic recovery starts from them).
 DELETE FROM endpoint_failures WHERE endpoint_id = ANY(:ids)
+RETURNING endpoint_id, failing_since
 
 -- name: task_checkpoint
 -- One batch of a background task, in one transaction: the task's row moves first (and stays

@@ -82,6 +82,7 @@ CREATE TABLE messages (
     expires_at BIGINT,
     deliver_at BIGINT,
     ordering_key TEXT,
+    trace_context TEXT,
     UNIQUE (app_id, event_id)
 );
 CREATE INDEX messages_app ON messages (app_id, id);
@@ -234,7 +235,8 @@ CREATE TABLE background_tasks (
     lease_token TEXT,
     lease_until BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    result TEXT
 );
 CREATE INDEX background_tasks_app ON background_tasks (app_id, id);
 CREATE INDEX background_tasks_due ON background_tasks (lease_until) WHERE status = 'running';
@@ -265,3 +267,38 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_app ON audit_log (app_id, id);
 CREATE INDEX audit_log_created ON audit_log (created_at);
+
+CREATE TABLE endpoint_rollups (
+    endpoint_id TEXT COLLATE "C" NOT NULL,
+    period INTEGER NOT NULL,
+    start_at BIGINT NOT NULL,
+    app_id TEXT COLLATE "C" NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    success BIGINT NOT NULL DEFAULT 0,
+    status_3xx BIGINT NOT NULL DEFAULT 0,
+    status_4xx BIGINT NOT NULL DEFAULT 0,
+    status_5xx BIGINT NOT NULL DEFAULT 0,
+    timeout BIGINT NOT NULL DEFAULT 0,
+    connection BIGINT NOT NULL DEFAULT 0,
+    dns BIGINT NOT NULL DEFAULT 0,
+    tls BIGINT NOT NULL DEFAULT 0,
+    ssrf_blocked BIGINT NOT NULL DEFAULT 0,
+    other BIGINT NOT NULL DEFAULT 0,
+    latency_0 BIGINT NOT NULL DEFAULT 0,
+    latency_1 BIGINT NOT NULL DEFAULT 0,
+    latency_2 BIGINT NOT NULL DEFAULT 0,
+    latency_3 BIGINT NOT NULL DEFAULT 0,
+    latency_4 BIGINT NOT NULL DEFAULT 0,
+    latency_5 BIGINT NOT NULL DEFAULT 0,
+    latency_6 BIGINT NOT NULL DEFAULT 0,
+    latency_7 BIGINT NOT NULL DEFAULT 0,
+    latency_8 BIGINT NOT NULL DEFAULT 0,
+    latency_9 BIGINT NOT NULL DEFAULT 0,
+    latency_10 BIGINT NOT NULL DEFAULT 0,
+    latency_11 BIGINT NOT NULL DEFAULT 0,
+    duration_ms BIGINT NOT NULL DEFAULT 0,
+    payload_bytes BIGINT NOT NULL DEFAULT 0,
+    payloads BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (endpoint_id, period, start_at)
+);
+CREATE INDEX endpoint_rollups_period ON endpoint_rollups (period, start_at);

@@ -76,7 +76,8 @@ class PostgresBatchWriter:
         return routed
 
     async def complete(self, outcomes: Sequence[AttemptOutcome], group: GroupCommit) -> None:
-        """A worker's batch of outcomes in two array statements, in its own transaction."""
+        """A worker's batch of outcomes in three array statements (attempts, deliveries,
+        rollups), in its own transaction."""
         if not outcomes:
             return
         attempts = [rows.attempt_params(o.attempt) for o in outcomes]
@@ -88,9 +89,11 @@ class PostgresBatchWriter:
         ]
         fallbacks = [rows.fallback_params(o.fallback) for o in outcomes if o.fallback]
         stood_in = [rows.stood_in_params(o) for o in outcomes if o.attempt.fallback_for]
+        rollups = rows.rollup_params(outcomes)
         async with self._db.transaction() as tx:
             await tx.execute_arrays("insert_attempts", attempts)
             await tx.execute_arrays("finish_deliveries", finishes)
+            await tx.execute_arrays("upsert_rollups", rollups)
             if disables:
                 await tx.execute_many("disable_endpoint", disables)
             # Fallback destinations (docs/delivery.md): rare, so one statement per row.

@@ -66,8 +66,10 @@ SELECT value, :since, 0 FROM json_each(:ids) WHERE true
 ON CONFLICT (endpoint_id) DO NOTHING
 
 -- name: mark_endpoints_healthy
--- A success ends the failing period (and whatever warnings it had).
+-- A success ends the failing period (and whatever warnings it had); the periods it ended,
+-- each returned to the one writer that ended it (automatic recovery starts from them).
 DELETE FROM endpoint_failures WHERE endpoint_id IN (SELECT value FROM json_each(:ids))
+RETURNING endpoint_id, failing_since
 
 -- name: task_checkpoint
 -- One batch of a background task, in one transaction: the task's row moves first, and only

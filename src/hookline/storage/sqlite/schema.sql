@@ -85,6 +85,7 @@ CREATE TABLE messages (
     expires_at INTEGER,
     deliver_at INTEGER,
     ordering_key TEXT,
+    trace_context TEXT,
     UNIQUE (app_id, event_id)
 );
 CREATE INDEX messages_app ON messages (app_id, id);
@@ -219,7 +220,8 @@ CREATE TABLE background_tasks (
     lease_token TEXT,
     lease_until INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    result TEXT
 );
 CREATE INDEX background_tasks_app ON background_tasks (app_id, id);
 CREATE INDEX background_tasks_due ON background_tasks (lease_until) WHERE status = 'running';
@@ -255,3 +257,38 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_app ON audit_log (app_id, id);
 CREATE INDEX audit_log_created ON audit_log (created_at);
+
+CREATE TABLE endpoint_rollups (
+    endpoint_id TEXT NOT NULL,
+    period INTEGER NOT NULL,
+    start_at INTEGER NOT NULL,
+    app_id TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    success INTEGER NOT NULL DEFAULT 0,
+    status_3xx INTEGER NOT NULL DEFAULT 0,
+    status_4xx INTEGER NOT NULL DEFAULT 0,
+    status_5xx INTEGER NOT NULL DEFAULT 0,
+    timeout INTEGER NOT NULL DEFAULT 0,
+    connection INTEGER NOT NULL DEFAULT 0,
+    dns INTEGER NOT NULL DEFAULT 0,
+    tls INTEGER NOT NULL DEFAULT 0,
+    ssrf_blocked INTEGER NOT NULL DEFAULT 0,
+    other INTEGER NOT NULL DEFAULT 0,
+    latency_0 INTEGER NOT NULL DEFAULT 0,
+    latency_1 INTEGER NOT NULL DEFAULT 0,
+    latency_2 INTEGER NOT NULL DEFAULT 0,
+    latency_3 INTEGER NOT NULL DEFAULT 0,
+    latency_4 INTEGER NOT NULL DEFAULT 0,
+    latency_5 INTEGER NOT NULL DEFAULT 0,
+    latency_6 INTEGER NOT NULL DEFAULT 0,
+    latency_7 INTEGER NOT NULL DEFAULT 0,
+    latency_8 INTEGER NOT NULL DEFAULT 0,
+    latency_9 INTEGER NOT NULL DEFAULT 0,
+    latency_10 INTEGER NOT NULL DEFAULT 0,
+    latency_11 INTEGER NOT NULL DEFAULT 0,
+    duration_ms INTEGER NOT NULL DEFAULT 0,
+    payload_bytes INTEGER NOT NULL DEFAULT 0,
+    payloads INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (endpoint_id, period, start_at)
+);
+CREATE INDEX endpoint_rollups_period ON endpoint_rollups (period, start_at);

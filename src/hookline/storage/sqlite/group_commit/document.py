@@ -22,6 +22,7 @@ from hookline.storage.sqlite.group_commit.layout import (
     DISABLED,
     FALLBACK,
     MESSAGE,
+    ROLLUP,
     STOOD_IN,
 )
 from hookline.storage.sqlite.group_commit.routes import Routes
@@ -31,6 +32,7 @@ _COMPLETION_ROW = COMPLETION.values
 _DISABLED_ROW = DISABLED.values
 _FALLBACK_ROW = FALLBACK.values
 _STOOD_IN_ROW = STOOD_IN.values
+_ROLLUP_ROW = ROLLUP.values
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +63,21 @@ def records(outcomes: Sequence[AttemptOutcome]) -> Records:
         "stood_in": [
             _STOOD_IN_ROW(rows.stood_in_params(o)) for o in outcomes if o.attempt.fallback_for
         ],
+        "rollups": [_ROLLUP_ROW(r) for r in rows.rollup_params(outcomes)],
     }
     return Records(sections, texts.blob())
 
 
 NO_RECORDS = Records(
-    {"attempts": [], "finished": [], "disabled": [], "fallbacks": [], "stood_in": []}, b""
+    {
+        "attempts": [],
+        "finished": [],
+        "disabled": [],
+        "fallbacks": [],
+        "stood_in": [],
+        "rollups": [],
+    },
+    b"",
 )
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import Enum
 from operator import itemgetter
 
+from hookline.domain import rollups
+
 ID = 31
 """An application, message or delivery id: ``app_``, ``msg_`` or ``dlv_`` and 27."""
 ENDPOINT_ID = 30
@@ -148,6 +150,7 @@ MESSAGE = JsonRow(
     "expires_at",
     "deliver_at",
     "ordering_key",
+    "trace_context",
 )
 """``payload_at`` and ``payload_size`` point into the ``payloads`` BLOB."""
 COMPLETION = JsonRow("completion", "scope", "key", "status", "body_at", "body_size")
@@ -158,6 +161,8 @@ FALLBACK = JsonRow("fallback", "id", "app_id", "msg_id", "endpoint_id", "fallbac
 """An exhausted delivery's stand-in at its endpoint's fallback destination."""
 STOOD_IN = JsonRow("stood_in", "id", "fallback_for")
 """An attempt at a fallback destination, and the endpoint it stood in for."""
+ROLLUP = JsonRow("rollup", *rollups.COLUMNS)
+"""An attempt rollup to add to (``domain/rollups.py``): a few per commit, so a JSON array."""
 DELIVERY = FixedWidth(
     "delivery", text("id", ID), text("app_id", ID), text("msg_id", ID), rest("endpoint_id")
 )
@@ -214,6 +219,7 @@ ROWS: dict[str, FixedWidth | JsonRow] = {
         DISABLED,
         FALLBACK,
         STOOD_IN,
+        ROLLUP,
         DELIVERY,
         SCHEDULED,
         ORDERED,

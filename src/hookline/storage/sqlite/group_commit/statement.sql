@@ -27,21 +27,21 @@
 -- unescapes them as JSON.
 CREATE TEMP VIEW IF NOT EXISTS group_commit (version, messages, pending, scheduled, leased,
                                              ordered, completions, attempts, finished,
-                                             disabled, fallbacks, stood_in, payloads, texts,
-                                             now, lease_token, lease_until, worker_id)
+                                             disabled, fallbacks, stood_in, rollups, payloads,
+                                             texts, now, lease_token, lease_until, worker_id)
 AS SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-          NULL, NULL, NULL, NULL;
+          NULL, NULL, NULL, NULL, NULL;
 CREATE TEMP TRIGGER IF NOT EXISTS group_commit_write INSTEAD OF INSERT ON group_commit
 BEGIN
     SELECT RAISE(ABORT, 'hookline: endpoints changed')
     WHERE NEW.version IS NOT NULL
       AND (SELECT version FROM endpoint_changes) IS NOT NEW.version;
     INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, tags,
-                          created_at, expires_at, deliver_at, ordering_key)
+                          created_at, expires_at, deliver_at, ordering_key, trace_context)
     SELECT {message.id}, {message.app_id}, {message.event_type}, {message.event_id},
            substr(NEW.payloads, {message.payload_at}, {message.payload_size}),
            {message.channels}, {message.tags}, {message.created_at}, {message.expires_at},
-           {message.deliver_at}, {message.ordering_key}
+           {message.deliver_at}, {message.ordering_key}, {message.trace_context}
     FROM json_each(NEW.messages);
     -- Deliveries, pending and leased to the publishing process's worker.
     INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempt_count,
@@ -106,6 +106,46 @@ BEGIN
     SET disabled = 1, updated_at = {d.disabled.now}, version = endpoints.version + 1
     FROM json_each(NEW.disabled) AS d
     WHERE endpoints.id = {d.disabled.endpoint_id};
+    -- The attempts' rollups (domain/rollups.py): one row per endpoint and minute and per
+    -- endpoint and hour, added to.
+    INSERT INTO endpoint_rollups (
+        endpoint_id, period, start_at, app_id, attempts, success, status_3xx, status_4xx,
+        status_5xx, timeout, connection, dns, tls, ssrf_blocked, other, latency_0, latency_1,
+        latency_2, latency_3, latency_4, latency_5, latency_6, latency_7, latency_8, latency_9,
+        latency_10, latency_11, duration_ms, payload_bytes, payloads
+    )
+    SELECT {r.rollup.endpoint_id}, {r.rollup.period}, {r.rollup.start_at},
+           {r.rollup.app_id}, {r.rollup.attempts}, {r.rollup.success},
+           {r.rollup.status_3xx}, {r.rollup.status_4xx}, {r.rollup.status_5xx},
+           {r.rollup.timeout}, {r.rollup.connection}, {r.rollup.dns}, {r.rollup.tls},
+           {r.rollup.ssrf_blocked}, {r.rollup.other}, {r.rollup.latency_0},
+           {r.rollup.latency_1}, {r.rollup.latency_2}, {r.rollup.latency_3},
+           {r.rollup.latency_4}, {r.rollup.latency_5}, {r.rollup.latency_6},
+           {r.rollup.latency_7}, {r.rollup.latency_8}, {r.rollup.latency_9},
+           {r.rollup.latency_10}, {r.rollup.latency_11}, {r.rollup.duration_ms},
+           {r.rollup.payload_bytes}, {r.rollup.payloads}
+    FROM json_each(NEW.rollups) AS r WHERE true
+    ON CONFLICT (endpoint_id, period, start_at) DO UPDATE SET
+        attempts = endpoint_rollups.attempts + excluded.attempts, success =
+        endpoint_rollups.success + excluded.success, status_3xx = endpoint_rollups.status_3xx +
+        excluded.status_3xx, status_4xx = endpoint_rollups.status_4xx + excluded.status_4xx,
+        status_5xx = endpoint_rollups.status_5xx + excluded.status_5xx, timeout =
+        endpoint_rollups.timeout + excluded.timeout, connection = endpoint_rollups.connection +
+        excluded.connection, dns = endpoint_rollups.dns + excluded.dns, tls =
+        endpoint_rollups.tls + excluded.tls, ssrf_blocked = endpoint_rollups.ssrf_blocked +
+        excluded.ssrf_blocked, other = endpoint_rollups.other + excluded.other, latency_0 =
+        endpoint_rollups.latency_0 + excluded.latency_0, latency_1 = endpoint_rollups.latency_1
+        + excluded.latency_1, latency_2 = endpoint_rollups.latency_2 + excluded.latency_2,
+        latency_3 = endpoint_rollups.latency_3 + excluded.latency_3, latency_4 =
+        endpoint_rollups.latency_4 + excluded.latency_4, latency_5 = endpoint_rollups.latency_5
+        + excluded.latency_5, latency_6 = endpoint_rollups.latency_6 + excluded.latency_6,
+        latency_7 = endpoint_rollups.latency_7 + excluded.latency_7, latency_8 =
+        endpoint_rollups.latency_8 + excluded.latency_8, latency_9 = endpoint_rollups.latency_9
+        + excluded.latency_9, latency_10 = endpoint_rollups.latency_10 + excluded.latency_10,
+        latency_11 = endpoint_rollups.latency_11 + excluded.latency_11, duration_ms =
+        endpoint_rollups.duration_ms + excluded.duration_ms, payload_bytes =
+        endpoint_rollups.payload_bytes + excluded.payload_bytes, payloads =
+        endpoint_rollups.payloads + excluded.payloads;
     -- Fallback destinations (docs/delivery.md, storage/queries.sql insert_fallback): an
     -- exhausted delivery's stand-in, if its destination exists in the application and is
     -- enabled; and the attempts made at a destination standing in for another endpoint.
@@ -125,10 +165,11 @@ END
 -- name: group_commit
 INSERT INTO temp.group_commit (version, messages, pending, scheduled, leased, ordered,
                                completions, attempts, finished, disabled, fallbacks, stood_in,
-                               payloads, texts, now, lease_token, lease_until, worker_id)
+                               rollups, payloads, texts, now, lease_token, lease_until,
+                               worker_id)
 VALUES (:version, :messages, :pending, :scheduled, :leased, :ordered, :completions, :attempts,
-        :finished, :disabled, :fallbacks, :stood_in, :payloads, :texts, :now, :lease_token,
-        :lease_until, :worker_id)
+        :finished, :disabled, :fallbacks, :stood_in, :rollups, :payloads, :texts, :now,
+        :lease_token, :lease_until, :worker_id)
 
 -- name: endpoint_version
 -- The counter every endpoint change moves (migration 0003): routes read at one version

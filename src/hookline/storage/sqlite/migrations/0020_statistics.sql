@@ -1,0 +1,46 @@
+-- 0020: per-endpoint attempt rollups (docs/observability.md, "Statistics"): one row per
+-- endpoint and minute and per endpoint and hour (period: 60 or 3600 seconds), added to in
+-- the transaction that records the attempts, so statistics over a month read a few hundred
+-- rows. Counts only, so rows merge by addition; the latency_N columns count durations per
+-- bucket of hookline.domain.rollups.LATENCY_EDGES_MS. The period index serves retention,
+-- which prunes minute rows sooner than hour rows.
+CREATE TABLE endpoint_rollups (
+    endpoint_id TEXT NOT NULL,
+    period INTEGER NOT NULL,
+    start_at INTEGER NOT NULL,
+    app_id TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    success INTEGER NOT NULL DEFAULT 0,
+    status_3xx INTEGER NOT NULL DEFAULT 0,
+    status_4xx INTEGER NOT NULL DEFAULT 0,
+    status_5xx INTEGER NOT NULL DEFAULT 0,
+    timeout INTEGER NOT NULL DEFAULT 0,
+    connection INTEGER NOT NULL DEFAULT 0,
+    dns INTEGER NOT NULL DEFAULT 0,
+    tls INTEGER NOT NULL DEFAULT 0,
+    ssrf_blocked INTEGER NOT NULL DEFAULT 0,
+    other INTEGER NOT NULL DEFAULT 0,
+    latency_0 INTEGER NOT NULL DEFAULT 0,
+    latency_1 INTEGER NOT NULL DEFAULT 0,
+    latency_2 INTEGER NOT NULL DEFAULT 0,
+    latency_3 INTEGER NOT NULL DEFAULT 0,
+    latency_4 INTEGER NOT NULL DEFAULT 0,
+    latency_5 INTEGER NOT NULL DEFAULT 0,
+    latency_6 INTEGER NOT NULL DEFAULT 0,
+    latency_7 INTEGER NOT NULL DEFAULT 0,
+    latency_8 INTEGER NOT NULL DEFAULT 0,
+    latency_9 INTEGER NOT NULL DEFAULT 0,
+    latency_10 INTEGER NOT NULL DEFAULT 0,
+    latency_11 INTEGER NOT NULL DEFAULT 0,
+    duration_ms INTEGER NOT NULL DEFAULT 0,
+    payload_bytes INTEGER NOT NULL DEFAULT 0,
+    payloads INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (endpoint_id, period, start_at)
+);
+CREATE INDEX endpoint_rollups_period ON endpoint_rollups (period, start_at);
+
+-- 0019: the result of a background task that computes one (Svix's statistics tasks:
+-- application.stats, event-type.aggregate), as JSON, shown as the task's data; NULL for the
+-- tasks that walk deliveries. Such a task is the organization's, not an application's:
+-- its app_id is ''.
+ALTER TABLE background_tasks ADD COLUMN result TEXT;
