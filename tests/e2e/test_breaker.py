@@ -187,9 +187,10 @@ async def database() -> AsyncIterator[str]:
 async def test_two_worker_processes_send_one_probe_and_both_resume_on_its_success(
     database: str, tmp_path: Path, receiver: Receiver
 ) -> None:
-    """On PostgreSQL with two worker processes: while the one probe is held at the receiver
-    no other request reaches the endpoint (the API shows it half-open with the probe out);
-    once the probe succeeds every held delivery is delivered."""
+    """On PostgreSQL with two worker processes that both know the circuit is open: while the
+    one probe is held at the receiver no other request reaches the endpoint (the API shows it
+    half-open with the probe out); once the probe succeeds every held delivery is
+    delivered."""
     url = database_url(database)
     down = {"on": True}
     receiver.status_for["/down"] = lambda _: 503 if down["on"] else 200
@@ -210,6 +211,15 @@ async def test_two_worker_processes_send_one_probe_and_both_resume_on_its_succes
                 20,
                 "the circuit to open",
             )
+            # A worker learns of a circuit another opened at its next heartbeat, and may send
+            # meanwhile; once a probe has failed and re-opened the circuit, both know it.
+            first_probe = _circuit(client, app, flaky["id"])["nextProbeAt"]
+
+            def reopened() -> bool:
+                circuit = _circuit(client, app, flaky["id"])
+                return circuit["state"] == "open" and circuit["nextProbeAt"] != first_probe
+
+            wait_until(reopened, 20, "a failed probe to re-open the circuit")
             before = len(receiver.received("/down"))
             receiver.hold_after = len(receiver.requests)
             down["on"] = False
