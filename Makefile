@@ -6,7 +6,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 STAMP_BENCH := $(VENV)/.installed-bench
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit prometheus-tools bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,17 @@ lint: $(STAMP_TEST)
 typecheck: $(STAMP_TEST)
 	$(BIN)/mypy src tests
 
-unit: $(STAMP_TEST)
+unit: $(STAMP_TEST) prometheus-tools
 	$(BIN)/pytest
+
+# promtool and prometheus test the shipped rules (deploy/prometheus): Debian's package has
+# both. Its service is stopped after the install, so no Prometheus stays on port 9090 (in a
+# container policy-rc.d keeps it from starting at all).
+prometheus-tools:
+	command -v promtool >/dev/null && command -v prometheus >/dev/null || \
+		(apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus && \
+		(service prometheus stop >/dev/null 2>&1 || true))
 
 test: lint typecheck unit
 
