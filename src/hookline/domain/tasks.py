@@ -147,6 +147,26 @@ def first_cursor(kind: TaskKind, since: datetime) -> str:
     return ids.first_id_at(ids.MESSAGE, _ms(since - ID_CLOCK_MARGIN))
 
 
+def new_task(
+    app_id: str, endpoint_id: str | None, kind: TaskKind, spec: TaskFilter, now: datetime
+) -> BackgroundTask:
+    """A task as it starts: running, at its first cursor, nothing scanned yet."""
+    return BackgroundTask(
+        id=ids.new_id(ids.TASK),
+        app_id=app_id,
+        endpoint_id=endpoint_id,
+        kind=kind,
+        status=TaskStatus.RUNNING,
+        filter=spec,
+        cursor=first_cursor(kind, spec.since),
+        scanned=0,
+        queued=0,
+        error=None,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def _ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 

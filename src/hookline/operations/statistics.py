@@ -16,7 +16,6 @@ from functools import partial
 from typing import TypeVar
 
 from hookline.domain import audit as a
-from hookline.domain import ids
 from hookline.domain.errors import InvalidRequest
 from hookline.domain.models import Page
 from hookline.domain.operational import OPERATIONAL_APP_ID
@@ -26,8 +25,7 @@ from hookline.domain.tasks import (
     BackgroundTask,
     TaskFilter,
     TaskKind,
-    TaskStatus,
-    first_cursor,
+    new_task,
 )
 from hookline.domain.usage import app_usage, event_type_usage
 from hookline.operations import applications, inputs
@@ -107,21 +105,7 @@ async def start_event_type_aggregate(ops: Operations, principal: Principal) -> B
 async def _start(
     ops: Operations, principal: Principal, kind: TaskKind, spec: TaskFilter
 ) -> BackgroundTask:
-    now = ops.clock()
-    task = BackgroundTask(
-        id=ids.new_id(ids.TASK),
-        app_id=NO_APPLICATION,
-        endpoint_id=None,
-        kind=kind,
-        status=TaskStatus.RUNNING,
-        filter=spec,
-        cursor=first_cursor(kind, spec.since),
-        scanned=0,
-        queued=0,
-        error=None,
-        created_at=now,
-        updated_at=now,
-    )
+    task = new_task(NO_APPLICATION, None, kind, spec, ops.clock())
     await ops.store.create_task(task)
     ops.task_queued()
     await record(ops, principal, a.TASK_STARTED, target_id=task.id, summary={"task": kind.wire})

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from hookline.domain import audit as a
 from hookline.domain import ids
 from hookline.domain.errors import Conflict, InvalidRequest, NotFound, Unavailable
-from hookline.domain.models import Application, MessageStatus, Page
+from hookline.domain.models import MessageStatus, Page
 from hookline.domain.tasks import (
     BackgroundTask,
     DeadLetter,
@@ -32,7 +32,7 @@ from hookline.domain.tasks import (
     TaskKind,
     TaskRow,
     TaskStatus,
-    first_cursor,
+    new_task,
     selects,
 )
 from hookline.instrumentation import BackgroundTaskFinished
@@ -118,26 +118,7 @@ async def _draft(
         status_code_class=request.status_code_class,
         failed_since=request.failed_since,
     )
-    return _new_task(app, endpoint_id, request.kind, spec, now)
-
-
-def _new_task(
-    app: Application, endpoint_id: str | None, kind: TaskKind, spec: TaskFilter, now: datetime
-) -> BackgroundTask:
-    return BackgroundTask(
-        id=ids.new_id(ids.TASK),
-        app_id=app.id,
-        endpoint_id=endpoint_id,
-        kind=kind,
-        status=TaskStatus.RUNNING,
-        filter=spec,
-        cursor=first_cursor(kind, spec.since),
-        scanned=0,
-        queued=0,
-        error=None,
-        created_at=now,
-        updated_at=now,
-    )
+    return new_task(app.id, endpoint_id, request.kind, spec, now)
 
 
 async def start(
