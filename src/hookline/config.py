@@ -263,7 +263,7 @@ class Settings:
     )
     backlog_sample_interval: float = _setting(
         _positive_float,
-        "seconds between a worker's samples of the due backlog for the metrics' gauges",
+        "seconds between each process's samples of the due backlog (gauges, /api/v1/backlog)",
     )
     prune_interval: float = _setting(
         _positive_float, "seconds between pruning passes of rows past the retention horizon"
