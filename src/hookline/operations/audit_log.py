@@ -12,7 +12,7 @@ import contextlib
 from dataclasses import replace
 
 from hookline.domain.audit import AuditEntry, AuditFilter, seen_by
-from hookline.domain.errors import InvalidRequest, NotFound
+from hookline.domain.errors import NotFound
 from hookline.domain.models import Page
 from hookline.operations import applications, inputs
 from hookline.operations.context import Operations
@@ -21,10 +21,7 @@ from hookline.storage.base import ListQuery
 
 
 def _checked(filters: AuditFilter) -> AuditFilter:
-    since = inputs.time(("query", "since"), filters.since)
-    until = inputs.time(("query", "until"), filters.until)
-    if since is not None and until is not None and since >= until:
-        raise InvalidRequest("'since' must be earlier than 'until'", loc=("query", "since"))
+    since, until = inputs.window("query", filters.since, filters.until)
     return replace(filters, since=since, until=until)
 
 

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hookline.backlog")
 
+DEFAULT_INTERVAL_SECONDS = 15.0
+"""``HOOKLINE_BACKLOG_SAMPLE_INTERVAL``'s default: a usual Prometheus scrape interval."""
 HISTORY_SECONDS = 600.0
 """Samples kept for the forecast: more than its window (``FORECAST_WINDOW_SECONDS``)."""
 

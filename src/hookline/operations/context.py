@@ -10,7 +10,7 @@ from hookline.domain.clock import utcnow
 from hookline.domain.operational import DEFAULT_DISABLE_AFTER
 from hookline.domain.ssrf import ANY_PORT, PortPolicy
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation, MessageAccepted, Tracing
-from hookline.operations.backlog import BacklogMonitor
+from hookline.operations.backlog import DEFAULT_INTERVAL_SECONDS, BacklogMonitor
 from hookline.operations.cache import ApplicationCache
 from hookline.operations.token_cache import TokenCache
 from hookline.storage.base import Store
@@ -71,7 +71,9 @@ class Operations:
     stall_timeout: timedelta = DEFAULT_STALL_TIMEOUT
     """``HOOKLINE_STALL_TIMEOUT``: a worker silent this long is presumed dead; readiness
     counts the workers heard from within it."""
-    backlog: BacklogMonitor = field(default_factory=lambda: BacklogMonitor(15.0))
+    backlog: BacklogMonitor = field(
+        default_factory=lambda: BacklogMonitor(DEFAULT_INTERVAL_SECONDS)
+    )
     """This process's samples of the backlog (``operations/backlog.py``); the server
     replaces it with one at ``HOOKLINE_BACKLOG_SAMPLE_INTERVAL`` and runs it."""
     accepted_heard: bool = field(init=False)

@@ -620,10 +620,7 @@ async def stats(
 ) -> EndpointStats:
     """Deliveries by status; with ``since``/``until``, of the messages created in that range;
     and the endpoint's rate limit as it stands."""
-    since = inputs.time(("query", "since"), since)
-    until = inputs.time(("query", "until"), until)
-    if since is not None and until is not None and since >= until:
-        raise InvalidRequest("'since' must be earlier than 'until'", loc=("query", "since"))
+    since, until = inputs.window("query", since, until)
     app = await applications.resolve(ops, principal, app_key)
     endpoint = await in_application(ops, app, key)
     found = await ops.store.endpoint_stats(app.id, endpoint.id, since, until)

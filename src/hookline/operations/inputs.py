@@ -43,3 +43,19 @@ def time(loc: Loc, value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return valid(loc, lambda t: v.check_time(t, loc[-1] if isinstance(loc[-1], str) else ""), value)
+
+
+def in_order(place: str, since: datetime, until: datetime) -> None:
+    """A time window must end after it starts (``place``: ``query`` or ``body``)."""
+    if since >= until:
+        raise InvalidRequest("'since' must be earlier than 'until'", loc=(place, "since"))
+
+
+def window(
+    place: str, since: datetime | None, until: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """``since`` and ``until`` checked as times and, when both are given, in order."""
+    since, until = time((place, "since"), since), time((place, "until"), until)
+    if since is not None and until is not None:
+        in_order(place, since, until)
+    return since, until

@@ -50,10 +50,7 @@ async def attempt_stats(
     """An endpoint's attempts that started in [``since``, ``until``), by outcome; the bounds
     are widened to whole rows (minutes for a window within the minutes kept, else hours, as
     Svix rounds to hours). An open bound is open: everything retention kept."""
-    since = inputs.time(("query", "since"), since)
-    until = inputs.time(("query", "until"), until)
-    if since is not None and until is not None and since >= until:
-        raise InvalidRequest("'since' must be earlier than 'until'", loc=("query", "since"))
+    since, until = inputs.window("query", since, until)
     app = await applications.resolve(ops, principal, app_key)
     endpoint = await in_application(ops, app, key)
     rows = window(since, until, ops.clock())
@@ -74,8 +71,7 @@ async def start_app_usage(
     # Both are required, so the input rules give them back checked, never None.
     since = inputs.time(("body", "since"), since) or since
     until = inputs.time(("body", "until"), until) or until
-    if since >= until:
-        raise InvalidRequest("'since' must be earlier than 'until'", loc=("body", "since"))
+    inputs.in_order("body", since, until)
     resolved: list[str] | None = None
     unresolved: list[str] = []
     if app_keys is not None:

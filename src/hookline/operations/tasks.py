@@ -105,8 +105,7 @@ async def _draft(
     until = inputs.time(("body", "until"), request.until) or now
     if request.since is None and request.kind is not TaskKind.REDRIVE:
         raise InvalidRequest("'since' is required", loc=("body", "since"))
-    if since >= until:
-        raise InvalidRequest("'since' must be earlier than 'until'", loc=("body", "since"))
+    inputs.in_order("body", since, until)
     spec = TaskFilter(
         since=since,
         until=until,
