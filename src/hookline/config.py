@@ -265,6 +265,14 @@ class Settings:
         _positive_float,
         "seconds between each process's samples of the due backlog (gauges, /api/v1/backlog)",
     )
+    anomaly_detection: bool = _setting(
+        _bool,
+        "judge every endpoint's and application's traffic against its baseline each minute "
+        "(operational webhooks hookline.anomaly.*, GET /api/v1/anomalies)",
+    )
+    anomaly_interval: float = _setting(
+        _positive_float, "seconds between each worker process's anomaly detection passes"
+    )
     prune_interval: float = _setting(
         _positive_float, "seconds between pruning passes of rows past the retention horizon"
     )
@@ -393,6 +401,8 @@ DEFAULTS: dict[str, str] = {
     "retention": DEFAULT_RETENTION,
     "prune_interval": "60",
     "backlog_sample_interval": "15",
+    "anomaly_detection": "true",
+    "anomaly_interval": "60",
     "endpoint_https_only": "false",
     "outbound_allow_ports": "",
     "outbound_deny_ports": "",

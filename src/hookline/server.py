@@ -47,6 +47,7 @@ from hookline.instrumentation import (
     tracing_installed,
 )
 from hookline.operations import endpoints, tokens
+from hookline.operations.anomalies import AnomalyDetector
 from hookline.operations.audit import WorkerDisables
 from hookline.operations.backlog import BacklogMonitor
 from hookline.operations.context import Operations
@@ -455,6 +456,9 @@ async def _run(
                 instrumentation,
             )
             tasks.append(asyncio.create_task(auto_disable, name="auto-disable"))
+            if settings.anomaly_detection:
+                detector = AnomalyDetector(settings.anomaly_interval).run(ops, stop)
+                tasks.append(asyncio.create_task(detector, name="anomaly-detection"))
         if runner is not None:
             delivering.append(asyncio.create_task(runner.run(stop), name="background-tasks"))
             tasks.append(delivering[-1])

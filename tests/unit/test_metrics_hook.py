@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hookline.domain.anomaly import KINDS as ANOMALY_KINDS
 from hookline.domain.backlog import BacklogState
 from hookline.instrumentation import (
+    AnomaliesEvaluated,
     AttemptFinished,
     BacklogSampled,
     BatchCommitted,
@@ -273,6 +275,7 @@ def test_every_exported_family_appears_in_a_scrape_with_its_type(tmp_path: Path)
     hook(EndpointDisabled("app_1", "ep_1", "410 Gone"))
     hook(RequestServed("GET", "/api/v1/app", 200, 0.001))
     hook(sampled(datetime.now(UTC), 0, None, 0.0))
+    hook(AnomaliesEvaluated(dict.fromkeys(ANOMALY_KINDS, 0)))
     text = hook.exposition().decode()
     shown = {family.name: family.type for family in text_string_to_metric_families(text)}
     assert shown == exported_families()

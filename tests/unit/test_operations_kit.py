@@ -45,6 +45,7 @@ ROWS = [
     "API",
     "Store",
     "Process",
+    "Anomalies",
 ]
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from importlib import resources
 
 from hookline.api import (
+    anomalies,
     applications,
     attempts,
     audit,
@@ -61,6 +62,7 @@ def all_routes(exposition: Callable[[], bytes] | None = None) -> list[Route]:
     implemented = [
         *health.ROUTES,
         *metrics.routes(exposition),
+        *anomalies.ROUTES,
         *backlog.ROUTES,
         *portal.ROUTES,
         *applications.ROUTES,

@@ -591,6 +591,27 @@ class AuditEntryOut(Wire):
     )
 
 
+class AnomalyOut(Wire):
+    """hookline's own: what anomaly detection found (docs/observability.md, "Anomaly
+    detection")."""
+
+    id: str
+    kind: str = Field(description="`failure_spike`, `latency_shift` or `volume_drop`")
+    scope: str = Field(description="`endpoint`, or `application` for the whole application")
+    app_id: str
+    endpoint_id: str | None
+    detected_at: datetime
+    last_seen_at: datetime = Field(description="The last pass that found the rule holding")
+    resolved_at: datetime | None = Field(description="Null while the anomaly is open")
+    observed: float = Field(description="What the last window showed, in `unit`")
+    expected: float = Field(description="The baseline, in `unit`")
+    unit: str = Field(description="`ratio` (failed share), `ms` (median) or `per_minute`")
+    baseline: str = Field(
+        description="`daily` (the same hour on past days) or `recent` (the last day)"
+    )
+    description: str
+
+
 class AppPortalAccessOut(Wire):
     url: str
     token: str

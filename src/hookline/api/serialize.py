@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import orjson
 
 from hookline.api import schemas as s
+from hookline.domain.anomaly import Anomaly, describe
 from hookline.domain.audit import AuditEntry
 from hookline.domain.breaker import CircuitView
 from hookline.domain.models import (
@@ -264,6 +265,24 @@ def audit_entry(entry: AuditEntry) -> s.AuditEntryOut:
         app_id=entry.app_id,
         target_id=entry.target_id,
         summary=dict(entry.summary),
+    )
+
+
+def anomaly(found: Anomaly) -> s.AnomalyOut:
+    return s.AnomalyOut(
+        id=found.id,
+        kind=found.kind,
+        scope=found.scope,
+        app_id=found.app_id,
+        endpoint_id=found.endpoint_id,
+        detected_at=found.detected_at,
+        last_seen_at=found.last_seen_at,
+        resolved_at=found.resolved_at,
+        observed=found.observed,
+        expected=found.expected,
+        unit=found.unit,
+        baseline=found.basis,
+        description=describe(found),
     )
 
 

@@ -1,6 +1,7 @@
 """Retention: remove messages, deliveries and attempts past the horizon, in small batches,
-the background tasks that ended before it, the audit log's entries recorded before it, and
-the attempt rollups that started before it (minute rollups sooner: ``minute_cutoff``).
+the background tasks that ended before it, the audit log's entries recorded before it, the
+attempt rollups that started before it (minute rollups sooner: ``minute_cutoff``), and the
+anomalies resolved before it.
 
 Every process that runs a worker runs ``run_pruning`` beside maintenance; ``hookline prune``
 runs ``prune`` once, to completion. A pass walks the messages older than the horizon by
@@ -56,6 +57,8 @@ class PruneReport:
     """Audit-log entries recorded before the horizon."""
     rollups: int = 0
     """Attempt rollup rows (``domain/rollups.py``) that started before their horizon."""
+    anomalies: int = 0
+    """Anomalies (``domain/anomaly.py``) resolved before the horizon."""
     held: int = 0
     """Messages past the horizon kept because a delivery of theirs can still be attempted."""
     reclaimed_pages: int = 0
@@ -85,6 +88,7 @@ async def prune(
     horizons = ((MINUTE_SECONDS, minutes_before or before), (HOUR_SECONDS, before))
     for period, horizon in horizons:
         report.rollups += await prune_rollups(store, period, horizon, dry_run=dry_run, stop=stop)
+    report.anomalies = await prune_anomalies(store, before, dry_run=dry_run, stop=stop)
     after = ""  # sorts below every id
     while True:
         batch = await store.prune_batch(before, after, batch_messages, dry_run=dry_run)
@@ -110,6 +114,21 @@ async def prune_audit(
     if dry_run:
         return await store.prune_audit(before, COUNT_ALL, dry_run=True)
     return await drain(lambda limit: store.prune_audit(before, limit), batch, stop)
+
+
+async def prune_anomalies(
+    store: Store,
+    before: datetime,
+    *,
+    dry_run: bool = False,
+    stop: asyncio.Event | None = None,
+    batch: int = BATCH_AUDIT,
+) -> int:
+    """Remove the anomalies resolved before ``before`` (an open one stays, however old),
+    ``batch`` per transaction with a rest between; how many (dry: how many would go)."""
+    if dry_run:
+        return await store.prune_anomalies(before, COUNT_ALL, dry_run=True)
+    return await drain(lambda limit: store.prune_anomalies(before, limit), batch, stop)
 
 
 async def prune_rollups(
@@ -167,16 +186,18 @@ async def run_pruning(
 
 
 def _log_pass(report: PruneReport) -> None:
-    if report.messages or report.tasks or report.audit or report.rollups:
+    if report.messages or report.tasks or report.audit or report.rollups or report.anomalies:
         log.info(
             "pruned %d messages, %d deliveries, %d attempts, %d ended background tasks, "
-            "%d audit entries and %d attempt rollups past the retention horizon",
+            "%d audit entries, %d attempt rollups and %d resolved anomalies past the retention "
+            "horizon",
             report.messages,
             report.deliveries,
             report.attempts,
             report.tasks,
             report.audit,
             report.rollups,
+            report.anomalies,
         )
     if report.held:
         log.warning(

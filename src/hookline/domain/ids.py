@@ -28,6 +28,7 @@ TOKEN = "tok"
 TASK = "qtask"
 WORKER = "wrk"
 AUDIT = "audit"
+ANOMALY = "anom"
 
 # The alphabet is in ASCII order, so comparing encoded strings compares the numbers.
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

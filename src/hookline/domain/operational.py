@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
+from hookline.domain.anomaly import KINDS
+
 OPERATIONAL_APP_ID = "app_" + "0" * 27
 """The reserved application whose endpoints are the operational-webhook endpoints. It is
 created on first use, never listed, and no route under ``/api/v1/app`` reaches it."""
@@ -38,6 +40,12 @@ ATTEMPT_FAILING = "message.attempt.failing"
 ATTEMPT_EXHAUSTED = "message.attempt.exhausted"
 ATTEMPT_RECOVERED = "message.attempt.recovered"
 BACKGROUND_TASK_FINISHED = "background_task.finished"
+ANOMALY_PREFIX = "hookline.anomaly."
+"""hookline's own: ``hookline.anomaly.<kind>`` when anomaly detection opens an anomaly
+(``domain/anomaly.py``: ``failure_spike``, ``latency_shift``, ``volume_drop``), and
+``hookline.anomaly.resolved`` when one ends."""
+ANOMALY_RESOLVED = ANOMALY_PREFIX + "resolved"
+ANOMALY_TYPES = tuple(ANOMALY_PREFIX + kind for kind in KINDS)
 
 EVENT_TYPES = (
     ATTEMPT_EXHAUSTED,
@@ -52,6 +60,8 @@ EVENT_TYPES = (
     ENDPOINT_ENABLED,
     ENDPOINT_FAILING,
     ENDPOINT_UPDATED,
+    *ANOMALY_TYPES,
+    ANOMALY_RESOLVED,
 )
 """Every type an operational-webhook endpoint may filter on (its ``filterTypes``)."""
 

@@ -12,6 +12,9 @@ kind the cost is one set lookup (``docs/performance-decisions.md``).
 """
 
 from hookline.instrumentation._events import (
+    AnomaliesEvaluated,
+    AnomalyDetected,
+    AnomalyResolved,
     AttemptFinished,
     AttemptMilestone,
     BackgroundTaskFinished,
@@ -53,6 +56,9 @@ __all__ = [
     "NO_INSTRUMENTATION",
     "REQUEST_ID",
     "TRACINGS",
+    "AnomaliesEvaluated",
+    "AnomalyDetected",
+    "AnomalyResolved",
     "AttemptFinished",
     "AttemptMilestone",
     "AttemptSpan",

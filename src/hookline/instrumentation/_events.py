@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from hookline.domain.anomaly import Anomaly
 from hookline.domain.backlog import BacklogState
 
 
@@ -244,6 +245,36 @@ class BackgroundTaskFinished:
     data: dict[str, object]
 
 
+@dataclass(slots=True)
+class AnomalyDetected:
+    """The anomaly detector opened an anomaly (``operations/anomalies.py``). Of several
+    workers judging the same rollups, only the one whose write opened it emits this."""
+
+    anomaly: Anomaly
+
+    @property
+    def app_id(self) -> str:
+        return self.anomaly.app_id
+
+
+@dataclass(slots=True)
+class AnomalyResolved:
+    """An open anomaly ended; emitted by the one worker whose write ended it."""
+
+    anomaly: Anomaly
+
+    @property
+    def app_id(self) -> str:
+        return self.anomaly.app_id
+
+
+@dataclass(slots=True)
+class AnomaliesEvaluated:
+    """A detector pass ended: the anomalies open after it, by kind (every kind present)."""
+
+    open_by_kind: dict[str, int]
+
+
 Event = (
     RequestServed
     | MessageAccepted
@@ -252,6 +283,9 @@ Event = (
     | DeliveryExhausted
     | DeliveryHeld
     | BacklogSampled
+    | AnomalyDetected
+    | AnomalyResolved
+    | AnomaliesEvaluated
     | EndpointCreated
     | EndpointUpdated
     | EndpointDeleted

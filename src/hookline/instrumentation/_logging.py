@@ -3,15 +3,18 @@
 Lines name ids, status codes and reasons; never a payload, a secret, a header value or a
 token (DESIGN.md, "Safety"). The same ids go with each line as fields (``extra=``), which
 JSON lines carry as keys (``_log_format.py``): ``msg_id``, ``endpoint_id``, ``attempt_id``,
-``status_code``, ``task_id``, ``app_id``; ``request_id`` is added by the handler's filter
-(``_request_ids.py``).
+``status_code``, ``task_id``, ``app_id``, ``anomaly_id``; ``request_id`` is added by the
+handler's filter (``_request_ids.py``).
 """
 
 from __future__ import annotations
 
 import logging
 
+from hookline.domain.anomaly import Anomaly, describe
 from hookline.instrumentation._events import (
+    AnomalyDetected,
+    AnomalyResolved,
     AttemptFinished,
     BackgroundTaskFinished,
     BreakerClosed,
@@ -28,7 +31,7 @@ log = logging.getLogger("hookline.events")
 
 _ALWAYS: frozenset[type[Event]] = frozenset(
     {BreakerOpened, BreakerClosed, EndpointDisabled, EndpointEnabled, DeliveryExhausted}
-    | {BackgroundTaskFinished, EndpointRecovered}
+    | {BackgroundTaskFinished, EndpointRecovered, AnomalyDetected, AnomalyResolved}
 )
 
 
@@ -115,6 +118,24 @@ class LoggingHook:
                     event.attempts,
                     extra={"msg_id": event.msg_id, "endpoint_id": event.endpoint_id},
                 )
+            case AnomalyDetected():
+                anomaly = event.anomaly
+                log.warning(
+                    "anomaly %s (%s): %s",
+                    anomaly.id,
+                    anomaly.kind,
+                    describe(anomaly),
+                    extra=_anomaly_fields(event.anomaly),
+                )
+            case AnomalyResolved():
+                anomaly = event.anomaly
+                log.info(
+                    "anomaly %s (%s) of %s ended",
+                    anomaly.id,
+                    anomaly.kind,
+                    anomaly.subject_key,
+                    extra=_anomaly_fields(event.anomaly),
+                )
             case BackgroundTaskFinished():
                 log.info(
                     "background task %s (%s) of %s ended %s: %s",
@@ -125,3 +146,10 @@ class LoggingHook:
                     ", ".join(f"{key}={value}" for key, value in event.data.items()),
                     extra={"task_id": event.task_id},
                 )
+
+
+def _anomaly_fields(anomaly: Anomaly) -> dict[str, str]:
+    fields = {"anomaly_id": anomaly.id, "app_id": anomaly.app_id}
+    if anomaly.endpoint_id is not None:
+        fields["endpoint_id"] = anomaly.endpoint_id
+    return fields

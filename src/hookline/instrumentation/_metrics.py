@@ -33,9 +33,13 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from hookline.domain.anomaly import KINDS as ANOMALY_KINDS
+from hookline.domain.anomaly import SCOPES
 from hookline.domain.breaker import Reason
 from hookline.domain.rollups import OTHER, OUTCOMES, outcome_class
 from hookline.instrumentation._events import (
+    AnomaliesEvaluated,
+    AnomalyDetected,
     AttemptFinished,
     BacklogSampled,
     BatchCommitted,
@@ -197,13 +201,22 @@ PROCESS_CPU = _Spec("counter", "hookline_process_cpu_seconds", "CPU time of the 
 PROCESS_RSS = _Spec(
     "gauge", "hookline_process_resident_memory_bytes", "Resident memory of the live processes"
 )
+ANOMALIES = _Spec(
+    "counter",
+    "hookline_anomalies_detected",
+    "Anomalies opened by anomaly detection",
+    ("kind", "scope"),
+)
+OPEN_ANOMALIES = _Spec(
+    "gauge", "hookline_open_anomalies", "Anomalies open after the last detection pass", ("kind",)
+)
 BUILD_INFO = _Spec("gauge", "hookline_build_info", "The running hookline's version", ("version",))
 
 _SAMPLED = (DUE_BACKLOG, OLDEST_DUE, DISABLED_NOW, OPEN_BREAKERS, LIVE_WORKERS, SAMPLED_AT)
 FAMILIES: tuple[_Spec, ...] = (
     *(ACCEPTED, DELIVERIES, ATTEMPTS, ATTEMPT_SECONDS, E2E_SECONDS, LAG_SECONDS, RETRIES),
     *(GIVEN_UP, BREAKERS, DISABLED, REQUESTS, COMMIT_SECONDS, BATCH_SIZE, PAYLOAD_BYTES),
-    *(*_SAMPLED, DRAIN, PROCESS_CPU, PROCESS_RSS, BUILD_INFO),
+    *(*_SAMPLED, DRAIN, PROCESS_CPU, PROCESS_RSS, ANOMALIES, OPEN_ANOMALIES, BUILD_INFO),
 )
 
 
@@ -221,7 +234,7 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 _ALL = frozenset(
     {RequestServed, MessageAccepted, AttemptFinished, DeliveryHeld, BacklogSampled}
-    | {BreakerOpened, EndpointDisabled, BatchCommitted}
+    | {BreakerOpened, EndpointDisabled, BatchCommitted, AnomalyDetected, AnomaliesEvaluated}
 )
 
 
@@ -240,6 +253,8 @@ class MetricsHook:
         self._retries = dict.fromkeys(RETRY_LABELS, 0.0)
         self._given_up = dict.fromkeys(GIVE_UP_REASONS.values(), 0.0)
         self._sample: BacklogSampled | None = None
+        self._anomalies = {(kind, scope): 0.0 for kind in ANOMALY_KINDS for scope in SCOPES}
+        self._open_anomalies: tuple[dict[str, int], float] | None = None
         # Every label value from the start, so increase() sees the first event (a series
         # that appears with its first count starts at that count).
         self._breakers = dict.fromkeys((reason.value for reason in Reason), 0.0)
@@ -279,6 +294,10 @@ class MetricsHook:
                 self._attempts["breaker_held"] += 1
             case BacklogSampled():
                 self._sample = event
+            case AnomalyDetected():
+                self._anomalies[(event.anomaly.kind, event.anomaly.scope)] += 1
+            case AnomaliesEvaluated():
+                self._open_anomalies = (event.open_by_kind, time.time())
             case BreakerOpened():
                 self._breakers[event.reason] = self._breakers.get(event.reason, 0.0) + 1
             case EndpointDisabled():
@@ -335,6 +354,18 @@ class MetricsHook:
         rss = _resident_bytes()
         if rss is not None:
             yield _LIVESUM, PROCESS_RSS, PROCESS_RSS.name, (), rss, 0.0
+        for labels, count in self._anomalies.items():
+            yield from _counter(ANOMALIES, labels, count)
+        yield from self._sampled_gauges()
+
+    def _sampled_gauges(self) -> Iterator[_Sample]:
+        """The gauges of the background passes (backlog sample, anomaly detection), each
+        stamped with when it was taken: a scrape shows the newest of the processes'."""
+        evaluated = self._open_anomalies
+        if evaluated is not None:
+            by_kind, at = evaluated
+            for kind, count in by_kind.items():
+                yield _MOSTRECENT, OPEN_ANOMALIES, OPEN_ANOMALIES.name, (kind,), float(count), at
         sample = self._sample
         if sample is not None:
             state = sample.state

@@ -28,11 +28,14 @@ from typing import Any
 import orjson
 
 from hookline.domain import ids, operational
+from hookline.domain.anomaly import describe
 from hookline.domain.errors import Conflict, HooklineError
 from hookline.domain.headers import redacted
 from hookline.domain.models import Application, Endpoint, Message, Page
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.instrumentation import (
+    AnomalyDetected,
+    AnomalyResolved,
     AttemptMilestone,
     BackgroundTaskFinished,
     BreakerClosed,
@@ -148,7 +151,7 @@ def _iso(value: datetime) -> str:
 
 
 class OperationalPublisher:
-    """Hears endpoint, breaker, attempt and background-task events; publishes them as
+    """Hears endpoint, breaker, attempt, background-task and anomaly events; publishes them as
     operational webhooks (``run``). Never blocks the emitter and never raises into it.
 
     A circuit that re-opens after a failed probe is still the same outage: only the first
@@ -157,6 +160,8 @@ class OperationalPublisher:
 
     events: frozenset[type[Event]] = frozenset(
         {
+            AnomalyDetected,
+            AnomalyResolved,
             AttemptMilestone,
             BackgroundTaskFinished,
             BreakerClosed,
@@ -306,9 +311,35 @@ def _body(event: Event, app_uid: str | None) -> dict[str, Any] | None:
                 "data": event.data,
             }
             return operational.envelope(operational.BACKGROUND_TASK_FINISHED, data)
+        case AnomalyDetected():
+            return operational.envelope(
+                operational.ANOMALY_PREFIX + event.anomaly.kind, _anomaly_data(event, app_uid)
+            )
+        case AnomalyResolved():
+            return operational.envelope(operational.ANOMALY_RESOLVED, _anomaly_data(event, app_uid))
         case EndpointCreated() | EndpointUpdated() | EndpointDeleted() | EndpointEnabled():
             data = operational.endpoint_data(
                 event.app_id, app_uid, event.endpoint_id, event.endpoint_uid
             )
             return operational.envelope(_ENDPOINT_EVENTS[type(event)], data)
     return None
+
+
+def _anomaly_data(event: AnomalyDetected | AnomalyResolved, app_uid: str | None) -> dict[str, Any]:
+    found = event.anomaly
+    resolved = found.resolved_at
+    return {
+        "anomalyId": found.id,
+        "kind": found.kind,
+        "scope": found.scope,
+        "appId": found.app_id,
+        "appUid": app_uid,
+        "endpointId": found.endpoint_id,
+        "observed": found.observed,
+        "expected": found.expected,
+        "unit": found.unit,
+        "baseline": found.basis,
+        "detectedAt": _iso(found.detected_at),
+        "resolvedAt": None if resolved is None else _iso(resolved),
+        "description": describe(found),
+    }

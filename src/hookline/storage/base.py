@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from hookline.domain.admission import AdmissionSnapshot
+from hookline.domain.anomaly import Anomaly, Point, Subject
 from hookline.domain.audit import AuditEntry, AuditFilter
 from hookline.domain.breaker import CircuitState, ProbeGrant
 from hookline.domain.models import (
@@ -672,6 +673,41 @@ class Store(Protocol):
     async def prune_audit(self, before: datetime, limit: int, dry_run: bool = False) -> int:
         """Remove (or, dry, count) at most ``limit`` of the oldest entries recorded before
         ``before``; how many. Retention calls it until it returns fewer than ``limit``."""
+        ...
+
+    # anomalies (domain/anomaly.py)
+
+    async def rollup_points(self, period_seconds: int, starts: Sequence[datetime]) -> list[Point]:
+        """Every endpoint's rollup rows of one period that start at one of ``starts``: the
+        detector's window (minute rows) and baseline (hour rows), by index probes."""
+        ...
+
+    async def anomaly_subjects(self) -> list[Subject]:
+        """The enabled endpoints anomaly detection judges (not the operational webhooks'),
+        each since its creation."""
+        ...
+
+    async def open_anomalies(self) -> list[Anomaly]: ...
+    async def open_anomaly(self, anomaly: Anomaly) -> bool:
+        """Store a new open anomaly; False (and nothing written) when one of its subject
+        and kind is open already, so of several workers only one reports it."""
+        ...
+
+    async def see_anomalies(self, seen: Sequence[tuple[str, float]], now: datetime) -> None:
+        """Open anomalies (id, observed) whose rule still holds at ``now``."""
+        ...
+
+    async def resolve_anomaly(self, anomaly_id: str, now: datetime) -> bool:
+        """End an open anomaly; False when it had ended already (another worker did it)."""
+        ...
+
+    async def list_anomalies(self, query: ListQuery, status: str | None) -> Page[Anomaly]:
+        """A page of anomalies by id; ``status`` ``open`` or ``resolved`` keeps those."""
+        ...
+
+    async def prune_anomalies(self, before: datetime, limit: int, dry_run: bool = False) -> int:
+        """Remove (or, dry, count) at most ``limit`` of the anomalies resolved before
+        ``before``; how many. An open anomaly is kept, however old."""
         ...
 
     async def idempotency_begin(

@@ -605,3 +605,45 @@ UPDATE endpoints SET keys = :keys, headers = :headers, auth = :auth
 WHERE id = :id AND version = :version AND keys = :old_keys AND headers = :old_headers
   AND (auth = :old_auth OR (auth IS NULL AND :old_auth IS NULL))
 RETURNING id
+
+-- name: anomaly_subjects
+-- What anomaly detection judges: every enabled endpoint but the operational webhooks', with
+-- when it began (its history before then is absence, not silence).
+SELECT id, app_id, created_at FROM endpoints WHERE disabled = 0 AND app_id <> :reserved
+
+-- name: open_anomalies
+SELECT * FROM anomalies WHERE resolved_at IS NULL
+
+-- name: open_anomaly
+-- Opens an anomaly unless one of its subject and kind is open already (several workers
+-- judge the same rollups): the id back only to the one writer that opened it.
+INSERT INTO anomalies (id, kind, subject_id, app_id, endpoint_id, detected_at, last_seen_at,
+    resolved_at, observed, expected, basis)
+VALUES (:id, :kind, :subject_id, :app_id, :endpoint_id, :detected_at, :last_seen_at, NULL,
+    :observed, :expected, :basis)
+ON CONFLICT (subject_id, kind) WHERE resolved_at IS NULL DO NOTHING
+RETURNING id
+
+-- name: see_anomaly
+-- An open anomaly whose rule still holds: it stays open for RESOLVE_AFTER from now.
+UPDATE anomalies SET last_seen_at = :now, observed = :observed
+WHERE id = :id AND resolved_at IS NULL
+
+-- name: resolve_anomaly
+-- The id back only to the one writer that ended it.
+UPDATE anomalies SET resolved_at = :now WHERE id = :id AND resolved_at IS NULL
+RETURNING id
+
+-- name: page_anomalies
+SELECT * FROM anomalies AS an
+
+-- name: prune_anomalies
+-- Retention: resolved anomalies that ended before the horizon, a batch at a time.
+DELETE FROM anomalies WHERE id IN (
+    SELECT id FROM anomalies WHERE resolved_at < :before ORDER BY resolved_at LIMIT :limit
+)
+
+-- name: prunable_anomalies
+SELECT count(*) FROM (
+    SELECT id FROM anomalies WHERE resolved_at < :before ORDER BY resolved_at LIMIT :limit
+) AS due

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from hookline.domain import ratelimit
+from hookline.domain.anomaly import Anomaly, Point, Subject
 from hookline.domain.audit import AuditEntry, AuditFilter
 from hookline.domain.breaker import CircuitState, ProbeGrant
 from hookline.domain.errors import Conflict, Unavailable
@@ -877,6 +878,51 @@ class SqlRepository:
         if dry_run:
             return int((await self._db.query("prunable_audit_log", params))[0][0])
         return await self._db.execute("prune_audit_log", params)
+
+    async def rollup_points(self, period_seconds: int, starts: Sequence[datetime]) -> list[Point]:
+        if not starts:
+            return []
+        params = {
+            "period": period_seconds,
+            "starts": self.dialect.list_param([rows.dt_to_ms(start) for start in starts]),
+        }
+        return [rows.rollup_point_from(r) for r in await self._db.query("rollup_points", params)]
+
+    async def anomaly_subjects(self) -> list[Subject]:
+        found = await self._db.query("anomaly_subjects", {"reserved": OPERATIONAL_APP_ID})
+        return [Subject(r["app_id"], r["id"], rows.ms_to_dt(r["created_at"])) for r in found]
+
+    async def open_anomalies(self) -> list[Anomaly]:
+        return [rows.anomaly_from(r) for r in await self._db.query("open_anomalies", {})]
+
+    async def open_anomaly(self, anomaly: Anomaly) -> bool:
+        (opened,) = await self._db.write_returning("open_anomaly", [rows.anomaly_params(anomaly)])
+        return bool(opened)
+
+    async def see_anomalies(self, seen: Sequence[tuple[str, float]], now: datetime) -> None:
+        if seen:
+            at = rows.dt_to_ms(now)
+            params = [{"id": i, "observed": observed, "now": at} for i, observed in seen]
+            await self._db.execute_many("see_anomaly", params)
+
+    async def resolve_anomaly(self, anomaly_id: str, now: datetime) -> bool:
+        params = {"id": anomaly_id, "now": rows.dt_to_ms(now)}
+        (ended,) = await self._db.write_returning("resolve_anomaly", [params])
+        return bool(ended)
+
+    async def list_anomalies(self, query: ListQuery, status: str | None) -> Page[Anomaly]:
+        where = {
+            None: [],
+            "open": ["an.resolved_at IS NULL"],
+            "resolved": ["an.resolved_at IS NOT NULL"],
+        }[status]
+        return await self._page("page_anomalies", where, {}, "an.id", query, rows.anomaly_from)
+
+    async def prune_anomalies(self, before: datetime, limit: int, dry_run: bool = False) -> int:
+        params = {"before": rows.to_ms(before), "limit": limit}
+        if dry_run:
+            return int((await self._db.query("prunable_anomalies", params))[0][0])
+        return await self._db.execute("prune_anomalies", params)
 
     async def app_attempts(
         self, period_seconds: int, start: datetime, end: datetime

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from hookline.domain import capabilities, networks, ratelimit
+from hookline.domain.anomaly import Anomaly, Counts, Point
 from hookline.domain.audit import AuditEntry
 from hookline.domain.breaker import CircuitState, Reason
 from hookline.domain.endpoint_auth import EndpointAuth
@@ -30,7 +31,7 @@ from hookline.domain.models import (
 )
 from hookline.domain.policy import ApplicationPolicy, EndpointPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
-from hookline.domain.rollups import COUNT_COLUMNS, Rollup, RollupBatch
+from hookline.domain.rollups import COUNT_COLUMNS, LATENCY_COLUMNS, Rollup, RollupBatch
 from hookline.domain.routing import endpoint_accepts
 from hookline.domain.tasks import BackgroundTask, TaskFilter, TaskKind, TaskRow, TaskStatus
 from hookline.storage.base import (
@@ -700,3 +701,40 @@ def slot_grant_from(row: Any, interval: int) -> SlotGrant:
 
 def slowdown_from(row: Any) -> Slowdown:
     return Slowdown(rate=row["slow_rate"], since=row["slowed_at"] / 1000)
+
+
+def rollup_point_from(row: Row) -> Point:
+    latency = tuple(int(row[column]) for column in LATENCY_COLUMNS)
+    attempts = int(row["attempts"])
+    counts = Counts(attempts, attempts - int(row["success"]), latency)
+    return Point(row["endpoint_id"], row["app_id"], ms_to_dt(row["start_at"]), counts)
+
+
+def anomaly_params(anomaly: Anomaly) -> dict[str, Any]:
+    return {
+        "id": anomaly.id,
+        "kind": anomaly.kind,
+        "subject_id": anomaly.subject_key,
+        "app_id": anomaly.app_id,
+        "endpoint_id": anomaly.endpoint_id,
+        "detected_at": dt_to_ms(anomaly.detected_at),
+        "last_seen_at": dt_to_ms(anomaly.last_seen_at),
+        "observed": anomaly.observed,
+        "expected": anomaly.expected,
+        "basis": anomaly.basis,
+    }
+
+
+def anomaly_from(row: Row) -> Anomaly:
+    return Anomaly(
+        id=row["id"],
+        kind=row["kind"],
+        app_id=row["app_id"],
+        endpoint_id=row["endpoint_id"],
+        detected_at=ms_to_dt(row["detected_at"]),
+        last_seen_at=ms_to_dt(row["last_seen_at"]),
+        resolved_at=from_ms(row["resolved_at"]),
+        observed=float(row["observed"]),
+        expected=float(row["expected"]),
+        basis=row["basis"],
+    )

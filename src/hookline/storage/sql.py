@@ -32,7 +32,7 @@ class Dialect:
     list_as_json: bool
     """SQLite takes lists as JSON text; PostgreSQL as arrays."""
 
-    def list_param(self, values: Sequence[str]) -> Any:
+    def list_param(self, values: Sequence[str] | Sequence[int]) -> Any:
         return orjson.dumps(list(values)).decode() if self.list_as_json else list(values)
 
 

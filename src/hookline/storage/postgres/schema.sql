@@ -302,3 +302,19 @@ CREATE TABLE endpoint_rollups (
     PRIMARY KEY (endpoint_id, period, start_at)
 );
 CREATE INDEX endpoint_rollups_period ON endpoint_rollups (period, start_at);
+
+CREATE TABLE anomalies (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    kind TEXT NOT NULL,
+    subject_id TEXT COLLATE "C" NOT NULL,
+    app_id TEXT COLLATE "C" NOT NULL,
+    endpoint_id TEXT COLLATE "C",
+    detected_at BIGINT NOT NULL,
+    last_seen_at BIGINT NOT NULL,
+    resolved_at BIGINT,
+    observed DOUBLE PRECISION NOT NULL,
+    expected DOUBLE PRECISION NOT NULL,
+    basis TEXT NOT NULL
+);
+CREATE UNIQUE INDEX anomalies_open ON anomalies (subject_id, kind) WHERE resolved_at IS NULL;
+CREATE INDEX anomalies_resolved ON anomalies (resolved_at) WHERE resolved_at IS NOT NULL;

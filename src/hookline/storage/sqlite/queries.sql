@@ -156,3 +156,12 @@ VACUUM
 -- After hookline rekey: secure_delete zeroed the replaced cells in the pages, and this moves
 -- every page into the file and truncates the WAL, where the old page images still were.
 PRAGMA wal_checkpoint(TRUNCATE)
+
+-- name: rollup_points
+-- Anomaly detection (domain/anomaly.py): the rows of one period that start at any of the
+-- given starts, every endpoint's; the period index serves each start.
+SELECT r.endpoint_id, r.app_id, r.start_at, r.attempts, r.success, r.latency_0,
+       r.latency_1, r.latency_2, r.latency_3, r.latency_4, r.latency_5, r.latency_6,
+       r.latency_7, r.latency_8, r.latency_9, r.latency_10, r.latency_11
+FROM endpoint_rollups AS r
+WHERE r.period = :period AND r.start_at IN (SELECT value FROM json_each(:starts))

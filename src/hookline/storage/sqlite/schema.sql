@@ -292,3 +292,19 @@ CREATE TABLE endpoint_rollups (
     PRIMARY KEY (endpoint_id, period, start_at)
 );
 CREATE INDEX endpoint_rollups_period ON endpoint_rollups (period, start_at);
+
+CREATE TABLE anomalies (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    endpoint_id TEXT,
+    detected_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    resolved_at INTEGER,
+    observed REAL NOT NULL,
+    expected REAL NOT NULL,
+    basis TEXT NOT NULL
+);
+CREATE UNIQUE INDEX anomalies_open ON anomalies (subject_id, kind) WHERE resolved_at IS NULL;
+CREATE INDEX anomalies_resolved ON anomalies (resolved_at) WHERE resolved_at IS NOT NULL;
