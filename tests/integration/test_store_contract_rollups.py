@@ -140,7 +140,8 @@ async def test_an_expunged_payload_counts_the_attempt_but_no_bytes(store: Store)
 
 async def test_rollups_are_pruned_per_period_before_the_horizon(store: Store) -> None:
     """Pruning one period removes its rows that started before the horizon, a batch at a
-    time, and leaves the other period's rows; a dry run counts without removing."""
+    time, and leaves the other period's rows; a dry run counts, at most the limit, without
+    removing."""
     claimed = await _claimed(store, 3)
     ep_id = claimed[0].endpoint.id
     await store.complete(
@@ -148,6 +149,7 @@ async def test_rollups_are_pruned_per_period_before_the_horizon(store: Store) ->
     )
     horizon = HOUR + timedelta(minutes=15)
     assert await store.prune_rollups(MINUTE_SECONDS, horizon, 100, dry_run=True) == 2
+    assert await store.prune_rollups(MINUTE_SECONDS, horizon, 1, dry_run=True) == 1
     assert await store.prune_rollups(MINUTE_SECONDS, horizon, 1) == 1
     assert await store.prune_rollups(MINUTE_SECONDS, horizon, 100) == 1
     minutes = await store.endpoint_rollups(ep_id, MINUTE_SECONDS)

@@ -148,7 +148,10 @@ DELETE FROM endpoint_rollups WHERE (endpoint_id, period, start_at) IN (
 )
 
 -- name: prunable_rollups
-SELECT count(*) FROM endpoint_rollups WHERE period = :period AND start_at < :before
+SELECT count(*) FROM (
+    SELECT start_at FROM endpoint_rollups
+    WHERE period = :period AND start_at < :before ORDER BY start_at LIMIT :limit
+) AS due
 
 -- name: active_endpoints
 -- With their application's rate limit, which applies where theirs is not set.
