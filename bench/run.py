@@ -904,6 +904,7 @@ SCENARIOS = (
     "retention",
     "retention-postgres",
     "stats",
+    "anomalies",
 )
 
 
@@ -936,7 +937,7 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--messages", type=int, default=100_000, help="end-to-end size")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     args = parser.parse_args(argv)
-    from bench import attempt_stats, policy  # they build on this module's helpers
+    from bench import anomaly_pass, attempt_stats, policy  # they build on this module's helpers
 
     chosen = args.scenarios.split(",")
     big = 5000 if args.quick else args.messages
@@ -944,6 +945,7 @@ async def main(argv: list[str]) -> None:
     baseline_n = 1000 if args.quick else 5000
     backlog_n = 50_000 if args.quick else 1_000_000
     retention_pairs = 1 if args.quick else RETENTION_PAIRS
+    anomalous = 400 if args.quick else anomaly_pass.ENDPOINTS
     work = Path(tempfile.mkdtemp(prefix="hookline-bench-"))
     nginx = Nginx(free_port()).start()
     results: list[Result] = []
@@ -990,6 +992,14 @@ async def main(argv: list[str]) -> None:
             ),
             ("stats", lambda: attempt_stats.stats_run(nginx, work, small, postgres=False)),
             ("stats", lambda: attempt_stats.stats_run(nginx, work, small, postgres=True)),
+            (
+                "anomalies",
+                lambda: anomaly_pass.anomaly_run(work, postgres=False, endpoints=anomalous),
+            ),
+            (
+                "anomalies",
+                lambda: anomaly_pass.anomaly_run(work, postgres=True, endpoints=anomalous),
+            ),
         ]
         for key, step in steps:
             if key in chosen:

@@ -1,9 +1,10 @@
 """The storage contract for anomaly detection, on every backend.
 
 Part of the store contract (``test_store_contract.py``), kept in its own file: the rollup
-rows detection reads (``rollup_points``) and the subjects it judges (``anomaly_subjects``),
-and the anomalies it keeps: at most one open per subject and kind, seen, resolved once,
-listed by id and status, and pruned by retention once resolved before the horizon.
+rows detection reads (``rollup_points``, ``rollup_totals``) and the subjects it judges
+(``anomaly_subjects``), and the anomalies it keeps: at most one open per subject and kind,
+seen, resolved once, listed by id and status, and pruned by retention once resolved before
+the horizon.
 """
 
 from __future__ import annotations
@@ -119,10 +120,11 @@ async def _all(store: Store, status: str | None, descending: bool, limit: int = 
 async def test_rollup_points_are_every_endpoints_rows_of_one_period_at_the_asked_starts(
     store: Store,
 ) -> None:
-    """``rollup_points`` returns each endpoint's rows of the asked period that start at one
-    of the asked starts, and no other: not a row at another start, not a row of the other
-    period that starts at the same instant. Failed is attempts minus successes (a timeout
-    and a 5xx both count), and the latency buckets hold each attempt's duration."""
+    """``rollup_points`` returns the asked endpoints' rows of the asked period that start at
+    one of the asked starts, and no other: not a row at another start, not a row of the
+    other period that starts at the same instant, not another endpoint's. Failed is
+    attempts minus successes (a timeout and a 5xx both count), and the latency buckets hold
+    each attempt's duration. ``rollup_totals`` adds the rows in a range up per endpoint."""
     a = await _claimed(store, 4)
     b = await _claimed(store, 3)
     m0, m1, m2 = HOUR, HOUR + timedelta(minutes=1), HOUR + timedelta(minutes=2)
@@ -139,8 +141,9 @@ async def test_rollup_points_are_every_endpoints_rows_of_one_period_at_the_asked
     )
     ep_a, app_a = a[0].endpoint.id, a[0].endpoint.app_id
     ep_b, app_b = b[0].endpoint.id, b[0].endpoint.app_id
+    both_eps = [ep_a, ep_b]
 
-    minutes = sorted(await store.rollup_points(MINUTE_SECONDS, [m0, m2]), key=_point_key)
+    minutes = sorted(await store.rollup_points(MINUTE_SECONDS, [m0, m2], both_eps), key=_point_key)
     assert minutes == sorted(
         [
             Point(ep_a, app_a, m0, _counts(2, 1, 1, 6)),
@@ -151,7 +154,7 @@ async def test_rollup_points_are_every_endpoints_rows_of_one_period_at_the_asked
         key=_point_key,
     )
 
-    hours = sorted(await store.rollup_points(HOUR_SECONDS, [HOUR]), key=_point_key)
+    hours = sorted(await store.rollup_points(HOUR_SECONDS, [HOUR], both_eps), key=_point_key)
     assert hours == sorted(
         [
             Point(ep_a, app_a, HOUR, _counts(4, 2, 0, 1, 2, 6)),
@@ -161,22 +164,40 @@ async def test_rollup_points_are_every_endpoints_rows_of_one_period_at_the_asked
     )
     later = HOUR + timedelta(hours=1)
     next_hour = Point(ep_b, app_b, later, _counts(1, 0, 2))  # 30 ms: bucket 2 (25, 50]
-    assert await store.rollup_points(HOUR_SECONDS, [later]) == [next_hour]
-    both = await store.rollup_points(HOUR_SECONDS, [HOUR, later])
+    assert await store.rollup_points(HOUR_SECONDS, [later], both_eps) == [next_hour]
+    both = await store.rollup_points(HOUR_SECONDS, [HOUR, later], both_eps)
     assert sorted(both, key=_point_key) == sorted([*hours, next_hour], key=_point_key)
+    only_a = await store.rollup_points(HOUR_SECONDS, [HOUR, later], [ep_a])
+    assert only_a == [Point(ep_a, app_a, HOUR, _counts(4, 2, 0, 1, 2, 6))]
+
+    totals = await store.rollup_totals(MINUTE_SECONDS, m0, m2, both_eps)
+    assert totals == {ep_a: _counts(3, 2, 1, 6, 2), ep_b: _counts(1, 1, 10)}
+    assert await store.rollup_totals(MINUTE_SECONDS, m0, m2 + timedelta(minutes=1), [ep_b]) == {
+        ep_b: _counts(2, 1, 10, 11)
+    }
+    assert await store.rollup_totals(HOUR_SECONDS, m0, m2, both_eps) == {
+        ep_a: _counts(4, 2, 0, 1, 2, 6),
+        ep_b: _counts(2, 1, 10, 11),
+    }
 
 
 async def test_rollup_points_of_no_starts_or_of_starts_without_rows_are_empty(
     store: Store,
 ) -> None:
-    """No starts, or starts no row begins at (including one inside a row's minute), give
-    no points."""
+    """No starts, no endpoints, or starts no row begins at (including one inside a row's
+    minute), give no points; no endpoints or an empty range give no totals."""
     claimed = await _claimed(store, 1)
     await store.complete([_outcome(claimed[0], 200, HOUR + timedelta(seconds=30), 20)])
-    assert await store.rollup_points(MINUTE_SECONDS, []) == []
+    ep = [claimed[0].endpoint.id]
+    assert await store.rollup_points(MINUTE_SECONDS, [], ep) == []
+    assert await store.rollup_points(MINUTE_SECONDS, [HOUR], []) == []
     inside = HOUR + timedelta(seconds=30)
-    assert await store.rollup_points(MINUTE_SECONDS, [inside, HOUR - timedelta(minutes=1)]) == []
-    assert len(await store.rollup_points(MINUTE_SECONDS, [HOUR])) == 1
+    assert (
+        await store.rollup_points(MINUTE_SECONDS, [inside, HOUR - timedelta(minutes=1)], ep) == []
+    )
+    assert len(await store.rollup_points(MINUTE_SECONDS, [HOUR], ep)) == 1
+    assert await store.rollup_totals(MINUTE_SECONDS, HOUR, HOUR + timedelta(minutes=1), []) == {}
+    assert await store.rollup_totals(MINUTE_SECONDS, HOUR, HOUR, ep) == {}
 
 
 async def test_anomaly_subjects_are_the_enabled_endpoints_but_the_operational_ones(

@@ -362,3 +362,38 @@ def test_a_description_says_what_was_seen_against_what_is_usual() -> None:
     text = rules.describe(drop)
     assert "application app_a made 0.0 attempts a minute" in text
     assert "20.0 over the last day" in text
+
+
+def test_batches_keep_applications_whole_and_near_the_size() -> None:
+    """A pass reads endpoints a batch at a time; an application's endpoints are never split
+    (its total needs them all), and a batch closes once the next application would pass the
+    size, unless it is empty (a large application makes a batch of its own)."""
+    endpoints = [
+        *(Subject("app_a", f"ep_a{i}", START) for i in range(3)),
+        *(Subject("app_b", f"ep_b{i}", START) for i in range(6)),
+        *(Subject("app_c", f"ep_c{i}", START) for i in range(2)),
+        Subject("app_a", "ep_a3", START),
+    ]
+    found = rules.batches(endpoints, 5)
+    assert [[s.key for s in batch] for batch in found] == [
+        ["ep_a0", "ep_a1", "ep_a2", "ep_a3"],
+        ["ep_b0", "ep_b1", "ep_b2", "ep_b3", "ep_b4", "ep_b5"],
+        ["ep_c0", "ep_c1"],
+    ]
+    assert rules.batches([], 5) == []
+
+
+def test_judging_in_batches_finds_what_one_batch_finds() -> None:
+    """``Findings`` added batch by batch reconcile to the same judgement as all at once."""
+    usual = rules.Baseline(None, rules.RECENT, rules.Spread(0.0, 0.0, 24), None)
+    failing = Counts(40, 40, (40,) + (0,) * (len(LATENCY_COLUMNS) - 1))
+    subjects = [Subject("app_a", f"ep_{i}", START) for i in range(6)]
+    windows = {s.key: failing if i % 2 else Counts() for i, s in enumerate(subjects)}
+    baselines = {s.key: usual for s in subjects}
+    at = START + timedelta(hours=5)
+    whole = rules.evaluate(subjects, windows, baselines, [], at)
+    found = rules.Findings()
+    for batch in (subjects[:2], subjects[2:5], subjects[5:]):
+        found.add(batch, windows, baselines)
+    assert found.reconcile([], at) == whole
+    assert [s.key for s, _ in whole.opened] == ["ep_1", "ep_3", "ep_5"]

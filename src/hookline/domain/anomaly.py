@@ -362,6 +362,47 @@ class Judgement:
     resolved: list[Anomaly] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class Findings:
+    """What the rules found so far, subject by subject: a pass adds its subjects a batch at
+    a time (``add``), then settles them with the open anomalies (``reconcile``)."""
+
+    holding: dict[tuple[str, str], tuple[Subject, Finding]] = field(default_factory=dict)
+    judged: set[str] = field(default_factory=set)
+
+    def add(
+        self,
+        subjects: Iterable[Subject],
+        windows: Mapping[str, Counts],
+        baselines: Mapping[str, Baseline],
+    ) -> None:
+        """Judge each subject that has a baseline (by ``Subject.key``); one without is not
+        judged at all."""
+        for subject in subjects:
+            usual = baselines.get(subject.key)
+            if usual is None:
+                continue
+            self.judged.add(subject.key)
+            for finding in judge(windows.get(subject.key, Counts()), usual):
+                self.holding[(subject.key, finding.kind)] = (subject, finding)
+
+    def reconcile(self, open_anomalies: Iterable[Anomaly], now: datetime) -> Judgement:
+        """A finding with no open anomaly opens one, an open anomaly whose rule holds is
+        seen again, and one whose rule stopped holding for ``RESOLVE_AFTER``, or whose
+        subject is no longer judged (deleted, disabled, too little history), ends."""
+        result = Judgement()
+        holding = dict(self.holding)
+        for anomaly in open_anomalies:
+            key = (anomaly.subject_key, anomaly.kind)
+            found = holding.pop(key, None)
+            if found is not None:
+                result.seen.append((anomaly, found[1]))
+            elif anomaly.subject_key not in self.judged or quiet_long_enough(anomaly, now):
+                result.resolved.append(anomaly)
+        result.opened = list(holding.values())
+        return result
+
+
 def evaluate(
     subjects: Iterable[Subject],
     windows: Mapping[str, Counts],
@@ -369,25 +410,28 @@ def evaluate(
     open_anomalies: Iterable[Anomaly],
     now: datetime,
 ) -> Judgement:
-    """Judge every subject (by ``Subject.key``) and reconcile with the open anomalies: a
-    finding with no open anomaly opens one, an open anomaly whose rule holds is seen again,
-    and one whose rule stopped holding for ``RESOLVE_AFTER``, or whose subject is no longer
-    judged (deleted, disabled, too little history), ends."""
-    result = Judgement()
-    holding: dict[tuple[str, str], Finding] = {}
-    judged: dict[str, Subject] = {}
-    for subject in subjects:
-        usual = baselines.get(subject.key)
-        if usual is None:
-            continue
-        judged[subject.key] = subject
-        for finding in judge(windows.get(subject.key, Counts()), usual):
-            holding[(subject.key, finding.kind)] = finding
-    for anomaly in open_anomalies:
-        key = (anomaly.subject_key, anomaly.kind)
-        if key in holding:
-            result.seen.append((anomaly, holding.pop(key)))
-        elif anomaly.subject_key not in judged or quiet_long_enough(anomaly, now):
-            result.resolved.append(anomaly)
-    result.opened = [(judged[key], finding) for (key, _), finding in holding.items()]
-    return result
+    """One pass over every subject at once (``Findings`` in one batch)."""
+    found = Findings()
+    found.add(subjects, windows, baselines)
+    return found.reconcile(open_anomalies, now)
+
+
+def batches(endpoints: Iterable[Subject], size: int) -> list[list[Subject]]:
+    """Endpoints in batches of about ``size``, each holding whole applications (an
+    application is judged from all its endpoints' rows), so that a pass can read and judge
+    a batch at a time and let other work run between."""
+    by_app: dict[str, list[Subject]] = {}
+    for endpoint in endpoints:
+        by_app.setdefault(endpoint.app_id, []).append(endpoint)
+    out: list[list[Subject]] = [[]]
+    for group in by_app.values():
+        if out[-1] and len(out[-1]) + len(group) > size:
+            out.append([])
+        out[-1].extend(group)
+    return [batch for batch in out if batch]
+
+
+def window_span(now: datetime) -> tuple[datetime, datetime]:
+    """The window judged at ``now`` as [start, end): its complete minutes."""
+    minutes = window_minutes(now)
+    return minutes[0], minutes[-1] + timedelta(minutes=1)

@@ -6,9 +6,12 @@ step, telling the instrumentation of each one opened or ended (operational webho
 Each process that runs a worker runs a detector when ``HOOKLINE_ANOMALY_DETECTION`` is on.
 They read the same rollups, and the store keeps one open anomaly per subject and kind, so
 only the worker whose write opened (or ended) an anomaly reports it. A pass reads the window
-(``WINDOW_MINUTES`` minute rows per active endpoint), the enabled endpoints and the open
-anomalies; the hour rows the baselines come from change once an hour, so the baselines are
-computed once an hour and kept.
+(``WINDOW_MINUTES`` minute rows per endpoint, added up by the database), the enabled
+endpoints and the open anomalies; the hour rows the baselines come from change once an
+hour, so the baselines are computed once an hour and kept. Endpoints are read and judged
+``BATCH_ENDPOINTS`` at a time, yielding between batches, so a pass over 10,000 endpoints
+never holds the event loop (or SQLite's connection) for long
+(``docs/performance-decisions.md``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 
 from hookline.domain import anomaly as rules
@@ -36,10 +38,9 @@ DEFAULT_INTERVAL_SECONDS = 60.0
 """``HOOKLINE_ANOMALY_INTERVAL``'s default: the window moves by whole minutes."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Baselines:
-    hour: datetime
-    by_key: dict[str, Baseline]
+BATCH_ENDPOINTS = 200
+"""Endpoints read and judged at a time (with their whole applications); the event loop and,
+on SQLite, the connection's writes run between two batches."""
 
 
 class AnomalyDetector:
@@ -47,24 +48,38 @@ class AnomalyDetector:
 
     def __init__(self, interval: float = DEFAULT_INTERVAL_SECONDS) -> None:
         self.interval = interval
-        self._baselines: _Baselines | None = None
+        self._hour: datetime | None = None
+        self._baselines: dict[str, Baseline] = {}
+        """By subject key, for the hour ``_hour``: hour rows change once an hour."""
 
     async def evaluate(self, ops: Operations) -> Judgement:
         """One pass at ``ops.clock()``: judge, write, and tell."""
         now = ops.clock()
         store = ops.store
-        endpoints = await store.anomaly_subjects()
-        subjects = [*endpoints, *rules.applications(endpoints)]
-        usual = await self._baselines_at(ops, now, subjects)
-        window = rules.by_subject(
-            await store.rollup_points(MINUTE_SECONDS, rules.window_minutes(now))
-        )
-        windows = {key: rules.total(counts.values()) for key, counts in window.items()}
-        held = await store.open_anomalies()
-        judgement = rules.evaluate(subjects, windows, usual, held, now)
+        hour = rules.hour_start(now)
+        if hour != self._hour:
+            self._hour, self._baselines = hour, {}
+        start, end = rules.window_span(now)
+        found = rules.Findings()
+        for batch in rules.batches(await store.anomaly_subjects(), BATCH_ENDPOINTS):
+            subjects = [*batch, *rules.applications(batch)]
+            endpoint_ids = [subject.key for subject in batch]
+            if any(subject.key not in self._baselines for subject in subjects):
+                await self._learn(ops, now, subjects, endpoint_ids)
+            totals = await store.rollup_totals(MINUTE_SECONDS, start, end, endpoint_ids)
+            windows = dict(totals)
+            for subject in batch:
+                counts = totals.get(subject.key)
+                if counts is not None:
+                    held = windows.get(subject.app_id)
+                    windows[subject.app_id] = counts if held is None else held + counts
+            found.add(subjects, windows, self._baselines)
+            await asyncio.sleep(0)
+        held_open = await store.open_anomalies()
+        judgement = found.reconcile(held_open, now)
         await store.see_anomalies([(a.id, f.observed) for a, f in judgement.seen], now)
         by_kind = dict.fromkeys(rules.KINDS, 0)
-        for anomaly in held:
+        for anomaly in held_open:
             by_kind[anomaly.kind] += 1
         for anomaly in judgement.resolved:
             by_kind[anomaly.kind] -= 1
@@ -89,19 +104,22 @@ class AnomalyDetector:
         ops.instrumentation.emit(AnomaliesEvaluated(by_kind))
         return judgement
 
-    async def _baselines_at(
-        self, ops: Operations, now: datetime, subjects: list[rules.Subject]
-    ) -> dict[str, Baseline]:
-        hour = rules.hour_start(now)
-        kept = self._baselines
-        if kept is None or kept.hour != hour:
-            points = await ops.store.rollup_points(HOUR_SECONDS, rules.baseline_hours(now))
-            hours = rules.by_subject(points)
-            by_key = {s.key: rules.baseline(s, hours.get(s.key, {}), now) for s in subjects}
-            kept = self._baselines = _Baselines(hour, by_key)
-        # A subject that appeared within the hour has no hour of history: it is not judged
-        # until the next hour's baselines.
-        return kept.by_key
+    async def _learn(
+        self,
+        ops: Operations,
+        now: datetime,
+        subjects: list[rules.Subject],
+        endpoint_ids: list[str],
+    ) -> None:
+        """The baselines of one batch's subjects, from their hour rows. A subject that
+        appears within the hour (a new endpoint) gets one from the rows there are: too few
+        hours of history, so it is not judged yet."""
+        points = await ops.store.rollup_points(
+            HOUR_SECONDS, rules.baseline_hours(now), endpoint_ids
+        )
+        hours = rules.by_subject(points)
+        for subject in subjects:
+            self._baselines[subject.key] = rules.baseline(subject, hours.get(subject.key, {}), now)
 
     async def run(self, ops: Operations, stop: asyncio.Event) -> None:
         """Evaluate every ``interval`` seconds until ``stop``; a pass the store cannot

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from hookline.domain.admission import AdmissionSnapshot
-from hookline.domain.anomaly import Anomaly, Point, Subject
+from hookline.domain.anomaly import Anomaly, Counts, Point, Subject
 from hookline.domain.audit import AuditEntry, AuditFilter
 from hookline.domain.breaker import CircuitState, ProbeGrant
 from hookline.domain.models import (
@@ -677,9 +677,19 @@ class Store(Protocol):
 
     # anomalies (domain/anomaly.py)
 
-    async def rollup_points(self, period_seconds: int, starts: Sequence[datetime]) -> list[Point]:
-        """Every endpoint's rollup rows of one period that start at one of ``starts``: the
-        detector's window (minute rows) and baseline (hour rows), by index probes."""
+    async def rollup_points(
+        self, period_seconds: int, starts: Sequence[datetime], endpoint_ids: Sequence[str]
+    ) -> list[Point]:
+        """These endpoints' rollup rows of one period that start at one of ``starts``: the
+        hour rows anomaly detection's baselines come from, by primary-key probes."""
+        ...
+
+    async def rollup_totals(
+        self, period_seconds: int, start: datetime, end: datetime, endpoint_ids: Sequence[str]
+    ) -> dict[str, Counts]:
+        """These endpoints' rollup rows of one period starting in [``start``, ``end``), added
+        up per endpoint by the database (anomaly detection's window); an endpoint without
+        rows is absent."""
         ...
 
     async def anomaly_subjects(self) -> list[Subject]:

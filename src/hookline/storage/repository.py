@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from hookline.domain import ratelimit
-from hookline.domain.anomaly import Anomaly, Point, Subject
+from hookline.domain.anomaly import Anomaly, Counts, Point, Subject
 from hookline.domain.audit import AuditEntry, AuditFilter
 from hookline.domain.breaker import CircuitState, ProbeGrant
 from hookline.domain.errors import Conflict, Unavailable
@@ -879,14 +879,31 @@ class SqlRepository:
             return int((await self._db.query("prunable_audit_log", params))[0][0])
         return await self._db.execute("prune_audit_log", params)
 
-    async def rollup_points(self, period_seconds: int, starts: Sequence[datetime]) -> list[Point]:
-        if not starts:
+    async def rollup_points(
+        self, period_seconds: int, starts: Sequence[datetime], endpoint_ids: Sequence[str]
+    ) -> list[Point]:
+        if not starts or not endpoint_ids:
             return []
         params = {
             "period": period_seconds,
             "starts": self.dialect.list_param([rows.dt_to_ms(start) for start in starts]),
+            "endpoint_ids": self.dialect.list_param(endpoint_ids),
         }
         return [rows.rollup_point_from(r) for r in await self._db.query("rollup_points", params)]
+
+    async def rollup_totals(
+        self, period_seconds: int, start: datetime, end: datetime, endpoint_ids: Sequence[str]
+    ) -> dict[str, Counts]:
+        if not endpoint_ids:
+            return {}
+        params = {
+            "period": period_seconds,
+            "start": rows.dt_to_ms(start),
+            "end": rows.dt_to_ms(end),
+            "endpoint_ids": self.dialect.list_param(endpoint_ids),
+        }
+        found = await self._db.query("rollup_totals", params)
+        return {r[0]: rows.counts_from(r, 1) for r in found}
 
     async def anomaly_subjects(self) -> list[Subject]:
         found = await self._db.query("anomaly_subjects", {"reserved": OPERATIONAL_APP_ID})

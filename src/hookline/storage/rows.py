@@ -703,11 +703,18 @@ def slowdown_from(row: Any) -> Slowdown:
     return Slowdown(rate=row["slow_rate"], since=row["slowed_at"] / 1000)
 
 
-def rollup_point_from(row: Row) -> Point:
-    latency = tuple(int(row[column]) for column in LATENCY_COLUMNS)
-    attempts = int(row["attempts"])
-    counts = Counts(attempts, attempts - int(row["success"]), latency)
-    return Point(row["endpoint_id"], row["app_id"], ms_to_dt(row["start_at"]), counts)
+def counts_from(row: Any, at: int) -> Counts:
+    """Attempts, failures and duration buckets of a rollup row or a sum of rows, from the
+    columns ``attempts``, ``success``, ``latency_0`` … ``latency_11`` in that order from
+    position ``at`` (by position: a pass reads thousands; a sum may come back as decimals)."""
+    attempts = int(row[at])
+    latency = tuple(map(int, row[at + 2 : at + 2 + len(LATENCY_COLUMNS)]))
+    return Counts(attempts, attempts - int(row[at + 1]), latency)
+
+
+def rollup_point_from(row: Any) -> Point:
+    """A ``rollup_points`` row: endpoint, application, start, then the counts."""
+    return Point(row[0], row[1], ms_to_dt(row[2]), counts_from(row, 3))
 
 
 def anomaly_params(anomaly: Anomaly) -> dict[str, Any]:

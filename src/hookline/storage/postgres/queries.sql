@@ -364,10 +364,25 @@ VACUUM (ANALYZE) messages, deliveries, attempts
 VACUUM endpoints
 
 -- name: rollup_points
--- Anomaly detection (domain/anomaly.py): the rows of one period that start at any of the
--- given starts, every endpoint's; the period index serves each start.
+-- Anomaly detection's baselines (domain/anomaly.py): some endpoints' rows of one period that
+-- start at any of the given starts; each (endpoint, start) is a probe of the primary key.
 SELECT r.endpoint_id, r.app_id, r.start_at, r.attempts, r.success, r.latency_0,
        r.latency_1, r.latency_2, r.latency_3, r.latency_4, r.latency_5, r.latency_6,
        r.latency_7, r.latency_8, r.latency_9, r.latency_10, r.latency_11
 FROM endpoint_rollups AS r
-WHERE r.period = :period AND r.start_at = ANY(:starts)
+WHERE r.endpoint_id = ANY(:endpoint_ids) AND r.period = :period
+  AND r.start_at = ANY(:starts)
+
+-- name: rollup_totals
+-- Anomaly detection's window: some endpoints' rows of one period in [start, end), added up
+-- per endpoint in the database (a range of the primary key per endpoint).
+SELECT r.endpoint_id, sum(r.attempts) AS attempts, sum(r.success) AS success, sum(r.latency_0) AS
+       latency_0, sum(r.latency_1) AS latency_1, sum(r.latency_2) AS latency_2,
+       sum(r.latency_3) AS latency_3, sum(r.latency_4) AS latency_4, sum(r.latency_5) AS
+       latency_5, sum(r.latency_6) AS latency_6, sum(r.latency_7) AS latency_7,
+       sum(r.latency_8) AS latency_8, sum(r.latency_9) AS latency_9, sum(r.latency_10) AS
+       latency_10, sum(r.latency_11) AS latency_11
+FROM endpoint_rollups AS r
+WHERE r.endpoint_id = ANY(:endpoint_ids) AND r.period = :period
+  AND r.start_at >= :start AND r.start_at < :end
+GROUP BY r.endpoint_id
