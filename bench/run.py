@@ -904,6 +904,7 @@ SCENARIOS = (
     "retention",
     "retention-postgres",
     "stats",
+    "metrics-scale",
 )
 
 
@@ -936,13 +937,14 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--messages", type=int, default=100_000, help="end-to-end size")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     args = parser.parse_args(argv)
-    from bench import attempt_stats, policy  # they build on this module's helpers
+    from bench import attempt_stats, metrics_scale, policy  # they build on this module's helpers
 
     chosen = args.scenarios.split(",")
     big = 5000 if args.quick else args.messages
     small = 2000 if args.quick else 20_000
     baseline_n = 1000 if args.quick else 5000
     backlog_n = 50_000 if args.quick else 1_000_000
+    scale_endpoints = 1000 if args.quick else 10_000
     retention_pairs = 1 if args.quick else RETENTION_PAIRS
     work = Path(tempfile.mkdtemp(prefix="hookline-bench-"))
     nginx = Nginx(free_port()).start()
@@ -990,6 +992,18 @@ async def main(argv: list[str]) -> None:
             ),
             ("stats", lambda: attempt_stats.stats_run(nginx, work, small, postgres=False)),
             ("stats", lambda: attempt_stats.stats_run(nginx, work, small, postgres=True)),
+            (
+                "metrics-scale",
+                lambda: metrics_scale.metrics_scale_run(
+                    work, scale_endpoints, backlog_n, postgres=False
+                ),
+            ),
+            (
+                "metrics-scale",
+                lambda: metrics_scale.metrics_scale_run(
+                    work, scale_endpoints, backlog_n, postgres=True
+                ),
+            ),
         ]
         for key, step in steps:
             if key in chosen:
