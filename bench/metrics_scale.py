@@ -14,12 +14,15 @@ PostgreSQL, with `HOOKLINE_METRICS=true`.
    per process every 10 s (about 26/s). An address nothing listens on would drain the due
    rows at the rate of refusals into retries scheduled later, and open a breaker per
    endpoint; nginx would drain thousands a second.
-3. Starts `hookline serve` (`--processes 1`, then `--processes 2`), waits for the first
-   background sample to reach the gauges, and scrapes `/metrics` ``SCRAPES`` times, one
-   after another ``SCRAPE_GAP_SECONDS`` apart, so the scrapes span more than one sample
-   interval (15 s) and meet the background sample at least once.
+3. Starts `hookline serve` (`--processes 1`, then `--processes 2`, then `--no-worker`, the
+   scrape without a worker's claims beside it), waits for the first background sample to
+   reach the gauges, and scrapes `/metrics` ``SCRAPES`` times, one after another
+   ``SCRAPE_GAP_SECONDS`` apart, so the scrapes span more than one sample interval (15 s)
+   and meet the background sample at least once.
 4. With hookline stopped, calls `Store.backlog_sample` ``SAMPLES`` times against the same
-   database: the query the queue gauges and `GET /api/v1/backlog` rest on.
+   database (the query the queue gauges and `GET /api/v1/backlog` rest on), then
+   `Store.claim_due` ``CLAIMS`` times as a worker with every slot free calls it (what the
+   worker of a `serve` process does beside the scrapes).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import asyncpg
 
 from bench import run as core
 from bench.probe import Probe
+from hookline.delivery.worker import CLAIM_BATCH
 from hookline.domain import ids
 from hookline.domain.clock import utcnow
 from hookline.domain.keyring import parse_key_ring
@@ -54,6 +58,15 @@ SAMPLES = 10
 """Direct calls of ``Store.backlog_sample``, one after another."""
 STALL_TIMEOUT = timedelta(seconds=20)
 """``HOOKLINE_STALL_TIMEOUT``'s default: the sample counts workers heard from within it."""
+CLAIMS = 5
+"""Direct calls of ``Store.claim_due``, as the worker makes them with every slot free: the
+claim is what a `serve` process's worker does beside the scrapes."""
+LEASE = timedelta(seconds=30)
+ENDPOINT_MAX_IN_FLIGHT = 32
+"""``HOOKLINE_ENDPOINT_MAX_IN_FLIGHT``'s default: a claim's most per endpoint."""
+RUNS = (("1p", ["serve"], 1), ("2p", ["serve"], 2), ("no worker", ["serve", "--no-worker"], 1))
+"""`serve --processes 1` and `2`, then `serve --no-worker`: the scrape without a worker
+claiming beside it in the process."""
 FIRST_SAMPLE_TIMEOUT = 300.0
 _DUE = re.compile(rb"^hookline_due_backlog ([0-9.e+]+)$", re.MULTILINE)
 
@@ -160,20 +173,30 @@ async def scrapes(proc: core.Hookline, started: float) -> dict[str, float]:
     }
 
 
-async def direct_samples(url: str) -> list[float]:
-    """``SAMPLES`` calls of ``Store.backlog_sample``, one after another; their durations."""
+async def direct_calls(url: str) -> tuple[list[float], list[float]]:
+    """The durations of ``SAMPLES`` calls of ``Store.backlog_sample``, then of ``CLAIMS``
+    calls of ``Store.claim_due`` as an idle worker makes them, one after another."""
     store = _store(url)
     await store.open()
-    took: list[float] = []
+    samples: list[float] = []
+    claims: list[float] = []
     try:
         for _ in range(SAMPLES):
             now = utcnow()
             started = time.perf_counter()
             await store.backlog_sample(now, now - STALL_TIMEOUT)
-            took.append(time.perf_counter() - started)
+            samples.append(time.perf_counter() - started)
+        worker_id = ids.new_id(ids.WORKER)
+        for _ in range(CLAIMS):
+            now = utcnow()
+            started = time.perf_counter()
+            await store.claim_due(
+                CLAIM_BATCH, now, now + LEASE, worker_id, (), ENDPOINT_MAX_IN_FLIGHT, {}
+            )
+            claims.append(time.perf_counter() - started)
     finally:
         await store.close()
-    return took
+    return samples, claims
 
 
 async def metrics_scale_run(
@@ -191,24 +214,26 @@ async def _run(work: Path, endpoints: int, pending: int, url: str) -> core.Resul
     figures: dict[str, float] = {}
     try:
         figures["seed s"] = await seed(url, probe.url("slow"), endpoints, pending)
-        for processes in (1, 2):
+        for tag, args, processes in RUNS:
             env = {
                 "HOOKLINE_DATABASE_URL": url,
                 "HOOKLINE_METRICS": "true",
                 "HOOKLINE_PROCESSES": str(processes),
             }
             started = time.perf_counter()
-            proc = core.Hookline(["serve"], env, work / "hookline.log", core.free_port()).start()
+            proc = core.Hookline(args, env, work / "hookline.log", core.free_port()).start()
             try:
                 found = await scrapes(proc, started)
             finally:
                 proc.stop()
-            figures.update({f"{k} ({processes}p)": v for k, v in found.items()})
+            figures.update({f"{k} ({tag})": v for k, v in found.items()})
     finally:
         await probe.stop()
-    took = await direct_samples(url)
-    figures["backlog_sample p50 ms"] = core.percentile(took, 0.50) * 1000
-    figures["backlog_sample max ms"] = max(took) * 1000
+    samples, claims = await direct_calls(url)
+    figures["backlog_sample p50 ms"] = core.percentile(samples, 0.50) * 1000
+    figures["backlog_sample max ms"] = max(samples) * 1000
+    figures["claim_due p50 ms"] = core.percentile(claims, 0.50) * 1000
+    figures["claim_due max ms"] = max(claims) * 1000
     backend = "SQLite" if url.startswith("sqlite:") else "PostgreSQL"
     return core.Result(
         f"metrics at scale, {backend}, serve --processes 1 and 2, HOOKLINE_METRICS=true: "
