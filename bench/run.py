@@ -905,6 +905,7 @@ SCENARIOS = (
     "retention-postgres",
     "stats",
     "anomalies",
+    "metrics-scale",
 )
 
 
@@ -937,13 +938,19 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--messages", type=int, default=100_000, help="end-to-end size")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     args = parser.parse_args(argv)
-    from bench import anomaly_pass, attempt_stats, policy  # they build on this module's helpers
+    from bench import (
+        anomaly_pass,
+        attempt_stats,
+        metrics_scale,
+        policy,
+    )  # they build on this module's helpers
 
     chosen = args.scenarios.split(",")
     big = 5000 if args.quick else args.messages
     small = 2000 if args.quick else 20_000
     baseline_n = 1000 if args.quick else 5000
     backlog_n = 50_000 if args.quick else 1_000_000
+    scale_endpoints = 1000 if args.quick else 10_000
     retention_pairs = 1 if args.quick else RETENTION_PAIRS
     anomalous = 400 if args.quick else anomaly_pass.ENDPOINTS
     work = Path(tempfile.mkdtemp(prefix="hookline-bench-"))
@@ -999,6 +1006,18 @@ async def main(argv: list[str]) -> None:
             (
                 "anomalies",
                 lambda: anomaly_pass.anomaly_run(work, postgres=True, endpoints=anomalous),
+            ),
+            (
+                "metrics-scale",
+                lambda: metrics_scale.metrics_scale_run(
+                    work, scale_endpoints, backlog_n, postgres=False
+                ),
+            ),
+            (
+                "metrics-scale",
+                lambda: metrics_scale.metrics_scale_run(
+                    work, scale_endpoints, backlog_n, postgres=True
+                ),
             ),
         ]
         for key, step in steps:

@@ -355,7 +355,10 @@ SELECT
 -- The backlog gauges (docs/observability.md, "Metrics"), which worker processes sample in the
 -- background and never at scrape time: the due rows of enabled endpoints, read per endpoint
 -- through deliveries_endpoint_due (unordered rows) and deliveries_sequence (ordered ones);
--- then the workers heard from, the disabled endpoints and the breakers not closed.
+-- then the workers heard from, the disabled endpoints and the breakers not closed. CROSS JOIN
+-- makes SQLite probe the index per endpoint, as said: with a plain join it walked the whole
+-- index and looked each row's endpoint up, about 2.5 times slower at 1,000,000 due rows
+-- (docs/performance-decisions.md); PostgreSQL plans both spellings alike.
 SELECT due.due, due.oldest,
     (SELECT count(*) FROM workers WHERE heartbeat_at >= :alive_since) AS live_workers,
     (SELECT count(*) FROM endpoints WHERE disabled = 1) AS disabled,
@@ -363,14 +366,14 @@ SELECT due.due, due.oldest,
 FROM (
     SELECT coalesce(sum(rows_due), 0) AS due, min(oldest) AS oldest FROM (
         SELECT count(*) AS rows_due, min(d.next_attempt_at) AS oldest
-        FROM endpoints AS e JOIN deliveries AS d ON d.endpoint_id = e.id
-        WHERE e.disabled = 0 AND d.status IN (1, 3) AND d.ordering_key IS NULL
-          AND d.next_attempt_at <= :now
+        FROM endpoints AS e CROSS JOIN deliveries AS d
+        WHERE d.endpoint_id = e.id AND e.disabled = 0 AND d.status IN (1, 3)
+          AND d.ordering_key IS NULL AND d.next_attempt_at <= :now
         UNION ALL
         SELECT count(*), min(d.next_attempt_at)
-        FROM endpoints AS e JOIN deliveries AS d ON d.endpoint_id = e.id
-        WHERE e.disabled = 0 AND d.status IN (1, 3) AND d.ordering_key IS NOT NULL
-          AND d.next_attempt_at <= :now
+        FROM endpoints AS e CROSS JOIN deliveries AS d
+        WHERE d.endpoint_id = e.id AND e.disabled = 0 AND d.status IN (1, 3)
+          AND d.ordering_key IS NOT NULL AND d.next_attempt_at <= :now
     ) AS parts
 ) AS due
 
