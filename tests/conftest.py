@@ -10,6 +10,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -193,27 +194,37 @@ def make_message(
     )
 
 
-def failed_outcome(claimed: ClaimedDelivery, code: int = 500) -> AttemptOutcome:
-    """A failed attempt that ends its delivery (no retry); a 410 also disables the endpoint,
-    as the worker records an endpoint that answered Gone."""
+def recorded_outcome(
+    claimed: ClaimedDelivery, code: int, at: datetime, duration_ms: int = 30, response: str = ""
+) -> AttemptOutcome:
+    """An attempt of ``claimed`` started at ``at`` that answered ``code`` (0: no answer,
+    ``response`` says why) in ``duration_ms`` and ends its delivery: delivered on a 200,
+    failed for good otherwise (no retry); a 410 also disables the endpoint, as the worker
+    records an endpoint that answered Gone."""
+    status = MessageStatus.SUCCESS if code == 200 else MessageStatus.FAIL
     attempt = Attempt(
         id=ids.new_id(ids.ATTEMPT),
         app_id=claimed.endpoint.app_id,
         msg_id=claimed.message.id,
         endpoint_id=claimed.endpoint.id,
         url=claimed.endpoint.url,
-        status=MessageStatus.FAIL,
+        status=status,
         response_status_code=code,
-        response="",
-        response_duration_ms=1,
+        response=response,
+        response_duration_ms=duration_ms,
         trigger=claimed.trigger,
-        timestamp=utcnow(),
+        timestamp=at,
     )
     return AttemptOutcome(
         claimed,
         attempt,
-        MessageStatus.FAIL,
+        status,
         None,
         claimed.attempt_count + 1,
         disable_endpoint=code == 410,
     )
+
+
+def failed_outcome(claimed: ClaimedDelivery, code: int = 500) -> AttemptOutcome:
+    """A failed attempt now that ends its delivery (``recorded_outcome``)."""
+    return recorded_outcome(claimed, code, utcnow(), duration_ms=1)

@@ -22,16 +22,13 @@ import httpx
 from standardwebhooks import Webhook
 
 from hookline.config import load_settings
-from hookline.domain import ids
 from hookline.domain.anomaly import hour_start
-from hookline.domain.models import Attempt, ClaimedDelivery, MessageStatus
 from hookline.operations import operational_webhooks
 from hookline.operations.context import Operations
 from hookline.operations.endpoints import EndpointFields
 from hookline.operations.principal import SYSTEM
 from hookline.server import open_store
-from hookline.storage.base import AttemptOutcome
-from tests.conftest import make_app, make_endpoint, make_message
+from tests.conftest import make_app, make_endpoint, make_message, recorded_outcome
 from tests.e2e.harness import (
     ADMIN_TOKEN,
     ENCRYPTION_KEYS,
@@ -44,24 +41,6 @@ from tests.e2e.harness import (
 
 HISTORY_PER_HOUR = 30
 FAILING = 40
-
-
-def _outcome(claimed: ClaimedDelivery, code: int, at: datetime) -> AttemptOutcome:
-    status = MessageStatus.SUCCESS if code == 200 else MessageStatus.FAIL
-    attempt = Attempt(
-        id=ids.new_id(ids.ATTEMPT),
-        app_id=claimed.endpoint.app_id,
-        msg_id=claimed.message.id,
-        endpoint_id=claimed.endpoint.id,
-        url=claimed.endpoint.url,
-        status=status,
-        response_status_code=code,
-        response="",
-        response_duration_ms=40,
-        trigger=claimed.trigger,
-        timestamp=at,
-    )
-    return AttemptOutcome(claimed, attempt, status, None, 1, disable_endpoint=False)
 
 
 async def _seed(database_url: str, ops_url: str) -> tuple[str, str]:
@@ -85,13 +64,16 @@ async def _seed(database_url: str, ops_url: str) -> tuple[str, str]:
         claimed = await store.claim_due(n, now, now + timedelta(minutes=5), "seed")
         hour = hour_start(now)
         outcomes = [
-            _outcome(c, 200, hour - timedelta(hours=4 - i // HISTORY_PER_HOUR, minutes=-i % 60))
+            recorded_outcome(
+                c, 200, hour - timedelta(hours=4 - i // HISTORY_PER_HOUR, minutes=-i % 60)
+            )
             for i, c in enumerate(claimed[: 4 * HISTORY_PER_HOUR])
         ]
         minute = now.replace(second=0, microsecond=0) - timedelta(minutes=2)
         failing = claimed[4 * HISTORY_PER_HOUR :]
         outcomes += [
-            _outcome(c, 500, minute + timedelta(seconds=3 * i)) for i, c in enumerate(failing)
+            recorded_outcome(c, 500, minute + timedelta(seconds=3 * i))
+            for i, c in enumerate(failing)
         ]
         await store.complete(outcomes)
         ops = Operations(store)

@@ -11,8 +11,7 @@ from pathlib import Path
 import orjson
 
 from hookline.domain import anomaly as rules
-from hookline.domain import ids
-from hookline.domain.models import Attempt, ClaimedDelivery, MessageStatus
+from hookline.domain.models import ClaimedDelivery
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.instrumentation import (
     AnomaliesEvaluated,
@@ -27,8 +26,8 @@ from hookline.operations.anomalies import AnomalyDetector
 from hookline.operations.endpoints import EndpointFields
 from hookline.operations.operational_webhooks import OperationalPublisher
 from hookline.operations.principal import SYSTEM
-from hookline.storage.base import AttemptOutcome, ListQuery, MessageFilter, Store
-from tests.conftest import make_app, make_endpoint, make_message
+from hookline.storage.base import ListQuery, MessageFilter, Store
+from tests.conftest import make_app, make_endpoint, make_message, recorded_outcome
 from tests.integration.conftest import Ops
 
 HOUR = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -64,34 +63,18 @@ async def _endpoint_with_deliveries(
     return await store.claim_due(n, now, now + timedelta(minutes=5), "w1")
 
 
-def _outcome(claimed: ClaimedDelivery, code: int, at: datetime) -> AttemptOutcome:
-    status = MessageStatus.SUCCESS if code == 200 else MessageStatus.FAIL
-    attempt = Attempt(
-        id=ids.new_id(ids.ATTEMPT),
-        app_id=claimed.endpoint.app_id,
-        msg_id=claimed.message.id,
-        endpoint_id=claimed.endpoint.id,
-        url=claimed.endpoint.url,
-        status=status,
-        response_status_code=code,
-        response="",
-        response_duration_ms=40,
-        trigger=claimed.trigger,
-        timestamp=at,
-    )
-    return AttemptOutcome(claimed, attempt, status, None, 1, disable_endpoint=False)
-
-
 async def _history_then_spike(store: Store) -> str:
     """Four hours of successes, then every attempt failing from 10:15; the endpoint's id."""
     claimed = await _endpoint_with_deliveries(store, 4 * HISTORY_PER_HOUR + SPIKE)
     history, spike = claimed[: 4 * HISTORY_PER_HOUR], claimed[4 * HISTORY_PER_HOUR :]
     outcomes = [
-        _outcome(c, 200, HOUR - timedelta(hours=4 - i // HISTORY_PER_HOUR, minutes=-i % 60))
+        recorded_outcome(c, 200, HOUR - timedelta(hours=4 - i // HISTORY_PER_HOUR, minutes=-i % 60))
         for i, c in enumerate(history)
     ]
     start = HOUR + timedelta(minutes=15)
-    outcomes += [_outcome(c, 500, start + timedelta(seconds=7 * i)) for i, c in enumerate(spike)]
+    outcomes += [
+        recorded_outcome(c, 500, start + timedelta(seconds=7 * i)) for i, c in enumerate(spike)
+    ]
     await store.complete(outcomes)
     return claimed[0].endpoint.id
 
@@ -172,17 +155,19 @@ async def test_a_steady_endpoint_raises_nothing_and_detection_skips_young_subjec
     created within the hour (no hour of history) is not judged, however its window looks."""
     claimed = await _endpoint_with_deliveries(ops.store, 4 * HISTORY_PER_HOUR + SPIKE)
     outcomes = [
-        _outcome(c, 200, HOUR - timedelta(hours=4 - i // HISTORY_PER_HOUR, minutes=-i % 60))
+        recorded_outcome(c, 200, HOUR - timedelta(hours=4 - i // HISTORY_PER_HOUR, minutes=-i % 60))
         for i, c in enumerate(claimed[: 4 * HISTORY_PER_HOUR])
     ]
     start = HOUR + timedelta(minutes=15)
     outcomes += [
-        _outcome(c, 200, start + timedelta(seconds=7 * i))
+        recorded_outcome(c, 200, start + timedelta(seconds=7 * i))
         for i, c in enumerate(claimed[4 * HISTORY_PER_HOUR :])
     ]
     await ops.store.complete(outcomes)
     young = await _endpoint_with_deliveries(ops.store, SPIKE, HOUR + timedelta(minutes=1))
-    failing = [_outcome(c, 500, start + timedelta(seconds=7 * i)) for i, c in enumerate(young)]
+    failing = [
+        recorded_outcome(c, 500, start + timedelta(seconds=7 * i)) for i, c in enumerate(young)
+    ]
     await ops.store.complete(failing)
     heard = Heard()
     ops.ops.instrumentation = Instrumentation([heard])

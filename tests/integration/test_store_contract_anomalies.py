@@ -25,11 +25,11 @@ from hookline.domain.anomaly import (
     Point,
     Subject,
 )
-from hookline.domain.models import Attempt, ClaimedDelivery, MessageStatus
+from hookline.domain.models import ClaimedDelivery
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.rollups import HOUR_SECONDS, LATENCY_COLUMNS, MINUTE_SECONDS
-from hookline.storage.base import AttemptOutcome, ListQuery, Store
-from tests.conftest import make_app, make_endpoint, make_message, utcnow
+from hookline.storage.base import ListQuery, Store
+from tests.conftest import make_app, make_endpoint, make_message, recorded_outcome, utcnow
 
 HOUR = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -43,25 +43,6 @@ async def _claimed(store: Store, n: int) -> list[ClaimedDelivery]:
     now = utcnow()
     await store.publish([make_message(app) for _ in range(n)], now)
     return await store.claim_due(n, now, now + timedelta(seconds=30), "w1")
-
-
-def _outcome(claimed: ClaimedDelivery, code: int, at: datetime, duration_ms: int) -> AttemptOutcome:
-    """An attempt of ``claimed`` at ``at`` answered ``code`` (0: no answer) in ``duration_ms``."""
-    status = MessageStatus.SUCCESS if code == 200 else MessageStatus.FAIL
-    attempt = Attempt(
-        id=ids.new_id(ids.ATTEMPT),
-        app_id=claimed.endpoint.app_id,
-        msg_id=claimed.message.id,
-        endpoint_id=claimed.endpoint.id,
-        url=claimed.endpoint.url,
-        status=status,
-        response_status_code=code,
-        response="",
-        response_duration_ms=duration_ms,
-        trigger=claimed.trigger,
-        timestamp=at,
-    )
-    return AttemptOutcome(claimed, attempt, status, None, 1, disable_endpoint=False)
 
 
 def _counts(attempts: int, failed: int, *buckets: int) -> Counts:
@@ -130,13 +111,13 @@ async def test_rollup_points_are_every_endpoints_rows_of_one_period_at_the_asked
     m0, m1, m2 = HOUR, HOUR + timedelta(minutes=1), HOUR + timedelta(minutes=2)
     await store.complete(
         [
-            _outcome(a[0], 200, m0 + timedelta(seconds=5), 20),  # bucket 1 (10, 25]
-            _outcome(a[1], 503, m0 + timedelta(seconds=50), 700),  # bucket 6 (500, 1000]
-            _outcome(a[2], 500, m1 + timedelta(seconds=1), 50),  # bucket 2 (25, 50]
-            _outcome(a[3], 200, m2 + timedelta(seconds=30), 5),  # bucket 0 [0, 10]
-            _outcome(b[0], 0, m0 + timedelta(seconds=10), 15000),  # bucket 10, a timeout
-            _outcome(b[1], 200, m2, 20000),  # bucket 11, past the last edge
-            _outcome(b[2], 200, HOUR + timedelta(hours=1, minutes=2), 30),  # another hour
+            recorded_outcome(a[0], 200, m0 + timedelta(seconds=5), 20),  # bucket 1 (10, 25]
+            recorded_outcome(a[1], 503, m0 + timedelta(seconds=50), 700),  # bucket 6 (500, 1000]
+            recorded_outcome(a[2], 500, m1 + timedelta(seconds=1), 50),  # bucket 2 (25, 50]
+            recorded_outcome(a[3], 200, m2 + timedelta(seconds=30), 5),  # bucket 0 [0, 10]
+            recorded_outcome(b[0], 0, m0 + timedelta(seconds=10), 15000),  # bucket 10, a timeout
+            recorded_outcome(b[1], 200, m2, 20000),  # bucket 11, past the last edge
+            recorded_outcome(b[2], 200, HOUR + timedelta(hours=1, minutes=2), 30),  # another hour
         ]
     )
     ep_a, app_a = a[0].endpoint.id, a[0].endpoint.app_id
@@ -187,7 +168,7 @@ async def test_rollup_points_of_no_starts_or_of_starts_without_rows_are_empty(
     """No starts, no endpoints, or starts no row begins at (including one inside a row's
     minute), give no points; no endpoints or an empty range give no totals."""
     claimed = await _claimed(store, 1)
-    await store.complete([_outcome(claimed[0], 200, HOUR + timedelta(seconds=30), 20)])
+    await store.complete([recorded_outcome(claimed[0], 200, HOUR + timedelta(seconds=30), 20)])
     ep = [claimed[0].endpoint.id]
     assert await store.rollup_points(MINUTE_SECONDS, [], ep) == []
     assert await store.rollup_points(MINUTE_SECONDS, [HOUR], []) == []

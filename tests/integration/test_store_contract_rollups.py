@@ -12,11 +12,10 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from hookline.delivery.retention import prune
-from hookline.domain import ids
-from hookline.domain.models import Attempt, ClaimedDelivery, MessageStatus
+from hookline.domain.models import ClaimedDelivery
 from hookline.domain.rollups import HOUR_SECONDS, MINUTE_SECONDS, summarize
-from hookline.storage.base import AttemptOutcome, Store
-from tests.conftest import make_app, make_endpoint, make_message, utcnow
+from hookline.storage.base import Store
+from tests.conftest import make_app, make_endpoint, make_message, recorded_outcome, utcnow
 
 
 async def _claimed(store: Store, n: int, payload: bytes = b'{"a":1}') -> list[ClaimedDelivery]:
@@ -27,26 +26,6 @@ async def _claimed(store: Store, n: int, payload: bytes = b'{"a":1}') -> list[Cl
     now = utcnow()
     await store.publish([make_message(app, payload=payload) for _ in range(n)], now)
     return await store.claim_due(n, now, now + timedelta(seconds=30), "w1")
-
-
-def _outcome(
-    claimed: ClaimedDelivery, code: int, at: datetime, duration_ms: int = 30, response: str = ""
-) -> AttemptOutcome:
-    attempt = Attempt(
-        id=ids.new_id(ids.ATTEMPT),
-        app_id=claimed.endpoint.app_id,
-        msg_id=claimed.message.id,
-        endpoint_id=claimed.endpoint.id,
-        url=claimed.endpoint.url,
-        status=MessageStatus.SUCCESS if code == 200 else MessageStatus.FAIL,
-        response_status_code=code,
-        response=response,
-        response_duration_ms=duration_ms,
-        trigger=claimed.trigger,
-        timestamp=at,
-    )
-    status = MessageStatus.SUCCESS if code == 200 else MessageStatus.FAIL
-    return AttemptOutcome(claimed, attempt, status, None, 1, disable_endpoint=False)
 
 
 HOUR = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -60,9 +39,9 @@ async def test_recording_attempts_adds_them_to_their_minute_and_hour_rollups(
     claimed = await _claimed(store, 3)
     ep_id = claimed[0].endpoint.id
     outcomes = [
-        _outcome(claimed[0], 200, HOUR + timedelta(minutes=1, seconds=5), duration_ms=20),
-        _outcome(claimed[1], 503, HOUR + timedelta(minutes=1, seconds=50), duration_ms=700),
-        _outcome(claimed[2], 0, HOUR + timedelta(minutes=7), 15000, "timeout after 15 s"),
+        recorded_outcome(claimed[0], 200, HOUR + timedelta(minutes=1, seconds=5), duration_ms=20),
+        recorded_outcome(claimed[1], 503, HOUR + timedelta(minutes=1, seconds=50), duration_ms=700),
+        recorded_outcome(claimed[2], 0, HOUR + timedelta(minutes=7), 15000, "timeout after 15 s"),
     ]
     await store.complete(outcomes)
     minutes = await store.endpoint_rollups(ep_id, MINUTE_SECONDS)
@@ -84,8 +63,8 @@ async def test_rollups_of_separate_batches_add_up(store: Store) -> None:
     """A second batch into the same minute adds to its row instead of replacing it."""
     claimed = await _claimed(store, 4)
     at = HOUR + timedelta(minutes=2)
-    await store.complete([_outcome(c, 200, at) for c in claimed[:2]])
-    await store.complete([_outcome(c, 500, at + timedelta(seconds=1)) for c in claimed[2:]])
+    await store.complete([recorded_outcome(c, 200, at) for c in claimed[:2]])
+    await store.complete([recorded_outcome(c, 500, at + timedelta(seconds=1)) for c in claimed[2:]])
     minutes = await store.endpoint_rollups(claimed[0].endpoint.id, MINUTE_SECONDS)
     assert len(minutes) == 1
     total = summarize(minutes)
@@ -97,9 +76,9 @@ async def test_rollups_are_read_by_range_and_endpoint(store: Store) -> None:
     claimed = await _claimed(store, 3)
     other = await _claimed(store, 1)
     await store.complete(
-        [_outcome(c, 200, HOUR + timedelta(hours=i)) for i, c in enumerate(claimed)]
+        [recorded_outcome(c, 200, HOUR + timedelta(hours=i)) for i, c in enumerate(claimed)]
     )
-    await store.complete([_outcome(other[0], 200, HOUR)])
+    await store.complete([recorded_outcome(other[0], 200, HOUR)])
     ep_id = claimed[0].endpoint.id
     found = await store.endpoint_rollups(
         ep_id, HOUR_SECONDS, HOUR + timedelta(hours=1), HOUR + timedelta(hours=2)
@@ -116,7 +95,7 @@ async def test_summed_rollups_equal_the_rows_added_up(store: Store) -> None:
     codes = (200, 503, 404, 200)
     await store.complete(
         [
-            _outcome(c, code, HOUR + timedelta(minutes=20 * i), duration_ms=40 * i)
+            recorded_outcome(c, code, HOUR + timedelta(minutes=20 * i), duration_ms=40 * i)
             for i, (c, code) in enumerate(zip(claimed, codes, strict=True))
         ]
     )
@@ -133,7 +112,9 @@ async def test_an_expunged_payload_counts_the_attempt_but_no_bytes(store: Store)
     """An attempt whose payload is gone adds to the attempts, not to the payload figures."""
     claimed = await _claimed(store, 1)
     gone = dataclasses.replace(claimed[0].message, payload=None)
-    await store.complete([_outcome(dataclasses.replace(claimed[0], message=gone), 200, HOUR)])
+    await store.complete(
+        [recorded_outcome(dataclasses.replace(claimed[0], message=gone), 200, HOUR)]
+    )
     total = summarize(await store.endpoint_rollups(claimed[0].endpoint.id, HOUR_SECONDS))
     assert (total.attempts, total.count("payloads"), total.count("payload_bytes")) == (1, 0, 0)
 
@@ -145,7 +126,7 @@ async def test_rollups_are_pruned_per_period_before_the_horizon(store: Store) ->
     claimed = await _claimed(store, 3)
     ep_id = claimed[0].endpoint.id
     await store.complete(
-        [_outcome(c, 200, HOUR + timedelta(minutes=10 * i)) for i, c in enumerate(claimed)]
+        [recorded_outcome(c, 200, HOUR + timedelta(minutes=10 * i)) for i, c in enumerate(claimed)]
     )
     horizon = HOUR + timedelta(minutes=15)
     assert await store.prune_rollups(MINUTE_SECONDS, horizon, 100, dry_run=True) == 2
@@ -163,7 +144,9 @@ async def test_retention_prunes_minute_rollups_sooner_than_hour_rollups(store: S
     claimed = await _claimed(store, 2)
     ep_id = claimed[0].endpoint.id
     old, recent = HOUR - timedelta(days=10), HOUR
-    await store.complete([_outcome(claimed[0], 200, old), _outcome(claimed[1], 200, recent)])
+    await store.complete(
+        [recorded_outcome(claimed[0], 200, old), recorded_outcome(claimed[1], 200, recent)]
+    )
     before, minutes_before = HOUR - timedelta(days=5), HOUR - timedelta(hours=1)
     dry = await prune(store, before, dry_run=True, minutes_before=minutes_before)
     assert dry.rollups == 2
