@@ -27,6 +27,7 @@ from hookline.domain.anomaly import (
 )
 from hookline.domain.models import ClaimedDelivery
 from hookline.domain.operational import OPERATIONAL_APP_ID
+from hookline.domain.policy import AnomalyPolicy, EndpointPolicy
 from hookline.domain.rollups import HOUR_SECONDS, LATENCY_COLUMNS, MINUTE_SECONDS
 from hookline.storage.base import ListQuery, Store
 from tests.conftest import make_app, make_endpoint, make_message, recorded_outcome, utcnow
@@ -185,7 +186,9 @@ async def test_anomaly_subjects_are_the_enabled_endpoints_but_the_operational_on
     store: Store,
 ) -> None:
     """Every enabled endpoint, with its application and its creation time; a disabled
-    endpoint and the operational-webhooks application's endpoints are not judged."""
+    endpoint, one whose policy mutes detection (``anomalies.detect`` false) and the
+    operational-webhooks application's endpoints are not judged; one whose policy says
+    ``detect`` true is."""
     created = datetime(2026, 11, 30, 8, 15, 30, tzinfo=UTC)
     acme, beta = make_app(), make_app(name="Beta")
     for app in (acme, beta):
@@ -197,6 +200,17 @@ async def test_anomaly_subjects_are_the_enabled_endpoints_but_the_operational_on
     await store.create_endpoint(enabled)
     await store.create_endpoint(other)
     await store.create_endpoint(make_endpoint(acme, "https://example.com/off", disabled=True))
+    muted = dataclasses.replace(
+        make_endpoint(acme, "https://example.com/erratic"),
+        policy=EndpointPolicy(anomalies=AnomalyPolicy(detect=False)),
+    )
+    await store.create_endpoint(muted)
+    judged = dataclasses.replace(
+        make_endpoint(beta, "https://example.com/judged"),
+        created_at=created,
+        policy=EndpointPolicy(anomalies=AnomalyPolicy(detect=True)),
+    )
+    await store.create_endpoint(judged)
     operational = dataclasses.replace(make_app(name="hookline operational"), id=OPERATIONAL_APP_ID)
     await store.create_application(operational)
     await store.create_endpoint(make_endpoint(operational, "https://ops.example.com/hook"))
@@ -206,6 +220,7 @@ async def test_anomaly_subjects_are_the_enabled_endpoints_but_the_operational_on
         [
             Subject(acme.id, enabled.id, created),
             Subject(beta.id, other.id, created + timedelta(days=1, milliseconds=250)),
+            Subject(beta.id, judged.id, created),
         ],
         key=lambda s: s.key,
     )

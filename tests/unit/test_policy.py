@@ -8,6 +8,7 @@ import pytest
 
 from hookline.domain.policy import (
     NO_ENDPOINT_POLICY,
+    AnomalyPolicy,
     ApplicationPolicy,
     BreakerPolicy,
     EndpointPolicy,
@@ -33,6 +34,7 @@ FULL = {
     "fallback": {"endpointId": "ep_2", "afterOpenSeconds": 600},
     "recovery": {"auto": True},
     "traceContext": {"forward": True},
+    "anomalies": {"detect": False},
 }
 
 
@@ -46,8 +48,10 @@ def test_a_full_endpoint_policy_round_trips_through_its_json_shape() -> None:
         fallback=FallbackPolicy("ep_2", 600.0),
         recovery=RecoveryPolicy(auto=True),
         trace_context=TraceContextPolicy(forward=True),
+        anomalies=AnomalyPolicy(detect=False),
     )
     assert policy.forwards_trace_context and not NO_ENDPOINT_POLICY.forwards_trace_context
+    assert not policy.detects_anomalies and NO_ENDPOINT_POLICY.detects_anomalies
     assert EndpointPolicy.from_json(policy.to_json()) == policy
     assert policy.to_json() == FULL
 
@@ -99,6 +103,8 @@ def test_an_endpoint_retry_policy_falls_back_field_by_field_to_its_application()
         ({"traceContext": {"forward": "yes"}}, "policy.traceContext.forward"),
         ({"traceContext": {"sampled": True}}, "'sampled'"),
         ({"traceContext": True}, "policy.traceContext must be an object"),
+        ({"anomalies": {"detect": 0}}, "policy.anomalies.detect must be true or false"),
+        ({"anomalies": {"sensitivity": 3}}, "policy.anomalies has no field 'sensitivity'"),
     ],
 )
 def test_a_policy_hookline_cannot_use_is_refused_naming_the_field(value: Any, names: str) -> None:

@@ -112,7 +112,7 @@ def _check_application_policy(value: dict[str, Any]) -> dict[str, Any]:
 
 EndpointPolicyWire = Annotated[dict[str, Any], AfterValidator(_check_endpoint_policy)]
 """hookline's ``policy`` field (docs/delivery.md): retry, breaker, ordering, fallback,
-recovery, traceContext."""
+recovery, traceContext, anomalies."""
 ApplicationPolicyWire = Annotated[dict[str, Any], AfterValidator(_check_application_policy)]
 
 

@@ -169,7 +169,8 @@ def applications(endpoints: Iterable[Subject]) -> list[Subject]:
 
 def by_subject(points: Iterable[Point]) -> dict[str, dict[datetime, Counts]]:
     """Rows by subject key and start: each endpoint's own, and every application's summed
-    over its endpoints (including disabled and deleted ones: their traffic was its)."""
+    over the endpoints given (those judged: a disabled or muted endpoint's past traffic is
+    not expected of the application now)."""
     found: dict[str, dict[datetime, Counts]] = {}
     for point in points:
         for key in (point.endpoint_id, point.app_id):

@@ -243,6 +243,29 @@ class TraceContextPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class AnomalyPolicy:
+    """Whether anomaly detection judges the endpoint (docs/observability.md, "Anomaly
+    detection"). On by default; an operator mutes an endpoint whose traffic is erratic by
+    nature rather than learn to ignore its anomalies."""
+
+    detect: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"detect": self.detect}
+
+    @classmethod
+    def from_json(cls, value: Any) -> AnomalyPolicy:
+        data = _object(value, "policy.anomalies")
+        unknown = set(data) - {"detect"}
+        if unknown:
+            raise PolicyError(f"policy.anomalies has no field {sorted(unknown)[0]!r}")
+        detect = data.get("detect", True)
+        if not isinstance(detect, bool):
+            raise PolicyError("policy.anomalies.detect must be true or false")
+        return cls(detect)
+
+
+@dataclass(frozen=True, slots=True)
 class EndpointPolicy:
     """Every policy an endpoint may set; the default (all None) inherits everything."""
 
@@ -252,10 +275,15 @@ class EndpointPolicy:
     fallback: FallbackPolicy | None = None
     recovery: RecoveryPolicy | None = None
     trace_context: TraceContextPolicy | None = None
+    anomalies: AnomalyPolicy | None = None
 
     @property
     def forwards_trace_context(self) -> bool:
         return self.trace_context is not None and self.trace_context.forward
+
+    @property
+    def detects_anomalies(self) -> bool:
+        return self.anomalies is None or self.anomalies.detect
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -267,6 +295,7 @@ class EndpointPolicy:
                 ("fallback", self.fallback),
                 ("recovery", self.recovery),
                 ("traceContext", self.trace_context),
+                ("anomalies", self.anomalies),
             )
             if part is not None
         }
@@ -277,7 +306,7 @@ class EndpointPolicy:
             return NO_ENDPOINT_POLICY
         data = _object(value, "policy")
         unknown = set(data) - {"retry", "breaker", "ordering", "fallback", "recovery"}
-        unknown -= {"traceContext"}
+        unknown -= {"traceContext", "anomalies"}
         if unknown:
             raise PolicyError(f"policy has no field {sorted(unknown)[0]!r}")
         return cls(
@@ -297,6 +326,9 @@ class EndpointPolicy:
             trace_context=None
             if data.get("traceContext") is None
             else TraceContextPolicy.from_json(data["traceContext"]),
+            anomalies=None
+            if data.get("anomalies") is None
+            else AnomalyPolicy.from_json(data["anomalies"]),
         )
 
 

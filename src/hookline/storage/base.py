@@ -693,8 +693,8 @@ class Store(Protocol):
         ...
 
     async def anomaly_subjects(self) -> list[Subject]:
-        """The enabled endpoints anomaly detection judges (not the operational webhooks'),
-        each since its creation."""
+        """The enabled endpoints anomaly detection judges, each since its creation: not the
+        operational webhooks', nor those whose policy sets ``anomalies.detect`` false."""
         ...
 
     async def open_anomalies(self) -> list[Anomaly]: ...

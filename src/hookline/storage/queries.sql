@@ -614,8 +614,10 @@ RETURNING id
 
 -- name: anomaly_subjects
 -- What anomaly detection judges: every enabled endpoint but the operational webhooks', with
--- when it began (its history before then is absence, not silence).
-SELECT id, app_id, created_at FROM endpoints WHERE disabled = 0 AND app_id <> :reserved
+-- when it began (its history before then is absence, not silence) and its policy (which
+-- may mute it).
+SELECT id, app_id, created_at, policy FROM endpoints
+WHERE disabled = 0 AND app_id <> :reserved
 
 -- name: open_anomalies
 SELECT * FROM anomalies WHERE resolved_at IS NULL

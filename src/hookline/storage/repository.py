@@ -907,7 +907,11 @@ class SqlRepository:
 
     async def anomaly_subjects(self) -> list[Subject]:
         found = await self._db.query("anomaly_subjects", {"reserved": OPERATIONAL_APP_ID})
-        return [Subject(r["app_id"], r["id"], rows.ms_to_dt(r["created_at"])) for r in found]
+        return [
+            Subject(r["app_id"], r["id"], rows.ms_to_dt(r["created_at"]))
+            for r in found
+            if rows.endpoint_policy_from(r).detects_anomalies
+        ]
 
     async def open_anomalies(self) -> list[Anomaly]:
         return [rows.anomaly_from(r) for r in await self._db.query("open_anomalies", {})]

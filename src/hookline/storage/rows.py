@@ -76,6 +76,10 @@ def application_policy_from(row: Row) -> ApplicationPolicy:
     return ApplicationPolicy.from_json(load_json(row["policy"]))
 
 
+def endpoint_policy_from(row: Row) -> EndpointPolicy:
+    return EndpointPolicy.from_json(load_json(row["policy"]))
+
+
 def _policy_json(policy: dict[str, Any]) -> str | None:
     """An empty policy (inherit everything) is stored as NULL, as rows written before it."""
     return dump_json(policy) if policy else None
@@ -191,7 +195,7 @@ def endpoint_from(row: Row, codec: RowCodec) -> Endpoint:
         created_at=ms_to_dt(row["created_at"]),
         updated_at=ms_to_dt(row["updated_at"]),
         version=row["version"],
-        policy=EndpointPolicy.from_json(load_json(row["policy"])),
+        policy=endpoint_policy_from(row),
         failing_since=from_ms(_optional(row, "failing_since")),
         app_throttle_rate=_optional(row, "app_throttle_rate"),
         auth=_auth_from(row, codec),
