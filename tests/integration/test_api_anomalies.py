@@ -205,3 +205,27 @@ async def test_anomalies_page_with_limit_and_iterator(api: Api) -> None:
 
     r = await api.client.get(URL, params={"limit": "0"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+async def test_an_application_token_lists_its_own_applications_anomalies_only(api: Api) -> None:
+    """``/api/v1/app/{app_id}/anomalies`` shows an application's token that application's
+    anomalies (its own and its endpoints'), filtered by status, newest first; another
+    application's is a 404, as every application route answers for it."""
+    made = await _seed(api)
+    other = make_app(uid="other")
+    await api.store.create_application(other)
+    foreign = dataclasses.replace(made[0], id=ids.new_id(ids.ANOMALY), app_id=other.id)
+    assert await api.store.open_anomaly(foreign)
+    r = await api.client.post("/api/v1/token", json={"appId": made[0].app_id})
+    assert r.status_code == 201, r.text
+    async with api.as_token(r.json()["token"]) as scoped:
+        own = await scoped.get(f"/api/v1/app/{made[0].app_id}/anomalies")
+        assert own.status_code == 200, own.text
+        assert [item["id"] for item in own.json()["data"]] == [a.id for a in reversed(made)]
+        opened = await scoped.get(
+            f"/api/v1/app/{made[0].app_id}/anomalies", params={"status": "open"}
+        )
+        assert [item["id"] for item in opened.json()["data"]] == [made[2].id, made[1].id]
+        assert (await scoped.get("/api/v1/app/other/anomalies")).status_code == 404
+    listed = await api.client.get("/api/v1/app/other/anomalies")
+    assert [item["id"] for item in listed.json()["data"]] == [foreign.id]

@@ -352,6 +352,25 @@ async def test_anomalies_are_listed_by_id_in_pages_by_status(store: Store) -> No
     )
 
 
+async def test_an_applications_anomalies_are_listed_apart(store: Store) -> None:
+    """``app_id`` keeps one application's anomalies (its endpoints' and its own), with or
+    without ``status``."""
+    ours = [_anomaly("app_a", "ep_1"), _anomaly("app_a", None, kind=VOLUME_DROP)]
+    theirs = _anomaly("app_b", "ep_2")
+    for anomaly in (*ours, theirs):
+        assert await store.open_anomaly(anomaly)
+    assert await store.resolve_anomaly(ours[0].id, T0 + timedelta(hours=1))
+    page = await store.list_anomalies(ListQuery(), None, "app_a")
+    assert [a.id for a in page.data] == sorted(a.id for a in ours)
+    assert [a.id for a in (await store.list_anomalies(ListQuery(), "open", "app_a")).data] == [
+        ours[1].id
+    ]
+    assert [a.id for a in (await store.list_anomalies(ListQuery(), None, "app_b")).data] == [
+        theirs.id
+    ]
+    assert (await store.list_anomalies(ListQuery(), None, "app_c")).data == []
+
+
 async def test_an_empty_list_of_anomalies_is_one_done_page(store: Store) -> None:
     """No anomalies: an empty page, done, for each status."""
     for status in (None, "open", "resolved"):

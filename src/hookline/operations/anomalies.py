@@ -28,6 +28,7 @@ from hookline.domain.errors import Unavailable
 from hookline.domain.models import Page
 from hookline.domain.rollups import HOUR_SECONDS, MINUTE_SECONDS
 from hookline.instrumentation import AnomaliesEvaluated, AnomalyDetected, AnomalyResolved
+from hookline.operations import applications
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.storage.base import ListQuery
@@ -139,7 +140,15 @@ class AnomalyDetector:
 async def list_anomalies(
     ops: Operations, principal: Principal, query: ListQuery, status: str | None
 ) -> Page[Anomaly]:
-    """Anomalies, newest first unless asked otherwise; admins only, as they span every
-    application."""
+    """Every application's anomalies; admins only."""
     principal.require_admin()
     return await ops.store.list_anomalies(query, status)
+
+
+async def list_for_application(
+    ops: Operations, principal: Principal, app_key: str, query: ListQuery, status: str | None
+) -> Page[Anomaly]:
+    """One application's anomalies (its own and its endpoints'), resolved with tenant
+    isolation: another application's is a 404."""
+    app = await applications.resolve(ops, principal, app_key)
+    return await ops.store.list_anomalies(query, status, app.id)

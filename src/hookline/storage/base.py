@@ -711,8 +711,11 @@ class Store(Protocol):
         """End an open anomaly; False when it had ended already (another worker did it)."""
         ...
 
-    async def list_anomalies(self, query: ListQuery, status: str | None) -> Page[Anomaly]:
-        """A page of anomalies by id; ``status`` ``open`` or ``resolved`` keeps those."""
+    async def list_anomalies(
+        self, query: ListQuery, status: str | None, app_id: str | None = None
+    ) -> Page[Anomaly]:
+        """A page of anomalies by id; ``status`` ``open`` or ``resolved`` keeps those, and
+        ``app_id`` one application's (its own and its endpoints')."""
         ...
 
     async def prune_anomalies(self, before: datetime, limit: int, dry_run: bool = False) -> int:

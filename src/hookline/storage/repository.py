@@ -931,13 +931,19 @@ class SqlRepository:
         (ended,) = await self._db.write_returning("resolve_anomaly", [params])
         return bool(ended)
 
-    async def list_anomalies(self, query: ListQuery, status: str | None) -> Page[Anomaly]:
+    async def list_anomalies(
+        self, query: ListQuery, status: str | None, app_id: str | None = None
+    ) -> Page[Anomaly]:
         where = {
             None: [],
             "open": ["an.resolved_at IS NULL"],
             "resolved": ["an.resolved_at IS NOT NULL"],
         }[status]
-        return await self._page("page_anomalies", where, {}, "an.id", query, rows.anomaly_from)
+        params: dict[str, Any] = {}
+        if app_id is not None:
+            where = [*where, "an.app_id = :app_id"]
+            params["app_id"] = app_id
+        return await self._page("page_anomalies", where, params, "an.id", query, rows.anomaly_from)
 
     async def prune_anomalies(self, before: datetime, limit: int, dry_run: bool = False) -> int:
         params = {"before": rows.to_ms(before), "limit": limit}

@@ -3,7 +3,7 @@
 -- endpoint's id, or the application's for an application-wide anomaly. The partial unique
 -- index keeps one open anomaly per subject and kind, so several workers judging the same
 -- rollups open it once. observed and expected are in the kind's unit (a ratio, ms, or
--- attempts a minute).
+-- attempts a minute). An application's anomalies are listed by anomalies_app.
 CREATE TABLE anomalies (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -19,3 +19,4 @@ CREATE TABLE anomalies (
 );
 CREATE UNIQUE INDEX anomalies_open ON anomalies (subject_id, kind) WHERE resolved_at IS NULL;
 CREATE INDEX anomalies_resolved ON anomalies (resolved_at) WHERE resolved_at IS NOT NULL;
+CREATE INDEX anomalies_app ON anomalies (app_id, id);
