@@ -146,7 +146,7 @@ async def _run(url: str, sqlite_path: Path | None, count: int) -> core.Result:
         f"{DAYS} days of hour rollups, {PASSES} passes after the first",
         {
             "rollup rows": len(rows),
-            "anomalies opened": len(first.opened),
+            "anomalies opened": 0 if first is None else len(first.opened),
             "first pass (baselines) s": first_s,
             "pass p50 ms": core.percentile(took, 0.5) * 1000,
             "pass max ms": max(took) * 1000,

@@ -271,7 +271,7 @@ class Settings:
         "(operational webhooks hookline.anomaly.*, GET /api/v1/anomalies)",
     )
     anomaly_interval: float = _setting(
-        _positive_float, "seconds between each worker process's anomaly detection passes"
+        _positive_float, "seconds between anomaly detection passes (one worker at a time)"
     )
     prune_interval: float = _setting(
         _positive_float, "seconds between pruning passes of rows past the retention horizon"

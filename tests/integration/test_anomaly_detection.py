@@ -79,13 +79,14 @@ async def _history_then_spike(store: Store) -> str:
     return claimed[0].endpoint.id
 
 
-async def test_two_workers_detect_a_failure_spike_once_and_resolve_it_once(
+async def test_one_of_two_workers_detects_a_failure_spike_and_another_takes_over(
     ops: Ops, tmp_path: Path
 ) -> None:
-    """Of two detectors judging the same rollups, the first opens the anomaly and reports
-    it (event, operational webhook ``hookline.anomaly.failure_spike``, metric); the second
-    finds it open and reports nothing. Once the window is quiet for ``RESOLVE_AFTER``, the
-    first detector to look ends it, and only it reports the end."""
+    """Of two detectors (two worker processes), the first to pass takes the lease, opens
+    the anomaly and reports it (event, operational webhook ``hookline.anomaly.failure_spike``,
+    metric); the second does no pass while the lease holds. Once the first has stopped
+    passing for longer than its lease, the second takes over and, the window quiet for
+    ``RESOLVE_AFTER``, ends the anomaly and reports the end, once."""
     endpoint_id = await _history_then_spike(ops.store)
     heard = Heard()
     publisher = OperationalPublisher()
@@ -100,8 +101,9 @@ async def test_two_workers_detect_a_failure_spike_once_and_resolve_it_once(
     first, second = AnomalyDetector(), AnomalyDetector()
 
     found = await first.evaluate(ops.ops)
+    assert found is not None
     assert [(s.key, f.kind) for s, f in found.opened] == [(endpoint_id, rules.FAILURE_SPIKE)]
-    await second.evaluate(ops.ops)
+    assert await second.evaluate(ops.ops) is None
     detected = heard.of(AnomalyDetected)
     assert len(detected) == 1
     assert isinstance(detected[0], AnomalyDetected)
@@ -133,8 +135,9 @@ async def test_two_workers_detect_a_failure_spike_once_and_resolve_it_once(
     assert 'hookline_open_anomalies{kind="failure_spike"} 1.0' in exposition
 
     now = HOUR + timedelta(minutes=26, seconds=5)
-    await second.evaluate(ops.ops)
-    await first.evaluate(ops.ops)
+    taken_over = await second.evaluate(ops.ops)
+    assert taken_over is not None and len(taken_over.resolved) == 1
+    assert await first.evaluate(ops.ops) is None
     resolved = heard.of(AnomalyResolved)
     assert len(resolved) == 1
     assert await ops.store.open_anomalies() == []
@@ -173,6 +176,7 @@ async def test_a_steady_endpoint_raises_nothing_and_detection_skips_young_subjec
     ops.ops.instrumentation = Instrumentation([heard])
     ops.ops.clock = lambda: HOUR + timedelta(minutes=20, seconds=5)
     found = await AnomalyDetector().evaluate(ops.ops)
+    assert found is not None
     assert (found.opened, found.seen, found.resolved) == ([], [], [])
     evaluated = heard.of(AnomaliesEvaluated)
     assert len(evaluated) == 1

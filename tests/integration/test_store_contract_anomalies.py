@@ -420,3 +420,17 @@ async def test_retention_reports_the_resolved_anomalies_it_prunes(store: Store) 
     assert (await prune(store, before)).anomalies == 1
     assert (await store.list_anomalies(ListQuery(), None)).data == [open_one]
     assert (await prune(store, T0 + timedelta(days=1))).anomalies == 0
+
+
+async def test_a_lease_is_held_by_one_holder_until_it_runs_out(store: Store) -> None:
+    """``take_lease``: the first caller takes it; another cannot while it holds; its holder
+    renews it; once it ran out, another takes it over, and the old holder then cannot."""
+    name, later = "anomaly-detection", T0 + timedelta(minutes=3)
+    assert await store.take_lease(name, "wrk_a", T0, later)
+    assert not await store.take_lease(name, "wrk_b", T0 + timedelta(minutes=1), later)
+    renewed = T0 + timedelta(minutes=5)
+    assert await store.take_lease(name, "wrk_a", T0 + timedelta(minutes=2), renewed)
+    assert not await store.take_lease(name, "wrk_b", later, later + timedelta(minutes=3))
+    assert await store.take_lease(name, "wrk_b", renewed, renewed + timedelta(minutes=3))
+    assert not await store.take_lease(name, "wrk_a", renewed, renewed + timedelta(minutes=3))
+    assert await store.take_lease("another-job", "wrk_a", renewed, renewed)

@@ -3,14 +3,18 @@ traffic against its baseline (``domain/anomaly.py``) and keep the store's open a
 step, telling the instrumentation of each one opened or ended (operational webhooks
 ``hookline.anomaly.*``, log lines, metrics).
 
-Each process that runs a worker runs a detector when ``HOOKLINE_ANOMALY_DETECTION`` is on.
-They read the same rollups, and the store keeps one open anomaly per subject and kind, so
-only the worker whose write opened (or ended) an anomaly reports it. A pass reads the window
-(``WINDOW_MINUTES`` minute rows per endpoint, added up by the database), the enabled
-endpoints and the open anomalies; the hour rows the baselines come from change once an
-hour, so the baselines are computed once an hour and kept. Endpoints are read and judged
-``BATCH_ENDPOINTS`` at a time, yielding between batches, so a pass over 10,000 endpoints
-never holds the event loop (or SQLite's connection) for long
+Each process that runs a worker runs a detector when ``HOOKLINE_ANOMALY_DETECTION`` is on,
+but only the one holding the job's lease in the store (``LEASE``, renewed each pass) does
+passes, so a deployment judges its traffic once a minute however many workers it has; when
+that process stops, another takes the lease over within ``LEASE_PASSES`` intervals. Should
+two ever pass at once (a lease that ran out mid-pass), the store still keeps one open
+anomaly per subject and kind, and only the writer that opened (or ended) one reports it.
+
+A pass reads the window (``WINDOW_MINUTES`` minute rows per endpoint, added up by the
+database), the enabled endpoints and the open anomalies; the hour rows the baselines come
+from change once an hour, so the baselines are computed once an hour and kept. Endpoints
+are read and judged ``BATCH_ENDPOINTS`` at a time, yielding between batches, so a pass over
+10,000 endpoints never holds the event loop (or SQLite's connection) for long
 (``docs/performance-decisions.md``).
 """
 
@@ -19,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hookline.domain import anomaly as rules
 from hookline.domain import ids
@@ -39,6 +43,9 @@ DEFAULT_INTERVAL_SECONDS = 60.0
 """``HOOKLINE_ANOMALY_INTERVAL``'s default: the window moves by whole minutes."""
 
 
+LEASE = "anomaly-detection"
+LEASE_PASSES = 3
+"""A lease lasts this many intervals: a holder that misses a pass or two keeps it."""
 BATCH_ENDPOINTS = 200
 """Endpoints read and judged at a time (with their whole applications); the event loop and,
 on SQLite, the connection's writes run between two batches."""
@@ -49,14 +56,21 @@ class AnomalyDetector:
 
     def __init__(self, interval: float = DEFAULT_INTERVAL_SECONDS) -> None:
         self.interval = interval
+        self.holder = ids.new_id(ids.WORKER)
+        """This detector's name in the lease."""
         self._hour: datetime | None = None
         self._baselines: dict[str, Baseline] = {}
         """By subject key, for the hour ``_hour``: hour rows change once an hour."""
 
-    async def evaluate(self, ops: Operations) -> Judgement:
-        """One pass at ``ops.clock()``: judge, write, and tell."""
+    async def evaluate(self, ops: Operations) -> Judgement | None:
+        """One pass at ``ops.clock()``: judge, write, and tell; None, and nothing read, when
+        another process holds the lease."""
         now = ops.clock()
         store = ops.store
+        lease_until = now + timedelta(seconds=LEASE_PASSES * self.interval)
+        if not await store.take_lease(LEASE, self.holder, now, lease_until):
+            self._hour = None  # another process judges: our baselines will be stale
+            return None
         hour = rules.hour_start(now)
         if hour != self._hour:
             self._hour, self._baselines = hour, {}

@@ -697,6 +697,12 @@ class Store(Protocol):
         operational webhooks', nor those whose policy sets ``anomalies.detect`` false."""
         ...
 
+    async def take_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
+        """Take or renew the lease of the periodic job ``name`` until ``until``: True when
+        ``holder`` now holds it (it held it already, or the last holder's ran out by
+        ``now``), so one process of a deployment runs the job at a time."""
+        ...
+
     async def open_anomalies(self) -> list[Anomaly]: ...
     async def open_anomaly(self, anomaly: Anomaly) -> bool:
         """Store a new open anomaly; False (and nothing written) when one of its subject

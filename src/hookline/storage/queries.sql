@@ -655,3 +655,11 @@ DELETE FROM anomalies WHERE id IN (
 SELECT count(*) FROM (
     SELECT id FROM anomalies WHERE resolved_at < :before ORDER BY resolved_at LIMIT :limit
 ) AS due
+
+-- name: take_lease
+-- Take or renew a periodic job's lease: the holder's own, or one that ran out. Returns the
+-- holder only when this caller now holds it.
+INSERT INTO leases (name, holder, held_until) VALUES (:name, :holder, :until)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, held_until = excluded.held_until
+WHERE leases.holder = excluded.holder OR leases.held_until <= :now
+RETURNING holder

@@ -913,6 +913,16 @@ class SqlRepository:
             if rows.endpoint_policy_from(r).detects_anomalies
         ]
 
+    async def take_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
+        params = {
+            "name": name,
+            "holder": holder,
+            "now": rows.dt_to_ms(now),
+            "until": rows.dt_to_ms(until),
+        }
+        (taken,) = await self._db.write_returning("take_lease", [params], durable=False)
+        return bool(taken)
+
     async def open_anomalies(self) -> list[Anomaly]:
         return [rows.anomaly_from(r) for r in await self._db.query("open_anomalies", {})]
 

@@ -319,3 +319,9 @@ CREATE TABLE anomalies (
 CREATE UNIQUE INDEX anomalies_open ON anomalies (subject_id, kind) WHERE resolved_at IS NULL;
 CREATE INDEX anomalies_resolved ON anomalies (resolved_at) WHERE resolved_at IS NOT NULL;
 CREATE INDEX anomalies_app ON anomalies (app_id, id);
+
+CREATE TABLE leases (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    holder TEXT NOT NULL,
+    held_until BIGINT NOT NULL
+);

@@ -20,3 +20,12 @@ CREATE TABLE anomalies (
 CREATE UNIQUE INDEX anomalies_open ON anomalies (subject_id, kind) WHERE resolved_at IS NULL;
 CREATE INDEX anomalies_resolved ON anomalies (resolved_at) WHERE resolved_at IS NOT NULL;
 CREATE INDEX anomalies_app ON anomalies (app_id, id);
+
+-- One process of a deployment does a periodic job at a time (anomaly detection): it holds
+-- the job's lease until held_until, renews it each pass, and another takes it over once it
+-- runs out.
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    held_until INTEGER NOT NULL
+);
