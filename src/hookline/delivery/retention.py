@@ -101,6 +101,21 @@ async def prune(
         await asyncio.sleep(PAUSE_SECONDS)
 
 
+Removal = Callable[[int, bool], Awaitable[int]]
+"""``(limit, dry_run)``: one store call that removes (or, dry, counts) at most ``limit``
+rows of one kind past its horizon, and says how many."""
+
+
+async def prune_rows(
+    remove: Removal, batch: int, *, dry_run: bool = False, stop: asyncio.Event | None = None
+) -> int:
+    """Remove rows of one kind ``batch`` per transaction with a rest between (``drain``);
+    how many (dry: how many would go, counted in one read)."""
+    if dry_run:
+        return await remove(COUNT_ALL, True)
+    return await drain(lambda limit: remove(limit, False), batch, stop)
+
+
 async def prune_audit(
     store: Store,
     before: datetime,
@@ -109,26 +124,23 @@ async def prune_audit(
     stop: asyncio.Event | None = None,
     batch: int = BATCH_AUDIT,
 ) -> int:
-    """Remove the audit entries recorded before ``before``, ``batch`` per transaction with a
-    rest between; how many (dry: how many would go)."""
-    if dry_run:
-        return await store.prune_audit(before, COUNT_ALL, dry_run=True)
-    return await drain(lambda limit: store.prune_audit(before, limit), batch, stop)
+    """The audit entries recorded before ``before`` (``prune_rows``)."""
+
+    async def remove(limit: int, dry: bool) -> int:
+        return await store.prune_audit(before, limit, dry_run=dry)
+
+    return await prune_rows(remove, batch, dry_run=dry_run, stop=stop)
 
 
 async def prune_anomalies(
-    store: Store,
-    before: datetime,
-    *,
-    dry_run: bool = False,
-    stop: asyncio.Event | None = None,
-    batch: int = BATCH_AUDIT,
+    store: Store, before: datetime, *, dry_run: bool = False, stop: asyncio.Event | None = None
 ) -> int:
-    """Remove the anomalies resolved before ``before`` (an open one stays, however old),
-    ``batch`` per transaction with a rest between; how many (dry: how many would go)."""
-    if dry_run:
-        return await store.prune_anomalies(before, COUNT_ALL, dry_run=True)
-    return await drain(lambda limit: store.prune_anomalies(before, limit), batch, stop)
+    """The anomalies resolved before ``before``; an open one stays, however old."""
+
+    async def remove(limit: int, dry: bool) -> int:
+        return await store.prune_anomalies(before, limit, dry_run=dry)
+
+    return await prune_rows(remove, BATCH_AUDIT, dry_run=dry_run, stop=stop)
 
 
 async def prune_rollups(
@@ -138,17 +150,13 @@ async def prune_rollups(
     *,
     dry_run: bool = False,
     stop: asyncio.Event | None = None,
-    batch: int = BATCH_ROLLUPS,
 ) -> int:
-    """Remove the rollups of one period that started before ``before``, ``batch`` per
-    transaction with a rest between; how many (dry: how many would go)."""
-    if dry_run:
-        return await store.prune_rollups(period_seconds, before, COUNT_ALL, dry_run=True)
+    """The rollups of one period that started before ``before``."""
 
-    async def step(limit: int) -> int:
-        return await store.prune_rollups(period_seconds, before, limit)
+    async def remove(limit: int, dry: bool) -> int:
+        return await store.prune_rollups(period_seconds, before, limit, dry_run=dry)
 
-    return await drain(step, batch, stop)
+    return await prune_rows(remove, BATCH_ROLLUPS, dry_run=dry_run, stop=stop)
 
 
 async def drain(
