@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +26,26 @@ START = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
 """A Monday: the simulated history runs for a week from here."""
 TEST_HOUR = START + timedelta(days=7, hours=14)
 """The hour judged: a week of history behind it, in the afternoon."""
+
+
+def _total(counts: Iterable[Counts]) -> Counts:
+    result = Counts()
+    for one in counts:
+        result = result + one
+    return result
+
+
+def _evaluate(
+    subjects: Iterable[Subject],
+    windows: Mapping[str, Counts],
+    baselines: Mapping[str, rules.Baseline],
+    open_anomalies: Iterable[Anomaly],
+    now: datetime,
+) -> rules.Judgement:
+    """One pass over every subject at once, as one batch of ``Findings``."""
+    found = rules.Findings()
+    found.add(subjects, windows, baselines)
+    return found.reconcile(open_anomalies, now)
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -101,10 +121,8 @@ class Simulation:
         while at < end:
             # A baseline reads complete hours only: the current hour's row is still filling.
             usual = rules.baseline(self.subject, hours, at)
-            window = rules.total(self.minutes.get(m, Counts()) for m in rules.window_minutes(at))
-            judged = rules.evaluate(
-                [self.subject], {"ep_1": window}, {"ep_1": usual}, self.open, at
-            )
+            window = _total(self.minutes.get(m, Counts()) for m in rules.window_minutes(at))
+            judged = _evaluate([self.subject], {"ep_1": window}, {"ep_1": usual}, self.open, at)
             for anomaly, finding in judged.seen:
                 self.open[self.open.index(anomaly)] = replace(
                     anomaly, last_seen_at=at, observed=finding.observed
@@ -291,7 +309,7 @@ def test_a_young_subject_is_judged_by_its_recent_hours_and_not_before_three_of_t
 def test_a_quiet_endpoints_few_failures_are_no_spike() -> None:
     """Below ``MIN_FAILURE_ATTEMPTS`` in the window the failure share is not judged: three
     failures out of five attempts on an endpoint that usually succeeds raise nothing."""
-    usual = rules.Baseline(None, rules.RECENT, rules.Spread(0.0, 0.0, 24), None)
+    usual = rules.Baseline(None, rules.RECENT, rules.Spread(0.0, 0.0), None)
     assert rules.judge(Counts(5, 3), usual) == []
     busy = Counts(40, 24, (40,) + (0,) * (len(LATENCY_COLUMNS) - 1))
     assert [f.kind for f in rules.judge(busy, usual)] == [rules.FAILURE_SPIKE]
@@ -350,7 +368,7 @@ def test_an_open_anomaly_of_a_subject_no_longer_judged_ends() -> None:
     """An endpoint deleted or disabled (no longer a subject) ends its open anomalies at the
     next pass, whatever its rule."""
     held = Anomaly("anom_1", rules.FAILURE_SPIKE, "app_a", "ep_1", START, START, None, 1, 0, "r")
-    judged = rules.evaluate([], {}, {}, [held], START + timedelta(minutes=1))
+    judged = _evaluate([], {}, {}, [held], START + timedelta(minutes=1))
     assert judged.resolved == [held]
 
 
@@ -385,13 +403,13 @@ def test_batches_keep_applications_whole_and_near_the_size() -> None:
 
 def test_judging_in_batches_finds_what_one_batch_finds() -> None:
     """``Findings`` added batch by batch reconcile to the same judgement as all at once."""
-    usual = rules.Baseline(None, rules.RECENT, rules.Spread(0.0, 0.0, 24), None)
+    usual = rules.Baseline(None, rules.RECENT, rules.Spread(0.0, 0.0), None)
     failing = Counts(40, 40, (40,) + (0,) * (len(LATENCY_COLUMNS) - 1))
     subjects = [Subject("app_a", f"ep_{i}", START) for i in range(6)]
     windows = {s.key: failing if i % 2 else Counts() for i, s in enumerate(subjects)}
     baselines = {s.key: usual for s in subjects}
     at = START + timedelta(hours=5)
-    whole = rules.evaluate(subjects, windows, baselines, [], at)
+    whole = _evaluate(subjects, windows, baselines, [], at)
     found = rules.Findings()
     for batch in (subjects[:2], subjects[2:5], subjects[5:]):
         found.add(batch, windows, baselines)

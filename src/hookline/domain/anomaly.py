@@ -41,10 +41,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from statistics import median
 
-from hookline.domain.rollups import HOUR_SECONDS, LATENCY_COLUMNS, LATENCY_EDGES_MS
+from hookline.domain.rollups import (
+    HOUR_SECONDS,
+    LATENCY_COLUMNS,
+    LATENCY_EDGES_MS,
+    MINUTE_SECONDS,
+    floor_to,
+)
 
 FAILURE_SPIKE = "failure_spike"
 LATENCY_SHIFT = "latency_shift"
@@ -132,13 +138,6 @@ class Point:
     counts: Counts
 
 
-def total(counts: Iterable[Counts]) -> Counts:
-    result = Counts()
-    for one in counts:
-        result = result + one
-    return result
-
-
 @dataclass(frozen=True, slots=True)
 class Subject:
     """What is judged: an enabled endpoint, or an application with several of them."""
@@ -152,10 +151,6 @@ class Subject:
     @property
     def key(self) -> str:
         return self.endpoint_id or self.app_id
-
-    @property
-    def scope(self) -> str:
-        return APPLICATION if self.endpoint_id is None else ENDPOINT
 
 
 def applications(endpoints: Iterable[Subject]) -> list[Subject]:
@@ -186,13 +181,12 @@ class Spread:
 
     centre: float
     spread: float
-    samples: int
 
 
 def spread_of(values: Sequence[float]) -> Spread:
     centre = median(values)
     deviation = median(abs(value - centre) for value in values)
-    return Spread(centre, MAD_TO_SD * deviation, len(values))
+    return Spread(centre, MAD_TO_SD * deviation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +202,7 @@ class Baseline:
 
 
 def hour_start(at: datetime) -> datetime:
-    seconds = int(at.timestamp())
-    return datetime.fromtimestamp(seconds - seconds % HOUR_SECONDS, UTC)
+    return floor_to(at, HOUR_SECONDS)
 
 
 def recent_hours(now: datetime) -> list[datetime]:
@@ -231,8 +224,7 @@ def baseline_hours(now: datetime) -> list[datetime]:
 
 def window_minutes(now: datetime) -> list[datetime]:
     """The starts of the complete minutes judged at ``now``, oldest first."""
-    seconds = int(now.timestamp())
-    minute = datetime.fromtimestamp(seconds - seconds % 60, UTC)
+    minute = floor_to(now, MINUTE_SECONDS)
     return [minute - timedelta(minutes=m) for m in range(WINDOW_MINUTES, 0, -1)]
 
 
@@ -402,19 +394,6 @@ class Findings:
                 result.resolved.append(anomaly)
         result.opened = list(holding.values())
         return result
-
-
-def evaluate(
-    subjects: Iterable[Subject],
-    windows: Mapping[str, Counts],
-    baselines: Mapping[str, Baseline],
-    open_anomalies: Iterable[Anomaly],
-    now: datetime,
-) -> Judgement:
-    """One pass over every subject at once (``Findings`` in one batch)."""
-    found = Findings()
-    found.add(subjects, windows, baselines)
-    return found.reconcile(open_anomalies, now)
 
 
 def batches(endpoints: Iterable[Subject], size: int) -> list[list[Subject]]:

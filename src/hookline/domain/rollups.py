@@ -234,10 +234,10 @@ def window(
     a row cannot be split."""
     kept_from = now - timedelta(hours=minute_hours)
     period = MINUTE_SECONDS if since is not None and since >= kept_from else HOUR_SECONDS
-    start = _floor(since, period) if since is not None else None
+    start = floor_to(since, period) if since is not None else None
     end = None
     if until is not None:
-        end = _floor(until, period)
+        end = floor_to(until, period)
         if end < until:
             end += timedelta(seconds=period)
     return RollupWindow(period, start, end)
@@ -249,6 +249,7 @@ def minute_cutoff(now: datetime, horizon: timedelta) -> datetime:
     return now - min(horizon, timedelta(hours=MINUTE_ROLLUP_HOURS))
 
 
-def _floor(value: datetime, period_seconds: int) -> datetime:
+def floor_to(value: datetime, period_seconds: int) -> datetime:
+    """The start of the row of ``period_seconds`` that ``value`` falls in."""
     seconds = int(value.timestamp())
     return datetime.fromtimestamp(seconds - seconds % period_seconds, UTC)
