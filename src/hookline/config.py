@@ -87,6 +87,21 @@ def _path(text: str) -> str | None:
     return text.strip() or None
 
 
+MAX_METRICS_APPLICATIONS = 100
+"""Each application named adds a dozen series per process: a list, not a label for all."""
+
+
+def _applications(text: str) -> tuple[str, ...]:
+    """Application ids or uids, comma-separated, each once; empty is none."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if len(names) > MAX_METRICS_APPLICATIONS:
+        raise ValueError(
+            f"names {len(names)} applications; at most {MAX_METRICS_APPLICATIONS} get series "
+            "of their own (anomaly detection watches every application)"
+        )
+    return names
+
+
 def _proxy_url(text: str) -> str | None:
     """``http://[user:password@]host:port``, checked now so a typo stops the start; the
     transport reads it again (``transport/_proxy.py``). Empty is no proxy."""
@@ -356,6 +371,10 @@ class Settings:
     metrics_port: int | None = _setting(
         _port, "port on which `hookline worker` serves /metrics (none unless set)"
     )
+    metrics_applications: tuple[str, ...] = _setting(
+        _applications,
+        "comma-separated application ids or uids whose attempts get series of their own",
+    )
 
     def __repr__(self) -> str:
         shown = []
@@ -424,6 +443,7 @@ DEFAULTS: dict[str, str] = {
     "max_header_bytes": "32768",
     "allow_plaintext_secrets": "false",
     "metrics": "false",
+    "metrics_applications": "",
 }
 
 

@@ -52,6 +52,7 @@ from hookline.operations.anomalies import AnomalyDetector
 from hookline.operations.audit import WorkerDisables
 from hookline.operations.backlog import BacklogMonitor
 from hookline.operations.context import Operations
+from hookline.operations.metric_labels import ApplicationLabels
 from hookline.operations.operational_webhooks import OperationalPublisher
 from hookline.operations.principal import SYSTEM
 from hookline.operations.recovery import AutoRecovery
@@ -340,6 +341,18 @@ class _Server(uvicorn.Server):
             waiting = closing
 
 
+def _counting(
+    metrics: MetricsHook, ops: Operations, stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """The metrics' background work: writing the figures for scrapes, and finding the
+    applications the operator named for series of their own."""
+    tasks = [asyncio.create_task(metrics.run(stop), name="metrics")]
+    if metrics.applications:
+        labels = ApplicationLabels(metrics).run(ops, stop)
+        tasks.append(asyncio.create_task(labels, name="metrics-applications"))
+    return tasks
+
+
 def check_tracing(settings: Settings) -> None:
     """Stop the start, naming the extra to install, when traces are asked for and
     OpenTelemetry is missing."""
@@ -385,7 +398,11 @@ async def run(
     """Run until SIGTERM/SIGINT; ``listener`` is a socket already bound by a parent process,
     ``metrics_dir`` the metrics directory it prepared."""
     with metrics_directory(settings, metrics_dir) as directory:
-        metrics = None if directory is None else MetricsHook(directory, hookline.__version__)
+        metrics = (
+            None
+            if directory is None
+            else MetricsHook(directory, hookline.__version__, settings.metrics_applications)
+        )
         with metrics_listener(settings, None if api else metrics):
             await _run(settings, api=api, worker=worker, listener=listener, metrics=metrics)
 
@@ -455,7 +472,7 @@ async def _run(
         tasks.append(asyncio.create_task(audited.run(ops, stop), name="audit-worker-disables"))
         tasks.append(asyncio.create_task(recovery.run(ops, stop), name="auto-recovery"))
         if metrics is not None:
-            tasks.append(asyncio.create_task(metrics.run(stop), name="metrics"))
+            tasks += _counting(metrics, ops, stop)
         if api:
             await ensure_admin_token(store, settings)
             exposition = None if metrics is None else metrics.exposition

@@ -81,6 +81,34 @@ def test_a_server_counts_what_it_accepted_and_delivered(tmp_path: Path, receiver
         assert proc.terminate() == 0, proc.output()
 
 
+def test_an_application_the_operator_named_gets_series_of_its_own(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """With ``HOOKLINE_METRICS_APPLICATIONS`` naming a uid whose application is created
+    after start, its attempts appear under that name once the look-up found it; the
+    deployment's totals count them too."""
+    named = {**ON, "HOOKLINE_METRICS_APPLICATIONS": "metrics"}
+    proc = HooklineProcess(sqlite_url(tmp_path), free_port(), named, tmp_path).start("--dev")
+    series = (
+        "hookline_application_attempts_total",
+        (("application", "metrics"), ("outcome", "2xx")),
+    )
+    try:
+        assert scrape(proc.url)[series] == 0
+        with httpx.Client(base_url=proc.url, headers=HEADERS) as client:
+            endpoint_for(client, receiver, "/named")
+
+        def counted_apart() -> bool:
+            publish(proc.url, 1)
+            return scrape(proc.url).get(series, 0) > 0
+
+        wait_until(counted_apart, 30, "an attempt counted under the application's name")
+        samples = scrape(proc.url)
+        assert samples[SUCCEEDED] >= samples[series]
+    finally:
+        assert proc.terminate() == 0, proc.output()
+
+
 @pytest.mark.parametrize("env", [{}, {"HOOKLINE_METRICS": "false"}], ids=["default", "false"])
 def test_metrics_are_off_unless_turned_on(tmp_path: Path, env: dict[str, str]) -> None:
     """By default (until their cost is within issue 15's 5 %) and with HOOKLINE_METRICS=false,

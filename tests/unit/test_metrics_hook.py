@@ -269,7 +269,7 @@ def test_process_cpu_and_memory_are_reported(tmp_path: Path) -> None:
 def test_every_exported_family_appears_in_a_scrape_with_its_type(tmp_path: Path) -> None:
     """``exported_families`` (what the shipped rules and dashboard may name) is what a
     scrape shows once every kind of event was heard, each with the type it declares."""
-    hook = MetricsHook(str(tmp_path), "1")
+    hook = MetricsHook(str(tmp_path), "1", ("acme",))
     hook(BatchCommitted("sqlite", publishes=1, messages=1, records=0, duration_s=0.001))
     hook(BreakerOpened("ep_1", 20, 5.0))
     hook(EndpointDisabled("app_1", "ep_1", "410 Gone"))
@@ -291,3 +291,49 @@ def test_labelled_counters_start_at_zero_so_the_first_event_is_counted(tmp_path:
         assert value(got, "hookline_endpoints_disabled_total", trigger=trigger) == 0
     assert value(got, "hookline_deliveries_given_up_total", reason="exhausted") == 0
     assert value(got, "hookline_retries_total", attempt="10+") == 0
+
+
+def test_named_applications_get_attempt_series_under_the_name_the_operator_gave(
+    tmp_path: Path,
+) -> None:
+    """Attempts and held deliveries of a named application count in the totals and in its
+    own series, labelled with the configured name (uid or id); an application nobody named
+    counts in the totals only, and its id never reaches a label."""
+    hook = MetricsHook(str(tmp_path), "1", ("acme", "app_2"))
+    hook.label_applications({"app_1": "acme", "app_2": "app_2"})
+    hook(attempt(200, app_id="app_1"))
+    hook(attempt(503, app_id="app_1"))
+    hook(DeliveryHeld("app_1", "ep_1"))
+    hook(attempt(200, app_id="app_2"))
+    hook(attempt(200, app_id="app_secretive"))
+    got = scrape(hook)
+    assert value(got, "hookline_attempts_total", outcome="2xx") == 3
+    assert value(got, "hookline_application_attempts_total", application="acme", outcome="2xx") == 1
+    assert value(got, "hookline_application_attempts_total", application="acme", outcome="5xx") == 1
+    held = value(
+        got, "hookline_application_attempts_total", application="acme", outcome="breaker_held"
+    )
+    assert held == 1
+    assert (
+        value(got, "hookline_application_attempts_total", application="app_2", outcome="2xx") == 1
+    )
+    assert "secretive" not in hook.exposition().decode()
+
+
+def test_a_named_application_shows_at_zero_until_its_id_is_known(tmp_path: Path) -> None:
+    """Before the look-up finds a name's application its series show 0 (so the first
+    attempt after it is seen by increase()), and its attempts count in the totals alone."""
+    hook = MetricsHook(str(tmp_path), "1", ("acme",))
+    hook(attempt(200, app_id="app_1"))
+    got = scrape(hook)
+    assert value(got, "hookline_application_attempts_total", application="acme", outcome="2xx") == 0
+    assert value(got, "hookline_attempts_total", outcome="2xx") == 1
+
+
+def test_only_configured_names_can_become_labels(tmp_path: Path) -> None:
+    """A mapping naming an application the operator did not list is ignored: the set of
+    label values is fixed at start."""
+    hook = MetricsHook(str(tmp_path), "1", ("acme",))
+    hook.label_applications({"app_1": "intruder"})
+    hook(attempt(200, app_id="app_1"))
+    assert "intruder" not in hook.exposition().decode()

@@ -8,7 +8,9 @@ merges every file with prometheus-client's ``MultiProcessCollector``, so the cou
 ``serve --processes N`` appear summed whichever process answers. Files of processes that
 exited stay: their counts were real (Prometheus sees a counter reset otherwise).
 
-Labels are bounded enums only: never an application, endpoint or message id (issue 15).
+Labels are bounded enums only: never an endpoint or message id, and an application only
+when the operator names it (``HOOKLINE_METRICS_APPLICATIONS``, at most a hundred: issue 15's
+opt-in), under the name the operator gave.
 Gauges of the queue (the due backlog, its oldest delivery, ...) come from the worker's
 background sample (``BacklogSampled``), never from a query at scrape time.
 """
@@ -150,6 +152,12 @@ LAG_SECONDS = _Spec(
     "hookline_delivery_lag_seconds",
     "From a message falling due to its first attempt's start",
 )
+APPLICATION_ATTEMPTS = _Spec(
+    "counter",
+    "hookline_application_attempts",
+    "Delivery attempts of the applications named in HOOKLINE_METRICS_APPLICATIONS",
+    ("application", "outcome"),
+)
 RETRIES = _Spec("counter", "hookline_retries", "Retry attempts by attempt number", ("attempt",))
 GIVEN_UP = _Spec(
     "counter", "hookline_deliveries_given_up", "Deliveries hookline stopped trying", ("reason",)
@@ -214,7 +222,9 @@ BUILD_INFO = _Spec("gauge", "hookline_build_info", "The running hookline's versi
 
 _SAMPLED = (DUE_BACKLOG, OLDEST_DUE, DISABLED_NOW, OPEN_BREAKERS, LIVE_WORKERS, SAMPLED_AT)
 FAMILIES: tuple[_Spec, ...] = (
-    *(ACCEPTED, DELIVERIES, ATTEMPTS, ATTEMPT_SECONDS, E2E_SECONDS, LAG_SECONDS, RETRIES),
+    *(ACCEPTED, DELIVERIES, ATTEMPTS, APPLICATION_ATTEMPTS, ATTEMPT_SECONDS, E2E_SECONDS),
+    LAG_SECONDS,
+    RETRIES,
     *(GIVEN_UP, BREAKERS, DISABLED, REQUESTS, COMMIT_SECONDS, BATCH_SIZE, PAYLOAD_BYTES),
     *(*_SAMPLED, DRAIN, PROCESS_CPU, PROCESS_RSS, ANOMALIES, OPEN_ANOMALIES, BUILD_INFO),
 )
@@ -239,14 +249,23 @@ _ALL = frozenset(
 
 
 class MetricsHook:
-    """Counts events into numbers; ``flush`` writes them to ``directory`` for scrapes."""
+    """Counts events into numbers; ``flush`` writes them to ``directory`` for scrapes.
 
-    def __init__(self, directory: str, version: str) -> None:
+    ``applications`` are the names (ids or uids) whose attempts are also counted apart;
+    the hook knows attempts by application id only, so which id each name stands for is
+    told to it (``label_applications``) by whoever can read the store."""
+
+    def __init__(self, directory: str, version: str, applications: tuple[str, ...] = ()) -> None:
         self.events: frozenset[type[Event]] = _ALL
         self.directory = directory
         self.version = version
+        self.applications = applications
         self._accepted = [0.0, 0.0]
         self._attempts = dict.fromkeys((*METRIC_OUTCOMES, OTHER), 0.0)
+        self._app_labels: dict[str, str] = {}
+        self._app_attempts = {
+            (name, outcome): 0.0 for name in applications for outcome in self._attempts
+        }
         self._attempt_seconds = _Histogram(DURATION_BUCKETS_SECONDS)
         self._latency = _Histogram(LATENCY_BUCKETS_SECONDS)
         self._lag = _Histogram(LAG_BUCKETS_SECONDS)
@@ -292,6 +311,8 @@ class MetricsHook:
                 self._batch_size[event.backend].observe(event.publishes + event.records)
             case DeliveryHeld():
                 self._attempts["breaker_held"] += 1
+                if self._app_labels:
+                    self._count_application(event.app_id, "breaker_held")
             case BacklogSampled():
                 self._sample = event
             case AnomalyDetected():
@@ -303,8 +324,23 @@ class MetricsHook:
             case EndpointDisabled():
                 self._disabled[event.trigger] = self._disabled.get(event.trigger, 0.0) + 1
 
+    def label_applications(self, names_by_id: dict[str, str]) -> None:
+        """Which application id each of ``applications`` stands for now; an id missing
+        (an application not created yet, or deleted) is counted nowhere apart."""
+        self._app_labels = {
+            app_id: n for app_id, n in names_by_id.items() if n in self.applications
+        }
+
+    def _count_application(self, app_id: str, outcome: str) -> None:
+        name = self._app_labels.get(app_id)
+        if name is not None:
+            self._app_attempts[(name, outcome)] += 1
+
     def _attempt(self, event: AttemptFinished) -> None:
-        self._attempts[attempt_outcome(event.status_code, event.error)] += 1
+        outcome = attempt_outcome(event.status_code, event.error)
+        self._attempts[outcome] += 1
+        if self._app_labels:
+            self._count_application(event.app_id, outcome)
         self._attempt_seconds.observe(event.duration_ms / 1000)
         if event.manual:
             return
@@ -329,6 +365,8 @@ class MetricsHook:
         yield from _counter(DELIVERIES, (), self._accepted[1])
         for outcome, count in self._attempts.items():
             yield from _counter(ATTEMPTS, (outcome,), count)
+        for labels, count in self._app_attempts.items():
+            yield from _counter(APPLICATION_ATTEMPTS, labels, count)
         yield from _histogram(ATTEMPT_SECONDS, (), self._attempt_seconds)
         yield from _histogram(E2E_SECONDS, (), self._latency)
         yield from _histogram(LAG_SECONDS, (), self._lag)
