@@ -475,8 +475,7 @@ async def _run(
             tasks += _counting(metrics, ops, stop)
         if api:
             await ensure_admin_token(store, settings)
-            exposition = None if metrics is None else metrics.exposition
-            services = Services(ops=ops, settings=settings, metrics=exposition)
+            services = Services(ops=ops, settings=settings, metrics=metrics)
             config = uvicorn.Config(
                 create_app(services, instrumentation),
                 host=settings.host,

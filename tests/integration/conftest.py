@@ -81,7 +81,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         work_queued=lambda: published.append(1),
         instrumentation=instrumentation,
     )
-    services = Services(ops=ops, settings=settings, metrics=metrics.exposition)
+    services = Services(ops=ops, settings=settings, metrics=metrics)
     transport = httpx.ASGITransport(app=create_app(services, instrumentation))
     async with httpx.AsyncClient(
         transport=transport,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from hookline.domain.errors import Conflict
 from hookline.instrumentation import BatchCommitted, Event, Instrumentation
 from hookline.storage.base import Store
 from tests.conftest import make_app, make_endpoint, make_message, make_store, utcnow
@@ -50,3 +51,27 @@ async def test_publishes_that_share_a_commit_are_heard_as_one_batch(
         "sqlite" if store_location[0] == "sqlite" else "postgresql"
     }
     assert all(c.duration_s >= 0 and c.records == 0 for c in commits.seen)
+
+
+async def test_a_commit_says_what_it_accepted_leaving_out_a_refused_publish(
+    heard: tuple[Store, Commits],
+) -> None:
+    """``accepted``, ``deliveries`` and ``payload_bytes`` count the messages committed and
+    their fan-out (what the metrics' accepted messages, deliveries created and payload sizes
+    are counted from); a publish refused for a duplicate eventId is in ``messages`` only."""
+    store, commits = heard
+    app = make_app()
+    await store.create_application(app)
+    for _ in range(2):
+        await store.create_endpoint(make_endpoint(app))
+    await store.publish([make_message(app, event_id="evt-1", payload=b"{}")], utcnow())
+    refused, _ = await asyncio.gather(
+        store.publish([make_message(app, event_id="evt-1")], utcnow()),
+        store.publish([make_message(app, payload=b'{"a":12345}')], utcnow()),
+        return_exceptions=True,
+    )
+    assert isinstance(refused, Conflict)
+    assert sum(c.messages for c in commits.seen) == 3
+    assert sum(c.accepted for c in commits.seen) == 2
+    assert sum(c.deliveries for c in commits.seen) == 4
+    assert sorted(size for c in commits.seen for size in c.payload_bytes) == [2, 11]

@@ -20,9 +20,7 @@ from hookline.instrumentation import (
     BreakerOpened,
     DeliveryHeld,
     EndpointDisabled,
-    MessageAccepted,
     MetricsHook,
-    RequestServed,
     prepare_directory,
 )
 from hookline.instrumentation._metrics import (
@@ -98,11 +96,15 @@ def test_an_attempt_is_labelled_by_status_class_or_by_why_it_had_no_answer(
 
 
 def test_each_event_moves_its_metric(tmp_path: Path) -> None:
-    """Accepts, attempts, give-ups, breakers, disables, requests and commits each show in the
-    scrape with their counts, histogram counts and sums; the build's version is reported."""
+    """Accepts (what each commit accepted), attempts, give-ups, breakers, disables,
+    requests and commits each show in the scrape with their counts, histogram counts and
+    sums; the build's version is reported."""
     hook = MetricsHook(str(tmp_path), "1.2.3")
-    hook(MessageAccepted("app_1", "msg_1", "user.created", 700, 3))
-    hook(MessageAccepted("app_1", "msg_2", "user.created", 2000, 1))
+    hook(
+        BatchCommitted(
+            "sqlite", 2, 3, 0, 0.001, accepted=2, deliveries=4, payload_bytes=(700, 2000)
+        )
+    )
     hook(attempt(200, duration_ms=250))
     hook(attempt(0, "timeout after 15.0s", duration_ms=15000))
     hook(attempt(500, outcome="fail", attempt_number=8))
@@ -110,8 +112,8 @@ def test_each_event_moves_its_metric(tmp_path: Path) -> None:
     hook(DeliveryHeld("app_1", "ep_1"))
     hook(BreakerOpened("ep_1", 20, 5.0))
     hook(EndpointDisabled("app_1", "ep_1", "410 Gone"))
-    hook(RequestServed("POST", "/api/v1/app/{app_id}/msg", 202, 0.002))
-    hook(RequestServed("BREW", "(no route)", 404, 0.001))
+    hook.count_request("POST", "/api/v1/app/{app_id}/msg", 202)
+    hook.count_request("BREW", "(no route)", 404)
     hook(BatchCommitted("sqlite", publishes=5, messages=5, records=3, duration_s=0.002))
     got = scrape(hook)
     assert value(got, "hookline_messages_accepted_total") == 2
@@ -137,8 +139,8 @@ def test_each_event_moves_its_metric(tmp_path: Path) -> None:
     assert value(got, "hookline_api_requests_total", **published) == 1
     unknown = {"method": "other", "route": "(no route)", "status": "4xx"}
     assert value(got, "hookline_api_requests_total", **unknown) == 1
-    assert value(got, "hookline_store_commit_seconds_count", backend="sqlite") == 1
-    assert value(got, "hookline_store_batch_size_sum", backend="sqlite") == 8
+    assert value(got, "hookline_store_commit_seconds_count", backend="sqlite") == 2
+    assert value(got, "hookline_store_batch_size_sum", backend="sqlite") == 10
     assert value(got, "hookline_build_info", version="1.2.3") == 1
 
 
@@ -175,7 +177,7 @@ def test_no_id_reaches_a_label(tmp_path: Path) -> None:
     hook = MetricsHook(str(tmp_path), "1")
     hook(attempt(200))
     hook(EndpointDisabled("app_secretive", "ep_secretive", "410 Gone"))
-    hook(MessageAccepted("app_secretive", "msg_1", "user.created", 10, 1))
+    hook(BatchCommitted("sqlite", 1, 1, 0, 0.001, accepted=1, deliveries=1, payload_bytes=(10,)))
     text = hook.exposition().decode()
     assert "secretive" not in text
     assert "msg_" not in text
@@ -184,7 +186,7 @@ def test_no_id_reaches_a_label(tmp_path: Path) -> None:
 def test_a_new_tree_starts_from_zero(tmp_path: Path) -> None:
     """Preparing the directory removes a previous run's files, so counts restart at 0."""
     old = MetricsHook(str(tmp_path), "1")
-    old(MessageAccepted("app_1", "msg_1", "e", 10, 1))
+    old(BatchCommitted("sqlite", 1, 1, 0, 0.001, accepted=1, deliveries=1, payload_bytes=(10,)))
     old.close()
     prepare_directory(str(tmp_path))
     got = scrape(MetricsHook(str(tmp_path), "1"))
@@ -273,7 +275,7 @@ def test_every_exported_family_appears_in_a_scrape_with_its_type(tmp_path: Path)
     hook(BatchCommitted("sqlite", publishes=1, messages=1, records=0, duration_s=0.001))
     hook(BreakerOpened("ep_1", 20, 5.0))
     hook(EndpointDisabled("app_1", "ep_1", "410 Gone"))
-    hook(RequestServed("GET", "/api/v1/app", 200, 0.001))
+    hook.count_request("GET", "/api/v1/app", 200)
     hook(sampled(datetime.now(UTC), 0, None, 0.0))
     hook(AnomaliesEvaluated(dict.fromkeys(ANOMALY_KINDS, 0)))
     text = hook.exposition().decode()

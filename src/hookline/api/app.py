@@ -47,6 +47,7 @@ from hookline.instrumentation import (
     NO_INSTRUMENTATION,
     REQUEST_ID,
     Instrumentation,
+    MetricsHook,
     RequestServed,
     Tracing,
 )
@@ -72,12 +73,12 @@ ABANDON_TRIES = 2
 @dataclass
 class Services:
     """What the API is built from, once per process: the operations its handlers call,
-    the settings it enforces itself (the body limit) and the metrics' exposition (None when
-    metrics are off)."""
+    the settings it enforces itself (the body limit) and the metrics (None when they are
+    off), which it counts its requests into and serves on ``/metrics``."""
 
     ops: Operations
     settings: Settings
-    metrics: Callable[[], bytes] | None = None
+    metrics: MetricsHook | None = None
 
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -103,6 +104,7 @@ class HooklineApp:
         self._page_prefixes = tuple(p + "/" for p in page_prefixes)
         self._instrumentation = instrumentation
         self._requests_heard = instrumentation.wants(RequestServed)
+        self._count_request = None if services.metrics is None else services.metrics.count_request
         self._tracing = services.ops.tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,6 +134,8 @@ class HooklineApp:
                 scope["method"], template, response.status, time.perf_counter() - started
             )
             self._instrumentation.emit(served)
+        if self._count_request is not None:
+            self._count_request(scope["method"], template, response.status)
         await send(
             {
                 "type": "http.response.start",

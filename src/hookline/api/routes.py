@@ -102,7 +102,7 @@ def create_app(
     """The JSON API, with the pages mounted under their prefixes."""
     return HooklineApp(
         services,
-        all_routes(services.metrics),
+        all_routes(None if services.metrics is None else services.metrics.exposition),
         pages=create_web_app(),
         page_prefixes=PAGE_PREFIXES,
         instrumentation=instrumentation,

@@ -216,13 +216,24 @@ class BacklogSampled:
 
 @dataclass(slots=True)
 class BatchCommitted:
-    """A batch writer committed one transaction of publishes and attempt records."""
+    """A batch writer committed one transaction of publishes and attempt records.
+
+    It also says what the transaction accepted, so that a consumer counting messages needs
+    one event per batch instead of a ``MessageAccepted`` per message (the metrics' cost,
+    docs/performance-decisions.md)."""
 
     backend: str
     publishes: int
     messages: int
     records: int
     duration_s: float
+    accepted: int = 0
+    """Messages committed: those of publishes refused whole (an idempotency conflict) are
+    in ``messages`` but not here."""
+    deliveries: int = 0
+    """Delivery rows the accepted messages created."""
+    payload_bytes: tuple[int, ...] = ()
+    """The size of each accepted message's payload (0 once expunged, or for none)."""
 
 
 @dataclass(slots=True)

@@ -49,8 +49,6 @@ from hookline.instrumentation._events import (
     DeliveryHeld,
     EndpointDisabled,
     Event,
-    MessageAccepted,
-    RequestServed,
 )
 
 FLUSH_INTERVAL_SECONDS = 1.0
@@ -243,9 +241,12 @@ _LIVESUM = "gauge_livesum"
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 _ALL = frozenset(
-    {RequestServed, MessageAccepted, AttemptFinished, DeliveryHeld, BacklogSampled}
-    | {BreakerOpened, EndpointDisabled, BatchCommitted, AnomalyDetected, AnomaliesEvaluated}
+    {AttemptFinished, DeliveryHeld, BacklogSampled, BreakerOpened, EndpointDisabled}
+    | {BatchCommitted, AnomalyDetected, AnomaliesEvaluated}
 )
+"""Not ``RequestServed`` nor ``MessageAccepted``: the API calls ``count_request`` and the
+batch writer's ``BatchCommitted`` says what each commit accepted, so a delivery's publish
+builds and dispatches no event for the metrics (docs/performance-decisions.md)."""
 
 
 class MetricsHook:
@@ -291,16 +292,12 @@ class MetricsHook:
         match event:
             case AttemptFinished():
                 self._attempt(event)
-            case RequestServed():
-                # Statuses are the server's own few; a method is the client's to choose.
-                method = event.method if event.method in _METHODS else OTHER
-                key = (method, event.route, event.status)
-                self._requests[key] = self._requests.get(key, 0.0) + 1
-            case MessageAccepted():
-                self._accepted[0] += 1
-                self._accepted[1] += event.deliveries
-                self._payload.observe(event.payload_bytes)
             case BatchCommitted():
+                if event.accepted:
+                    self._accepted[0] += event.accepted
+                    self._accepted[1] += event.deliveries
+                    for size in event.payload_bytes:
+                        self._payload.observe(size)
                 commit = self._commit_seconds.get(event.backend)
                 if commit is None:
                     commit = self._commit_seconds[event.backend] = _Histogram(
@@ -323,6 +320,13 @@ class MetricsHook:
                 self._breakers[event.reason] = self._breakers.get(event.reason, 0.0) + 1
             case EndpointDisabled():
                 self._disabled[event.trigger] = self._disabled.get(event.trigger, 0.0) + 1
+
+    def count_request(self, method: str, route: str, status: int) -> None:
+        """One API answer, by route template (never the raw path) and status: called by the
+        API itself rather than heard as an event, as it happens once per publish."""
+        # Statuses are the server's own few; a method is the client's to choose.
+        key = (method if method in _METHODS else OTHER, route, status)
+        self._requests[key] = self._requests.get(key, 0.0) + 1
 
     def label_applications(self, names_by_id: dict[str, str]) -> None:
         """Which application id each of ``applications`` stands for now; an id missing

@@ -134,11 +134,30 @@ class GroupCommit:
         if handoff is not None and offer is not None:
             handoff.accept(offer, deliveries.claimed, deliveries.left_for)
         if self._commits_heard:
-            messages = sum(len(request.messages) for request in batch)
             elapsed = time.perf_counter() - started
-            committed = BatchCommitted(self._backend, len(batch), messages, len(outcomes), elapsed)
-            self._instrumentation.emit(committed)
+            self._instrumentation.emit(_committed(self._backend, batch, routed, outcomes, elapsed))
         _settle(batch, routed, records)
+
+
+def _committed(
+    backend: str,
+    batch: Sequence[PendingPublish],
+    routed: Sequence[Routed | Exception],
+    outcomes: Sequence[AttemptOutcome],
+    elapsed: float,
+) -> BatchCommitted:
+    messages = accepted = deliveries = 0
+    sizes: list[int] = []
+    for request, fanned in zip(batch, routed, strict=True):
+        messages += len(request.messages)
+        if isinstance(fanned, Exception):
+            continue
+        accepted += len(request.messages)
+        deliveries += sum(map(len, fanned))
+        sizes += [0 if msg.payload is None else len(msg.payload) for msg in request.messages]
+    return BatchCommitted(
+        backend, len(batch), messages, len(outcomes), elapsed, accepted, deliveries, tuple(sizes)
+    )
 
 
 def _fail(batch: Sequence[PendingPublish], records: Sequence[_Records], exc: BaseException) -> None:
