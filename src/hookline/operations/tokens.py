@@ -112,12 +112,14 @@ async def create_token(
     app = None
     if request.app_key is not None:
         app = await applications.resolve(ops, principal, request.app_key)
-    issued = await _issue(ops, None if app is None else app.id, request, networks)
-    await _created(ops, principal, issued.record)
+    issued = await issue(ops, None if app is None else app.id, request, networks)
+    await record_created(ops, principal, issued.record)
     return issued
 
 
-async def _created(ops: Operations, principal: Principal, token: AccessToken, **more: Any) -> None:
+async def record_created(
+    ops: Operations, principal: Principal, token: AccessToken, **more: Any
+) -> None:
     """Audit a new token: what it may do and until when; its name is a label, not a secret,
     and the token itself is never recorded."""
     summary = a.summary(
@@ -149,12 +151,14 @@ def allowed_networks(entries: Sequence[str] | None) -> tuple[Network, ...] | Non
         raise InvalidRequest(str(exc), loc=("body", "allowedNetworks")) from None
 
 
-async def _issue(
+async def issue(
     ops: Operations,
     app_id: str | None,
     request: TokenRequest,
     networks: tuple[Network, ...] | None = None,
 ) -> IssuedToken:
+    """Store a new token's hash and return its plaintext, once: every way a token comes
+    to be (the API, the portal link, a console sign-in) goes through here."""
     now = ops.clock()
     prefix = TOKEN_PREFIX_APP if app_id else TOKEN_PREFIX_ADMIN
     plaintext = prefix + secrets.token_urlsafe(32)
@@ -190,8 +194,8 @@ async def portal_access(
     request = TokenRequest(
         app_key, None, expiry, capabilities, read_only=read_only, session_id=session_id
     )
-    issued = await _issue(ops, app.id, request)
-    await _created(ops, principal, issued.record, portal=True)
+    issued = await issue(ops, app.id, request)
+    await record_created(ops, principal, issued.record, portal=True)
     return PortalAccess(
         url=f"{ops.base_url}/portal/{app.id}#key={issued.token}", token=issued.token
     )
@@ -321,8 +325,8 @@ async def ensure_admin_token(
     # revoke the fleet's token); revoke it by id if it should go.
     if await ops.store.count_admin_tokens() > 0:
         return None
-    issued = await _issue(ops, None, TokenRequest(name="generated at first start"))
-    await _created(ops, principal, issued.record, generated=True)
+    issued = await issue(ops, None, TokenRequest(name="generated at first start"))
+    await record_created(ops, principal, issued.record, generated=True)
     return issued.token
 
 
