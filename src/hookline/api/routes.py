@@ -103,7 +103,7 @@ def create_app(
     return HooklineApp(
         services,
         all_routes(services.metrics),
-        pages=create_web_app(),
+        pages=lambda gate: create_web_app(services.ops, services.settings, gate),
         page_prefixes=PAGE_PREFIXES,
         instrumentation=instrumentation,
     )

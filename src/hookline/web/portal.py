@@ -1,0 +1,404 @@
+"""The consumer portal: ``/portal/{app_id}`` and the fragments its screens are made of.
+
+The page at ``/portal/{app_id}`` is a shell with no data in it: the token travels in the
+link's URL fragment, which browsers never send, so the server cannot know who opens it.
+Every screen is an HTML fragment under ``/portal/{app_id}/…`` that htmx fetches with the
+token as a bearer header, and each fragment route declares the capability it needs, as
+the API's routes do (``FragmentRoute``). The screens hide what the token cannot do; the
+routes refuse it anyway, so a hand-made request gets the API's 401 or 403.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from jinja2 import Environment
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from hookline.domain.capabilities import Capability
+from hookline.domain.errors import (
+    Conflict,
+    Forbidden,
+    HooklineError,
+    InvalidRequest,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
+from hookline.domain.headers import InvalidHeader, normalize_headers
+from hookline.domain.models import Endpoint
+from hookline.operations import endpoints, event_types
+from hookline.operations.context import Operations
+from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
+from hookline.storage.base import MAX_LIST_LIMIT, ListQuery
+from hookline.web import branding
+from hookline.web.forms import EndpointForm, FieldErrors, errors_of, posted_form
+from hookline.web.session import Caller, Gate, Refused, authenticate
+
+log = logging.getLogger("hookline.web")
+
+MAX_GRACE_HOURS = 168
+"""A rotated secret's overlap window, at most the operations' 7 days."""
+DEFAULT_GRACE_HOURS = 24
+MAIN = "#portal-main"
+"""Where a refusal is shown, whatever element asked: the screen's main region."""
+_STATUS: tuple[tuple[type[HooklineError], int], ...] = (
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidRequest, 422),
+    (Unavailable, 503),
+)
+Handler = Callable[[Request, Caller], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class PortalConfig:
+    """What the portal takes from the settings."""
+
+    frame_ancestors: str = "'self'"
+    dev: bool = False
+
+
+class Portal:
+    """The portal's routes over the operations, the gate and the templates."""
+
+    def __init__(
+        self, ops: Operations, gate: Gate, templates: Environment, config: PortalConfig
+    ) -> None:
+        self._ops = ops
+        self._gate = gate
+        self._templates = templates
+        self._config = config
+
+    def routes(self, prefix: str) -> list[Route]:
+        base = prefix + "/{app_id}"
+        manage, view = Capability.MANAGE_ENDPOINT, Capability.VIEW_BASE
+        fragments = [
+            ("GET", "/endpoints", self.list_endpoints, view),
+            ("GET", "/endpoints/new", self.new_endpoint, manage),
+            ("POST", "/endpoints", self.create_endpoint, manage),
+            ("GET", "/endpoints/{endpoint_id}", self.show_endpoint, view),
+            ("GET", "/endpoints/{endpoint_id}/edit", self.edit_endpoint, manage),
+            ("POST", "/endpoints/{endpoint_id}", self.update_endpoint, manage),
+            ("POST", "/endpoints/{endpoint_id}/disable", self.disable, manage),
+            ("POST", "/endpoints/{endpoint_id}/enable", self.enable, manage),
+            (
+                "GET",
+                "/endpoints/{endpoint_id}/secret",
+                self.reveal_secret,
+                Capability.VIEW_ENDPOINT_SECRET,
+            ),
+            (
+                "POST",
+                "/endpoints/{endpoint_id}/secret/rotate",
+                self.rotate_secret,
+                Capability.MANAGE_ENDPOINT_SECRET,
+            ),
+            ("GET", "/event-types", self.list_event_types, view),
+        ]
+        return [
+            Route(base, self.shell, methods=["GET"]),
+            *(
+                Route(base + path, self._fragment(handler, capability), methods=[method])
+                for method, path, handler, capability in fragments
+            ),
+        ]
+
+    # The shell -------------------------------------------------------------------------
+
+    async def shell(self, request: Request) -> Response:
+        """The page the link opens: the layout, the branding, and a first fragment to load."""
+        app_id = request.path_params["app_id"]
+        nonce = secrets.token_urlsafe(16)
+        try:
+            brand = branding.parse(request.query_params, dev=self._config.dev)
+        except InvalidRequest as exc:
+            page = self._render("portal/bad_link.html", app_id=app_id, message=exc.detail)
+            return self._html(page, 400, nonce)
+        page = self._render("portal/shell.html", app_id=app_id, brand=brand, nonce=nonce)
+        return self._html(page, 200, nonce)
+
+    # Endpoints -------------------------------------------------------------------------
+
+    async def list_endpoints(self, request: Request, caller: Caller) -> Response:
+        wanted = request.query_params.get("eventType") or None
+        page = await endpoints.list_shown(
+            self._ops, caller.principal, caller.app_key, ListQuery(limit=MAX_LIST_LIMIT)
+        )
+        shown = [pair for pair in page.data if receives(pair[0], wanted)]
+        return self._fragment_page(
+            "portal/endpoints.html",
+            caller,
+            endpoints=shown,
+            more=not page.done,
+            event_type=wanted,
+            catalog=await self._catalog(caller),
+        )
+
+    async def new_endpoint(self, request: Request, caller: Caller) -> Response:
+        return await self._form(caller, EndpointForm(), FieldErrors(), None)
+
+    async def create_endpoint(self, request: Request, caller: Caller) -> Response:
+        form = EndpointForm.posted(await posted_form(request))
+        try:
+            fields = EndpointFields(
+                url=form.url,
+                description=form.description,
+                throttle_rate=form.throttle_rate(),
+                disabled=form.disabled,
+                event_types=list(form.event_types) or None,
+                channels=form.channel_list(),
+                headers=form.header_map(),
+            )
+            created = await endpoints.create(self._ops, caller.principal, caller.app_key, fields)
+        except InvalidRequest as exc:
+            return await self._form(caller, form, errors_of(exc), None, status=422)
+        return await self._detail(caller, created.id, notice="Endpoint created.", status=201)
+
+    async def show_endpoint(self, request: Request, caller: Caller) -> Response:
+        return await self._detail(caller, request.path_params["endpoint_id"])
+
+    async def edit_endpoint(self, request: Request, caller: Caller) -> Response:
+        found = await endpoints.get(
+            self._ops, caller.principal, caller.app_key, request.path_params["endpoint_id"]
+        )
+        shown, _ = await endpoints.headers(self._ops, caller.principal, caller.app_key, found.id)
+        form = EndpointForm(
+            url=found.url,
+            description=found.description,
+            event_types=found.event_types or (),
+            channels=", ".join(found.channels or ()),
+            rate_limit="" if found.throttle_rate is None else str(found.throttle_rate),
+            headers="\n".join(f"{name}: {value}" for name, value in shown.items()),
+            disabled=found.disabled,
+        )
+        return await self._form(caller, form, FieldErrors(), found)
+
+    async def update_endpoint(self, request: Request, caller: Caller) -> Response:
+        key = request.path_params["endpoint_id"]
+        found = await endpoints.get(self._ops, caller.principal, caller.app_key, key)
+        form = EndpointForm.posted(await posted_form(request))
+        try:
+            await self._apply(caller, found, form)
+        except InvalidRequest as exc:
+            return await self._form(caller, form, errors_of(exc), found, status=422)
+        return await self._detail(caller, found.id, notice="Endpoint saved.")
+
+    async def _apply(self, caller: Caller, found: Endpoint, form: EndpointForm) -> None:
+        """The form's changes: every value is checked before the first write, so a refused
+        form changes nothing; the fields, then the custom headers if they changed."""
+        given = form.header_map()
+        try:
+            normalize_headers(given)
+        except InvalidHeader as exc:
+            raise InvalidRequest(str(exc), loc=("body", "headers")) from exc
+        patch = EndpointPatch(
+            url=form.url,
+            description=form.description,
+            throttle_rate=form.throttle_rate(),
+            disabled=form.disabled,
+            event_types=list(form.event_types) or None,
+            channels=form.channel_list(),
+        )
+        ops, who, app = self._ops, caller.principal, caller.app_key
+        await endpoints.patch(ops, who, app, found.id, patch)
+        shown, _ = await endpoints.headers(ops, who, app, found.id)
+        if given != shown:
+            kept = {name.lower() for name in given}
+            delete = [name for name in shown if name.lower() not in kept]
+            changes = HeadersPatch(headers=given, delete=delete)
+            await endpoints.update_headers(ops, who, app, found.id, changes)
+
+    async def disable(self, request: Request, caller: Caller) -> Response:
+        return await self._set_disabled(request, caller, True)
+
+    async def enable(self, request: Request, caller: Caller) -> Response:
+        return await self._set_disabled(request, caller, False)
+
+    async def _set_disabled(self, request: Request, caller: Caller, disabled: bool) -> Response:
+        key = request.path_params["endpoint_id"]
+        changes = EndpointPatch(disabled=disabled)
+        await endpoints.patch(self._ops, caller.principal, caller.app_key, key, changes)
+        notice = "Endpoint disabled." if disabled else "Endpoint enabled."
+        return await self._detail(caller, key, notice=notice)
+
+    async def reveal_secret(self, request: Request, caller: Caller) -> Response:
+        key = request.path_params["endpoint_id"]
+        found = await endpoints.secret(self._ops, caller.principal, caller.app_key, key)
+        return self._fragment_page("portal/secret.html", caller, secret=found, endpoint_id=key)
+
+    async def rotate_secret(self, request: Request, caller: Caller) -> Response:
+        key = request.path_params["endpoint_id"]
+        form = await posted_form(request)
+        hours = grace_hours(form.get("graceHours"))
+        rotated = await endpoints.rotate_secret(
+            self._ops, caller.principal, caller.app_key, key, None, timedelta(hours=hours)
+        )
+        return self._fragment_page(
+            "portal/secret.html", caller, secret=rotated, endpoint_id=key, rotated=hours
+        )
+
+    async def list_event_types(self, request: Request, caller: Caller) -> Response:
+        return self._fragment_page(
+            "portal/event_types.html", caller, catalog=await self._catalog(caller)
+        )
+
+    # Rendering -------------------------------------------------------------------------
+
+    async def _detail(
+        self, caller: Caller, key: str, *, notice: str | None = None, status: int = 200
+    ) -> Response:
+        found, circuit = await endpoints.show(self._ops, caller.principal, caller.app_key, key)
+        headers: dict[str, str] = {}
+        hidden: list[str] = []
+        if caller.may(Capability.VIEW_ENDPOINT_SECRET):
+            headers, hidden = await endpoints.headers(
+                self._ops, caller.principal, caller.app_key, found.id
+            )
+        return self._fragment_page(
+            "portal/endpoint.html",
+            caller,
+            status=status,
+            endpoint=found,
+            circuit=circuit,
+            headers=headers,
+            hidden_headers=hidden,
+            notice=notice,
+            default_grace=DEFAULT_GRACE_HOURS,
+            max_grace=MAX_GRACE_HOURS,
+        )
+
+    async def _form(
+        self,
+        caller: Caller,
+        form: EndpointForm,
+        errors: FieldErrors,
+        existing: Endpoint | None,
+        *,
+        status: int = 200,
+    ) -> Response:
+        return self._fragment_page(
+            "portal/endpoint_form.html",
+            caller,
+            status=status,
+            form=form,
+            errors=errors,
+            existing=existing,
+            catalog=await self._catalog(caller),
+        )
+
+    async def _catalog(self, caller: Caller) -> list[Any]:
+        found = await event_types.list_event_types(
+            self._ops, caller.principal, ListQuery(limit=MAX_LIST_LIMIT)
+        )
+        return list(found.data)
+
+    def _fragment_page(
+        self, template: str, caller: Caller, *, status: int = 200, **context: Any
+    ) -> Response:
+        page = self._render(
+            template,
+            app_id=caller.app_key,
+            can_manage=caller.may(Capability.MANAGE_ENDPOINT),
+            can_view_secret=caller.may(Capability.VIEW_ENDPOINT_SECRET),
+            can_rotate=caller.may(Capability.MANAGE_ENDPOINT_SECRET),
+            **context,
+        )
+        return self._html(page, status)
+
+    def _render(self, template: str, **context: Any) -> str:
+        return self._templates.get_template(template).render(**context)
+
+    def _html(self, page: str, status: int, nonce: str | None = None) -> Response:
+        response = HTMLResponse(page, status)
+        for name, value in security_headers(self._config, nonce).items():
+            response.headers[name] = value
+        return response
+
+    # Authentication and errors ---------------------------------------------------------
+
+    def _fragment(self, handler: Handler, capability: Capability) -> Callable[[Request], Any]:
+        """The route's handler behind the token check and the capability it declares; a
+        refusal or an error becomes a fragment the screen shows in its main region."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                caller = await authenticate(self._gate, request, capability)
+                return await handler(request, caller)
+            except HooklineError as exc:
+                return self._refusal(exc)
+            except Exception:
+                log.exception("unhandled error on %s %s", request.method, request.url.path)
+                error = HooklineError("An unexpected error occurred; nothing more is known here")
+                return self._refusal(error, 500)
+
+        return endpoint
+
+    def _refusal(self, exc: HooklineError, status: int | None = None) -> Response:
+        if status is None:
+            status = refusal_status(exc)
+        page = self._render("portal/refusal.html", status=status, message=exc.detail)
+        response = self._html(page, status)
+        response.headers["hx-retarget"] = MAIN
+        response.headers["hx-reswap"] = "innerHTML"
+        if isinstance(exc, Refused) and exc.retry_after is not None:
+            response.headers["retry-after"] = exc.retry_after
+        return response
+
+
+def refusal_status(exc: HooklineError) -> int:
+    """The status the API answers the same error with (``api/errors.py``)."""
+    if isinstance(exc, Refused):
+        return exc.status
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def receives(endpoint: Endpoint, event_type: str | None) -> bool:
+    """Whether the endpoint gets messages of ``event_type``: no filter receives them all."""
+    return event_type is None or endpoint.event_types is None or event_type in endpoint.event_types
+
+
+def grace_hours(value: Any) -> int:
+    """The overlap window of a rotation, in whole hours from 0 to 168."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        return DEFAULT_GRACE_HOURS
+    if not text.isdigit() or int(text) > MAX_GRACE_HOURS:
+        raise InvalidRequest(
+            f"The old secret's overlap must be 0 to {MAX_GRACE_HOURS} hours",
+            loc=("body", "graceHours"),
+        )
+    return int(text)
+
+
+def security_headers(config: PortalConfig, nonce: str | None = None) -> dict[str, str]:
+    """Every portal response's: where it may be framed, what it may load, no caching (a
+    fragment may hold a secret), no sniffing, no referrer."""
+    style = "'self'" + ("" if nonce is None else f" 'nonce-{nonce}'")
+    images = "'self' https:" + (" http://127.0.0.1:* http://localhost:*" if config.dev else "")
+    policy = (
+        "default-src 'none'; script-src 'self'; connect-src 'self'; "
+        f"style-src {style}; img-src {images}; form-action 'self'; base-uri 'none'; "
+        f"frame-ancestors {config.frame_ancestors}"
+    )
+    return {
+        "content-security-policy": policy,
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+    }
+
+
+__all__ = ["Portal", "PortalConfig", "receives", "refusal_status", "security_headers"]

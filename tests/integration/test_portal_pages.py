@@ -1,0 +1,327 @@
+"""The portal's pages through the real app (``create_app``): the shell, its static files,
+and the fragments' authentication, capabilities and form validation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from tests.integration.conftest import Api
+
+APP = "acme"
+
+
+async def _portal_token(api: Api, **body: Any) -> str:
+    created = await api.client.post("/api/v1/app", json={"name": "Acme", "uid": APP})
+    assert created.status_code in (201, 409), created.text
+    r = await api.client.post(f"/api/v1/auth/app-portal-access/{APP}", json=body)
+    assert r.status_code == 200, r.text
+    return str(r.json()["token"])
+
+
+async def _app_id(api: Api) -> str:
+    return str((await api.client.get(f"/api/v1/app/{APP}")).json()["id"])
+
+
+def _page(api: Api, token: str | None = None) -> httpx.AsyncClient:
+    """A browser's htmx requests: the bearer token only, no admin header."""
+    headers = {} if token is None else {"authorization": f"Bearer {token}"}
+    return httpx.AsyncClient(
+        transport=api.client._transport, base_url="http://hookline", headers=headers
+    )
+
+
+async def _endpoints(api: Api) -> list[dict[str, Any]]:
+    r = await api.client.get(f"/api/v1/app/{APP}/endpoint")
+    data: list[dict[str, Any]] = r.json()["data"]
+    return data
+
+
+async def _event_type(api: Api, name: str) -> None:
+    r = await api.client.post("/api/v1/event-type", json={"name": name, "description": name})
+    assert r.status_code == 201, r.text
+
+
+async def test_the_shell_is_html_with_its_assets_and_a_frame_ancestors_policy(api: Api) -> None:
+    """The shell answers without a token (the token is in the fragment, never sent), with
+    the application id escaped, its script and htmx served from the package, and
+    ``frame-ancestors 'self'`` by default."""
+    async with _page(api) as web:
+        r = await web.get("/portal/app_<b>")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert "app_&lt;b&gt;" in r.text and "app_<b>" not in r.text
+        assert "frame-ancestors 'self'" in r.headers["content-security-policy"]
+        assert r.headers["cache-control"] == "no-store"
+        for asset in ("/static/hookline.css", "/static/portal.js"):
+            assert asset in r.text
+            assert (await web.get(asset)).status_code == 200
+        htmx = await web.get("/static/vendor/htmx/htmx.min.js")
+        assert htmx.status_code == 200 and "htmx" in htmx.text
+        assert (await web.get("/static/vendor/uplot/uPlot.iife.min.js")).status_code == 200
+
+
+async def test_branding_parameters_become_css_variables_in_a_nonced_style(api: Api) -> None:
+    """Svix's ``primaryColor``, ``fontFamily``, ``darkMode`` and ``icon`` set the page's
+    custom properties, theme and logo; the style element carries the policy's nonce."""
+    query = {
+        "primaryColor": "#ff5500",
+        "fontFamily": "Inter, Helvetica Neue",
+        "darkMode": "true",
+        "icon": "https://cdn.example.com/logo.png",
+    }
+    async with _page(api) as web:
+        r = await web.get("/portal/app_1", params=query)
+    assert r.status_code == 200, r.text
+    assert "--brand-primary: #ff5500;" in r.text
+    assert "--brand-font: Inter, Helvetica Neue, system-ui, sans-serif;" in r.text
+    assert 'data-theme="dark"' in r.text
+    assert 'src="https://cdn.example.com/logo.png"' in r.text
+    nonce = re.search(r'<style nonce="([^"]+)"', r.text)
+    assert nonce is not None
+    assert f"'nonce-{nonce.group(1)}'" in r.headers["content-security-policy"]
+
+
+async def test_a_branding_value_outside_its_grammar_is_a_400_naming_the_parameter(
+    api: Api,
+) -> None:
+    """A colour that is not one, a font with CSS in it, or a logo that is not https is
+    refused with the parameter named, and the value never reaches a style or attribute."""
+    bad = [
+        {"primaryColor": "red;}body{display:none"},
+        {"fontFamily": "x;}</style><script>alert(1)</script>"},
+        {"icon": "javascript:alert(1)"},
+        {"icon": "http://127.0.0.1/logo.png"},
+        {"darkMode": "sometimes"},
+    ]
+    async with _page(api) as web:
+        for query in bad:
+            r = await web.get("/portal/app_1", params=query)
+            (name,) = query
+            assert r.status_code == 400, query
+            assert name in r.text
+            assert "<script>alert" not in r.text and "display:none" not in r.text
+
+
+async def test_a_fragment_without_a_valid_token_is_a_401_shown_in_the_main_region(
+    api: Api,
+) -> None:
+    """No token, an unknown one: 401 with a clear message, retargeted to the main region."""
+    await _portal_token(api)
+    for token in (None, "hl_app_not-a-token"):
+        async with _page(api, token) as web:
+            r = await web.get(f"/portal/{APP}/endpoints")
+        assert r.status_code == 401, r.text
+        assert "Your access has ended" in r.text and "Open the portal again" in r.text
+        assert r.headers["hx-retarget"] == "#portal-main"
+
+
+async def test_logout_and_expire_all_end_a_portal_token_on_the_next_fragment(api: Api) -> None:
+    """Revocation works as in the API: the next fragment request is refused."""
+    token = await _portal_token(api)
+    async with _page(api, token) as web:
+        assert (await web.get(f"/portal/{APP}/endpoints")).status_code == 200
+        assert (await web.post("/api/v1/auth/logout")).status_code == 204
+        assert (await web.get(f"/portal/{APP}/endpoints")).status_code == 401
+    other = await _portal_token(api)
+    expired = await api.client.post(f"/api/v1/auth/app/{APP}/expire-all", json={})
+    assert expired.status_code == 204
+    async with _page(api, other) as web:
+        assert (await web.get(f"/portal/{APP}/endpoints")).status_code == 401
+
+
+async def test_another_applications_token_sees_this_application_as_absent(api: Api) -> None:
+    """Tenant isolation holds in the pages: another application's token gets 404."""
+    await _portal_token(api)
+    await api.client.post("/api/v1/app", json={"name": "Other", "uid": "other"})
+    r = await api.client.post("/api/v1/auth/app-portal-access/other", json={})
+    async with _page(api, r.json()["token"]) as web:
+        answer = await web.get(f"/portal/{APP}/endpoints")
+    assert answer.status_code == 404
+
+
+async def test_a_read_only_token_sees_no_controls_and_every_change_is_a_403(api: Api) -> None:
+    """``readOnly``: the list and detail show no create, edit, disable or secret controls,
+    and posting to each mutating route directly is refused with 403, changing nothing."""
+    token = await _portal_token(api, readOnly=True)
+    made = await api.client.post(
+        f"/api/v1/app/{APP}/endpoint", json={"url": "https://example.com/hook"}
+    )
+    endpoint = made.json()
+    before = (await api.client.get(f"/api/v1/app/{APP}/endpoint/{endpoint['id']}")).json()
+    secret = (await api.client.get(f"/api/v1/app/{APP}/endpoint/{endpoint['id']}/secret")).json()
+    base = f"/portal/{APP}/endpoints"
+    async with _page(api, token) as web:
+        listing = await web.get(base)
+        assert listing.status_code == 200 and "https://example.com/hook" in listing.text
+        assert "Add endpoint" not in listing.text
+        detail = await web.get(f"{base}/{endpoint['id']}")
+        assert detail.status_code == 200
+        for control in ("Edit", "Disable", "Reveal secret", "Rotate secret"):
+            assert f">{control}<" not in detail.text
+        refused = [
+            await web.get(f"{base}/new"),
+            await web.post(base, data={"url": "https://example.com/other"}),
+            await web.get(f"{base}/{endpoint['id']}/edit"),
+            await web.post(f"{base}/{endpoint['id']}", data={"url": "https://evil.example"}),
+            await web.post(f"{base}/{endpoint['id']}/disable"),
+            await web.get(f"{base}/{endpoint['id']}/secret"),
+            await web.post(f"{base}/{endpoint['id']}/secret/rotate", data={"graceHours": "0"}),
+        ]
+    for answer in refused:
+        assert answer.status_code == 403, (answer.request.url, answer.text)
+        assert "Not allowed" in answer.text
+    after = (await api.client.get(f"/api/v1/app/{APP}/endpoint/{endpoint['id']}")).json()
+    assert after == before and len(await _endpoints(api)) == 1
+    again = await api.client.get(f"/api/v1/app/{APP}/endpoint/{endpoint['id']}/secret")
+    assert again.json() == secret
+
+
+async def test_creating_an_endpoint_through_the_form_stores_it_as_the_api_shows_it(
+    api: Api,
+) -> None:
+    """Every field of the form reaches the endpoint: url, description, event types,
+    channels, rate limit, headers and the disabled flag; the answer is its detail (201)."""
+    token = await _portal_token(api)
+    await _event_type(api, "invoice.paid")
+    form = {
+        "url": "https://example.com/hooks",
+        "description": "Billing",
+        "eventTypes": "invoice.paid",
+        "channels": "eu, billing",
+        "rateLimit": "12",
+        "headers": "X-Team: billing",
+        "disabled": "on",
+    }
+    async with _page(api, token) as web:
+        r = await web.post(f"/portal/{APP}/endpoints", data=form)
+        assert r.status_code == 201, r.text
+        assert "Endpoint created." in r.text and "https://example.com/hooks" in r.text
+        listing = await web.get(f"/portal/{APP}/endpoints")
+    assert "https://example.com/hooks" in listing.text
+    (stored,) = await _endpoints(api)
+    assert stored["url"] == "https://example.com/hooks" and stored["description"] == "Billing"
+    assert stored["filterTypes"] == ["invoice.paid"] and stored["channels"] == ["eu", "billing"]
+    assert stored["rateLimit"] == 12 and stored["disabled"] is True
+    headers = await api.client.get(f"/api/v1/app/{APP}/endpoint/{stored['id']}/headers")
+    assert headers.json()["headers"] == {"X-Team": "billing"}
+
+
+async def test_a_refused_form_is_shown_again_with_the_error_beside_its_field(api: Api) -> None:
+    """The operations' rules and the form's own: a bad URL, an unknown event type, a rate
+    limit that is not a number, a header line without a colon; each a 422 with the message
+    next to its field and the values kept, and nothing stored."""
+    token = await _portal_token(api)
+    cases = [
+        ({"url": "not a url"}, "url"),
+        ({"url": "https://example.com/h", "eventTypes": "no.such"}, "eventTypes"),
+        ({"url": "https://example.com/h", "rateLimit": "fast"}, "rateLimit"),
+        ({"url": "https://example.com/h", "headers": "no colon here"}, "headers"),
+        ({"url": "https://example.com/h", "channels": "bad channel!"}, "channels"),
+    ]
+    async with _page(api, token) as web:
+        for form, field in cases:
+            r = await web.post(f"/portal/{APP}/endpoints", data=form)
+            assert r.status_code == 422, (form, r.text)
+            assert f'id="{field}-error"' in r.text, (form, r.text)
+            assert 'aria-invalid="true"' in r.text
+    assert await _endpoints(api) == []
+
+
+async def test_editing_an_endpoint_changes_its_fields_and_headers(api: Api) -> None:
+    """The edit form is filled from the endpoint; saving patches the fields, replaces the
+    shown headers (a removed line deletes its header) and clears an emptied rate limit."""
+    token = await _portal_token(api)
+    made = await api.client.post(
+        f"/api/v1/app/{APP}/endpoint",
+        json={"url": "https://example.com/a", "rateLimit": 5, "headers": {"X-Old": "1"}},
+    )
+    key = made.json()["id"]
+    async with _page(api, token) as web:
+        form = await web.get(f"/portal/{APP}/endpoints/{key}/edit")
+        assert form.status_code == 200 and "X-Old: 1" in form.text
+        saved = await web.post(
+            f"/portal/{APP}/endpoints/{key}",
+            data={"url": "https://example.com/b", "description": "New", "headers": "X-New: 2"},
+        )
+        assert saved.status_code == 200 and "Endpoint saved." in saved.text
+    stored = (await api.client.get(f"/api/v1/app/{APP}/endpoint/{key}")).json()
+    assert stored["url"] == "https://example.com/b" and stored["description"] == "New"
+    assert stored["rateLimit"] is None
+    headers = (await api.client.get(f"/api/v1/app/{APP}/endpoint/{key}/headers")).json()
+    assert headers["headers"] == {"X-New": "2"}
+
+
+async def test_a_refused_edit_changes_nothing(api: Api) -> None:
+    """A bad header on an edit that also changes the URL stores neither."""
+    token = await _portal_token(api)
+    made = await api.client.post(f"/api/v1/app/{APP}/endpoint", json={"url": "https://e.com/a"})
+    key = made.json()["id"]
+    before = (await api.client.get(f"/api/v1/app/{APP}/endpoint/{key}")).json()
+    async with _page(api, token) as web:
+        r = await web.post(
+            f"/portal/{APP}/endpoints/{key}",
+            data={"url": "https://e.com/changed", "headers": "Connection: close"},
+        )
+    assert r.status_code == 422 and 'id="headers-error"' in r.text
+    assert (await api.client.get(f"/api/v1/app/{APP}/endpoint/{key}")).json() == before
+
+
+async def test_disable_enable_reveal_and_rotate_act_as_the_api(api: Api) -> None:
+    """Disable and enable flip the endpoint; the revealed secret is the API's; a rotation
+    makes a new one, which the API then shows."""
+    token = await _portal_token(api)
+    made = await api.client.post(f"/api/v1/app/{APP}/endpoint", json={"url": "https://e.com/a"})
+    key = made.json()["id"]
+    secret_url = f"/api/v1/app/{APP}/endpoint/{key}/secret"
+    old = (await api.client.get(secret_url)).json()["key"]
+    async with _page(api, token) as web:
+        assert (await web.post(f"/portal/{APP}/endpoints/{key}/disable")).status_code == 200
+        stored = await api.client.get(f"/api/v1/app/{APP}/endpoint/{key}")
+        assert stored.json()["disabled"] is True
+        assert (await web.post(f"/portal/{APP}/endpoints/{key}/enable")).status_code == 200
+        stored = await api.client.get(f"/api/v1/app/{APP}/endpoint/{key}")
+        assert stored.json()["disabled"] is False
+        shown = await web.get(f"/portal/{APP}/endpoints/{key}/secret")
+        assert shown.status_code == 200 and old in shown.text
+        rotate = f"/portal/{APP}/endpoints/{key}/secret/rotate"
+        bad = await web.post(rotate, data={"graceHours": "999"})
+        assert bad.status_code == 422
+        assert (await api.client.get(secret_url)).json()["key"] == old
+        rotated = await web.post(
+            f"/portal/{APP}/endpoints/{key}/secret/rotate", data={"graceHours": "1"}
+        )
+    new = (await api.client.get(secret_url)).json()["key"]
+    assert rotated.status_code == 200 and new != old and new in rotated.text
+
+
+async def test_the_list_filters_by_event_type(api: Api) -> None:
+    """``eventType`` keeps the endpoints that receive it: those filtering on it, and those
+    with no filter at all."""
+    token = await _portal_token(api)
+    await _event_type(api, "a.one")
+    await _event_type(api, "b.two")
+    for url, types in (("https://e.com/one", ["a.one"]), ("https://e.com/two", ["b.two"])):
+        await api.client.post(
+            f"/api/v1/app/{APP}/endpoint", json={"url": url, "filterTypes": types}
+        )
+    await api.client.post(f"/api/v1/app/{APP}/endpoint", json={"url": "https://e.com/all"})
+    async with _page(api, token) as web:
+        r = await web.get(f"/portal/{APP}/endpoints", params={"eventType": "a.one"})
+    assert "https://e.com/one" in r.text and "https://e.com/all" in r.text
+    assert "https://e.com/two" not in r.text
+
+
+async def test_the_event_catalog_shows_each_type_with_its_schema(api: Api) -> None:
+    """The catalog lists the event types with their description and schema, escaped."""
+    token = await _portal_token(api)
+    schema = {"type": "object", "examples": [{"id": "<b>1</b>"}]}
+    await api.client.post(
+        "/api/v1/event-type",
+        json={"name": "user.created", "description": "A user", "schemas": {"1": schema}},
+    )
+    async with _page(api, token) as web:
+        r = await web.get(f"/portal/{APP}/event-types")
+    assert r.status_code == 200 and "user.created" in r.text and "A user" in r.text
+    assert "<b>1</b>" not in r.text
