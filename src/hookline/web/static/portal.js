@@ -37,8 +37,12 @@
       event.detail.isError = false;
     }
   });
+  // A new screen moves focus to its heading, so that a screen reader announces it and the
+  // next Tab starts there; the first screen leaves focus where the page put it (the top).
+  var firstScreen = true;
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target;
+    if (firstScreen) { firstScreen = false; return; }
     if (target && target.id === "portal-main") {
       var heading = target.querySelector("h2");
       if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus({ preventScroll: false }); }
