@@ -203,3 +203,25 @@ def test_the_portal_weighs_under_300_kb(page: Page, hookline: Hookline) -> None:
     total = sum(sizes.values())
     print(f"portal page weight: {total} bytes over {len(sizes)} responses")
     assert total < MAX_PAGE_BYTES, sizes
+
+
+def test_the_message_log_shows_what_was_published(page: Page, hookline: Hookline) -> None:
+    """Messages published through the API appear in the portal's message log, filterable
+    by event type from the navigation's Messages screen."""
+    app = hookline.application("browser-messages")
+    for name in ("invoice.paid", "invoice.voided"):
+        hookline.api.post("/api/v1/event-type", json={"name": name, "description": name})
+    for index, name in enumerate(("invoice.paid", "invoice.voided", "invoice.paid")):
+        r = hookline.api.post(
+            f"/api/v1/app/{app}/msg",
+            json={"eventType": name, "eventId": f"evt-{index}", "payload": {"n": index}},
+        )
+        assert r.status_code == 202, r.text
+    page.goto(hookline.portal_link(app))
+    page.get_by_role("navigation", name="Portal").get_by_role("link", name="Messages").click()
+    expect(page.get_by_role("heading", name="Messages")).to_be_focused()
+    expect(page.get_by_role("row")).to_have_count(4)
+    screenshot(page, "portal-messages")
+    page.get_by_label("Event type").select_option("invoice.voided")
+    expect(page.get_by_role("row")).to_have_count(2)
+    expect(page.get_by_text("evt-1")).to_be_visible()

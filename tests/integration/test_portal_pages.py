@@ -325,3 +325,28 @@ async def test_the_event_catalog_shows_each_type_with_its_schema(api: Api) -> No
         r = await web.get(f"/portal/{APP}/event-types")
     assert r.status_code == 200 and "user.created" in r.text and "A user" in r.text
     assert "<b>1</b>" not in r.text
+
+
+async def test_the_message_log_lists_the_newest_first_filters_and_pages(api: Api) -> None:
+    """Messages newest first; ``eventType`` keeps one type; a full page links the older."""
+    token = await _portal_token(api)
+    await _event_type(api, "a.one")
+    await _event_type(api, "b.two")
+    for index in range(52):
+        event = "a.one" if index % 2 else "b.two"
+        r = await api.client.post(
+            f"/api/v1/app/{APP}/msg",
+            json={"eventType": event, "eventId": f"evt-{index:02}", "payload": {"i": index}},
+        )
+        assert r.status_code == 202, r.text
+    async with _page(api, token) as web:
+        first = await web.get(f"/portal/{APP}/messages")
+        assert first.status_code == 200
+        assert first.text.index("evt-51") < first.text.index("evt-50")
+        assert "evt-01" not in first.text and "Older messages" in first.text
+        older = re.search(r'hx-get="(/portal/[^"]+/messages\?iterator=[^"]+)"', first.text)
+        assert older is not None
+        second = await web.get(older.group(1).replace("&amp;", "&"))
+        assert "evt-01" in second.text and "evt-51" not in second.text
+        typed = await web.get(f"/portal/{APP}/messages", params={"eventType": "a.one"})
+    assert "evt-51" in typed.text and "evt-50" not in typed.text

@@ -34,10 +34,10 @@ from hookline.domain.errors import (
 )
 from hookline.domain.headers import InvalidHeader, normalize_headers
 from hookline.domain.models import Endpoint
-from hookline.operations import endpoints, event_types
+from hookline.operations import endpoints, event_types, messages
 from hookline.operations.context import Operations
 from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
-from hookline.storage.base import MAX_LIST_LIMIT, ListQuery
+from hookline.storage.base import MAX_LIST_LIMIT, ListQuery, MessageFilter
 from hookline.web import branding
 from hookline.web.forms import EndpointForm, FieldErrors, errors_of, posted_form
 from hookline.web.session import Caller, Gate, Refused, authenticate
@@ -47,6 +47,7 @@ log = logging.getLogger("hookline.web")
 MAX_GRACE_HOURS = 168
 """A rotated secret's overlap window, at most the operations' 7 days."""
 DEFAULT_GRACE_HOURS = 24
+MESSAGES_PER_PAGE = 50
 MAIN = "#portal-main"
 """Where a refusal is shown, whatever element asked: the screen's main region."""
 _STATUS: tuple[tuple[type[HooklineError], int], ...] = (
@@ -104,6 +105,7 @@ class Portal:
                 Capability.MANAGE_ENDPOINT_SECRET,
             ),
             ("GET", "/event-types", self.list_event_types, view),
+            ("GET", "/messages", self.list_messages, view),
         ]
         return [
             Route(base, self.shell, methods=["GET"]),
@@ -250,6 +252,24 @@ class Portal:
     async def list_event_types(self, request: Request, caller: Caller) -> Response:
         return self._fragment_page(
             "portal/event_types.html", caller, catalog=await self._catalog(caller)
+        )
+
+    async def list_messages(self, request: Request, caller: Caller) -> Response:
+        """The newest messages first, a page at a time, optionally of one event type."""
+        wanted = request.query_params.get("eventType") or None
+        iterator = request.query_params.get("iterator") or None
+        query = ListQuery(limit=MESSAGES_PER_PAGE, iterator=iterator, descending=True)
+        filters = MessageFilter(event_types=None if wanted is None else (wanted,))
+        page = await messages.list_messages(
+            self._ops, caller.principal, caller.app_key, query, filters
+        )
+        return self._fragment_page(
+            "portal/messages.html",
+            caller,
+            messages=page.data,
+            older=None if page.done else page.iterator,
+            event_type=wanted,
+            catalog=await self._catalog(caller),
         )
 
     # Rendering -------------------------------------------------------------------------
