@@ -4,11 +4,18 @@ and the fragments' authentication, capabilities and form validation."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.integration.conftest import Api
+from hookline.api.app import Services
+from hookline.api.routes import create_app
+from hookline.config import load_settings
+from hookline.operations.context import Operations
+from hookline.server import ensure_admin_token
+from hookline.storage.sqlite import SqliteStore
+from tests.integration.conftest import ADMIN_TOKEN, Api
 
 APP = "acme"
 
@@ -350,3 +357,48 @@ async def test_the_message_log_lists_the_newest_first_filters_and_pages(api: Api
         assert "evt-01" in second.text and "evt-51" not in second.text
         typed = await web.get(f"/portal/{APP}/messages", params={"eventType": "a.one"})
     assert "evt-51" in typed.text and "evt-50" not in typed.text
+
+
+async def _portal_app(tmp_path: Path, **settings: str) -> tuple[httpx.AsyncClient, SqliteStore]:
+    """The real app with extra settings, and an admin client of it."""
+    loaded = load_settings({"admin_token": ADMIN_TOKEN, **settings}, environ={})
+    store = SqliteStore(str(tmp_path / "portal.db"))
+    await store.open()
+    await ensure_admin_token(store, loaded)
+    ops = Operations(store, base_url=loaded.base_url)
+    app = create_app(Services(ops=ops, settings=loaded))
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://hookline",
+        headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    return client, store
+
+
+async def test_the_frame_ancestors_setting_is_the_policy_of_every_portal_response(
+    tmp_path: Path,
+) -> None:
+    """``HOOKLINE_PORTAL_FRAME_ANCESTORS`` is what the shell and the fragments (refusals
+    included) send as ``frame-ancestors``."""
+    client, store = await _portal_app(
+        tmp_path, portal_frame_ancestors="'self' https://dash.example.com"
+    )
+    async with client:
+        shell = await client.get("/portal/app_1", headers={"authorization": ""})
+        refusal = await client.get("/portal/app_1/endpoints", headers={"authorization": ""})
+    await store.close()
+    for answer in (shell, refusal):
+        policy = answer.headers["content-security-policy"]
+        assert policy.endswith("frame-ancestors 'self' https://dash.example.com")
+
+
+async def test_the_api_s_address_allowlist_refuses_the_fragments_too(tmp_path: Path) -> None:
+    """The pages' gate is the API's: a client outside ``HOOKLINE_API_ALLOW_NETWORKS`` gets
+    the API's 403 on a fragment, whatever its token."""
+    client, store = await _portal_app(tmp_path, api_allow_networks="10.0.0.0/8")
+    async with client:
+        fragment = await client.get("/portal/app_1/endpoints")
+        api = await client.get("/api/v1/app")
+    await store.close()
+    assert api.status_code == 403 and fragment.status_code == 403
+    assert "HOOKLINE_API_ALLOW_NETWORKS" in fragment.text
