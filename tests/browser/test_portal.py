@@ -225,3 +225,16 @@ def test_the_message_log_shows_what_was_published(page: Page, hookline: Hookline
     page.get_by_label("Event type").select_option("invoice.voided")
     expect(page.get_by_role("row")).to_have_count(2)
     expect(page.get_by_text("evt-1")).to_be_visible()
+
+
+def test_signing_out_ends_the_link_and_forgets_the_key(page: Page, hookline: Hookline) -> None:
+    """Sign out revokes the token; the tab drops its copy, and reloading the portal says
+    the access has ended instead of showing data."""
+    app = hookline.application("browser-sign-out")
+    page.goto(hookline.portal_link(app))
+    expect(page.get_by_role("heading", name="Endpoints")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
+    assert page.evaluate(f"sessionStorage.getItem('hookline.portal.{app}')") is None
+    page.reload()
+    expect(page.get_by_role("heading", name="Your access has ended")).to_be_visible()

@@ -402,3 +402,15 @@ async def test_the_api_s_address_allowlist_refuses_the_fragments_too(tmp_path: P
     await store.close()
     assert api.status_code == 403 and fragment.status_code == 403
     assert "HOOKLINE_API_ALLOW_NETWORKS" in fragment.text
+
+
+async def test_signing_out_revokes_the_token_and_tells_the_tab_to_forget_it(api: Api) -> None:
+    """The portal's Sign out is Svix's logout: the token is refused afterwards, by the
+    pages and by the API, and the answer triggers the tab's ``hookline:signed-out``."""
+    token = await _portal_token(api)
+    async with _page(api, token) as web:
+        r = await web.post(f"/portal/{APP}/sign-out")
+        assert r.status_code == 200 and "Signed out" in r.text
+        assert r.headers["hx-trigger"] == "hookline:signed-out"
+        assert (await web.get(f"/portal/{APP}/endpoints")).status_code == 401
+        assert (await web.get(f"/api/v1/app/{APP}")).status_code == 401

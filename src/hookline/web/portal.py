@@ -34,7 +34,7 @@ from hookline.domain.errors import (
 )
 from hookline.domain.headers import InvalidHeader, normalize_headers
 from hookline.domain.models import Endpoint
-from hookline.operations import endpoints, event_types, messages
+from hookline.operations import endpoints, event_types, messages, tokens
 from hookline.operations.context import Operations
 from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
 from hookline.storage.base import MAX_LIST_LIMIT, ListQuery, MessageFilter
@@ -48,6 +48,8 @@ MAX_GRACE_HOURS = 168
 """A rotated secret's overlap window, at most the operations' 7 days."""
 DEFAULT_GRACE_HOURS = 24
 MESSAGES_PER_PAGE = 50
+SIGNED_OUT_EVENT = "hookline:signed-out"
+"""The event ``static/portal.js`` hears to drop the tab's copy of the key."""
 MAIN = "#portal-main"
 """Where a refusal is shown, whatever element asked: the screen's main region."""
 _STATUS: tuple[tuple[type[HooklineError], int], ...] = (
@@ -106,6 +108,7 @@ class Portal:
             ),
             ("GET", "/event-types", self.list_event_types, view),
             ("GET", "/messages", self.list_messages, view),
+            ("POST", "/sign-out", self.sign_out, view),
         ]
         return [
             Route(base, self.shell, methods=["GET"]),
@@ -271,6 +274,14 @@ class Portal:
             event_type=wanted,
             catalog=await self._catalog(caller),
         )
+
+    async def sign_out(self, request: Request, caller: Caller) -> Response:
+        """Svix's logout from the portal: the token is revoked (``tokens.logout``, as
+        ``POST /api/v1/auth/logout``) and the tab told to forget it (``HX-Trigger``)."""
+        await tokens.logout(self._ops, caller.principal)
+        response = self._fragment_page("portal/signed_out.html", caller)
+        response.headers["hx-trigger"] = SIGNED_OUT_EVENT
+        return response
 
     # Rendering -------------------------------------------------------------------------
 

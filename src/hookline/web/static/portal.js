@@ -30,6 +30,11 @@
       event.detail.headers["Authorization"] = "Bearer " + token;
     }
   });
+  // Signed out: the server revoked the key; forget this tab's copy too.
+  document.addEventListener("hookline:signed-out", function () {
+    inMemory = null;
+    try { window.sessionStorage.removeItem(storageKey); } catch (e) { /* storage blocked */ }
+  });
   // Refusals (401, 403, 404, 422 …) are screens too: show them rather than nothing.
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (event.detail.xhr.status >= 400) {
