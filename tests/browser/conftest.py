@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, BrowserType, Page, Playwright, sync_playwright
 
 from tests.e2e.harness import ADMIN_TOKEN, HooklineProcess, free_port, sqlite_url
 
@@ -47,9 +47,44 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": chromium_path()}
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "viewport": VIEWPORT}
+# pytest-playwright keeps one Playwright, and its event loop, running for the whole session;
+# while it runs, the tests collected after these could not start an event loop of their own
+# (asyncio.run, pytest-asyncio). Scoped to this package instead, it stops when they end.
+
+
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as started:
+        yield started
+
+
+@pytest.fixture(scope="package")
+def browser_type(playwright: Playwright, browser_name: str) -> BrowserType:
+    return getattr(playwright, browser_name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="package")
+def launch_browser(
+    browser_type_launch_args: dict[str, Any], browser_type: BrowserType
+) -> Callable[..., Browser]:
+    def launch(**kwargs: Any) -> Browser:
+        return browser_type.launch(**{**browser_type_launch_args, **kwargs})
+
+    return launch
+
+
+@pytest.fixture(scope="package")
+def browser(launch_browser: Callable[..., Browser]) -> Iterator[Browser]:
+    started = launch_browser()
+    yield started
+    started.close()
+
+
+@pytest.fixture(scope="package")
+def browser_context_args() -> dict[str, Any]:
+    """Every page's context: a laptop-sized window (the plugin's own version of this
+    fixture would hold the session's Playwright)."""
+    return {"viewport": VIEWPORT}
 
 
 class FramingPage:
@@ -116,7 +151,7 @@ class Hookline:
         return str(r.json()["url"])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def hookline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hookline]:
     """One ``hookline serve --dev`` for the session; each test makes its own application."""
     folder = tmp_path_factory.mktemp("browser")
