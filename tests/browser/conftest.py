@@ -22,7 +22,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserType, Page, Playwright, sync_playwright
 
-from tests.e2e.harness import ADMIN_TOKEN, HooklineProcess, free_port, sqlite_url
+from tests.e2e.harness import ADMIN_TOKEN, HooklineProcess, Receiver, free_port, sqlite_url
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -168,6 +168,14 @@ def hookline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hookline]:
         process.terminate()
         allowed.stop()
         other.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback (``--dev`` lets hookline deliver there)."""
+    started = Receiver().start()
+    yield started
+    started.stop()
 
 
 def screenshot(page: Page, name: str) -> Path:

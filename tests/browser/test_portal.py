@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Hookline, screenshot
+from tests.e2e.harness import Receiver, wait_until
 
 MAX_PAGE_BYTES = 300_000
 """The issue's page weight budget for the portal: HTML, CSS and JavaScript transferred."""
@@ -238,3 +239,27 @@ def test_signing_out_ends_the_link_and_forgets_the_key(page: Page, hookline: Hoo
     assert page.evaluate(f"sessionStorage.getItem('hookline.portal.{app}')") is None
     page.reload()
     expect(page.get_by_role("heading", name="Your access has ended")).to_be_visible()
+
+
+def test_a_delivered_message_shows_its_payload_and_attempt(
+    page: Page, hookline: Hookline, receiver: Receiver
+) -> None:
+    """After a real delivery, the message's screen (from the log) shows its payload, the
+    attempt's status code, and the endpoint's delivery as succeeded."""
+    app = hookline.application("browser-message")
+    hookline.api.post(f"/api/v1/app/{app}/endpoint", json={"url": receiver.url + "/hook"})
+    sent = hookline.api.post(
+        f"/api/v1/app/{app}/msg",
+        json={"eventType": "parcel.delivered", "payload": {"parcel": "PX-1"}},
+    )
+    msg_id = sent.json()["id"]
+    attempts = f"/api/v1/app/{app}/attempt/msg/{msg_id}"
+    wait_until(lambda: bool(hookline.api.get(attempts).json()["data"]), 10, "the attempt's record")
+    page.goto(hookline.portal_link(app))
+    page.get_by_role("navigation", name="Portal").get_by_role("link", name="Messages").click()
+    page.get_by_role("link", name=msg_id).click()
+    expect(page.get_by_role("heading", name="parcel.delivered")).to_be_visible()
+    expect(page.get_by_text('"parcel": "PX-1"')).to_be_visible()
+    expect(page.get_by_role("cell", name="200")).to_be_visible()
+    expect(page.get_by_text("Succeeded")).to_be_visible()
+    screenshot(page, "portal-message")

@@ -15,7 +15,7 @@ from hookline.config import load_settings
 from hookline.operations.context import Operations
 from hookline.server import ensure_admin_token
 from hookline.storage.sqlite import SqliteStore
-from tests.integration.conftest import ADMIN_TOKEN, Api
+from tests.integration.conftest import ADMIN_TOKEN, Api, fail_next_delivery
 
 APP = "acme"
 
@@ -414,3 +414,50 @@ async def test_signing_out_revokes_the_token_and_tells_the_tab_to_forget_it(api:
         assert r.headers["hx-trigger"] == "hookline:signed-out"
         assert (await web.get(f"/portal/{APP}/endpoints")).status_code == 401
         assert (await web.get(f"/api/v1/app/{APP}")).status_code == 401
+
+
+async def _message_with_a_failed_attempt(api: Api) -> tuple[str, str]:
+    """A message to one endpoint whose first attempt failed with a 500; their ids."""
+    made = await api.client.post(
+        f"/api/v1/app/{APP}/endpoint", json={"url": "https://e.com/receiver"}
+    )
+    sent = await api.client.post(
+        f"/api/v1/app/{APP}/msg",
+        json={"eventType": "user.created", "payload": {"name": "<b>Ada</b>"}},
+    )
+    assert sent.status_code == 202, sent.text
+    await fail_next_delivery(api.store)
+    return str(sent.json()["id"]), str(made.json()["id"])
+
+
+async def test_a_message_shows_its_payload_attempts_and_destinations(api: Api) -> None:
+    """The message screen: the payload (indented, escaped), each attempt with its status
+    code, and each endpoint it went to with its delivery's state."""
+    token = await _portal_token(api)
+    msg_id, _ = await _message_with_a_failed_attempt(api)
+    async with _page(api, token) as web:
+        r = await web.get(f"/portal/{APP}/messages/{msg_id}")
+    assert r.status_code == 200, r.text
+    assert "&lt;b&gt;Ada&lt;/b&gt;" in r.text and "<b>Ada" not in r.text
+    assert '"name": ' in r.text.replace("&#34;", '"')
+    assert ">500<" in r.text and "https://e.com/receiver" in r.text and "Failed" in r.text
+
+
+async def test_resend_queues_an_attempt_and_needs_create_attempts(api: Api) -> None:
+    """Resend is offered and works with ``CreateAttempts``; a read-only token sees no
+    button and its direct request is a 403 that queues nothing."""
+    reader = await _portal_token(api, readOnly=True)
+    full = await _portal_token(api)
+    msg_id, endpoint_id = await _message_with_a_failed_attempt(api)
+    path = f"/portal/{APP}/messages/{msg_id}/resend/{endpoint_id}"
+    async with _page(api, reader) as web:
+        shown = await web.get(f"/portal/{APP}/messages/{msg_id}")
+        assert shown.status_code == 200 and ">Resend<" not in shown.text
+        assert (await web.post(path)).status_code == 403
+    assert api.published == []
+    async with _page(api, full) as web:
+        shown = await web.get(f"/portal/{APP}/messages/{msg_id}")
+        assert ">Resend<" in shown.text
+        resent = await web.post(path)
+    assert resent.status_code == 200 and "Resend queued" in resent.text
+    assert api.published != []

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from jinja2 import Environment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -34,10 +35,10 @@ from hookline.domain.errors import (
 )
 from hookline.domain.headers import InvalidHeader, normalize_headers
 from hookline.domain.models import Endpoint
-from hookline.operations import endpoints, event_types, messages, tokens
+from hookline.operations import attempts, endpoints, event_types, messages, tokens
 from hookline.operations.context import Operations
 from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
-from hookline.storage.base import MAX_LIST_LIMIT, ListQuery, MessageFilter
+from hookline.storage.base import MAX_LIST_LIMIT, AttemptFilter, ListQuery, MessageFilter
 from hookline.web import branding
 from hookline.web.forms import EndpointForm, FieldErrors, errors_of, posted_form
 from hookline.web.session import Caller, Gate, Refused, authenticate
@@ -48,6 +49,10 @@ MAX_GRACE_HOURS = 168
 """A rotated secret's overlap window, at most the operations' 7 days."""
 DEFAULT_GRACE_HOURS = 24
 MESSAGES_PER_PAGE = 50
+ATTEMPTS_SHOWN = 50
+"""A message's newest attempts on its screen; the API pages through all of them."""
+PAYLOAD_SHOWN_BYTES = 65536
+"""A payload larger than this is shown cut (the API returns it whole)."""
 SIGNED_OUT_EVENT = "hookline:signed-out"
 """The event ``static/portal.js`` hears to drop the tab's copy of the key."""
 MAIN = "#portal-main"
@@ -108,6 +113,13 @@ class Portal:
             ),
             ("GET", "/event-types", self.list_event_types, view),
             ("GET", "/messages", self.list_messages, view),
+            ("GET", "/messages/{msg_id}", self.show_message, view),
+            (
+                "POST",
+                "/messages/{msg_id}/resend/{endpoint_id}",
+                self.resend,
+                Capability.CREATE_ATTEMPTS,
+            ),
             ("POST", "/sign-out", self.sign_out, view),
         ]
         return [
@@ -275,6 +287,35 @@ class Portal:
             catalog=await self._catalog(caller),
         )
 
+    async def show_message(self, request: Request, caller: Caller) -> Response:
+        return await self._message(caller, request.path_params["msg_id"])
+
+    async def resend(self, request: Request, caller: Caller) -> Response:
+        key, endpoint = request.path_params["msg_id"], request.path_params["endpoint_id"]
+        await attempts.resend(self._ops, caller.principal, caller.app_key, key, endpoint)
+        notice = "Resend queued: a new attempt is on its way."
+        return await self._message(caller, key, notice=notice)
+
+    async def _message(self, caller: Caller, key: str, *, notice: str | None = None) -> Response:
+        """A message, its payload, its latest attempts and the endpoints it was sent to."""
+        ops, who, app = self._ops, caller.principal, caller.app_key
+        found = await messages.get(ops, who, app, key)
+        newest = ListQuery(limit=ATTEMPTS_SHOWN, descending=True)
+        tried = await attempts.list_by_message(ops, who, app, found.id, newest, AttemptFilter())
+        sent_to = await attempts.attempted_destinations(
+            ops, who, app, found.id, ListQuery(limit=MAX_LIST_LIMIT)
+        )
+        return self._fragment_page(
+            "portal/message.html",
+            caller,
+            message=found,
+            payload=shown_payload(found.payload),
+            attempts=tried.data,
+            destinations=sent_to.data,
+            notice=notice,
+            can_resend=caller.may(Capability.CREATE_ATTEMPTS),
+        )
+
     async def sign_out(self, request: Request, caller: Caller) -> Response:
         """Svix's logout from the portal: the token is revoked (``tokens.logout``, as
         ``POST /api/v1/auth/logout``) and the tab told to forget it (``HX-Trigger``)."""
@@ -399,6 +440,20 @@ def refusal_status(exc: HooklineError) -> int:
 def receives(endpoint: Endpoint, event_type: str | None) -> bool:
     """Whether the endpoint gets messages of ``event_type``: no filter receives them all."""
     return event_type is None or endpoint.event_types is None or event_type in endpoint.event_types
+
+
+def shown_payload(payload: bytes | None) -> str | None:
+    """The payload indented for reading, or cut at ``PAYLOAD_SHOWN_BYTES``; None once
+    expunged."""
+    if payload is None:
+        return None
+    if len(payload) > PAYLOAD_SHOWN_BYTES:
+        cut = payload[:PAYLOAD_SHOWN_BYTES].decode(errors="replace")
+        return f"{cut}\n… (cut at {PAYLOAD_SHOWN_BYTES} of {len(payload)} bytes)"
+    try:
+        return orjson.dumps(orjson.loads(payload), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:
+        return payload.decode(errors="replace")
 
 
 def grace_hours(value: Any) -> int:
