@@ -4,6 +4,7 @@ and the fragments' authentication, capabilities and form validation."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -461,3 +462,18 @@ async def test_resend_queues_an_attempt_and_needs_create_attempts(api: Api) -> N
         resent = await web.post(path)
     assert resent.status_code == 200 and "Resend queued" in resent.text
     assert api.published != []
+
+
+async def test_an_endpoint_shows_its_health_and_when_it_will_be_disabled(api: Api) -> None:
+    """The endpoint's screen counts its attempts over 24 hours and 7 days from the rollups,
+    and a failing endpoint says when auto-disable will take it unless a delivery succeeds."""
+    token = await _portal_token(api)
+    _, endpoint_id = await _message_with_a_failed_attempt(api)
+    since = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    await api.store.mark_endpoints_failing([endpoint_id], since)
+    async with _page(api, token) as web:
+        r = await web.get(f"/portal/{APP}/endpoints/{endpoint_id}")
+    assert r.status_code == 200, r.text
+    rows = re.findall(r'<td data-label="Attempts">(\d+)</td>', r.text)
+    assert rows == ["1", "1"] and r.text.count("0.0 %") == 2
+    assert "will be disabled at <strong>2026-01-07 03:04 UTC</strong>" in r.text

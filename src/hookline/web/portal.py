@@ -35,7 +35,8 @@ from hookline.domain.errors import (
 )
 from hookline.domain.headers import InvalidHeader, normalize_headers
 from hookline.domain.models import Endpoint
-from hookline.operations import attempts, endpoints, event_types, messages, tokens
+from hookline.domain.rollups import RollupSummary
+from hookline.operations import attempts, endpoints, event_types, messages, statistics, tokens
 from hookline.operations.context import Operations
 from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
 from hookline.storage.base import MAX_LIST_LIMIT, AttemptFilter, ListQuery, MessageFilter
@@ -66,6 +67,27 @@ _STATUS: tuple[tuple[type[HooklineError], int], ...] = (
     (Unavailable, 503),
 )
 Handler = Callable[[Request, Caller], Awaitable[Response]]
+
+
+WINDOWS = (("Last 24 hours", timedelta(hours=24)), ("Last 7 days", timedelta(days=7)))
+"""The health windows of an endpoint's screen, as the issue asks."""
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """An endpoint's attempts over one window, as its screen shows them."""
+
+    window: str
+    attempts: int
+    success_percent: float | None
+    p95_ms: int | None
+
+    @classmethod
+    def of(cls, window: str, found: RollupSummary) -> Health:
+        if found.attempts == 0:
+            return cls(window, 0, None, None)
+        share = 100 * found.succeeded / found.attempts
+        return cls(window, found.attempts, share, found.latency_percentile_ms(0.95))
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +352,10 @@ class Portal:
         self, caller: Caller, key: str, *, notice: str | None = None, status: int = 200
     ) -> Response:
         found, circuit = await endpoints.show(self._ops, caller.principal, caller.app_key, key)
+        health = [await self._health(caller, found.id, label, span) for label, span in WINDOWS]
+        disable_at = None
+        if found.failing_since is not None and not found.disabled:
+            disable_at = found.failing_since + self._ops.disable_after
         headers: dict[str, str] = {}
         hidden: list[str] = []
         if caller.may(Capability.VIEW_ENDPOINT_SECRET):
@@ -344,10 +370,20 @@ class Portal:
             circuit=circuit,
             headers=headers,
             hidden_headers=hidden,
+            health=health,
+            disable_at=disable_at,
             notice=notice,
             default_grace=DEFAULT_GRACE_HOURS,
             max_grace=MAX_GRACE_HOURS,
         )
+
+    async def _health(self, caller: Caller, key: str, label: str, span: timedelta) -> Health:
+        """The endpoint's attempts over the window, from the rollups (never the attempts)."""
+        since = self._ops.clock() - span
+        found = await statistics.attempt_stats(
+            self._ops, caller.principal, caller.app_key, key, since
+        )
+        return Health.of(label, found)
 
     async def _form(
         self,
