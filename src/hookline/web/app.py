@@ -12,7 +12,8 @@ from starlette.staticfiles import StaticFiles
 import hookline
 from hookline.config import Settings
 from hookline.operations.context import Operations
-from hookline.web.portal import Portal, PortalConfig
+from hookline.web.pages import PageConfig
+from hookline.web.portal import Portal
 from hookline.web.session import Gate
 
 PORTAL_PREFIX = "/portal"
@@ -30,7 +31,7 @@ def create_web_app(ops: Operations, settings: Settings, gate: Gate) -> Starlette
         autoescape=select_autoescape(default=True),
     )
     templates.globals["version"] = hookline.__version__
-    config = PortalConfig(frame_ancestors=settings.portal_frame_ancestors, dev=settings.dev)
+    config = PageConfig(frame_ancestors=settings.portal_frame_ancestors, dev=settings.dev)
     portal = Portal(ops, gate, templates, config)
     static = StaticFiles(directory=str(resources.files("hookline.web") / "static"))
     return Starlette(

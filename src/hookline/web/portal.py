@@ -4,15 +4,13 @@ The page at ``/portal/{app_id}`` is a shell with no data in it: the token travel
 link's URL fragment, which browsers never send, so the server cannot know who opens it.
 Every screen is an HTML fragment under ``/portal/{app_id}/…`` that htmx fetches with the
 token as a bearer header, and each fragment route declares the capability it needs, as
-the API's routes do (``FragmentRoute``). The screens hide what the token cannot do; the
+the API's routes do (``Portal.routes``). The screens hide what the token cannot do; the
 routes refuse it anyway, so a hand-made request gets the API's 401 or 403.
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,19 +18,11 @@ from typing import Any
 import orjson
 from jinja2 import Environment
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from hookline.domain.capabilities import Capability
-from hookline.domain.errors import (
-    Conflict,
-    Forbidden,
-    HooklineError,
-    InvalidRequest,
-    NotFound,
-    Unauthorized,
-    Unavailable,
-)
+from hookline.domain.errors import InvalidRequest
 from hookline.domain.headers import InvalidHeader, normalize_headers
 from hookline.domain.models import Endpoint
 from hookline.domain.rollups import RollupSummary
@@ -42,9 +32,8 @@ from hookline.operations.endpoints import EndpointFields, EndpointPatch, Headers
 from hookline.storage.base import MAX_LIST_LIMIT, AttemptFilter, ListQuery, MessageFilter
 from hookline.web import branding
 from hookline.web.forms import EndpointForm, FieldErrors, errors_of, posted_form
-from hookline.web.session import Caller, Gate, Refused, authenticate
-
-log = logging.getLogger("hookline.web")
+from hookline.web.pages import PageConfig, Pages
+from hookline.web.session import Caller, Gate
 
 MAX_GRACE_HOURS = 168
 """A rotated secret's overlap window, at most the operations' 7 days."""
@@ -56,19 +45,6 @@ PAYLOAD_SHOWN_BYTES = 65536
 """A payload larger than this is shown cut (the API returns it whole)."""
 SIGNED_OUT_EVENT = "hookline:signed-out"
 """The event ``static/portal.js`` hears to drop the tab's copy of the key."""
-MAIN = "#portal-main"
-"""Where a refusal is shown, whatever element asked: the screen's main region."""
-_STATUS: tuple[tuple[type[HooklineError], int], ...] = (
-    (Unauthorized, 401),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (InvalidRequest, 422),
-    (Unavailable, 503),
-)
-Handler = Callable[[Request, Caller], Awaitable[Response]]
-
-
 WINDOWS = (("Last 24 hours", timedelta(hours=24)), ("Last 7 days", timedelta(days=7)))
 """The health windows of an endpoint's screen, as the issue asks."""
 
@@ -90,24 +66,14 @@ class Health:
         return cls(window, found.attempts, share, found.latency_percentile_ms(0.95))
 
 
-@dataclass(frozen=True, slots=True)
-class PortalConfig:
-    """What the portal takes from the settings."""
-
-    frame_ancestors: str = "'self'"
-    dev: bool = False
-
-
-class Portal:
+class Portal(Pages):
     """The portal's routes over the operations, the gate and the templates."""
 
     def __init__(
-        self, ops: Operations, gate: Gate, templates: Environment, config: PortalConfig
+        self, ops: Operations, gate: Gate, templates: Environment, config: PageConfig
     ) -> None:
+        super().__init__(gate, templates, config)
         self._ops = ops
-        self._gate = gate
-        self._templates = templates
-        self._config = config
 
     def routes(self, prefix: str) -> list[Route]:
         base = prefix + "/{app_id}"
@@ -423,55 +389,6 @@ class Portal:
         )
         return self._html(page, status)
 
-    def _render(self, template: str, **context: Any) -> str:
-        return self._templates.get_template(template).render(**context)
-
-    def _html(self, page: str, status: int, nonce: str | None = None) -> Response:
-        response = HTMLResponse(page, status)
-        for name, value in security_headers(self._config, nonce).items():
-            response.headers[name] = value
-        return response
-
-    # Authentication and errors ---------------------------------------------------------
-
-    def _fragment(self, handler: Handler, capability: Capability) -> Callable[[Request], Any]:
-        """The route's handler behind the token check and the capability it declares; a
-        refusal or an error becomes a fragment the screen shows in its main region."""
-
-        async def endpoint(request: Request) -> Response:
-            try:
-                caller = await authenticate(self._gate, request, capability)
-                return await handler(request, caller)
-            except HooklineError as exc:
-                return self._refusal(exc)
-            except Exception:
-                log.exception("unhandled error on %s %s", request.method, request.url.path)
-                error = HooklineError("An unexpected error occurred; nothing more is known here")
-                return self._refusal(error, 500)
-
-        return endpoint
-
-    def _refusal(self, exc: HooklineError, status: int | None = None) -> Response:
-        if status is None:
-            status = refusal_status(exc)
-        page = self._render("portal/refusal.html", status=status, message=exc.detail)
-        response = self._html(page, status)
-        response.headers["hx-retarget"] = MAIN
-        response.headers["hx-reswap"] = "innerHTML"
-        if isinstance(exc, Refused) and exc.retry_after is not None:
-            response.headers["retry-after"] = exc.retry_after
-        return response
-
-
-def refusal_status(exc: HooklineError) -> int:
-    """The status the API answers the same error with (``api/errors.py``)."""
-    if isinstance(exc, Refused):
-        return exc.status
-    for cls, status in _STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 400
-
 
 def receives(endpoint: Endpoint, event_type: str | None) -> bool:
     """Whether the endpoint gets messages of ``event_type``: no filter receives them all."""
@@ -503,24 +420,3 @@ def grace_hours(value: Any) -> int:
             loc=("body", "graceHours"),
         )
     return int(text)
-
-
-def security_headers(config: PortalConfig, nonce: str | None = None) -> dict[str, str]:
-    """Every portal response's: where it may be framed, what it may load, no caching (a
-    fragment may hold a secret), no sniffing, no referrer."""
-    style = "'self'" + ("" if nonce is None else f" 'nonce-{nonce}'")
-    images = "'self' https:" + (" http://127.0.0.1:* http://localhost:*" if config.dev else "")
-    policy = (
-        "default-src 'none'; script-src 'self'; connect-src 'self'; "
-        f"style-src {style}; img-src {images}; form-action 'self'; base-uri 'none'; "
-        f"frame-ancestors {config.frame_ancestors}"
-    )
-    return {
-        "content-security-policy": policy,
-        "cache-control": "no-store",
-        "x-content-type-options": "nosniff",
-        "referrer-policy": "no-referrer",
-    }
-
-
-__all__ = ["Portal", "PortalConfig", "receives", "refusal_status", "security_headers"]
