@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlencode
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Hookline, screenshot
 from tests.e2e.harness import Receiver, wait_until
@@ -263,3 +263,43 @@ def test_a_delivered_message_shows_its_payload_and_attempt(
     expect(page.get_by_role("cell", name="200")).to_be_visible()
     expect(page.get_by_text("Succeeded")).to_be_visible()
     screenshot(page, "portal-message")
+
+
+UNLABELLED = """() => Array.from(document.querySelectorAll('input, select, textarea'))
+  .filter((field) => field.type !== 'hidden')
+  .filter((field) => field.labels.length === 0 && !field.getAttribute('aria-label'))
+  .map((field) => field.name || field.id)"""
+
+
+def test_every_field_of_the_endpoint_form_and_the_filters_has_a_label(
+    page: Page, hookline: Hookline
+) -> None:
+    """Screen readers name every control: each input, select and textarea has a label."""
+    app = hookline.application("browser-labels")
+    page.goto(hookline.portal_link(app))
+    expect(page.get_by_role("heading", name="Endpoints")).to_be_visible()
+    assert page.evaluate(UNLABELLED) == []
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.get_by_role("heading", name="Add endpoint")).to_be_visible()
+    assert page.evaluate(UNLABELLED) == []
+
+
+def test_on_a_phone_the_screens_fit_without_sideways_scrolling(
+    browser: Browser, hookline: Hookline
+) -> None:
+    """At 375 px wide the endpoints table folds into cards: nothing scrolls sideways."""
+    app = hookline.application("browser-phone")
+    hookline.api.post(
+        f"/api/v1/app/{app}/endpoint",
+        json={"url": "https://example.com/a/rather/long/path/for/a/webhook/receiver"},
+    )
+    context = browser.new_context(viewport={"width": 375, "height": 740})
+    try:
+        page = context.new_page()
+        page.goto(hookline.portal_link(app))
+        expect(page.get_by_role("link", name=re.compile("rather.long"))).to_be_visible()
+        wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0
+        screenshot(page, "portal-phone")
+    finally:
+        context.close()
