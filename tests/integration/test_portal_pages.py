@@ -321,6 +321,20 @@ async def test_the_list_filters_by_event_type(api: Api) -> None:
     assert "https://e.com/two" not in r.text
 
 
+async def test_the_list_filters_by_channel(api: Api) -> None:
+    """``channel`` keeps the endpoints listening on it and those without channels."""
+    token = await _portal_token(api)
+    for url, channels in (("https://e.com/eu", ["eu"]), ("https://e.com/us", ["us"])):
+        await api.client.post(
+            f"/api/v1/app/{APP}/endpoint", json={"url": url, "channels": channels}
+        )
+    await api.client.post(f"/api/v1/app/{APP}/endpoint", json={"url": "https://e.com/all"})
+    async with _page(api, token) as web:
+        r = await web.get(f"/portal/{APP}/endpoints", params={"channel": "eu"})
+    assert "https://e.com/eu" in r.text and "https://e.com/all" in r.text
+    assert "https://e.com/us" not in r.text
+
+
 async def test_the_event_catalog_shows_each_type_with_its_schema(api: Api) -> None:
     """The catalog lists the event types with their description and schema, escaped."""
     token = await _portal_token(api)

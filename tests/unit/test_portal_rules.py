@@ -17,7 +17,9 @@ from hookline.web.session import Refused
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _endpoint(event_types: tuple[str, ...] | None) -> Endpoint:
+def _endpoint(
+    event_types: tuple[str, ...] | None, channels: tuple[str, ...] | None = None
+) -> Endpoint:
     return Endpoint(
         id="ep_1",
         app_id="app_1",
@@ -27,7 +29,7 @@ def _endpoint(event_types: tuple[str, ...] | None) -> Endpoint:
         throttle_rate=None,
         disabled=False,
         event_types=event_types,
-        channels=None,
+        channels=channels,
         metadata={},
         headers={},
         keys=(SigningKey("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),),
@@ -39,6 +41,14 @@ def _endpoint(event_types: tuple[str, ...] | None) -> Endpoint:
 def test_an_endpoint_without_a_filter_receives_every_event_type() -> None:
     assert receives(_endpoint(None), "a.b") and receives(_endpoint(("a.b",)), "a.b")
     assert not receives(_endpoint(("c.d",)), "a.b") and receives(_endpoint(("c.d",)), None)
+
+
+def test_an_endpoint_without_channels_receives_every_channel() -> None:
+    """The channel filter is the routing rule: no channels, or the channel among them."""
+    assert receives(_endpoint(None), None, "eu")
+    assert receives(_endpoint(None, ("eu", "us")), None, "eu")
+    assert not receives(_endpoint(None, ("us",)), None, "eu")
+    assert not receives(_endpoint(("a.b",), ("eu",)), "c.d", "eu")
 
 
 def test_a_payload_is_indented_cut_when_large_and_absent_once_expunged() -> None:

@@ -26,6 +26,7 @@ from hookline.domain.errors import InvalidRequest
 from hookline.domain.headers import InvalidHeader, normalize_headers
 from hookline.domain.models import Endpoint
 from hookline.domain.rollups import RollupSummary
+from hookline.domain.routing import endpoint_accepts
 from hookline.operations import attempts, endpoints, event_types, messages, statistics, tokens
 from hookline.operations.context import Operations
 from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
@@ -136,16 +137,18 @@ class Portal(Pages):
 
     async def list_endpoints(self, request: Request, caller: Caller) -> Response:
         wanted = request.query_params.get("eventType") or None
+        channel = (request.query_params.get("channel") or "").strip() or None
         page = await endpoints.list_shown(
             self._ops, caller.principal, caller.app_key, ListQuery(limit=MAX_LIST_LIMIT)
         )
-        shown = [pair for pair in page.data if receives(pair[0], wanted)]
+        shown = [pair for pair in page.data if receives(pair[0], wanted, channel)]
         return self._fragment_page(
             "portal/endpoints.html",
             caller,
             endpoints=shown,
             more=not page.done,
             event_type=wanted,
+            channel=channel,
             catalog=await self._catalog(caller),
         )
 
@@ -390,9 +393,14 @@ class Portal(Pages):
         return self._html(page, status)
 
 
-def receives(endpoint: Endpoint, event_type: str | None) -> bool:
-    """Whether the endpoint gets messages of ``event_type``: no filter receives them all."""
-    return event_type is None or endpoint.event_types is None or event_type in endpoint.event_types
+def receives(endpoint: Endpoint, event_type: str | None, channel: str | None = None) -> bool:
+    """Whether the endpoint would get a message of ``event_type`` on ``channel``, by the
+    routing rule itself (``domain/routing.py``); a filter left empty matches any."""
+    if event_type is not None and not endpoint_accepts(
+        endpoint.event_types, None, event_type, None
+    ):
+        return False
+    return channel is None or endpoint_accepts(None, endpoint.channels, "", (channel,))
 
 
 def shown_payload(payload: bytes | None) -> str | None:
