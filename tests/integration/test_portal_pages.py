@@ -491,3 +491,31 @@ async def test_an_endpoint_shows_its_health_and_when_it_will_be_disabled(api: Ap
     rows = re.findall(r'<td data-label="Attempts">(\d+)</td>', r.text)
     assert rows == ["1", "1"] and r.text.count("0.0 %") == 2
     assert "will be disabled at <strong>2026-01-07 03:04 UTC</strong>" in r.text
+
+
+async def test_send_example_publishes_the_event_type_s_example_to_one_endpoint(
+    api: Api,
+) -> None:
+    """With ``CreateAttempts`` the endpoint screen sends an event type's schema example to
+    that endpoint (a message appears); a read-only token sees no form and gets a 403."""
+    full = await _portal_token(api)
+    reader = await _portal_token(api, readOnly=True)
+    schema = {"type": "object", "examples": [{"order": 7}]}
+    created = await api.client.post(
+        "/api/v1/event-type",
+        json={"name": "order.paid", "description": "x", "schemas": {"1": schema}},
+    )
+    assert created.status_code == 201, created.text
+    made = await api.client.post(f"/api/v1/app/{APP}/endpoint", json={"url": "https://e.com/x"})
+    key = made.json()["id"]
+    path = f"/portal/{APP}/endpoints/{key}/send-example"
+    async with _page(api, reader) as web:
+        assert "Send example" not in (await web.get(f"/portal/{APP}/endpoints/{key}")).text
+        assert (await web.post(path, data={"eventType": "order.paid"})).status_code == 403
+    async with _page(api, full) as web:
+        r = await web.post(path, data={"eventType": "order.paid"})
+        unknown = await web.post(path, data={"eventType": "no.such"})
+    assert r.status_code == 200 and "Example order.paid sent as msg_" in r.text
+    assert unknown.status_code == 422 and "Unknown event type" in unknown.text
+    (sent,) = (await api.client.get(f"/api/v1/app/{APP}/msg")).json()["data"]
+    assert sent["eventType"] == "order.paid" and sent["payload"] == {"order": 7}

@@ -100,6 +100,12 @@ class Portal(Pages):
                 self.rotate_secret,
                 Capability.MANAGE_ENDPOINT_SECRET,
             ),
+            (
+                "POST",
+                "/endpoints/{endpoint_id}/send-example",
+                self.send_example,
+                Capability.CREATE_ATTEMPTS,
+            ),
             ("GET", "/event-types", self.list_event_types, view),
             ("GET", "/messages", self.list_messages, view),
             ("GET", "/messages/{msg_id}", self.show_message, view),
@@ -255,6 +261,17 @@ class Portal(Pages):
             "portal/secret.html", caller, secret=rotated, endpoint_id=key, rotated=hours
         )
 
+    async def send_example(self, request: Request, caller: Caller) -> Response:
+        """Publish an event type's example to this one endpoint, to try a receiver."""
+        key = request.path_params["endpoint_id"]
+        form = await posted_form(request)
+        name = form.get("eventType")
+        sent = await messages.send_example(
+            self._ops, caller.principal, caller.app_key, key, name if isinstance(name, str) else ""
+        )
+        notice = f"Example {sent.event_type} sent as {sent.id}."
+        return await self._detail(caller, key, notice=notice)
+
     async def list_event_types(self, request: Request, caller: Caller) -> Response:
         return self._fragment_page(
             "portal/event_types.html", caller, catalog=await self._catalog(caller)
@@ -341,6 +358,8 @@ class Portal(Pages):
             hidden_headers=hidden,
             health=health,
             disable_at=disable_at,
+            can_send=caller.may(Capability.CREATE_ATTEMPTS),
+            catalog=await self._catalog(caller),
             notice=notice,
             default_grace=DEFAULT_GRACE_HOURS,
             max_grace=MAX_GRACE_HOURS,
