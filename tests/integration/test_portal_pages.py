@@ -519,3 +519,24 @@ async def test_send_example_publishes_the_event_type_s_example_to_one_endpoint(
     assert unknown.status_code == 422 and "Unknown event type" in unknown.text
     (sent,) = (await api.client.get(f"/api/v1/app/{APP}/msg")).json()["data"]
     assert sent["eventType"] == "order.paid" and sent["payload"] == {"order": 7}
+
+
+async def test_an_edit_past_the_header_cap_changes_nothing(api: Api) -> None:
+    """Headers are checked with the endpoint's withheld ones before the first write: a
+    form whose headers would pass the cap (50) is refused and the URL stays as it was."""
+    token = await _portal_token(api)
+    made = await api.client.post(
+        f"/api/v1/app/{APP}/endpoint",
+        json={"url": "https://e.com/a", "headers": {"Authorization": "Bearer secret"}},
+    )
+    key = made.json()["id"]
+    lines = "\n".join(f"X-H{i}: v" for i in range(50))
+    async with _page(api, token) as web:
+        r = await web.post(
+            f"/portal/{APP}/endpoints/{key}", data={"url": "https://e.com/b", "headers": lines}
+        )
+    assert r.status_code == 422 and 'id="headers-error"' in r.text
+    stored = (await api.client.get(f"/api/v1/app/{APP}/endpoint/{key}")).json()
+    assert stored["url"] == "https://e.com/a"
+    headers = (await api.client.get(f"/api/v1/app/{APP}/endpoint/{key}/headers")).json()
+    assert headers["sensitive"] == ["Authorization"] and headers["headers"] == {}

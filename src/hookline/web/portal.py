@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from hookline.domain.capabilities import Capability
 from hookline.domain.errors import InvalidRequest
-from hookline.domain.headers import InvalidHeader, normalize_headers
+from hookline.domain.headers import InvalidHeader, merge_headers
 from hookline.domain.models import Endpoint
 from hookline.domain.rollups import RollupSummary
 from hookline.domain.routing import endpoint_accepts
@@ -209,10 +209,17 @@ class Portal(Pages):
 
     async def _apply(self, caller: Caller, found: Endpoint, form: EndpointForm) -> None:
         """The form's changes: every value is checked before the first write, so a refused
-        form changes nothing; the fields, then the custom headers if they changed."""
+        form changes nothing; the fields, then the custom headers if they changed. Headers
+        whose values are withheld (credentials) are not in the form and are kept."""
+        ops, who, app = self._ops, caller.principal, caller.app_key
         given = form.header_map()
+        shown, _ = await endpoints.headers(ops, who, app, found.id)
+        kept = {name.lower() for name in given}
+        changes = HeadersPatch(
+            headers=given, delete=[name for name in shown if name.lower() not in kept]
+        )
         try:
-            normalize_headers(given)
+            merge_headers(found.headers, changes.headers, changes.delete)
         except InvalidHeader as exc:
             raise InvalidRequest(str(exc), loc=("body", "headers")) from exc
         patch = EndpointPatch(
@@ -223,13 +230,8 @@ class Portal(Pages):
             event_types=list(form.event_types) or None,
             channels=form.channel_list(),
         )
-        ops, who, app = self._ops, caller.principal, caller.app_key
         await endpoints.patch(ops, who, app, found.id, patch)
-        shown, _ = await endpoints.headers(ops, who, app, found.id)
         if given != shown:
-            kept = {name.lower() for name in given}
-            delete = [name for name in shown if name.lower() not in kept]
-            changes = HeadersPatch(headers=given, delete=delete)
             await endpoints.update_headers(ops, who, app, found.id, changes)
 
     async def disable(self, request: Request, caller: Caller) -> Response:
