@@ -6,7 +6,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 STAMP_BENCH := $(VENV)/.installed-bench
 
-.PHONY: run test lint typecheck unit prometheus-tools bench clean
+.PHONY: run test lint typecheck unit prometheus-tools browser-tools bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ lint: $(STAMP_TEST)
 typecheck: $(STAMP_TEST)
 	$(BIN)/mypy src tests
 
-unit: $(STAMP_TEST) prometheus-tools
+unit: $(STAMP_TEST) prometheus-tools browser-tools
 	$(BIN)/pytest
 
 # promtool and prometheus test the shipped rules (deploy/prometheus): Debian's package has
@@ -46,6 +46,13 @@ prometheus-tools:
 		(apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus && \
 		(service prometheus stop >/dev/null 2>&1 || true))
+
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright: there is no
+# `playwright install` download, so the browser comes from the distribution like promtool.
+browser-tools:
+	command -v chromium >/dev/null || \
+		(apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
 
 test: lint typecheck unit
 

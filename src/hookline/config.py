@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
@@ -193,6 +194,31 @@ def _tracing(text: str) -> str:
     return lowered
 
 
+_FRAME_SOURCE = re.compile(
+    r"'self'|'none'|https?:|(https?://)?(\*\.)?[A-Za-z0-9.-]+(:(\d{1,5}|\*))?",
+)
+"""The CSP source expressions a ``frame-ancestors`` list may hold (CSP Level 3, section
+2.3.1): keywords, schemes, and hosts with an optional scheme, wildcard subdomain and port;
+no path, no quotes but the two keywords, so that no value can end the directive."""
+
+
+def _frame_ancestors(text: str) -> str:
+    """Space- or comma-separated sources; ``'none'`` only alone (the browser ignores it
+    beside others); the normalized, space-separated directive value."""
+    sources = text.replace(",", " ").split()
+    if not sources:
+        raise ValueError("must name at least one source, or 'none'")
+    for source in sources:
+        if source == "*" or not _FRAME_SOURCE.fullmatch(source):
+            raise ValueError(
+                f"{source!r} is not a frame-ancestors source: use 'self', 'none', "
+                "https://host[:port] or https://*.host (no '*' alone, no path)"
+            )
+    if "'none'" in sources and len(sources) > 1:
+        raise ValueError("'none' must stand alone")
+    return " ".join(sources)
+
+
 def _setting(parse: Callable[[str], Any], help: str, *, secret: bool = False) -> Any:
     return field(metadata={"parse": parse, "help": help, "secret": secret})
 
@@ -329,6 +355,9 @@ class Settings:
         _bool, "let serve and worker start without HOOKLINE_ENCRYPTION_KEYS outside --dev"
     )
     public_url: str | None = _setting(str, "external base URL used in portal links")
+    portal_frame_ancestors: str = _setting(
+        _frame_ancestors, "origins that may embed the portal in a frame (CSP frame-ancestors)"
+    )
     api_allow_networks: tuple[IPv4Network | IPv6Network, ...] = _setting(
         _networks, "comma-separated CIDRs allowed to use the API with a token (empty: all)"
     )
@@ -442,6 +471,7 @@ DEFAULTS: dict[str, str] = {
     "max_header_count": "100",
     "max_header_bytes": "32768",
     "allow_plaintext_secrets": "false",
+    "portal_frame_ancestors": "'self'",
     "metrics": "false",
     "metrics_applications": "",
 }

@@ -55,6 +55,7 @@ from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.tokens import Authenticator
 from hookline.storage.repository import IDEMPOTENCY_LEASE_SECONDS
+from hookline.web.session import Gate, Refused
 
 log = logging.getLogger("hookline.api")
 
@@ -90,7 +91,7 @@ class HooklineApp:
         services: Services,
         routes: list[Route],
         *,
-        pages: ASGIApp | None = None,
+        pages: Callable[[Gate], ASGIApp] | None = None,
         page_prefixes: tuple[str, ...] = (),
         instrumentation: Instrumentation = NO_INSTRUMENTATION,
     ) -> None:
@@ -100,7 +101,7 @@ class HooklineApp:
         self._auth = Authenticator(services.ops)
         self._max_body = services.settings.max_payload_bytes
         self._limits = ApiLimits.from_settings(services.settings)
-        self._pages = pages
+        self._pages = None if pages is None else pages(self.authenticate_page)
         self._page_prefixes = tuple(p + "/" for p in page_prefixes)
         self._instrumentation = instrumentation
         self._requests_heard = instrumentation.wants(RequestServed)
@@ -224,22 +225,42 @@ class HooklineApp:
         """Set the request's principal; 401 without a valid token, 403 for a scoped token on
         an admin route or without the capability the route declares (raised), or the limits'
         refusal (returned)."""
-        try:
-            principal = await self._auth.authenticate(
-                request.headers.get("authorization"), self._ops.clock(), client
-            )
-        except Unauthorized:
-            self._limits.auth_failed(client, time.monotonic())
-            raise
-        refused = self._limits.after_auth(principal, client, time.monotonic())
-        if refused is not None:
-            return refused
+        principal = await self._authenticated(request.headers.get("authorization"), client)
+        if isinstance(principal, Response):
+            return principal
         if route.access is Access.ADMIN:
             principal.require_admin()
         else:
             principal.require(route.capability)
         request.principal = principal
         return None
+
+    async def _authenticated(
+        self, authorization: str | None, client: str | None
+    ) -> Principal | Response:
+        """The token's principal (``Unauthorized`` raised without a valid one, counted as a
+        failed authentication), or the limits' refusal after it was read."""
+        try:
+            principal = await self._auth.authenticate(authorization, self._ops.clock(), client)
+        except Unauthorized:
+            self._limits.auth_failed(client, time.monotonic())
+            raise
+        refused = self._limits.after_auth(principal, client, time.monotonic())
+        return principal if refused is None else refused
+
+    async def authenticate_page(self, authorization: str | None, client: str | None) -> Principal:
+        """The pages' ``web.session.Gate``: the checks of a token-bearing API route, in the
+        same order and with the same counts, so that a portal fragment is refused exactly
+        when the API would refuse the same token (``Refused`` carries the limits' answer)."""
+        refused = self._limits.before_auth(client, time.monotonic())
+        if refused is None:
+            principal = await self._authenticated(authorization, client)
+            if not isinstance(principal, Response):
+                return principal
+            refused = principal
+        detail = str(orjson.loads(refused.body).get("detail", "Refused"))
+        retry_after = dict(refused.headers).get(b"retry-after")
+        raise Refused(refused.status, detail, None if retry_after is None else retry_after.decode())
 
     async def _idempotent(
         self, route: Route, request: Request, principal: Principal, key: str

@@ -6,12 +6,15 @@ from importlib import resources
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 import hookline
+from hookline.config import Settings
+from hookline.operations.context import Operations
+from hookline.web.pages import PageConfig
+from hookline.web.portal import Portal
+from hookline.web.session import Gate
 
 PORTAL_PREFIX = "/portal"
 """Where ``app-portal-access`` links point: ``{base}/portal/{app_id}#key={token}``."""
@@ -20,24 +23,20 @@ PREFIXES = (PORTAL_PREFIX, STATIC_PREFIX)
 """Paths under these belong to the pages; the JSON API never answers them."""
 
 
-def create_web_app() -> Starlette:
+def create_web_app(ops: Operations, settings: Settings, gate: Gate) -> Starlette:
+    """The pages over the operations; ``gate`` is the API's token check
+    (``HooklineApp.authenticate_page``), so a page is refused exactly when the API would be."""
     templates = Environment(
         loader=PackageLoader("hookline.web", "templates"),
         autoescape=select_autoescape(default=True),
     )
-
-    async def portal(request: Request) -> HTMLResponse:
-        """The page an ``app-portal-access`` link opens. The token travels in the URL
-        fragment, which browsers never send, so the server sees only the application id."""
-        page = templates.get_template("portal.html").render(
-            app_id=request.path_params["app_id"], version=hookline.__version__
-        )
-        return HTMLResponse(page)
-
+    templates.globals["version"] = hookline.__version__
+    config = PageConfig(frame_ancestors=settings.portal_frame_ancestors, dev=settings.dev)
+    portal = Portal(ops, gate, templates, config)
     static = StaticFiles(directory=str(resources.files("hookline.web") / "static"))
     return Starlette(
         routes=[
-            Route(PORTAL_PREFIX + "/{app_id}", portal),
+            *portal.routes(PORTAL_PREFIX),
             Mount(STATIC_PREFIX, app=static, name="static"),
         ]
     )

@@ -1,0 +1,147 @@
+"""The endpoint form: what a browser posts, turned into the operations' inputs, and the
+operations' refusals turned back into messages beside the fields they are about.
+
+The form parses only what HTML cannot say in types (a number, one header per line, a
+comma-separated list); every rule about the values is the operations layer's, the one the
+API applies, so the portal cannot accept what the API refuses or refuse what it accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+
+from hookline.domain.errors import InvalidRequest
+
+MAX_FORM_BYTES = 65536
+"""A form is a few fields a person typed: anything larger is not one of ours."""
+FORM_TYPE = "application/x-www-form-urlencoded"
+FIELDS = ("url", "description", "eventTypes", "channels", "rateLimit", "headers", "disabled")
+_FIELD_OF_LOC = {"throttleRate": "rateLimit", "filterTypes": "eventTypes"}
+_CHANNEL = re.compile(r"[a-zA-Z0-9\-_.:]{1,128}")
+MAX_CHANNELS = 10
+"""As the API's ``EndpointIn.channels`` (``api/schemas.py``)."""
+
+
+async def posted_form(request: Request) -> FormData:
+    """The fields of a form htmx posted (urlencoded, as htmx sends a form without files),
+    read with a cap; parsed with the standard library, so the pages need no multipart
+    parser."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("", FORM_TYPE):
+        raise InvalidRequest(f"A form must be sent as {FORM_TYPE}", loc=("body",))
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise InvalidRequest(f"A form may hold {MAX_FORM_BYTES} bytes at most")
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        raise InvalidRequest("A form must be UTF-8") from None
+    fields: list[tuple[str, str | UploadFile]] = list(parse_qsl(text, keep_blank_values=True))
+    return FormData(fields)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointForm:
+    """The endpoint form's values, as typed (shown again beside an error)."""
+
+    url: str = ""
+    description: str = ""
+    event_types: tuple[str, ...] = ()
+    channels: str = ""
+    rate_limit: str = ""
+    headers: str = ""
+    disabled: bool = False
+
+    @classmethod
+    def posted(cls, form: FormData) -> EndpointForm:
+        def text(name: str) -> str:
+            value = form.get(name)
+            return value.strip() if isinstance(value, str) else ""
+
+        return cls(
+            url=text("url"),
+            description=text("description"),
+            event_types=tuple(v for v in form.getlist("eventTypes") if isinstance(v, str) and v),
+            channels=text("channels"),
+            rate_limit=text("rateLimit"),
+            headers=text("headers"),
+            disabled=form.get("disabled") is not None,
+        )
+
+    def throttle_rate(self) -> int | None:
+        if not self.rate_limit:
+            return None
+        try:
+            return int(self.rate_limit)
+        except ValueError:
+            raise InvalidRequest(
+                "The rate limit must be a whole number of messages per second, or empty",
+                loc=("body", "rateLimit"),
+            ) from None
+
+    def channel_list(self) -> list[str] | None:
+        names = [c.strip() for c in self.channels.split(",") if c.strip()]
+        if len(names) > MAX_CHANNELS:
+            raise InvalidRequest(f"At most {MAX_CHANNELS} channels", loc=("body", "channels"))
+        for name in names:
+            if not _CHANNEL.fullmatch(name):
+                raise InvalidRequest(
+                    f"Channel {name!r} may hold letters, digits and - _ . : only (1 to 128)",
+                    loc=("body", "channels"),
+                )
+        return names or None
+
+    def header_map(self) -> dict[str, str]:
+        """``Name: value`` per line; the rules on names and values are the operations'."""
+        found: dict[str, str] = {}
+        for number, line in enumerate(self.headers.splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, colon, value = line.partition(":")
+            if not colon or not name.strip():
+                raise InvalidRequest(
+                    f"Line {number} of the headers is not 'Name: value'",
+                    loc=("body", "headers"),
+                )
+            found[name.strip()] = value.strip()
+        return found
+
+
+@dataclass
+class FieldErrors:
+    """Messages by form field; ``general`` holds those no field owns."""
+
+    by_field: dict[str, str] = field(default_factory=dict)
+    general: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.by_field or self.general)
+
+    def get(self, name: str) -> str | None:
+        return self.by_field.get(name)
+
+
+def errors_of(exc: InvalidRequest) -> FieldErrors:
+    """Where the operations' refusal belongs on the form: the field its ``loc`` names."""
+    errors = FieldErrors()
+    name = _field_of(exc.loc)
+    if name is None:
+        errors.general.append(exc.detail)
+    else:
+        errors.by_field[name] = exc.detail
+    return errors
+
+
+def _field_of(loc: Sequence[str | int]) -> str | None:
+    if len(loc) < 2 or not isinstance(loc[1], str):
+        return None
+    name = _FIELD_OF_LOC.get(loc[1], loc[1])
+    return name if name in FIELDS else None
