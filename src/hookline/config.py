@@ -219,6 +219,27 @@ def _frame_ancestors(text: str) -> str:
     return " ".join(sources)
 
 
+_ORIGIN = re.compile(r"https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
+"""An origin as a browser sends it: a scheme, a host and a port, nothing after."""
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    """Comma- or space-separated origins, or ``*`` alone (any origin: safe because the API
+    reads bearer tokens, never cookies); empty is none."""
+    origins = tuple(dict.fromkeys(origin.lower() for origin in text.replace(",", " ").split()))
+    if "*" in origins:
+        if len(origins) > 1:
+            raise ValueError("'*' must stand alone")
+        return origins
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise ValueError(
+                f"{origin!r} is not an origin: use https://host[:port] (no path, no trailing "
+                "slash), or '*' alone"
+            )
+    return origins
+
+
 def _setting(parse: Callable[[str], Any], help: str, *, secret: bool = False) -> Any:
     return field(metadata={"parse": parse, "help": help, "secret": secret})
 
@@ -358,6 +379,9 @@ class Settings:
     portal_frame_ancestors: str = _setting(
         _frame_ancestors, "origins that may embed the portal in a frame (CSP frame-ancestors)"
     )
+    cors_origins: tuple[str, ...] = _setting(
+        _origins, "browser origins whose pages may call the API with a token (CORS; '*': any)"
+    )
     api_allow_networks: tuple[IPv4Network | IPv6Network, ...] = _setting(
         _networks, "comma-separated CIDRs allowed to use the API with a token (empty: all)"
     )
@@ -472,6 +496,7 @@ DEFAULTS: dict[str, str] = {
     "max_header_bytes": "32768",
     "allow_plaintext_secrets": "false",
     "portal_frame_ancestors": "'self'",
+    "cors_origins": "",
     "metrics": "false",
     "metrics_applications": "",
 }

@@ -129,7 +129,8 @@ class FramingPage:
 @dataclass
 class Hookline:
     """The running server, an admin client of its API, and the two framing pages: one
-    whose origin ``HOOKLINE_PORTAL_FRAME_ANCESTORS`` lists, one it does not."""
+    whose origin ``HOOKLINE_PORTAL_FRAME_ANCESTORS`` and ``HOOKLINE_CORS_ORIGINS`` list, one
+    they do not."""
 
     process: HooklineProcess
     api: httpx.Client
@@ -156,7 +157,10 @@ def hookline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hookline]:
     """One ``hookline serve --dev`` for the session; each test makes its own application."""
     folder = tmp_path_factory.mktemp("browser")
     allowed, other = FramingPage(), FramingPage()
-    env = {"HOOKLINE_PORTAL_FRAME_ANCESTORS": f"'self' {allowed.origin}"}
+    env = {
+        "HOOKLINE_PORTAL_FRAME_ANCESTORS": f"'self' {allowed.origin}",
+        "HOOKLINE_CORS_ORIGINS": allowed.origin,
+    }
     process = HooklineProcess(sqlite_url(folder), free_port(), env, folder).start("--dev")
     api = httpx.Client(
         base_url=process.url, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10

@@ -174,6 +174,35 @@ def test_the_portal_renders_in_a_frame_of_an_allowed_origin_only(
     expect(blocked.get_by_role("heading", name="Endpoints")).to_have_count(0)
 
 
+CALL_WITH_TOKEN = """async ([url, token]) => {
+    try {
+        const answer = await fetch(url, {headers: {authorization: `Bearer ${token}`}});
+        return {status: answer.status, body: await answer.json()};
+    } catch (refused) {
+        return {refused: String(refused)};
+    }
+}"""
+
+
+def test_a_page_of_an_allowed_origin_calls_the_api_with_a_portal_token(
+    page: Page, hookline: Hookline
+) -> None:
+    """What svix-react does: a page of an origin ``HOOKLINE_CORS_ORIGINS`` lists fetches the
+    API with the portal link's token and reads the answer; the same call from any other
+    origin is refused by the browser, for want of CORS headers."""
+    app = hookline.application("browser-cors")
+    hookline.api.post(f"/api/v1/app/{app}/endpoint", json={"url": "https://e.com/cors"})
+    token = hookline.portal_link(app).partition("#key=")[2]
+    url = f"{hookline.url}/api/v1/app/{app}/endpoint"
+    page.goto(hookline.allowed_host.url_framing("about:blank"))
+    allowed = page.evaluate(CALL_WITH_TOKEN, [url, token])
+    assert allowed["status"] == 200, allowed
+    assert [e["url"] for e in allowed["body"]["data"]] == ["https://e.com/cors"]
+    page.goto(hookline.other_host.url_framing("about:blank"))
+    refused = page.evaluate(CALL_WITH_TOKEN, [url, token])
+    assert "Failed to fetch" in refused.get("refused", ""), refused
+
+
 def test_the_keyboard_reaches_the_content_through_the_skip_link(
     page: Page, hookline: Hookline
 ) -> None:

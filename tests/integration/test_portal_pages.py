@@ -3,8 +3,9 @@ and the fragments' authentication, capabilities and form validation."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from hookline.config import load_settings
 from hookline.operations.context import Operations
 from hookline.server import ensure_admin_token
 from hookline.storage.sqlite import SqliteStore
+from tests.conftest import make_app, make_message
 from tests.integration.conftest import ADMIN_TOKEN, Api, fail_next_delivery
 
 APP = "acme"
@@ -540,3 +542,37 @@ async def test_an_edit_past_the_header_cap_changes_nothing(api: Api) -> None:
     assert stored["url"] == "https://e.com/a"
     headers = (await api.client.get(f"/api/v1/app/{APP}/endpoint/{key}/headers")).json()
     assert headers["sensitive"] == ["Authorization"] and headers["headers"] == {}
+
+
+async def test_the_message_log_keeps_a_period_and_finds_a_message_by_id_or_event_id(
+    api: Api,
+) -> None:
+    """A date preset keeps the messages created within it; searching an id or an eventId
+    opens that message; an unknown one says so above the list; an unknown preset is a 422
+    naming the choices."""
+    token = await _portal_token(api)
+    app_id = await _app_id(api)
+    old = dataclasses.replace(
+        make_message(make_app(), event_id="evt-old"),
+        app_id=app_id,
+        timestamp=datetime.now(UTC) - timedelta(days=3),
+    )
+    await api.store.publish([old], datetime.now(UTC))
+    r = await api.client.post(
+        f"/api/v1/app/{APP}/msg", json={"eventType": "a.b", "eventId": "evt-new", "payload": {}}
+    )
+    assert r.status_code == 202, r.text
+    new_id = r.json()["id"]
+    async with _page(api, token) as web:
+        recent = await web.get(f"/portal/{APP}/messages", params={"since": "24h"})
+        week = await web.get(f"/portal/{APP}/messages", params={"since": "7d"})
+        by_event_id = await web.get(f"/portal/{APP}/messages", params={"id": "evt-new"})
+        by_id = await web.get(f"/portal/{APP}/messages", params={"id": old.id})
+        unknown = await web.get(f"/portal/{APP}/messages", params={"id": "evt-nowhere"})
+        refused = await web.get(f"/portal/{APP}/messages", params={"since": "1y"})
+    assert "evt-new" in recent.text and "evt-old" not in recent.text
+    assert "evt-new" in week.text and "evt-old" in week.text
+    assert new_id in by_event_id.text and "Payload" in by_event_id.text
+    assert old.id in by_id.text and "evt-new" not in by_id.text
+    assert "No message with the id or event id" in unknown.text and "evt-new" in unknown.text
+    assert refused.status_code == 422 and "1h, 24h, 7d, 30d" in refused.text

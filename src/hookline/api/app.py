@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from hookline.api.cors import PREFLIGHT, CorsPolicy, is_preflight
 from hookline.api.errors import (
     IncompleteBody,
     PayloadTooLarge,
@@ -107,6 +108,7 @@ class HooklineApp:
         self._requests_heard = instrumentation.wants(RequestServed)
         self._count_request = None if services.metrics is None else services.metrics.count_request
         self._tracing = services.ops.tracing
+        self._cors = CorsPolicy.from_origins(services.settings.cors_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -137,15 +139,12 @@ class HooklineApp:
             self._instrumentation.emit(served)
         if self._count_request is not None:
             self._count_request(scope["method"], template, response.status)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                # A new list: a response's own headers are what an idempotent replay stores,
-                # and a replay answers with the id of the request that asked for it.
-                "headers": [*response.headers, (b"x-request-id", request_id.encode())],
-            }
-        )
+        # A new list: a response's own headers are what an idempotent replay stores, and a
+        # replay answers with the id of the request that asked for it.
+        headers = [*response.headers, (b"x-request-id", request_id.encode())]
+        if self._cors is not None and template != PREFLIGHT:
+            headers += self._cors.headers(scope)
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 
     async def _traced(
@@ -167,6 +166,8 @@ class HooklineApp:
         """The response, and the path template of the route that gave it."""
         method: str = scope["method"]
         path: str = scope["path"]
+        if self._cors is not None and is_preflight(scope):
+            return _preflight(self._cors, scope), PREFLIGHT
         route, params, allowed = self.router.match(method, path)
         if route is None:
             if allowed:
@@ -383,6 +384,21 @@ def _request_id(scope: Scope) -> str:
                 return sent
             break
     return os.urandom(16).hex()
+
+
+def _preflight(cors: CorsPolicy, scope: Scope) -> Response:
+    """A preflight is answered before routing and without a token (browsers send none with
+    it): 204 with what may be sent from an allowed origin, else 403 and no CORS header, so
+    the browser refuses the call."""
+    allowed = cors.preflight_headers(scope)
+    if allowed is None:
+        return error_response(
+            403,
+            "cors_origin_not_allowed",
+            "This page's origin may not call the API: the operator lists the origins that "
+            "may in HOOKLINE_CORS_ORIGINS",
+        )
+    return Response(204, b"", allowed)
 
 
 def _with_request_id(send: Send, request_id: str) -> Send:

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hookline.domain.capabilities import Capability
-from hookline.domain.errors import InvalidRequest
+from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.headers import InvalidHeader, merge_headers
 from hookline.domain.models import Endpoint
 from hookline.domain.rollups import RollupSummary
@@ -40,6 +40,8 @@ MAX_GRACE_HOURS = 168
 """A rotated secret's overlap window, at most the operations' 7 days."""
 DEFAULT_GRACE_HOURS = 24
 MESSAGES_PER_PAGE = 50
+PERIODS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
+"""The message log's date presets, as Svix's portal offers them."""
 ATTEMPTS_SHOWN = 50
 """A message's newest attempts on its screen; the API pages through all of them."""
 PAYLOAD_SHOWN_BYTES = 65536
@@ -280,11 +282,24 @@ class Portal(Pages):
         )
 
     async def list_messages(self, request: Request, caller: Caller) -> Response:
-        """The newest messages first, a page at a time, optionally of one event type."""
+        """The newest messages first, a page at a time, optionally of one event type and
+        within a period; or the one message whose id or ``eventId`` was searched for."""
         wanted = request.query_params.get("eventType") or None
+        since = request.query_params.get("since") or None
+        searched = (request.query_params.get("id") or "").strip() or None
+        if searched is not None:
+            try:
+                found = await messages.get(self._ops, caller.principal, caller.app_key, searched)
+            except NotFound:
+                pass
+            else:
+                return await self._message(caller, found.id)
         iterator = request.query_params.get("iterator") or None
         query = ListQuery(limit=MESSAGES_PER_PAGE, iterator=iterator, descending=True)
-        filters = MessageFilter(event_types=None if wanted is None else (wanted,))
+        filters = MessageFilter(
+            event_types=None if wanted is None else (wanted,),
+            after=None if since is None else self._ops.clock() - period(since),
+        )
         page = await messages.list_messages(
             self._ops, caller.principal, caller.app_key, query, filters
         )
@@ -294,6 +309,9 @@ class Portal(Pages):
             messages=page.data,
             older=None if page.done else page.iterator,
             event_type=wanted,
+            since=since,
+            periods=PERIODS,
+            not_found=searched,
             catalog=await self._catalog(caller),
         )
 
@@ -412,6 +430,16 @@ class Portal(Pages):
             **context,
         )
         return self._html(page, status)
+
+
+def period(preset: str) -> timedelta:
+    """A date preset's length; anything but ``PERIODS``' keys is refused with a reason."""
+    if preset not in PERIODS:
+        raise InvalidRequest(
+            f"Unknown period {preset!r}: use one of {', '.join(PERIODS)}", loc=("query", "since")
+        )
+    number, unit = int(preset[:-1]), preset[-1]
+    return timedelta(hours=number) if unit == "h" else timedelta(days=number)
 
 
 def receives(endpoint: Endpoint, event_type: str | None, channel: str | None = None) -> bool:
