@@ -76,6 +76,9 @@ class TaskFilter:
     outage and not an earlier outage's failures."""
     app_ids: tuple[str, ...] | None = None
     """An application-statistics task's applications (resolved ids); None for all."""
+    status_code: int | None = None
+    """Only deliveries whose last attempt got exactly this status code: the replay of a
+    failure group (``operations/failure_groups.py``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,7 @@ def _passes(spec: TaskFilter, row: TaskRow) -> bool:
         spec.status is None or row.status is spec.status,
         spec.status_code_class is None
         or in_code_class(row.last_status_code, spec.status_code_class),
+        spec.status_code is None or row.last_status_code == spec.status_code,
         spec.failed_since is None
         or (row.updated_at is not None and row.updated_at >= spec.failed_since),
     )

@@ -74,6 +74,11 @@ class TaskRequest:
     status_code_class: int | None = None
     failed_since: datetime | None = None
     """Not on the wire: automatic recovery's start of the failing period."""
+    status_code: int | None = None
+    """Not on the wire: a failure group's exact status code (``operations/failure_groups``)."""
+    cause: str | None = None
+    """Not on the wire: the id of what started the task (a failure group), for the audit
+    log."""
 
 
 def task_data(task: BackgroundTask) -> dict[str, object]:
@@ -116,6 +121,7 @@ async def _draft(
         status=request.status,
         status_code_class=request.status_code_class,
         failed_since=request.failed_since,
+        status_code=request.status_code,
     )
     return new_task(app.id, endpoint_id, request.kind, spec, now)
 
@@ -127,7 +133,9 @@ async def start(
     task = await _draft(ops, principal, app_key, request)
     await ops.store.create_task(task)
     ops.task_queued()
-    summary = a.summary(task=task.kind.wire, endpointId=task.endpoint_id)
+    summary = a.summary(
+        task=task.kind.wire, endpointId=task.endpoint_id, failureGroupId=request.cause
+    )
     await record(
         ops, principal, a.TASK_STARTED, app_id=task.app_id, target_id=task.id, summary=summary
     )
