@@ -49,6 +49,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/app/{app_id}/endpoint/{endpoint_id}/replay-missing"): SINCE,
     ("POST", "/api/v1/app/{app_id}/endpoint/{endpoint_id}/bulk-replay"): SINCE,
     ("POST", "/api/v1/app/{app_id}/dead-letter/redrive"): {},
+    ("POST", "/api/v1/app/{app_id}/expunge-content"): SINCE,
     ("PUT", "/api/v1/app/{app_id}/endpoint/{endpoint_id}/oauth"): OAUTH,
     ("PUT", "/api/v1/app/{app_id}/endpoint/{endpoint_id}/mtls"): {"serverCaCert": PRIVATE_CA.pem},
     ("PUT", "/api/v1/app/{app_id}/endpoint/{endpoint_id}/basic-auth"): {

@@ -132,6 +132,8 @@ class TaskCheckpoint:
     finished: bool
     now: datetime
     lease_until: datetime
+    expunge: Sequence[str] = ()
+    """Message ids of ``task.app_id`` whose payload a content purge removes."""
 
 
 @dataclass(frozen=True, slots=True)

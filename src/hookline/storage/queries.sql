@@ -567,6 +567,17 @@ LEFT JOIN deliveries AS d ON d.msg_id = m.id AND d.endpoint_id = :endpoint_id
 WHERE m.app_id = :app_id AND m.id > :cursor AND m.id < :upper
 ORDER BY m.id LIMIT :limit
 
+-- name: task_content_rows
+-- The next messages of an application after :cursor (messages_app index) for a content
+-- purge, each saying whether its payload is still stored (content 1) or was expunged (0).
+SELECT m.id AS msg_id, m.event_type, m.channels, m.tags, m.created_at,
+       NULL AS endpoint_id, NULL AS delivery_id, NULL AS status, 0 AS attempts,
+       NULL AS updated_at, NULL AS last_code,
+       CASE WHEN m.payload IS NULL THEN 0 ELSE 1 END AS content
+FROM messages AS m
+WHERE m.app_id = :app_id AND m.id > :cursor AND m.id < :upper
+ORDER BY m.id LIMIT :limit
+
 -- name: page_delivery_rows
 -- Deliveries with what the filters read: their message's type, channels, tags and time,
 -- and the status code of their last attempt. Listed and walked through deliveries_endpoint

@@ -607,6 +607,10 @@ class SqlRepository:
 
     async def task_rows(self, task: BackgroundTask, cursor: str, limit: int) -> list[TaskRow]:
         params: dict[str, Any] = {"app_id": task.app_id, "endpoint_id": task.endpoint_id}
+        if task.kind is TaskKind.PURGE_CONTENT:
+            params.update(cursor=cursor, upper=task.upper_key, limit=limit)
+            found = await self._db.query("task_content_rows", params)
+            return [rows.task_row_from(row, "msg_id") for row in found]
         if task.kind is TaskKind.REPLAY_MISSING:
             params.update(cursor=cursor, upper=task.upper_key, limit=limit)
             found = await self._db.query("task_message_rows", params)
@@ -638,13 +642,14 @@ class SqlRepository:
             "old_cursor": task.cursor,
             "new_cursor": checkpoint.cursor,
             "scanned": checkpoint.scanned,
-            "queued": len(checkpoint.requeue) + len(new),
+            "queued": len(checkpoint.requeue) + len(new) + len(checkpoint.expunge),
             "status": (TaskStatus.FINISHED if checkpoint.finished else TaskStatus.RUNNING).value,
             "lease_until": rows.to_ms(checkpoint.lease_until),
             "now": rows.to_ms(checkpoint.now),
             "requeue": self.dialect.list_param(checkpoint.requeue),
             "new_ids": self.dialect.list_param([delivery_id for delivery_id, _ in new]),
             "new_msgs": self.dialect.list_param([msg_id for _, msg_id in new]),
+            "expunge": self.dialect.list_param(checkpoint.expunge),
         }
         await self._db.script("task_checkpoint", params)
         found = await self._db.query("get_background_task", {"task_id": task.id})

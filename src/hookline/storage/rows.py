@@ -685,7 +685,13 @@ def task_row_from(row: Row, key: str) -> TaskRow:
         created_at=ms_to_dt(row["created_at"]),
         last_status_code=row["last_code"],
         held=bool(_optional(row, "held")),
+        has_content=_has_content(_optional(row, "content")),
     )
+
+
+def _has_content(flag: Any) -> bool:
+    """``task_content_rows``' flag; a row of another walk does not say, so it holds it."""
+    return flag is None or bool(flag)
 
 
 def to_us(dt: datetime) -> int:
