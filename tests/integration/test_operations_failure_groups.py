@@ -141,6 +141,17 @@ async def test_a_quiet_group_resolves_on_its_own_only_once_its_endpoint_delivere
     )
 
 
+async def test_a_quiet_group_of_a_deleted_endpoint_resolves_on_its_own(ops: Ops) -> None:
+    """An endpoint that failed half an hour ago and was deleted since: its group is resolved
+    by the pass without a success."""
+    await _app(ops, "acme")
+    (claimed,) = await _claimed(ops, "acme", 1)
+    await _complete(ops, recorded_outcome(claimed, 500, utcnow() - timedelta(minutes=30)))
+    await endpoints.delete(ops.ops, SYSTEM, "acme", "ep")
+    (group,) = await _pass(ops, FailureGrouper())
+    assert (group.status, group.resolved_by) == (GroupStatus.RESOLVED, "automatic")
+
+
 async def test_acknowledge_and_resolve_are_audited_once_and_refuse_a_resolved_acknowledge(
     ops: Ops,
 ) -> None:

@@ -118,6 +118,15 @@ def test_a_group_resolves_on_its_own_only_when_quiet_and_the_endpoint_delivered_
     assert rules.resolves_on_its_own(acknowledged, 1, now)
 
 
+def test_a_quiet_group_of_a_deleted_endpoint_resolves_without_a_success() -> None:
+    """Nothing will deliver to a deleted endpoint: once quiet its group resolves; while a
+    failure is recent it does not."""
+    now = T0 + RESOLVE_QUIET + timedelta(minutes=2)
+    assert rules.resolves_on_its_own(_group(), 0, now, endpoint_exists=False)
+    recent = _group(last_seen=now - timedelta(minutes=1))
+    assert not rules.resolves_on_its_own(recent, 0, now, endpoint_exists=False)
+
+
 def test_quiet_before_is_a_minute_start_so_later_rollups_count_only_later_successes() -> None:
     """The cutoff is floored to the minute: every minute rollup from it on started after the
     last failure of a group quiet before it."""

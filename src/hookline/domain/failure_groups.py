@@ -18,7 +18,7 @@ transport's reason; never a header, a URL or a secret).
 it stays acknowledged until resolved. **Resolved** means over: by an operator, or on its own
 once no failure of its key came for ``RESOLVE_QUIET`` and the endpoint delivered at least
 one attempt successfully since (so a dead or disabled endpoint's group stays open: silence
-alone is not health). A failure after that reopens it.
+alone is not health), or was deleted. A failure after that reopens it.
 
 Groups are kept by a background pass (``operations/failure_groups.py``) over what the
 recorder already wrote, so the delivery path pays nothing for them. Times come from the
@@ -184,13 +184,16 @@ def quiet_before(now: datetime) -> datetime:
     return floor_to(now - RESOLVE_QUIET, MINUTE_SECONDS)
 
 
-def resolves_on_its_own(group: FailureGroup, successes: int, now: datetime) -> bool:
+def resolves_on_its_own(
+    group: FailureGroup, successes: int, now: datetime, endpoint_exists: bool = True
+) -> bool:
     """Unresolved, no failure of its key since ``quiet_before(now)``, and the endpoint
-    delivered at least once since then."""
+    delivered at least once since then, or was deleted (nothing will deliver to it, and
+    nobody could act on the group through it)."""
     return (
         group.status is not GroupStatus.RESOLVED
         and group.last_seen_at < quiet_before(now)
-        and successes > 0
+        and (successes > 0 or not endpoint_exists)
     )
 
 

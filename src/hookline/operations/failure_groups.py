@@ -105,7 +105,8 @@ class FailureGrouper:
         return Pass(start, end, len(failed), len(sightings), resolved)
 
     async def _resolve_quiet(self, ops: Operations, now: datetime) -> int:
-        """Resolve the groups that went quiet while their endpoint delivered again."""
+        """Resolve the groups that went quiet while their endpoint delivered again, or
+        whose endpoint was deleted."""
         store = ops.store
         quiet = await store.quiet_failure_groups(rules.quiet_before(now), QUIET_BATCH)
         if not quiet:
@@ -114,11 +115,13 @@ class FailureGrouper:
         since = rules.quiet_before(now)
         until = now + timedelta(seconds=MINUTE_SECONDS)
         totals = await store.rollup_totals(MINUTE_SECONDS, since, until, endpoint_ids)
+        existing = await store.endpoint_states(endpoint_ids)
         resolved = 0
         for group in quiet:
             counts = totals.get(group.endpoint_id)
             successes = 0 if counts is None else counts.attempts - counts.failed
-            if rules.resolves_on_its_own(group, successes, now) and (
+            exists = group.endpoint_id in existing
+            if rules.resolves_on_its_own(group, successes, now, exists) and (
                 await store.resolve_failure_group(
                     group.id, now, ResolvedBy.AUTOMATIC, group.last_seen_at
                 )
