@@ -92,6 +92,21 @@ async def test_a_pass_groups_failures_by_endpoint_and_error_and_the_next_pass_ad
     assert (await _pass(ops, grouper)) == list(await _pass(ops, grouper))
 
 
+async def test_a_pass_reads_in_pages_and_chunks_and_counts_every_attempt_once(
+    ops: Ops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With pages of two attempts and chunks of three, five failures of one key are read
+    whole and counted once each; the messages of one chunk are counted once."""
+    monkeypatch.setattr(failure_groups, "PAGE_ATTEMPTS", 2)
+    monkeypatch.setattr(failure_groups, "CHUNK_ATTEMPTS", 3)
+    await _app(ops, "acme")
+    claimed = await _claimed(ops, "acme", 5)
+    now = utcnow()
+    await _complete(ops, *(recorded_outcome(c, 500, now) for c in claimed))
+    (group,) = await _pass(ops, FailureGrouper())
+    assert (group.attempts, group.messages) == (5, 5)
+
+
 async def test_a_grouper_without_the_lease_reads_and_writes_nothing(ops: Ops) -> None:
     """Of two processes' groupers only the lease holder passes; the other leaves the cursor
     and the groups as they are."""

@@ -170,3 +170,18 @@ def test_a_redrive_with_a_status_code_selects_that_code_only() -> None:
     assert selects(TaskKind.REDRIVE, spec, row(503))
     assert not selects(TaskKind.REDRIVE, spec, row(500))
     assert selects(TaskKind.REDRIVE, replace(spec, status_code=None), row(500))
+
+
+def test_chunks_of_one_pass_merge_into_one_sighting_per_key() -> None:
+    """Counts add, the earliest first and latest last time win, the latest chunk's sample
+    is kept, and a key seen in one chunk only passes through."""
+    early, late = T0, T0 + timedelta(minutes=1)
+    held = [Sighting("app_1", "ep_1", "5xx", 503, 4, 2, early, early, "old")]
+    more = [
+        Sighting("app_1", "ep_1", "5xx", 503, 3, 3, late, late, "new"),
+        Sighting("app_1", "ep_2", "timeout", 0, 1, 1, late, late, "timeout"),
+    ]
+    merged = {s.endpoint_id: s for s in rules.merge(held, more)}
+    assert merged["ep_1"] == Sighting("app_1", "ep_1", "5xx", 503, 7, 5, early, late, "new")
+    assert merged["ep_2"] == more[1]
+    assert rules.merge([], []) == []

@@ -9,10 +9,11 @@ usually have two causes), and all of an endpoint's timeouts are one.
 **A group opens** with the first failed attempt of its key while the store holds none of
 that key, and **reopens** (the same row, its counters started again) with the first failed
 attempt after it was resolved. Its counters: failed attempts, affected messages (a message
-is counted once per grouping pass it failed in: exact when its failures fall within one
-pass, more when its retries span passes), first seen (ever), opened (this episode), last
-seen, and the last error as a sample (``SAMPLE_CHARS`` of the response body or of the
-transport's reason; never a header, a URL or a secret).
+is counted once per grouping pass it failed in, or per chunk of a pass that reads many:
+exact when its failures fall within one, more when its retries span several), first seen
+(ever), opened (this episode), last seen, and the last error as a sample
+(``SAMPLE_CHARS`` of the response body or of the transport's reason; never a header, a URL
+or a secret).
 
 **Acknowledged** means an operator saw it: it stays listed, new failures still count, and
 it stays acknowledged until resolved. **Resolved** means over: by an operator, or on its own
@@ -161,6 +162,30 @@ def gather(attempts: Iterable[FailedAttempt]) -> list[Sighting]:
             )
         )
     return found
+
+
+def merge(held: Iterable[Sighting], more: Iterable[Sighting]) -> list[Sighting]:
+    """Sightings of one pass gathered in several chunks, one per key: counts add, the
+    earliest first and the latest last time, and the latest chunk's sample. A message is
+    counted once per chunk it failed in."""
+    by_key = {(s.endpoint_id, s.outcome, s.status_code): s for s in held}
+    for seen in more:
+        key = (seen.endpoint_id, seen.outcome, seen.status_code)
+        before = by_key.get(key)
+        if before is not None:
+            seen = Sighting(
+                app_id=seen.app_id,
+                endpoint_id=seen.endpoint_id,
+                outcome=seen.outcome,
+                status_code=seen.status_code,
+                attempts=before.attempts + seen.attempts,
+                messages=before.messages + seen.messages,
+                first_at=min(before.first_at, seen.first_at),
+                last_at=max(before.last_at, seen.last_at),
+                sample=seen.sample if seen.last_at >= before.last_at else before.sample,
+            )
+        by_key[key] = seen
+    return list(by_key.values())
 
 
 def scan_range(scanned_until: datetime | None, now: datetime) -> tuple[datetime, datetime] | None:

@@ -41,6 +41,7 @@ from hookline.domain.failure_groups import (
     GroupFilter,
     GroupStatus,
     ResolvedBy,
+    Sighting,
 )
 from hookline.domain.models import Page
 from hookline.domain.rollups import MINUTE_SECONDS
@@ -61,6 +62,9 @@ LEASE_PASSES = 3
 """A lease lasts this many intervals: a holder that misses a pass or two keeps it."""
 PAGE_ATTEMPTS = 1000
 """Failed attempts of one endpoint read at a time; the event loop runs between pages."""
+CHUNK_ATTEMPTS = 20_000
+"""Failed attempts held at once before they are gathered into sightings: the bound on a
+pass's memory (a message is counted once per chunk it failed in)."""
 QUIET_BATCH = 500
 """Quiet groups judged for an automatic resolve per pass; the rest wait for the next."""
 
@@ -96,13 +100,12 @@ class FailureGrouper:
         if span is None:
             return None
         start, end = span
-        failed = await _failed_attempts(ops, start, end)
+        failed, sightings = await _sightings(ops, start, end)
         if not await store.advance_scan_cursor(CURSOR, previous, end):
             return None
-        sightings = rules.gather(failed)
         await store.add_failures(sightings)
         resolved = await self._resolve_quiet(ops, now)
-        return Pass(start, end, len(failed), len(sightings), resolved)
+        return Pass(start, end, failed, len(sightings), resolved)
 
     async def _resolve_quiet(self, ops: Operations, now: datetime) -> int:
         """Resolve the groups that went quiet while their endpoint delivered again, or
@@ -143,22 +146,29 @@ class FailureGrouper:
                 await asyncio.wait_for(stop.wait(), timeout=self.interval)
 
 
-async def _failed_attempts(ops: Operations, start: datetime, end: datetime) -> list[FailedAttempt]:
+async def _sightings(ops: Operations, start: datetime, end: datetime) -> tuple[int, list[Sighting]]:
     """The failed attempts minted in [``start``, ``end``), of the endpoints whose rollups
-    counted a failure around then."""
+    counted a failure around then, gathered per key; and how many there were. At most
+    ``CHUNK_ATTEMPTS`` attempts are held at once, so an endpoint failing thousands of times a
+    second does not fill the memory: each chunk is gathered and merged."""
     after = ids.first_id_at(ids.ATTEMPT, _ms(start))
     before = ids.first_id_at(ids.ATTEMPT, _ms(end))
-    found: list[FailedAttempt] = []
+    sightings: list[Sighting] = []
+    chunk: list[FailedAttempt] = []
+    failed = 0
     for endpoint_id in await ops.store.endpoints_with_failures(rules.rollup_start(start), end):
         cursor = after
         while True:
             page = await ops.store.failed_attempts(endpoint_id, cursor, before, PAGE_ATTEMPTS)
-            found += page
+            chunk += page
+            failed += len(page)
+            if len(chunk) >= CHUNK_ATTEMPTS:
+                sightings, chunk = rules.merge(sightings, rules.gather(chunk)), []
             await asyncio.sleep(0)
             if len(page) < PAGE_ATTEMPTS:
                 break
             cursor = page[-1].id
-    return found
+    return failed, rules.merge(sightings, rules.gather(chunk))
 
 
 def _ms(value: datetime) -> int:
