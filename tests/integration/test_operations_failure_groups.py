@@ -167,6 +167,31 @@ async def test_a_quiet_group_of_a_deleted_endpoint_resolves_on_its_own(ops: Ops)
     assert (group.status, group.resolved_by) == (GroupStatus.RESOLVED, "automatic")
 
 
+async def test_groups_of_endpoints_that_stay_down_never_keep_others_from_resolving(
+    ops: Ops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With pages of one quiet group, the quietest (its endpoint silent since) stays open
+    and the next, whose endpoint delivered, is still judged and resolved."""
+    monkeypatch.setattr(failure_groups, "QUIET_BATCH", 1)
+    await _app(ops, "acme")
+    await _app(ops, "beta")
+    (acme,) = await _claimed(ops, "acme", 1)
+    (beta,) = await _claimed(ops, "beta", 1)
+    (beta_ok,) = await _claimed(ops, "beta", 1)
+    now = utcnow()
+    await _complete(
+        ops,
+        recorded_outcome(acme, 502, now - timedelta(minutes=40)),
+        recorded_outcome(beta, 502, now - timedelta(minutes=30)),
+        recorded_outcome(beta_ok, 200, now - timedelta(minutes=5)),
+    )
+    groups = {g.app_id: g for g in await _pass(ops, FailureGrouper())}
+    acme_app = await applications.resolve(ops.ops, SYSTEM, "acme")
+    beta_app = await applications.resolve(ops.ops, SYSTEM, "beta")
+    assert groups[acme_app.id].status is GroupStatus.OPEN
+    assert groups[beta_app.id].status is GroupStatus.RESOLVED
+
+
 async def test_acknowledge_and_resolve_are_audited_once_and_refuse_a_resolved_acknowledge(
     ops: Ops,
 ) -> None:

@@ -247,8 +247,8 @@ async def test_groups_are_listed_by_id_with_status_application_and_endpoint_filt
 async def test_quiet_groups_are_the_unresolved_ones_last_seen_before_the_cutoff(
     store: Store,
 ) -> None:
-    """Oldest last failure first, at most ``limit``; a resolved or a recent group is not
-    listed."""
+    """Oldest last failure first, at most ``limit``, a page after the last group of the
+    previous one; a resolved or a recent group is not listed."""
     await store.add_failures([_sighting(endpoint_id="ep_1", at=T0 + timedelta(minutes=2))])
     await store.add_failures([_sighting(endpoint_id="ep_2", at=T0)])
     await store.add_failures([_sighting(endpoint_id="ep_3", at=T0 + timedelta(minutes=20))])
@@ -258,7 +258,18 @@ async def test_quiet_groups_are_the_unresolved_ones_last_seen_before_the_cutoff(
     cutoff = T0 + timedelta(minutes=10)
     quiet = await store.quiet_failure_groups(cutoff, 10)
     assert [g.endpoint_id for g in quiet] == ["ep_2", "ep_1"]
-    assert [g.endpoint_id for g in await store.quiet_failure_groups(cutoff, 1)] == ["ep_2"]
+    (first,) = await store.quiet_failure_groups(cutoff, 1)
+    assert first.endpoint_id == "ep_2"
+    (second,) = await store.quiet_failure_groups(cutoff, 1, first)
+    assert second.endpoint_id == "ep_1"
+    assert await store.quiet_failure_groups(cutoff, 1, second) == []
+    await store.add_failures([_sighting(endpoint_id="ep_5", at=T0)])
+    ties = await store.quiet_failure_groups(cutoff, 10)
+    # ep_2 and ep_5 failed last at the same instant: the id decides between them.
+    assert {g.endpoint_id for g in ties[:2]} == {"ep_2", "ep_5"}
+    assert ties[0].id < ties[1].id and ties[2].endpoint_id == "ep_1"
+    after_tie = await store.quiet_failure_groups(cutoff, 10, ties[0])
+    assert [g.endpoint_id for g in after_tie] == [ties[1].endpoint_id, "ep_1"]
 
 
 async def test_an_automatic_resolve_loses_to_a_failure_added_since_it_read_the_group(

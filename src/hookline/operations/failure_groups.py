@@ -66,7 +66,7 @@ CHUNK_ATTEMPTS = 20_000
 """Failed attempts held at once before they are gathered into sightings: the bound on a
 pass's memory (a message is counted once per chunk it failed in)."""
 QUIET_BATCH = 500
-"""Quiet groups judged for an automatic resolve per pass; the rest wait for the next."""
+"""Quiet groups judged for an automatic resolve at a time (a page, with its reads)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +109,21 @@ class FailureGrouper:
 
     async def _resolve_quiet(self, ops: Operations, now: datetime) -> int:
         """Resolve the groups that went quiet while their endpoint delivered again, or
-        whose endpoint was deleted."""
+        whose endpoint was deleted: every quiet group, a page at a time, so the groups of
+        endpoints that stay down never keep the others from being judged."""
+        resolved = 0
+        after: FailureGroup | None = None
+        while True:
+            quiet = await ops.store.quiet_failure_groups(
+                rules.quiet_before(now), QUIET_BATCH, after
+            )
+            resolved += await self._resolve_page(ops, now, quiet)
+            if len(quiet) < QUIET_BATCH:
+                return resolved
+            after = quiet[-1]
+
+    async def _resolve_page(self, ops: Operations, now: datetime, quiet: list[FailureGroup]) -> int:
         store = ops.store
-        quiet = await store.quiet_failure_groups(rules.quiet_before(now), QUIET_BATCH)
         if not quiet:
             return 0
         endpoint_ids = sorted({g.endpoint_id for g in quiet})

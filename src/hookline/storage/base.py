@@ -776,9 +776,12 @@ class Store(Protocol):
         """A page of groups by id that pass ``filters``."""
         ...
 
-    async def quiet_failure_groups(self, before: datetime, limit: int) -> list[FailureGroup]:
+    async def quiet_failure_groups(
+        self, before: datetime, limit: int, after: FailureGroup | None = None
+    ) -> list[FailureGroup]:
         """At most ``limit`` unresolved groups whose last failure is before ``before``, the
-        quietest first."""
+        quietest first (by last failure, then id), after ``after`` (a group of the previous
+        page, as it was read)."""
         ...
 
     async def acknowledge_failure_group(self, group_id: str, now: datetime) -> bool:

@@ -734,10 +734,12 @@ SELECT * FROM failure_groups WHERE id = :id
 SELECT * FROM failure_groups AS fg
 
 -- name: quiet_failure_groups
--- Unresolved groups without a failure since :before, the quietest first (index
--- failure_groups_quiet).
-SELECT * FROM failure_groups WHERE resolved_at IS NULL AND last_seen_at < :before
-ORDER BY last_seen_at LIMIT :limit
+-- Unresolved groups without a failure since :before, the quietest first, a page after
+-- (:after_seen, :after_id) at a time (index failure_groups_quiet).
+SELECT * FROM failure_groups
+WHERE resolved_at IS NULL AND last_seen_at < :before
+  AND (last_seen_at > :after_seen OR (last_seen_at = :after_seen AND id > :after_id))
+ORDER BY last_seen_at, id LIMIT :limit
 
 -- name: acknowledge_failure_group
 UPDATE failure_groups SET status = 'acknowledged', acknowledged_at = :now

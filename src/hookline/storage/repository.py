@@ -1033,8 +1033,15 @@ class SqlRepository:
             "page_failure_groups", where, params, "fg.id", query, rows.failure_group_from
         )
 
-    async def quiet_failure_groups(self, before: datetime, limit: int) -> list[FailureGroup]:
-        params = {"before": rows.dt_to_ms(before), "limit": limit}
+    async def quiet_failure_groups(
+        self, before: datetime, limit: int, after: FailureGroup | None = None
+    ) -> list[FailureGroup]:
+        params = {
+            "before": rows.dt_to_ms(before),
+            "limit": limit,
+            "after_seen": -1 if after is None else rows.dt_to_ms(after.last_seen_at),
+            "after_id": "" if after is None else after.id,
+        }
         found = await self._db.query("quiet_failure_groups", params)
         return [rows.failure_group_from(r) for r in found]
 

@@ -27,7 +27,8 @@ CREATE TABLE failure_groups (
 CREATE UNIQUE INDEX failure_groups_key ON failure_groups (endpoint_id, outcome, status_code);
 CREATE INDEX failure_groups_app ON failure_groups (app_id, id);
 CREATE INDEX failure_groups_status ON failure_groups (status, id);
-CREATE INDEX failure_groups_quiet ON failure_groups (last_seen_at) WHERE resolved_at IS NULL;
+CREATE INDEX failure_groups_quiet ON failure_groups (last_seen_at, id)
+    WHERE resolved_at IS NULL;
 CREATE INDEX failure_groups_resolved ON failure_groups (resolved_at)
     WHERE resolved_at IS NOT NULL;
 
