@@ -554,6 +554,7 @@ async def _prune(
     )
     print(f"hookline: {verb} {report.audit} audit-log entries recorded before then")
     print(f"hookline: {verb} {report.anomalies} anomalies resolved before then")
+    print(f"hookline: {verb} {report.failure_groups} failure groups resolved before then")
     print(
         f"hookline: {verb} {report.rollups} attempt rollups (minute rollups after "
         f"{format_retention(min(horizon, timedelta(hours=MINUTE_ROLLUP_HOURS)))})"

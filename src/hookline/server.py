@@ -52,6 +52,7 @@ from hookline.operations.anomalies import AnomalyDetector
 from hookline.operations.audit import WorkerDisables
 from hookline.operations.backlog import BacklogMonitor
 from hookline.operations.context import Operations
+from hookline.operations.failure_groups import FailureGrouper
 from hookline.operations.metric_labels import ApplicationLabels
 from hookline.operations.operational_webhooks import OperationalPublisher
 from hookline.operations.principal import SYSTEM
@@ -508,6 +509,8 @@ async def _run(
             if settings.anomaly_detection:
                 detector = AnomalyDetector(settings.anomaly_interval).run(ops, stop)
                 tasks.append(asyncio.create_task(detector, name="anomaly-detection"))
+            grouper = FailureGrouper().run(ops, stop)
+            tasks.append(asyncio.create_task(grouper, name="failure-groups"))
         if runner is not None:
             delivering.append(asyncio.create_task(runner.run(stop), name="background-tasks"))
             tasks.append(delivering[-1])

@@ -3,6 +3,7 @@ operations over each backend's store."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -14,6 +15,7 @@ import pytest
 from hookline.api.app import Services
 from hookline.api.routes import create_app
 from hookline.config import load_settings
+from hookline.domain.failure_groups import SETTLE, FailureGroup, GroupFilter
 from hookline.domain.models import Attempt
 from hookline.instrumentation import (
     EndpointEnabled,
@@ -24,8 +26,9 @@ from hookline.instrumentation import (
     RequestServed,
 )
 from hookline.operations.context import Operations
+from hookline.operations.failure_groups import FailureGrouper
 from hookline.server import ensure_admin_token
-from hookline.storage.base import Store
+from hookline.storage.base import ListQuery, Store
 from hookline.storage.sqlite import SqliteStore
 from tests.conftest import failed_outcome, utcnow
 
@@ -118,3 +121,20 @@ async def fail_next_delivery(store: Store) -> Attempt:
     outcome = failed_outcome(claimed)
     await store.complete([outcome])
     return outcome.attempt
+
+
+_GROUPER = FailureGrouper()
+
+
+async def group_failures(store: Store) -> list[FailureGroup]:
+    """Run one failure-grouping pass that reads every attempt recorded so far (a pass reads
+    attempts ``SETTLE`` old, so its clock runs ahead), as the one grouper that holds the
+    job's lease in tests; then every group. The pass ends one id tick (4 ms) from now, and
+    this returns once the real clock passed that, so an attempt recorded later falls in the
+    next pass, never behind the cursor."""
+    end = utcnow() + timedelta(milliseconds=4)
+    ops = Operations(store, clock=lambda: end + SETTLE)
+    await _GROUPER.scan(ops)
+    await asyncio.sleep(max(0.0, (end - utcnow()).total_seconds()) + 0.001)
+    page = await store.list_failure_groups(ListQuery(limit=250), GroupFilter())
+    return page.data

@@ -16,7 +16,7 @@ from openapi_spec_validator import validate
 from hookline.api.openapi import operation_id
 from hookline.api.routes import all_routes
 from tests.integration.certificates import CertificateAuthority
-from tests.integration.conftest import Api, fail_next_delivery
+from tests.integration.conftest import Api, fail_next_delivery, group_failures
 
 
 async def _document(api: Api) -> dict[str, Any]:
@@ -105,6 +105,7 @@ async def _seed(api: Api) -> dict[str, str]:
     msg = await c.post("/api/v1/app/acme/msg", json={"eventType": "a.b", "payload": {"x": 1}})
     assert msg.status_code == 202
     attempt = await fail_next_delivery(api.store)
+    (group,) = await group_failures(api.store)
     task = await c.post(
         "/api/v1/app/acme/endpoint/ep1/recover", json={"since": "2020-01-01T00:00:00Z"}
     )
@@ -142,6 +143,7 @@ async def _seed(api: Api) -> dict[str, str]:
         "endpoint_id": ep.json()["id"],
         "msg_id": msg.json()["id"],
         "attempt_id": attempt.id,
+        "group_id": group.id,
         "task_id": task.json()["id"],
         "event_type_name": "a.b",
         "opw_endpoint_id": opw.json()["id"],

@@ -24,7 +24,7 @@ import httpx
 from hookline.api.http import Access, Route
 from hookline.api.routes import all_routes
 from tests.integration.certificates import CertificateAuthority
-from tests.integration.conftest import Api, fail_next_delivery
+from tests.integration.conftest import Api, fail_next_delivery, group_failures
 
 SINCE = {"since": "2020-01-01T00:00:00Z"}
 PRIVATE_CA = CertificateAuthority("isolation-ca")
@@ -49,6 +49,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/app/{app_id}/endpoint/{endpoint_id}/replay-missing"): SINCE,
     ("POST", "/api/v1/app/{app_id}/endpoint/{endpoint_id}/bulk-replay"): SINCE,
     ("POST", "/api/v1/app/{app_id}/dead-letter/redrive"): {},
+    ("POST", "/api/v1/app/{app_id}/expunge-content"): SINCE,
     ("PUT", "/api/v1/app/{app_id}/endpoint/{endpoint_id}/oauth"): OAUTH,
     ("PUT", "/api/v1/app/{app_id}/endpoint/{endpoint_id}/mtls"): {"serverCaCert": PRIVATE_CA.pem},
     ("PUT", "/api/v1/app/{app_id}/endpoint/{endpoint_id}/basic-auth"): {
@@ -77,6 +78,7 @@ class Tenant:
     attempt_id: str
     task_id: str
     token_id: str
+    group_id: str
 
     def values(self) -> dict[str, str]:
         return {
@@ -86,6 +88,7 @@ class Tenant:
             "attempt_id": self.attempt_id,
             "task_id": self.task_id,
             "token_id": self.token_id,
+            "group_id": self.group_id,
             "event_type_name": "a.b",
         }
 
@@ -103,6 +106,7 @@ async def _tenant(api: Api, uid: str) -> Tenant:
     msg = await c.post(f"/api/v1/app/{uid}/msg", json={"eventType": "a.b", "payload": {"t": uid}})
     assert msg.status_code == 202, msg.text
     attempt = await fail_next_delivery(api.store)
+    (group,) = [g for g in await group_failures(api.store) if g.app_id == app.json()["id"]]
     credentials = f"/api/v1/app/{uid}/endpoint/{ep.json()['id']}"
     assert (await c.put(f"{credentials}/oauth", json=OAUTH)).status_code == 204
     ca = {"serverCaCert": PRIVATE_CA.pem}
@@ -118,6 +122,7 @@ async def _tenant(api: Api, uid: str) -> Tenant:
         attempt.id,
         task.json()["id"],
         token.json()["id"],
+        group.id,
     )
 
 
@@ -145,6 +150,7 @@ async def _snapshot(api: Api, t: Tenant) -> dict[str, Any]:
         f"{app}/attempt/endpoint/{t.endpoint_id}",
         f"{app}/dead-letter",
         f"/api/v1/background-task/{t.task_id}",
+        f"{app}/failure-group/{t.group_id}",
         f"/api/v1/token?app_id={t.app_id}",
         f"{ep}/oauth",
         f"{ep}/mtls",
@@ -179,7 +185,8 @@ async def _call(client: httpx.AsyncClient, route: Route, values: dict[str, str])
 
 def _names_objects_of(path: str) -> bool:
     """Whether the path names an object below the application (endpoint, message, …)."""
-    return any(f"{{{name}}}" in path for name in ("endpoint_id", "msg_id", "attempt_id"))
+    names = ("endpoint_id", "msg_id", "attempt_id", "group_id")
+    return any(f"{{{name}}}" in path for name in names)
 
 
 def _is_upsert(route: Route) -> bool:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 import hookline
-from hookline.api import params
+from hookline.api import failure_groups, params
 from hookline.api import schemas as s
 from hookline.api.http import Access, Request, Response, Route, json_response
 from hookline.domain import validation as v
@@ -85,6 +85,7 @@ QUERY_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
         "type": "string",
         "enum": ["running", "finished", "failed", "canceled"],
     },
+    **{(path, "status"): failure_groups.STATUS_SCHEMA for path in failure_groups.LISTS},
 }
 """A parameter that means something else on one route."""
 IDEMPOTENCY_KEY: dict[str, Any] = {

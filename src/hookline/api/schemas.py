@@ -294,6 +294,17 @@ class DeadLetterRedriveIn(Wire):
     status_code_class: StatusCodeClass | None = None
 
 
+class ExpungeContentIn(Wire):
+    """hookline's own: which messages of the application lose their payload (created in
+    [since, until) and passing every filter given)."""
+
+    since: Timestamp
+    until: Timestamp | None = None
+    event_types: list[EventTypeName] | None = None
+    channel: Channel | None = None
+    tag: Tag | None = None
+
+
 class EventExampleIn(Wire):
     event_type: EventTypeName
     example_index: int = Field(default=0, ge=0)

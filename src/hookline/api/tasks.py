@@ -1,5 +1,6 @@
 """Background tasks, and the routes that start them: recover, replay-missing, bulk replay
-(Svix's) and the dead letters with their redrive (hookline's own).
+(Svix's), the dead letters with their redrive, and the bulk expunge of message content
+(hookline's own).
 
 Each starting route takes ``?dry_run=true`` (hookline's own, snake_case as Svix's query
 parameters are) and then answers 200 with the count it would queue, changing nothing.
@@ -86,6 +87,19 @@ async def redrive(ops: Operations, request: Request) -> Response:
     return await _start(ops, request, wanted)
 
 
+async def expunge_content(ops: Operations, request: Request) -> Response:
+    body = params.body(s.ExpungeContentIn, request)
+    wanted = TaskRequest(
+        TaskKind.PURGE_CONTENT,
+        body.since,
+        body.until,
+        event_types=tuple(body.event_types) if body.event_types else None,
+        channel=body.channel,
+        tag=body.tag,
+    )
+    return await _start(ops, request, wanted)
+
+
 async def list_dead_letters(ops: Operations, request: Request) -> Response:
     code_class = request.query_one("status_code_class")
     if code_class not in (None, "") and code_class not in {str(c) for c in STATUS_CLASSES}:
@@ -141,7 +155,13 @@ async def cancel_task(ops: Operations, request: Request) -> Response:
     return model_response(200, serialize.background_task(canceled))
 
 
-def _starter(path: str, handler: Handler, summary: str, body: type[s.Wire]) -> Route:
+def _starter(
+    path: str,
+    handler: Handler,
+    summary: str,
+    body: type[s.Wire],
+    capability: Capability = Capability.CREATE_ATTEMPTS,
+) -> Route:
     return Route(
         "POST",
         path,
@@ -149,7 +169,7 @@ def _starter(path: str, handler: Handler, summary: str, body: type[s.Wire]) -> R
         summary,
         "Background task",
         Access.APP,
-        capability=Capability.CREATE_ATTEMPTS,
+        capability=capability,
         body=body,
         response=s.BackgroundTaskOut,
         status=202,
@@ -227,5 +247,12 @@ ROUTES = [
         redrive,
         "Send dead letters again by filter (hookline)",
         s.DeadLetterRedriveIn,
+    ),
+    _starter(
+        "/api/v1/app/{app_id}/expunge-content",
+        expunge_content,
+        "Expunge the payloads of the application's messages by filter (hookline)",
+        s.ExpungeContentIn,
+        Capability.PUBLISH_MESSAGES,
     ),
 ]

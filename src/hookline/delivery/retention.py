@@ -1,7 +1,7 @@
 """Retention: remove messages, deliveries and attempts past the horizon, in small batches,
 the background tasks that ended before it, the audit log's entries recorded before it, the
 attempt rollups that started before it (minute rollups sooner: ``minute_cutoff``), and the
-anomalies resolved before it.
+anomalies and failure groups resolved before it.
 
 Every process that runs a worker runs ``run_pruning`` beside maintenance; ``hookline prune``
 runs ``prune`` once, to completion. A pass walks the messages older than the horizon by
@@ -59,6 +59,8 @@ class PruneReport:
     """Attempt rollup rows (``domain/rollups.py``) that started before their horizon."""
     anomalies: int = 0
     """Anomalies (``domain/anomaly.py``) resolved before the horizon."""
+    failure_groups: int = 0
+    """Failure groups (``domain/failure_groups.py``) resolved before the horizon."""
     held: int = 0
     """Messages past the horizon kept because a delivery of theirs can still be attempted."""
     reclaimed_pages: int = 0
@@ -89,6 +91,7 @@ async def prune(
     for period, horizon in horizons:
         report.rollups += await prune_rollups(store, period, horizon, dry_run=dry_run, stop=stop)
     report.anomalies = await prune_anomalies(store, before, dry_run=dry_run, stop=stop)
+    report.failure_groups = await prune_failure_groups(store, before, dry_run=dry_run, stop=stop)
     after = ""  # sorts below every id
     while True:
         batch = await store.prune_batch(before, after, batch_messages, dry_run=dry_run)
@@ -139,6 +142,17 @@ async def prune_anomalies(
 
     async def remove(limit: int, dry: bool) -> int:
         return await store.prune_anomalies(before, limit, dry_run=dry)
+
+    return await prune_rows(remove, BATCH_AUDIT, dry_run=dry_run, stop=stop)
+
+
+async def prune_failure_groups(
+    store: Store, before: datetime, *, dry_run: bool = False, stop: asyncio.Event | None = None
+) -> int:
+    """The failure groups resolved before ``before``; an unresolved one stays, however old."""
+
+    async def remove(limit: int, dry: bool) -> int:
+        return await store.prune_failure_groups(before, limit, dry_run=dry)
 
     return await prune_rows(remove, BATCH_AUDIT, dry_run=dry_run, stop=stop)
 

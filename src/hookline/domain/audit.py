@@ -50,6 +50,8 @@ MESSAGE_CONTENT_EXPUNGED = "message.content_expunged"
 EXAMPLE_SENT = "message.example_sent"
 TASK_STARTED = "background_task.started"
 TASK_CANCELED = "background_task.canceled"
+FAILURE_GROUP_ACKNOWLEDGED = "failure_group.acknowledged"
+FAILURE_GROUP_RESOLVED = "failure_group.resolved"
 SECRETS_REKEYED = "encryption.rekeyed"
 
 CLI_ACTOR = "cli"

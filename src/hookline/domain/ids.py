@@ -29,6 +29,7 @@ TASK = "qtask"
 WORKER = "wrk"
 AUDIT = "audit"
 ANOMALY = "anom"
+FAILURE_GROUP = "fgrp"
 
 # The alphabet is in ASCII order, so comparing encoded strings compares the numbers.
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -1,5 +1,5 @@
-"""Background tasks (recover, replay-missing, bulk replay, dead-letter redrive, and Svix's
-statistics tasks) as pure rules.
+"""Background tasks (recover, replay-missing, bulk replay, dead-letter redrive, the bulk
+expunge of message content, and Svix's statistics tasks) as pure rules.
 
 A task walks a key range in batches. Each batch reads a bounded run of rows (messages, or
 one endpoint's deliveries, or an application's dead letters) and ``selects`` decides which
@@ -31,6 +31,9 @@ class TaskKind(StrEnum):
     REDRIVE = "dead-letter.redrive"
     APP_STATS = "application.stats"
     EVENT_TYPE_AGGREGATE = "event-type.aggregate"
+    PURGE_CONTENT = "application.purge_content"
+    """Expunge the payloads of an application's messages that pass the filters (the bulk
+    form of Svix's ``DELETE …/msg/{msg_id}/content``; Svix names the task type so)."""
 
     @property
     def computes(self) -> bool:
@@ -76,6 +79,9 @@ class TaskFilter:
     outage and not an earlier outage's failures."""
     app_ids: tuple[str, ...] | None = None
     """An application-statistics task's applications (resolved ids); None for all."""
+    status_code: int | None = None
+    """Only deliveries whose last attempt got exactly this status code: the replay of a
+    failure group (``operations/failure_groups.py``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,8 @@ class TaskRow:
     last_status_code: int | None
     held: bool = False
     """Pending with no attempt due: an ordered endpoint's line stopped at it (``hold``)."""
+    has_content: bool = True
+    """The message's payload is still stored (a content purge's read says; others assume)."""
 
 
 DeadLetter = TaskRow
@@ -181,12 +189,15 @@ def in_code_class(code: int | None, code_class: int) -> bool:
 def selects(
     kind: TaskKind, spec: TaskFilter, row: TaskRow, route: EndpointRoute | None = None
 ) -> bool:
-    """Whether the task acts on ``row``: replay-missing queues a message the endpoint has no
+    """Whether the task acts on ``row``: a content purge expunges a message whose payload is
+    still stored; replay-missing queues a message the endpoint has no
     delivery of and whose type and channels its filters accept now; the others re-queue a
     finished delivery (failed only, for recover and redrive; recover also a held one) that
     passes the filters."""
     if not spec.since <= row.created_at < spec.until:
         return False
+    if kind is TaskKind.PURGE_CONTENT:
+        return row.has_content and _passes(spec, row)
     if kind is TaskKind.REPLAY_MISSING:
         return (
             row.delivery_id is None
@@ -214,6 +225,7 @@ def _passes(spec: TaskFilter, row: TaskRow) -> bool:
         spec.status is None or row.status is spec.status,
         spec.status_code_class is None
         or in_code_class(row.last_status_code, spec.status_code_class),
+        spec.status_code is None or row.last_status_code == spec.status_code,
         spec.failed_since is None
         or (row.updated_at is not None and row.updated_at >= spec.failed_since),
     )

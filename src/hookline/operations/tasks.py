@@ -1,5 +1,6 @@
-"""Background tasks: recover, replay-missing, bulk replay and dead-letter redrive, and the
-runner that also computes Svix's statistics tasks (``operations/statistics.py``).
+"""Background tasks: recover, replay-missing, bulk replay, dead-letter redrive and the bulk
+expunge of message content (``application.purge_content``), and the runner that also
+computes Svix's statistics tasks (``operations/statistics.py``).
 
 Starting one stores a durable row and answers at once; a runner in any process that runs a
 worker leases the row and walks it batch by batch (``domain/tasks.py``), each batch's
@@ -74,12 +75,19 @@ class TaskRequest:
     status_code_class: int | None = None
     failed_since: datetime | None = None
     """Not on the wire: automatic recovery's start of the failing period."""
+    status_code: int | None = None
+    """Not on the wire: a failure group's exact status code (``operations/failure_groups``)."""
+    cause: str | None = None
+    """Not on the wire: the id of what started the task (a failure group), for the audit
+    log."""
 
 
 def task_data(task: BackgroundTask) -> dict[str, object]:
     """A task's progress as Svix's ``BackgroundTaskOut.data`` shows it, with hookline's
     ``canceled`` and ``error`` where they apply."""
     data: dict[str, object] = {"messagesScanned": task.scanned, "messagesSent": task.queued}
+    if task.kind is TaskKind.PURGE_CONTENT:
+        data = {"messagesScanned": task.scanned, "messagesExpunged": task.queued}
     if task.kind.computes:
         data = dict(task.result or {})
     if task.status is TaskStatus.CANCELED:
@@ -97,7 +105,7 @@ async def _draft(
     endpoint_id = None
     if request.endpoint is not None:
         endpoint_id = (await endpoints.in_application(ops, app, request.endpoint)).id
-    elif request.kind is not TaskKind.REDRIVE:
+    elif request.kind not in (TaskKind.REDRIVE, TaskKind.PURGE_CONTENT):
         raise InvalidRequest("an endpoint is required", loc=("path", "endpoint_id"))
     now = ops.clock()
     given_since = inputs.time(("body", "since"), request.since)
@@ -116,6 +124,7 @@ async def _draft(
         status=request.status,
         status_code_class=request.status_code_class,
         failed_since=request.failed_since,
+        status_code=request.status_code,
     )
     return new_task(app.id, endpoint_id, request.kind, spec, now)
 
@@ -127,7 +136,9 @@ async def start(
     task = await _draft(ops, principal, app_key, request)
     await ops.store.create_task(task)
     ops.task_queued()
-    summary = a.summary(task=task.kind.wire, endpointId=task.endpoint_id)
+    summary = a.summary(
+        task=task.kind.wire, endpointId=task.endpoint_id, failureGroupId=request.cause
+    )
     await record(
         ops, principal, a.TASK_STARTED, app_id=task.app_id, target_id=task.id, summary=summary
     )
@@ -346,6 +357,9 @@ class TaskRunner:
         route: EndpointRoute | None,
     ) -> BackgroundTask | None:
         chosen = [row for row in found if selects(task.kind, task.filter, row, route)]
+        expunge: list[str] = []
+        if task.kind is TaskKind.PURGE_CONTENT:
+            expunge, chosen = [row.msg_id for row in chosen], []
         now = self._ops.clock()
         checkpoint = TaskCheckpoint(
             task=task,
@@ -359,6 +373,7 @@ class TaskRunner:
             finished=len(found) < self._batch_size,
             now=now,
             lease_until=now + self._lease,
+            expunge=expunge,
         )
         if not await self._ops.store.checkpoint_task(checkpoint):
             return None
@@ -368,7 +383,7 @@ class TaskRunner:
             task,
             cursor=checkpoint.cursor,
             scanned=task.scanned + len(found),
-            queued=task.queued + len(chosen),
+            queued=task.queued + len(chosen) + len(expunge),
             status=TaskStatus.FINISHED if checkpoint.finished else TaskStatus.RUNNING,
             updated_at=now,
         )

@@ -16,6 +16,13 @@ from hookline.domain.admission import AdmissionSnapshot
 from hookline.domain.anomaly import Anomaly, Counts, Point, Subject
 from hookline.domain.audit import AuditEntry, AuditFilter
 from hookline.domain.breaker import CircuitState, ProbeGrant
+from hookline.domain.failure_groups import (
+    FailedAttempt,
+    FailureGroup,
+    GroupFilter,
+    ResolvedBy,
+    Sighting,
+)
 from hookline.domain.models import (
     AccessToken,
     Application,
@@ -125,6 +132,8 @@ class TaskCheckpoint:
     finished: bool
     now: datetime
     lease_until: datetime
+    expunge: Sequence[str] = ()
+    """Message ids of ``task.app_id`` whose payload a content purge removes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -727,6 +736,71 @@ class Store(Protocol):
     async def prune_anomalies(self, before: datetime, limit: int, dry_run: bool = False) -> int:
         """Remove (or, dry, count) at most ``limit`` of the anomalies resolved before
         ``before``; how many. An open anomaly is kept, however old."""
+        ...
+
+    # failure groups (domain/failure_groups.py)
+
+    async def endpoints_with_failures(self, start: datetime, end: datetime) -> list[str]:
+        """The endpoints whose minute rollups starting in [``start``, ``end``) count a
+        failed attempt: the only ones whose attempt log a grouping pass reads."""
+        ...
+
+    async def failed_attempts(
+        self, endpoint_id: str, after_id: str, before_id: str, limit: int
+    ) -> list[FailedAttempt]:
+        """At most ``limit`` of the endpoint's failed attempts with ids strictly between
+        ``after_id`` and ``before_id``, by id."""
+        ...
+
+    async def scan_cursor(self, name: str) -> datetime | None:
+        """Where the periodic pass ``name`` last ended; None before its first pass."""
+        ...
+
+    async def advance_scan_cursor(
+        self, name: str, previous: datetime | None, until: datetime
+    ) -> bool:
+        """Move the cursor ``name`` from ``previous`` (None: absent) to ``until``; False,
+        and nothing changed, when it no longer stood at ``previous`` (another pass moved it),
+        so of two passes over one range only one counts it."""
+        ...
+
+    async def add_failures(self, sightings: Sequence[Sighting]) -> None:
+        """Add each sighting to its key's group: open it if there is none, add to it if it
+        is unresolved, reopen it (counters started again) if it was resolved."""
+        ...
+
+    async def failure_group(self, group_id: str) -> FailureGroup | None: ...
+    async def list_failure_groups(
+        self, query: ListQuery, filters: GroupFilter
+    ) -> Page[FailureGroup]:
+        """A page of groups by id that pass ``filters``."""
+        ...
+
+    async def quiet_failure_groups(
+        self, before: datetime, limit: int, after: FailureGroup | None = None
+    ) -> list[FailureGroup]:
+        """At most ``limit`` unresolved groups whose last failure is before ``before``, the
+        quietest first (by last failure, then id), after ``after`` (a group of the previous
+        page, as it was read)."""
+        ...
+
+    async def acknowledge_failure_group(self, group_id: str, now: datetime) -> bool:
+        """Acknowledge an open group; False when it was not open."""
+        ...
+
+    async def resolve_failure_group(
+        self, group_id: str, now: datetime, by: ResolvedBy, seen_until: datetime | None = None
+    ) -> bool:
+        """Resolve an unresolved group; with ``seen_until``, only if its last failure is not
+        after it (an automatic resolve must not hide a failure added since it read the
+        group). False when nothing changed."""
+        ...
+
+    async def prune_failure_groups(
+        self, before: datetime, limit: int, dry_run: bool = False
+    ) -> int:
+        """Remove (or, dry, count) at most ``limit`` of the groups resolved before
+        ``before``; how many. An unresolved group is kept, however old."""
         ...
 
     async def idempotency_begin(

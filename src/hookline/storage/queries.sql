@@ -567,6 +567,17 @@ LEFT JOIN deliveries AS d ON d.msg_id = m.id AND d.endpoint_id = :endpoint_id
 WHERE m.app_id = :app_id AND m.id > :cursor AND m.id < :upper
 ORDER BY m.id LIMIT :limit
 
+-- name: task_content_rows
+-- The next messages of an application after :cursor (messages_app index) for a content
+-- purge, each saying whether its payload is still stored (content 1) or was expunged (0).
+SELECT m.id AS msg_id, m.event_type, m.channels, m.tags, m.created_at,
+       NULL AS endpoint_id, NULL AS delivery_id, NULL AS status, 0 AS attempts,
+       NULL AS updated_at, NULL AS last_code,
+       CASE WHEN m.payload IS NULL THEN 0 ELSE 1 END AS content
+FROM messages AS m
+WHERE m.app_id = :app_id AND m.id > :cursor AND m.id < :upper
+ORDER BY m.id LIMIT :limit
+
 -- name: page_delivery_rows
 -- Deliveries with what the filters read: their message's type, channels, tags and time,
 -- and the status code of their last attempt. Listed and walked through deliveries_endpoint
@@ -663,3 +674,92 @@ INSERT INTO leases (name, holder, held_until) VALUES (:name, :holder, :until)
 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, held_until = excluded.held_until
 WHERE leases.holder = excluded.holder OR leases.held_until <= :now
 RETURNING holder
+
+-- name: endpoints_with_failures
+-- Failure groups: the endpoints whose minute rollups in a range count a failed attempt, so
+-- a pass reads the attempt log of those endpoints only (index endpoint_rollups_period).
+SELECT endpoint_id FROM endpoint_rollups
+WHERE period = :period AND start_at >= :start AND start_at < :end AND attempts > success
+GROUP BY endpoint_id
+
+-- name: failed_attempts
+-- One endpoint's failed attempts minted in an id range, a page at a time (index
+-- attempts_endpoint).
+SELECT id, app_id, msg_id, endpoint_id, response_status_code, response, created_at
+FROM attempts
+WHERE endpoint_id = :endpoint_id AND id > :after_id AND id < :before_id AND status <> 0
+ORDER BY id LIMIT :limit
+
+-- name: scan_cursor
+SELECT scanned_until FROM scan_cursors WHERE name = :name
+
+-- name: advance_scan_cursor
+-- Compare-and-set: the name back only when the cursor still stood where the caller read it
+-- (absent for a first pass), so of two passes over one range only one counts it.
+INSERT INTO scan_cursors (name, scanned_until) VALUES (:name, :until)
+ON CONFLICT (name) DO UPDATE SET scanned_until = excluded.scanned_until
+WHERE scan_cursors.scanned_until = :previous
+RETURNING name
+
+-- name: add_failures
+-- A pass's sighting of one key: opens its group, adds to the unresolved one, or reopens a
+-- resolved one with its counters started again (every right-hand side reads the old row).
+INSERT INTO failure_groups (id, app_id, endpoint_id, outcome, status_code, status,
+    first_seen_at, opened_at, last_seen_at, attempts, messages, sample, acknowledged_at,
+    resolved_at, resolved_by, reopened)
+VALUES (:id, :app_id, :endpoint_id, :outcome, :status_code, 'open', :first_at, :first_at,
+    :last_at, :attempts, :messages, :sample, NULL, NULL, NULL, 0)
+ON CONFLICT (endpoint_id, outcome, status_code) DO UPDATE SET
+    status = CASE WHEN failure_groups.status = 'resolved' THEN 'open'
+        ELSE failure_groups.status END,
+    opened_at = CASE WHEN failure_groups.status = 'resolved' THEN excluded.opened_at
+        ELSE failure_groups.opened_at END,
+    attempts = excluded.attempts + CASE WHEN failure_groups.status = 'resolved' THEN 0
+        ELSE failure_groups.attempts END,
+    messages = excluded.messages + CASE WHEN failure_groups.status = 'resolved' THEN 0
+        ELSE failure_groups.messages END,
+    reopened = failure_groups.reopened + CASE WHEN failure_groups.status = 'resolved' THEN 1
+        ELSE 0 END,
+    acknowledged_at = CASE WHEN failure_groups.status = 'resolved' THEN NULL
+        ELSE failure_groups.acknowledged_at END,
+    last_seen_at = excluded.last_seen_at,
+    sample = excluded.sample,
+    resolved_at = NULL,
+    resolved_by = NULL
+
+-- name: failure_group
+SELECT * FROM failure_groups WHERE id = :id
+
+-- name: page_failure_groups
+SELECT * FROM failure_groups AS fg
+
+-- name: quiet_failure_groups
+-- Unresolved groups without a failure since :before, the quietest first, a page after
+-- (:after_seen, :after_id) at a time (index failure_groups_quiet).
+SELECT * FROM failure_groups
+WHERE resolved_at IS NULL AND last_seen_at < :before
+  AND (last_seen_at > :after_seen OR (last_seen_at = :after_seen AND id > :after_id))
+ORDER BY last_seen_at, id LIMIT :limit
+
+-- name: acknowledge_failure_group
+UPDATE failure_groups SET status = 'acknowledged', acknowledged_at = :now
+WHERE id = :id AND status = 'open'
+RETURNING id
+
+-- name: resolve_failure_group
+-- The id back only to the one writer that resolved it; an automatic resolve also requires
+-- that no failure was added since the pass read the group (last_seen_at unchanged).
+UPDATE failure_groups SET status = 'resolved', resolved_at = :now, resolved_by = :by
+WHERE id = :id AND resolved_at IS NULL AND last_seen_at <= :seen_until
+RETURNING id
+
+-- name: prune_failure_groups
+-- Retention: groups resolved before the horizon, a batch at a time.
+DELETE FROM failure_groups WHERE id IN (
+    SELECT id FROM failure_groups WHERE resolved_at < :before ORDER BY resolved_at LIMIT :limit
+)
+
+-- name: prunable_failure_groups
+SELECT count(*) FROM (
+    SELECT id FROM failure_groups WHERE resolved_at < :before ORDER BY resolved_at LIMIT :limit
+) AS due

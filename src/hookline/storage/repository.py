@@ -29,6 +29,13 @@ from hookline.domain.anomaly import Anomaly, Counts, Point, Subject
 from hookline.domain.audit import AuditEntry, AuditFilter
 from hookline.domain.breaker import CircuitState, ProbeGrant
 from hookline.domain.errors import Conflict, Unavailable
+from hookline.domain.failure_groups import (
+    FailedAttempt,
+    FailureGroup,
+    GroupFilter,
+    ResolvedBy,
+    Sighting,
+)
 from hookline.domain.models import (
     AccessToken,
     Application,
@@ -47,7 +54,7 @@ from hookline.domain.networks import encode as encode_networks
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
-from hookline.domain.rollups import COUNT_COLUMNS, Rollup, RollupSummary
+from hookline.domain.rollups import COUNT_COLUMNS, MINUTE_SECONDS, Rollup, RollupSummary
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import pruning, rows, sql
@@ -75,6 +82,8 @@ from hookline.storage.group_commit import GroupCommit
 from hookline.storage.parts import BatchWriter, Claimer, Connector, Pruner
 
 T = TypeVar("T")
+_NEVER_MS = 2**62
+"""A time after every stored one: a manual resolve's bound on the last failure."""
 
 GROUP_COMMIT_MAX = 500
 """Most publishes one commit carries; more wait for the next."""
@@ -598,6 +607,10 @@ class SqlRepository:
 
     async def task_rows(self, task: BackgroundTask, cursor: str, limit: int) -> list[TaskRow]:
         params: dict[str, Any] = {"app_id": task.app_id, "endpoint_id": task.endpoint_id}
+        if task.kind is TaskKind.PURGE_CONTENT:
+            params.update(cursor=cursor, upper=task.upper_key, limit=limit)
+            found = await self._db.query("task_content_rows", params)
+            return [rows.task_row_from(row, "msg_id") for row in found]
         if task.kind is TaskKind.REPLAY_MISSING:
             params.update(cursor=cursor, upper=task.upper_key, limit=limit)
             found = await self._db.query("task_message_rows", params)
@@ -629,13 +642,14 @@ class SqlRepository:
             "old_cursor": task.cursor,
             "new_cursor": checkpoint.cursor,
             "scanned": checkpoint.scanned,
-            "queued": len(checkpoint.requeue) + len(new),
+            "queued": len(checkpoint.requeue) + len(new) + len(checkpoint.expunge),
             "status": (TaskStatus.FINISHED if checkpoint.finished else TaskStatus.RUNNING).value,
             "lease_until": rows.to_ms(checkpoint.lease_until),
             "now": rows.to_ms(checkpoint.now),
             "requeue": self.dialect.list_param(checkpoint.requeue),
             "new_ids": self.dialect.list_param([delivery_id for delivery_id, _ in new]),
             "new_msgs": self.dialect.list_param([msg_id for _, msg_id in new]),
+            "expunge": self.dialect.list_param(checkpoint.expunge),
         }
         await self._db.script("task_checkpoint", params)
         found = await self._db.query("get_background_task", {"task_id": task.id})
@@ -960,6 +974,101 @@ class SqlRepository:
         if dry_run:
             return int((await self._db.query("prunable_anomalies", params))[0][0])
         return await self._db.execute("prune_anomalies", params)
+
+    async def endpoints_with_failures(self, start: datetime, end: datetime) -> list[str]:
+        params = {
+            "period": MINUTE_SECONDS,
+            "start": rows.dt_to_ms(start),
+            "end": rows.dt_to_ms(end),
+        }
+        return [r[0] for r in await self._db.query("endpoints_with_failures", params)]
+
+    async def failed_attempts(
+        self, endpoint_id: str, after_id: str, before_id: str, limit: int
+    ) -> list[FailedAttempt]:
+        params = {
+            "endpoint_id": endpoint_id,
+            "after_id": after_id,
+            "before_id": before_id,
+            "limit": limit,
+        }
+        found = await self._db.query("failed_attempts", params)
+        return [rows.failed_attempt_from(r) for r in found]
+
+    async def scan_cursor(self, name: str) -> datetime | None:
+        found = await self._db.query("scan_cursor", {"name": name})
+        return rows.ms_to_dt(found[0][0]) if found else None
+
+    async def advance_scan_cursor(
+        self, name: str, previous: datetime | None, until: datetime
+    ) -> bool:
+        params = {"name": name, "previous": rows.to_ms(previous), "until": rows.dt_to_ms(until)}
+        (moved,) = await self._db.write_returning("advance_scan_cursor", [params])
+        return bool(moved)
+
+    async def add_failures(self, sightings: Sequence[Sighting]) -> None:
+        if sightings:
+            await self._db.execute_many(
+                "add_failures", [rows.sighting_params(s) for s in sightings]
+            )
+
+    async def failure_group(self, group_id: str) -> FailureGroup | None:
+        found = await self._db.query("failure_group", {"id": group_id})
+        return rows.failure_group_from(found[0]) if found else None
+
+    async def list_failure_groups(
+        self, query: ListQuery, filters: GroupFilter
+    ) -> Page[FailureGroup]:
+        where: list[str] = []
+        params: dict[str, Any] = {}
+        for column, value in (
+            ("status", None if filters.status is None else filters.status.value),
+            ("app_id", filters.app_id),
+            ("endpoint_id", filters.endpoint_id),
+        ):
+            if value is not None:
+                where.append(f"fg.{column} = :{column}")
+                params[column] = value
+        return await self._page(
+            "page_failure_groups", where, params, "fg.id", query, rows.failure_group_from
+        )
+
+    async def quiet_failure_groups(
+        self, before: datetime, limit: int, after: FailureGroup | None = None
+    ) -> list[FailureGroup]:
+        params = {
+            "before": rows.dt_to_ms(before),
+            "limit": limit,
+            "after_seen": -1 if after is None else rows.dt_to_ms(after.last_seen_at),
+            "after_id": "" if after is None else after.id,
+        }
+        found = await self._db.query("quiet_failure_groups", params)
+        return [rows.failure_group_from(r) for r in found]
+
+    async def acknowledge_failure_group(self, group_id: str, now: datetime) -> bool:
+        params = {"id": group_id, "now": rows.dt_to_ms(now)}
+        (changed,) = await self._db.write_returning("acknowledge_failure_group", [params])
+        return bool(changed)
+
+    async def resolve_failure_group(
+        self, group_id: str, now: datetime, by: ResolvedBy, seen_until: datetime | None = None
+    ) -> bool:
+        params = {
+            "id": group_id,
+            "now": rows.dt_to_ms(now),
+            "by": by.value,
+            "seen_until": _NEVER_MS if seen_until is None else rows.dt_to_ms(seen_until),
+        }
+        (changed,) = await self._db.write_returning("resolve_failure_group", [params])
+        return bool(changed)
+
+    async def prune_failure_groups(
+        self, before: datetime, limit: int, dry_run: bool = False
+    ) -> int:
+        params = {"before": rows.to_ms(before), "limit": limit}
+        if dry_run:
+            return int((await self._db.query("prunable_failure_groups", params))[0][0])
+        return await self._db.execute("prune_failure_groups", params)
 
     async def app_attempts(
         self, period_seconds: int, start: datetime, end: datetime

@@ -11,11 +11,18 @@ from typing import Any
 
 import orjson
 
-from hookline.domain import capabilities, networks, ratelimit
+from hookline.domain import capabilities, ids, networks, ratelimit
 from hookline.domain.anomaly import Anomaly, Counts, Point
 from hookline.domain.audit import AuditEntry
 from hookline.domain.breaker import CircuitState, Reason
 from hookline.domain.endpoint_auth import EndpointAuth
+from hookline.domain.failure_groups import (
+    FailedAttempt,
+    FailureGroup,
+    GroupStatus,
+    ResolvedBy,
+    Sighting,
+)
 from hookline.domain.models import (
     AccessToken,
     Application,
@@ -603,6 +610,7 @@ def task_filter_json(spec: TaskFilter) -> str:
             "statusCodeClass": spec.status_code_class,
             "failedSince": to_ms(spec.failed_since),
             "appIds": None if spec.app_ids is None else list(spec.app_ids),
+            "statusCode": spec.status_code,
         }
     ).decode()
 
@@ -624,6 +632,7 @@ def task_filter_from(text: str) -> TaskFilter:
         status_code_class=raw["statusCodeClass"],
         failed_since=from_ms(raw.get("failedSince")),
         app_ids=None if raw.get("appIds") is None else tuple(raw["appIds"]),
+        status_code=raw.get("statusCode"),
     )
 
 
@@ -676,7 +685,13 @@ def task_row_from(row: Row, key: str) -> TaskRow:
         created_at=ms_to_dt(row["created_at"]),
         last_status_code=row["last_code"],
         held=bool(_optional(row, "held")),
+        has_content=_has_content(_optional(row, "content")),
     )
+
+
+def _has_content(flag: Any) -> bool:
+    """``task_content_rows``' flag; a row of another walk does not say, so it holds it."""
+    return flag is None or bool(flag)
 
 
 def to_us(dt: datetime) -> int:
@@ -748,4 +763,52 @@ def anomaly_from(row: Row) -> Anomaly:
         observed=float(row["observed"]),
         expected=float(row["expected"]),
         basis=row["basis"],
+    )
+
+
+def failed_attempt_from(row: Row) -> FailedAttempt:
+    return FailedAttempt(
+        id=row["id"],
+        app_id=row["app_id"],
+        msg_id=row["msg_id"],
+        endpoint_id=row["endpoint_id"],
+        status_code=int(row["response_status_code"]),
+        response=row["response"],
+        at=ms_to_dt(row["created_at"]),
+    )
+
+
+def sighting_params(sighting: Sighting) -> dict[str, Any]:
+    return {
+        "id": ids.new_id(ids.FAILURE_GROUP),
+        "app_id": sighting.app_id,
+        "endpoint_id": sighting.endpoint_id,
+        "outcome": sighting.outcome,
+        "status_code": sighting.status_code,
+        "first_at": dt_to_ms(sighting.first_at),
+        "last_at": dt_to_ms(sighting.last_at),
+        "attempts": sighting.attempts,
+        "messages": sighting.messages,
+        "sample": sighting.sample,
+    }
+
+
+def failure_group_from(row: Row) -> FailureGroup:
+    return FailureGroup(
+        id=row["id"],
+        app_id=row["app_id"],
+        endpoint_id=row["endpoint_id"],
+        outcome=row["outcome"],
+        status_code=int(row["status_code"]),
+        status=GroupStatus(row["status"]),
+        first_seen_at=ms_to_dt(row["first_seen_at"]),
+        opened_at=ms_to_dt(row["opened_at"]),
+        last_seen_at=ms_to_dt(row["last_seen_at"]),
+        attempts=int(row["attempts"]),
+        messages=int(row["messages"]),
+        sample=row["sample"],
+        acknowledged_at=from_ms(row["acknowledged_at"]),
+        resolved_at=from_ms(row["resolved_at"]),
+        resolved_by=None if row["resolved_by"] is None else ResolvedBy(row["resolved_by"]),
+        reopened=int(row["reopened"]),
     )

@@ -282,7 +282,11 @@ FROM unnest(:new_ids::text[], :new_msgs::text[]) AS u (id, msg_id)
 WHERE EXISTS (SELECT 1 FROM messages WHERE id = u.msg_id AND app_id = CAST(:app_id AS TEXT))
   AND EXISTS (SELECT 1 FROM background_tasks
               WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor)
-ON CONFLICT (msg_id, endpoint_id) DO NOTHING
+ON CONFLICT (msg_id, endpoint_id) DO NOTHING;
+UPDATE messages SET payload = NULL
+WHERE id = ANY(:expunge::text[]) AND app_id = :app_id
+  AND EXISTS (SELECT 1 FROM background_tasks
+              WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor)
 
 -- name: take_rate_slots
 -- Up to :wanted send slots of one endpoint, :interval µs apart on its shared timeline, none

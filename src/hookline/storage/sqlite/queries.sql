@@ -94,7 +94,11 @@ FROM json_each(:new_ids) AS d JOIN json_each(:new_msgs) AS m ON m.key = d.key
 WHERE EXISTS (SELECT 1 FROM messages WHERE id = m.value AND app_id = :app_id)
   AND EXISTS (SELECT 1 FROM background_tasks
               WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor)
-ON CONFLICT (msg_id, endpoint_id) DO NOTHING
+ON CONFLICT (msg_id, endpoint_id) DO NOTHING;
+UPDATE messages SET payload = NULL
+WHERE id IN (SELECT value FROM json_each(:expunge)) AND app_id = :app_id
+  AND EXISTS (SELECT 1 FROM background_tasks
+              WHERE id = :task_id AND lease_token = :lease_token AND cursor = :new_cursor)
 
 -- name: take_rate_slots
 -- Up to :wanted send slots of one endpoint, :interval µs apart on its shared timeline, none

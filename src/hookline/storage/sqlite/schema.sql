@@ -315,3 +315,34 @@ CREATE TABLE leases (
     holder TEXT NOT NULL,
     held_until INTEGER NOT NULL
 );
+
+CREATE TABLE failure_groups (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    status_code INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    first_seen_at INTEGER NOT NULL,
+    opened_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    messages INTEGER NOT NULL,
+    sample TEXT NOT NULL,
+    acknowledged_at INTEGER,
+    resolved_at INTEGER,
+    resolved_by TEXT,
+    reopened INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX failure_groups_key ON failure_groups (endpoint_id, outcome, status_code);
+CREATE INDEX failure_groups_app ON failure_groups (app_id, id);
+CREATE INDEX failure_groups_status ON failure_groups (status, id);
+CREATE INDEX failure_groups_quiet ON failure_groups (last_seen_at, id)
+    WHERE resolved_at IS NULL;
+CREATE INDEX failure_groups_resolved ON failure_groups (resolved_at)
+    WHERE resolved_at IS NOT NULL;
+
+CREATE TABLE scan_cursors (
+    name TEXT PRIMARY KEY,
+    scanned_until INTEGER NOT NULL
+);
