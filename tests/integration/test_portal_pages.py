@@ -576,3 +576,76 @@ async def test_the_message_log_keeps_a_period_and_finds_a_message_by_id_or_event
     assert old.id in by_id.text and "evt-new" not in by_id.text
     assert "No message with the id or event id" in unknown.text and "evt-new" in unknown.text
     assert refused.status_code == 422 and "1h, 24h, 7d, 30d" in refused.text
+
+
+async def test_the_form_sets_the_retry_schedule_and_ordering_and_keeps_the_rest_of_the_policy(
+    api: Api,
+) -> None:
+    """The edit form shows the endpoint's schedule and ordering; saving sets them in its
+    ``policy`` as the API shows it, keeping what the form does not show (the breaker, the
+    maximum age); ``none`` means no retries and an empty schedule inherits the service's."""
+    token = await _portal_token(api)
+    policy = {
+        "retry": {"schedule": [1, 2.5], "maxAgeSeconds": 3600},
+        "breaker": {"threshold": 7},
+    }
+    made = await api.client.post(
+        f"/api/v1/app/{APP}/endpoint", json={"url": "https://example.com/p", "policy": policy}
+    )
+    key = made.json()["id"]
+    async with _page(api, token) as web:
+        form = await web.get(f"/portal/{APP}/endpoints/{key}/edit")
+        assert 'value="1, 2.5"' in form.text
+        saved = await web.post(
+            f"/portal/{APP}/endpoints/{key}",
+            data={"url": "https://example.com/p", "retrySchedule": "5, 300", "ordering": "hold"},
+        )
+        assert saved.status_code == 200, saved.text
+        stored = (await api.client.get(f"/api/v1/app/{APP}/endpoint/{key}")).json()["policy"]
+        assert stored == {
+            "retry": {"schedule": [5.0, 300.0], "maxAgeSeconds": 3600.0},
+            "breaker": {"threshold": 7},
+            "ordering": {"onExhausted": "hold"},
+        }
+        created = await web.post(
+            f"/portal/{APP}/endpoints",
+            data={"url": "https://example.com/q", "retrySchedule": "none"},
+        )
+        assert created.status_code == 201, created.text
+        inherited = await web.post(
+            f"/portal/{APP}/endpoints", data={"url": "https://example.com/r"}
+        )
+        assert inherited.status_code == 201, inherited.text
+    by_url = {
+        e["url"]: e["policy"]
+        for e in (await api.client.get(f"/api/v1/app/{APP}/endpoint")).json()["data"]
+    }
+    assert by_url["https://example.com/q"] == {"retry": {"schedule": []}}
+    assert by_url["https://example.com/r"] == {}
+
+
+async def test_a_schedule_that_is_not_seconds_is_refused_beside_its_field_changing_nothing(
+    api: Api,
+) -> None:
+    """A word in the schedule, or more delays than the domain allows, is a 422 with the
+    message beside the retry schedule; the endpoint keeps its URL and policy."""
+    token = await _portal_token(api)
+    made = await api.client.post(f"/api/v1/app/{APP}/endpoint", json={"url": "https://e.com/s"})
+    key = made.json()["id"]
+    async with _page(api, token) as web:
+        for schedule, reason in (
+            ("5, soon", "is not a number of seconds"),
+            (",".join(["5"] * 60), "at most"),
+        ):
+            refused = await web.post(
+                f"/portal/{APP}/endpoints/{key}",
+                data={"url": "https://e.com/changed", "retrySchedule": schedule},
+            )
+            assert refused.status_code == 422
+            assert 'id="retrySchedule-error"' in refused.text and reason in refused.text
+        odd = await web.post(
+            f"/portal/{APP}/endpoints/{key}", data={"url": "https://e.com/s", "ordering": "random"}
+        )
+        assert odd.status_code == 422 and 'id="ordering-error"' in odd.text
+    stored = (await api.client.get(f"/api/v1/app/{APP}/endpoint/{key}")).json()
+    assert stored["url"] == "https://e.com/s" and stored["policy"] == {}

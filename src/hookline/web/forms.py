@@ -8,6 +8,7 @@ API applies, so the portal cannot accept what the API refuses or refuse what it 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,11 +18,17 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
 from hookline.domain.errors import InvalidRequest
+from hookline.domain.policy import EndpointPolicy, OrderingPolicy, PolicyError, RetryPolicy
 
 MAX_FORM_BYTES = 65536
 """A form is a few fields a person typed: anything larger is not one of ours."""
 FORM_TYPE = "application/x-www-form-urlencoded"
-FIELDS = ("url", "description", "eventTypes", "channels", "rateLimit", "headers", "disabled")
+FIELDS = (
+    *("url", "description", "eventTypes", "channels", "rateLimit", "headers", "disabled"),
+    *("retrySchedule", "ordering"),
+)
+ORDERING_CHOICES = {"": "Any order", "skip": "In order, skipping", "hold": "In order, holding"}
+"""The ordering select's values: none, or ``policy.ordering.onExhausted`` (docs/delivery.md)."""
 _FIELD_OF_LOC = {"throttleRate": "rateLimit", "filterTypes": "eventTypes"}
 _CHANNEL = re.compile(r"[a-zA-Z0-9\-_.:]{1,128}")
 MAX_CHANNELS = 10
@@ -59,6 +66,10 @@ class EndpointForm:
     rate_limit: str = ""
     headers: str = ""
     disabled: bool = False
+    retry_schedule: str = ""
+    """Seconds between attempts, comma-separated; ``none`` for no retries; empty inherits
+    the application's or the service's schedule."""
+    ordering: str = ""
 
     @classmethod
     def posted(cls, form: FormData) -> EndpointForm:
@@ -74,7 +85,57 @@ class EndpointForm:
             rate_limit=text("rateLimit"),
             headers=text("headers"),
             disabled=form.get("disabled") is not None,
+            retry_schedule=text("retrySchedule"),
+            ordering=text("ordering"),
         )
+
+    @classmethod
+    def of_policy(cls, policy: EndpointPolicy) -> tuple[str, str]:
+        """The retry and ordering fields as an endpoint's policy fills them."""
+        retry = policy.retry
+        schedule = "" if retry is None or retry.schedule is None else _seconds_text(retry.schedule)
+        ordering = "" if policy.ordering is None else policy.ordering.on_exhausted.value
+        return schedule, ordering
+
+    def policy(self, current: EndpointPolicy) -> EndpointPolicy:
+        """``current`` with the form's retry schedule and ordering; its other parts (breaker,
+        fallback, recovery, a maximum age) are not on the form and are kept. The domain's
+        rules decide what a schedule may be, as for the API's ``policy``."""
+        if self.ordering not in ORDERING_CHOICES:
+            raise InvalidRequest("Choose an ordering from the list", loc=("body", "ordering"))
+        kept_age = None if current.retry is None else current.retry.max_age_seconds
+        retry: RetryPolicy | None = None
+        if self.retry_schedule:
+            try:
+                retry = RetryPolicy.from_json(
+                    {"schedule": self._delays(), "maxAgeSeconds": kept_age}
+                )
+            except PolicyError as exc:
+                raise InvalidRequest(
+                    str(exc).replace("policy.retry.schedule", "The retry schedule"),
+                    loc=("body", "retrySchedule"),
+                ) from None
+        elif kept_age is not None:
+            retry = RetryPolicy(max_age_seconds=kept_age)
+        ordering = (
+            None if not self.ordering else OrderingPolicy.from_json({"onExhausted": self.ordering})
+        )
+        return dataclasses.replace(current, retry=retry, ordering=ordering)
+
+    def _delays(self) -> list[float]:
+        if self.retry_schedule.lower() == "none":
+            return []
+        delays: list[float] = []
+        for part in self.retry_schedule.split(","):
+            try:
+                delays.append(float(part.strip()))
+            except ValueError:
+                raise InvalidRequest(
+                    f"{part.strip()!r} is not a number of seconds: write seconds separated by "
+                    "commas (5, 300, 1800), or none for no retries",
+                    loc=("body", "retrySchedule"),
+                ) from None
+        return delays
 
     def throttle_rate(self) -> int | None:
         if not self.rate_limit:
@@ -145,3 +206,10 @@ def _field_of(loc: Sequence[str | int]) -> str | None:
         return None
     name = _FIELD_OF_LOC.get(loc[1], loc[1])
     return name if name in FIELDS else None
+
+
+def _seconds_text(delays: Sequence[float]) -> str:
+    """A schedule as the form shows it: whole seconds without a decimal point."""
+    if not delays:
+        return "none"
+    return ", ".join(str(int(d)) if d == int(d) else str(d) for d in delays)

@@ -25,6 +25,7 @@ from hookline.domain.capabilities import Capability
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.headers import InvalidHeader, merge_headers
 from hookline.domain.models import Endpoint
+from hookline.domain.policy import NO_ENDPOINT_POLICY
 from hookline.domain.rollups import RollupSummary
 from hookline.domain.routing import endpoint_accepts
 from hookline.operations import attempts, endpoints, event_types, messages, statistics, tokens
@@ -32,7 +33,7 @@ from hookline.operations.context import Operations
 from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
 from hookline.storage.base import MAX_LIST_LIMIT, AttemptFilter, ListQuery, MessageFilter
 from hookline.web import branding
-from hookline.web.forms import EndpointForm, FieldErrors, errors_of, posted_form
+from hookline.web.forms import ORDERING_CHOICES, EndpointForm, FieldErrors, errors_of, posted_form
 from hookline.web.pages import PageConfig, Pages
 from hookline.web.session import Caller, Gate
 
@@ -174,6 +175,7 @@ class Portal(Pages):
                 event_types=list(form.event_types) or None,
                 channels=form.channel_list(),
                 headers=form.header_map(),
+                policy=form.policy(NO_ENDPOINT_POLICY),
             )
             created = await endpoints.create(self._ops, caller.principal, caller.app_key, fields)
         except InvalidRequest as exc:
@@ -188,7 +190,10 @@ class Portal(Pages):
             self._ops, caller.principal, caller.app_key, request.path_params["endpoint_id"]
         )
         shown, _ = await endpoints.headers(self._ops, caller.principal, caller.app_key, found.id)
+        schedule, ordering = EndpointForm.of_policy(found.policy)
         form = EndpointForm(
+            retry_schedule=schedule,
+            ordering=ordering,
             url=found.url,
             description=found.description,
             event_types=found.event_types or (),
@@ -231,6 +236,7 @@ class Portal(Pages):
             disabled=form.disabled,
             event_types=list(form.event_types) or None,
             channels=form.channel_list(),
+            policy=form.policy(found.policy),
         )
         await endpoints.patch(ops, who, app, found.id, patch)
         if given != shown:
@@ -409,6 +415,7 @@ class Portal(Pages):
             form=form,
             errors=errors,
             existing=existing,
+            ordering_choices=ORDERING_CHOICES,
             catalog=await self._catalog(caller),
         )
 
