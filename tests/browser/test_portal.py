@@ -332,3 +332,42 @@ def test_on_a_phone_the_screens_fit_without_sideways_scrolling(
         screenshot(page, "portal-phone")
     finally:
         context.close()
+
+
+def test_recover_counts_first_then_sends_the_failed_messages_again(
+    page: Page, hookline: Hookline, receiver: Receiver
+) -> None:
+    """A message that failed for good (no retries, the receiver answering 503) is sent
+    again from the endpoint's *Send again* panel: the count comes first, and once
+    confirmed the receiver gets the message a second time and the panel says it finished."""
+    app = hookline.application("browser-recover")
+    answers = iter([503])
+    receiver.status_for["/recover"] = lambda _: next(answers, 200)
+    made = hookline.api.post(
+        f"/api/v1/app/{app}/endpoint",
+        json={"url": receiver.url + "/recover", "policy": {"retry": {"schedule": []}}},
+    )
+    assert made.status_code == 201, made.text
+    sent = hookline.api.post(
+        f"/api/v1/app/{app}/msg", json={"eventType": "order.paid", "payload": {"order": 7}}
+    )
+    assert sent.status_code == 202, sent.text
+    wait_until(lambda: receiver.received("/recover") != [], 10, "the failing attempt")
+    wait_until(
+        lambda: (
+            hookline.api.get(f"/api/v1/app/{app}/attempt/msg/{sent.json()['id']}").json()["data"]
+            != []
+        ),
+        10,
+        "the failure's record",
+    )
+    page.goto(hookline.portal_link(app))
+    page.get_by_role("link", name=receiver.url + "/recover").click()
+    page.get_by_label("Messages", exact=True).select_option("recover")
+    page.get_by_label("Since").select_option("1h")
+    page.get_by_role("button", name="Count").click()
+    expect(page.get_by_text("1 message since")).to_be_visible()
+    screenshot(page, "portal-recover")
+    page.get_by_role("button", name="Send 1 again").click()
+    expect(page.get_by_text("1 sent again")).to_be_visible()
+    wait_until(lambda: len(receiver.received("/recover")) == 2, 10, "the message sent again")

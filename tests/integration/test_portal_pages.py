@@ -15,6 +15,7 @@ from hookline.api.app import Services
 from hookline.api.routes import create_app
 from hookline.config import load_settings
 from hookline.operations.context import Operations
+from hookline.operations.tasks import TaskRunner
 from hookline.server import ensure_admin_token
 from hookline.storage.sqlite import SqliteStore
 from tests.conftest import make_app, make_message
@@ -649,3 +650,65 @@ async def test_a_schedule_that_is_not_seconds_is_refused_beside_its_field_changi
         assert odd.status_code == 422 and 'id="ordering-error"' in odd.text
     stored = (await api.client.get(f"/api/v1/app/{APP}/endpoint/{key}")).json()
     assert stored["url"] == "https://e.com/s" and stored["policy"] == {}
+
+
+async def test_recover_shows_the_count_first_then_starts_and_reports_progress(api: Api) -> None:
+    """*Count* answers how many failed messages a recover would send, starting nothing;
+    confirming starts the recover from the time counted for, whose fragment polls while it
+    runs and shows what it sent once a runner walked it; *Stop* cancels a running one."""
+    token = await _portal_token(api)
+    made = await api.client.post(f"/api/v1/app/{APP}/endpoint", json={"url": "https://e.com/r"})
+    key = made.json()["id"]
+    for index in range(2):
+        r = await api.client.post(
+            f"/api/v1/app/{APP}/msg", json={"eventType": "a.b", "payload": {"i": index}}
+        )
+        assert r.status_code == 202
+        await fail_next_delivery(api.store)
+    base = f"/portal/{APP}/endpoints/{key}"
+    async with _page(api, token) as web:
+        detail = await web.get(base)
+        assert "Send again" in detail.text
+        counted = await web.post(f"{base}/recovery/count", data={"kind": "recover", "since": "1h"})
+        assert counted.status_code == 200, counted.text
+        assert "<strong>2</strong> messages" in counted.text and "Send 2 again" in counted.text
+        assert (await api.client.get("/api/v1/background-task")).json()["data"] == []
+        since = re.search(r'name="sinceTime" value="([^"]+)"', counted.text)
+        assert since is not None
+        started = await web.post(
+            f"{base}/recovery", data={"kind": "recover", "sinceTime": since.group(1)}
+        )
+        assert started.status_code == 202, started.text
+        assert 'hx-trigger="every 1s"' in started.text
+        (task,) = (await api.client.get("/api/v1/background-task")).json()["data"]
+        assert task["task"] == "endpoint.recover"
+        assert await TaskRunner(Operations(api.store)).run_one()
+        done = await web.get(f"/portal/{APP}/tasks/{task['id']}")
+        assert "finished" in done.text and "2 sent again" in done.text
+        assert 'hx-trigger="every 1s"' not in done.text
+        second = await web.post(f"{base}/recovery", data={"kind": "replay", "since": "24h"})
+        second_id = re.search(r"<code>(qtask_[^<]+)</code>", second.text)
+        assert second_id is not None
+        stopped = await web.post(f"/portal/{APP}/tasks/{second_id.group(1)}/cancel")
+        assert stopped.status_code == 200 and "canceled" in stopped.text
+
+
+async def test_a_recovery_with_an_unknown_kind_or_period_is_refused_and_starts_nothing(
+    api: Api,
+) -> None:
+    """A kind other than recover or replay, or a preset not offered, is a 422; a read-only
+    token sees no panel and is refused (403) by the counting and starting routes."""
+    token = await _portal_token(api)
+    made = await api.client.post(f"/api/v1/app/{APP}/endpoint", json={"url": "https://e.com/x"})
+    base = f"/portal/{APP}/endpoints/{made.json()['id']}"
+    async with _page(api, token) as web:
+        odd_kind = await web.post(f"{base}/recovery/count", data={"kind": "purge", "since": "1h"})
+        odd_period = await web.post(f"{base}/recovery", data={"kind": "recover", "since": "1y"})
+    assert odd_kind.status_code == 422 and odd_period.status_code == 422
+    reader = await _portal_token(api, readOnly=True)
+    async with _page(api, reader) as web:
+        assert "Send again" not in (await web.get(base)).text
+        for path in (f"{base}/recovery/count", f"{base}/recovery"):
+            refused = await web.post(path, data={"kind": "recover", "since": "1h"})
+            assert refused.status_code == 403
+    assert (await api.client.get("/api/v1/background-task")).json()["data"] == []

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from jinja2 import Environment
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -28,9 +29,19 @@ from hookline.domain.models import Endpoint
 from hookline.domain.policy import NO_ENDPOINT_POLICY
 from hookline.domain.rollups import RollupSummary
 from hookline.domain.routing import endpoint_accepts
-from hookline.operations import attempts, endpoints, event_types, messages, statistics, tokens
+from hookline.domain.tasks import BackgroundTask, TaskKind, TaskStatus
+from hookline.operations import (
+    attempts,
+    endpoints,
+    event_types,
+    messages,
+    statistics,
+    tasks,
+    tokens,
+)
 from hookline.operations.context import Operations
 from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
+from hookline.operations.tasks import TaskRequest
 from hookline.storage.base import MAX_LIST_LIMIT, AttemptFilter, ListQuery, MessageFilter
 from hookline.web import branding
 from hookline.web.forms import ORDERING_CHOICES, EndpointForm, FieldErrors, errors_of, posted_form
@@ -109,6 +120,20 @@ class Portal(Pages):
                 self.send_example,
                 Capability.CREATE_ATTEMPTS,
             ),
+            (
+                "POST",
+                "/endpoints/{endpoint_id}/recovery/count",
+                self.count_recovery,
+                Capability.CREATE_ATTEMPTS,
+            ),
+            (
+                "POST",
+                "/endpoints/{endpoint_id}/recovery",
+                self.start_recovery,
+                Capability.CREATE_ATTEMPTS,
+            ),
+            ("GET", "/tasks/{task_id}", self.show_task, view),
+            ("POST", "/tasks/{task_id}/cancel", self.cancel_task, Capability.CREATE_ATTEMPTS),
             ("GET", "/event-types", self.list_event_types, view),
             ("GET", "/messages", self.list_messages, view),
             ("GET", "/messages/{msg_id}", self.show_message, view),
@@ -282,6 +307,48 @@ class Portal(Pages):
         notice = f"Example {sent.event_type} sent as {sent.id}."
         return await self._detail(caller, key, notice=notice)
 
+    async def count_recovery(self, request: Request, caller: Caller) -> Response:
+        """How many messages a recover or a replay would send again, before it starts: the
+        task's own dry run, so the count is what the confirmation would queue."""
+        form = await posted_form(request)
+        wanted = recovery_request(form, request.path_params["endpoint_id"], self._ops.clock())
+        counted = await tasks.count(self._ops, caller.principal, caller.app_key, wanted)
+        return self._fragment_page(
+            "portal/recovery.html",
+            caller,
+            endpoint_id=request.path_params["endpoint_id"],
+            kind=form.get("kind"),
+            since=wanted.since,
+            count=counted,
+            task=None,
+        )
+
+    async def start_recovery(self, request: Request, caller: Caller) -> Response:
+        form = await posted_form(request)
+        wanted = recovery_request(form, request.path_params["endpoint_id"], self._ops.clock())
+        started = await tasks.start(self._ops, caller.principal, caller.app_key, wanted)
+        return self._task(caller, started, status=202)
+
+    async def show_task(self, request: Request, caller: Caller) -> Response:
+        found = await tasks.get(self._ops, caller.principal, request.path_params["task_id"])
+        return self._task(caller, found)
+
+    async def cancel_task(self, request: Request, caller: Caller) -> Response:
+        canceled = await tasks.cancel(self._ops, caller.principal, request.path_params["task_id"])
+        return self._task(caller, canceled)
+
+    def _task(self, caller: Caller, task: BackgroundTask, *, status: int = 200) -> Response:
+        """A recover's or replay's progress; the fragment polls itself while it runs."""
+        return self._fragment_page(
+            "portal/recovery.html",
+            caller,
+            status=status,
+            task=task,
+            data=tasks.task_data(task),
+            running=task.status is TaskStatus.RUNNING,
+            can_cancel=caller.may(Capability.CREATE_ATTEMPTS),
+        )
+
     async def list_event_types(self, request: Request, caller: Caller) -> Response:
         return self._fragment_page(
             "portal/event_types.html", caller, catalog=await self._catalog(caller)
@@ -386,6 +453,7 @@ class Portal(Pages):
             disable_at=disable_at,
             can_send=caller.may(Capability.CREATE_ATTEMPTS),
             catalog=await self._catalog(caller),
+            periods=PERIODS,
             notice=notice,
             default_grace=DEFAULT_GRACE_HOURS,
             max_grace=MAX_GRACE_HOURS,
@@ -437,6 +505,30 @@ class Portal(Pages):
             **context,
         )
         return self._html(page, status)
+
+
+RECOVERY_KINDS = {"recover": TaskKind.RECOVER, "replay": TaskKind.REPLAY_MISSING}
+"""The recovery panel's choice: Svix's recover (failed for good) and replay-missing."""
+
+
+def recovery_request(form: FormData, endpoint: str, now: datetime) -> TaskRequest:
+    """The task the recovery panel asks for. The count's confirmation carries the exact
+    ``since`` it counted from, so the task starts from the time the count was made for;
+    the first form carries a preset."""
+    kind = RECOVERY_KINDS.get(str(form.get("kind") or ""))
+    if kind is None:
+        raise InvalidRequest("Choose recover or replay", loc=("body", "kind"))
+    exact = str(form.get("sinceTime") or "")
+    if exact:
+        try:
+            since = datetime.fromisoformat(exact)
+        except ValueError:
+            raise InvalidRequest(
+                "sinceTime must be an ISO 8601 time", loc=("body", "sinceTime")
+            ) from None
+    else:
+        since = now - period(str(form.get("since") or ""))
+    return TaskRequest(kind, since=since, endpoint=endpoint)
 
 
 def period(preset: str) -> timedelta:
