@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from hookline.domain.branding import Branding, parse
 from hookline.domain.errors import InvalidRequest
-from hookline.web.branding import Branding, parse
 
 
 def test_no_parameters_keep_hookline_s_own_look() -> None:

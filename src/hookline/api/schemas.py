@@ -334,7 +334,23 @@ class AppPortalAccessIn(Wire):
     session_id: str | None = None
 
 
+class PortalBrandingIn(Wire):
+    """An application's portal branding defaults: the link's parameters, by the same names
+    (docs/portal.md, "Branding"); each left out keeps hookline's own look."""
+
+    primary_color: str | None = None
+    primary_color_dark: str | None = None
+    font_family: str | None = None
+    icon: str | None = None
+    dark_mode: bool | Literal["auto"] | None = None
+    hide_navigation: bool | None = None
+
+
 # -- responses -----------------------------------------------------------------------
+
+
+class PortalBrandingOut(PortalBrandingIn):
+    pass
 
 
 class ListResponse(Wire, Generic[T]):

@@ -53,6 +53,8 @@ TASK_CANCELED = "background_task.canceled"
 FAILURE_GROUP_ACKNOWLEDGED = "failure_group.acknowledged"
 FAILURE_GROUP_RESOLVED = "failure_group.resolved"
 SECRETS_REKEYED = "encryption.rekeyed"
+PORTAL_BRANDING_SET = "portal_branding.set"
+PORTAL_BRANDING_CLEARED = "portal_branding.cleared"
 
 CLI_ACTOR = "cli"
 """The actor of a ``hookline …`` command: the operator at the shell, who holds no token."""

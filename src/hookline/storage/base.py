@@ -738,6 +738,22 @@ class Store(Protocol):
         ``before``; how many. An open anomaly is kept, however old."""
         ...
 
+    # portal branding (domain/branding.py)
+    async def portal_branding(self, app_id: str) -> dict[str, str] | None:
+        """The application's branding defaults as they were set (parameter names to the
+        values given), or None when none are."""
+        ...
+
+    async def set_portal_branding(
+        self, app_id: str, settings: Mapping[str, str], now: datetime
+    ) -> None:
+        """Replace the application's branding defaults."""
+        ...
+
+    async def delete_portal_branding(self, app_id: str) -> bool:
+        """Remove them; False when there were none."""
+        ...
+
     # failure groups (domain/failure_groups.py)
 
     async def endpoints_with_failures(self, start: datetime, end: datetime) -> list[str]:

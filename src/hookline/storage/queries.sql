@@ -27,7 +27,8 @@ DELETE FROM endpoints WHERE app_id = :app_id;
 DELETE FROM messages WHERE app_id = :app_id;
 DELETE FROM deliveries WHERE app_id = :app_id;
 DELETE FROM attempts WHERE app_id = :app_id;
-DELETE FROM tokens WHERE app_id = :app_id
+DELETE FROM tokens WHERE app_id = :app_id;
+DELETE FROM portal_branding WHERE app_id = :app_id
 
 -- name: insert_event_type
 INSERT INTO event_types (name, description, archived, deprecated, schemas, group_name,
@@ -763,3 +764,13 @@ DELETE FROM failure_groups WHERE id IN (
 SELECT count(*) FROM (
     SELECT id FROM failure_groups WHERE resolved_at < :before ORDER BY resolved_at LIMIT :limit
 ) AS due
+
+-- name: get_portal_branding
+SELECT settings FROM portal_branding WHERE app_id = :app_id
+
+-- name: put_portal_branding
+INSERT INTO portal_branding (app_id, settings, updated_at) VALUES (:app_id, :settings, :now)
+ON CONFLICT (app_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at
+
+-- name: delete_portal_branding
+DELETE FROM portal_branding WHERE app_id = :app_id

@@ -24,6 +24,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import orjson
+
 from hookline.domain import ratelimit
 from hookline.domain.anomaly import Anomaly, Counts, Point, Subject
 from hookline.domain.audit import AuditEntry, AuditFilter
@@ -1005,6 +1007,26 @@ class SqlRepository:
         params = {"name": name, "previous": rows.to_ms(previous), "until": rows.dt_to_ms(until)}
         (moved,) = await self._db.write_returning("advance_scan_cursor", [params])
         return bool(moved)
+
+    async def portal_branding(self, app_id: str) -> dict[str, str] | None:
+        found = await self._db.query("get_portal_branding", {"app_id": app_id})
+        if not found:
+            return None
+        settings: dict[str, str] = orjson.loads(found[0]["settings"])
+        return settings
+
+    async def set_portal_branding(
+        self, app_id: str, settings: Mapping[str, str], now: datetime
+    ) -> None:
+        params = {
+            "app_id": app_id,
+            "settings": orjson.dumps(dict(settings)).decode(),
+            "now": rows.dt_to_ms(now),
+        }
+        await self._db.execute("put_portal_branding", params)
+
+    async def delete_portal_branding(self, app_id: str) -> bool:
+        return await self._db.execute("delete_portal_branding", {"app_id": app_id}) > 0
 
     async def add_failures(self, sightings: Sequence[Sighting]) -> None:
         if sightings:

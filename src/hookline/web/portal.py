@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hookline.domain import branding
 from hookline.domain.capabilities import Capability
 from hookline.domain.errors import InvalidRequest, NotFound
 from hookline.domain.headers import InvalidHeader, merge_headers
@@ -35,6 +36,7 @@ from hookline.operations import (
     endpoints,
     event_types,
     messages,
+    portal_branding,
     statistics,
     tasks,
     tokens,
@@ -43,7 +45,6 @@ from hookline.operations.context import Operations
 from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
 from hookline.operations.tasks import TaskRequest
 from hookline.storage.base import MAX_LIST_LIMIT, AttemptFilter, ListQuery, MessageFilter
-from hookline.web import branding
 from hookline.web.forms import ORDERING_CHOICES, EndpointForm, FieldErrors, errors_of, posted_form
 from hookline.web.pages import PageConfig, Pages
 from hookline.web.session import Caller, Gate
@@ -160,7 +161,8 @@ class Portal(Pages):
         app_id = request.path_params["app_id"]
         nonce = secrets.token_urlsafe(16)
         try:
-            brand = branding.parse(request.query_params, dev=self._config.dev)
+            defaults = await portal_branding.defaults(self._ops, app_id)
+            brand = branding.parse({**defaults, **request.query_params}, dev=self._config.dev)
         except InvalidRequest as exc:
             page = self._render("portal/bad_link.html", app_id=app_id, message=exc.detail)
             return self._html(page, 400, nonce)

@@ -356,3 +356,9 @@ CREATE TABLE scan_cursors (
     name TEXT COLLATE "C" PRIMARY KEY,
     scanned_until BIGINT NOT NULL
 );
+
+CREATE TABLE portal_branding (
+    app_id TEXT COLLATE "C" PRIMARY KEY,
+    settings TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);

@@ -346,3 +346,9 @@ CREATE TABLE scan_cursors (
     name TEXT PRIMARY KEY,
     scanned_until INTEGER NOT NULL
 );
+
+CREATE TABLE portal_branding (
+    app_id TEXT PRIMARY KEY,
+    settings TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);

@@ -1,4 +1,6 @@
-"""The portal's branding, from the query parameters of its link.
+"""The portal's branding: from the query parameters of its link, over the defaults an
+operator set for the application (``PUT /api/v1/app/{app_id}/portal-branding``), both held
+to the same grammar.
 
 The names are Svix's where Svix has one: ``svix-react``'s ``AppPortal`` (1.13) adds
 ``primaryColor``, ``fontFamily``, ``icon`` and ``darkMode`` (``true`` or ``auto``) to the
@@ -120,9 +122,21 @@ def _theme(text: str) -> str | None:
     return "dark" if _flag("darkMode", lowered) else "light"
 
 
-def parse(query: Mapping[str, str], *, dev: bool = False) -> Branding:
-    """The branding of a portal link's query; ``InvalidRequest`` names the first bad one.
-    Parameters that are not branding are left to the caller."""
+def parse(query: Mapping[str, str], *, dev: bool = False, where: str = "query") -> Branding:
+    """The branding of a portal link's query (``where="body"``: of an application's
+    defaults); ``InvalidRequest`` names the first bad one. Parameters that are not
+    branding are left to the caller."""
+    try:
+        return _parsed(query, dev)
+    except InvalidRequest as exc:
+        if where == "query":
+            raise
+        name = exc.loc[-1]
+        rule = exc.detail.removeprefix(f"The portal link's {name} ")
+        raise InvalidRequest(f"{name} {rule}", loc=("body", name)) from None
+
+
+def _parsed(query: Mapping[str, str], dev: bool) -> Branding:
 
     def optional(name: str, parse_one: Callable[[str, str], str]) -> str | None:
         value = query.get(name)
