@@ -7,23 +7,35 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import orjson
 import pytest
 
 from hookline.domain.audit import AuditFilter
 from hookline.domain.errors import Conflict, NotFound
 from hookline.domain.failure_groups import SETTLE, FailureGroup, GroupFilter, GroupStatus
 from hookline.domain.models import ClaimedDelivery, MessageStatus
+from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.tasks import TaskKind, TaskStatus
-from hookline.operations import applications, endpoints, failure_groups, messages, tasks
+from hookline.instrumentation import Event, FailureGroupOpened, Instrumentation, MetricsHook
+from hookline.operations import (
+    applications,
+    endpoints,
+    failure_groups,
+    messages,
+    operational_webhooks,
+    tasks,
+)
 from hookline.operations.applications import NewApplication
 from hookline.operations.context import Operations
 from hookline.operations.endpoints import EndpointFields
 from hookline.operations.failure_groups import FailureGrouper
 from hookline.operations.messages import NewMessage
+from hookline.operations.operational_webhooks import OperationalPublisher
 from hookline.operations.principal import SYSTEM, Principal
 from hookline.operations.tasks import TaskRunner
-from hookline.storage.base import AttemptOutcome, ListQuery
+from hookline.storage.base import AttemptOutcome, ListQuery, MessageFilter
 from tests.conftest import recorded_outcome, utcnow
 from tests.integration.conftest import Ops
 
@@ -291,3 +303,54 @@ async def test_another_applications_token_finds_no_group_and_changes_nothing(ops
     assert own.data == []
     after = await ops.store.failure_group(group.id)
     assert after == group
+
+
+class Opened:
+    events: frozenset[type[Event]] = frozenset({FailureGroupOpened})
+
+    def __init__(self) -> None:
+        self.groups: list[FailureGroup] = []
+
+    def __call__(self, event: Event) -> None:
+        assert isinstance(event, FailureGroupOpened)
+        self.groups.append(event.group)
+
+
+async def test_a_group_is_told_once_when_it_opens_and_again_when_it_reopens(
+    ops: Ops, tmp_path: Path
+) -> None:
+    """The pass that opens a group emits ``FailureGroupOpened`` (an operational webhook
+    ``hookline.failure_group.opened`` and the metric follow); a failure added to the open
+    group tells nothing; after a resolve, the failure that reopens it is told again."""
+    await _app(ops, "acme")
+    await operational_webhooks.create(ops.ops, SYSTEM, EndpointFields(url="https://ops.example/h"))
+    opened, publisher = Opened(), OperationalPublisher()
+    (tmp_path / "metrics").mkdir()
+    metrics = MetricsHook(str(tmp_path / "metrics"), "test")
+    ops.ops.instrumentation = Instrumentation([opened, publisher, metrics])
+    claimed = await _claimed(ops, "acme", 4)
+    grouper = FailureGrouper()
+    await _complete(ops, *(recorded_outcome(c, 503, utcnow()) for c in claimed[:2]))
+    (group,) = await _pass(ops, grouper)
+    await _complete(ops, recorded_outcome(claimed[2], 503, utcnow()))
+    await _pass(ops, grouper)
+    assert [(g.id, g.reopened, g.attempts) for g in opened.groups] == [(group.id, 0, 2)]
+    await failure_groups.resolve(ops.ops, SYSTEM, "acme", group.id)
+    await _complete(ops, recorded_outcome(claimed[3], 503, utcnow()))
+    await _pass(ops, grouper)
+    assert [(g.id, g.reopened) for g in opened.groups] == [(group.id, 0), (group.id, 1)]
+
+    assert await publisher.flush(ops.ops) == 2
+    page = await ops.store.list_messages(OPERATIONAL_APP_ID, ListQuery(), MessageFilter())
+    webhooks = [orjson.loads(m.payload or b"{}") for m in page.data]
+    assert {w["type"] for w in webhooks} == {"hookline.failure_group.opened"}
+    data = sorted((w["data"] for w in webhooks), key=lambda d: d["reopened"])
+    assert (data[0]["failureGroupId"], data[0]["appUid"], data[0]["statusCode"]) == (
+        group.id,
+        "acme",
+        503,
+    )
+    assert (data[0]["outcome"], data[0]["attempts"], data[1]["reopened"]) == ("5xx", 2, 1)
+    assert "sample" not in data[0]
+    exposition = metrics.exposition().decode()
+    assert 'hookline_failure_groups_opened_total{outcome="5xx"} 2.0' in exposition

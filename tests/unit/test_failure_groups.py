@@ -185,3 +185,18 @@ def test_chunks_of_one_pass_merge_into_one_sighting_per_key() -> None:
     assert merged["ep_1"] == Sighting("app_1", "ep_1", "5xx", 503, 7, 5, early, late, "new")
     assert merged["ep_2"] == more[1]
     assert rules.merge([], []) == []
+
+
+def test_a_group_was_opened_by_a_sighting_only_when_it_opened_at_that_sightings_first_failure() -> (
+    None
+):
+    """Read back after a pass: a group whose episode began at the sighting's first failure
+    (to the millisecond it is stored at) was opened or reopened by it; a group open since
+    earlier only grew, and a group no sighting names was not touched."""
+    first = T0 + timedelta(microseconds=400)
+    seen = Sighting("app_1", "ep_1", "5xx", 503, 2, 2, first, first, "busy")
+    new = replace(_group(), opened_at=T0)
+    grown = replace(_group(), id="fgrp_2", opened_at=T0 - timedelta(minutes=3))
+    other = replace(_group(), id="fgrp_3", status_code=500, opened_at=T0)
+    assert rules.opened_by([new], [seen]) == [new]
+    assert rules.opened_by([grown, other], [seen]) == []

@@ -235,3 +235,17 @@ def replay_codes(group: FailureGroup) -> tuple[int | None, int | None]:
     if group.status_code == NO_ANSWER:
         return None, 0
     return group.status_code, None
+
+
+def opened_by(groups: Iterable[FailureGroup], sightings: Iterable[Sighting]) -> list[FailureGroup]:
+    """The groups that ``sightings`` opened or reopened, read back after they were added: a
+    group's ``opened_at`` is its sighting's ``first_at`` only when that sighting opened it
+    (an open group keeps the earlier time, from a range an earlier pass read). Times are
+    stored to the millisecond."""
+    first_at = {(s.endpoint_id, s.outcome, s.status_code): s.first_at for s in sightings}
+    opened = []
+    for group in groups:
+        seen = first_at.get((group.endpoint_id, group.outcome, group.status_code))
+        if seen is not None and abs(group.opened_at - seen) < timedelta(milliseconds=1):
+            opened.append(group)
+    return opened

@@ -46,6 +46,9 @@ ANOMALY_PREFIX = "hookline.anomaly."
 ``hookline.anomaly.resolved`` when one ends."""
 ANOMALY_RESOLVED = ANOMALY_PREFIX + "resolved"
 ANOMALY_TYPES = tuple(ANOMALY_PREFIX + kind for kind in KINDS)
+FAILURE_GROUP_OPENED = "hookline.failure_group.opened"
+"""hookline's own: failures of a new kind for one endpoint (a failure group) began, or
+began again after the group was resolved (``domain/failure_groups.py``)."""
 
 EVENT_TYPES = (
     ATTEMPT_EXHAUSTED,
@@ -62,6 +65,7 @@ EVENT_TYPES = (
     ENDPOINT_UPDATED,
     *ANOMALY_TYPES,
     ANOMALY_RESOLVED,
+    FAILURE_GROUP_OPENED,
 )
 """Every type an operational-webhook endpoint may filter on (its ``filterTypes``)."""
 

@@ -33,6 +33,7 @@ from hookline.instrumentation._events import (
     EndpointRecovered,
     EndpointUpdated,
     Event,
+    FailureGroupOpened,
     MessageAccepted,
     RequestServed,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "EndpointRecovered",
     "EndpointUpdated",
     "Event",
+    "FailureGroupOpened",
     "Hook",
     "Instrumentation",
     "LoggingHook",

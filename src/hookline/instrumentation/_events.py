@@ -18,6 +18,7 @@ from datetime import datetime
 
 from hookline.domain.anomaly import Anomaly
 from hookline.domain.backlog import BacklogState
+from hookline.domain.failure_groups import FailureGroup
 
 
 @dataclass(slots=True)
@@ -286,6 +287,18 @@ class AnomaliesEvaluated:
     open_by_kind: dict[str, int]
 
 
+@dataclass(slots=True)
+class FailureGroupOpened:
+    """A grouping pass opened a failure group, or reopened a resolved one (``reopened``
+    counts how often); emitted by the one process whose pass counted the failures."""
+
+    group: FailureGroup
+
+    @property
+    def app_id(self) -> str:
+        return self.group.app_id
+
+
 Event = (
     RequestServed
     | MessageAccepted
@@ -309,4 +322,5 @@ Event = (
     | BreakerClosed
     | BatchCommitted
     | ConnectionOpened
+    | FailureGroupOpened
 )

@@ -24,6 +24,7 @@ from hookline.instrumentation._events import (
     EndpointEnabled,
     EndpointRecovered,
     Event,
+    FailureGroupOpened,
     MessageAccepted,
 )
 
@@ -32,6 +33,7 @@ log = logging.getLogger("hookline.events")
 _ALWAYS: frozenset[type[Event]] = frozenset(
     {BreakerOpened, BreakerClosed, EndpointDisabled, EndpointEnabled, DeliveryExhausted}
     | {BackgroundTaskFinished, EndpointRecovered, AnomalyDetected, AnomalyResolved}
+    | {FailureGroupOpened}
 )
 
 
@@ -135,6 +137,18 @@ class LoggingHook:
                     anomaly.kind,
                     anomaly.subject_key,
                     extra=_anomaly_fields(event.anomaly),
+                )
+            case FailureGroupOpened():
+                group = event.group
+                log.warning(
+                    "failure group %s %s: endpoint %s of %s fails with %s%s",
+                    group.id,
+                    "reopened" if group.reopened else "opened",
+                    group.endpoint_id,
+                    group.app_id,
+                    group.outcome,
+                    f" ({group.status_code})" if group.status_code else "",
+                    extra={"app_id": group.app_id, "endpoint_id": group.endpoint_id},
                 )
             case BackgroundTaskFinished():
                 log.info(

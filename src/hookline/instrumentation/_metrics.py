@@ -49,6 +49,7 @@ from hookline.instrumentation._events import (
     DeliveryHeld,
     EndpointDisabled,
     Event,
+    FailureGroupOpened,
 )
 
 FLUSH_INTERVAL_SECONDS = 1.0
@@ -213,6 +214,12 @@ ANOMALIES = _Spec(
     "Anomalies opened by anomaly detection",
     ("kind", "scope"),
 )
+FAILURE_GROUPS = _Spec(
+    "counter",
+    "hookline_failure_groups_opened",
+    "Failure groups opened or reopened, by the outcome class of their failures",
+    ("outcome",),
+)
 OPEN_ANOMALIES = _Spec(
     "gauge", "hookline_open_anomalies", "Anomalies open after the last detection pass", ("kind",)
 )
@@ -225,6 +232,7 @@ FAMILIES: tuple[_Spec, ...] = (
     RETRIES,
     *(GIVEN_UP, BREAKERS, DISABLED, REQUESTS, COMMIT_SECONDS, BATCH_SIZE, PAYLOAD_BYTES),
     *(*_SAMPLED, DRAIN, PROCESS_CPU, PROCESS_RSS, ANOMALIES, OPEN_ANOMALIES, BUILD_INFO),
+    FAILURE_GROUPS,
 )
 
 
@@ -242,7 +250,7 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 _ALL = frozenset(
     {AttemptFinished, DeliveryHeld, BacklogSampled, BreakerOpened, EndpointDisabled}
-    | {BatchCommitted, AnomalyDetected, AnomaliesEvaluated}
+    | {BatchCommitted, AnomalyDetected, AnomaliesEvaluated, FailureGroupOpened}
 )
 """Not ``RequestServed`` nor ``MessageAccepted``: the API calls ``count_request`` and the
 batch writer's ``BatchCommitted`` says what each commit accepted, so a delivery's publish
@@ -275,6 +283,7 @@ class MetricsHook:
         self._sample: BacklogSampled | None = None
         self._anomalies = {(kind, scope): 0.0 for kind in ANOMALY_KINDS for scope in SCOPES}
         self._open_anomalies: tuple[dict[str, int], float] | None = None
+        self._failure_groups = dict.fromkeys((*OUTCOMES, OTHER), 0.0)
         # Every label value from the start, so increase() sees the first event (a series
         # that appears with its first count starts at that count).
         self._breakers = dict.fromkeys((reason.value for reason in Reason), 0.0)
@@ -293,19 +302,7 @@ class MetricsHook:
             case AttemptFinished():
                 self._attempt(event)
             case BatchCommitted():
-                if event.accepted:
-                    self._accepted[0] += event.accepted
-                    self._accepted[1] += event.deliveries
-                    for size in event.payload_bytes:
-                        self._payload.observe(size)
-                commit = self._commit_seconds.get(event.backend)
-                if commit is None:
-                    commit = self._commit_seconds[event.backend] = _Histogram(
-                        COMMIT_BUCKETS_SECONDS
-                    )
-                    self._batch_size[event.backend] = _Histogram(BATCH_BUCKETS)
-                commit.observe(event.duration_s)
-                self._batch_size[event.backend].observe(event.publishes + event.records)
+                self._committed(event)
             case DeliveryHeld():
                 self._attempts["breaker_held"] += 1
                 if self._app_labels:
@@ -314,12 +311,28 @@ class MetricsHook:
                 self._sample = event
             case AnomalyDetected():
                 self._anomalies[(event.anomaly.kind, event.anomaly.scope)] += 1
+            case FailureGroupOpened():
+                outcome = event.group.outcome
+                self._failure_groups[outcome if outcome in self._failure_groups else OTHER] += 1
             case AnomaliesEvaluated():
                 self._open_anomalies = (event.open_by_kind, time.time())
             case BreakerOpened():
                 self._breakers[event.reason] = self._breakers.get(event.reason, 0.0) + 1
             case EndpointDisabled():
                 self._disabled[event.trigger] = self._disabled.get(event.trigger, 0.0) + 1
+
+    def _committed(self, event: BatchCommitted) -> None:
+        if event.accepted:
+            self._accepted[0] += event.accepted
+            self._accepted[1] += event.deliveries
+            for size in event.payload_bytes:
+                self._payload.observe(size)
+        commit = self._commit_seconds.get(event.backend)
+        if commit is None:
+            commit = self._commit_seconds[event.backend] = _Histogram(COMMIT_BUCKETS_SECONDS)
+            self._batch_size[event.backend] = _Histogram(BATCH_BUCKETS)
+        commit.observe(event.duration_s)
+        self._batch_size[event.backend].observe(event.publishes + event.records)
 
     def count_request(self, method: str, route: str, status: int) -> None:
         """One API answer, by route template (never the raw path) and status: called by the
@@ -398,6 +411,8 @@ class MetricsHook:
             yield _LIVESUM, PROCESS_RSS, PROCESS_RSS.name, (), rss, 0.0
         for labels, count in self._anomalies.items():
             yield from _counter(ANOMALIES, labels, count)
+        for outcome, count in self._failure_groups.items():
+            yield from _counter(FAILURE_GROUPS, (outcome,), count)
         yield from self._sampled_gauges()
 
     def _sampled_gauges(self) -> Iterator[_Sample]:

@@ -46,12 +46,13 @@ from hookline.domain.failure_groups import (
 from hookline.domain.models import Page
 from hookline.domain.rollups import MINUTE_SECONDS
 from hookline.domain.tasks import BackgroundTask, TaskKind
+from hookline.instrumentation import FailureGroupOpened
 from hookline.operations import applications, endpoints, tasks
 from hookline.operations.audit import record
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.tasks import TaskRequest
-from hookline.storage.base import ListQuery
+from hookline.storage.base import MAX_LIST_LIMIT, ListQuery
 
 log = logging.getLogger("hookline.failure_groups")
 
@@ -104,6 +105,8 @@ class FailureGrouper:
         if not await store.advance_scan_cursor(CURSOR, previous, end):
             return None
         await store.add_failures(sightings)
+        if sightings and ops.instrumentation.wants(FailureGroupOpened):
+            await _announce_openings(ops, sightings)
         resolved = await self._resolve_quiet(ops, now)
         return Pass(start, end, failed, len(sightings), resolved)
 
@@ -156,6 +159,18 @@ class FailureGrouper:
                 log.exception("failure grouping failed; trying again in %.0f s", self.interval)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval)
+
+
+async def _announce_openings(ops: Operations, sightings: list[Sighting]) -> None:
+    """Tell the instrumentation (log, operational webhook, metrics) of each group this pass
+    opened or reopened: new failures worth a look, where an addition to an open group is
+    not news. Read back by endpoint, whose groups are few (one per kind of failure)."""
+    for endpoint_id in sorted({s.endpoint_id for s in sightings}):
+        page = await ops.store.list_failure_groups(
+            ListQuery(limit=MAX_LIST_LIMIT), GroupFilter(endpoint_id=endpoint_id)
+        )
+        for group in rules.opened_by(page.data, sightings):
+            ops.instrumentation.emit(FailureGroupOpened(group))
 
 
 async def _sightings(ops: Operations, start: datetime, end: datetime) -> tuple[int, list[Sighting]]:

@@ -47,6 +47,7 @@ from hookline.instrumentation import (
     EndpointFailing,
     EndpointUpdated,
     Event,
+    FailureGroupOpened,
 )
 from hookline.operations import endpoints
 from hookline.operations.context import Operations
@@ -172,6 +173,7 @@ class OperationalPublisher:
             EndpointEnabled,
             EndpointFailing,
             EndpointUpdated,
+            FailureGroupOpened,
         }
     )
 
@@ -317,12 +319,34 @@ def _body(event: Event, app_uid: str | None) -> dict[str, Any] | None:
             )
         case AnomalyResolved():
             return operational.envelope(operational.ANOMALY_RESOLVED, _anomaly_data(event, app_uid))
+        case FailureGroupOpened():
+            return operational.envelope(
+                operational.FAILURE_GROUP_OPENED, _failure_group_data(event, app_uid)
+            )
         case EndpointCreated() | EndpointUpdated() | EndpointDeleted() | EndpointEnabled():
             data = operational.endpoint_data(
                 event.app_id, app_uid, event.endpoint_id, event.endpoint_uid
             )
             return operational.envelope(_ENDPOINT_EVENTS[type(event)], data)
     return None
+
+
+def _failure_group_data(event: FailureGroupOpened, app_uid: str | None) -> dict[str, Any]:
+    """Where and what fails, as counts and ids; not the sample of the receiver's answer
+    (the group's API shows it to whoever may read the application)."""
+    group = event.group
+    return {
+        "failureGroupId": group.id,
+        "appId": group.app_id,
+        "appUid": app_uid,
+        "endpointId": group.endpoint_id,
+        "outcome": group.outcome,
+        "statusCode": group.status_code or None,
+        "attempts": group.attempts,
+        "messages": group.messages,
+        "openedAt": _iso(group.opened_at),
+        "reopened": group.reopened,
+    }
 
 
 def _anomaly_data(event: AnomalyDetected | AnomalyResolved, app_uid: str | None) -> dict[str, Any]:
