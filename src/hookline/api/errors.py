@@ -5,15 +5,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from hookline.api.http import Response, error_response, json_response
-from hookline.domain.errors import (
-    Conflict,
-    Forbidden,
-    HooklineError,
-    InvalidRequest,
-    NotFound,
-    Unauthorized,
-    Unavailable,
-)
+from hookline.domain.errors import HooklineError, InvalidRequest, status_of
 
 
 class PayloadTooLarge(HooklineError):
@@ -35,25 +27,21 @@ class NotImplementedRoute(HooklineError):
     code = "not_implemented"
 
 
-STATUS_BY_ERROR: list[tuple[type[HooklineError], int]] = [
-    (NotFound, 404),
-    (Conflict, 409),
-    (Unavailable, 503),
-    (Unauthorized, 401),
-    (Forbidden, 403),
+HTTP_STATUS_BY_ERROR: tuple[tuple[type[HooklineError], int], ...] = (
     (PayloadTooLarge, 413),
     (IncompleteBody, 400),
     (NotImplementedRoute, 501),
-]
+)
+"""The API's own errors; the domain's are in ``domain.errors.STATUS_BY_ERROR``."""
 
 
 def hookline_error_response(exc: HooklineError) -> Response:
     if isinstance(exc, InvalidRequest):
         return invalid_field(list(exc.loc), exc.detail)
-    for cls, status in STATUS_BY_ERROR:
-        if isinstance(exc, cls):
-            return error_response(status, exc.code, exc.detail)
-    return error_response(500, exc.code, exc.detail)
+    status = status_of(exc)
+    if status is None:
+        status = next((s for cls, s in HTTP_STATUS_BY_ERROR if isinstance(exc, cls)), 500)
+    return error_response(status, exc.code, exc.detail)
 
 
 def validation_error_response(exc: ValidationError, location: str = "body") -> Response:

@@ -28,6 +28,7 @@ from hookline.domain import validation as v
 from hookline.domain.capabilities import Capability
 from hookline.domain.headers import MAX_CUSTOM_HEADERS
 from hookline.domain.policy import ApplicationPolicy, EndpointPolicy
+from hookline.domain.validation import CHANNEL_CHARACTERS, MAX_CHANNEL_LENGTH, MAX_CHANNELS
 
 T = TypeVar("T")
 
@@ -76,7 +77,10 @@ ThrottleRate = Annotated[int, Field(ge=1, le=v.MAX_THROTTLE_RATE)]
 Headers = Annotated[dict[str, str], Field(max_length=MAX_CUSTOM_HEADERS)]
 """Custom headers; names and values follow RFC 9110 and their total size is capped
 (``domain/headers.py``, checked by the operations with a 422 naming ``headers``)."""
-Channel = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[a-zA-Z0-9\-_.:]+$")]
+Channel = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_CHANNEL_LENGTH, pattern=rf"^[{CHANNEL_CHARACTERS}]+$"),
+]
 OrderingKey = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[a-zA-Z0-9\-_.:]+$")]
 """A hookline field: on an ordered endpoint, order is kept per key (docs/delivery.md)."""
 MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 3600
@@ -195,7 +199,7 @@ class EndpointUpdate(ThrottleRateIn):
     event_types: list[EventTypeName] | None = Field(
         default=None, validation_alias=AliasChoices("eventTypes", "filterTypes"), min_length=1
     )
-    channels: list[Channel] | None = Field(default=None, min_length=1, max_length=10)
+    channels: list[Channel] | None = Field(default=None, min_length=1, max_length=MAX_CHANNELS)
     metadata: dict[str, str] = Field(default_factory=dict)
     policy: EndpointPolicyWire | None = None
 
@@ -214,7 +218,7 @@ class EndpointPatch(ThrottleRateIn):
     event_types: list[EventTypeName] | None = Field(
         default=None, validation_alias=AliasChoices("eventTypes", "filterTypes")
     )
-    channels: list[Channel] | None = Field(default=None, max_length=10)
+    channels: list[Channel] | None = Field(default=None, max_length=MAX_CHANNELS)
     metadata: dict[str, str] | None = None
     policy: EndpointPolicyWire | None = None
 
@@ -314,7 +318,7 @@ class MessageIn(Wire):
     event_type: EventTypeName
     payload: dict[str, Any]
     event_id: Uid | None = None
-    channels: list[Channel] | None = Field(default=None, min_length=1, max_length=10)
+    channels: list[Channel] | None = Field(default=None, min_length=1, max_length=MAX_CHANNELS)
     tags: list[Tag] | None = Field(default=None, max_length=5)
     application: ApplicationIn | None = None
     payload_retention_period: int | None = Field(default=None, ge=1, le=90)

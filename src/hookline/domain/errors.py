@@ -66,3 +66,23 @@ class Unavailable(HooklineError):
     """The database cannot be reached right now; retry shortly."""
 
     code = "unavailable"
+
+
+STATUS_BY_ERROR: tuple[tuple[type[HooklineError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidRequest, 422),
+    (Unavailable, 503),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+)
+"""The HTTP status each face answers an error with (the JSON API, the pages), so a page and
+the API never disagree on what a refusal is."""
+
+
+def status_of(exc: HooklineError) -> int | None:
+    """``exc``'s status in ``STATUS_BY_ERROR``; None for an error the face classes itself."""
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return status
+    return None

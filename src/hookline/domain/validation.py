@@ -203,3 +203,10 @@ def json_problem(value: Any, depth: int = 0) -> str | None:
         if problem is not None:
             return problem
     return None
+
+
+CHANNEL_CHARACTERS = r"a-zA-Z0-9\-_.:"
+"""What a channel name may hold (Svix's pattern), for a regular expression's class."""
+MAX_CHANNEL_LENGTH = 128
+MAX_CHANNELS = 10
+"""Channels one endpoint or message may name (Svix's limit)."""

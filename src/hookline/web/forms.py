@@ -19,6 +19,7 @@ from starlette.requests import Request
 
 from hookline.domain.errors import InvalidRequest
 from hookline.domain.policy import EndpointPolicy, OrderingPolicy, PolicyError, RetryPolicy
+from hookline.domain.validation import CHANNEL_CHARACTERS, MAX_CHANNEL_LENGTH, MAX_CHANNELS
 
 MAX_FORM_BYTES = 65536
 """A form is a few fields a person typed: anything larger is not one of ours."""
@@ -30,9 +31,7 @@ FIELDS = (
 ORDERING_CHOICES = {"": "Any order", "skip": "In order, skipping", "hold": "In order, holding"}
 """The ordering select's values: none, or ``policy.ordering.onExhausted`` (docs/delivery.md)."""
 _FIELD_OF_LOC = {"throttleRate": "rateLimit", "filterTypes": "eventTypes"}
-_CHANNEL = re.compile(r"[a-zA-Z0-9\-_.:]{1,128}")
-MAX_CHANNELS = 10
-"""As the API's ``EndpointIn.channels`` (``api/schemas.py``)."""
+_CHANNEL = re.compile(rf"[{CHANNEL_CHARACTERS}]{{1,{MAX_CHANNEL_LENGTH}}}")
 
 
 async def posted_form(request: Request) -> FormData:

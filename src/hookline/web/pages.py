@@ -19,29 +19,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from hookline.domain.capabilities import Capability
-from hookline.domain.errors import (
-    Conflict,
-    Forbidden,
-    HooklineError,
-    InvalidRequest,
-    NotFound,
-    Unauthorized,
-    Unavailable,
-)
+from hookline.domain.errors import HooklineError, status_of
 from hookline.web.session import Caller, Gate, Refused, authenticate
 
 log = logging.getLogger("hookline.web")
 
 MAIN = "#portal-main"
 """Where a refusal is shown, whatever element asked: the screen's main region."""
-_STATUS: tuple[tuple[type[HooklineError], int], ...] = (
-    (Unauthorized, 401),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (InvalidRequest, 422),
-    (Unavailable, 503),
-)
 Handler = Callable[[Request, Caller], Awaitable[Response]]
 
 
@@ -103,10 +87,7 @@ def refusal_status(exc: HooklineError) -> int:
     """The status the API answers the same error with (``api/errors.py``)."""
     if isinstance(exc, Refused):
         return exc.status
-    for cls, status in _STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 400
+    return status_of(exc) or 400
 
 
 def security_headers(config: PageConfig, nonce: str | None = None) -> dict[str, str]:
