@@ -103,7 +103,7 @@ def create_app(
     return HooklineApp(
         services,
         all_routes(None if services.metrics is None else services.metrics.exposition),
-        pages=lambda gate: create_web_app(services.ops, services.settings, gate),
+        pages=lambda gate: create_web_app(services.ops, services.settings, gate, services.stopping),
         page_prefixes=PAGE_PREFIXES,
         instrumentation=instrumentation,
     )
