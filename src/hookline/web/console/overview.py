@@ -21,8 +21,9 @@ from starlette.routing import Route
 
 from hookline.domain.errors import HooklineError
 from hookline.domain.models import Endpoint
-from hookline.domain.rollups import OUTCOME_COLUMNS, EndpointShare
+from hookline.domain.rollups import MINUTE_SECONDS, OUTCOME_COLUMNS, EndpointShare
 from hookline.operations import anomalies, applications, backlog, endpoints, statistics
+from hookline.operations.statistics import DeploymentWindow
 from hookline.storage.base import ListQuery
 from hookline.web.console.base import PREFIX, ConsolePages, Visit
 
@@ -72,7 +73,7 @@ class Overview(ConsolePages):
             drain=drain_text(queue.drain_seconds),
             anomalies=found.data,
             hurting=[await self._hurting(visit, share) for share in hour.worst],
-            chart=orjson.dumps(chart_data(hour.series)).decode(),
+            chart=orjson.dumps(chart_data(hour)).decode(),
             hurting_min=HURTING_MIN_ATTEMPTS,
         )
 
@@ -87,17 +88,22 @@ class Overview(ConsolePages):
         return Hurting(share, app.name, found.url)
 
 
-def chart_data(series: list[Any]) -> dict[str, Any]:
-    """uPlot's columns: minute starts (unix seconds), then attempts per outcome."""
-    times = [int(point.start.timestamp()) for point in series]
+def chart_data(hour: DeploymentWindow) -> dict[str, Any]:
+    """uPlot's columns: every minute of the window (unix seconds), then attempts per
+    outcome in it; a minute without a row is a zero, so the axis spans the whole hour."""
+    found = {int(point.start.timestamp()): point for point in hour.series}
+    step = MINUTE_SECONDS
+    first = int(hour.since.timestamp())
+    times = list(range(first - first % step, int(hour.until.timestamp()), step))
     columns: dict[str, list[int]] = {name: [] for name in (*CHART_OUTCOMES, "other")}
-    for point in series:
+    for at in times:
+        point = found.get(at)
         shown = 0
         for name in CHART_OUTCOMES:
-            count = point.count(OUTCOME_COLUMNS[name])
+            count = 0 if point is None else point.count(OUTCOME_COLUMNS[name])
             columns[name].append(count)
             shown += count
-        columns["other"].append(point.count("attempts") - shown)
+        columns["other"].append(0 if point is None else point.count("attempts") - shown)
     return {"times": times, "series": columns}
 
 
