@@ -6,10 +6,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
+from hookline.api.app import Services
+from hookline.api.routes import create_app
+from hookline.config import load_settings
+from hookline.operations.console_sessions import SESSION_LENGTH
+from hookline.operations.context import Operations
+from hookline.server import ensure_admin_token
+from hookline.storage.sqlite import SqliteStore
 from hookline.web.console import COOKIE
 from tests.integration.conftest import ADMIN_TOKEN, Api
 
@@ -297,3 +306,47 @@ async def test_the_tail_page_lists_its_filters_and_a_bad_outcome_filter_is_refus
     assert r.status_code == 422
     r = await web.get("/dashboard/tail/stream", params={"app": "app_missing"})
     assert r.status_code == 404
+
+
+async def test_an_expired_session_redirects_to_sign_in(
+    api: Api, console: tuple[httpx.AsyncClient, str]
+) -> None:
+    """Past its 12 hours the session's token has expired: a page redirects to sign-in and
+    a change is refused (401), changing nothing."""
+    web, csrf = console
+    app = api.client._transport.app  # type: ignore[attr-defined]
+    ops = app.services.ops
+    later = datetime.now(UTC) + SESSION_LENGTH + timedelta(minutes=1)
+    ops.clock = lambda: later
+    r = await web.get("/dashboard")
+    assert r.status_code == 303 and r.headers["location"] == "/dashboard/sign-in"
+    r = await web.post("/dashboard/applications", data={"name": "Late", "csrf": csrf})
+    assert r.status_code == 401
+    assert "Late" not in await _app_names(api)
+
+
+async def test_failed_sign_ins_spend_the_addresss_authentication_budget(tmp_path: Path) -> None:
+    """Sign-in goes through the API's gate: past the failed-authentication budget the form
+    answers 429 with Retry-After, even to the right token, and so does the API."""
+    store = SqliteStore(str(tmp_path / "limits.db"))
+    await store.open()
+    try:
+        settings = load_settings(
+            {"admin_token": ADMIN_TOKEN, "api_auth_failure_rate": "1", "api_burst_seconds": "3"},
+            environ={},
+        )
+        await ensure_admin_token(store, settings)
+        app = create_app(Services(ops=Operations(store), settings=settings))
+        transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hookline") as web:
+            statuses = [(await _sign_in(web, f"hl_admin_guess-{n}")).status_code for n in range(3)]
+            assert statuses == [401, 401, 401]
+            refused = await _sign_in(web)
+            assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+            assert "set-cookie" not in refused.headers
+            api_call = await web.get(
+                "/api/v1/app", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}
+            )
+            assert api_call.status_code == 429
+    finally:
+        await store.close()

@@ -93,6 +93,7 @@ class Tail(ConsolePages):
     async def _events(self, request: Request, visit: Visit, cursor: Cursor) -> AsyncIterator[str]:
         yield "retry: 2000\n: tail started\n\n"
         checked = sent = time.monotonic()
+        names: dict[str, str] = {}
         while not self._stopping.is_set():
             now = time.monotonic()
             if now - checked >= RECHECK_SECONDS:
@@ -104,7 +105,10 @@ class Tail(ConsolePages):
                     return
             found = await live_tail.next_attempts(self._ops, visit.principal, cursor)
             for attempt in found:
-                row = self._render("console/tail_row.html", attempt=attempt, prefix=PREFIX)
+                app = await self._app_name(visit, names, attempt.app_id)
+                row = self._render(
+                    "console/tail_row.html", attempt=attempt, app_name=app, prefix=PREFIX
+                )
                 yield "event: attempt\n" + "".join(f"data: {line}\n" for line in row.splitlines())
                 yield "\n"
                 sent = now
@@ -113,3 +117,16 @@ class Tail(ConsolePages):
                 yield ": keepalive\n\n"
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), POLL_SECONDS)
+
+    async def _app_name(self, visit: Visit, names: dict[str, str], app_id: str) -> str:
+        """The application's name for a row, looked up once per stream (an application
+        deleted since shows its id)."""
+        if app_id not in names:
+            if len(names) >= APPS_LISTED:
+                names.clear()
+            try:
+                app = await applications.resolve(self._ops, visit.principal, app_id)
+                names[app_id] = app.name
+            except HooklineError:
+                names[app_id] = app_id
+        return names[app_id]
