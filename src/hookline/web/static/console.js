@@ -53,11 +53,16 @@
     var series = [{}];
     var columns = [parsed.times];
     names.forEach(function (name) {
-      series.push({ label: name, stroke: colours[name] || "#59636e", width: 2 });
+      series.push({ label: name, stroke: colours[name] || "#59636e", width: 2, points: { show: false } });
       columns.push(parsed.series[name]);
     });
     var width = Math.max(holder.clientWidth, 300);
-    new window.uPlot({ width: width, height: 220, series: series, axes: [{}, { label: "attempts / min" }] }, columns, holder);
+    // The axes in the page's text and border colours, so the chart follows the theme.
+    var style = window.getComputedStyle(root);
+    var text = style.getPropertyValue("--fg").trim() || "#1f2328";
+    var grid = { stroke: style.getPropertyValue("--border").trim() || "#d1d9e0" };
+    var axes = [{ stroke: text, grid: grid, ticks: grid }, { stroke: text, grid: grid, ticks: grid, label: "attempts / min" }];
+    new window.uPlot({ width: width, height: 220, series: series, axes: axes }, columns, holder);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -68,6 +73,8 @@
         var next = button.getAttribute("aria-pressed") === "true" ? "light" : "dark";
         try { window.localStorage.setItem(themeKey, next); } catch (e) { /* storage blocked */ }
         applyTheme(next);
+        var holder = document.getElementById("attempts-chart");
+        if (holder) { holder.textContent = ""; drawChart(); }
       });
     }
     startTail();
