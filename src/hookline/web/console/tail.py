@@ -21,13 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from hookline.domain.errors import HooklineError, InvalidRequest, Unauthorized
+from hookline.domain.errors import HooklineError, InvalidRequest, Unauthorized, Unavailable
 from hookline.domain.rollups import OUTCOMES
 from hookline.operations import applications, live_tail
 from hookline.operations.context import Operations
 from hookline.operations.live_tail import FAILURE, SUCCESS, Cursor
 from hookline.storage.base import ListQuery
-from hookline.web.console.base import PREFIX, ConsolePages, Visit
+from hookline.web.console.base import PREFIX, ConsolePages, Visit, log
 from hookline.web.pages import PageConfig, security_headers
 from hookline.web.session import Gate
 
@@ -100,10 +100,20 @@ class Tail(ConsolePages):
                 checked = now
                 try:
                     await self.resume(request)
-                except (Unauthorized, HooklineError):
+                except Unauthorized:
                     yield "event: signed-out\ndata: \n\n"
                     return
-            found = await live_tail.next_attempts(self._ops, visit.principal, cursor)
+                except HooklineError as exc:
+                    # Refused by a limit or the database away: the session may well be
+                    # valid, so the stream goes on and checks again later.
+                    log.warning("live tail session check skipped: %s", exc.detail)
+            try:
+                found = await live_tail.next_attempts(self._ops, visit.principal, cursor)
+            except Unavailable as exc:
+                # The database is away for a moment (a failover): keep the stream and the
+                # cursor, and read again at the next poll; nothing is lost meanwhile.
+                log.warning("live tail read skipped: %s", exc)
+                found = []
             for attempt in found:
                 app = await self._app_name(visit, names, attempt.app_id)
                 row = self._render(
