@@ -350,3 +350,14 @@ async def test_failed_sign_ins_spend_the_addresss_authentication_budget(tmp_path
             assert api_call.status_code == 429
     finally:
         await store.close()
+
+
+async def test_the_console_root_is_the_pages_but_paths_beside_it_stay_on_the_json_api(
+    api: Api,
+) -> None:
+    """``/dashboard`` itself is the console's overview (a redirect to sign in here), while
+    ``/dashboardx`` gets the API's JSON 404."""
+    async with _browser(api) as web:
+        assert (await web.get("/dashboard")).status_code == 303
+        r = await web.get("/dashboardx")
+        assert r.status_code == 404 and r.json()["code"] == "not_found"

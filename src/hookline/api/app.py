@@ -4,9 +4,9 @@ Handlers stay thin (parse, call one operation, serialize) because everything eve
 needs happens here once, including the access its route declares (``Route.access``).
 
 Paths under the pages' prefixes (``web.PREFIXES``: the portal, its static files, the
-console), and the prefixes themselves, go to the pages' own ASGI application, a Starlette
-app with templates, forms and sessions; everything else stays on this small core, which
-ingest speed depends on.
+console) and the pages' roots (``web.ROOTS``: ``/dashboard`` itself) go to the pages' own
+ASGI application, a Starlette app with templates, forms and sessions; everything else
+stays on this small core, which ingest speed depends on.
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ class HooklineApp:
         *,
         pages: Callable[[Gate], ASGIApp] | None = None,
         page_prefixes: tuple[str, ...] = (),
+        page_roots: tuple[str, ...] = (),
         instrumentation: Instrumentation = NO_INSTRUMENTATION,
     ) -> None:
         self.services = services
@@ -108,7 +109,7 @@ class HooklineApp:
         self._limits = ApiLimits.from_settings(services.settings)
         self._pages = None if pages is None else pages(self.authenticate_page)
         self._page_prefixes = tuple(p + "/" for p in page_prefixes)
-        self._page_roots = frozenset(page_prefixes)
+        self._page_roots = frozenset(page_roots)
         self._instrumentation = instrumentation
         self._requests_heard = instrumentation.wants(RequestServed)
         self._count_request = None if services.metrics is None else services.metrics.count_request

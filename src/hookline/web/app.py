@@ -24,6 +24,8 @@ PORTAL_PREFIX = "/portal"
 STATIC_PREFIX = "/static"
 PREFIXES = (PORTAL_PREFIX, STATIC_PREFIX, CONSOLE_PREFIX)
 """Paths under these belong to the pages; the JSON API never answers them."""
+ROOTS = (CONSOLE_PREFIX,)
+"""Paths the pages answer themselves, not only below them: the console's overview."""
 
 
 def create_web_app(
