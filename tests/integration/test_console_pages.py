@@ -361,3 +361,19 @@ async def test_the_console_root_is_the_pages_but_paths_beside_it_stay_on_the_jso
         assert (await web.get("/dashboard")).status_code == 303
         r = await web.get("/dashboardx")
         assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+async def test_signing_in_again_replaces_the_browsers_session(
+    api: Api, console: tuple[httpx.AsyncClient, str]
+) -> None:
+    """A second sign-in in the same browser ends the session its cookie held: one console
+    session is listed, and the old cookie no longer opens a page."""
+    web, _ = console
+    old = web.cookies[COOKIE]
+    assert (await _sign_in(web)).status_code == 303
+    tokens = (await api.client.get("/api/v1/token")).json()["data"]
+    assert [t["name"] for t in tokens].count("console session") == 1
+    async with _browser(api) as other:
+        other.cookies.set(COOKIE, old, domain="hookline", path="/dashboard")
+        assert (await other.get("/dashboard")).status_code == 303
+    assert (await web.get("/dashboard")).status_code == 200

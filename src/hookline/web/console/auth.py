@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from hookline.domain.errors import Forbidden, InvalidRequest, Unauthorized
+from hookline.domain.errors import Forbidden, HooklineError, InvalidRequest, Unauthorized
 from hookline.operations import console_sessions
 from hookline.operations.console_sessions import SESSION_LENGTH
 from hookline.web.console.base import (
@@ -67,6 +67,7 @@ class SignIn(ConsolePages):
             return self.sign_in_page(request, "That token is unknown or has expired.", 401)
         except Forbidden as exc:
             return self.sign_in_page(request, exc.detail, 403)
+        await self._end_previous(request)
         response = RedirectResponse(PREFIX, 303)
         response.set_cookie(
             COOKIE,
@@ -78,6 +79,17 @@ class SignIn(ConsolePages):
             samesite="strict",
         )
         return response
+
+    async def _end_previous(self, request: Request) -> None:
+        """Signing in again in the same browser replaces its session: the one its cookie
+        held is ended, so sessions do not pile up in the token list."""
+        if not request.cookies.get(COOKIE):
+            return
+        try:
+            previous = await self.resume(request)
+        except HooklineError:
+            return
+        await console_sessions.sign_out(self._ops, previous)
 
     async def sign_out(self, request: Request, visit: Visit) -> Response:
         """End the session (its token is deleted, so the cookie is worthless even if kept)."""
