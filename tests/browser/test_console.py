@@ -37,7 +37,24 @@ def test_signing_in_opens_the_overview_and_the_token_never_reaches_the_address(
     expect(page.get_by_role("heading", name="Hurting now")).to_be_visible()
     expect(page.get_by_role("link", name="Overview")).to_have_attribute("aria-current", "page")
     assert not any(ADMIN_TOKEN in url for url in visited)
+    expect(page.locator("#attempts-chart .uplot")).to_have_count(1)
     screenshot(page, "console-overview")
+
+
+def test_the_overview_refreshes_in_place_and_redraws_its_chart(
+    page: Page, hookline: Hookline
+) -> None:
+    """The overview's periodic htmx refresh swaps the figures in place and the chart is
+    drawn again, once (the refresh is run at once here instead of waiting 30 s)."""
+    sign_in(page, hookline)
+    page.evaluate("document.getElementById('attempts-chart').setAttribute('data-old', '1')")
+    page.evaluate(
+        "htmx.ajax('GET', '/dashboard', {source: '#overview', target: '#overview', "
+        "select: '#overview', swap: 'outerHTML'})"
+    )
+    expect(page.locator("#attempts-chart[data-old]")).to_have_count(0)
+    expect(page.locator("#attempts-chart .uplot")).to_have_count(1)
+    expect(page.get_by_role("heading", name="Overview")).to_have_count(1)
 
 
 def test_an_attempt_of_an_endpoint_created_in_the_console_arrives_in_the_live_tail(

@@ -377,3 +377,16 @@ async def test_signing_in_again_replaces_the_browsers_session(
         other.cookies.set(COOKIE, old, domain="hookline", path="/dashboard")
         assert (await other.get("/dashboard")).status_code == 303
     assert (await web.get("/dashboard")).status_code == 200
+
+
+async def test_the_overviews_htmx_refresh_gets_the_page_or_a_401_once_signed_out(
+    api: Api, console: tuple[httpx.AsyncClient, str]
+) -> None:
+    """The overview's periodic refresh (an htmx GET) gets the figures; after sign-out it
+    gets 401 with ``HX-Redirect`` to the sign-in page instead of a page to swap in."""
+    web, csrf = console
+    r = await web.get("/dashboard", headers={"hx-request": "true"})
+    assert r.status_code == 200 and 'id="overview"' in r.text and "every 30s" in r.text
+    await web.post("/dashboard/sign-out", data={"csrf": csrf})
+    r = await web.get("/dashboard", headers={"hx-request": "true"})
+    assert r.status_code == 401 and r.headers["hx-redirect"] == "/dashboard/sign-in"

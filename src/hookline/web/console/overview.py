@@ -32,6 +32,8 @@ HURTING_MIN_ATTEMPTS = 5
 """An endpoint with fewer attempts in the hour is not judged: one failure of two is noise."""
 HURTING_SHOWN = 10
 ANOMALIES_SHOWN = 20
+REFRESH_SECONDS = 30
+"""The overview reloads its figures this often (htmx); the rollups move by the minute."""
 CHART_OUTCOMES = ("2xx", "4xx", "5xx", "timeout", "connection")
 """The chart's series; every other outcome is added to ``other``."""
 
@@ -75,6 +77,7 @@ class Overview(ConsolePages):
             hurting=[await self._hurting(visit, share) for share in hour.worst],
             chart=orjson.dumps(chart_data(hour)).decode(),
             hurting_min=HURTING_MIN_ATTEMPTS,
+            refresh_seconds=REFRESH_SECONDS,
         )
 
     async def _hurting(self, visit: Visit, share: EndpointShare) -> Hurting:

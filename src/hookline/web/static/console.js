@@ -45,9 +45,9 @@
 
   function drawChart() {
     var holder = document.getElementById("attempts-chart");
-    var data = document.getElementById("attempts-chart-data");
-    if (!holder || !data || !window.uPlot) { return; }
-    var parsed = JSON.parse(data.textContent);
+    // The figures travel in an attribute: htmx drops script elements from what it swaps in.
+    if (!holder || !holder.getAttribute("data-chart") || !window.uPlot) { return; }
+    var parsed = JSON.parse(holder.getAttribute("data-chart"));
     var names = Object.keys(parsed.series);
     var colours = { "2xx": "#1a7f37", "4xx": "#bf8700", "5xx": "#cf222e", timeout: "#8250df", connection: "#0969da", other: "#59636e" };
     var series = [{}];
@@ -79,5 +79,9 @@
     }
     startTail();
     drawChart();
+  });
+  // The overview refreshes itself (htmx): draw the new figures' chart.
+  document.addEventListener("htmx:load", function () {
+    if (document.getElementById("attempts-chart") && !document.querySelector("#attempts-chart .uplot")) { drawChart(); }
   });
 })();
