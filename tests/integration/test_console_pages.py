@@ -390,3 +390,14 @@ async def test_the_overviews_htmx_refresh_gets_the_page_or_a_401_once_signed_out
     await web.post("/dashboard/sign-out", data={"csrf": csrf})
     r = await web.get("/dashboard", headers={"hx-request": "true"})
     assert r.status_code == 401 and r.headers["hx-redirect"] == "/dashboard/sign-in"
+
+
+async def test_over_https_the_session_cookie_is_secure(api: Api) -> None:
+    """A sign-in that came over https (directly or through a trusted proxy) sets a cookie
+    the browser sends over https only."""
+    async with httpx.AsyncClient(
+        transport=api.client._transport, base_url="https://hookline"
+    ) as web:
+        r = await _sign_in(web)
+        assert r.status_code == 303
+        assert "Secure" in r.headers["set-cookie"]
