@@ -476,7 +476,7 @@ async def _run(
             tasks += _counting(metrics, ops, stop)
         if api:
             await ensure_admin_token(store, settings)
-            services = Services(ops=ops, settings=settings, metrics=metrics)
+            services = Services(ops=ops, settings=settings, metrics=metrics, stopping=stop)
             config = uvicorn.Config(
                 create_app(services, instrumentation),
                 host=settings.host,

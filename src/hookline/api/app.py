@@ -3,13 +3,15 @@
 Handlers stay thin (parse, call one operation, serialize) because everything every route
 needs happens here once, including the access its route declares (``Route.access``).
 
-Paths under the pages' prefixes (``web.PREFIXES``: the portal, its static files, the coming
-console) go to the pages' own ASGI application, a Starlette app with templates, forms and
-sessions; everything else stays on this small core, which ingest speed depends on.
+Paths under the pages' prefixes (``web.PREFIXES``: the portal, its static files, the
+console) and the pages' roots (``web.ROOTS``: ``/dashboard`` itself) go to the pages' own
+ASGI application, a Starlette app with templates, forms and sessions; everything else
+stays on this small core, which ingest speed depends on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -81,6 +83,9 @@ class Services:
     ops: Operations
     settings: Settings
     metrics: MetricsHook | None = None
+    stopping: asyncio.Event | None = None
+    """Set when the process begins to stop: long-lived page responses (the console's live
+    tail) end on it, since uvicorn waits for every open response before it exits."""
 
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -94,6 +99,7 @@ class HooklineApp:
         *,
         pages: Callable[[Gate], ASGIApp] | None = None,
         page_prefixes: tuple[str, ...] = (),
+        page_roots: tuple[str, ...] = (),
         instrumentation: Instrumentation = NO_INSTRUMENTATION,
     ) -> None:
         self.services = services
@@ -104,6 +110,7 @@ class HooklineApp:
         self._limits = ApiLimits.from_settings(services.settings)
         self._pages = None if pages is None else pages(self.authenticate_page)
         self._page_prefixes = tuple(p + "/" for p in page_prefixes)
+        self._page_roots = frozenset(page_roots)
         self._instrumentation = instrumentation
         self._requests_heard = instrumentation.wants(RequestServed)
         self._count_request = None if services.metrics is None else services.metrics.count_request
@@ -119,7 +126,10 @@ class HooklineApp:
         request_id = _request_id(scope)
         token = REQUEST_ID.set(request_id)
         try:
-            if self._pages is not None and scope["path"].startswith(self._page_prefixes):
+            path = scope["path"]
+            if self._pages is not None and (
+                path.startswith(self._page_prefixes) or path in self._page_roots
+            ):
                 await self._pages(scope, receive, _with_request_id(send, request_id))
                 return
             await self._serve(scope, receive, send, request_id)

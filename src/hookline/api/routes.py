@@ -32,6 +32,7 @@ from hookline.domain.capabilities import Capability
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.operations.context import Operations
 from hookline.web import PREFIXES as PAGE_PREFIXES
+from hookline.web import ROOTS as PAGE_ROOTS
 from hookline.web import create_web_app
 
 
@@ -105,7 +106,8 @@ def create_app(
     return HooklineApp(
         services,
         all_routes(None if services.metrics is None else services.metrics.exposition),
-        pages=lambda gate: create_web_app(services.ops, services.settings, gate),
+        pages=lambda gate: create_web_app(services.ops, services.settings, gate, services.stopping),
         page_prefixes=PAGE_PREFIXES,
+        page_roots=PAGE_ROOTS,
         instrumentation=instrumentation,
     )

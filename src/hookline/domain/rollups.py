@@ -253,3 +253,22 @@ def floor_to(value: datetime, period_seconds: int) -> datetime:
     """The start of the row of ``period_seconds`` that ``value`` falls in."""
     seconds = int(value.timestamp())
     return datetime.fromtimestamp(seconds - seconds % period_seconds, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointShare:
+    """One endpoint's attempts and successes over a window, summed from its rollups: a row
+    of the console's "hurting now" (``Store.worst_endpoints``)."""
+
+    app_id: str
+    endpoint_id: str
+    attempts: int
+    succeeded: int
+
+    @property
+    def failed(self) -> int:
+        return self.attempts - self.succeeded
+
+    @property
+    def success_percent(self) -> float:
+        return 100 * self.succeeded / self.attempts if self.attempts else 0.0

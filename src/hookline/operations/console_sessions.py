@@ -16,6 +16,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from hookline.domain import audit as a
 from hookline.domain.errors import Forbidden, Unauthorized
@@ -23,7 +24,6 @@ from hookline.operations.audit import record
 from hookline.operations.context import Operations
 from hookline.operations.principal import Principal
 from hookline.operations.tokens import (
-    Authenticator,
     IssuedToken,
     TokenRequest,
     issue,
@@ -38,6 +38,15 @@ SESSION_PREFIX = "console:"
 SESSION_NAME = "console session"
 
 
+class TokenCheck(Protocol):
+    """What reads a bearer token: ``tokens.Authenticator``, or a face's wrapper of it that
+    applies its abuse limits too (the console's sign-in goes through the API's gate)."""
+
+    async def authenticate(
+        self, authorization: str | None, now: datetime, address: str | None = None
+    ) -> Principal: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ConsoleSession:
     """The operator behind a console request, and the CSRF token its forms must carry."""
@@ -47,7 +56,7 @@ class ConsoleSession:
 
 
 async def sign_in(
-    ops: Operations, authenticator: Authenticator, token: str, now: datetime, address: str | None
+    ops: Operations, authenticator: TokenCheck, token: str, now: datetime, address: str | None
 ) -> IssuedToken:
     """A new session for the holder of admin ``token``; ``Unauthorized`` for an unknown or
     expired token, ``Forbidden`` for an application's token (the console is the operator's)."""
@@ -66,7 +75,7 @@ async def sign_in(
 
 async def resume(
     ops: Operations,
-    authenticator: Authenticator,
+    authenticator: TokenCheck,
     session: str | None,
     now: datetime,
     address: str | None,

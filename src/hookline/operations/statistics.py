@@ -11,7 +11,8 @@ organization, stored and shown like the others; a task runner computes each in o
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
@@ -19,7 +20,7 @@ from hookline.domain import audit as a
 from hookline.domain.errors import InvalidRequest
 from hookline.domain.models import Page
 from hookline.domain.operational import OPERATIONAL_APP_ID
-from hookline.domain.rollups import RollupSummary, window
+from hookline.domain.rollups import EndpointShare, Rollup, RollupSummary, summarize, window
 from hookline.domain.tasks import (
     NO_APPLICATION,
     BackgroundTask,
@@ -149,3 +150,31 @@ async def _every(page: Callable[[ListQuery], Awaitable[Page[T]]]) -> AsyncIterat
         if got.done or got.iterator is None:
             return
         iterator = got.iterator
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentWindow:
+    """Every application's attempts over a recent window, from the rollups: the console's
+    overview. ``series`` holds one summed row per minute that had attempts."""
+
+    since: datetime
+    until: datetime
+    series: list[Rollup]
+    total: RollupSummary
+    worst: list[EndpointShare]
+
+
+async def deployment_window(
+    ops: Operations, principal: Principal, span: timedelta, min_attempts: int, worst: int
+) -> DeploymentWindow:
+    """The last ``span`` of attempts across the deployment (admins only): minute rows added
+    up by the database, never the attempts, so it costs the same at any traffic; and the
+    ``worst`` endpoints by failed attempts among those with ``min_attempts`` or more."""
+    principal.require_admin()
+    now = ops.clock()
+    rows = window(now - span, now, now)
+    start = rows.start or now - span
+    end = rows.end or now
+    series = await ops.store.rollup_series(rows.period_seconds, start, end)
+    shares = await ops.store.worst_endpoints(rows.period_seconds, start, end, min_attempts, worst)
+    return DeploymentWindow(start, end, series, summarize(series), shares)

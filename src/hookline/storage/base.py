@@ -39,7 +39,7 @@ from hookline.domain.models import (
 from hookline.domain.networks import Network
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
-from hookline.domain.rollups import Rollup, RollupSummary
+from hookline.domain.rollups import EndpointShare, Rollup, RollupSummary
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 
 EndpointChanged = Callable[[str, int, bool], None]
@@ -881,4 +881,29 @@ class Store(Protocol):
         """Make the replaced text leave the database files where the backend can: SQLite
         truncates its WAL (``secure_delete`` already zeroed the old cells); PostgreSQL
         vacuums ``endpoints``."""
+        ...
+
+    # the operator console (web/console/): the live tail and deployment-wide rollups
+
+    async def tail_attempts(
+        self, after_id: str, limit: int, app_id: str | None = None
+    ) -> list[Attempt]:
+        """At most ``limit`` attempts of every application (or of ``app_id``) whose ids sort
+        after ``after_id``, oldest first: the console's live tail polls with the last id it
+        showed, since attempt ids sort by time (``domain/ids.py``)."""
+        ...
+
+    async def rollup_series(
+        self, period_seconds: int, start: datetime, end: datetime
+    ) -> list[Rollup]:
+        """Every endpoint's rollup rows of one period starting in [``start``, ``end``), added
+        up per start, oldest first; a start without any row is absent."""
+        ...
+
+    async def worst_endpoints(
+        self, period_seconds: int, start: datetime, end: datetime, min_attempts: int, limit: int
+    ) -> list[EndpointShare]:
+        """The ``limit`` endpoints with the most failed attempts in one period's rows starting
+        in [``start``, ``end``), among those with at least ``min_attempts`` and one failure;
+        ties go to the lower success share."""
         ...

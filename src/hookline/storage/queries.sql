@@ -774,3 +774,40 @@ ON CONFLICT (app_id) DO UPDATE SET settings = excluded.settings, updated_at = ex
 
 -- name: delete_portal_branding
 DELETE FROM portal_branding WHERE app_id = :app_id
+
+-- name: tail_attempts
+-- The console's live tail: attempts of every application (or one) after a cursor, oldest
+-- first. Attempt ids sort by time (domain/ids.py), so the primary key serves it.
+SELECT * FROM attempts
+WHERE id > :after_id AND (CAST(:app_id AS TEXT) IS NULL OR app_id = :app_id)
+ORDER BY id LIMIT :limit
+
+-- name: deployment_rollup_series
+-- Every endpoint's rollup rows of one period starting in [start, end), added up per start:
+-- the console's overview chart; the period index serves it.
+SELECT start_at, sum(attempts) AS attempts, sum(success) AS success,
+       sum(status_3xx) AS status_3xx, sum(status_4xx) AS status_4xx,
+       sum(status_5xx) AS status_5xx, sum(timeout) AS timeout, sum(connection) AS connection,
+       sum(dns) AS dns, sum(tls) AS tls, sum(ssrf_blocked) AS ssrf_blocked,
+       sum(other) AS other, sum(latency_0) AS latency_0, sum(latency_1) AS latency_1,
+       sum(latency_2) AS latency_2, sum(latency_3) AS latency_3, sum(latency_4) AS latency_4,
+       sum(latency_5) AS latency_5, sum(latency_6) AS latency_6, sum(latency_7) AS latency_7,
+       sum(latency_8) AS latency_8, sum(latency_9) AS latency_9,
+       sum(latency_10) AS latency_10, sum(latency_11) AS latency_11,
+       sum(duration_ms) AS duration_ms, sum(payload_bytes) AS payload_bytes,
+       sum(payloads) AS payloads
+FROM endpoint_rollups
+WHERE period = :period AND start_at >= :start AND start_at < :end
+GROUP BY start_at
+ORDER BY start_at
+
+-- name: worst_endpoints
+-- The endpoints with the most failed attempts in one period's rows starting in
+-- [start, end), among those with at least :min_attempts: the console's "hurting now".
+SELECT endpoint_id, app_id, sum(attempts) AS attempts, sum(success) AS success
+FROM endpoint_rollups
+WHERE period = :period AND start_at >= :start AND start_at < :end
+GROUP BY endpoint_id, app_id
+HAVING sum(attempts) >= :min_attempts AND sum(attempts) > sum(success)
+ORDER BY sum(attempts) - sum(success) DESC, sum(success) * 1.0 / sum(attempts), endpoint_id
+LIMIT :limit

@@ -56,7 +56,13 @@ from hookline.domain.networks import encode as encode_networks
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
-from hookline.domain.rollups import COUNT_COLUMNS, MINUTE_SECONDS, Rollup, RollupSummary
+from hookline.domain.rollups import (
+    COUNT_COLUMNS,
+    MINUTE_SECONDS,
+    EndpointShare,
+    Rollup,
+    RollupSummary,
+)
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import pruning, rows, sql
@@ -1131,3 +1137,45 @@ class SqlRepository:
 
     async def forget_replaced_secrets(self) -> None:
         await self._db.query("forget_replaced_secrets", {})
+
+    # -- the operator console ---------------------------------------------------------
+
+    async def tail_attempts(
+        self, after_id: str, limit: int, app_id: str | None = None
+    ) -> list[Attempt]:
+        params = {"after_id": after_id, "limit": limit, "app_id": app_id}
+        return [rows.attempt_from(r) for r in await self._db.query("tail_attempts", params)]
+
+    async def rollup_series(
+        self, period_seconds: int, start: datetime, end: datetime
+    ) -> list[Rollup]:
+        params = {
+            "period": period_seconds,
+            "start": rows.dt_to_ms(start),
+            "end": rows.dt_to_ms(end),
+        }
+        found = await self._db.query("deployment_rollup_series", params)
+        return [
+            Rollup(
+                rows.ms_to_dt(int(r["start_at"])),
+                period_seconds,
+                tuple(int(r[column]) for column in COUNT_COLUMNS),
+            )
+            for r in found
+        ]
+
+    async def worst_endpoints(
+        self, period_seconds: int, start: datetime, end: datetime, min_attempts: int, limit: int
+    ) -> list[EndpointShare]:
+        params = {
+            "period": period_seconds,
+            "start": rows.dt_to_ms(start),
+            "end": rows.dt_to_ms(end),
+            "min_attempts": min_attempts,
+            "limit": limit,
+        }
+        found = await self._db.query("worst_endpoints", params)
+        return [
+            EndpointShare(r["app_id"], r["endpoint_id"], int(r["attempts"]), int(r["success"]))
+            for r in found
+        ]

@@ -1,4 +1,4 @@
-"""Server-rendered pages: the customer portal and the operator console (to come).
+"""Server-rendered pages: the customer portal and the operator console.
 
 A Starlette application mounted under the JSON API's ASGI app at a path prefix
 (``api.app.HooklineApp``): templates, static files, forms and sessions are what Starlette
@@ -7,6 +7,6 @@ and Jinja2 are for, while the JSON API keeps its small fast core. Pages call
 so ``pip install`` needs no Node.
 """
 
-from hookline.web.app import PORTAL_PREFIX, PREFIXES, create_web_app
+from hookline.web.app import PORTAL_PREFIX, PREFIXES, ROOTS, create_web_app
 
-__all__ = ["PORTAL_PREFIX", "PREFIXES", "create_web_app"]
+__all__ = ["PORTAL_PREFIX", "PREFIXES", "ROOTS", "create_web_app"]
