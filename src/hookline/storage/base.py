@@ -33,6 +33,7 @@ from hookline.domain.networks import Network
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
 from hookline.domain.rollups import Rollup, RollupSummary
+from hookline.domain.search import DeliveryRow, DeliverySearch
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 
 EndpointChanged = Callable[[str, int, bool], None]
@@ -791,4 +792,15 @@ class Store(Protocol):
         """Make the replaced text leave the database files where the backend can: SQLite
         truncates its WAL (``secure_delete`` already zeroed the old cells); PostgreSQL
         vacuums ``endpoints``."""
+        ...
+
+    # deliveries search (domain/search.py): the operator console's list
+
+    async def search_deliveries(self, search: DeliverySearch) -> Page[DeliveryRow]:
+        """A page of deliveries across applications (or of ``search.app_id``'s), newest
+        message first by (message id, endpoint id), holding every filter and term. A page
+        reads its rows through indexes: the word index picks the messages of payload terms
+        (``message_search`` on SQLite, ``messages_words`` on PostgreSQL), the other
+        filters narrow the walk of the deliveries that the endpoint, application or time
+        range selects."""
         ...

@@ -663,3 +663,9 @@ INSERT INTO leases (name, holder, held_until) VALUES (:name, :holder, :until)
 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, held_until = excluded.held_until
 WHERE leases.holder = excluded.holder OR leases.held_until <= :now
 RETURNING holder
+
+-- name: search_deliveries
+-- The deliveries search's page (storage/search.py adds its WHERE, ORDER BY and LIMIT).
+SELECT d.id, d.app_id, d.msg_id, d.endpoint_id, d.status, d.attempt_count,
+       d.next_attempt_at, d.updated_at, m.event_type, m.created_at
+FROM deliveries AS d JOIN messages AS m ON m.id = d.msg_id

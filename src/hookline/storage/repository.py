@@ -48,9 +48,11 @@ from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
 from hookline.domain.rollups import COUNT_COLUMNS, Rollup, RollupSummary
+from hookline.domain.search import DeliveryRow, DeliverySearch
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import pruning, rows, sql
+from hookline.storage import search as delivery_search
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
@@ -1000,3 +1002,38 @@ class SqlRepository:
 
     async def forget_replaced_secrets(self) -> None:
         await self._db.query("forget_replaced_secrets", {})
+
+    # -- deliveries search (storage/search.py) ----------------------------------------
+
+    async def search_deliveries(self, search: DeliverySearch) -> Page[DeliveryRow]:
+        candidates: list[str] | None = None
+        phrases = search.terms.phrases
+        if phrases and search.terms.message_id is None:
+            text, params = delivery_search.probe_sql(self.dialect, self._db.queries, phrases)
+            found = [r["msg_id"] for r in await self._db.query(text, params)]
+            if not found:
+                return Page(data=[], iterator=None, prev_iterator=None, done=True)
+            if len(found) <= delivery_search.PROBE_LIMIT:
+                candidates = found
+        text, params = delivery_search.page_sql(self.dialect, self._db.queries, search, candidates)
+        fetched = await self._db.query(text, params)
+        page = fetched[: search.limit]
+        codes = await self._latest_codes(sorted({r["msg_id"] for r in page}))
+        items = [
+            rows.delivery_row_from(r, codes.get((r["msg_id"], r["endpoint_id"]))) for r in page
+        ]
+        return Page(
+            data=items,
+            iterator=items[-1].cursor.text() if items else None,
+            prev_iterator=None,
+            done=len(fetched) <= search.limit,
+        )
+
+    async def _latest_codes(self, msg_ids: list[str]) -> dict[tuple[str, str], int]:
+        """The status code of each (message, endpoint)'s latest attempt, for one page."""
+        if not msg_ids:
+            return {}
+        found = await self._db.query(
+            "search_latest_attempts", {"ids": self.dialect.list_param(msg_ids)}
+        )
+        return {(r["msg_id"], r["endpoint_id"]): r["response_status_code"] for r in found}

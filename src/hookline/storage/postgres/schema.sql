@@ -325,3 +325,10 @@ CREATE TABLE leases (
     holder TEXT NOT NULL,
     held_until BIGINT NOT NULL
 );
+
+-- Payload search (migration 0024; docs/console.md, "Searching deliveries").
+CREATE FUNCTION hookline_payload_words(payload BYTEA) RETURNS tsvector
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT to_tsvector('simple'::regconfig, left(convert_from(payload, 'UTF8'), 100000)) $$;
+CREATE INDEX messages_words ON messages USING gin (hookline_payload_words(payload))
+    WHERE payload IS NOT NULL;

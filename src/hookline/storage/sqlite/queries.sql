@@ -180,3 +180,23 @@ FROM endpoint_rollups AS r
 WHERE r.endpoint_id IN (SELECT value FROM json_each(:endpoint_ids)) AND r.period = :period
   AND r.start_at >= :start AND r.start_at < :end
 GROUP BY r.endpoint_id
+
+-- name: search_probe
+-- At most :probe messages whose payload holds the words {match} asks for (an FTS5 query),
+-- streamed from the index (domain/search.py; storage/search.py picks the plan by it).
+SELECT s.msg_id FROM message_search JOIN message_search_docs AS s ON s.doc = message_search.rowid
+WHERE message_search MATCH {match} LIMIT :probe
+
+-- name: search_words_hold
+EXISTS (SELECT 1 FROM message_search_docs AS s JOIN message_search ON message_search.rowid = s.doc
+        WHERE s.msg_id = m.id AND message_search MATCH {match})
+
+-- name: search_text_holds
+instr(lower(CAST(m.payload AS TEXT)), :{word}) > 0
+
+-- name: search_path_is
+CAST(json_extract(CAST(m.payload AS TEXT), :{path}) AS TEXT) = :{value}
+
+-- name: search_latest_attempts
+SELECT a.msg_id, a.endpoint_id, a.response_status_code FROM attempts AS a
+WHERE a.msg_id IN (SELECT value FROM json_each(:ids)) ORDER BY a.id

@@ -1,0 +1,159 @@
+"""The SQL of a deliveries search (``Store.search_deliveries``, ``domain/search.py``),
+built from named blocks: ``search_deliveries`` (the page's head, in ``queries.sql``) and
+each dialect's fragments for payload terms (``search_words_hold``, ``search_text_holds``,
+``search_path_is``) and the word index's probe (``search_probe``).
+
+Payload terms take one of two plans, chosen by a probe of the word index that reads at
+most ``PROBE_LIMIT`` + 1 message ids:
+
+- *few matches* (the probe came back short): the page is read from those messages'
+  deliveries by primary key, so a rare value (a customer id, an email) costs the same in
+  a million messages as in a thousand;
+- *many matches*: the walk of the other filters (newest first, through the endpoint's,
+  the application's or the primary index) tests each message against the word index
+  and stops at a full page; with at least one match in every ``total / PROBE_LIMIT``
+  messages, a page of 50 is found within a few thousand rows.
+
+Either way the words are then checked against the payload text itself
+(``search_text_holds``), so a word index's tokenizer (FTS5's ``unicode61``, PostgreSQL's
+``simple`` parser) decides only speed, never what matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hookline.domain import ids
+from hookline.domain.search import DeliverySearch, PathMatch
+from hookline.storage import rows
+from hookline.storage.sql import SQLITE, Dialect
+
+PROBE_LIMIT = 20_000
+"""The most message ids a probe reads to pick the few-matches plan (2 % of a million)."""
+
+
+def _fragment(name: str, queries: Mapping[str, str]) -> str:
+    return queries[name]
+
+
+def match_params(dialect: Dialect, phrases: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """The word index's query for ``phrases`` (all must be there, each as a run of words)
+    and its parameters: an FTS5 query string on SQLite, a ``tsquery`` expression on
+    PostgreSQL (its ``{match}`` in the named fragments)."""
+    if dialect is SQLITE:
+        quoted = " ".join('"' + phrase.replace('"', '""') + '"' for phrase in phrases)
+        return ":match", {"match": quoted}
+    expression = " && ".join(
+        f"phraseto_tsquery('simple', :phrase_{i})" for i in range(len(phrases))
+    )
+    return expression, {f"phrase_{i}": phrase for i, phrase in enumerate(phrases)}
+
+
+def probe_sql(
+    dialect: Dialect, queries: Mapping[str, str], phrases: Sequence[str]
+) -> tuple[str, dict[str, Any]]:
+    match, params = match_params(dialect, phrases)
+    text = _fragment("search_probe", queries).format(match=match)
+    return text, {**params, "probe": PROBE_LIMIT + 1}
+
+
+def page_sql(
+    dialect: Dialect,
+    queries: Mapping[str, str],
+    search: DeliverySearch,
+    candidates: Sequence[str] | None,
+) -> tuple[str, dict[str, Any]]:
+    """The page's statement. ``candidates`` are the message ids the probe found when it
+    found few; None when the word index is to be asked row by row (or there are no words)."""
+    where, params = _filters(dialect, search)
+    terms = search.terms
+    if candidates is not None:
+        where.append(dialect.in_list.format(expr="d.msg_id", param="candidates"))
+        params["candidates"] = dialect.list_param(candidates)
+    elif terms.phrases:
+        match, match_args = match_params(dialect, terms.phrases)
+        where.append(_fragment("search_words_hold", queries).format(match=match))
+        params.update(match_args)
+    for i, word in enumerate(terms.words):
+        where.append(_fragment("search_text_holds", queries).format(word=f"word_{i}"))
+        params[f"word_{i}"] = word
+    for i, path in enumerate(terms.paths):
+        where.append(
+            _fragment("search_path_is", queries).format(path=f"path_{i}", value=f"value_{i}")
+        )
+        params[f"path_{i}"] = _path_param(dialect, path)
+        params[f"value_{i}"] = path.value
+    if search.cursor is not None:
+        where.append(
+            "(d.msg_id < :after_msg OR (d.msg_id = :after_msg AND d.endpoint_id < :after_ep))"
+        )
+        params.update(after_msg=search.cursor.msg_id, after_ep=search.cursor.endpoint_id)
+    params["limit"] = search.limit + 1
+    head = "search_deliveries"
+    text = (
+        f"{_fragment(head, queries)} WHERE {' AND '.join(where) or '1 = 1'} "
+        "ORDER BY d.msg_id DESC, d.endpoint_id DESC LIMIT :limit"
+    )
+    return text, params
+
+
+def _filters(dialect: Dialect, search: DeliverySearch) -> tuple[list[str], dict[str, Any]]:
+    """The conditions that need no index of their own: each is either the walk's key (the
+    endpoint, the message-id range of a time window) or a test of a row the walk reached."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if search.app_id is not None:
+        where.append("d.app_id = :app_id")
+        params["app_id"] = search.app_id
+    if search.endpoint_id is not None:
+        where.append("d.endpoint_id = :endpoint_id")
+        params["endpoint_id"] = search.endpoint_id
+    if search.event_types:
+        where.append(dialect.in_list.format(expr="m.event_type", param="event_types"))
+        params["event_types"] = dialect.list_param(search.event_types)
+    if search.status is not None:
+        where.append("d.status = :status")
+        params["status"] = int(search.status)
+    if search.status_code is not None or search.status_code_class is not None:
+        low, high = _code_range(search)
+        where.append(
+            "EXISTS (SELECT 1 FROM attempts AS a WHERE a.msg_id = d.msg_id "
+            "AND a.endpoint_id = d.endpoint_id "
+            "AND a.response_status_code >= :code_lo AND a.response_status_code < :code_hi)"
+        )
+        params.update(code_lo=low, code_hi=high)
+    # Message ids lead with their creation time, so a time window is a key range of the
+    # walk (ids.first_id_at), as the other lists' before/after are.
+    if search.before is not None:
+        where.append("d.msg_id < :before_id")
+        params["before_id"] = ids.first_id_at(ids.MESSAGE, rows.dt_to_ms(search.before))
+    if search.after is not None:
+        where.append("d.msg_id >= :after_id")
+        params["after_id"] = ids.first_id_at(ids.MESSAGE, rows.dt_to_ms(search.after) + 1)
+    if search.terms.message_id is not None:
+        where.append("d.msg_id = :msg_id")
+        params["msg_id"] = search.terms.message_id
+    if search.terms.trace_id is not None:
+        where.append("substr(m.trace_context, 4, 32) = :trace_id")
+        params["trace_id"] = search.terms.trace_id
+    return where, params
+
+
+def _code_range(search: DeliverySearch) -> tuple[int, int]:
+    """The status codes an attempt may have got: one code, or a class (0 alone for no
+    answer), or where both are given the code if it is of the class, else none."""
+    if search.status_code is not None:
+        low, high = search.status_code, search.status_code + 1
+        if search.status_code_class is not None and low // 100 * 100 != search.status_code_class:
+            return 0, 0
+        return low, high
+    klass = search.status_code_class or 0
+    return klass, klass + 100 if klass else 1
+
+
+def _path_param(dialect: Dialect, path: PathMatch) -> Any:
+    """SQLite's JSON path text (``$."data"."items"[0]``), PostgreSQL's ``text[]``."""
+    if dialect is SQLITE:
+        return "$" + "".join(f"[{s}]" if s.isdigit() else f'."{s}"' for s in path.path)
+    return list(path.path)
