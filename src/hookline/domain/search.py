@@ -183,9 +183,11 @@ def parse_terms(q: str | None) -> Terms:
         if not equals:
             words.append(_word(part))
         elif key.lower().startswith("header."):
-            found = _header(key[len("header.") :].lower(), value)
-            message_id = found if found.startswith("msg_") else message_id
-            trace_id = found if not found.startswith("msg_") else trace_id
+            name = key[len("header.") :].lower()
+            if name in _MESSAGE_ID_HEADERS:
+                message_id = _message_id(name, value)
+            else:
+                trace_id = _trace_id(name, value)
         else:
             paths.append(PathMatch(_path(key), _value(value)))
     return Terms(tuple(words), tuple(paths), message_id, trace_id)
@@ -214,12 +216,14 @@ def _value(value: str) -> str:
     return value
 
 
-def _header(name: str, value: str) -> str:
-    """The message id or the trace id a header term asks for."""
-    if name in _MESSAGE_ID_HEADERS:
-        if not value.startswith("msg_") or not _ID.match(value):
-            raise SearchError("q", f"header.{name} must be a message id (msg_…)")
-        return value
+def _message_id(name: str, value: str) -> str:
+    if not value.startswith("msg_") or not _ID.match(value):
+        raise SearchError("q", f"header.{name} must be a message id (msg_…)")
+    return value
+
+
+def _trace_id(name: str, value: str) -> str:
+    """The trace id of a traceparent term; any other header is refused, saying why."""
     if name == "traceparent":
         lowered = value.lower()
         whole = _TRACEPARENT.match(lowered)
