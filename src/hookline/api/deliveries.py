@@ -1,6 +1,6 @@
 """Searching deliveries (hookline's own route, for the operator console): every
 application's deliveries, newest message first, filtered and searched by payload and header
-terms (``domain/search.py``; docs/console.md, "Searching deliveries")."""
+terms (``domain/search.py``; docs/search.md)."""
 
 from __future__ import annotations
 

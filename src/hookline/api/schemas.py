@@ -769,8 +769,8 @@ class EndpointBasicAuthOut(Wire):
 
 
 class DeliveryOut(Wire):
-    """hookline's own: one delivery of the operator's search (docs/console.md, "Searching
-    deliveries"): a message to one endpoint."""
+    """hookline's own: one delivery of the operator's search (docs/search.md): a
+    message to one endpoint."""
 
     id: str
     app_id: str

@@ -1,6 +1,5 @@
 """Searching deliveries: the operator's list across applications, with filters and payload
-and header terms (``domain/search.py`` says what a search may ask; docs/console.md,
-"Searching deliveries").
+and header terms (``domain/search.py`` says what a search may ask; docs/search.md).
 
 Admins only: a row names any application's message, endpoint and event type, and a payload
 term reads any payload. The application and endpoint filters are resolved here, so a key

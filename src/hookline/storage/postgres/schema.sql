@@ -326,7 +326,7 @@ CREATE TABLE leases (
     held_until BIGINT NOT NULL
 );
 
--- Payload search (migration 0024; docs/console.md, "Searching deliveries").
+-- Payload search (migration 0024; docs/search.md).
 CREATE FUNCTION hookline_payload_words(payload BYTEA) RETURNS tsvector
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     AS $$ SELECT to_tsvector('simple'::regconfig, left(convert_from(payload, 'UTF8'), 100000)) $$;

@@ -316,7 +316,7 @@ CREATE TABLE leases (
     held_until INTEGER NOT NULL
 );
 
--- Payload search (migration 0022; docs/console.md, "Searching deliveries"): a contentless FTS5
+-- Payload search (migration 0022; docs/search.md): a contentless FTS5
 -- index of each payload's JSON text, keyed by message_search_docs (an explicit integer key,
 -- which VACUUM keeps), kept in step by triggers on messages.
 CREATE TABLE message_search_docs (

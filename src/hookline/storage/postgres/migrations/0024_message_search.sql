@@ -1,4 +1,4 @@
--- 0024: payload search (docs/console.md, "Searching deliveries"). A GIN index of the words
+-- 0024: payload search (docs/search.md). A GIN index of the words
 -- of the first 100,000 characters of each payload's JSON text (keys and values), over an
 -- expression, so PostgreSQL keeps it in step with the row by itself: a publish adds the
 -- words, an expunge or payload expiry (payload set NULL) leaves the partial index, a prune

@@ -1,4 +1,4 @@
--- 0022: payload search (docs/console.md, "Searching deliveries"). message_search is a
+-- 0022: payload search (docs/search.md). message_search is a
 -- contentless FTS5 index of the first 100,000 characters of each payload's JSON text (keys
 -- and values), so the words cost an index and never a second copy of the payload.
 -- message_search_docs gives each indexed message an explicit integer key: FTS5 rows are
