@@ -193,6 +193,8 @@ async def test_filters_by_the_messages_time(store: Store) -> None:
         ('"blue widget"', ("order", "user")),
         ("blue widget ordered", ("order",)),
         ("ann@example.com", ("order",)),
+        ("example.com", ("order",)),
+        ("widget-inc", ()),
         ("nowhere", ()),
         ("data.customer.id=cus_123", ("order", "refund")),
         ("data.total=42 cus_123", ("order", "refund")),

@@ -68,6 +68,7 @@ def test_a_traceparent_header_term_is_its_trace_id(value: str) -> None:
     [
         ('"open', "quote"),
         ("---", "no letter or digit"),
+        ("___", "no letter or digit"),
         ("a..b=1", "not a payload path"),
         ("a b=", "needs a value"),
         ("x" * 201, "at most 200"),

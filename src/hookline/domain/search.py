@@ -45,7 +45,7 @@ INDEXED_CHARACTERS = 100_000
 """The payload's first characters that the word index holds (the migrations' cap): a word
 further into a large payload is not found by a word or path term."""
 
-_WORDY = re.compile(r"\w")
+_WORDY = re.compile(r"[^\W_]")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -15,8 +15,9 @@ most ``PROBE_LIMIT`` + 1 message ids:
   messages, a page of 50 is found within a few thousand rows.
 
 Either way the words are then checked against the payload text itself
-(``search_text_holds``), so a word index's tokenizer (FTS5's ``unicode61``, PostgreSQL's
-``simple`` parser) decides only speed, never what matches.
+(``search_text_holds``). Both word indexes split words alike, at every run of characters
+other than letters and digits (FTS5's ``unicode61``; on PostgreSQL a ``regexp_replace``
+before the ``simple`` configuration), so the two backends find the same messages.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def match_params(dialect: Dialect, phrases: Sequence[str]) -> tuple[str, dict[st
         quoted = " ".join('"' + phrase.replace('"', '""') + '"' for phrase in phrases)
         return ":match", {"match": quoted}
     expression = " && ".join(
-        f"phraseto_tsquery('simple', :phrase_{i})" for i in range(len(phrases))
+        f"phraseto_tsquery('simple', regexp_replace(:phrase_{i}, '(\\W|_)+', ' ', 'g'))"
+        for i in range(len(phrases))
     )
     return expression, {f"phrase_{i}": phrase for i, phrase in enumerate(phrases)}
 
