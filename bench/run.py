@@ -907,6 +907,7 @@ SCENARIOS = (
     "anomalies",
     "metrics-scale",
     "search-scale",
+    "search-publish-cost",
 )
 
 
@@ -1032,6 +1033,14 @@ async def main(argv: list[str]) -> None:
             (
                 "search-scale",
                 lambda: search_scale.search_scale_run(work, search_n, postgres=True),
+            ),
+            (
+                "search-publish-cost",
+                lambda: search_scale.publish_cost_run(work, postgres=False),
+            ),
+            (
+                "search-publish-cost",
+                lambda: search_scale.publish_cost_run(work, postgres=True),
             ),
         ]
         for key, step in steps:

@@ -33,8 +33,9 @@ import asyncpg
 from bench import run as core
 from hookline.config import load_settings
 from hookline.domain import ids
-from hookline.domain.models import MessageStatus
+from hookline.domain.models import Application, Endpoint, Message, MessageStatus, SigningKey
 from hookline.domain.search import Cursor, DeliverySearch, parse_terms
+from hookline.domain.signing import generate_secret
 from hookline.server import open_store
 from hookline.storage.base import Store
 
@@ -380,3 +381,126 @@ async def _run(url: str, sqlite_path: Path | None, messages: int) -> core.Result
     figures.update({f"filtered {k}": v for k, v in summary(filtered).items()})
     figures.update({f"payload {k}": v for k, v in summary(payload).items()})
     return core.Result(f"search-scale {backend}", figures)
+
+
+# -- the word index's cost on the publish path ------------------------------------------
+
+PUBLISH_BATCH = 100
+"""Messages per `Store.publish` call: what one group commit holds under a steady load."""
+_UNINDEXED = {
+    "sqlite": (
+        "DROP TRIGGER message_search_added",
+        "DROP TRIGGER message_search_removed",
+        "DROP TRIGGER message_search_expunged",
+    ),
+    "postgres": ("DROP INDEX messages_words",),
+}
+"""What takes the word index off the publish path: the same schema without it."""
+
+
+async def _publish_once(url: str, indexed: bool, messages: int) -> float:
+    """Seconds to publish ``messages`` realistic payloads, each to two endpoints, in batches
+    of ``PUBLISH_BATCH``, into a fresh database with or without the word index."""
+    store = open_store(load_settings({"database_url": url}, environ={}))
+    await store.open()
+    try:
+        if not indexed:
+            backend = "sqlite" if url.startswith("sqlite:") else "postgres"
+            await _run_statements(url, _UNINDEXED[backend])
+        now = datetime.now(UTC)
+        app = Application(ids.new_id(ids.APP), "publish-cost", None, None, {}, now, now)
+        await store.create_application(app)
+        for _ in range(FAN_OUT):
+            await store.create_endpoint(_endpoint(app.id, now))
+        batches = [
+            [
+                Message(
+                    ids.new_id(ids.MESSAGE),
+                    app.id,
+                    "order.updated",
+                    None,
+                    _payload(n),
+                    None,
+                    None,
+                    now,
+                )
+                for n in range(start, min(messages, start + PUBLISH_BATCH))
+            ]
+            for start in range(0, messages, PUBLISH_BATCH)
+        ]
+        started = time.perf_counter()
+        for batch in batches:
+            await store.publish(batch, now)
+        return time.perf_counter() - started
+    finally:
+        await store.close()
+
+
+def _endpoint(app_id: str, now: datetime) -> Endpoint:
+    return Endpoint(
+        ids.new_id(ids.ENDPOINT),
+        app_id,
+        "https://example.com/h",
+        None,
+        "",
+        None,
+        False,
+        None,
+        None,
+        {},
+        {},
+        (SigningKey(generate_secret()),),
+        now,
+        now,
+    )
+
+
+async def _run_statements(url: str, statements: tuple[str, ...]) -> None:
+    if url.startswith("sqlite:"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=60)
+        try:
+            for statement in statements:
+                conn.execute(statement)
+            conn.commit()
+        finally:
+            conn.close()
+        return
+    db = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await db.execute(statement)
+    finally:
+        await db.close()
+
+
+async def publish_cost_run(
+    work: Path, postgres: bool, messages: int = 20_000, rounds: int = 6
+) -> core.Result:
+    """Pairs of publishes, with and without the word index, alternating so that the host's
+    drift hits both alike; the median over the pairs of the per-message cost of each, and
+    the median of the pairs' ratios."""
+    pairs: list[tuple[float, float]] = []
+    for r in range(rounds):
+        took: dict[bool, float] = {}
+        for indexed in (r % 2 == 0, r % 2 != 0):
+            if postgres:
+                async with core.postgres_database() as url:
+                    took[indexed] = await _publish_once(url, indexed, messages)
+            else:
+                path = work / f"publish-{indexed}-{r}.db"
+                took[indexed] = await _publish_once(f"sqlite:///{path}", indexed, messages)
+                path.unlink(missing_ok=True)
+        pairs.append((took[True], took[False]))
+    per = 1e6 / messages
+    backend = "postgres" if postgres else "sqlite"
+    return core.Result(
+        f"search-publish-cost {backend}",
+        {
+            "messages": float(messages),
+            "indexed µs/message": statistics.median(a for a, _ in pairs) * per,
+            "unindexed µs/message": statistics.median(b for _, b in pairs) * per,
+            "median ratio": statistics.median(a / b for a, b in pairs),
+            "ratios": float(len(pairs)),
+        },
+        notes=", ".join(f"{a / b:.2f}" for a, b in pairs),
+    )
