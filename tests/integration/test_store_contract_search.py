@@ -10,8 +10,10 @@ the database on expunge, payload expiry and retention.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +22,7 @@ from hookline.domain.models import Application, Endpoint, Message, MessageStatus
 from hookline.domain.search import DeliveryRow, DeliverySearch, parse_terms
 from hookline.storage import search as delivery_search
 from hookline.storage.base import Store
+from hookline.storage.sqlite import SqliteStore
 from tests.conftest import make_app, make_endpoint, make_message, recorded_outcome, utcnow
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -255,3 +258,30 @@ async def test_retention_removes_a_pruned_messages_words(store: Store) -> None:
     new = _message(app, "order.created", b'{"code":"zebra42"}', 1)
     await store.publish([new], utcnow())
     assert await _found(store, q="zebra42") == [(new.id, endpoint.id)]
+
+
+async def test_sqlite_compact_takes_an_expunged_payloads_words_out_of_the_file(
+    tmp_path: Path,
+) -> None:
+    """FTS5 keeps a deleted row's words in older index segments until they merge; compact
+    (`hookline prune --vacuum`) merges them, so an expunged payload's words leave the index's
+    pages, not only its answers."""
+    store = SqliteStore(str(tmp_path / "search.db"))
+    await store.open()
+    try:
+        app = make_app()
+        await store.create_application(app)
+        await store.create_endpoint(make_endpoint(app))
+        secret, other = make_message(app, payload=b'{"code":"qqqzebra"}'), make_message(app)
+        await store.publish([secret, other], utcnow())
+        await store.expunge_message_content(app.id, secret.id)
+        assert await _found(store, q="qqqzebra") == []
+        assert await store.compact() is True
+    finally:
+        await store.close()
+    conn = sqlite3.connect(tmp_path / "search.db")
+    try:
+        blocks = [bytes(b) for (b,) in conn.execute("SELECT block FROM message_search_data")]
+    finally:
+        conn.close()
+    assert blocks and not any(b"qqqzebra" in block for block in blocks)

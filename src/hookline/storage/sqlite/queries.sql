@@ -149,6 +149,10 @@ PRAGMA auto_vacuum
 
 -- name: compact
 -- Rebuilds the file, and with it switches an older database to incremental auto-vacuum.
+-- First merges the payload word index into one segment: FTS5 keeps a deleted row's words
+-- in older segments, under a delete marker, until a merge: an expunged payload's words
+-- leave the file here (docs/search.md).
+INSERT INTO message_search (message_search) VALUES ('optimize');
 PRAGMA auto_vacuum = INCREMENTAL;
 VACUUM
 
@@ -200,3 +204,8 @@ CAST(json_extract(CAST(m.payload AS TEXT), :{path}) AS TEXT) = :{value}
 -- name: search_latest_attempts
 SELECT a.msg_id, a.endpoint_id, a.response_status_code FROM attempts AS a
 WHERE a.msg_id IN (SELECT value FROM json_each(:ids)) ORDER BY a.id
+
+-- name: merge_search_index
+-- Some merge work on the payload word index (a negative rank: pages of work, started even
+-- with few segments), which drops the words of deleted messages (SqlitePruner._reclaim).
+INSERT INTO message_search (message_search, rank) VALUES ('merge', :pages)
