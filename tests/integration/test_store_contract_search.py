@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -177,7 +177,8 @@ async def test_filters_by_an_attempts_status_code_or_its_class(store: Store) -> 
 
 
 async def test_filters_by_the_messages_time(store: Store) -> None:
-    """before and after bound the message's creation time."""
+    """before and after bound the message's creation time, also when they are earlier than
+    any id can spell."""
     world = await _world(store)
     refund = world.msgs["refund"]
     assert await _found(
@@ -186,6 +187,9 @@ async def test_filters_by_the_messages_time(store: Store) -> None:
         before=refund.timestamp + timedelta(seconds=1),
     ) == _expected(world, "refund")
     assert await _found(store, before=world.msgs["order"].timestamp) == []
+    long_ago = datetime(1971, 1, 1, tzinfo=UTC)
+    assert await _found(store, before=long_ago) == []
+    assert await _found(store, after=long_ago) == _expected(world, *world.msgs)
 
 
 @pytest.mark.parametrize(

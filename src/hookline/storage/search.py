@@ -30,6 +30,8 @@ from hookline.domain.search import DeliverySearch, PathMatch
 from hookline.storage import rows
 from hookline.storage.sql import SQLITE, Dialect
 
+EARLIEST_ID_MS = 1_400_000_000_000
+"""KSUID's epoch (2014-05-13T16:53:20Z): the earliest time an id can spell."""
 PROBE_LIMIT = 20_000
 """The most message ids a probe reads to pick the few-matches plan (2 % of a million)."""
 
@@ -132,10 +134,10 @@ def _filters(dialect: Dialect, search: DeliverySearch) -> tuple[list[str], dict[
     # walk (ids.first_id_at), as the other lists' before/after are.
     if search.before is not None:
         where.append("d.msg_id < :before_id")
-        params["before_id"] = ids.first_id_at(ids.MESSAGE, rows.dt_to_ms(search.before))
+        params["before_id"] = _first_id_at(rows.dt_to_ms(search.before))
     if search.after is not None:
         where.append("d.msg_id >= :after_id")
-        params["after_id"] = ids.first_id_at(ids.MESSAGE, rows.dt_to_ms(search.after) + 1)
+        params["after_id"] = _first_id_at(rows.dt_to_ms(search.after) + 1)
     if search.terms.message_id is not None:
         where.append("d.msg_id = :msg_id")
         params["msg_id"] = search.terms.message_id
@@ -143,6 +145,13 @@ def _filters(dialect: Dialect, search: DeliverySearch) -> tuple[list[str], dict[
         where.append("substr(m.trace_context, 4, 32) = :trace_id")
         params["trace_id"] = search.terms.trace_id
     return where, params
+
+
+def _first_id_at(unix_ms: int) -> str:
+    """The smallest message id of ``unix_ms`` or later. An id cannot spell a time before
+    KSUID's epoch (``EARLIEST_ID_MS``), and any message is later than that, so an earlier
+    bound is the epoch's."""
+    return ids.first_id_at(ids.MESSAGE, max(unix_ms, EARLIEST_ID_MS))
 
 
 def _code_range(search: DeliverySearch) -> tuple[int, int]:
