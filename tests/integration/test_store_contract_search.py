@@ -212,18 +212,41 @@ async def test_filters_by_the_messages_time(store: Store) -> None:
         (f"header.traceparent=00-{TRACE_ID}-00f067aa0ba902b7-01", ("traced",)),
     ],
 )
-@pytest.mark.parametrize("plan", ["few", "many"])
+@pytest.mark.parametrize("plan", ["few", "many", "many in small windows"])
 async def test_payload_and_header_terms_find_the_messages_that_hold_them(
     store: Store, monkeypatch: pytest.MonkeyPatch, q: str, names: tuple[str, ...], plan: str
 ) -> None:
     """Words match whole runs of words of the payload text, case-insensitively; path=value
     compares the JSON value at the path; header terms match the message id and the trace
-    id. Both plans of payload terms give the same answer."""
-    if plan == "many":
+    id. Every plan of payload terms gives the same answer, SQLite's windows too when each
+    holds one message."""
+    if plan != "few":
         monkeypatch.setattr(delivery_search, "PROBE_LIMIT", 0)
+    if plan == "many in small windows":
+        monkeypatch.setattr(delivery_search, "FIRST_WINDOW", 1)
     world = await _world(store)
     q = q.replace("{order}", world.msgs["order"].id)
     assert await _found(store, q=q) == _expected(world, *names)
+
+
+@pytest.mark.parametrize("window", [1, 2, 4096])
+async def test_pages_of_the_many_matches_plan_follow_each_other(
+    store: Store, monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    """With the many-matches plan, pages of one walk every match once, newest first,
+    whatever the windows' size (SQLite) and wherever a page ends inside a message."""
+    monkeypatch.setattr(delivery_search, "PROBE_LIMIT", 0)
+    monkeypatch.setattr(delivery_search, "FIRST_WINDOW", window)
+    world = await _world(store)
+    seen: list[tuple[str, str]] = []
+    search = DeliverySearch(terms=parse_terms("data"), limit=3)
+    while True:
+        page = await store.search_deliveries(search)
+        seen += _pairs(page.data)
+        if page.done:
+            break
+        search = replace(search, cursor=page.data[-1].cursor)
+    assert seen == _expected(world, *world.msgs)
 
 
 async def test_terms_and_filters_hold_together(store: Store) -> None:

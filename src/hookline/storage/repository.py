@@ -21,6 +21,7 @@ dialect's ``queries.sql`` holds only what differs (``queries.py``).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -48,7 +49,7 @@ from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
 from hookline.domain.rollups import COUNT_COLUMNS, Rollup, RollupSummary
-from hookline.domain.search import DeliveryRow, DeliverySearch
+from hookline.domain.search import Cursor, DeliveryRow, DeliverySearch
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import pruning, rows, sql
@@ -1015,8 +1016,13 @@ class SqlRepository:
                 return Page(data=[], iterator=None, prev_iterator=None, done=True)
             if len(found) <= delivery_search.PROBE_LIMIT:
                 candidates = found
-        text, params = delivery_search.page_sql(self.dialect, self._db.queries, search, candidates)
-        fetched = await self._db.query(text, params)
+        if candidates is None and phrases and delivery_search.windowed(self.dialect):
+            fetched = await self._fetch_windowed(search)
+        else:
+            text, params = delivery_search.page_sql(
+                self.dialect, self._db.queries, search, candidates
+            )
+            fetched = await self._db.query(text, params)
         page = fetched[: search.limit]
         codes = await self._latest_codes(sorted({r["msg_id"] for r in page}))
         items = [
@@ -1028,6 +1034,29 @@ class SqlRepository:
             prev_iterator=None,
             done=len(fetched) <= search.limit,
         )
+
+    async def _fetch_windowed(self, search: DeliverySearch) -> list[Any]:
+        """SQLite's many-matches plan: a page gathered from windows of messages, newest
+        first, each asking the word index once over its range (``storage/search.py``)."""
+        found: list[Any] = []
+        cursor = search.cursor
+        size = delivery_search.FIRST_WINDOW
+        high, inclusive = (cursor.msg_id, True) if cursor is not None else (None, False)
+        while len(found) <= search.limit:
+            name, params = delivery_search.window_sql(high, inclusive, size)
+            window = delivery_search.window_from((await self._db.query(name, params))[0], size)
+            if window is None:
+                break
+            rest = replace(search, cursor=cursor, limit=search.limit - len(found))
+            text, params = delivery_search.page_sql(
+                self.dialect, self._db.queries, rest, None, window
+            )
+            found += await self._db.query(text, params)
+            if window.low is None:
+                break
+            high, inclusive, size = window.low, False, size * 2
+            cursor = Cursor(window.low, "")
+        return found
 
     async def _latest_codes(self, msg_ids: list[str]) -> dict[tuple[str, str], int]:
         """The status code of each (message, endpoint)'s latest attempt, for one page."""

@@ -23,6 +23,7 @@ before the ``simple`` configuration), so the two backends find the same messages
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from hookline.domain import ids
@@ -34,6 +35,9 @@ EARLIEST_ID_MS = 1_400_000_000_000
 """KSUID's epoch (2014-05-13T16:53:20Z): the earliest time an id can spell."""
 PROBE_LIMIT = 20_000
 """The most message ids a probe reads to pick the few-matches plan (2 % of a million)."""
+FIRST_WINDOW = 4096
+"""Messages in the first window of SQLite's many-matches plan; each next one is twice the
+last, so a page whose matches are sparse still needs only a few statements."""
 
 
 def _fragment(name: str, queries: Mapping[str, str]) -> str:
@@ -62,19 +66,63 @@ def probe_sql(
     return text, {**params, "probe": PROBE_LIMIT + 1}
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A run of messages, by id, whose word-index rows lie between two keys of
+    ``message_search_docs``: SQLite's many-matches plan reads that range of the index once
+    instead of probing it per message (``windowed``)."""
+
+    low: str | None
+    """The oldest message id in the window; None when it reaches the oldest message."""
+    doc_low: int
+    doc_high: int
+
+
+def windowed(dialect: Dialect) -> bool:
+    """Whether the many-matches plan goes by windows. On SQLite a per-message probe of the
+    FTS5 index with a rowid constraint reads through the term's whole doclist each time (a
+    few ms for a common word: seconds a page at a million messages), while one MATCH over a
+    rowid range reads only that range. PostgreSQL's per-row test computes the row's tsvector,
+    which costs the same however common the word."""
+    return dialect is SQLITE
+
+
+def window_sql(high: str | None, inclusive: bool, size: int) -> tuple[str, dict[str, Any]]:
+    """The statement reading the next window below ``high`` (at ``high`` too if
+    ``inclusive``): its oldest message id, its doc range and how many messages it holds."""
+    name = "search_window"
+    return name, {"high": high or "~", "inclusive": int(inclusive), "size": size}
+
+
+def window_from(row: Any, size: int) -> Window | None:
+    if not row["found"]:
+        return None
+    low = row["low"] if row["found"] >= size else None
+    return Window(low, row["doc_low"], row["doc_high"])
+
+
 def page_sql(
     dialect: Dialect,
     queries: Mapping[str, str],
     search: DeliverySearch,
     candidates: Sequence[str] | None,
+    window: Window | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The page's statement. ``candidates`` are the message ids the probe found when it
-    found few; None when the word index is to be asked row by row (or there are no words)."""
+    found few; None when the word index is to be asked row by row, or over ``window``
+    (or there are no words)."""
     where, params = _filters(dialect, search)
     terms = search.terms
     if candidates is not None:
         where.append(dialect.in_list.format(expr="d.msg_id", param="candidates"))
         params["candidates"] = dialect.list_param(candidates)
+    elif terms.phrases and window is not None:
+        match, match_args = match_params(dialect, terms.phrases)
+        where.append(_fragment("search_words_in_window", queries).format(match=match))
+        params.update(match_args, doc_low=window.doc_low, doc_high=window.doc_high)
+        if window.low is not None:
+            where.append("d.msg_id >= :window_low")
+            params["window_low"] = window.low
     elif terms.phrases:
         match, match_args = match_params(dialect, terms.phrases)
         where.append(_fragment("search_words_hold", queries).format(match=match))
@@ -102,6 +150,13 @@ def page_sql(
     return text, params
 
 
+_OF_MESSAGE = "SELECT {column} FROM messages AS mm WHERE mm.id = d.msg_id"
+"""A test of the delivery's message is read through the delivery (``mm``, by primary key),
+never as a condition on the joined ``m``: SQLite would answer a condition on ``m`` alone
+with a Bloom filter built by scanning every message before the walk starts (seconds at a
+million messages, for a page the walk finds in a few thousand rows)."""
+
+
 def _filters(dialect: Dialect, search: DeliverySearch) -> tuple[list[str], dict[str, Any]]:
     """The conditions that need no index of their own: each is either the walk's key (the
     endpoint, the message-id range of a time window) or a test of a row the walk reached."""
@@ -114,7 +169,8 @@ def _filters(dialect: Dialect, search: DeliverySearch) -> tuple[list[str], dict[
         where.append("d.endpoint_id = :endpoint_id")
         params["endpoint_id"] = search.endpoint_id
     if search.event_types:
-        where.append(dialect.in_list.format(expr="m.event_type", param="event_types"))
+        expr = f"({_OF_MESSAGE.format(column='mm.event_type')})"
+        where.append(dialect.in_list.format(expr=expr, param="event_types"))
         params["event_types"] = dialect.list_param(search.event_types)
     if search.status is not None:
         # "+ 0" keeps the walk in (message, endpoint) order: the partial index of failed
@@ -142,7 +198,9 @@ def _filters(dialect: Dialect, search: DeliverySearch) -> tuple[list[str], dict[
         where.append("d.msg_id = :msg_id")
         params["msg_id"] = search.terms.message_id
     if search.terms.trace_id is not None:
-        where.append("substr(m.trace_context, 4, 32) = :trace_id")
+        where.append(
+            f"({_OF_MESSAGE.format(column='substr(mm.trace_context, 4, 32)')}) = :trace_id"
+        )
         params["trace_id"] = search.terms.trace_id
     return where, params
 
