@@ -75,8 +75,14 @@ class Seeded:
         return datetime.fromtimestamp((self.start_ms + n * self.step_ms) / 1000, tz=UTC)
 
 
+def _mix(n: int) -> int:
+    """A well-spread integer of ``n`` (Knuth's multiplicative hash), so that a message's
+    status, attempts and words do not follow its application (``n % APPS``)."""
+    return (n * 2654435761 % 2**32) >> 8
+
+
 def _status_word(n: int) -> str:
-    slot = (n * 37) % 100
+    slot = _mix(n) % 100
     for word, share in STATUS_WORDS:
         if slot < share:
             return word
@@ -115,7 +121,7 @@ def _event_type(n: int) -> str:
 
 def _delivery_state(n: int, e: int) -> tuple[int, int]:
     """(status, attempt count) of message ``n``'s delivery to its ``e``-th endpoint."""
-    k = n * 2 + e
+    k = _mix(n * 2 + e)
     if k % 200 == 3:
         return int(MessageStatus.PENDING), 1
     status = MessageStatus.FAIL if k % 20 == 1 else MessageStatus.SUCCESS

@@ -111,7 +111,8 @@ def page_sql(
     """The page's statement. ``candidates`` are the message ids the probe found when it
     found few; None when the word index is to be asked row by row, or over ``window``
     (or there are no words)."""
-    where, params = _filters(dialect, search)
+    key = walk_key(search)
+    where, params = _filters(dialect, search, key)
     terms = search.terms
     if candidates is not None:
         where.append(dialect.in_list.format(expr="d.msg_id", param="candidates"))
@@ -121,7 +122,7 @@ def page_sql(
         where.append(_fragment("search_words_in_window", queries).format(match=match))
         params.update(match_args, doc_low=window.doc_low, doc_high=window.doc_high)
         if window.low is not None:
-            where.append("d.msg_id >= :window_low")
+            where.append(f"{key} >= :window_low")
             params["window_low"] = window.low
     elif terms.phrases:
         match, match_args = match_params(dialect, terms.phrases)
@@ -137,15 +138,13 @@ def page_sql(
         params[f"path_{i}"] = _path_param(dialect, path)
         params[f"value_{i}"] = path.value
     if search.cursor is not None:
-        where.append(
-            "(d.msg_id < :after_msg OR (d.msg_id = :after_msg AND d.endpoint_id < :after_ep))"
-        )
+        where.append(f"({key} < :after_msg OR ({key} = :after_msg AND d.endpoint_id < :after_ep))")
         params.update(after_msg=search.cursor.msg_id, after_ep=search.cursor.endpoint_id)
     params["limit"] = search.limit + 1
     head = "search_deliveries"
     text = (
         f"{_fragment(head, queries)} WHERE {' AND '.join(where) or '1 = 1'} "
-        "ORDER BY d.msg_id DESC, d.endpoint_id DESC LIMIT :limit"
+        f"ORDER BY {key} DESC, d.endpoint_id DESC LIMIT :limit"
     )
     return text, params
 
@@ -157,13 +156,24 @@ with a Bloom filter built by scanning every message before the walk starts (seco
 million messages, for a page the walk finds in a few thousand rows)."""
 
 
-def _filters(dialect: Dialect, search: DeliverySearch) -> tuple[list[str], dict[str, Any]]:
+def walk_key(search: DeliverySearch) -> str:
+    """The column the page walks by, newest first: the message id, as the joined message's
+    (``m.id``) when an application is the narrowest filter, so the walk goes through that
+    application's messages only (``messages_app``); else as the delivery's (``d.msg_id``:
+    the endpoint's deliveries through ``deliveries_endpoint``, or all through the unique
+    index). The two are equal; only the index that can serve the order differs."""
+    return "m.id" if search.app_id is not None and search.endpoint_id is None else "d.msg_id"
+
+
+def _filters(
+    dialect: Dialect, search: DeliverySearch, key: str
+) -> tuple[list[str], dict[str, Any]]:
     """The conditions that need no index of their own: each is either the walk's key (the
     endpoint, the message-id range of a time window) or a test of a row the walk reached."""
     where: list[str] = []
     params: dict[str, Any] = {}
     if search.app_id is not None:
-        where.append("d.app_id = :app_id")
+        where.append(f"{'m' if key == 'm.id' else 'd'}.app_id = :app_id")
         params["app_id"] = search.app_id
     if search.endpoint_id is not None:
         where.append("d.endpoint_id = :endpoint_id")
@@ -189,13 +199,13 @@ def _filters(dialect: Dialect, search: DeliverySearch) -> tuple[list[str], dict[
     # Message ids lead with their creation time, so a time window is a key range of the
     # walk (ids.first_id_at), as the other lists' before/after are.
     if search.before is not None:
-        where.append("d.msg_id < :before_id")
+        where.append(f"{key} < :before_id")
         params["before_id"] = _first_id_at(rows.dt_to_ms(search.before))
     if search.after is not None:
-        where.append("d.msg_id >= :after_id")
+        where.append(f"{key} >= :after_id")
         params["after_id"] = _first_id_at(rows.dt_to_ms(search.after) + 1)
     if search.terms.message_id is not None:
-        where.append("d.msg_id = :msg_id")
+        where.append(f"{key} = :msg_id")
         params["msg_id"] = search.terms.message_id
     if search.terms.trace_id is not None:
         where.append(
