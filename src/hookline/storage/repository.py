@@ -1016,7 +1016,7 @@ class SqlRepository:
                 return Page(data=[], iterator=None, prev_iterator=None, done=True)
             if len(found) <= delivery_search.PROBE_LIMIT:
                 candidates = found
-        if candidates is None and phrases and delivery_search.windowed(self.dialect):
+        if candidates is None and phrases:
             fetched = await self._fetch_windowed(search)
         else:
             text, params = delivery_search.page_sql(
@@ -1036,8 +1036,8 @@ class SqlRepository:
         )
 
     async def _fetch_windowed(self, search: DeliverySearch) -> list[Any]:
-        """SQLite's many-matches plan: a page gathered from windows of messages, newest
-        first, each asking the word index once over its range (``storage/search.py``)."""
+        """The many-matches plan: a page gathered from windows of messages, newest first,
+        each asking the word index about that window only (``storage/search.py``)."""
         found: list[Any] = []
         cursor = search.cursor
         size = delivery_search.FIRST_WINDOW

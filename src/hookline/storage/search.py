@@ -9,10 +9,14 @@ most ``PROBE_LIMIT`` + 1 message ids:
 - *few matches* (the probe came back short): the page is read from those messages'
   deliveries by primary key, so a rare value (a customer id, an email) costs the same in
   a million messages as in a thousand;
-- *many matches*: the walk of the other filters (newest first, through the endpoint's,
-  the application's or the primary index) tests each message against the word index
-  and stops at a full page; with at least one match in every ``total / PROBE_LIMIT``
-  messages, a page of 50 is found within a few thousand rows.
+- *many matches*: the page is gathered from windows of messages, newest first (``Window``:
+  ``FIRST_WINDOW`` messages, then twice as many each time), each statement asking the word
+  index about one window only, with the other filters, until the page is full; with at
+  least one match in every ``total / PROBE_LIMIT`` messages, the first window mostly
+  fills it. A window bounds what each statement may read: asked row by row without one,
+  SQLite's FTS5 reads through a common word's whole doclist for every row (seconds a page
+  at a million messages), and PostgreSQL, whose estimate for a word is a flat 0.5 % of
+  rows, reads every match of a common word and sorts them, or scans the table.
 
 Either way the words are then checked against the payload text itself
 (``search_text_holds``). Both word indexes split words alike, at every run of characters
@@ -68,23 +72,15 @@ def probe_sql(
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A run of messages, by id, whose word-index rows lie between two keys of
-    ``message_search_docs``: SQLite's many-matches plan reads that range of the index once
-    instead of probing it per message (``windowed``)."""
+    """A run of messages, by id, that one statement of the many-matches plan asks the word
+    index about: on SQLite with the range of their keys in ``message_search_docs``, so FTS5
+    reads that range of the index once."""
 
     low: str | None
     """The oldest message id in the window; None when it reaches the oldest message."""
     doc_low: int
     doc_high: int
-
-
-def windowed(dialect: Dialect) -> bool:
-    """Whether the many-matches plan goes by windows. On SQLite a per-message probe of the
-    FTS5 index with a rowid constraint reads through the term's whole doclist each time (a
-    few ms for a common word: seconds a page at a million messages), while one MATCH over a
-    rowid range reads only that range. PostgreSQL's per-row test computes the row's tsvector,
-    which costs the same however common the word."""
-    return dialect is SQLITE
+    """The range of the window's keys in the SQLite index (0 on PostgreSQL)."""
 
 
 def window_sql(high: str | None, inclusive: bool, size: int) -> tuple[str, dict[str, Any]]:
@@ -109,25 +105,21 @@ def page_sql(
     window: Window | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The page's statement. ``candidates`` are the message ids the probe found when it
-    found few; None when the word index is to be asked row by row, or over ``window``
-    (or there are no words)."""
+    found few; ``window`` the run of messages the many-matches plan asks the word index
+    about; neither when there are no words."""
     key = walk_key(search)
     where, params = _filters(dialect, search, key)
     terms = search.terms
     if candidates is not None:
         where.append(dialect.in_list.format(expr="d.msg_id", param="candidates"))
         params["candidates"] = dialect.list_param(candidates)
-    elif terms.phrases and window is not None:
+    elif window is not None:
         match, match_args = match_params(dialect, terms.phrases)
         where.append(_fragment("search_words_in_window", queries).format(match=match))
         params.update(match_args, doc_low=window.doc_low, doc_high=window.doc_high)
         if window.low is not None:
             where.append(f"{key} >= :window_low")
             params["window_low"] = window.low
-    elif terms.phrases:
-        match, match_args = match_params(dialect, terms.phrases)
-        where.append(_fragment("search_words_hold", queries).format(match=match))
-        params.update(match_args)
     for i, word in enumerate(terms.words):
         where.append(_fragment("search_text_holds", queries).format(word=f"word_{i}"))
         params[f"word_{i}"] = word

@@ -393,8 +393,17 @@ GROUP BY r.endpoint_id
 SELECT m.id AS msg_id FROM messages AS m
 WHERE m.payload IS NOT NULL AND hookline_payload_words(m.payload) @@ ({match}) LIMIT :probe
 
--- name: search_words_hold
+-- name: search_words_in_window
+-- The many-matches plan's words, asked of one window of messages (storage/search.py).
 (m.payload IS NOT NULL AND hookline_payload_words(m.payload) @@ ({match}))
+
+-- name: search_window
+-- The next :size messages holding a payload below :high (at :high too when :inclusive),
+-- newest first: how many and the oldest of them (doc_low, doc_high: SQLite's only).
+SELECT count(*) AS found, min(id) AS low, 0 AS doc_low, 0 AS doc_high
+FROM (SELECT id FROM messages
+      WHERE payload IS NOT NULL AND (id < :high OR (:inclusive = 1 AND id = :high))
+      ORDER BY id DESC LIMIT :size) AS w
 
 -- name: search_text_holds
 strpos(lower(convert_from(m.payload, 'UTF8')), :{word}) > 0

@@ -191,10 +191,6 @@ GROUP BY r.endpoint_id
 SELECT s.msg_id FROM message_search JOIN message_search_docs AS s ON s.doc = message_search.rowid
 WHERE message_search MATCH {match} LIMIT :probe
 
--- name: search_words_hold
-EXISTS (SELECT 1 FROM message_search_docs AS s JOIN message_search ON message_search.rowid = s.doc
-        WHERE s.msg_id = d.msg_id AND message_search MATCH {match})
-
 -- name: search_text_holds
 -- Read through the delivery, not the joined m (storage/search.py, _OF_MESSAGE).
 (SELECT instr(lower(CAST(mm.payload AS TEXT)), :{word}) FROM messages AS mm
