@@ -1044,7 +1044,8 @@ class SqlRepository:
         high, inclusive = (cursor.msg_id, True) if cursor is not None else (None, False)
         while len(found) <= search.limit:
             name, params = delivery_search.window_sql(high, inclusive, size)
-            window = delivery_search.window_from((await self._db.query(name, params))[0], size)
+            bounds = (await self._db.query(name, params))[0]
+            window = delivery_search.window_from(bounds, size, high)
             if window is None:
                 break
             rest = replace(search, cursor=cursor, limit=search.limit - len(found))

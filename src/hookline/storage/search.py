@@ -78,6 +78,8 @@ class Window:
 
     low: str | None
     """The oldest message id in the window; None when it reaches the oldest message."""
+    high: str | None
+    """The newest message id it may hold (the cursor's); None from the newest on."""
     doc_low: int
     doc_high: int
     """The range of the window's keys in the SQLite index (0 on PostgreSQL)."""
@@ -90,11 +92,11 @@ def window_sql(high: str | None, inclusive: bool, size: int) -> tuple[str, dict[
     return name, {"high": high or "~", "inclusive": int(inclusive), "size": size}
 
 
-def window_from(row: Any, size: int) -> Window | None:
+def window_from(row: Any, size: int, high: str | None) -> Window | None:
     if not row["found"]:
         return None
     low = row["low"] if row["found"] >= size else None
-    return Window(low, row["doc_low"], row["doc_high"])
+    return Window(low, high, row["doc_low"], row["doc_high"])
 
 
 def page_sql(
@@ -117,9 +119,14 @@ def page_sql(
         match, match_args = match_params(dialect, terms.phrases)
         where.append(_fragment("search_words_in_window", queries).format(match=match))
         params.update(match_args, doc_low=window.doc_low, doc_high=window.doc_high)
+        # Bounds on the message's id as well as the walk's key: PostgreSQL does not carry
+        # a range across the join's equality, and would read every match of a common word.
         if window.low is not None:
-            where.append(f"{key} >= :window_low")
+            where.append(f"{key} >= :window_low AND m.id >= :window_low")
             params["window_low"] = window.low
+        if window.high is not None:
+            where.append("m.id <= :window_high")
+            params["window_high"] = window.high
     for i, word in enumerate(terms.words):
         where.append(_fragment("search_text_holds", queries).format(word=f"word_{i}"))
         params[f"word_{i}"] = word
