@@ -37,8 +37,10 @@ from hookline.storage.sql import SQLITE, Dialect
 
 EARLIEST_ID_MS = 1_400_000_000_000
 """KSUID's epoch (2014-05-13T16:53:20Z): the earliest time an id can spell."""
-PROBE_LIMIT = 20_000
-"""The most message ids a probe reads to pick the few-matches plan (2 % of a million)."""
+PROBE_LIMIT = 2_000
+"""The most message ids a probe reads to pick the few-matches plan (0.2 % of a million).
+Small, because on PostgreSQL the probe of a common word reads heap rows whose tsvector it
+recomputes (a bitmap too large for ``work_mem`` is lossy): 20,000 cost seconds."""
 FIRST_WINDOW = 4096
 """Messages in the first window of SQLite's many-matches plan; each next one is twice the
 last, so a page whose matches are sparse still needs only a few statements."""
