@@ -1007,22 +1007,7 @@ class SqlRepository:
     # -- deliveries search (storage/search.py) ----------------------------------------
 
     async def search_deliveries(self, search: DeliverySearch) -> Page[DeliveryRow]:
-        candidates: list[str] | None = None
-        phrases = search.terms.phrases
-        if phrases and search.terms.message_id is None:
-            text, params = delivery_search.probe_sql(self.dialect, self._db.queries, phrases)
-            found = [r["msg_id"] for r in await self._db.query(text, params)]
-            if not found:
-                return Page(data=[], iterator=None, prev_iterator=None, done=True)
-            if len(found) <= delivery_search.PROBE_LIMIT:
-                candidates = found
-        if candidates is None and phrases:
-            fetched = await self._fetch_windowed(search)
-        else:
-            text, params = delivery_search.page_sql(
-                self.dialect, self._db.queries, search, candidates
-            )
-            fetched = await self._db.query(text, params)
+        fetched = await self._search_rows(search)
         page = fetched[: search.limit]
         codes = await self._latest_codes(sorted({r["msg_id"] for r in page}))
         items = [
@@ -1035,14 +1020,42 @@ class SqlRepository:
             done=len(fetched) <= search.limit,
         )
 
-    async def _fetch_windowed(self, search: DeliverySearch) -> list[Any]:
+    async def _search_rows(self, search: DeliverySearch) -> list[Any]:
+        """Up to one more row than the page (``storage/search.py`` has the plans). Payload
+        words try the first window of messages first, which a common word fills; if it
+        does not, a probe of the word index picks between the matches by key and more
+        windows."""
+        phrases = search.terms.phrases
+        if not phrases or search.terms.message_id is not None:
+            return await self._search_page(search, None)
+        first = await self._fetch_windowed(search, max_windows=1)
+        if len(first) > search.limit:
+            return first
+        text, params = delivery_search.probe_sql(self.dialect, self._db.queries, phrases)
+        found = [r["msg_id"] for r in await self._db.query(text, params)]
+        if not found:
+            return []
+        if len(found) <= delivery_search.PROBE_LIMIT:
+            return await self._search_page(search, found)
+        return await self._fetch_windowed(search)
+
+    async def _search_page(self, search: DeliverySearch, candidates: list[str] | None) -> list[Any]:
+        text, params = delivery_search.page_sql(self.dialect, self._db.queries, search, candidates)
+        return await self._db.query(text, params)
+
+    async def _fetch_windowed(
+        self, search: DeliverySearch, max_windows: int | None = None
+    ) -> list[Any]:
         """The many-matches plan: a page gathered from windows of messages, newest first,
-        each asking the word index about that window only (``storage/search.py``)."""
+        each asking the word index about that window only (``storage/search.py``); at most
+        ``max_windows`` of them."""
         found: list[Any] = []
         cursor = search.cursor
         size = delivery_search.FIRST_WINDOW
         high, inclusive = (cursor.msg_id, True) if cursor is not None else (None, False)
-        while len(found) <= search.limit:
+        windows = 0
+        while len(found) <= search.limit and (max_windows is None or windows < max_windows):
+            windows += 1
             name, params = delivery_search.window_sql(high, inclusive, size)
             bounds = (await self._db.query(name, params))[0]
             window = delivery_search.window_from(bounds, size, high)
