@@ -139,8 +139,12 @@ def page_sql(
         params[f"path_{i}"] = _path_param(dialect, path)
         params[f"value_{i}"] = path.value
     if search.cursor is not None:
-        # The plain bound first: PostgreSQL reads an index range from it, not from the OR.
-        where.append(f"{key} <= :after_msg AND ({key} < :after_msg OR d.endpoint_id < :after_ep)")
+        # Plain bounds first, on the message's id too: PostgreSQL reads an index range from
+        # them, not from the OR, and does not carry one across the join's equality.
+        where.append(
+            f"{key} <= :after_msg AND m.id <= :after_msg "
+            f"AND ({key} < :after_msg OR d.endpoint_id < :after_ep)"
+        )
         params.update(after_msg=search.cursor.msg_id, after_ep=search.cursor.endpoint_id)
     params["limit"] = search.limit + 1
     head = "search_deliveries"
