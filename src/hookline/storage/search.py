@@ -1,22 +1,21 @@
 """The SQL of a deliveries search (``Store.search_deliveries``, ``domain/search.py``),
 built from named blocks: ``search_deliveries`` (the page's head, in ``queries.sql``) and
-each dialect's fragments for payload terms (``search_words_hold``, ``search_text_holds``,
-``search_path_is``) and the word index's probe (``search_probe``).
+each dialect's fragments for payload terms (``search_words_in_window``,
+``search_text_holds``, ``search_path_is``), its windows (``search_window``) and the word
+index's probe (``search_probe``). The repository (``_search_rows``) runs the plans:
 
-Payload terms take one of two plans, chosen by a probe of the word index that reads at
-most ``PROBE_LIMIT`` + 1 message ids:
-
-- *few matches* (the probe came back short): the page is read from those messages'
-  deliveries by primary key, so a rare value (a customer id, an email) costs the same in
-  a million messages as in a thousand;
-- *many matches*: the page is gathered from windows of messages, newest first (``Window``:
-  ``FIRST_WINDOW`` messages, then twice as many each time), each statement asking the word
-  index about one window only, with the other filters, until the page is full; with at
-  least one match in every ``total / PROBE_LIMIT`` messages, the first window mostly
-  fills it. A window bounds what each statement may read: asked row by row without one,
-  SQLite's FTS5 reads through a common word's whole doclist for every row (seconds a page
-  at a million messages), and PostgreSQL, whose estimate for a word is a flat 0.5 % of
-  rows, reads every match of a common word and sorts them, or scans the table.
+- *the first window*: the newest ``FIRST_WINDOW`` messages asked of the word index with
+  the other filters; a common word fills the page there;
+- *few matches*: if the page is still short, a probe reads at most ``PROBE_LIMIT`` + 1
+  matching message ids; if it came back short, the page is read from those messages'
+  deliveries by key, so a rare value (a customer id, an email) costs the same in a million
+  messages as in a thousand;
+- *many matches*: else further windows (``Window``), each twice as large as the last,
+  each statement asking the word index about one window only, until the page is full. A
+  window bounds what a statement may read: asked row by row without one, SQLite's FTS5
+  reads through a common word's whole doclist for every row (seconds a page at a million
+  messages), and PostgreSQL, whose estimate for a word is a flat 0.5 % of rows, reads every
+  match of a common word and sorts them, or scans the table.
 
 Either way the words are then checked against the payload text itself
 (``search_text_holds``). Both word indexes split words alike, at every run of characters
@@ -42,8 +41,8 @@ PROBE_LIMIT = 2_000
 Small, because on PostgreSQL the probe of a common word reads heap rows whose tsvector it
 recomputes (a bitmap too large for ``work_mem`` is lossy): 20,000 cost seconds."""
 FIRST_WINDOW = 4096
-"""Messages in the first window of SQLite's many-matches plan; each next one is twice the
-last, so a page whose matches are sparse still needs only a few statements."""
+"""Messages in the first window of payload words; each next one is twice the last, so a
+page whose matches are sparse still needs only a few statements."""
 
 
 def _fragment(name: str, queries: Mapping[str, str]) -> str:
