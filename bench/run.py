@@ -906,6 +906,8 @@ SCENARIOS = (
     "stats",
     "anomalies",
     "metrics-scale",
+    "search-scale",
+    "search-publish-cost",
 )
 
 
@@ -937,12 +939,16 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
     parser.add_argument("--messages", type=int, default=100_000, help="end-to-end size")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument(
+        "--search-messages", type=int, default=1_000_000, help="search-scale's messages"
+    )
     args = parser.parse_args(argv)
     from bench import (
         anomaly_pass,
         attempt_stats,
         metrics_scale,
         policy,
+        search_scale,
     )  # they build on this module's helpers
 
     chosen = args.scenarios.split(",")
@@ -953,6 +959,7 @@ async def main(argv: list[str]) -> None:
     scale_endpoints = 1000 if args.quick else 10_000
     retention_pairs = 1 if args.quick else RETENTION_PAIRS
     anomalous = 400 if args.quick else anomaly_pass.ENDPOINTS
+    search_n = 20_000 if args.quick else args.search_messages
     work = Path(tempfile.mkdtemp(prefix="hookline-bench-"))
     nginx = Nginx(free_port()).start()
     results: list[Result] = []
@@ -1018,6 +1025,22 @@ async def main(argv: list[str]) -> None:
                 lambda: metrics_scale.metrics_scale_run(
                     work, scale_endpoints, backlog_n, postgres=True
                 ),
+            ),
+            (
+                "search-scale",
+                lambda: search_scale.search_scale_run(work, search_n, postgres=False),
+            ),
+            (
+                "search-scale",
+                lambda: search_scale.search_scale_run(work, search_n, postgres=True),
+            ),
+            (
+                "search-publish-cost",
+                lambda: search_scale.publish_cost_run(work, postgres=False),
+            ),
+            (
+                "search-publish-cost",
+                lambda: search_scale.publish_cost_run(work, postgres=True),
             ),
         ]
         for key, step in steps:

@@ -16,7 +16,7 @@ from hookline.storage.sqlite.connector import QUERIES as SQLITE
 STORAGE = Path(queries.__file__).parent
 DIALECTS = {"sqlite": SQLITE, "postgres": POSTGRES}
 _USED = re.compile(
-    r"""(?:\.(?:query|execute|execute_many|execute_arrays|script|write_returning)|_one|_versioned|_page)"""
+    r"""(?:\.(?:query|execute|execute_many|execute_arrays|script|write_returning)|_one|_versioned|_page|_fragment)"""
     r"""\(\s*"([a-z_]+)"|QUERIES\["([a-z_]+)"\]|(?:head|name) = "([a-z_]+)\""""
 )
 
@@ -55,7 +55,7 @@ def test_no_dialect_file_repeats_a_shared_block(dialect: str) -> None:
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_every_query_the_repository_names_exists_in_both_dialects(dialect: str) -> None:
     """A name the shared repository uses resolves in each dialect's merged queries."""
-    used = _names_used([STORAGE / "repository.py", STORAGE / "sql.py"])
+    used = _names_used([STORAGE / "repository.py", STORAGE / "sql.py", STORAGE / "search.py"])
     assert len(used) > 30
     assert sorted(used - DIALECTS[dialect].keys()) == []
 
@@ -84,7 +84,12 @@ def test_a_query_named_twice_in_one_file_is_refused(tmp_path: Path) -> None:
 def test_every_query_of_a_dialect_is_used(dialect: str) -> None:
     """No named query is left behind when the code that ran it goes."""
     used = _names_used(
-        [STORAGE / "repository.py", STORAGE / "sql.py", *sorted((STORAGE / dialect).rglob("*.py"))]
+        [
+            STORAGE / "repository.py",
+            STORAGE / "sql.py",
+            STORAGE / "search.py",
+            *sorted((STORAGE / dialect).rglob("*.py")),
+        ]
     )
     assert sorted(DIALECTS[dialect].keys() - used) == []
 

@@ -22,6 +22,7 @@ from hookline.api import schemas as s
 from hookline.api.http import Access, Request, Response, Route, json_response
 from hookline.domain import validation as v
 from hookline.domain.audit import ACTION_PATTERN, ACTOR_PATTERN, MAX_ACTION_LENGTH
+from hookline.domain.search import MAX_QUERY_LENGTH
 from hookline.domain.tasks import TaskKind
 from hookline.operations.context import Operations
 from hookline.storage.base import MAX_LIST_LIMIT
@@ -64,6 +65,8 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
         "pattern": ACTION_PATTERN,
     },
     **{name: _DATE_TIME for name in ("before", "after", "since", "until")},
+    "status_code": {"type": "integer", "minimum": 0, "maximum": 599},
+    "q": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_LENGTH},
     **{
         name: _BOOLEAN
         for name in (

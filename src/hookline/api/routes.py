@@ -11,6 +11,7 @@ from hookline.api import (
     attempts,
     audit,
     backlog,
+    deliveries,
     endpoint_auth,
     endpoints,
     event_types,
@@ -79,6 +80,7 @@ def all_routes(exposition: Callable[[], bytes] | None = None) -> list[Route]:
         *statistics.ROUTES,
         *tokens.ROUTES,
         *audit.ROUTES,
+        *deliveries.ROUTES,
     ]
     known = {(r.method, r.path) for r in implemented}
     missing = [

@@ -797,3 +797,23 @@ class EndpointBasicAuthOut(Wire):
     """hookline: never the password."""
 
     username: str
+
+
+class DeliveryOut(Wire):
+    """hookline's own: one delivery of the operator's search (docs/search.md): a
+    message to one endpoint."""
+
+    id: str
+    app_id: str
+    msg_id: str
+    endpoint_id: str
+    event_type: str
+    status: int = Field(description="0 success, 1 pending, 2 fail, 3 sending")
+    status_text: str
+    attempt_count: int
+    last_status_code: int | None = Field(
+        description="The HTTP status of the latest attempt (0: no answer); null before one"
+    )
+    next_attempt: datetime | None
+    updated_at: datetime
+    timestamp: datetime = Field(description="When the message was created")

@@ -40,6 +40,7 @@ from hookline.domain.networks import Network
 from hookline.domain.policy import ApplicationPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
 from hookline.domain.rollups import EndpointShare, Rollup, RollupSummary
+from hookline.domain.search import DeliveryRow, DeliverySearch
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 
 EndpointChanged = Callable[[str, int, bool], None]
@@ -906,4 +907,15 @@ class Store(Protocol):
         """The ``limit`` endpoints with the most failed attempts in one period's rows starting
         in [``start``, ``end``), among those with at least ``min_attempts`` and one failure;
         ties go to the lower success share."""
+        ...
+
+    # deliveries search (domain/search.py): the operator console's list
+
+    async def search_deliveries(self, search: DeliverySearch) -> Page[DeliveryRow]:
+        """A page of deliveries across applications (or of ``search.app_id``'s), newest
+        message first by (message id, endpoint id), holding every filter and term. A page
+        reads its rows through indexes: the word index picks the messages of payload terms
+        (``message_search`` on SQLite, ``messages_words`` on PostgreSQL), the other
+        filters narrow the walk of the deliveries that the endpoint, application or time
+        range selects."""
         ...

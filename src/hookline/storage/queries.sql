@@ -811,3 +811,9 @@ GROUP BY endpoint_id, app_id
 HAVING sum(attempts) >= :min_attempts AND sum(attempts) > sum(success)
 ORDER BY sum(attempts) - sum(success) DESC, sum(success) * 1.0 / sum(attempts), endpoint_id
 LIMIT :limit
+
+-- name: search_deliveries
+-- The deliveries search's page (storage/search.py adds its WHERE, ORDER BY and LIMIT).
+SELECT d.id, d.app_id, d.msg_id, d.endpoint_id, d.status, d.attempt_count,
+       d.next_attempt_at, d.updated_at, m.event_type, m.created_at
+FROM deliveries AS d JOIN messages AS m ON m.id = d.msg_id

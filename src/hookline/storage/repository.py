@@ -21,6 +21,7 @@ dialect's ``queries.sql`` holds only what differs (``queries.py``).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -63,9 +64,11 @@ from hookline.domain.rollups import (
     Rollup,
     RollupSummary,
 )
+from hookline.domain.search import Cursor, DeliveryRow, DeliverySearch
 from hookline.domain.tasks import BackgroundTask, DeadLetter, TaskKind, TaskRow, TaskStatus
 from hookline.instrumentation import NO_INSTRUMENTATION, Instrumentation
 from hookline.storage import pruning, rows, sql
+from hookline.storage import search as delivery_search
 from hookline.storage.base import (
     AttemptFilter,
     AttemptOutcome,
@@ -1179,3 +1182,80 @@ class SqlRepository:
             EndpointShare(r["app_id"], r["endpoint_id"], int(r["attempts"]), int(r["success"]))
             for r in found
         ]
+
+    # -- deliveries search (storage/search.py) ----------------------------------------
+
+    async def search_deliveries(self, search: DeliverySearch) -> Page[DeliveryRow]:
+        fetched = await self._search_rows(search)
+        page = fetched[: search.limit]
+        codes = await self._latest_codes(sorted({r["msg_id"] for r in page}))
+        items = [
+            rows.delivery_row_from(r, codes.get((r["msg_id"], r["endpoint_id"]))) for r in page
+        ]
+        return Page(
+            data=items,
+            iterator=items[-1].cursor.text() if items else None,
+            prev_iterator=None,
+            done=len(fetched) <= search.limit,
+        )
+
+    async def _search_rows(self, search: DeliverySearch) -> list[Any]:
+        """Up to one more row than the page (``storage/search.py`` has the plans). Payload
+        words try the first window of messages first, which a common word fills; if it
+        does not, a probe of the word index picks between the matches by key and more
+        windows."""
+        phrases = search.terms.phrases
+        if not phrases or search.terms.message_id is not None:
+            return await self._search_page(search, None)
+        first = await self._fetch_windowed(search, max_windows=1)
+        if len(first) > search.limit:
+            return first
+        text, params = delivery_search.probe_sql(self.dialect, self._db.queries, phrases)
+        found = [r["msg_id"] for r in await self._db.query(text, params)]
+        if not found:
+            return []
+        if len(found) <= delivery_search.PROBE_LIMIT:
+            return await self._search_page(search, found)
+        return await self._fetch_windowed(search)
+
+    async def _search_page(self, search: DeliverySearch, candidates: list[str] | None) -> list[Any]:
+        text, params = delivery_search.page_sql(self.dialect, self._db.queries, search, candidates)
+        return await self._db.query(text, params)
+
+    async def _fetch_windowed(
+        self, search: DeliverySearch, max_windows: int | None = None
+    ) -> list[Any]:
+        """The many-matches plan: a page gathered from windows of messages, newest first,
+        each asking the word index about that window only (``storage/search.py``); at most
+        ``max_windows`` of them."""
+        found: list[Any] = []
+        cursor = search.cursor
+        size = delivery_search.FIRST_WINDOW
+        high, inclusive = (cursor.msg_id, True) if cursor is not None else (None, False)
+        windows = 0
+        while len(found) <= search.limit and (max_windows is None or windows < max_windows):
+            windows += 1
+            name, params = delivery_search.window_sql(high, inclusive, size)
+            bounds = (await self._db.query(name, params))[0]
+            window = delivery_search.window_from(bounds, size, high)
+            if window is None:
+                break
+            rest = replace(search, cursor=cursor, limit=search.limit - len(found))
+            text, params = delivery_search.page_sql(
+                self.dialect, self._db.queries, rest, None, window
+            )
+            found += await self._db.query(text, params)
+            if window.low is None:
+                break
+            high, inclusive, size = window.low, False, size * 2
+            cursor = Cursor(window.low, "")
+        return found
+
+    async def _latest_codes(self, msg_ids: list[str]) -> dict[tuple[str, str], int]:
+        """The status code of each (message, endpoint)'s latest attempt, for one page."""
+        if not msg_ids:
+            return {}
+        found = await self._db.query(
+            "search_latest_attempts", {"ids": self.dialect.list_param(msg_ids)}
+        )
+        return {(r["msg_id"], r["endpoint_id"]): r["response_status_code"] for r in found}

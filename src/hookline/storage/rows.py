@@ -40,6 +40,7 @@ from hookline.domain.policy import ApplicationPolicy, EndpointPolicy
 from hookline.domain.ratelimit import SlotGrant, SlotRequest, Slowdown
 from hookline.domain.rollups import COUNT_COLUMNS, LATENCY_COLUMNS, Rollup, RollupBatch
 from hookline.domain.routing import endpoint_accepts
+from hookline.domain.search import DeliveryRow
 from hookline.domain.tasks import BackgroundTask, TaskFilter, TaskKind, TaskRow, TaskStatus
 from hookline.storage.base import (
     AttemptOutcome,
@@ -811,4 +812,22 @@ def failure_group_from(row: Row) -> FailureGroup:
         resolved_at=from_ms(row["resolved_at"]),
         resolved_by=None if row["resolved_by"] is None else ResolvedBy(row["resolved_by"]),
         reopened=int(row["reopened"]),
+    )
+
+
+def delivery_row_from(row: Row, last_status_code: int | None) -> DeliveryRow:
+    """A deliveries search's row (``search_deliveries``: the delivery and its message's
+    event type and time)."""
+    return DeliveryRow(
+        id=row["id"],
+        app_id=row["app_id"],
+        msg_id=row["msg_id"],
+        endpoint_id=row["endpoint_id"],
+        event_type=row["event_type"],
+        status=MessageStatus(row["status"]),
+        attempt_count=row["attempt_count"],
+        next_attempt_at=from_ms(row["next_attempt_at"]),
+        updated_at=ms_to_dt(row["updated_at"]),
+        timestamp=ms_to_dt(row["created_at"]),
+        last_status_code=last_status_code,
     )

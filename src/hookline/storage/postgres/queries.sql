@@ -390,3 +390,33 @@ FROM endpoint_rollups AS r
 WHERE r.endpoint_id = ANY(:endpoint_ids) AND r.period = :period
   AND r.start_at >= :start AND r.start_at < :end
 GROUP BY r.endpoint_id
+
+-- name: search_probe
+-- At most :probe messages whose payload holds the words {match} asks for (a tsquery),
+-- through the messages_words index (domain/search.py; storage/search.py picks the plan by it).
+SELECT m.id AS msg_id FROM messages AS m
+WHERE m.payload IS NOT NULL AND hookline_payload_words(m.payload) @@ ({match}) LIMIT :probe
+
+-- name: search_words_in_window
+-- The many-matches plan's words, asked of one window of messages (storage/search.py).
+(m.payload IS NOT NULL AND hookline_payload_words(m.payload) @@ ({match}))
+
+-- name: search_window
+-- The next :size messages holding a payload below :high (at :high too when :inclusive),
+-- newest first: how many and the oldest of them (doc_low, doc_high: SQLite's only).
+SELECT count(*) AS found, min(id) AS low, 0 AS doc_low, 0 AS doc_high
+FROM (SELECT id FROM messages
+      WHERE payload IS NOT NULL AND (id < :high OR (:inclusive = 1 AND id = :high))
+      ORDER BY id DESC LIMIT :size) AS w
+
+-- name: search_text_holds
+strpos(lower(convert_from(m.payload, 'UTF8')), :{word}) > 0
+
+-- name: search_path_is
+-- A payload with an escaped NUL (\u0000) anywhere cannot be read as json text: no match.
+(CASE WHEN strpos(convert_from(m.payload, 'UTF8'), '\u0000') = 0
+      THEN convert_from(m.payload, 'UTF8')::json #>> :{path} END) = :{value}
+
+-- name: search_latest_attempts
+SELECT a.msg_id, a.endpoint_id, a.response_status_code FROM attempts AS a
+WHERE a.msg_id = ANY(:ids) ORDER BY a.id

@@ -362,3 +362,11 @@ CREATE TABLE portal_branding (
     settings TEXT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+
+-- Payload search (migration 0024; docs/search.md).
+CREATE FUNCTION hookline_payload_words(payload BYTEA) RETURNS tsvector
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT to_tsvector('simple'::regconfig, regexp_replace(
+        left(convert_from(payload, 'UTF8'), 100000), '(\W|_)+', ' ', 'g')) $$;
+CREATE INDEX messages_words ON messages USING gin (hookline_payload_words(payload))
+    WHERE payload IS NOT NULL;

@@ -27,6 +27,13 @@ traffic a pass frees about what the next one's publishes fill, and handing those
 only to grow the file again would cost page moves and file extensions for nothing. Beyond
 it (traffic fell, or the horizon was shortened) the surplus goes back to the file system."""
 
+SEARCH_MERGE_PAGES = 500
+"""Pages of merge work each reclaim gives the payload word index (``message_search``,
+docs/search.md): FTS5 keeps a deleted message's words, and a delete marker, in its segments
+until they merge, so without it the pages a pruned message's words fill would wait for the
+index's own merges, which publishes set off. Bounded so that a reclaim holds the write lock
+briefly however large the index; the next reclaim goes on where this one stopped."""
+
 
 class SqlitePruner:
     def __init__(self, connector: SqliteConnector) -> None:
@@ -68,7 +75,11 @@ def _prune(conn: sqlite3.Connection, lock: int | None, params: dict[str, Any]) -
 
 def _reclaim(conn: sqlite3.Connection, lock: int | None, max_pages: int) -> int:
     """Free pages handed back, at most ``max_pages`` and only those beyond a reserve of
-    ``FREE_RESERVE`` times the pages in use (0 unless the file is incremental)."""
+    ``FREE_RESERVE`` times the pages in use (0 unless the file is incremental). First a
+    bounded merge of the payload word index, whose pruned words stay in older segments
+    under delete markers until segments merge (``SEARCH_MERGE_PAGES``)."""
+    with without_fsync(conn), transaction(conn, lock):
+        conn.execute(QUERIES["merge_search_index"], {"pages": -SEARCH_MERGE_PAGES})
     if conn.execute(QUERIES["auto_vacuum"]).fetchone()[0] != INCREMENTAL:
         return 0
     free = int(conn.execute(QUERIES["free_pages"]).fetchone()[0])

@@ -153,6 +153,10 @@ PRAGMA auto_vacuum
 
 -- name: compact
 -- Rebuilds the file, and with it switches an older database to incremental auto-vacuum.
+-- First merges the payload word index into one segment: FTS5 keeps a deleted row's words
+-- in older segments, under a delete marker, until a merge: an expunged payload's words
+-- leave the file here (docs/search.md).
+INSERT INTO message_search (message_search) VALUES ('optimize');
 PRAGMA auto_vacuum = INCREMENTAL;
 VACUUM
 
@@ -184,3 +188,43 @@ FROM endpoint_rollups AS r
 WHERE r.endpoint_id IN (SELECT value FROM json_each(:endpoint_ids)) AND r.period = :period
   AND r.start_at >= :start AND r.start_at < :end
 GROUP BY r.endpoint_id
+
+-- name: search_probe
+-- At most :probe messages whose payload holds the words {match} asks for (an FTS5 query),
+-- streamed from the index (domain/search.py; storage/search.py picks the plan by it).
+SELECT s.msg_id FROM message_search JOIN message_search_docs AS s ON s.doc = message_search.rowid
+WHERE message_search MATCH {match} LIMIT :probe
+
+-- name: search_text_holds
+-- Read through the delivery, not the joined m (storage/search.py, _OF_MESSAGE).
+(SELECT instr(lower(CAST(mm.payload AS TEXT)), :{word}) FROM messages AS mm
+ WHERE mm.id = d.msg_id) > 0
+
+-- name: search_path_is
+(SELECT CAST(json_extract(CAST(mm.payload AS TEXT), :{path}) AS TEXT) FROM messages AS mm
+ WHERE mm.id = d.msg_id) = :{value}
+
+-- name: search_latest_attempts
+SELECT a.msg_id, a.endpoint_id, a.response_status_code FROM attempts AS a
+WHERE a.msg_id IN (SELECT value FROM json_each(:ids)) ORDER BY a.id
+
+-- name: merge_search_index
+-- Some merge work on the payload word index (a negative rank: pages of work, started even
+-- with few segments), which drops the words of deleted messages (SqlitePruner._reclaim).
+INSERT INTO message_search (message_search, rank) VALUES ('merge', :pages)
+
+-- name: search_words_in_window
+-- The many-matches plan's words (storage/search.py, Window): one MATCH over the window's
+-- range of the index instead of a probe per message.
+d.msg_id IN (SELECT s.msg_id FROM message_search
+             JOIN message_search_docs AS s ON s.doc = message_search.rowid
+             WHERE message_search MATCH {match}
+               AND message_search.rowid BETWEEN :doc_low AND :doc_high)
+
+-- name: search_window
+-- The next :size messages below :high (at :high too when :inclusive), newest first: the
+-- oldest of them and the range of their keys in the word index.
+SELECT count(*) AS found, min(msg_id) AS low, min(doc) AS doc_low, max(doc) AS doc_high
+FROM (SELECT msg_id, doc FROM message_search_docs
+      WHERE msg_id < :high OR (:inclusive = 1 AND msg_id = :high)
+      ORDER BY msg_id DESC LIMIT :size)

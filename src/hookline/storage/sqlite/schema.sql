@@ -352,3 +352,33 @@ CREATE TABLE portal_branding (
     settings TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 );
+
+-- Payload search (migration 0022; docs/search.md): a contentless FTS5
+-- index of each payload's JSON text, keyed by message_search_docs (an explicit integer key,
+-- which VACUUM keeps), kept in step by triggers on messages.
+CREATE TABLE message_search_docs (
+    doc INTEGER PRIMARY KEY,
+    msg_id TEXT NOT NULL UNIQUE
+);
+CREATE VIRTUAL TABLE message_search USING fts5(body, content = '');
+CREATE TRIGGER message_search_added AFTER INSERT ON messages WHEN new.payload IS NOT NULL
+BEGIN
+    INSERT INTO message_search_docs (msg_id) VALUES (new.id);
+    INSERT INTO message_search (rowid, body)
+    VALUES (last_insert_rowid(), substr(CAST(new.payload AS TEXT), 1, 100000));
+END;
+CREATE TRIGGER message_search_removed AFTER DELETE ON messages WHEN old.payload IS NOT NULL
+BEGIN
+    INSERT INTO message_search (message_search, rowid, body)
+    SELECT 'delete', doc, substr(CAST(old.payload AS TEXT), 1, 100000)
+    FROM message_search_docs WHERE msg_id = old.id;
+    DELETE FROM message_search_docs WHERE msg_id = old.id;
+END;
+CREATE TRIGGER message_search_expunged AFTER UPDATE OF payload ON messages
+WHEN old.payload IS NOT NULL AND new.payload IS NULL
+BEGIN
+    INSERT INTO message_search (message_search, rowid, body)
+    SELECT 'delete', doc, substr(CAST(old.payload AS TEXT), 1, 100000)
+    FROM message_search_docs WHERE msg_id = old.id;
+    DELETE FROM message_search_docs WHERE msg_id = old.id;
+END;
