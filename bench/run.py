@@ -283,11 +283,15 @@ async def end_to_end_sqlite(
     fan_out: int = 1,
     processes: int = 1,
     throttle_rate: int | None = None,
+    metrics: bool = True,
 ) -> Result:
     """``throttle_rate`` sets a rate limit on the endpoint that does not bind (far above what
-    is delivered), so that admission's pacing path runs (issue 13's "admission on" run)."""
+    is delivered), so that admission's pacing path runs (issue 13's "admission on" run);
+    ``metrics=False`` turns the Prometheus metrics off (issue 15's "metrics off" run)."""
     db = work / f"e2e-{fan_out}-{processes}.db"
     env = {"HOOKLINE_DATABASE_URL": f"sqlite:///{db}", "HOOKLINE_PROCESSES": str(processes)}
+    if not metrics:
+        env["HOOKLINE_METRICS"] = "false"
     proc = Hookline(["serve"], env, work / "hookline.log", free_port()).start()
     try:
         app_id = await setup_app(proc.url, [nginx.url] * fan_out, throttle_rate)
@@ -304,6 +308,8 @@ async def end_to_end_sqlite(
     )
     if throttle_rate is not None:
         name += f", throttleRate {throttle_rate} (not binding)"
+    if not metrics:
+        name += ", metrics off"
     return Result(
         name,
         {
@@ -892,6 +898,7 @@ SCENARIOS = (
     "ceiling",
     "baseline",
     "e2e",
+    "metrics-off",
     "admission",
     "fanout",
     "ingest",
@@ -970,6 +977,7 @@ async def main(argv: list[str]) -> None:
             ("baseline", lambda: baseline_celery(nginx, work, baseline_n)),
             ("e2e", lambda: end_to_end_sqlite(nginx, work, big)),
             ("e2e", lambda: end_to_end_sqlite(nginx, work, big, processes=2)),
+            ("metrics-off", lambda: end_to_end_sqlite(nginx, work, big, metrics=False)),
             ("admission", lambda: end_to_end_sqlite(nginx, work, big, throttle_rate=NOT_BINDING)),
             (
                 "admission",

@@ -497,7 +497,7 @@ DEFAULTS: dict[str, str] = {
     "allow_plaintext_secrets": "false",
     "portal_frame_ancestors": "'self'",
     "cors_origins": "",
-    "metrics": "false",
+    "metrics": "true",
     "metrics_applications": "",
 }
 
