@@ -4,6 +4,7 @@ operations over each backend's store."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -138,3 +139,19 @@ async def group_failures(store: Store) -> list[FailureGroup]:
     await asyncio.sleep(max(0.0, (end - utcnow()).total_seconds()) + 0.001)
     page = await store.list_failure_groups(ListQuery(limit=250), GroupFilter())
     return page.data
+
+
+@pytest.fixture
+async def console(api: Api) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """A browser signed in to the console (no bearer header, cookies kept, redirects not
+    followed) and the CSRF token its pages carry."""
+    async with httpx.AsyncClient(
+        transport=api.client._transport, base_url="http://hookline"
+    ) as web:
+        r = await web.post("/dashboard/sign-in", data={"token": ADMIN_TOKEN})
+        assert r.status_code == 303, r.text
+        page = await web.get("/dashboard")
+        assert page.status_code == 200, page.text
+        found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+        assert found is not None
+        yield web, found.group(1)

@@ -5,12 +5,10 @@ management forms' validation."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 
 from hookline.api.app import Services
 from hookline.api.routes import create_app
@@ -32,19 +30,6 @@ def _browser(api: Api) -> httpx.AsyncClient:
 
 async def _sign_in(web: httpx.AsyncClient, token: str = ADMIN_TOKEN) -> httpx.Response:
     return await web.post("/dashboard/sign-in", data={"token": token})
-
-
-@pytest.fixture
-async def console(api: Api) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    """A signed-in browser and the CSRF token its pages carry."""
-    async with _browser(api) as web:
-        r = await _sign_in(web)
-        assert r.status_code == 303, r.text
-        page = await web.get("/dashboard")
-        assert page.status_code == 200, page.text
-        found = CSRF.search(page.text)
-        assert found is not None
-        yield web, found.group(1)
 
 
 async def _app_names(api: Api) -> list[str]:

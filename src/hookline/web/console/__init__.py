@@ -1,7 +1,8 @@
 """The operator console at ``/dashboard``: signed in with an admin token, a session cookie
 and a CSRF token on every change (``base``), then the overview (``overview``), the live tail
-(``tail``), and the management of applications and endpoints (``applications``), event types
-(``catalog``), tokens and operational webhooks (``access``).
+(``tail``), deliveries and failure groups (``deliveries``), and the management of
+applications and endpoints (``applications``), event types (``catalog``), tokens and
+operational webhooks (``access``).
 
 Each screen is a full server-rendered page (forms post and redirect), so every one works by
 keyboard and without JavaScript but the live tail and the chart, which need it.
@@ -20,6 +21,7 @@ from hookline.web.console.applications import Applications
 from hookline.web.console.auth import SignIn
 from hookline.web.console.base import COOKIE, PREFIX
 from hookline.web.console.catalog import Catalog
+from hookline.web.console.deliveries import Deliveries
 from hookline.web.console.overview import Overview
 from hookline.web.console.tail import Tail
 from hookline.web.pages import PageConfig
@@ -36,7 +38,7 @@ def console_routes(
     stopping: asyncio.Event | None = None,
 ) -> list[Route]:
     """Every console route; ``stopping`` ends the live tail's streams at shutdown."""
-    screens = (SignIn, Overview, Applications, Catalog, Access)
+    screens = (SignIn, Overview, Deliveries, Applications, Catalog, Access)
     routes = [
         route for screen in screens for route in screen(ops, gate, templates, config).routes()
     ]

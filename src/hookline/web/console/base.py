@@ -45,9 +45,8 @@ CSRF_HEADER = "x-csrf-token"
 NAV: tuple[tuple[str, str], ...] = (
     ("Overview", PREFIX),
     ("Live tail", PREFIX + "/tail"),
-    # Slots the lead wires after merging the search and failure-group branches:
-    # ("Deliveries", PREFIX + "/deliveries"),
-    # ("Failures", PREFIX + "/failures"),
+    ("Deliveries", PREFIX + "/deliveries"),
+    ("Failures", PREFIX + "/failures"),
     ("Applications", PREFIX + "/applications"),
     ("Event types", PREFIX + "/event-types"),
     ("Operational webhooks", PREFIX + "/operational-webhooks"),
