@@ -152,3 +152,37 @@ def test_the_dark_theme_switch_applies_to_the_console(page: Page, hookline: Hook
     screenshot(page, "console-overview-dark")
     switch.click()
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
+
+
+def test_a_failed_delivery_is_found_by_a_payload_word_and_resent(
+    page: Page, hookline: Hookline, receiver: Receiver
+) -> None:
+    """What an operator does with a failure among many: search a word of its payload, open
+    the delivery, read the receiver's 503 in its attempts, and Resend it; the receiver,
+    healthy again, gets the message a second time."""
+    app = hookline.application("browser-search")
+    answers = iter([503])
+    receiver.status_for["/search"] = lambda _: next(answers, 200)
+    hookline.api.post(
+        f"/api/v1/app/{app}/endpoint",
+        json={"url": receiver.url + "/search", "policy": {"retry": {"schedule": []}}},
+    )
+    for word in ("pelican", "cormorant"):
+        sent = hookline.api.post(
+            f"/api/v1/app/{app}/msg",
+            json={"eventType": "order.paid", "payload": {"note": f"{word} refund"}},
+        )
+        assert sent.status_code == 202, sent.text
+    wait_until(lambda: len(receiver.received("/search")) == 2, 10, "both first attempts")
+    sign_in(page, hookline)
+    page.get_by_role("navigation").get_by_role("link", name="Deliveries").click()
+    page.get_by_label("Search").fill("pelican")
+    page.get_by_label("Status").select_option("fail")
+    page.get_by_role("button", name="Find").click()
+    expect(page.get_by_role("row")).to_have_count(2)
+    screenshot(page, "console-deliveries")
+    page.get_by_role("row").nth(1).get_by_role("link").first.click()
+    expect(page.get_by_role("cell", name="503")).to_be_visible()
+    page.get_by_role("button", name="Resend").click()
+    expect(page.get_by_text("Resend queued.")).to_be_visible()
+    wait_until(lambda: len(receiver.received("/search")) == 3, 10, "the resent message")
