@@ -12,14 +12,17 @@ import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
 from hookline.domain.errors import InvalidRequest
+from hookline.domain.models import Endpoint
 from hookline.domain.policy import EndpointPolicy, OrderingPolicy, PolicyError, RetryPolicy
 from hookline.domain.validation import CHANNEL_CHARACTERS, MAX_CHANNEL_LENGTH, MAX_CHANNELS
+from hookline.operations.endpoints import EndpointFields, EndpointPatch
 
 MAX_FORM_BYTES = 65536
 """A form is a few fields a person typed: anything larger is not one of ours."""
@@ -86,6 +89,42 @@ class EndpointForm:
             disabled=form.get("disabled") is not None,
             retry_schedule=text("retrySchedule"),
             ordering=text("ordering"),
+        )
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> EndpointForm:
+        """The fields every face's form shows, filled from the endpoint; a face with more
+        (headers, retry schedule, ordering) adds them with ``dataclasses.replace``."""
+        return cls(
+            url=endpoint.url,
+            description=endpoint.description,
+            event_types=endpoint.event_types or (),
+            channels=", ".join(endpoint.channels or ()),
+            rate_limit="" if endpoint.throttle_rate is None else str(endpoint.throttle_rate),
+            disabled=endpoint.disabled,
+        )
+
+    def fields(self) -> EndpointFields:
+        """A new endpoint from the fields every face's form has."""
+        return EndpointFields(
+            url=self.url,
+            description=self.description,
+            throttle_rate=self.throttle_rate(),
+            disabled=self.disabled,
+            event_types=list(self.event_types) or None,
+            channels=self.channel_list(),
+        )
+
+    def patch(self) -> EndpointPatch:
+        """The change of those fields; the policy is left as it is unless a face that shows
+        its parts sets it, so a form without them never clears them."""
+        return EndpointPatch(
+            url=self.url,
+            description=self.description,
+            throttle_rate=self.throttle_rate(),
+            disabled=self.disabled,
+            event_types=list(self.event_types) or None,
+            channels=self.channel_list(),
         )
 
     @classmethod
@@ -212,3 +251,17 @@ def _seconds_text(delays: Sequence[float]) -> str:
     if not delays:
         return "none"
     return ", ".join(str(int(d)) if d == int(d) else str(d) for d in delays)
+
+
+PERIODS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
+"""The date presets of the pages' lists, as Svix's portal offers them."""
+
+
+def period(preset: str) -> timedelta:
+    """A date preset's length; anything but ``PERIODS``' keys is refused with a reason."""
+    if preset not in PERIODS:
+        raise InvalidRequest(
+            f"Unknown period {preset!r}: use one of {', '.join(PERIODS)}", loc=("query", "since")
+        )
+    number, unit = int(preset[:-1]), preset[-1]
+    return timedelta(hours=number) if unit == "h" else timedelta(days=number)

@@ -11,7 +11,7 @@ routes refuse it anyway, so a hand-made request gets the API's 401 or 403.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,10 +42,18 @@ from hookline.operations import (
     tokens,
 )
 from hookline.operations.context import Operations
-from hookline.operations.endpoints import EndpointFields, EndpointPatch, HeadersPatch
+from hookline.operations.endpoints import EndpointPatch, HeadersPatch
 from hookline.operations.tasks import TaskRequest
 from hookline.storage.base import MAX_LIST_LIMIT, AttemptFilter, ListQuery, MessageFilter
-from hookline.web.forms import ORDERING_CHOICES, EndpointForm, FieldErrors, errors_of, posted_form
+from hookline.web.forms import (
+    ORDERING_CHOICES,
+    PERIODS,
+    EndpointForm,
+    FieldErrors,
+    errors_of,
+    period,
+    posted_form,
+)
 from hookline.web.pages import PageConfig, Pages
 from hookline.web.session import Caller, Gate
 
@@ -53,8 +61,6 @@ MAX_GRACE_HOURS = 168
 """A rotated secret's overlap window, at most the operations' 7 days."""
 DEFAULT_GRACE_HOURS = 24
 MESSAGES_PER_PAGE = 50
-PERIODS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
-"""The message log's date presets, as Svix's portal offers them."""
 ATTEMPTS_SHOWN = 50
 """A message's newest attempts on its screen; the API pages through all of them."""
 PAYLOAD_SHOWN_BYTES = 65536
@@ -194,15 +200,8 @@ class Portal(Pages):
     async def create_endpoint(self, request: Request, caller: Caller) -> Response:
         form = EndpointForm.posted(await posted_form(request))
         try:
-            fields = EndpointFields(
-                url=form.url,
-                description=form.description,
-                throttle_rate=form.throttle_rate(),
-                disabled=form.disabled,
-                event_types=list(form.event_types) or None,
-                channels=form.channel_list(),
-                headers=form.header_map(),
-                policy=form.policy(NO_ENDPOINT_POLICY),
+            fields = replace(
+                form.fields(), headers=form.header_map(), policy=form.policy(NO_ENDPOINT_POLICY)
             )
             created = await endpoints.create(self._ops, caller.principal, caller.app_key, fields)
         except InvalidRequest as exc:
@@ -218,16 +217,11 @@ class Portal(Pages):
         )
         shown, _ = await endpoints.headers(self._ops, caller.principal, caller.app_key, found.id)
         schedule, ordering = EndpointForm.of_policy(found.policy)
-        form = EndpointForm(
+        form = replace(
+            EndpointForm.of(found),
+            headers="\n".join(f"{name}: {value}" for name, value in shown.items()),
             retry_schedule=schedule,
             ordering=ordering,
-            url=found.url,
-            description=found.description,
-            event_types=found.event_types or (),
-            channels=", ".join(found.channels or ()),
-            rate_limit="" if found.throttle_rate is None else str(found.throttle_rate),
-            headers="\n".join(f"{name}: {value}" for name, value in shown.items()),
-            disabled=found.disabled,
         )
         return await self._form(caller, form, FieldErrors(), found)
 
@@ -256,15 +250,7 @@ class Portal(Pages):
             merge_headers(found.headers, changes.headers, changes.delete)
         except InvalidHeader as exc:
             raise InvalidRequest(str(exc), loc=("body", "headers")) from exc
-        patch = EndpointPatch(
-            url=form.url,
-            description=form.description,
-            throttle_rate=form.throttle_rate(),
-            disabled=form.disabled,
-            event_types=list(form.event_types) or None,
-            channels=form.channel_list(),
-            policy=form.policy(found.policy),
-        )
+        patch = replace(form.patch(), policy=form.policy(found.policy))
         await endpoints.patch(ops, who, app, found.id, patch)
         if given != shown:
             await endpoints.update_headers(ops, who, app, found.id, changes)
@@ -531,16 +517,6 @@ def recovery_request(form: FormData, endpoint: str, now: datetime) -> TaskReques
     else:
         since = now - period(str(form.get("since") or ""))
     return TaskRequest(kind, since=since, endpoint=endpoint)
-
-
-def period(preset: str) -> timedelta:
-    """A date preset's length; anything but ``PERIODS``' keys is refused with a reason."""
-    if preset not in PERIODS:
-        raise InvalidRequest(
-            f"Unknown period {preset!r}: use one of {', '.join(PERIODS)}", loc=("query", "since")
-        )
-    number, unit = int(preset[:-1]), preset[-1]
-    return timedelta(hours=number) if unit == "h" else timedelta(days=number)
 
 
 def receives(endpoint: Endpoint, event_type: str | None, channel: str | None = None) -> bool:

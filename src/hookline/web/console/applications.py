@@ -17,7 +17,6 @@ from hookline.domain.models import Application, Endpoint
 from hookline.domain.operational import OPERATIONAL_APP_ID
 from hookline.operations import applications, endpoints, event_types
 from hookline.operations.applications import ApplicationPatch, NewApplication
-from hookline.operations.endpoints import EndpointFields, EndpointPatch
 from hookline.storage.base import MAX_LIST_LIMIT, ListQuery
 from hookline.web.console.base import PREFIX, ConsolePages, Visit, field_errors
 from hookline.web.forms import EndpointForm, FieldErrors, errors_of
@@ -180,15 +179,7 @@ class Applications(ConsolePages):
         app = await applications.resolve(self._ops, visit.principal, request.path_params["app_id"])
         form = EndpointForm.posted(visit.form)
         try:
-            fields = EndpointFields(
-                url=form.url,
-                description=form.description,
-                throttle_rate=form.throttle_rate(),
-                disabled=form.disabled,
-                event_types=list(form.event_types) or None,
-                channels=form.channel_list(),
-            )
-            await endpoints.create(self._ops, visit.principal, app.id, fields)
+            await endpoints.create(self._ops, visit.principal, app.id, form.fields())
         except InvalidRequest as exc:
             return await self._endpoint_form(
                 request, visit, app, None, form, errors_of(exc), status=422
@@ -199,14 +190,7 @@ class Applications(ConsolePages):
         ops, who = self._ops, visit.principal
         app = await applications.resolve(ops, who, request.path_params["app_id"])
         found = await endpoints.get(ops, who, app.id, request.path_params["endpoint_id"])
-        form = EndpointForm(
-            url=found.url,
-            description=found.description,
-            event_types=found.event_types or (),
-            channels=", ".join(found.channels or ()),
-            rate_limit="" if found.throttle_rate is None else str(found.throttle_rate),
-            disabled=found.disabled,
-        )
+        form = EndpointForm.of(found)
         return await self._endpoint_form(request, visit, app, found, form, FieldErrors())
 
     async def update_endpoint(self, request: Request, visit: Visit) -> Response:
@@ -215,15 +199,7 @@ class Applications(ConsolePages):
         found = await endpoints.get(ops, who, app.id, request.path_params["endpoint_id"])
         form = EndpointForm.posted(visit.form)
         try:
-            patch = EndpointPatch(
-                url=form.url,
-                description=form.description,
-                throttle_rate=form.throttle_rate(),
-                disabled=form.disabled,
-                event_types=list(form.event_types) or None,
-                channels=form.channel_list(),
-            )
-            await endpoints.patch(ops, who, app.id, found.id, patch)
+            await endpoints.patch(ops, who, app.id, found.id, form.patch())
         except InvalidRequest as exc:
             return await self._endpoint_form(
                 request, visit, app, found, form, errors_of(exc), status=422

@@ -10,8 +10,6 @@ is audited under the console session.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -23,22 +21,15 @@ from hookline.operations import attempts, failure_groups, messages
 from hookline.operations.deliveries import DeliveryQuery, search
 from hookline.storage.base import AttemptFilter, ListQuery
 from hookline.web.console.base import PREFIX, ConsolePages, Visit
+from hookline.web.forms import PERIODS, period
 
 DELIVERIES = PREFIX + "/deliveries"
 FAILURES = PREFIX + "/failures"
 PAGE = 50
-PERIODS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
 STATUSES = {"fail": MessageStatus.FAIL, "pending": MessageStatus.PENDING}
 STATUSES |= {"success": MessageStatus.SUCCESS, "sending": MessageStatus.SENDING}
 GROUP_STATUSES = {status.value: status for status in GroupStatus}
 ATTEMPTS_SHOWN = 20
-
-
-def _period(key: str) -> timedelta:
-    if key not in PERIODS:
-        raise InvalidRequest(f"Unknown period {key!r}", loc=("query", "since"))
-    number, unit = int(key[:-1]), key[-1]
-    return timedelta(hours=number) if unit == "h" else timedelta(days=number)
 
 
 class Deliveries(ConsolePages):
@@ -72,7 +63,7 @@ class Deliveries(ConsolePages):
         query = DeliveryQuery(
             application=given["app"] or None,
             status=STATUSES.get(status),
-            after=None if not since else self._ops.clock() - _period(since),
+            after=None if not since else self._ops.clock() - period(since),
             q=given["q"] or None,
             limit=PAGE,
             iterator=given["iterator"] or None,
